@@ -1,0 +1,1 @@
+"""The CityLoop hub: HTTP API, websocket consoles, event store and wiring (no domain rules here)."""

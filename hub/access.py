@@ -1,0 +1,120 @@
+"""Who may see what: jurisdiction clipping and privacy views (PRODUCT.md section 8).
+
+Area codes are the national administrative codes, which nest by prefix (450103 青秀区 contains
+450103001), so "inside my jurisdiction" is a code test and needs no geometry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from geo.areas import NANNING, code_within
+
+CITY_CODE = NANNING.code
+ROLES = frozenset({
+    "admin", "city_operator", "county_dispatcher", "township_handler", "grid_worker", "auditor",
+    "hotline", "iot", "open311",
+})
+MACHINE_ROLES = frozenset({"hotline", "iot", "open311"})
+USER_ROLES = ROLES - MACHINE_ROLES
+# Roles whose area is the whole city when none is given.
+CITY_WIDE_ROLES = frozenset({"admin", "city_operator", "auditor"})
+# Roles that need the caller's name and number (they phone citizens back); others see them masked.
+SEES_REPORTER = frozenset({"admin", "city_operator"})
+# Roles that may read the content of confidential (保密) tickets.
+SEES_CONFIDENTIAL = frozenset({"admin", "city_operator"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+    area: str | None  # jurisdiction code; None for machines
+
+    @property
+    def view(self) -> str:
+        """The privacy view this caller gets; frames are encoded once per (scope, view)."""
+        return "full" if self.role in SEES_REPORTER else "masked"
+
+
+def default_area(role: str, area: str | None) -> str | None:
+    if area is None and role in CITY_WIDE_ROLES:
+        return CITY_CODE
+    return area
+
+
+def clip_scopes(principal: Principal, requested: Iterable[str]) -> frozenset[str]:
+    """The requested areas, clipped to the caller's jurisdiction. Nothing requested = all of it."""
+    home = principal.area
+    if home is None:
+        return frozenset()
+    wanted = [code for code in requested if code]
+    if not wanted:
+        return frozenset({home})
+    clipped: set[str] = set()
+    for code in wanted:
+        if code_within(code, home):
+            clipped.add(code)
+        elif code_within(home, code):
+            clipped.add(home)  # asked for more than they may see: they get their own area
+    return frozenset(clipped)
+
+
+def case_in_scopes(area_codes: list[str], scopes: frozenset[str]) -> bool:
+    """A placed case is visible inside any scope containing its deepest area; an unplaced case (triage
+    without a location) belongs to whoever watches the whole city."""
+    target = area_codes[-1] if area_codes else CITY_CODE
+    return any(code_within(target, scope) for scope in scopes)
+
+
+_PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")
+
+
+def mask_phone(phone: str) -> str:
+    digits = phone.replace(" ", "").replace("-", "")
+    m = _PHONE.match(digits)
+    return f"{m.group(1)}****{m.group(2)}" if m else "****"
+
+
+def mask_name(name: str) -> str:
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else name
+
+
+def redact_report(report: dict[str, Any], view: str) -> dict[str, Any]:
+    if view == "full":
+        return report
+    out = dict(report)
+    reporter = out.get("reporter")
+    if isinstance(reporter, dict):
+        out["reporter"] = {
+            "name": mask_name(reporter["name"]) if reporter.get("name") else reporter.get("name"),
+            "phone": mask_phone(reporter["phone"]) if reporter.get("phone") else reporter.get("phone"),
+        }
+    if out.get("confidential"):
+        out["content"] = "【保密】"
+        out["title"] = "【保密】" if out.get("title") else out.get("title")
+        out.pop("address", None)
+    return out
+
+
+def redact_case(case: dict[str, Any], view: str) -> dict[str, Any]:
+    if view == "full":
+        return case
+    out = dict(case)
+    out["report"] = redact_report(case.get("report") or {}, view)
+    if (case.get("report") or {}).get("confidential"):
+        out["location"] = None
+    return out
+
+
+def redact_event_data(event_type: str, data: dict[str, Any], view: str) -> dict[str, Any]:
+    if view == "full" or event_type != "case.received":
+        return data
+    out = dict(data)
+    out["report"] = redact_report(data.get("report") or {}, view)
+    if (data.get("report") or {}).get("confidential"):
+        out["location"] = None
+    return out

@@ -1,0 +1,94 @@
+"""Reading cases: GET /api/v1/cases (filtered, cursor-paged) and GET /api/v1/cases/{case_id}."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.case import STATES, area_codes
+from geo.areas import code_prefix
+from hub.access import CITY_CODE, USER_ROLES, case_in_scopes, clip_scopes, redact_case, redact_event_data
+from hub.api.errors import ApiError, json_response
+from hub.api.identity import principal_of
+from hub.eventstore import read_stream
+from hub.keys import POOL
+
+
+class CaseQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state: str | None = Field(default=None, pattern="^(" + "|".join(STATES) + ")$")
+    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    category: str | None = Field(default=None, max_length=64)
+    ticket_no: str | None = Field(default=None, max_length=64)
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+def _encode_cursor(created_at: datetime, case_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at.isoformat(), str(case_id)])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, case_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), uuid.UUID(case_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise ApiError(422, "validation_failed", "bad cursor",
+                       [{"field": "cursor", "message": "not a cursor this API returned"}]) from None
+
+
+async def list_cases(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    query = CaseQuery.model_validate(dict(request.query))
+    scopes = clip_scopes(principal, [query.area] if query.area else [])
+    if not scopes:
+        return json_response({"cases": [], "next_cursor": None})
+    prefixes = [code_prefix(s) + "%" for s in scopes]
+    include_unplaced = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in scopes)
+    where = ["(coalesce(grid_code, township_code, county_code) LIKE ANY($1::text[]) OR ($2 AND county_code IS NULL))"]
+    args: list[Any] = [prefixes, include_unplaced]
+    for column, value in (("state", query.state), ("category", query.category), ("ticket_no", query.ticket_no)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if query.cursor:
+        created, case_id = _decode_cursor(query.cursor)
+        args += [created, case_id]
+        where.append(f"(created_at, case_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(query.limit + 1)
+    rows = await request.app[POOL].fetch(
+        f"SELECT case_id, created_at, doc FROM cases WHERE {' AND '.join(where)} "
+        f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}", *args)
+    page = rows[: query.limit]
+    cases = [redact_case(r["doc"], principal.view) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
+    next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["case_id"]) if len(rows) > query.limit else None
+    return json_response({"cases": cases, "next_cursor": next_cursor})
+
+
+async def get_case(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    try:
+        case_id = uuid.UUID(request.match_info["case_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "no such case") from None
+    pool = request.app[POOL]
+    doc = await pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
+    if doc is None:
+        raise ApiError(404, "not_found", "no such case")
+    if not case_in_scopes(area_codes(doc), clip_scopes(principal, [])):
+        raise ApiError(403, "forbidden", "this case is outside your jurisdiction")
+    events = await read_stream(pool, case_id)
+    case = dict(redact_case(doc, principal.view))
+    case["timeline"] = [
+        {"position": e.position, "version": e.version, "type": e.type,
+         "data": redact_event_data(e.type, e.data, principal.view), "actor": e.metadata.get("actor"),
+         "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
+        for e in events
+    ]
+    return json_response(case)

@@ -1,0 +1,83 @@
+"""GET /ws/console?token=…: the consoles' live feed (protocol in INTERFACES.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import orjson
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hub.access import USER_ROLES, clip_scopes
+from hub.api.errors import ApiError, validation_fields
+from hub.gateway import ConsoleClient, encode
+from hub.keys import AUTH, GATEWAY, SETTINGS
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 4008  # private-use close code: "you fell behind; reconnect with your last position"
+
+
+class Subscribe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern="^subscribe$")
+    areas: list[str] = Field(default_factory=list, max_length=200)
+    since: int | None = Field(default=None, ge=0)
+
+
+async def console_socket(request: web.Request) -> web.StreamResponse:
+    token = request.query.get("token", "")
+    principal = await request.app[AUTH].from_token(token) if token else None
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "pass ?token=<login token>")
+    if principal.role not in USER_ROLES:
+        raise ApiError(403, "forbidden", "machine keys have no console")
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    settings = request.app[SETTINGS]
+    gateway = request.app[GATEWAY]
+    client: ConsoleClient | None = None
+    writer: asyncio.Task[None] | None = None
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                sub = Subscribe.model_validate(orjson.loads(msg.data))
+            except (orjson.JSONDecodeError, ValidationError) as exc:
+                fields = validation_fields(exc) if isinstance(exc, ValidationError) else []
+                await ws.send_str(encode({"type": "error", "error": {
+                    "code": "bad_message", "message": "expected {\"type\": \"subscribe\", ...}", "fields": fields}}))
+                continue
+            if client is not None:  # a new subscription replaces the old one
+                gateway.detach(client)
+                if writer is not None:
+                    writer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await writer
+            client = ConsoleClient(clip_scopes(principal, sub.areas), principal.view, settings.console_queue_frames)
+            writer = asyncio.create_task(_write(ws, client))
+            await ws.send_str(encode({"type": "subscribed", "areas": sorted(client.scopes)}))
+            await gateway.attach(client, sub.since)
+    finally:
+        if client is not None:
+            gateway.detach(client)
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+    return ws
+
+
+async def _write(ws: web.WebSocketResponse, client: ConsoleClient) -> None:
+    while True:
+        frame = await client.queue.get()
+        if frame is None:
+            await ws.close(code=SLOW_CONSUMER, message=b"slow consumer: reconnect with your last position")
+            return
+        try:
+            await ws.send_str(frame)
+        except ConnectionError:
+            return

@@ -1,0 +1,48 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+from aiohttp import web
+
+from hub.api.errors import error_response, json_response
+from hub.keys import GATEWAY, METRICS, POOL, REDIS
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return json_response({"status": "up"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            await request.app[POOL].fetchval("SELECT 1")
+        checks["postgres"] = "ok"
+    except Exception as exc:  # noqa: BLE001 — any failure means "not ready", reported by name
+        checks["postgres"] = f"down: {type(exc).__name__}"
+    try:
+        async with asyncio.timeout(2):
+            await request.app[REDIS].ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["redis"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    remote = request.remote or ""
+    try:
+        loopback = ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        loopback = remote == "" or remote.startswith("/")  # unix socket
+    if not loopback:
+        return error_response(403, "forbidden", "metrics are served on loopback only")
+    gateway = request.app[GATEWAY]
+    text = request.app[METRICS].render({
+        "console_clients": gateway.client_count, "console_position": gateway.position,
+    })
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")

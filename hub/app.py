@@ -1,0 +1,137 @@
+"""The composition root: the one place that builds resources, wires them and owns background tasks.
+
+Everything opened here is closed here (aiohttp `cleanup_ctx`), and every background task is
+cancelled and awaited at shutdown. Nothing does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from geo.router import CountyRouter
+from hub import keys
+from hub.api import cases, console_ws, health, hotline, identity
+from hub.api.errors import error_middleware, json_response
+from hub.auth import Authenticator
+from hub.bus import WakeupBus
+from hub.committer import GroupCommitter
+from hub.db import create_pool
+from hub.gateway import ConsoleGateway
+from hub.intake import IntakeService
+from hub.metrics import Metrics
+from hub.migrate import apply_migrations
+from hub.openapi import build_spec
+from hub.projection import project_cases
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    assert settings.database_url is not None, "the CLI resolves DATABASE_URL before building the app"
+    applied = await asyncio.to_thread(apply_migrations, settings.database_url)
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    app[keys.POOL] = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    yield
+    await app[keys.POOL].close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    assert settings.redis_url is not None, "the CLI resolves REDIS_URL before building the app"
+    app[keys.REDIS] = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                        health_check_interval=10)
+    yield
+    await app[keys.REDIS].aclose()
+
+
+async def _core(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    pool = app[keys.POOL]
+    app[keys.METRICS] = Metrics()
+    app[keys.ROUTER] = CountyRouter.nanning(near_boundary_m=settings.near_boundary_m)
+    committer = GroupCommitter(pool, project_cases, queue_size=settings.append_queue_size,
+                               batch_max=settings.append_batch_max)
+    bus = WakeupBus(app[keys.REDIS])
+    gateway = ConsoleGateway(
+        pool, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
+        heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
+    await gateway.start()
+    committer.on_commit(gateway.wake)  # this process's commits reach its consoles at once
+    committer.on_commit(bus.publish)  # and other processes' consoles through Redis
+    bus.subscribe(gateway.wake)
+    app[keys.COMMITTER] = committer
+    app[keys.BUS] = bus
+    app[keys.GATEWAY] = gateway
+    app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
+    app[keys.INTAKE] = IntakeService(app[keys.ROUTER], committer)
+
+    jobs: dict[str, Coroutine[Any, Any, None]] = {
+        "committer": committer.run(), "wakeup-publisher": bus.run_publisher(),
+        "wakeup-subscriber": bus.run_subscriber(), "console-feed": gateway.run(),
+        "console-heartbeat": gateway.run_heartbeat(),
+    }
+    tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _supervised(name: str, job: Coroutine[Any, Any, None]) -> None:
+    """Run a background loop; a crash is logged loudly rather than lost in an unawaited task."""
+    try:
+        await job
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task crashed", extra={"task": name})
+        raise
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return json_response(build_spec())
+
+
+def _static_page(folder: str) -> Any:
+    async def handler(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(FRONTEND_DIR / folder / "index.html")
+    return handler
+
+
+def init_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=20 * 1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app.cleanup_ctx.extend([_postgres, _redis, _core])
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/openapi.json", _openapi)
+    app.router.add_post("/api/v1/auth/login", identity.login)
+    app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
+    app.router.add_get("/api/v1/cases", cases.list_cases)
+    app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
+    app.router.add_get("/ws/console", console_ws.console_socket)
+    app.router.add_get("/console/", _static_page("console"))
+    app.router.add_get("/m/", _static_page("m"))
+    app.router.add_get("/", lambda _r: _redirect("/console/"))
+    app.router.add_static("/static/", FRONTEND_DIR, show_index=False)
+    return app
+
+
+async def _redirect(location: str) -> web.Response:
+    raise web.HTTPFound(location)

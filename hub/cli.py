@@ -1,0 +1,188 @@
+"""The `cityloop` command (INTERFACES.md): demo, serve, migrate, users, keys, simulate, bench."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import asyncpg
+from aiohttp import web
+
+from hub.access import ROLES
+from hub.logs import setup_logging
+from hub.services import ServiceUrls, embedded_postgres, provide
+from hub.settings import Settings
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    if settings.database_url is not None:
+        yield settings.database_url
+    else:
+        with embedded_postgres(settings.data_dir) as url:
+            yield url
+
+
+def _resolved(settings: Settings, urls: ServiceUrls) -> Settings:
+    return settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url})
+
+
+async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
+    from hub.app import init_app
+    from hub.keys import POOL
+
+    app = init_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"CityLoop hub listening on {base}", flush=True)
+    simulator: asyncio.Task[None] | None = None
+    try:
+        if demo:
+            from hub.demo import print_banner, seed_demo
+
+            key = await seed_demo(app[POOL])
+            print_banner(base)
+            if simulate:
+                from hub.simulate import run_simulation
+
+                simulator = asyncio.create_task(run_simulation(base, key, rate=2.0, duration=None))
+        await stop.wait()
+    finally:
+        if simulator is not None:
+            simulator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await simulator
+        await runner.cleanup()
+
+
+def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
+    with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
+        asyncio.run(_serve(_resolved(settings, urls), demo=demo, simulate=simulate))
+    return 0
+
+
+def cmd_migrate(settings: Settings) -> int:
+    from hub.migrate import apply_migrations
+
+    with _database(settings) as url:
+        applied = apply_migrations(url)
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+async def _with_conn(url: str, fn: object, *args: object) -> object:
+    from hub.db import create_pool
+    from hub.migrate import apply_migrations
+
+    await asyncio.to_thread(apply_migrations, url)
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        return await fn(pool, *args)  # type: ignore[operator]
+    finally:
+        await pool.close()
+
+
+def cmd_users_add(settings: Settings, name: str, role: str, area: str | None) -> int:
+    from hub.auth import add_user
+
+    password = sys.stdin.readline().rstrip("\n")
+    with _database(settings) as url:
+        asyncio.run(_with_conn(url, add_user, name, password, role, area))
+    print(f"user {name} ({role}{', ' + area if area else ''}) saved")
+    return 0
+
+
+def cmd_keys_add(settings: Settings, name: str, role: str) -> int:
+    from hub.auth import add_api_key
+
+    with _database(settings) as url:
+        key = asyncio.run(_with_conn(url, add_api_key, name, role))
+    print(key)
+    return 0
+
+
+def cmd_simulate(rate: float, duration: float, url: str, key: str | None) -> int:
+    from hub.simulate import run_simulation
+
+    if not key:
+        print("cityloop simulate needs a hotline key: --key or CITYLOOP_SIMULATOR_KEY", file=sys.stderr)
+        return 2
+    asyncio.run(run_simulation(url, key, rate=rate, duration=duration))
+    return 0
+
+
+def cmd_bench(settings: Settings, quick: bool) -> int:
+    from hub.bench import run_bench
+
+    with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
+        asyncio.run(run_bench(_resolved(settings, urls), quick=quick))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cityloop", description="CityLoop city operations hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="serve with demo data, logins and a live simulator")
+    demo.add_argument("--no-simulate", action="store_true", help="no simulated traffic")
+    sub.add_parser("serve", help="the hub alone (HTTP API, websockets, timers)")
+    sub.add_parser("migrate", help="apply pending SQL migrations")
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", required=True, choices=sorted(ROLES - {"hotline", "iot", "open311"}))
+    add_user.add_argument("--area", help="jurisdiction code (county 6, township 9, community 12 digits)")
+    add_user.add_argument("--password-stdin", action="store_true", required=True)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
+    add_key = keys.add_parser("add", help="create an API key for a machine client and print it once")
+    add_key.add_argument("name")
+    add_key.add_argument("--role", required=True, choices=["hotline", "iot", "open311"])
+    sim = sub.add_parser("simulate", help="realistic hotline traffic against a running hub")
+    sim.add_argument("--rate", type=float, default=5.0, help="tickets per second")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds")
+    sim.add_argument("--url", default="http://127.0.0.1:8080")
+    sim.add_argument("--key", default=None, help="hotline API key (or CITYLOOP_SIMULATOR_KEY)")
+    bench = sub.add_parser("bench", help="the benchmark suite (ratios against baselines)")
+    bench.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    setup_logging(settings.log_level, settings.log_json)
+    try:
+        if args.command == "demo":
+            return cmd_serve(settings, demo=True, simulate=not args.no_simulate)
+        if args.command == "serve":
+            return cmd_serve(settings)
+        if args.command == "migrate":
+            return cmd_migrate(settings)
+        if args.command == "users":
+            return cmd_users_add(settings, args.name, args.role, args.area)
+        if args.command == "keys":
+            return cmd_keys_add(settings, args.name, args.role)
+        if args.command == "simulate":
+            import os
+
+            return cmd_simulate(args.rate, args.duration, args.url, args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY"))
+        if args.command == "bench":
+            return cmd_bench(settings, args.quick)
+    except (ValueError, asyncpg.PostgresError) as exc:
+        print(f"cityloop {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

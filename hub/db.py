@@ -1,0 +1,35 @@
+"""asyncpg pool set-up shared by every database user of the hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    # jsonb's binary wire format is a version byte (1) followed by the JSON text.
+    return b"\x01" + orjson.dumps(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+
+
+async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        # Idle connections are recycled so that a restarted PostgreSQL is picked up without a restart.
+        max_inactive_connection_lifetime=60,
+    )

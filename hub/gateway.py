@@ -1,0 +1,217 @@
+"""Console fan-out: one reader of the store per process, coalesced frames, one bounded queue per client.
+
+The gateway reads committed events in position order (woken by local commits and Redis, or by a slow
+poll), gathers them for `coalesce_s`, and encodes one frame per distinct (areas, privacy view) which
+every client with that subscription shares. A client whose queue is full is dropped — it reconnects
+with its last position and misses nothing — so a slow console never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+
+from dispatch.case import area_codes
+from geo.areas import code_prefix
+from hub.access import CITY_CODE, case_in_scopes, redact_case, redact_event_data
+from hub.eventstore import head_position
+
+log = logging.getLogger(__name__)
+
+_READ_WITH_CASES = """
+SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata, e.occurred_at, e.recorded_at, c.doc
+FROM events e LEFT JOIN cases c ON c.case_id = e.stream_id
+WHERE e.position > $1 ORDER BY e.position LIMIT $2
+"""
+
+
+@dataclass(eq=False)
+class ConsoleClient:
+    scopes: frozenset[str]
+    view: str
+    max_frames: int
+    cursor: int = 0  # last position this client has been sent (or skipped as out of scope)
+    queue: asyncio.Queue[str | None] = field(init=False)
+    dropped: bool = False
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.max_frames)
+
+    @property
+    def key(self) -> tuple[frozenset[str], str]:
+        return self.scopes, self.view
+
+    def offer(self, frame: str) -> bool:
+        """Queue a frame without waiting; a full queue drops the client (it will resume)."""
+        if self.dropped:
+            return False
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except asyncio.QueueFull:
+            self.drop()
+            return False
+
+    def drop(self) -> None:
+        self.dropped = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)  # tells the writer to close the socket
+
+
+def event_payload(row: asyncpg.Record, view: str) -> dict[str, Any]:
+    metadata = row["metadata"] or {}
+    doc = row["doc"]
+    return {
+        "type": "event",
+        "position": row["position"],
+        "case_id": str(row["stream_id"]),
+        "event": {
+            "type": row["type"],
+            "version": row["version"],
+            "data": redact_event_data(row["type"], row["data"], view),
+            "actor": metadata.get("actor"),
+            "occurred_at": row["occurred_at"].isoformat(),
+            "recorded_at": row["recorded_at"].isoformat(),
+        },
+        # The case as it is now: its version may be ahead of this event (consoles keep the newest).
+        "case": redact_case(doc, view) if doc is not None else None,
+    }
+
+
+def encode(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+class ConsoleGateway:
+    def __init__(self, pool: asyncpg.Pool, *, coalesce_s: float, poll_s: float, heartbeat_s: float,
+                 snapshot_limit: int, page: int = 2_000) -> None:
+        self._pool = pool
+        self._coalesce_s = coalesce_s
+        self._poll_s = poll_s
+        self._heartbeat_s = heartbeat_s
+        self._snapshot_limit = snapshot_limit
+        self._page = page
+        self._wake = asyncio.Event()
+        self._groups: dict[tuple[frozenset[str], str], set[ConsoleClient]] = defaultdict(set)
+        self.position = 0
+
+    @property
+    def client_count(self) -> int:
+        return sum(len(g) for g in self._groups.values())
+
+    def wake(self, _position: int = 0) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self.position = await head_position(self._pool)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if self._coalesce_s:
+                await asyncio.sleep(self._coalesce_s)
+            try:
+                while True:
+                    rows = await self._pool.fetch(_READ_WITH_CASES, self.position, self._page)
+                    if rows:
+                        self._fan_out(rows)
+                    if len(rows) < self._page:
+                        break
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("console feed cannot read the store; retrying", extra={"error": repr(exc)})
+
+    async def run_heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            # The position lets an idle console advance its resume point past events it was not shown.
+            frame = encode({"type": "ping", "position": self.position})
+            for group in list(self._groups.values()):
+                for client in list(group):
+                    if not client.offer(frame):
+                        self.detach(client)
+
+    def _fan_out(self, rows: list[asyncpg.Record]) -> None:
+        """Deliver rows (positions after self.position) to every registered client; no awaits inside,
+        so that attach() can never slip between a read and the position update."""
+        last = rows[-1]["position"]
+        for key, group in list(self._groups.items()):
+            if not group:
+                del self._groups[key]
+                continue
+            scopes, view = key
+            visible = [r for r in rows if _row_visible(r, scopes)]
+            shared: str | None = None
+            for client in list(group):
+                if client.cursor < last:
+                    mine = visible if client.cursor < rows[0]["position"] else [
+                        r for r in visible if r["position"] > client.cursor]
+                    if mine:
+                        if mine is visible:
+                            shared = shared or _batch_frame(visible, view)
+                            frame = shared
+                        else:
+                            frame = _batch_frame(mine, view)
+                        if not client.offer(frame):
+                            self.detach(client)
+                            continue
+                    client.cursor = last
+        self.position = last
+
+    def detach(self, client: ConsoleClient) -> None:
+        group = self._groups.get(client.key)
+        if group is not None:
+            group.discard(client)
+
+    async def attach(self, client: ConsoleClient, since: int | None) -> None:
+        """Send the snapshot (or what the client missed since `since`), then join the live feed."""
+        head = await head_position(self._pool)
+        if since is None or since > head:
+            # No position, or one from another store (e.g. a reset demo): start from a snapshot.
+            client.cursor = await self._send_snapshot(client)
+        else:
+            client.cursor = max(since, 0)
+        while client.cursor < self.position:
+            rows = await self._pool.fetch(_READ_WITH_CASES, client.cursor, self._page)
+            if not rows:
+                break
+            visible = [r for r in rows if _row_visible(r, client.scopes)]
+            if visible and not client.offer(_batch_frame(visible, client.view)):
+                return
+            client.cursor = rows[-1]["position"]
+        # No await between the check above and this line: the live feed takes over exactly here.
+        self._groups[client.key].add(client)
+
+    async def _send_snapshot(self, client: ConsoleClient) -> int:
+        prefixes = [code_prefix(s) + "%" for s in client.scopes]
+        include_unplaced = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in client.scopes)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            position = await head_position(conn)
+            rows = await conn.fetch(
+                "SELECT doc FROM cases WHERE state NOT IN ('closed', 'rejected', 'merged') AND ("
+                " coalesce(grid_code, township_code, county_code) LIKE ANY($1::text[])"
+                " OR ($2 AND county_code IS NULL)) ORDER BY last_position DESC LIMIT $3",
+                prefixes, include_unplaced, self._snapshot_limit,
+            )
+        cases = [redact_case(r["doc"], client.view) for r in rows if case_in_scopes(area_codes(r["doc"]), client.scopes)]
+        client.offer(encode({"type": "snapshot", "position": position, "cases": cases}))
+        return position
+
+
+def _row_visible(row: asyncpg.Record, scopes: frozenset[str]) -> bool:
+    doc = row["doc"]
+    return case_in_scopes(area_codes(doc) if doc is not None else [], scopes)
+
+
+def _batch_frame(rows: list[asyncpg.Record], view: str) -> str:
+    return encode({"type": "batch", "events": [event_payload(r, view) for r in rows]})

@@ -1,0 +1,27 @@
+"""Typed application keys for the resources the composition root (hub.app) opens and closes."""
+
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from geo.router import CountyRouter
+from hub.auth import Authenticator
+from hub.bus import WakeupBus
+from hub.committer import GroupCommitter
+from hub.gateway import ConsoleGateway
+from hub.intake import IntakeService
+from hub.metrics import Metrics
+from hub.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+ROUTER = web.AppKey("router", CountyRouter)
+COMMITTER = web.AppKey("committer", GroupCommitter)
+BUS = web.AppKey("bus", WakeupBus)
+GATEWAY = web.AppKey("gateway", ConsoleGateway)
+AUTH = web.AppKey("auth", Authenticator)
+INTAKE = web.AppKey("intake", IntakeService)
+METRICS = web.AppKey("metrics", Metrics)

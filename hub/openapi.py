@@ -1,0 +1,88 @@
+"""/openapi.json, generated from the pydantic models the handlers validate with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from connectors.hotline import HotlineTicket
+from hub.api.cases import CaseQuery
+from hub.api.hotline import TicketAccepted
+from hub.api.identity import LoginRequest, LoginResponse
+
+
+class ErrorField(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[ErrorField]
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+_MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", **_json(Error)} for c in codes}
+
+
+def build_spec() -> dict[str, Any]:
+    _, schemas = models_json_schema([(m, "validation") for m in _MODELS],
+                                    ref_template="#/components/schemas/{model}")
+    query_params = [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in CaseQuery.model_json_schema()["properties"].items()
+    ]
+    bearer = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/healthz": {"get": {"summary": "process is up", "responses": {"200": {"description": "up"}}}},
+        "/readyz": {"get": {"summary": "PostgreSQL and Redis answer",
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+        "/api/v1/auth/login": {"post": {
+            "summary": "sign in", "requestBody": _json(LoginRequest),
+            "responses": {"200": {"description": "token", **_json(LoginResponse)}, **_errors(401, 422)}}},
+        "/api/v1/hotline/tickets": {"post": {
+            "summary": "push one 12345 ticket (idempotent by ticket_no)", "security": [{"apiKey": []}],
+            "requestBody": _json(HotlineTicket),
+            "responses": {"202": {"description": "new case", **_json(TicketAccepted)},
+                          "200": {"description": "ticket seen before: the same answer", **_json(TicketAccepted)},
+                          **_errors(401, 403, 422, 503)}}},
+        "/api/v1/cases": {"get": {
+            "summary": "cases the caller may see", "security": bearer, "parameters": query_params,
+            "responses": {"200": {"description": "a page of cases and next_cursor"}, **_errors(401, 403, 422)}}},
+        "/api/v1/cases/{case_id}": {"get": {
+            "summary": "one case with its timeline", "security": bearer,
+            "parameters": [{"name": "case_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}}],
+            "responses": {"200": {"description": "the case"}, **_errors(401, 403, 404)}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CityLoop hub", "version": "0.1.0",
+                 "description": "City operations hub. Websocket protocol: see README (GET /ws/console)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }

@@ -1,0 +1,49 @@
+"""Typed settings: one pydantic-settings model for the whole process.
+
+The names of INTERFACES.md (`DATABASE_URL`, `REDIS_URL`, `MQTT_URL`) have no prefix; every other
+setting is `CITYLOOP_<NAME>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYLOOP_", extra="ignore", frozen=True, populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CITYLOOP_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "CITYLOOP_REDIS_URL")
+    )
+    mqtt_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MQTT_URL", "CITYLOOP_MQTT_URL")
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: Path = Path(".cityloop")
+
+    # Group commit: how many appends may wait for the committer before callers get 503.
+    append_queue_size: int = Field(default=20_000, ge=1)
+    append_batch_max: int = Field(default=1_000, ge=1)
+    db_pool_size: int = Field(default=8, ge=2)
+
+    # Console fan-out: events are gathered this long and sent as one shared frame.
+    console_coalesce_ms: int = Field(default=25, ge=0)
+    console_queue_frames: int = Field(default=256, ge=1)
+    console_heartbeat_s: float = Field(default=15.0, gt=0)
+    console_snapshot_limit: int = Field(default=2_000, ge=1)
+    # Without a Redis wake-up (Redis down, or a commit in another process) the store is polled this often.
+    store_poll_s: float = Field(default=1.0, gt=0)
+
+    # Routing: a point this far outside the city still routes to the nearest county, flagged.
+    near_boundary_m: float = Field(default=200.0, ge=0)
+
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    log_level: str = "INFO"
+    log_json: bool = True

@@ -1,0 +1,114 @@
+"""Test set-up: real PostgreSQL and Redis — the configured ones when they answer, else embedded ones.
+
+Each test gets its own database cloned from a migrated template (fast, and tests cannot see each
+other's events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from hub.app import init_app
+from hub.auth import add_api_key, add_user
+from hub.keys import POOL
+from hub.migrate import apply_migrations
+from hub.services import ServiceUrls, postgres_answers, provide, redis_answers
+from hub.settings import Settings
+
+
+def database_url_for(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> Iterator[ServiceUrls]:
+    db = os.environ.get("DATABASE_URL")
+    rd = os.environ.get("REDIS_URL")
+    if db and not asyncio.run(postgres_answers(db)):
+        db = None
+    if rd and not asyncio.run(redis_answers(rd)):
+        rd = None
+    # Outside /root: PostgreSQL runs as its own user when we are root.
+    base = Path(tempfile.mkdtemp(prefix="cityloop-test-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+    with provide(db, rd, base) as urls:
+        yield urls
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(service_urls: ServiceUrls) -> Iterator[str]:
+    name = f"cityloop_tpl_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(service_urls.database_url, f'CREATE DATABASE "{name}"'))
+    apply_migrations(database_url_for(service_urls.database_url, name))
+    yield name
+    asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def database_url(service_urls: ServiceUrls, template_database: str) -> AsyncIterator[str]:
+    name = f"cityloop_t_{uuid.uuid4().hex[:12]}"
+    await _admin(service_urls.database_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield database_url_for(service_urls.database_url, name)
+    await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
+    return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
+                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False)
+
+
+class Hub:
+    """A running hub on a real socket, and helpers to act as its users."""
+
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.app = server.app
+        self.base = str(server.make_url("")).rstrip("/")
+        self.http = ClientSession()
+
+    @property
+    def ws_base(self) -> str:
+        return self.base.replace("http://", "ws://")
+
+    async def hotline_key(self) -> str:
+        return await add_api_key(self.app[POOL], f"hotline-{uuid.uuid4().hex[:8]}", "hotline")
+
+    async def login(self, role: str, area: str | None) -> str:
+        username = f"{role}-{uuid.uuid4().hex[:6]}"
+        await add_user(self.app[POOL], username, "correct horse battery", role, area)
+        async with self.http.post(f"{self.base}/api/v1/auth/login",
+                                  json={"username": username, "password": "correct horse battery"}) as resp:
+            assert resp.status == 200, await resp.text()
+            return str((await resp.json())["token"])
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    server = TestServer(init_app(settings), host="127.0.0.1", port=0)
+    await server.start_server()
+    running = Hub(server)
+    try:
+        yield running
+    finally:
+        await running.http.close()
+        await server.close()
