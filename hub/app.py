@@ -128,10 +128,10 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/console", console_ws.console_socket)
     app.router.add_get("/console/", _static_page("console"))
     app.router.add_get("/m/", _static_page("m"))
-    app.router.add_get("/", lambda _r: _redirect("/console/"))
+    app.router.add_get("/", _to_console)
     app.router.add_static("/static/", FRONTEND_DIR, show_index=False)
     return app
 
 
-async def _redirect(location: str) -> web.Response:
-    raise web.HTTPFound(location)
+async def _to_console(_request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console/")

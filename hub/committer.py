@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from hub.db import is_unavailable
 from hub.eventstore import (
     AppendRequest,
     AppendResult,
@@ -71,8 +72,7 @@ class GroupCommitter:
         try:
             answers = await self._write(requests)
         except Exception as exc:  # noqa: BLE001 — the committer must outlive any one bad batch
-            unreachable = isinstance(exc, (OSError, asyncpg.InterfaceError, asyncio.TimeoutError)) or (
-                _is_connection_error(exc))
+            unreachable = is_unavailable(exc)
             if len(batch) > 1 and not unreachable:
                 # One bad item must not sink the others: retry them one by one.
                 for item in batch:
@@ -101,7 +101,3 @@ class GroupCommitter:
     async def _write(self, requests: list[AppendRequest]) -> list[AppendResult | StoreError]:
         async with self._pool.acquire() as conn, conn.transaction():
             return await append_batch(conn, requests, self._projector)
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError))

@@ -33,3 +33,21 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 8
         # Idle connections are recycled so that a restarted PostgreSQL is picked up without a restart.
         max_inactive_connection_lifetime=60,
     )
+
+
+# SQLSTATE classes that mean "the database cannot serve us now", not "this statement is wrong":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdown, restart).
+_UNAVAILABLE_CLASSES = ("08", "53", "57")
+# 55000 with this text is how PostgreSQL refuses connections to a database closed for connections.
+_NOT_ACCEPTING = "not currently accepting connections"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says PostgreSQL is unreachable or refusing service (answer 503, retry later)."""
+    if isinstance(exc, (OSError, asyncpg.InterfaceError, TimeoutError)):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        return state[:2] in _UNAVAILABLE_CLASSES or _NOT_ACCEPTING in str(exc) or isinstance(
+            exc, asyncpg.InvalidCatalogNameError)
+    return False

@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from hub.db import is_unavailable
 from hub.eventstore import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -68,3 +69,9 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            return error_response(503, "store_unavailable", "the database cannot be reached; retry shortly",
+                                  headers={"Retry-After": "2"})
+        log.exception("unhandled error", extra={"path": request.path})
+        return error_response(500, "internal", "internal error; it has been logged")

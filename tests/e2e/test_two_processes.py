@@ -1,0 +1,94 @@
+"""Two `cityloop serve` processes on one database and Redis: a ticket posted to one reaches a console
+connected to the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import asyncpg
+import pytest
+
+from hub.auth import add_api_key, add_user
+from hub.services import ServiceUrls
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            assert proc.poll() is None, "the hub process exited during start-up"
+            try:
+                async with http.get(f"{base}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{base} never became ready")
+
+
+@pytest.fixture
+async def two_hubs(database_url: str, service_urls: ServiceUrls) -> AsyncIterator[list[str]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    for _ in range(2):
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": service_urls.redis_url,
+               "CITYLOOP_PORT": str(port),
+               # Polling is slowed to a minute, so only the Redis wake-up can deliver within the test.
+               "CITYLOOP_STORE_POLL_S": "60", "CITYLOOP_CONSOLE_COALESCE_MS": "5"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], env=env))
+        bases.append(f"http://127.0.0.1:{port}")
+    try:
+        for base, proc in zip(bases, procs, strict=True):
+            await wait_ready(base, proc)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            assert proc.wait(timeout=20) == 0, "the hub must shut down cleanly on SIGTERM"
+
+
+async def test_ticket_posted_to_one_process_reaches_a_console_on_the_other(
+        two_hubs: list[str], database_url: str) -> None:
+    first, second = two_hubs
+    conn = await asyncpg.connect(database_url)
+    try:
+        key = await add_api_key(conn, "hotline-two-procs", "hotline")
+        await add_user(conn, "qx", "correct horse battery", "county_dispatcher", "450103")
+    finally:
+        await conn.close()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{second}/api/v1/auth/login",
+                             json={"username": "qx", "password": "correct horse battery"}) as resp:
+            token = (await resp.json())["token"]
+        ws = await http.ws_connect(f"{second.replace('http', 'ws')}/ws/console?token={token}")
+        await ws.send_json({"type": "subscribe", "areas": ["450103"], "since": None})
+        assert (await ws.receive_json(timeout=5))["type"] == "subscribed"
+        assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        async with http.post(f"{first}/api/v1/hotline/tickets", json=ticket(QINGXIU_SEAT),
+                             headers={"X-API-Key": key}) as resp:
+            assert resp.status == 202
+            case_id = (await resp.json())["case_id"]
+        types = []
+        async with asyncio.timeout(10):
+            while "case.dispatched" not in types:
+                msg = await ws.receive_json()
+                if msg["type"] == "batch":
+                    types += [e["event"]["type"] for e in msg["events"] if e["case_id"] == case_id]
+        assert types == ["case.received", "case.dispatched"]
+        await ws.close()

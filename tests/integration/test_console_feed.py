@@ -1,0 +1,112 @@
+"""The console gateway against a real store: bounded queues, slow clients dropped, rebuilds, outages."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp.test_utils import TestServer
+
+from hub.app import init_app
+from hub.gateway import ConsoleClient
+from hub.keys import GATEWAY, POOL
+from hub.projection import rebuild_cases
+from hub.settings import Settings
+from tests.conftest import Hub, database_url_for
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
+
+
+async def drain(client: ConsoleClient, into: list[dict[str, Any]]) -> None:
+    while (frame := await client.queue.get()) is not None:
+        into.append(orjson.loads(frame))
+
+
+def event_positions(frames: list[dict[str, Any]]) -> list[int]:
+    return [e["position"] for f in frames if f["type"] == "batch" for e in f["events"]]
+
+
+async def test_a_slow_console_is_dropped_and_the_others_get_everything(hub: Hub) -> None:
+    gateway = hub.app[GATEWAY]
+    slow = ConsoleClient(frozenset({"450100"}), "full", max_frames=2)
+    fast = ConsoleClient(frozenset({"450100"}), "full", max_frames=100)
+    await gateway.attach(slow, None)
+    await gateway.attach(fast, None)
+    received: list[dict[str, Any]] = []
+    reader = asyncio.create_task(drain(fast, received))
+    key = await hub.hotline_key()
+    last = 0
+    for i in range(6):
+        _, answer = await push(hub, key, ticket(QINGXIU_SEAT if i % 2 else XINGNING_SEAT))
+        last = answer["position"] + 1
+        async with asyncio.timeout(5):
+            while last not in event_positions(received):
+                await asyncio.sleep(0.01)
+    reader.cancel()
+    assert slow.dropped, "the client that never read must be dropped"
+    assert await slow.queue.get() is None, "its writer is told to close the socket"
+    assert gateway.client_count == 1
+    assert event_positions(received) == list(range(1, last + 1)), "the fast console missed nothing"
+
+
+async def test_rebuilt_projection_equals_the_live_one(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    for point in (QINGXIU_SEAT, XINGNING_SEAT, None, (100.0, 30.0)):
+        body = ticket(point) if point else ticket(None, address="某街道")
+        assert (await push(hub, key, body))[0] == 202
+    pool = hub.app[POOL]
+    live = await pool.fetch("SELECT * FROM cases ORDER BY case_id")
+    assert await rebuild_cases(pool) == 8
+    rebuilt = await pool.fetch("SELECT * FROM cases ORDER BY case_id")
+    assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
+
+
+async def test_redis_down_ingest_goes_on_and_readyz_says_so(database_url: str) -> None:
+    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:9", console_coalesce_ms=5,
+                        store_poll_s=0.2)
+    server = TestServer(init_app(settings), host="127.0.0.1", port=0)
+    await server.start_server()
+    hub = Hub(server)
+    try:
+        async with hub.http.get(f"{hub.base}/readyz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["checks"]["postgres"] == "ok"
+        operator = await hub.login("city_operator", None)
+        ws = await hub.http.ws_connect(f"{hub.ws_base}/ws/console?token={operator}")
+        await ws.send_json({"type": "subscribe", "areas": [], "since": None})
+        status, answer = await push(hub, await hub.hotline_key(), ticket(QINGXIU_SEAT))
+        assert status == 202
+        async with asyncio.timeout(5):  # consoles still get it, from the store
+            while True:
+                msg = await ws.receive_json()
+                if msg["type"] == "batch" and any(e["case_id"] == answer["case_id"] for e in msg["events"]):
+                    break
+        await ws.close()
+    finally:
+        await hub.http.close()
+        await server.close()
+
+
+async def test_postgres_gone_answers_503_and_writes_nothing(hub: Hub, service_urls: Any) -> None:
+    key = await hub.hotline_key()
+    database = await hub.app[POOL].fetchval("SELECT current_database()")
+    admin = database_url_for(service_urls.database_url, "postgres")
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", database)
+        async with hub.http.get(f"{hub.base}/readyz") as resp:
+            assert resp.status == 503 and (await resp.json())["checks"]["redis"] == "ok"
+        status, body = await push(hub, key, ticket(QINGXIU_SEAT))
+        assert status == 503 and body["error"]["code"] == "store_unavailable"
+        await conn.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+        # Recovery without a restart: the next push goes through.
+        for _ in range(50):
+            status, body = await push(hub, key, ticket(QINGXIU_SEAT))
+            if status == 202:
+                break
+            await asyncio.sleep(0.1)
+        assert status == 202
+    finally:
+        await conn.close()
