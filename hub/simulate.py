@@ -32,7 +32,7 @@ class TicketFactory:
     def __init__(self, router: CountyRouter, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
         self._router = router
-        self._bounds = router.bounds()
+        self._bounds = router.bounds
 
     def ticket(self) -> dict[str, Any]:
         category, content = self._rng.choice(PROBLEMS)
