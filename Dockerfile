@@ -1,0 +1,16 @@
+# The hub image. PostgreSQL, Redis and Mosquitto run as their own services (docker-compose.yml).
+FROM python:3.11-slim-bookworm
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 CITYLOOP_HOST=0.0.0.0 CITYLOOP_PORT=8080
+COPY pyproject.toml README.md ./
+COPY hub ./hub
+COPY dispatch ./dispatch
+COPY geo ./geo
+COPY connectors ./connectors
+COPY migrations ./migrations
+COPY frontend ./frontend
+RUN pip install --no-cache-dir -e . && useradd --system --create-home cityloop
+USER cityloop
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/readyz').status == 200 else 1)"
+CMD ["cityloop", "serve"]
