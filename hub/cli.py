@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "simulate":
             import os
 
-            return cmd_simulate(args.rate, args.duration, args.url, args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY"))
+            key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
+            return cmd_simulate(args.rate, args.duration, args.url, key)
         if args.command == "bench":
             return cmd_bench(settings, args.quick)
     except (ValueError, asyncpg.PostgresError) as exc:

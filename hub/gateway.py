@@ -9,6 +9,7 @@ with its last position and misses nothing — so a slow console never slows the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -114,10 +115,8 @@ class ConsoleGateway:
 
     async def run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
             if self._coalesce_s:
                 await asyncio.sleep(self._coalesce_s)
@@ -203,7 +202,8 @@ class ConsoleGateway:
                 " OR ($2 AND county_code IS NULL)) ORDER BY last_position DESC LIMIT $3",
                 prefixes, include_unplaced, self._snapshot_limit,
             )
-        cases = [redact_case(r["doc"], client.view) for r in rows if case_in_scopes(area_codes(r["doc"]), client.scopes)]
+        cases = [redact_case(r["doc"], client.view) for r in rows
+                 if case_in_scopes(area_codes(r["doc"]), client.scopes)]
         client.offer(encode({"type": "snapshot", "position": position, "cases": cases}))
         return position
 

@@ -7,7 +7,6 @@ clashes) and are stopped when the owning context exits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -32,7 +31,7 @@ class ServiceUrls:
 async def postgres_answers(url: str, timeout: float = 2.0) -> bool:
     try:
         conn = await asyncpg.connect(url, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, OSError, asyncpg.PostgresError, ValueError):
         return False
     await conn.close()
     return True

@@ -42,7 +42,8 @@ class TicketFactory:
             "category": category,
             "content": content,
             "reported_at": datetime.now(UTC).isoformat(),
-            "reporter": {"name": self._rng.choice("张王李赵刘陈黄") + "先生", "phone": f"138{self._rng.randrange(10**8):08d}"},
+            "reporter": {"name": self._rng.choice("张王李赵刘陈黄") + "先生",
+                         "phone": f"138{self._rng.randrange(10**8):08d}"},
         }
         if self._rng.random() < 0.1:
             ticket["address"] = self._rng.choice(ADDRESS_ONLY)

@@ -199,7 +199,7 @@ async def test_projection_is_written_in_the_append_transaction(pool: asyncpg.Poo
     committer = GroupCommitter(pool, projector)
     task = asyncio.create_task(committer.run())
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(RuntimeError, match="projection failed"):
             await committer.append(request(uuid.uuid4(), 0))
     finally:
         task.cancel()
