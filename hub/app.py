@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from geo.router import CountyRouter
 from hub import keys
@@ -63,7 +64,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.METRICS] = Metrics()
     app[keys.ROUTER] = CountyRouter.nanning(near_boundary_m=settings.near_boundary_m)
     committer = GroupCommitter(pool, project_cases, queue_size=settings.append_queue_size,
-                               batch_max=settings.append_batch_max)
+                               batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
         pool, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
@@ -78,10 +79,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
     app[keys.INTAKE] = IntakeService(app[keys.ROUTER], committer)
 
-    jobs: dict[str, Coroutine[Any, Any, None]] = {
-        "committer": committer.run(), "wakeup-publisher": bus.run_publisher(),
-        "wakeup-subscriber": bus.run_subscriber(), "console-feed": gateway.run(),
-        "console-heartbeat": gateway.run_heartbeat(),
+    jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+        "committer": committer.run, "wakeup-publisher": bus.run_publisher,
+        "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
+        "console-heartbeat": gateway.run_heartbeat,
     }
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
@@ -92,15 +93,22 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-async def _supervised(name: str, job: Coroutine[Any, Any, None]) -> None:
-    """Run a background loop; a crash is logged loudly rather than lost in an unawaited task."""
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background task crashed", extra={"task": name})
-        raise
+async def _supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a background loop for the life of the app; a crash is logged loudly and the loop restarted."""
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed; restarting it", extra={"task": name})
+            await asyncio.sleep(1.0)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """Consoles are told the hub is going away (1001) so shutdown does not wait for them."""
+    for ws in list(app[keys.SOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down; reconnect with your position")
 
 
 async def _openapi(_request: web.Request) -> web.Response:
@@ -116,7 +124,9 @@ def _static_page(folder: str) -> Any:
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=20 * 1024 * 1024)
     app[keys.SETTINGS] = settings
+    app[keys.SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.extend([_postgres, _redis, _core])
+    app.on_shutdown.append(_close_sockets)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

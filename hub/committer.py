@@ -38,11 +38,13 @@ class GroupCommitter:
         *,
         queue_size: int = 20_000,
         batch_max: int = 1_000,
+        timeout_s: float = 30.0,
     ) -> None:
         self._pool = pool
         self._projector = projector
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._batch_max = batch_max
+        self._timeout_s = timeout_s
         self._listeners: list[Callable[[int], None]] = []
 
     def on_commit(self, listener: Callable[[int], None]) -> None:
@@ -52,12 +54,19 @@ class GroupCommitter:
     async def append(self, request: AppendRequest) -> AppendResult:
         """Queue one append and wait for its commit. Raises a StoreError subclass on refusal."""
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        # If the caller went away, nobody reads the outcome: mark it retrieved so it is not logged as lost.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             self._queue.put_nowait((request, future))
         except asyncio.QueueFull:
             raise StoreOverloaded("append queue full") from None
         # The caller may go away (client disconnect); the append still completes and is recorded.
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout=self._timeout_s)
+        except TimeoutError:
+            raise StoreUnavailable(
+                "no commit within the time limit; the outcome is unknown — retrying with the same "
+                "idempotency key is safe") from None
 
     async def run(self) -> None:
         """The committer loop; owned by the application and cancelled at shutdown."""
@@ -79,6 +88,7 @@ class GroupCommitter:
                     await self._commit([item])
                 return
             log.warning("append failed", extra={"error": repr(exc), "items": len(batch)})
+            # A connection lost during COMMIT leaves the outcome unknown; idempotency keys make a retry safe.
             failure: Exception = StoreUnavailable(str(exc)) if unreachable else exc
             for _, fut in batch:
                 if not fut.done():

@@ -25,6 +25,9 @@ from hub.eventstore import head_position
 
 log = logging.getLogger(__name__)
 
+# Catch-up frames are kept small so that a reconnecting console never parks megabytes in memory.
+_CATCH_UP_PAGE = 200
+
 _READ_WITH_CASES = """
 SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata, e.occurred_at, e.recorded_at, c.doc
 FROM events e LEFT JOIN cases c ON c.case_id = e.stream_id
@@ -37,32 +40,58 @@ class ConsoleClient:
     scopes: frozenset[str]
     view: str
     max_frames: int
+    max_bytes: int = 4 * 1024 * 1024
     cursor: int = 0  # last position this client has been sent (or skipped as out of scope)
     queue: asyncio.Queue[str | None] = field(init=False)
+    queued_bytes: int = 0
     dropped: bool = False
+    _room: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.max_frames)
+        self._room = asyncio.Event()
+        self._room.set()
 
     @property
     def key(self) -> tuple[frozenset[str], str]:
         return self.scopes, self.view
 
     def offer(self, frame: str) -> bool:
-        """Queue a frame without waiting; a full queue drops the client (it will resume)."""
+        """Queue a frame without waiting; a full queue (frames or bytes) drops the client (it will resume)."""
         if self.dropped:
+            return False
+        if self.queued_bytes + len(frame) > self.max_bytes and self.queued_bytes:
+            self.drop()
             return False
         try:
             self.queue.put_nowait(frame)
-            return True
         except asyncio.QueueFull:
             self.drop()
             return False
+        self.queued_bytes += len(frame)
+        if self.queued_bytes > self.max_bytes // 2:
+            self._room.clear()
+        return True
+
+    async def next_frame(self) -> str | None:
+        """For the socket writer: the next frame, or None when the client must be closed."""
+        frame = await self.queue.get()
+        if frame is not None:
+            self.queued_bytes -= len(frame)
+            if self.queued_bytes <= self.max_bytes // 2:
+                self._room.set()
+        return frame
+
+    async def wait_for_room(self) -> None:
+        """Catch-up paces itself on the writer instead of filling memory with a backlog."""
+        await self._room.wait()
 
     def drop(self) -> None:
         self.dropped = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.queued_bytes = 0
+        self._room.set()
         self.queue.put_nowait(None)  # tells the writer to close the socket
 
 
@@ -127,17 +156,21 @@ class ConsoleGateway:
                         self._fan_out(rows)
                     if len(rows) < self._page:
                         break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 — the feed must outlive any one failure
                 log.warning("console feed cannot read the store; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(self._poll_s)
 
     async def run_heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            # The position lets an idle console advance its resume point past events it was not shown.
+            # The position lets an idle console advance its resume point past events it was not shown;
+            # a client that read ahead while catching up is never sent a lower one.
             frame = encode({"type": "ping", "position": self.position})
             for group in list(self._groups.values()):
                 for client in list(group):
-                    if not client.offer(frame):
+                    ping = frame if client.cursor <= self.position else encode(
+                        {"type": "ping", "position": client.cursor})
+                    if not client.offer(ping):
                         self.detach(client)
 
     def _fan_out(self, rows: list[asyncpg.Record]) -> None:
@@ -149,7 +182,14 @@ class ConsoleGateway:
                 del self._groups[key]
                 continue
             scopes, view = key
-            visible = [r for r in rows if _row_visible(r, scopes)]
+            try:
+                visible = [r for r in rows if _row_visible(r, scopes)]
+            except Exception:  # noqa: BLE001 — one bad subscription must not stop the feed for all
+                log.exception("dropping a console group that cannot be served", extra={"scopes": sorted(scopes)})
+                for client in group:
+                    client.drop()
+                del self._groups[key]
+                continue
             shared: str | None = None
             for client in list(group):
                 if client.cursor < last:
@@ -181,7 +221,8 @@ class ConsoleGateway:
         else:
             client.cursor = max(since, 0)
         while client.cursor < self.position:
-            rows = await self._pool.fetch(_READ_WITH_CASES, client.cursor, self._page)
+            await client.wait_for_room()
+            rows = await self._pool.fetch(_READ_WITH_CASES, client.cursor, _CATCH_UP_PAGE)
             if not rows:
                 break
             visible = [r for r in rows if _row_visible(r, client.scopes)]
@@ -209,8 +250,15 @@ class ConsoleGateway:
 
 
 def _row_visible(row: asyncpg.Record, scopes: frozenset[str]) -> bool:
-    doc = row["doc"]
-    return case_in_scopes(area_codes(doc) if doc is not None else [], scopes)
+    """Visibility is decided by where the case was when the event happened (`scope` in the metadata:
+    the deepest area before and after it), so a console sees the event that moves a case away."""
+    scope = (row["metadata"] or {}).get("scope")
+    if scope is None:
+        doc = row["doc"]
+        return case_in_scopes(area_codes(doc) if doc is not None else [], scopes)
+    if not scope:  # unplaced: the city's
+        return case_in_scopes([], scopes)
+    return any(case_in_scopes([code], scopes) for code in scope)
 
 
 def _batch_frame(rows: list[asyncpg.Record], view: str) -> str:

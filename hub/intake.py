@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dispatch.case import Intake, Routing, fold, receive
+from dispatch.case import Intake, Routing, area_codes, fold, receive
 from geo.areas import NANNING
 from geo.crs import Crs
 from geo.router import CountyRouter, Placement
@@ -56,9 +56,12 @@ class IntakeService:
         case_id = uuid.uuid4()
         now = datetime.now(UTC)
         case = fold(str(case_id), [(e.type, e.data, i + 1, now) for i, e in enumerate(events)])
+        codes = area_codes(case) if case is not None else []
         request = AppendRequest(
             stream_id=case_id, expected_version=0, events=events, occurred_at=now,
-            metadata={"actor": actor, "source": intake_source, "idempotency_key": idempotency_key},
+            # `scope`: where the case is, so consoles are chosen by where it was when this happened.
+            metadata={"actor": actor, "source": intake_source, "idempotency_key": idempotency_key,
+                      "scope": codes[-1:]},
             idempotency_key=idempotency_key, projection=case,
         )
         result = await self._committer.append(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -25,3 +27,4 @@ GATEWAY = web.AppKey("gateway", ConsoleGateway)
 AUTH = web.AppKey("auth", Authenticator)
 INTAKE = web.AppKey("intake", IntakeService)
 METRICS = web.AppKey("metrics", Metrics)
+SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

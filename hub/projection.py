@@ -11,7 +11,7 @@ from dispatch.case import Case, apply, new_case
 from hub.eventstore import Accepted, read_after
 
 _UPSERT = """
-INSERT INTO cases (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
+INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
                    last_position, created_at, updated_at, doc)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[])
@@ -28,7 +28,7 @@ def _code(case: Case, level: str) -> str | None:
     return area["code"] if area else None
 
 
-async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]]) -> None:
+async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], table: str = "cases") -> None:
     """Write (case, last_position) rows; the latest version of each case wins."""
     latest: dict[str, tuple[Case, int]] = {}
     for case, position in rows:
@@ -45,7 +45,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]]) -
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)
-    await conn.execute(_UPSERT, *cols)
+    await conn.execute(_UPSERT.format(table=table), *cols)
 
 
 async def project_cases(conn: asyncpg.Connection, accepted: Accepted) -> None:
@@ -55,30 +55,49 @@ async def project_cases(conn: asyncpg.Connection, accepted: Accepted) -> None:
 
 
 async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000) -> int:
-    """Replay every event into a fresh `cases` table in one transaction; return the events read."""
+    """Replay every event into a fresh copy of `cases` and swap it in; return the events replayed.
+
+    Writers are blocked only for the swap: the bulk replay reads the store without a lock (positions
+    are gap-free, so "everything up to P" is well defined), then the lock is taken, the few events
+    committed meanwhile are replayed too, and the table is replaced with DELETE + INSERT in the same
+    transaction — MVCC-safe, so a console's snapshot sees either the old or the new table, never an
+    empty one.
+    """
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TEMP TABLE IF NOT EXISTS cases_rebuild (LIKE cases INCLUDING ALL)")
+        await conn.execute("TRUNCATE cases_rebuild")  # private temp table: nobody else can see it
+        count, position = await _replay(conn, 0, page)
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            more, _ = await _replay(conn, position, page)
+            await conn.execute("DELETE FROM cases")
+            await conn.execute("INSERT INTO cases SELECT * FROM cases_rebuild")
+        await conn.execute("DROP TABLE cases_rebuild")
+    return count + more
+
+
+async def _replay(conn: asyncpg.Connection, position: int, page: int) -> tuple[int, int]:
     count = 0
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("LOCK TABLE events IN SHARE MODE")  # a stable prefix while we replay
-        await conn.execute("TRUNCATE cases")
-        cases: dict[str, tuple[Case, int]] = {}
-        flushed: set[str] = set()  # written already; a later event reloads the case from the table
-        position = 0
-        while batch := await read_after(conn, position, page):
-            for ev in batch:
-                key = str(ev.stream_id)
-                if key in cases:
-                    prev = cases[key][0]
-                elif key in flushed:
-                    prev = await conn.fetchval("SELECT doc FROM cases WHERE case_id = $1", ev.stream_id)
-                else:
-                    prev = new_case(key, ev.occurred_at)
-                cases[key] = (apply(prev, ev.type, ev.data, ev.version, ev.occurred_at), ev.position)
-            count += len(batch)
-            position = batch[-1].position
-            if len(cases) >= page:
-                await upsert_cases(conn, list(cases.values()))
-                flushed.update(cases)
-                cases.clear()
-        if cases:
-            await upsert_cases(conn, list(cases.values()))
-    return count
+    cases: dict[str, tuple[Case, int]] = {}
+    flushed: set[str] = set()  # written already; a later event reloads the case from the table
+    resuming = position > 0  # catching up: a case may already be in the rebuilt table
+    while batch := await read_after(conn, position, page):
+        for ev in batch:
+            key = str(ev.stream_id)
+            if key in cases:
+                prev = cases[key][0]
+            elif key in flushed or resuming:
+                prev = await conn.fetchval("SELECT doc FROM cases_rebuild WHERE case_id = $1", ev.stream_id)
+                prev = prev if prev is not None else new_case(key, ev.occurred_at)
+            else:
+                prev = new_case(key, ev.occurred_at)
+            cases[key] = (apply(prev, ev.type, ev.data, ev.version, ev.occurred_at), ev.position)
+        count += len(batch)
+        position = batch[-1].position
+        if len(cases) >= page:
+            await upsert_cases(conn, list(cases.values()), table="cases_rebuild")
+            flushed.update(cases)
+            cases.clear()
+    if cases:
+        await upsert_cases(conn, list(cases.values()), table="cases_rebuild")
+    return count, position

@@ -31,11 +31,13 @@ class Settings(BaseSettings):
     # Group commit: how many appends may wait for the committer before callers get 503.
     append_queue_size: int = Field(default=20_000, ge=1)
     append_batch_max: int = Field(default=1_000, ge=1)
+    append_timeout_s: float = Field(default=30.0, gt=0)
     db_pool_size: int = Field(default=8, ge=2)
 
     # Console fan-out: events are gathered this long and sent as one shared frame.
     console_coalesce_ms: int = Field(default=25, ge=0)
     console_queue_frames: int = Field(default=256, ge=1)
+    console_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     console_heartbeat_s: float = Field(default=15.0, gt=0)
     console_snapshot_limit: int = Field(default=2_000, ge=1)
     # Without a Redis wake-up (Redis down, or a commit in another process) the store is polled this often.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Annotated
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hub.access import USER_ROLES, clip_scopes
 from hub.api.errors import ApiError, validation_fields
 from hub.gateway import ConsoleClient, encode
-from hub.keys import AUTH, GATEWAY, SETTINGS
+from hub.keys import AUTH, GATEWAY, SETTINGS, SOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ SLOW_CONSUMER = 4008  # private-use close code: "you fell behind; reconnect with
 class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^subscribe$")
-    areas: list[str] = Field(default_factory=list, max_length=200)
+    areas: list[Annotated[str, Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{15})$")]] = Field(
+        default_factory=list, max_length=200)
     since: int | None = Field(default=None, ge=0)
 
 
@@ -36,6 +38,7 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "forbidden", "machine keys have no console")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
     settings = request.app[SETTINGS]
     gateway = request.app[GATEWAY]
     client: ConsoleClient | None = None
@@ -57,7 +60,8 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                     writer.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
-            client = ConsoleClient(clip_scopes(principal, sub.areas), principal.view, settings.console_queue_frames)
+            client = ConsoleClient(clip_scopes(principal, sub.areas), principal.view, settings.console_queue_frames,
+                                   settings.console_queue_bytes)
             writer = asyncio.create_task(_write(ws, client))
             await ws.send_str(encode({"type": "subscribed", "areas": sorted(client.scopes)}))
             await gateway.attach(client, sub.since)
@@ -73,7 +77,7 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
 
 async def _write(ws: web.WebSocketResponse, client: ConsoleClient) -> None:
     while True:
-        frame = await client.queue.get()
+        frame = await client.next_frame()
         if frame is None:
             await ws.close(code=SLOW_CONSUMER, message=b"slow consumer: reconnect with your last position")
             return

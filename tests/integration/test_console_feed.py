@@ -50,6 +50,26 @@ async def test_a_slow_console_is_dropped_and_the_others_get_everything(hub: Hub)
     assert event_positions(received) == list(range(1, last + 1)), "the fast console missed nothing"
 
 
+async def test_console_queues_are_bounded_in_bytes_too() -> None:
+    client = ConsoleClient(frozenset({"450100"}), "full", max_frames=100, max_bytes=64 * 1024)
+    assert client.offer("x" * 40_000)
+    assert not client.offer("y" * 40_000), "past the byte budget the client is dropped"
+    assert client.dropped and await client.next_frame() is None
+
+
+async def test_rebuild_while_tickets_arrive_misses_none(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    for _ in range(20):
+        await push(hub, key, ticket(QINGXIU_SEAT))
+    pool = hub.app[POOL]
+    pushes = asyncio.gather(*(push(hub, key, ticket(XINGNING_SEAT)) for _ in range(20)))
+    await asyncio.gather(rebuild_cases(pool, page=7), pushes)
+    assert await pool.fetchval("SELECT count(*) FROM cases") == 40
+    live = [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")]
+    await rebuild_cases(pool)
+    assert [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")] == live
+
+
 async def test_rebuilt_projection_equals_the_live_one(hub: Hub) -> None:
     key = await hub.hotline_key()
     for point in (QINGXIU_SEAT, XINGNING_SEAT, None, (100.0, 30.0)):
