@@ -64,10 +64,12 @@ def clip_scopes(principal: Principal, requested: Iterable[str]) -> frozenset[str
 
 
 def case_in_scopes(area_codes: list[str], scopes: frozenset[str]) -> bool:
-    """A placed case is visible inside any scope containing its deepest area; an unplaced case (triage
-    without a location) belongs to whoever watches the whole city."""
-    target = area_codes[-1] if area_codes else CITY_CODE
-    return any(code_within(target, scope) for scope in scopes)
+    """A case is visible inside any scope that contains one of its areas (city, county, township,
+    community, grid). Every level is checked, not only the deepest: statistical community codes do not
+    always nest under their current township's code (renamed and merged townships keep old prefixes).
+    An unplaced case (triage without a location) belongs to whoever watches the whole city."""
+    codes = area_codes or [CITY_CODE]
+    return any(code_within(code, scope) for code in codes for scope in scopes)
 
 
 _PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")

@@ -19,9 +19,9 @@ import asyncpg
 import orjson
 
 from dispatch.case import area_codes
-from geo.areas import code_prefix
-from hub.access import CITY_CODE, case_in_scopes, redact_case, redact_event_data
+from hub.access import case_in_scopes, redact_case, redact_event_data
 from hub.eventstore import head_position
+from hub.projection import visible_clause
 
 log = logging.getLogger(__name__)
 
@@ -233,16 +233,12 @@ class ConsoleGateway:
         self._groups[client.key].add(client)
 
     async def _send_snapshot(self, client: ConsoleClient) -> int:
-        prefixes = [code_prefix(s) + "%" for s in client.scopes]
-        include_unplaced = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in client.scopes)
+        clause, args = visible_clause(client.scopes)
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
             rows = await conn.fetch(
-                "SELECT doc FROM cases WHERE state NOT IN ('closed', 'rejected', 'merged') AND ("
-                " coalesce(grid_code, township_code, county_code) LIKE ANY($1::text[])"
-                " OR ($2 AND county_code IS NULL)) ORDER BY last_position DESC LIMIT $3",
-                prefixes, include_unplaced, self._snapshot_limit,
-            )
+                f"SELECT doc FROM cases WHERE state NOT IN ('closed', 'rejected', 'merged') AND {clause} "
+                "ORDER BY last_position DESC LIMIT $3", *args, self._snapshot_limit)
         cases = [redact_case(r["doc"], client.view) for r in rows
                  if case_in_scopes(area_codes(r["doc"]), client.scopes)]
         client.offer(encode({"type": "snapshot", "position": position, "cases": cases}))
@@ -251,14 +247,12 @@ class ConsoleGateway:
 
 def _row_visible(row: asyncpg.Record, scopes: frozenset[str]) -> bool:
     """Visibility is decided by where the case was when the event happened (`scope` in the metadata:
-    the deepest area before and after it), so a console sees the event that moves a case away."""
+    its area codes before and after it), so a console also sees the event that moves a case away."""
     scope = (row["metadata"] or {}).get("scope")
     if scope is None:
         doc = row["doc"]
         return case_in_scopes(area_codes(doc) if doc is not None else [], scopes)
-    if not scope:  # unplaced: the city's
-        return case_in_scopes([], scopes)
-    return any(case_in_scopes([code], scopes) for code in scope)
+    return case_in_scopes(list(scope), scopes)
 
 
 def _batch_frame(rows: list[asyncpg.Record], view: str) -> str:

@@ -61,7 +61,7 @@ class IntakeService:
             stream_id=case_id, expected_version=0, events=events, occurred_at=now,
             # `scope`: where the case is, so consoles are chosen by where it was when this happened.
             metadata={"actor": actor, "source": intake_source, "idempotency_key": idempotency_key,
-                      "scope": codes[-1:]},
+                      "scope": codes},
             idempotency_key=idempotency_key, projection=case,
         )
         result = await self._committer.append(request)

@@ -8,19 +8,34 @@ from typing import Any
 import asyncpg
 
 from dispatch.case import Case, apply, new_case
+from geo.areas import code_prefix
+from hub.access import CITY_CODE
 from hub.eventstore import Accepted, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
-                   last_position, created_at, updated_at, doc)
+                   last_position, created_at, updated_at, doc, community_code)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[])
+                     $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
-    township_code = excluded.township_code, grid_code = excluded.grid_code, category = excluded.category,
+    township_code = excluded.township_code, grid_code = excluded.grid_code,
+    community_code = excluded.community_code, category = excluded.category,
     ticket_no = excluded.ticket_no, last_position = excluded.last_position,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
+
+
+def visible_clause(scopes: frozenset[str], first_param: int = 1) -> tuple[str, list[Any]]:
+    """SQL prefilter for cases inside `scopes` (callers refine with access.case_in_scopes): any of the
+    case's area columns starting with a scope's code prefix; unplaced cases for city-wide scopes."""
+    prefixes = [code_prefix(s) + "%" for s in scopes]
+    city_wide = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in scopes)
+    p, q = f"${first_param}", f"${first_param + 1}"
+    sql = (f"(county_code LIKE ANY({p}::text[]) OR township_code LIKE ANY({p}::text[]) "
+           f"OR community_code LIKE ANY({p}::text[]) OR grid_code LIKE ANY({p}::text[]) "
+           f"OR ({q} AND county_code IS NULL))")
+    return sql, [prefixes, city_wide]
 
 
 def _code(case: Case, level: str) -> str | None:
@@ -35,13 +50,14 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(12)]
+    cols: list[list[Any]] = [[] for _ in range(13)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
             case["case_id"], case["version"], case["state"], _code(case, "county"), _code(case, "township"),
             _code(case, "grid"), report.get("category"), report.get("ticket_no"), position,
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
+            _code(case, "community"),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)

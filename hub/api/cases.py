@@ -5,19 +5,18 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Any
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import STATES, area_codes
-from geo.areas import code_prefix
-from hub.access import CITY_CODE, USER_ROLES, case_in_scopes, clip_scopes, redact_case, redact_event_data
+from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case, redact_event_data
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.eventstore import read_stream
 from hub.keys import POOL
+from hub.projection import visible_clause
 
 
 class CaseQuery(BaseModel):
@@ -49,10 +48,8 @@ async def list_cases(request: web.Request) -> web.Response:
     scopes = clip_scopes(principal, [query.area] if query.area else [])
     if not scopes:
         return json_response({"cases": [], "next_cursor": None})
-    prefixes = [code_prefix(s) + "%" for s in scopes]
-    include_unplaced = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in scopes)
-    where = ["(coalesce(grid_code, township_code, county_code) LIKE ANY($1::text[]) OR ($2 AND county_code IS NULL))"]
-    args: list[Any] = [prefixes, include_unplaced]
+    clause, args = visible_clause(scopes)
+    where = [clause]
     for column, value in (("state", query.state), ("category", query.category), ("ticket_no", query.ticket_no)):
         if value is not None:
             args.append(value)
