@@ -17,16 +17,18 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
-from geo.router import CountyRouter
+from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import cases, console_ws, health, hotline, identity
+from hub.api import cases, console_ws, geo, health, hotline, identity
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
+from hub.boundaries import Boundaries, ensure_default_boundaries
 from hub.bus import WakeupBus
 from hub.committer import GroupCommitter
 from hub.db import create_pool
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.migrate import apply_migrations
 from hub.openapi import build_spec
@@ -62,7 +64,12 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = app[keys.POOL]
     app[keys.METRICS] = Metrics()
-    app[keys.ROUTER] = CountyRouter.nanning(near_boundary_m=settings.near_boundary_m)
+    await ensure_default_boundaries(pool, settings.data_dir / "geo-cache")
+    boundaries = Boundaries(pool, settings.near_boundary_m)
+    await boundaries.refresh()
+    gazetteer = await asyncio.to_thread(Gazetteer.from_data_dir)
+    app[keys.BOUNDARIES] = boundaries
+    app[keys.LOCATOR] = Locator(boundaries, gazetteer)
     committer = GroupCommitter(pool, project_cases, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     bus = WakeupBus(app[keys.REDIS])
@@ -77,12 +84,13 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.BUS] = bus
     app[keys.GATEWAY] = gateway
     app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
-    app[keys.INTAKE] = IntakeService(app[keys.ROUTER], committer)
+    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer)
 
     jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "committer": committer.run, "wakeup-publisher": bus.run_publisher,
         "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
         "console-heartbeat": gateway.run_heartbeat,
+        "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
     }
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
@@ -135,6 +143,10 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
     app.router.add_get("/api/v1/cases", cases.list_cases)
     app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
+    app.router.add_get("/api/v1/route", geo.route_point)
+    app.router.add_post("/api/v1/route", geo.route_body)
+    app.router.add_get("/api/v1/areas", geo.list_areas)
+    app.router.add_get("/api/v1/areas/{code}", geo.get_area)
     app.router.add_get("/ws/console", console_ws.console_socket)
     app.router.add_get("/console/", _static_page("console"))
     app.router.add_get("/m/", _static_page("m"))

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 from aiohttp import web
@@ -81,14 +82,14 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
-async def _with_conn(url: str, fn: object, *args: object) -> object:
+async def _with_conn(url: str, fn: object, *args: object, **kwargs: object) -> object:
     from hub.db import create_pool
     from hub.migrate import apply_migrations
 
     await asyncio.to_thread(apply_migrations, url)
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
-        return await fn(pool, *args)  # type: ignore[operator]
+        return await fn(pool, *args, **kwargs)  # type: ignore[operator]
     finally:
         await pool.close()
 
@@ -109,6 +110,21 @@ def cmd_keys_add(settings: Settings, name: str, role: str) -> int:
     with _database(settings) as url:
         key = asyncio.run(_with_conn(url, add_api_key, name, role))
     print(key)
+    return 0
+
+
+def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
+    from hub import geo_admin
+
+    with _database(settings) as url:
+        if args.action == "load":
+            asyncio.run(_with_conn(url, geo_admin.load_file, Path(args.path), args.level, make_active=args.activate,
+                                   code_field=args.code_field, name_field=args.name_field,
+                                   parent_field=args.parent_field))
+        elif args.action == "activate":
+            asyncio.run(_with_conn(url, geo_admin.activate_version, args.version))
+        else:
+            asyncio.run(_with_conn(url, geo_admin.list_versions))
     return 0
 
 
@@ -147,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_key = keys.add_parser("add", help="create an API key for a machine client and print it once")
     add_key.add_argument("name")
     add_key.add_argument("--role", required=True, choices=["hotline", "iot", "open311"])
+    geo = sub.add_parser("geo", help="boundary versions").add_subparsers(dest="action", required=True)
+    load = geo.add_parser("load", help="load a boundary file (GeoJSON, GeoPackage, Shapefile) as a new version")
+    load.add_argument("path")
+    load.add_argument("--level", required=True, choices=["county", "township", "community", "grid"])
+    load.add_argument("--activate", action="store_true", help="switch it on at once (atomically)")
+    load.add_argument("--code-field", help="attribute holding the area code (default: code, adcode, …)")
+    load.add_argument("--name-field", help="attribute holding the name (default: name)")
+    load.add_argument("--parent-field", help="attribute holding the parent's code (default: from the code)")
+    act = geo.add_parser("activate", help="switch a loaded version on")
+    act.add_argument("version", type=int)
+    geo.add_parser("versions", help="list boundary versions")
     sim = sub.add_parser("simulate", help="realistic hotline traffic against a running hub")
     sim.add_argument("--rate", type=float, default=5.0, help="tickets per second")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds")
@@ -172,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_users_add(settings, args.name, args.role, args.area)
         if args.command == "keys":
             return cmd_keys_add(settings, args.name, args.role)
+        if args.command == "geo":
+            return cmd_geo(settings, args)
         if args.command == "simulate":
             import os
 

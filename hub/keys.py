@@ -8,23 +8,25 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from geo.router import CountyRouter
 from hub.auth import Authenticator
+from hub.boundaries import Boundaries
 from hub.bus import WakeupBus
 from hub.committer import GroupCommitter
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
-ROUTER = web.AppKey("router", CountyRouter)
+BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)
 BUS = web.AppKey("bus", WakeupBus)
 GATEWAY = web.AppKey("gateway", ConsoleGateway)
 AUTH = web.AppKey("auth", Authenticator)
 INTAKE = web.AppKey("intake", IntakeService)
+LOCATOR = web.AppKey("locator", Locator)
 METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     # Routing: a point this far outside the city still routes to the nearest county, flagged.
     near_boundary_m: float = Field(default=200.0, ge=0)
+    # How often each hub process looks for a newly activated boundary version.
+    boundary_check_s: float = Field(default=10.0, gt=0)
 
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
     log_level: str = "INFO"

@@ -21,6 +21,8 @@ from aiohttp.test_utils import TestServer
 
 from hub.app import init_app
 from hub.auth import add_api_key, add_user
+from hub.boundaries import ensure_default_boundaries
+from hub.db import create_pool
 from hub.keys import POOL
 from hub.migrate import apply_migrations
 from hub.services import ServiceUrls, postgres_answers, provide, redis_answers
@@ -33,16 +35,20 @@ def database_url_for(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def service_urls() -> Iterator[ServiceUrls]:
+def work_dir() -> Path:
+    # Outside /root: PostgreSQL runs as its own user when we are root.
+    return Path(tempfile.mkdtemp(prefix="cityloop-test-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
+
+
+@pytest.fixture(scope="session")
+def service_urls(work_dir: Path) -> Iterator[ServiceUrls]:
     db = os.environ.get("DATABASE_URL")
     rd = os.environ.get("REDIS_URL")
     if db and not asyncio.run(postgres_answers(db)):
         db = None
     if rd and not asyncio.run(redis_answers(rd)):
         rd = None
-    # Outside /root: PostgreSQL runs as its own user when we are root.
-    base = Path(tempfile.mkdtemp(prefix="cityloop-test-", dir="/var/tmp" if os.path.isdir("/var/tmp") else None))
-    with provide(db, rd, base) as urls:
+    with provide(db, rd, work_dir) as urls:
         yield urls
 
 
@@ -54,11 +60,22 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def _seed_boundaries(url: str, cache_dir: Path) -> None:
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        await ensure_default_boundaries(pool, cache_dir)
+    finally:
+        await pool.close()
+
+
 @pytest.fixture(scope="session")
-def template_database(service_urls: ServiceUrls) -> Iterator[str]:
+def template_database(service_urls: ServiceUrls, work_dir: Path) -> Iterator[str]:
+    """Migrated and loaded with the default boundaries once; every test database is a copy."""
     name = f"cityloop_tpl_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin(service_urls.database_url, f'CREATE DATABASE "{name}"'))
-    apply_migrations(database_url_for(service_urls.database_url, name))
+    url = database_url_for(service_urls.database_url, name)
+    apply_migrations(url)
+    asyncio.run(_seed_boundaries(url, work_dir / "geo-cache"))
     yield name
     asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -72,9 +89,9 @@ async def database_url(service_urls: ServiceUrls, template_database: str) -> Asy
 
 
 @pytest.fixture
-def settings(database_url: str, service_urls: ServiceUrls) -> Settings:
+def settings(database_url: str, service_urls: ServiceUrls, work_dir: Path) -> Settings:
     return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
-                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False)
+                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir)
 
 
 class Hub:

@@ -22,7 +22,8 @@ async def push_ticket(request: web.Request) -> web.Response:
     ticket = HotlineTicket.model_validate(await read_json(request))
     point = (ticket.location.lng, ticket.location.lat, ticket.location.crs) if ticket.location else None
     outcome = await request.app[INTAKE].submit(
-        "hotline", ticket.report(), point, ticket.idempotency_key(), actor=f"hotline:{principal.name}")
+        "hotline", ticket.report(), point, ticket.address, ticket.idempotency_key(),
+        actor=f"hotline:{principal.name}")
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("hotline_tickets_duplicate_total" if duplicate else "hotline_tickets_total")
     answer = TicketAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,

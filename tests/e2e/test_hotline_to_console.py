@@ -81,8 +81,11 @@ async def test_ticket_in_qingxiu_reaches_the_qingxiu_console_and_not_xingnings(h
     assert status == 202 and body["duplicate"] is False
     got = await events_until(ws_q, has_case(body["case_id"], "case.dispatched"))
     dispatched = next(e for e in got if e["event"]["type"] == "case.dispatched")
-    assert dispatched["case"]["areas"]["county"] == {"code": "450103", "name": "青秀区"}
-    assert dispatched["case"]["units"]["lead"]["name"] == "青秀区人民政府"
+    areas = dispatched["case"]["areas"]
+    assert areas["county"] == {"code": "450103", "name": "青秀区"}
+    assert areas["township"]["code"].startswith("450103") and "grid" in areas
+    # 属地兜底: with no matrix rule, the township government of the place is responsible.
+    assert dispatched["case"]["units"]["lead"]["name"] == areas["township"]["name"] + "人民政府"
     assert dispatched["case"]["report"]["reporter"]["phone"] == "138****1234", "county roles see masked phones"
 
     # A later Xingning ticket reaches the Xingning console: everything before it was filtered, not late.
@@ -166,7 +169,7 @@ async def test_bad_tickets_name_each_bad_field_and_keys_are_checked(hub: Hub) ->
 async def test_case_reads_are_clipped_to_role_and_area(hub: Hub) -> None:
     key = await hub.hotline_key()
     _, placed = await push(hub, key, ticket(QINGXIU_SEAT, confidential=True))
-    _, unplaced = await push(hub, key, ticket(None, address="青秀区某小区门口"))
+    _, unplaced = await push(hub, key, ticket(None, address="某小区门口"))
     _, outside = await push(hub, key, ticket((106.0, 25.0)))  # far outside Nanning
     tokens = {
         "qingxiu": await hub.login("county_dispatcher", "450103"),
@@ -189,7 +192,7 @@ async def test_case_reads_are_clipped_to_role_and_area(hub: Hub) -> None:
     assert full["report"]["content"] == "路灯不亮" and full["report"]["reporter"]["phone"] == "13812341234"
 
     status, case = await get("operator", unplaced["case_id"])
-    assert (case["state"], case["triage_reason"]) == ("triage", "no_location")
+    assert (case["state"], case["triage_reason"]) == ("triage", "address_unmatched")
     assert (await get("qingxiu", unplaced["case_id"]))[0] == 403, "unplaced cases belong to the city"
     status, case = await get("operator", outside["case_id"])
     assert (case["state"], case["triage_reason"]) == ("triage", "outside_city")
@@ -209,6 +212,29 @@ async def test_case_reads_are_clipped_to_role_and_area(hub: Hub) -> None:
     async with hub.http.get(f"{hub.base}/api/v1/cases", params={"state": "bogus"},
                             headers={"Authorization": f"Bearer {tokens['operator']}"}) as resp:
         assert resp.status == 422 and (await resp.json())["error"]["fields"][0]["field"] == "state"
+
+
+async def test_address_only_tickets_route_by_text_or_go_to_triage(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    operator = await hub.login("city_operator", None)
+
+    async def case_of(address: str) -> dict[str, Any]:
+        status, body = await push(hub, key, ticket(None, address=address))
+        assert status == 202
+        async with hub.http.get(f"{hub.base}/api/v1/cases/{body['case_id']}",
+                                headers={"Authorization": f"Bearer {operator}"}) as resp:
+            return dict(await resp.json())
+
+    by_text = await case_of("南宁市兴宁区民生街道兴宁社区门口")
+    assert by_text["state"] == "dispatched"
+    assert by_text["areas"]["county"]["code"] == "450102"
+    assert by_text["areas"]["township"] == {"code": "450102001", "name": "民生街道"}
+    assert by_text["areas"]["community"]["name"] == "兴宁社区居委会"
+    assert by_text["units"]["lead"]["name"] == "民生街道人民政府"
+    ambiguous = await case_of("新兴社区门口路灯坏了")  # five communities share the name
+    assert (ambiguous["state"], ambiguous["triage_reason"]) == ("triage", "address_ambiguous")
+    elsewhere = await case_of("柳州市城中区某路口")
+    assert (elsewhere["state"], elsewhere["triage_reason"]) == ("triage", "outside_city")
 
 
 async def test_console_needs_a_valid_token(hub: Hub) -> None:

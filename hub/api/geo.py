@@ -1,0 +1,87 @@
+"""Routing and the area tree: GET/POST /api/v1/route, GET /api/v1/areas, GET /api/v1/areas/{code}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connectors.hotline import Location
+from geo.areas import LEVELS
+from geo.crs import Crs
+from hub.access import USER_ROLES
+from hub.api.errors import ApiError, json_response, read_json
+from hub.api.identity import principal_of
+from hub.keys import LOCATOR
+from hub.locator import Placed
+
+
+class RouteQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    crs: Crs = Crs.WGS84
+
+
+class RouteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+    location: Location | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RouteRequest:
+        if self.address is None and self.location is None:
+            raise ValueError("give `address` or `location` (or both)")
+        return self
+
+
+class AreasQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: str | None = Field(default=None, pattern="^(" + "|".join(LEVELS) + ")$")
+    parent: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+
+
+def placed_json(placed: Placed) -> dict[str, Any]:
+    return {
+        "inside": placed.inside,
+        "near_boundary": placed.near_boundary,
+        "areas": placed.areas,
+        "neighbours": placed.neighbours,
+        "distance_m": round(placed.distance_m, 1),
+        "confidence": placed.confidence,
+        "method": placed.method,
+        "ambiguous": placed.ambiguous,
+        "boundary_versions": placed.boundary_versions,
+        **({"wgs84": placed.wgs84} if placed.wgs84 else {}),
+    }
+
+
+async def route_point(request: web.Request) -> web.Response:
+    await principal_of(request, *USER_ROLES)
+    query = RouteQuery.model_validate(dict(request.query))
+    placed = request.app[LOCATOR].locate_point(query.lng, query.lat, query.crs)
+    return json_response(placed_json(placed))
+
+
+async def route_body(request: web.Request) -> web.Response:
+    await principal_of(request, *USER_ROLES)
+    body = RouteRequest.model_validate(await read_json(request))
+    locator = request.app[LOCATOR]
+    point = (body.location.lng, body.location.lat, body.location.crs) if body.location else None
+    return json_response(placed_json(locator.place(point, body.address)))
+
+
+async def list_areas(request: web.Request) -> web.Response:
+    await principal_of(request, *USER_ROLES)
+    query = AreasQuery.model_validate(dict(request.query))
+    areas = request.app[LOCATOR].children(query.parent, query.level)
+    return json_response({"areas": areas})
+
+
+async def get_area(request: web.Request) -> web.Response:
+    await principal_of(request, *USER_ROLES)
+    feature = request.app[LOCATOR].feature(request.match_info["code"])
+    if feature is None:
+        raise ApiError(404, "not_found", "no such area in the active boundaries")
+    return web.json_response(feature, content_type="application/geo+json")

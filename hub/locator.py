@@ -1,0 +1,133 @@
+"""Where a case belongs: the adapter between the pure geo packages and the domain's `Routing`.
+
+A point is converted to WGS84 and placed in the active jurisdiction layers; text without a usable
+point goes through the address gazetteer, which must be confident (and unambiguous) to route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatch.case import Routing
+from geo.areas import LEVELS, NANNING, Area
+from geo.crs import Crs, to_wgs84
+from geo.gazetteer import AddressMatch, Gazetteer
+from geo.hierarchy import Located
+from hub.boundaries import Boundaries
+
+
+def _ref(area: Area) -> dict[str, str]:
+    return {"code": area.code, "name": area.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    inside: bool
+    near_boundary: bool = False
+    areas: dict[str, dict[str, str]] = field(default_factory=dict)
+    neighbours: list[dict[str, str]] = field(default_factory=list)
+    distance_m: float = 0.0
+    confidence: float = 0.0
+    method: str | None = None  # "point" | "address"
+    ambiguous: list[dict[str, str]] = field(default_factory=list)
+    boundary_versions: dict[str, int] = field(default_factory=dict)
+    wgs84: dict[str, float] | None = None
+    reason: str | None = None  # why it could not be placed
+
+    def routing(self) -> Routing:
+        return Routing(inside=self.inside, near_boundary=self.near_boundary, areas=self.areas,
+                       reason=self.reason)
+
+
+class Locator:
+    def __init__(self, boundaries: Boundaries, gazetteer: Gazetteer) -> None:
+        self._boundaries = boundaries
+        self._gazetteer = gazetteer
+
+    def locate_point(self, lng: float, lat: float, crs: Crs) -> Placed:
+        wlng, wlat = to_wgs84(lng, lat, crs)
+        index = self._boundaries.index
+        assert index is not None, "the hub builds the index before serving"
+        located = index.locate(wlng, wlat)
+        return self._from_located(located, {"lng": wlng, "lat": wlat})
+
+    def _from_located(self, located: Located, wgs84: dict[str, float]) -> Placed:
+        versions = dict(self._boundaries.versions)
+        if not located.inside:
+            return Placed(inside=False, distance_m=located.distance_m, method="point", wgs84=wgs84,
+                          boundary_versions=versions, reason="outside_city")
+        areas = {"city": _ref(NANNING)} | {lvl: _ref(a) for lvl, a in located.areas.items() if lvl != "city"}
+        return Placed(
+            inside=True, near_boundary=located.near_boundary, areas=areas,
+            neighbours=[{"code": a.code, "name": a.name, "level": a.level} for a in located.neighbours],
+            distance_m=located.distance_m, confidence=0.9 if located.near_boundary else 1.0, method="point",
+            boundary_versions=versions, wgs84=wgs84)
+
+    def locate_address(self, text: str) -> Placed:
+        match: AddressMatch = self._gazetteer.match(text)
+        ambiguous = [{"code": a.code, "name": a.name, "level": a.level} for a in match.ambiguous]
+        if not match.confident:
+            reason = "outside_city" if match.outside else ("address_ambiguous" if ambiguous else "address_unmatched")
+            return Placed(inside=False, confidence=match.confidence, method="address", ambiguous=ambiguous,
+                          reason=reason)
+        areas = {"city": _ref(NANNING)}
+        for level in LEVELS:
+            area = match.areas.get(level)
+            if area is not None and level != "city":
+                areas[level] = _ref(area)
+        return Placed(inside=True, areas=areas, confidence=match.confidence, method="address",
+                      ambiguous=ambiguous)
+
+    def place(self, point: tuple[float, float, Crs] | None, address: str | None) -> Placed:
+        """A point inside the city wins; otherwise the address text is tried; otherwise triage."""
+        placed = self.locate_point(*point) if point is not None else None
+        if placed is not None and placed.inside:
+            return placed
+        if address:
+            by_text = self.locate_address(address)
+            if by_text.inside or placed is None:
+                return by_text if placed is None else _with_point(by_text, placed)
+        return placed if placed is not None else Placed(inside=False, reason="no_location")
+
+    def children(self, parent: str | None, level: str | None) -> list[dict[str, Any]]:
+        index = self._boundaries.index
+        assert index is not None
+        level = level or _child_level(parent)
+        out = []
+        for a in index.children(parent, level):
+            shape = index.area(a.code)
+            out.append({"code": a.code, "name": a.name, "level": a.level, "parent_code": a.parent_code,
+                        "synthetic": shape.synthetic if shape is not None else False})
+        return out
+
+    def feature(self, code: str) -> dict[str, Any] | None:
+        index = self._boundaries.index
+        assert index is not None
+        shape = index.area(code)
+        if shape is None:
+            return None
+        import shapely
+
+        return {
+            "type": "Feature",
+            "geometry": shapely.geometry.mapping(shapely.normalize(shape.geometry)),
+            "properties": {"code": shape.code, "name": shape.name, "level": shape.level,
+                           "parent_code": shape.parent_code, "short_names": list(shape.short_names),
+                           "synthetic": shape.synthetic,
+                           "boundary_version": self._boundaries.versions.get(shape.level)},
+        }
+
+
+def _with_point(by_text: Placed, by_point: Placed) -> Placed:
+    """Keep the (outside) point's facts beside the text's answer, for the operator."""
+    return Placed(inside=by_text.inside, areas=by_text.areas, confidence=by_text.confidence,
+                  method=by_text.method, ambiguous=by_text.ambiguous, reason=by_text.reason or by_point.reason,
+                  distance_m=by_point.distance_m, wgs84=by_point.wgs84)
+
+
+def _child_level(parent: str | None) -> str:
+    """The level below `parent` (by code length: county 6, township 9, community 12, grid 15)."""
+    if parent is None or (len(parent) == 6 and parent.endswith("00")):
+        return "county"
+    return {6: "township", 9: "community", 12: "grid"}.get(len(parent), "county")
