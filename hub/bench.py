@@ -18,6 +18,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -134,29 +136,60 @@ async def bench_http(settings: Settings, database_url: str, key: str, seconds: f
     return len(latencies) / elapsed, latencies
 
 
-def bench_routing(n: int) -> dict[str, float]:
+def _points_inside(polygons: list[Any], n: int, seed: int = 3) -> tuple[Any, Any]:
+    """n random points inside the city (rejection sampling in its bounding box)."""
     import shapely
 
-    router = CountyRouter.nanning()
-    minx, miny, maxx, maxy = router.bounds
-    rng = np.random.default_rng(3)
-    lngs = rng.uniform(minx + 0.3, maxx - 0.3, n)
-    lats = rng.uniform(miny + 0.3, maxy - 0.3, n)
+    city = shapely.union_all(polygons)
+    shapely.prepare(city)
+    minx, miny, maxx, maxy = city.bounds
+    rng = np.random.default_rng(seed)
+    xs: list[Any] = []
+    ys: list[Any] = []
+    while sum(len(x) for x in xs) < n:
+        x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+        keep = shapely.contains_xy(city, x, y)
+        xs.append(x[keep])
+        ys.append(y[keep])
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def _rate(n: int, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
-    router.locate_many(lngs, lats)
-    batched = n / (time.perf_counter() - started)
-    single_n = min(n, 20_000)
-    started = time.perf_counter()
-    for x, y in zip(lngs[:single_n].tolist(), lats[:single_n].tolist(), strict=True):
-        router.locate(x, y)
-    single_us = (time.perf_counter() - started) / single_n * 1e6
-    polygons = [shapely.geometry.shape(router.geometry_geojson(a.code)) for a in router.counties()]
-    tree = shapely.STRtree(polygons)
+    fn()
+    return n / (time.perf_counter() - started)
+
+
+def bench_routing(cache_dir: Path, n: int) -> dict[str, float]:
+    """Hub index against raw shapely STRtree and geopandas.sjoin on the same points and polygons."""
+    import geopandas
+    import shapely
+
+    from geo.demo_layers import load_or_build_demo_layers
+    from geo.hierarchy import JurisdictionIndex
+
+    layers = load_or_build_demo_layers(cache_dir)
+    counties = [s.geometry for s in layers["county"]]
+    grids = [s.geometry for s in layers["grid"]]
+    lngs, lats = _points_inside(counties, n)
     points = shapely.points(lngs, lats)
-    started = time.perf_counter()
-    tree.query(points, predicate="within")
-    raw = n / (time.perf_counter() - started)
-    return {"batched": batched, "single_us": single_us, "raw": raw}
+    county_index = JurisdictionIndex({"county": layers["county"]})
+    full_index = JurisdictionIndex(layers)
+    county_tree, grid_tree = shapely.STRtree(counties), shapely.STRtree(grids)
+    frame = geopandas.GeoDataFrame(geometry=points, crs=4326)
+    county_frame = geopandas.GeoDataFrame({"code": [s.code for s in layers["county"]]}, geometry=counties, crs=4326)
+    single_n = min(n, 20_000)
+    pairs = list(zip(lngs[:single_n].tolist(), lats[:single_n].tolist(), strict=True))
+    return {
+        "county_hub": _rate(n, lambda: county_index.locate_many(lngs, lats)),
+        "county_raw": _rate(n, lambda: county_tree.query(points, predicate="within")),
+        "county_sjoin": _rate(n, lambda: geopandas.sjoin(frame, county_frame, predicate="within")),
+        "full_hub": _rate(n, lambda: full_index.locate_many(lngs, lats)),
+        "grid_raw": _rate(n, lambda: grid_tree.query(points, predicate="within")),
+        "county_single_us": 1e6 / _rate(single_n, lambda: [county_index.locate(x, y) for x, y in pairs]),
+        "full_single_us": 1e6 / _rate(single_n, lambda: [full_index.locate(x, y) for x, y in pairs]),
+        "grids": len(grids),
+    }
 
 
 async def run_bench(settings: Settings, *, quick: bool = False) -> None:
@@ -189,11 +222,18 @@ async def run_bench(settings: Settings, *, quick: bool = False) -> None:
             print(f"  {'acknowledgement latency p50 / p99 / max':<46} {np.percentile(lat, 50):8.1f} / "
                   f"{np.percentile(lat, 99):.1f} / {lat.max():.1f} ms", flush=True)
         points = 200_000 if quick else 1_000_000
-        print(f"routing ({points:,} points in Nanning's bounding box)", flush=True)
-        route = bench_routing(points)
-        _report("hub: locate_many", route["batched"], "pts/s", ("raw shapely STRtree", route["raw"]))
-        _report("raw shapely STRtree.query(within)", route["raw"], "pts/s")
-        print(f"  {'hub: locate, one point at a time':<46} {route['single_us']:12.1f} µs/pt", flush=True)
+        print(f"routing ({points:,} random points inside Nanning)", flush=True)
+        route = bench_routing(settings.data_dir / "geo-cache", points)
+        _report("county level: hub locate_many", route["county_hub"], "pts/s",
+                ("raw shapely", route["county_raw"]))
+        _report("county level: raw shapely STRtree.query", route["county_raw"], "pts/s")
+        _report("county level: geopandas.sjoin", route["county_sjoin"], "pts/s",
+                ("raw shapely", route["county_raw"]))
+        _report(f"all 5 levels: hub locate_many ({route['grids']:,.0f} grids)", route["full_hub"], "pts/s",
+                ("raw shapely on grids", route["grid_raw"]))
+        _report("grid level: raw shapely STRtree.query", route["grid_raw"], "pts/s")
+        print(f"  {'county level: hub locate, one point':<46} {route['county_single_us']:12.1f} µs/pt", flush=True)
+        print(f"  {'all 5 levels: hub locate, one point':<46} {route['full_single_us']:12.1f} µs/pt", flush=True)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
