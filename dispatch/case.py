@@ -1,24 +1,22 @@
-"""The case (工单) as a pure fold of its events, and the intake decision.
+"""The case (工单): the intake decision, and the home of the fold (`dispatch.fold`, re-exported here).
 
-A case document is plain JSON so that the projection, the API and the consoles share one shape. Only
-this module knows how an event changes a case; the store and the projection just call `apply`.
+`receive` decides what a new report becomes. Without a matrix and policy it keeps the first behaviour
+(属地兜底 only, no deadlines); with them, the responsibility matrix picks the units and explains why,
+and the SLA clocks start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
-from dispatch.events import DomainEvent, JsonDict
+from dispatch import sla
+from dispatch.events import Case, DomainEvent, JsonDict
+from dispatch.fold import AREA_LEVELS, STATES, apply, fold, new_case
+from dispatch.matrix import Matrix, hints_of
+from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
-
-STATES: Final = (
-    "received", "triage", "dispatched", "return_requested", "accepted",
-    "resolved", "closed", "merged", "parked", "rejected",
-)
-AREA_LEVELS: Final = ("city", "county", "township", "community", "grid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +45,11 @@ class Intake:
     location: JsonDict | None  # {"lng", "lat"} in WGS84, after conversion; None when only an address
 
 
-def receive(intake: Intake, routing: Routing) -> list[DomainEvent]:
-    """Decide what a newly received case becomes: dispatched to the responsible unit, or triage."""
+def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now: datetime | None = None,
+            policy: Policy | None = None) -> list[DomainEvent]:
+    """Decide what a newly received case becomes: dispatched to the responsible units, or triage.
+
+    `matrix` (else `policy.matrix`) chooses the units; with `policy.sla` and `now` the clocks start."""
     events = [DomainEvent("case.received", {"source": intake.source, "report": intake.report,
                                              "location": intake.location})]
     placed = routing.deepest
@@ -56,77 +57,27 @@ def receive(intake: Intake, routing: Routing) -> list[DomainEvent]:
         reason = routing.reason or ("no_location" if intake.location is None else "outside_city")
         events.append(DomainEvent("case.triaged", {"reason": reason}))
         return events
-    unit, rule = responsible_unit(routing.areas)
-    flags = ["near_boundary"] if routing.near_boundary else []
-    events.append(DomainEvent("case.dispatched", {
-        "areas": routing.areas, "lead": unit.as_json(), "assist": [], "rule": rule, "flags": flags,
-    }))
+    matrix = matrix if matrix is not None else (policy.matrix if policy is not None else None)
+    data: dict[str, Any] = {"areas": routing.areas, "assist": [],
+                            "flags": ["near_boundary"] if routing.near_boundary else []}
+    if matrix is None:
+        unit, rule = responsible_unit(routing.areas)
+        data |= {"lead": unit.as_json(), "rule": rule}
+    else:
+        category = intake.report.get("category")
+        if not isinstance(category, str) or not matrix.knows(category):
+            events.append(DomainEvent("case.triaged", {"reason": "unknown_category"}))
+            return events
+        assignment = matrix.assign(category, routing.areas, hints_of(intake.report))
+        path = matrix.path(category)
+        data |= {"lead": assignment.lead.as_json(), "assist": [u.as_json() for u in assignment.assist],
+                 "rule": assignment.rule_id, "explanation": assignment.explanation,
+                 "category": {"code": path[-1].code, "path": [n.name for n in path]}}
+    if policy is not None and policy.sla is not None and now is not None:
+        schedule = sla.start_clocks(intake.report, now, policy.sla)
+        data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
+    events.append(DomainEvent("case.dispatched", data))
     return events
-
-
-# --- the fold -----------------------------------------------------------------------------------
-
-Case = JsonDict
-_Handler = Callable[[Case, JsonDict], None]
-_HANDLERS: dict[str, _Handler] = {}
-
-
-def _on(event_type: str) -> Callable[[_Handler], _Handler]:
-    def register(fn: _Handler) -> _Handler:
-        _HANDLERS[event_type] = fn
-        return fn
-    return register
-
-
-def new_case(case_id: str, at: datetime) -> Case:
-    return {
-        "case_id": case_id, "state": "received", "version": 0, "source": None, "report": {},
-        "location": None, "areas": {}, "units": {"lead": None, "assist": []}, "rule": None,
-        "flags": [], "deadlines": {}, "triage_reason": None,
-        "created_at": at.isoformat(), "updated_at": at.isoformat(),
-    }
-
-
-def apply(case: Case, event_type: str, data: JsonDict, version: int, at: datetime) -> Case:
-    """Return the case after one event. Unknown types only bump the version (forward compatible)."""
-    nxt = dict(case)
-    handler = _HANDLERS.get(event_type)
-    if handler is not None:
-        handler(nxt, data)
-    nxt["version"] = version
-    nxt["updated_at"] = at.isoformat()
-    return nxt
-
-
-def fold(case_id: str, events: Iterable[tuple[str, JsonDict, int, datetime]]) -> Case | None:
-    case: Case | None = None
-    for event_type, data, version, at in events:
-        case = apply(case if case is not None else new_case(case_id, at), event_type, data, version, at)
-    return case
-
-
-@_on("case.received")
-def _received(case: Case, data: JsonDict) -> None:
-    case["state"] = "received"
-    case["source"] = data["source"]
-    case["report"] = data["report"]
-    case["location"] = data.get("location")
-
-
-@_on("case.triaged")
-def _triaged(case: Case, data: JsonDict) -> None:
-    case["state"] = "triage"
-    case["triage_reason"] = data.get("reason")
-
-
-@_on("case.dispatched")
-def _dispatched(case: Case, data: JsonDict) -> None:
-    case["state"] = "dispatched"
-    case["areas"] = data["areas"]
-    case["units"] = {"lead": data["lead"], "assist": list(data.get("assist", []))}
-    case["rule"] = data.get("rule")
-    case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
-    case["triage_reason"] = None
 
 
 def area_codes(case: Case) -> list[str]:
@@ -135,4 +86,5 @@ def area_codes(case: Case) -> list[str]:
     return [areas[level]["code"] for level in AREA_LEVELS if level in areas]
 
 
-__all__ = ["Case", "Intake", "Routing", "STATES", "Unit", "apply", "area_codes", "fold", "new_case", "receive"]
+__all__ = ["AREA_LEVELS", "STATES", "Case", "Intake", "Routing", "Unit", "apply", "area_codes", "fold", "new_case",
+           "receive"]

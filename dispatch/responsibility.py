@@ -1,6 +1,6 @@
-"""Who must act. For now only the 属地兜底 fallback of PRODUCT.md section 4: the government of the
-deepest known township, else of the county. The configurable matrix (category x area → units) will
-sit in front of this fallback."""
+"""Who must act when nothing more specific does: the 属地兜底 fallback of PRODUCT.md section 4, the
+government of the deepest known township, else of the county. The configurable matrix
+(`dispatch.matrix`, category x area → units) sits in front of this fallback."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ FALLBACK_LEVELS = ("township", "county")
 class Unit:
     code: str
     name: str
+    level: str | None = None  # city | county | township | community | grid; None: read it from the code
 
     def as_json(self) -> dict[str, str]:
-        return {"code": self.code, "name": self.name}
+        out = {"code": self.code, "name": self.name}
+        if self.level is not None:
+            out["level"] = self.level
+        return out
 
 
 def responsible_unit(areas: dict[str, dict[str, str]]) -> tuple[Unit, str]:

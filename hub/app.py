@@ -17,13 +17,18 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
+from dispatch.matrix import demo_matrix
+from dispatch.policy import Policy
+from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import cases, console_ws, geo, health, hotline, identity
+from hub.api import actions, cases, console_ws, geo, health, hotline, identity
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
 from hub.boundaries import Boundaries, ensure_default_boundaries
 from hub.bus import WakeupBus
+from hub.case_actions import CaseActions
+from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.db import create_pool
 from hub.gateway import ConsoleGateway
@@ -32,8 +37,9 @@ from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.migrate import apply_migrations
 from hub.openapi import build_spec
-from hub.projection import project_cases
+from hub.projection import CaseProjection
 from hub.settings import Settings
+from hub.timers import SlaTimers
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,11 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     gazetteer = await asyncio.to_thread(Gazetteer.from_data_dir)
     app[keys.BOUNDARIES] = boundaries
     app[keys.LOCATOR] = Locator(boundaries, gazetteer)
-    committer = GroupCommitter(pool, project_cases, queue_size=settings.append_queue_size,
+    policy = app[keys.POLICY]
+    sla = policy.sla
+    projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
+    app[keys.PROJECTION] = projection
+    committer = GroupCommitter(pool, projection, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
@@ -84,13 +94,17 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.BUS] = bus
     app[keys.GATEWAY] = gateway
     app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
-    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer)
+    clock = app[keys.CLOCK]
+    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock)
+    app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock)
+    app[keys.TIMERS] = SlaTimers(pool, app[keys.ACTIONS], policy, clock)
 
     jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "committer": committer.run, "wakeup-publisher": bus.run_publisher,
         "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
         "console-heartbeat": gateway.run_heartbeat,
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
+        "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
     }
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
@@ -129,9 +143,19 @@ def _static_page(folder: str) -> Any:
     return handler
 
 
-def init_app(settings: Settings) -> web.Application:
+def load_policy(settings: Settings) -> Policy:
+    if settings.policy_file is not None:
+        return Policy.model_validate_json(settings.policy_file.read_bytes())
+    return Policy(matrix=demo_matrix())
+
+
+def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None) -> web.Application:
+    """Build the hub. `clock` and `policy` are injectable for tests; by default the system clock and the
+    policy of `CITYLOOP_POLICY_FILE` (read when the app starts, not at import)."""
     app = web.Application(middlewares=[error_middleware], client_max_size=20 * 1024 * 1024)
     app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or Clock()
+    app[keys.POLICY] = policy or load_policy(settings)
     app[keys.SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.extend([_postgres, _redis, _core])
     app.on_shutdown.append(_close_sockets)
@@ -143,6 +167,8 @@ def init_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
     app.router.add_get("/api/v1/cases", cases.list_cases)
     app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
+    app.router.add_post("/api/v1/cases/{case_id}/actions", actions.act)
+    app.router.add_get("/api/v1/queues/{name}", actions.queue)
     app.router.add_get("/api/v1/route", geo.route_point)
     app.router.add_post("/api/v1/route", geo.route_body)
     app.router.add_get("/api/v1/areas", geo.list_areas)

@@ -8,15 +8,20 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from dispatch.policy import Policy
 from hub.auth import Authenticator
 from hub.boundaries import Boundaries
 from hub.bus import WakeupBus
+from hub.case_actions import CaseActions
+from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
 from hub.locator import Locator
 from hub.metrics import Metrics
+from hub.projection import CaseProjection
 from hub.settings import Settings
+from hub.timers import SlaTimers
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -28,5 +33,10 @@ GATEWAY = web.AppKey("gateway", ConsoleGateway)
 AUTH = web.AppKey("auth", Authenticator)
 INTAKE = web.AppKey("intake", IntakeService)
 LOCATOR = web.AppKey("locator", Locator)
+CLOCK = web.AppKey("clock", Clock)
+POLICY = web.AppKey("policy", Policy)
+ACTIONS = web.AppKey("actions", CaseActions)
+TIMERS = web.AppKey("timers", SlaTimers)
+PROJECTION = web.AppKey("projection", CaseProjection)
 METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

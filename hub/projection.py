@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,18 +11,19 @@ import asyncpg
 from dispatch.case import Case, apply, new_case
 from geo.areas import code_prefix
 from hub.access import CITY_CODE
-from hub.eventstore import Accepted, read_after
+from hub.eventstore import Accepted, Projector, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
-                   last_position, created_at, updated_at, doc, community_code)
+                   last_position, created_at, updated_at, doc, community_code, next_due_at)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[])
+                     $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
+                     $14::timestamptz[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
     community_code = excluded.community_code, category = excluded.category,
-    ticket_no = excluded.ticket_no, last_position = excluded.last_position,
+    ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -43,34 +45,51 @@ def _code(case: Case, level: str) -> str | None:
     return area["code"] if area else None
 
 
-async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], table: str = "cases") -> None:
+NextDue = Callable[[Case], datetime | None]
+
+
+async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], table: str = "cases",
+                       next_due: NextDue | None = None) -> None:
     """Write (case, last_position) rows; the latest version of each case wins."""
     latest: dict[str, tuple[Case, int]] = {}
     for case, position in rows:
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(13)]
+    cols: list[list[Any]] = [[] for _ in range(14)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
             case["case_id"], case["version"], case["state"], _code(case, "county"), _code(case, "township"),
             _code(case, "grid"), report.get("category"), report.get("ticket_no"), position,
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
-            _code(case, "community"),
+            _code(case, "community"), next_due(case) if next_due is not None else None,
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)
     await conn.execute(_UPSERT.format(table=table), *cols)
 
 
-async def project_cases(conn: asyncpg.Connection, accepted: Accepted) -> None:
-    """Projector for the committer: each request carries the case as the domain folded it."""
-    await upsert_cases(conn, [(req.projection, res.last_position) for req, res in accepted
-                              if req.projection is not None])
+class CaseProjection:
+    """The `cases` table: written by the committer in the append transaction (each request carries the
+    case as the domain folded it), and rebuildable from the events with the same settings. `next_due`
+    says when a case's next SLA step falls due, for the timer sweep."""
+
+    def __init__(self, next_due: NextDue | None = None) -> None:
+        self._next_due = next_due
+
+    async def __call__(self, conn: asyncpg.Connection, accepted: Accepted) -> None:
+        await upsert_cases(conn, [(req.projection, res.last_position) for req, res in accepted
+                                  if req.projection is not None], next_due=self._next_due)
+
+    async def rebuild(self, pool: asyncpg.Pool, page: int = 5_000) -> int:
+        return await rebuild_cases(pool, page, self._next_due)
 
 
-async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000) -> int:
+project_cases: Projector = CaseProjection()
+
+
+async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000, next_due: NextDue | None = None) -> int:
     """Replay every event into a fresh copy of `cases` and swap it in; return the events replayed.
 
     Writers are blocked only for the swap: the bulk replay reads the store without a lock (positions
@@ -82,17 +101,17 @@ async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000) -> int:
     async with pool.acquire() as conn:
         await conn.execute("CREATE TEMP TABLE IF NOT EXISTS cases_rebuild (LIKE cases INCLUDING ALL)")
         await conn.execute("TRUNCATE cases_rebuild")  # private temp table: nobody else can see it
-        count, position = await _replay(conn, 0, page)
+        count, position = await _replay(conn, 0, page, next_due)
         async with conn.transaction():
             await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-            more, _ = await _replay(conn, position, page)
+            more, _ = await _replay(conn, position, page, next_due)
             await conn.execute("DELETE FROM cases")
             await conn.execute("INSERT INTO cases SELECT * FROM cases_rebuild")
         await conn.execute("DROP TABLE cases_rebuild")
     return count + more
 
 
-async def _replay(conn: asyncpg.Connection, position: int, page: int) -> tuple[int, int]:
+async def _replay(conn: asyncpg.Connection, position: int, page: int, next_due: NextDue | None) -> tuple[int, int]:
     count = 0
     cases: dict[str, tuple[Case, int]] = {}
     flushed: set[str] = set()  # written already; a later event reloads the case from the table
@@ -111,9 +130,9 @@ async def _replay(conn: asyncpg.Connection, position: int, page: int) -> tuple[i
         count += len(batch)
         position = batch[-1].position
         if len(cases) >= page:
-            await upsert_cases(conn, list(cases.values()), table="cases_rebuild")
+            await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
             flushed.update(cases)
             cases.clear()
     if cases:
-        await upsert_cases(conn, list(cases.values()), table="cases_rebuild")
+        await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
     return count, position

@@ -49,5 +49,10 @@ class Settings(BaseSettings):
     boundary_check_s: float = Field(default=10.0, gt=0)
 
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
+
+    # The dispatch policy (return limit, SLA limits and calendar, responsibility matrix, merge rules) as a
+    # JSON file matching dispatch.policy.Policy; unset = the defaults with the Nanning demo matrix.
+    policy_file: Path | None = None
+    sla_sweep_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True

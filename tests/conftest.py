@@ -129,3 +129,19 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     finally:
         await running.http.close()
         await server.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dump_tasks_on_sigusr1() -> Iterator[None]:
+    """`kill -USR1 <pytest pid>` writes every asyncio task's stack to $TMPDIR/cityloop-tasks.txt (pytest
+    captures stderr): the way to see where a hang is."""
+    import signal
+
+    def dump(_signum: int, _frame: object) -> None:
+        with open(Path(tempfile.gettempdir()) / "cityloop-tasks.txt", "w", encoding="utf-8") as out:
+            for task in asyncio.all_tasks(asyncio.get_running_loop()):
+                task.print_stack(file=out)
+
+    previous = signal.signal(signal.SIGUSR1, dump)
+    yield
+    signal.signal(signal.SIGUSR1, previous)

@@ -84,8 +84,9 @@ async def test_ticket_in_qingxiu_reaches_the_qingxiu_console_and_not_xingnings(h
     areas = dispatched["case"]["areas"]
     assert areas["county"] == {"code": "450103", "name": "青秀区"}
     assert areas["township"]["code"].startswith("450103") and "grid" in areas
-    # 属地兜底: with no matrix rule, the township government of the place is responsible.
-    assert dispatched["case"]["units"]["lead"]["name"] == areas["township"]["name"] + "人民政府"
+    # The demo responsibility matrix gives streetlights to the county's urban management bureau.
+    assert dispatched["case"]["units"]["lead"]["name"] == "青秀区城市管理局"
+    assert dispatched["case"]["rule"] == "R-lighting" and "新竹" not in dispatched["case"]["explanation"]
     assert dispatched["case"]["report"]["reporter"]["phone"] == "138****1234", "county roles see masked phones"
 
     # A later Xingning ticket reaches the Xingning console: everything before it was filtered, not late.
@@ -230,7 +231,7 @@ async def test_address_only_tickets_route_by_text_or_go_to_triage(hub: Hub) -> N
     assert by_text["areas"]["county"]["code"] == "450102"
     assert by_text["areas"]["township"] == {"code": "450102001", "name": "民生街道"}
     assert by_text["areas"]["community"]["name"] == "兴宁社区居委会"
-    assert by_text["units"]["lead"]["name"] == "民生街道人民政府"
+    assert by_text["units"]["lead"]["name"] == "兴宁区城市管理局"
     ambiguous = await case_of("新兴社区门口路灯坏了")  # five communities share the name
     assert (ambiguous["state"], ambiguous["triage_reason"]) == ("triage", "address_ambiguous")
     elsewhere = await case_of("柳州市城中区某路口")

@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from hub.app import init_app
 from hub.gateway import ConsoleClient
-from hub.keys import GATEWAY, POOL
-from hub.projection import rebuild_cases
+from hub.keys import GATEWAY, POOL, PROJECTION
 from hub.settings import Settings
 from tests.conftest import Hub, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
@@ -63,10 +62,10 @@ async def test_rebuild_while_tickets_arrive_misses_none(hub: Hub) -> None:
         await push(hub, key, ticket(QINGXIU_SEAT))
     pool = hub.app[POOL]
     pushes = asyncio.gather(*(push(hub, key, ticket(XINGNING_SEAT)) for _ in range(20)))
-    await asyncio.gather(rebuild_cases(pool, page=7), pushes)
+    await asyncio.gather(hub.app[PROJECTION].rebuild(pool, page=7), pushes)
     assert await pool.fetchval("SELECT count(*) FROM cases") == 40
     live = [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")]
-    await rebuild_cases(pool)
+    await hub.app[PROJECTION].rebuild(pool)
     assert [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")] == live
 
 
@@ -77,7 +76,7 @@ async def test_rebuilt_projection_equals_the_live_one(hub: Hub) -> None:
         assert (await push(hub, key, body))[0] == 202
     pool = hub.app[POOL]
     live = await pool.fetch("SELECT * FROM cases ORDER BY case_id")
-    assert await rebuild_cases(pool) == 8
+    assert await hub.app[PROJECTION].rebuild(pool) == 8
     rebuilt = await pool.fetch("SELECT * FROM cases ORDER BY case_id")
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
 

@@ -1,0 +1,39 @@
+"""What every decider sees: the case, who acts, when, under which policy, and the cases it names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch import sla
+from dispatch.events import Case, DomainEvent, JsonDict
+from dispatch.permissions import Actor, Refusal
+from dispatch.policy import Policy
+
+Decision = list[DomainEvent] | Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    case: Case
+    actor: Actor
+    now: datetime
+    policy: Policy
+    related: Mapping[str, Case] = field(default_factory=dict)
+
+    @property
+    def lead(self) -> dict[str, str] | None:
+        lead: dict[str, str] | None = (self.case.get("units") or {}).get("lead")
+        return lead
+
+    def sla_data(self, schedule: JsonDict | None) -> JsonDict:
+        """The `sla` and `deadlines` an event carries when it moves the clocks."""
+        if schedule is None:
+            return {}
+        return {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
+
+    def fresh_clocks(self) -> JsonDict:
+        if self.policy.sla is None:
+            return {}
+        return self.sla_data(sla.start_clocks(self.case.get("report") or {}, self.now, self.policy.sla))

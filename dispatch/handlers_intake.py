@@ -1,0 +1,47 @@
+"""Fold handlers for how a case enters the loop: received, triaged, dispatched (派单 and 改派)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from dispatch.events import Case, Handler, JsonDict
+
+
+def _received(case: Case, data: JsonDict, at: datetime) -> None:
+    case["state"] = "received"
+    case["source"] = data["source"]
+    case["report"] = data["report"]
+    case["location"] = data.get("location")
+
+
+def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
+    case["state"] = "triage"
+    case["triage_reason"] = data.get("reason")
+
+
+def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
+    """A (re-)dispatch starts a new assignment: fresh clocks, no pending return, ladder back at zero."""
+    case["state"] = "dispatched"
+    case["areas"] = data["areas"]
+    case["units"] = {"lead": data["lead"], "assist": list(data.get("assist", []))}
+    case["rule"] = data.get("rule")
+    case["explanation"] = data.get("explanation")
+    if data.get("category") is not None:
+        case["category"] = data["category"]
+    case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
+    case["triage_reason"] = None
+    case["pending_return"] = None
+    case["sla"] = data.get("sla")
+    case["deadlines"] = dict(data.get("deadlines") or {})
+    case["supervision_level"] = 0
+    case["dispatch_count"] = case.get("dispatch_count", 0) + 1
+    case["dispatched_at"] = at.isoformat()
+    case["accepted_at"] = None
+
+
+HANDLERS: Final[dict[str, Handler]] = {
+    "case.received": _received,
+    "case.triaged": _triaged,
+    "case.dispatched": _dispatched,
+}

@@ -1,0 +1,70 @@
+"""POST /api/v1/cases/{case_id}/actions and the operators' queues."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.case import area_codes
+from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.api.errors import ApiError, json_response, read_json
+from hub.api.identity import principal_of
+from hub.case_actions import ActionError
+from hub.keys import ACTIONS, CLOCK, POOL
+from hub.projection import visible_clause
+
+# Each queue is a filter on the case projection; `$now` is the hub's clock.
+QUEUES: dict[str, str] = {
+    "triage": "state = 'triage'",
+    "returns": "state = 'return_requested'",
+    "extensions": "doc->'extension' IS NOT NULL AND doc->'extension' <> 'null'::jsonb",
+    "overdue": (
+        "((state = 'dispatched' AND (doc->'deadlines'->>'sign_by')::timestamptz < $now)"
+        " OR (state IN ('dispatched', 'accepted') AND (doc->'deadlines'->>'resolve_by')::timestamptz < $now))"),
+    "supervised": ("state NOT IN ('closed', 'rejected', 'merged')"
+                   " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
+}
+
+
+class QueueQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+async def act(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    try:
+        case_id = uuid.UUID(request.match_info["case_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "no such case") from None
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(422, "validation_failed", "the body must be a JSON object")
+    try:
+        outcome = await request.app[ACTIONS].execute(principal, case_id, body)
+    except ActionError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, exc.fields) from None
+    return json_response({"case": redact_case(outcome.case, principal.view), "position": outcome.position})
+
+
+async def queue(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    name = request.match_info["name"]
+    if name not in QUEUES:
+        raise ApiError(404, "not_found", f"no queue {name!r}; one of {', '.join(QUEUES)}")
+    query = QueueQuery.model_validate(dict(request.query))
+    scopes = clip_scopes(principal, [query.area] if query.area else [])
+    if not scopes:
+        return json_response({"queue": name, "cases": []})
+    clause, args = visible_clause(scopes)
+    condition = QUEUES[name].replace("$now", "$3")
+    rows = await request.app[POOL].fetch(
+        f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT $4",
+        *args, request.app[CLOCK].now(), query.limit)
+    cases: list[dict[str, Any]] = [redact_case(r["doc"], principal.view) for r in rows
+                                   if case_in_scopes(area_codes(r["doc"]), scopes)]
+    return json_response({"queue": name, "cases": cases})

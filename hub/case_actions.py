@@ -1,0 +1,153 @@
+"""Application service for actions on cases: load, let the domain decide, append with the expected
+version, then carry out follow-ups on linked cases (merge parents and children) as the system."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from dispatch.case import area_codes
+from dispatch.commands import Command, parse_command
+from dispatch.events import Case, DomainEvent
+from dispatch.fold import apply
+from dispatch.lifecycle import decide
+from dispatch.linking import follow_ups
+from dispatch.permissions import SYSTEM, Actor, Refusal
+from dispatch.policy import Policy
+from hub.access import Principal, case_in_scopes, clip_scopes
+from hub.clock import Clock
+from hub.committer import GroupCommitter
+from hub.eventstore import AppendRequest, VersionConflict
+
+log = logging.getLogger(__name__)
+
+
+class ActionError(Exception):
+    """Refused before anything was written: `status` is the HTTP answer (403, 404, 409, 422)."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields or []
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    case: Case
+    position: int
+
+
+class CaseActions:
+    def __init__(self, pool: asyncpg.Pool, committer: GroupCommitter, policy: Policy, clock: Clock) -> None:
+        self._pool = pool
+        self._committer = committer
+        self._policy = policy
+        self._clock = clock
+
+    async def load(self, case_id: uuid.UUID) -> Case | None:
+        doc: Case | None = await self._pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
+        return doc
+
+    async def execute(self, principal: Principal, case_id: uuid.UUID, body: dict[str, Any]) -> ActionOutcome:
+        case = await self.load(case_id)
+        if case is None:
+            raise ActionError(404, "not_found", "no such case")
+        if not case_in_scopes(area_codes(case), clip_scopes(principal, [])):
+            raise ActionError(403, "forbidden", "this case is outside your jurisdiction")
+        expected = body.get("expected_version")
+        if not isinstance(expected, int) or isinstance(expected, bool):
+            raise ActionError(422, "validation_failed", "expected_version is required",
+                              [{"field": "expected_version", "message": "an integer: the version you last saw"}])
+        action = body.get("action")
+        if not isinstance(action, str):
+            raise ActionError(422, "validation_failed", "action is required",
+                              [{"field": "action", "message": "the name of the action"}])
+        try:
+            command = parse_command(action, body)
+        except ValidationError as exc:
+            fields = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                      for e in exc.errors(include_url=False)]
+            raise ActionError(422, "validation_failed", "the action has invalid fields", fields) from None
+        except ValueError as exc:
+            raise ActionError(422, "validation_failed", str(exc), [{"field": "action", "message": str(exc)}]) from None
+        if expected != case["version"]:
+            raise ActionError(409, "version_conflict",
+                              f"the case is at version {case['version']}, not {expected}: reload it and retry")
+        actor = Actor(principal.name, principal.role, principal.area)
+        outcome = await self._decide_and_append(case, command, actor, expected)
+        if isinstance(outcome, Refusal):
+            status = 403 if outcome.code == "forbidden_role" else 422
+            raise ActionError(status, outcome.code, outcome.reason)
+        return outcome
+
+    async def _decide_and_append(self, case: Case, command: Command, actor: Actor,
+                                 expected: int) -> ActionOutcome | Refusal:
+        related = await self._related(command)
+        now = self._clock.now()
+        decision = decide(case, command, actor, now, self._policy, related)
+        if isinstance(decision, Refusal):
+            return decision
+        if not decision:
+            return ActionOutcome(case, 0)
+        new_case = fold_onto(case, decision, now)
+        try:
+            result = await self._committer.append(AppendRequest(
+                uuid.UUID(case["case_id"]), expected, decision, now,
+                metadata={"actor": f"{actor.role}:{actor.name}", "action": command.action,
+                          "scope": sorted(set(area_codes(case)) | set(area_codes(new_case)))},
+                projection=new_case))
+        except VersionConflict as conflict:
+            raise ActionError(409, "version_conflict", f"the case changed meanwhile (now version {conflict.actual}): "
+                              "reload it and retry") from None
+        await self._follow_up(new_case, decision)
+        return ActionOutcome(new_case, result.last_position)
+
+    async def _related(self, command: Command) -> dict[str, Case]:
+        into = getattr(command, "into", None)
+        if into is None:
+            return {}
+        try:
+            parent = await self.load(uuid.UUID(str(into)))
+        except ValueError:
+            return {}
+        return {str(into): parent} if parent is not None else {}
+
+    async def _follow_up(self, case: Case, events: list[DomainEvent]) -> None:
+        """Linked cases record what happened to their parent or child. Each is its own append: on a
+        version conflict it is retried from a fresh read, a few times."""
+        for follow in follow_ups(case, events):
+            for _attempt in range(5):
+                other = await self.load(uuid.UUID(follow.case_id))
+                if other is None:
+                    break
+                try:
+                    outcome = await self._decide_and_append(other, follow.command, SYSTEM, other["version"])
+                except ActionError:
+                    continue  # a concurrent change: read again
+                if isinstance(outcome, Refusal):
+                    log.warning("follow-up refused", extra={"case": follow.case_id, "reason": outcome.reason})
+                break
+
+    async def system(self, case: Case, events: list[DomainEvent]) -> bool:
+        """Append events the system decided (timers); False when the case moved on meanwhile."""
+        now = self._clock.now()
+        new_case = fold_onto(case, events, now)
+        try:
+            await self._committer.append(AppendRequest(
+                uuid.UUID(case["case_id"]), case["version"], events, now,
+                metadata={"actor": "system", "scope": area_codes(new_case)}, projection=new_case))
+        except VersionConflict:
+            return False
+        return True
+
+
+def fold_onto(case: Case, events: list[DomainEvent], now: Any) -> Case:
+    version = case["version"]
+    for event in events:
+        version += 1
+        case = apply(case, event.type, event.data, version, now)
+    return case

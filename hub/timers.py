@@ -1,0 +1,58 @@
+"""SLA timers: a sweep over cases whose next step is due, appending what the domain says is due.
+
+Timers live in the store (`cases.next_due_at`, written with every change), so a restart loses
+nothing. Several hub processes may sweep at once: each step is appended with the case's expected
+version, so when two processes decide the same step one commit wins and the other gets a conflict —
+a step never fires twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from dispatch.policy import Policy
+from dispatch.sla import due_timer_events
+from hub.case_actions import CaseActions
+from hub.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class SlaTimers:
+    def __init__(self, pool: asyncpg.Pool, actions: CaseActions, policy: Policy, clock: Clock, *,
+                 batch: int = 500) -> None:
+        self._pool = pool
+        self._actions = actions
+        self._policy = policy
+        self._clock = clock
+        self._batch = batch
+
+    async def sweep(self) -> int:
+        """Fire every step due now; return how many events were appended."""
+        sla = self._policy.sla
+        if sla is None:
+            return 0
+        fired = 0
+        while True:
+            now = self._clock.now()
+            rows = await self._pool.fetch(
+                "SELECT doc FROM cases WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2", now, self._batch)
+            progressed = 0
+            for row in rows:
+                events = due_timer_events(row["doc"], now, sla)
+                if events and await self._actions.system(row["doc"], events):
+                    fired += len(events)
+                    progressed += 1
+            if len(rows) < self._batch or not progressed:
+                return fired
+
+    async def run(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.sweep()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("SLA sweep failed; retrying", extra={"error": repr(exc)})

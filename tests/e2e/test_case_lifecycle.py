@@ -1,0 +1,121 @@
+"""The closed loop over real HTTP against the real store: returns, extensions, callbacks, redo, closure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.conftest import Hub
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
+
+
+class Console:
+    """One signed-in user acting on cases."""
+
+    def __init__(self, hub: Hub, token: str) -> None:
+        self.hub = hub
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def case(self, case_id: str) -> dict[str, Any]:
+        async with self.hub.http.get(f"{self.hub.base}/api/v1/cases/{case_id}", headers=self.headers) as resp:
+            assert resp.status == 200, await resp.text()
+            return dict(await resp.json())
+
+    async def act(self, case_id: str, action: str, version: int, **fields: Any) -> tuple[int, dict[str, Any]]:
+        body = {"action": action, "expected_version": version, **fields}
+        async with self.hub.http.post(f"{self.hub.base}/api/v1/cases/{case_id}/actions", json=body,
+                                      headers=self.headers) as resp:
+            return resp.status, dict(await resp.json())
+
+    async def ok(self, case_id: str, action: str, version: int, **fields: Any) -> dict[str, Any]:
+        status, body = await self.act(case_id, action, version, **fields)
+        assert status == 200, (action, body)
+        return dict(body["case"])
+
+
+async def new_rubbish_case(hub: Hub) -> tuple[str, dict[str, Any], Console]:
+    """A ticket the demo matrix gives to the township government; returns the case and an operator."""
+    key = await hub.hotline_key()
+    _, answer = await push(hub, key, ticket(QINGXIU_SEAT, category="exposed_rubbish", content="路边垃圾堆积"))
+    operator = Console(hub, await hub.login("city_operator", None))
+    case = await operator.case(answer["case_id"])
+    assert case["state"] == "dispatched"
+    assert case["units"]["lead"]["code"] == case["areas"]["township"]["code"] + "-gov"
+    return answer["case_id"], case, operator
+
+
+async def test_return_rejected_then_extension_redo_and_satisfied_closure(hub: Hub) -> None:
+    case_id, case, operator = await new_rubbish_case(hub)
+    township = case["areas"]["township"]["code"]
+    handler = Console(hub, await hub.login("township_handler", township))
+    stranger = Console(hub, await hub.login("township_handler", "450102001"))
+    county = Console(hub, await hub.login("county_dispatcher", "450103"))
+    neighbour_county = Console(hub, await hub.login("county_dispatcher", "450102"))
+    auditor = Console(hub, await hub.login("auditor", None))
+
+    assert (await stranger.act(case_id, "accept", 2))[0] == 403, "another township's handler"
+    assert (await auditor.act(case_id, "comment", 2, note="看看"))[0] == 403, "auditors never act"
+    case = await handler.ok(case_id, "return", 2, reason="not_our_remit", note="应由城管处理")
+    assert case["state"] == "return_requested"
+    status, body = await handler.act(case_id, "accept", 2)
+    assert status == 409 and body["error"]["code"] == "version_conflict"
+    assert (await neighbour_county.act(case_id, "review_return", case["version"], approve=False))[0] == 403
+    case = await county.ok(case_id, "review_return", case["version"], approve=False)
+    assert case["state"] == "dispatched" and case["units"]["lead"]["code"] == township + "-gov"
+
+    case = await handler.ok(case_id, "accept", case["version"])
+    assert case["state"] == "accepted"
+    until = (datetime.now(UTC) + timedelta(days=20)).replace(microsecond=0)
+    case = await handler.ok(case_id, "request_extension", case["version"], until=until.isoformat(), reason="需协调")
+    assert (await handler.act(case_id, "review_extension", case["version"], approve=True))[0] == 403
+    case = await county.ok(case_id, "review_extension", case["version"], approve=True)
+    assert datetime.fromisoformat(case["deadlines"]["resolve_by"]) == until
+
+    case = await handler.ok(case_id, "resolve", case["version"], note="已清运")
+    assert case["state"] == "resolved"
+    case = await operator.ok(case_id, "callback", case["version"], contacted=True, solved=False,
+                             satisfaction="dissatisfied")
+    assert case["state"] == "accepted" and case["redo_count"] == 1 and case["escalation_level"] == 1
+    case = await handler.ok(case_id, "resolve", case["version"], note="再次清运并加装垃圾桶")
+    case = await operator.ok(case_id, "callback", case["version"], contacted=True, solved=True,
+                             satisfaction="satisfied")
+    assert case["state"] == "closed"
+    status, body = await operator.act(case_id, "comment", case["version"], note="补充")
+    assert status == 422 and body["error"]["code"] == "illegal_transition"
+
+    timeline = [t["type"] for t in (await operator.case(case_id))["timeline"]]
+    assert timeline == [
+        "case.received", "case.dispatched", "case.return_requested", "case.return_reviewed", "case.accepted",
+        "case.extension_requested", "case.extension_reviewed", "case.resolved", "case.callback_recorded",
+        "case.redone", "case.resolved", "case.callback_recorded", "case.closed",
+    ]
+
+
+async def test_approved_return_goes_to_the_proposed_unit(hub: Hub) -> None:
+    case_id, case, operator = await new_rubbish_case(hub)
+    township = case["areas"]["township"]["code"]
+    handler = Console(hub, await hub.login("township_handler", township))
+    county = Console(hub, await hub.login("county_dispatcher", "450103"))
+    case = await handler.ok(case_id, "return", 2, reason="not_our_remit", note="属城管职责")
+    case = await county.ok(case_id, "review_return", case["version"], approve=True)
+    assert case["state"] == "dispatched"
+    assert case["units"]["lead"]["code"] != township + "-gov", "never back to the unit that returned it"
+    assert township + "-gov" in case["returned_by"]
+    timeline = (await operator.case(case_id))["timeline"]
+    redispatch = timeline[-1]
+    assert redispatch["type"] == "case.dispatched"
+    assert redispatch["data"]["lead"] == case["units"]["lead"]
+    # The old handler no longer leads it: their actions are refused.
+    assert (await handler.act(case_id, "accept", case["version"]))[0] in (403, 422)
+
+
+async def test_bad_actions_are_named(hub: Hub) -> None:
+    case_id, case, operator = await new_rubbish_case(hub)
+    status, body = await operator.act(case_id, "teleport", 2)
+    assert status == 422 and body["error"]["fields"][0]["field"] == "action"
+    status, body = await operator.act(case_id, "callback", 2, satisfaction="meh")
+    assert status == 422 and "satisfaction" in {f["field"] for f in body["error"]["fields"]}
+    async with operator.hub.http.post(f"{hub.base}/api/v1/cases/{case_id}/actions", json={"action": "comment"},
+                                      headers=operator.headers) as resp:
+        body = await resp.json()
+        assert resp.status == 422 and body["error"]["fields"][0]["field"] == "expected_version"

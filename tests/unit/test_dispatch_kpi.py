@@ -1,0 +1,144 @@
+"""KPIs from a handful of seeded cases, the expected figures worked out by hand below."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from dispatch import commands as c
+from dispatch.case import Intake, Routing, apply, new_case, receive
+from dispatch.kpi import KpiAccumulator, KpiWeights, kpi_rows
+from dispatch.lifecycle import decide
+from dispatch.permissions import Actor, Refusal
+from dispatch.policy import Policy
+from dispatch.sla import due_timer_events
+
+CST = timezone(timedelta(hours=8))
+AREAS = {"city": {"code": "450100", "name": "南宁市"}, "county": {"code": "450103", "name": "青秀区"},
+         "township": {"code": "450103001", "name": "新竹街道"}}
+POLICY = Policy()
+TOWNSHIP, COUNTY = Actor("w", "township_handler"), Actor("l", "county_dispatcher")
+HOTLINE = Actor("12345", "hotline")
+AS_OF = datetime(2026, 12, 10, 9, 0, tzinfo=CST)
+Event = tuple[str, str, dict[str, Any], int, datetime]
+
+
+def at(day: int, hh: int, mm: int = 0, month: int = 11) -> datetime:
+    return datetime.combine(date(2026, month, day), time(hh, mm), CST)
+
+
+class Cases:
+    """Records events as the hub would, all cases dispatched on Monday 23 Nov 09:00 to 新竹街道 (normal class:
+    sign within 2 working hours → 11:00; resolve within 5 working days → Monday 30 Nov 09:00)."""
+
+    def __init__(self) -> None:
+        self.log: list[Event] = []
+        self.cases: dict[str, dict[str, Any]] = {}
+
+    def _record(self, case_id: str, events: Any, when: datetime) -> None:
+        assert not isinstance(events, Refusal), events
+        for e in events:
+            case = self.cases.get(case_id) or new_case(case_id, when)
+            version = case["version"] + 1
+            self.cases[case_id] = apply(case, e.type, e.data, version, when)
+            self.log.append((case_id, e.type, e.data, version, when))
+
+    def open(self, case_id: str) -> None:
+        intake = Intake("hotline", {"ticket_no": case_id, "category": "streetlight"}, None)
+        self._record(case_id, receive(intake, Routing(inside=True, areas=AREAS), now=at(23, 9), policy=POLICY),
+                     at(23, 9))
+
+    def do(self, case_id: str, command: c.Command, actor: Actor, when: datetime) -> None:
+        self._record(case_id, decide(self.cases[case_id], command, actor, when, POLICY), when)
+
+    def tick(self, case_id: str, when: datetime) -> None:
+        assert POLICY.sla is not None
+        self._record(case_id, due_timer_events(self.cases[case_id], when, POLICY.sla), when)
+
+
+def callback(satisfaction: str, contacted: bool = True, solved: bool = True) -> c.Callback:
+    return c.Callback(contacted=contacted, solved=solved, satisfaction=satisfaction)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def log() -> list[Event]:
+    s = Cases()
+    for case_id in "ABCDE":
+        s.open(case_id)
+    # A: signed 09:30 (on time), resolved Tue 10:00 (on time), satisfied.
+    s.do("A", c.Accept(), TOWNSHIP, at(23, 9, 30))
+    s.do("A", c.Resolve(note="ok"), TOWNSHIP, at(24, 10))
+    s.do("A", callback("satisfied"), HOTLINE, at(24, 15))
+    # B: signed 12:00 (late), resolved 1 Dec 10:00 (late), basically satisfied.
+    s.do("B", c.Accept(), TOWNSHIP, at(23, 12))
+    s.do("B", c.Resolve(note="ok"), TOWNSHIP, at(1, 10, month=12))
+    s.do("B", callback("basically_satisfied"), HOTLINE, at(1, 15, month=12))
+    # C: signed 10:00, resolved Wed 10:00, dissatisfied and not contacted → redo due Wed 2 Dec 10:00, still open.
+    s.do("C", c.Accept(), TOWNSHIP, at(23, 10))
+    s.do("C", c.Resolve(note="ok"), TOWNSHIP, at(25, 10))
+    s.do("C", callback("dissatisfied", contacted=False, solved=False), HOTLINE, at(25, 10))
+    # D: returned at 10:00; the county approves at 10:30 and the system re-dispatches to 青秀区人民政府, which
+    # has not signed by AS_OF (sign-off was due 15:00 that day).
+    s.do("D", c.Return(reason="wrong_area", note="x"), TOWNSHIP, at(23, 10))
+    s.do("D", c.ReviewReturn(approve=True), COUNTY, at(23, 10, 30))
+    # E: signed 09:10, resolved 15:00 the same day, unreachable; closes by itself 72 h later.
+    s.do("E", c.Accept(), TOWNSHIP, at(23, 9, 10))
+    s.do("E", c.Resolve(note="ok"), TOWNSHIP, at(23, 15))
+    s.do("E", callback("unreachable", contacted=False, solved=False), HOTLINE, at(24, 9))
+    s.tick("E", at(26, 15))
+    assert [s.cases[k]["state"] for k in "ABCDE"] == ["closed", "closed", "accepted", "dispatched", "closed"]
+    return s.log
+
+
+def row(rows: list[dict[str, Any]], level: str, code: str) -> dict[str, Any]:
+    return next(r for r in rows if r["level"] == level and r["code"] == code)
+
+
+def test_the_township_governments_figures(log: list[Event]) -> None:
+    township = row(kpi_rows(log, AS_OF), "unit", "450103001-gov")
+    assert township["period"] == "2026-11"
+    assert township["dispatched"] == 5 and township["return_rate"] == 0.2           # D returned
+    assert (township["sign_counted"], township["on_time_sign_rate"]) == (4, 0.75)   # A C E on time, B late
+    # A and E on time; B resolved late; C open past its redo deadline (2 Dec) as of 10 Dec: late too.
+    assert (township["resolve_counted"], township["on_time_resolution_rate"]) == (4, 0.5)
+    assert township["overdue"] == 2
+    assert township["valid_callbacks"] == 3                                          # E's was unreachable
+    assert township["response_rate"] == round(2 / 3, 6) and township["resolution_rate"] == round(2 / 3, 6)
+    assert township["satisfaction_rate"] == round((1 + 0.9) / 3, 6)
+    assert township["composite"] == round(0.1 * 2 / 3 + 0.5 * 2 / 3 + 0.4 * 1.9 / 3, 6)
+    assert township["redo_rate"] == 0.25                                             # C, of 4 resolutions
+    assert township["mean_hours_to_sign"] == round((0.5 + 3 + 1 + 1 / 6) / 4, 6)
+    assert township["mean_hours_to_resolve"] == round((25 + 193 + 6) / 3, 6)        # A, B, E (C is redone)
+
+
+def test_open_overdue_cases_count_against_the_unit_that_holds_them(log: list[Event]) -> None:
+    county_gov = row(kpi_rows(log, AS_OF), "unit", "450103-gov")
+    assert county_gov["dispatched"] == 1 and county_gov["on_time_sign_rate"] == 0.0
+    assert county_gov["on_time_resolution_rate"] == 0.0 and county_gov["overdue"] == 1
+    assert county_gov["mean_hours_to_sign"] is None and county_gov["composite"] is None
+    early = row(kpi_rows(log, at(23, 14)), "unit", "450103-gov")  # before the deadline: not judged yet
+    assert early["sign_counted"] == 0 and early["on_time_sign_rate"] is None
+
+
+def test_areas_add_up_their_units_and_weights_are_configurable(log: list[Event]) -> None:
+    rows = kpi_rows(log, AS_OF, weights=KpiWeights(response=0, resolution=0, satisfaction=1))
+    county, city = row(rows, "county", "450103"), row(rows, "city", "450100")
+    assert county["dispatched"] == 6 and county["overdue"] == 3 and county["sign_counted"] == 5
+    assert county["composite"] == county["satisfaction_rate"] == round(1.9 / 3, 6)
+    assert {k: v for k, v in city.items() if k not in ("level", "code", "name")} == {
+        k: v for k, v in county.items() if k not in ("level", "code", "name")}
+
+
+def test_periods_bucket_by_dispatch_time(log: list[Event]) -> None:
+    acc = KpiAccumulator(period="week")
+    for event in log:
+        acc.add(*event)
+    assert {r.period for r in acc.rows(AS_OF)} == {"2026-W48"}
+    daily = kpi_rows(log, AS_OF, period="day")
+    assert {r["period"] for r in daily} == {"2026-11-23"}
+
+
+def test_rebuilding_from_the_same_events_gives_the_same_figures(log: list[Event]) -> None:
+    assert kpi_rows(log, AS_OF) == kpi_rows(list(log), AS_OF)

@@ -1,0 +1,147 @@
+"""The responsibility matrix: who leads, who assists, and why."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from dispatch import commands as c
+from dispatch.case import Intake, Routing, fold, receive
+from dispatch.lifecycle import decide
+from dispatch.matrix import Matrix, demo_matrix, hints_of
+from dispatch.matrix_demo import NANNING_MATRIX
+from dispatch.permissions import Actor, Refusal
+from dispatch.policy import Policy
+
+CST = timezone(timedelta(hours=8))
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=CST)
+CITY_AREA = {"code": "450100", "name": "南宁市"}
+QINGXIU = {"city": CITY_AREA, "county": {"code": "450103", "name": "青秀区"},
+           "township": {"code": "450103001", "name": "新竹街道"}}
+HENGZHOU = {"city": CITY_AREA, "county": {"code": "450181", "name": "横州市"},
+            "township": {"code": "450181100", "name": "横州镇"}}
+MATRIX = demo_matrix()
+
+
+@pytest.mark.parametrize(("category", "lead", "assist"), [
+    ("streetlight", "450103-cgj", []),
+    ("exposed_rubbish", "450103001-gov", ["450103-cgj"]),
+    ("road_damage", "450103-zjj", ["450103-jtj"]),
+    ("illegal_parking", "450103-cgj", []),
+    ("noise", "450103-sthjj", ["450103-cgj"]),
+    ("water_outage", "450100-water", ["450103-zjj"]),
+    ("manhole_cover", "450103-zjj", ["450103-cgj"]),
+    ("drain_blocked", "450103-zjj", ["450103-slj"]),
+    ("consult", "450103001-gov", []),  # no rule: 属地兜底
+])
+def test_every_simulator_category_has_a_lead_unit(category: str, lead: str, assist: list[str]) -> None:
+    assignment = MATRIX.assign(category, QINGXIU)
+    assert assignment.lead.code == lead
+    assert [u.code for u in assignment.assist] == assist
+    assert assignment.rule_id in assignment.explanation and "新竹街道" in assignment.explanation
+
+
+def test_category_paths_follow_the_three_level_tree() -> None:
+    assert [n.name for n in MATRIX.path("exposed_rubbish")] == ["市容环境", "环卫设施", "暴露垃圾"]
+    assert MATRIX.path("030101") == MATRIX.path("exposed_rubbish")
+
+
+def test_a_special_owner_overrides_the_area_rule() -> None:
+    by_hint = MATRIX.assign("road_damage", QINGXIU, {"road": "national_highway"})
+    assert (by_hint.lead.name, by_hint.rule_id) == ("青秀区交通运输局", "S-national-highway")
+    assert hints_of({"content": "G322 国道边路面塌陷"}) == {"road": "national_highway"}
+    assert MATRIX.assign("noise", QINGXIU, {"road": "national_highway"}).rule_id == "R-noise", "only its categories"
+
+
+def test_an_area_rule_beats_the_level_rule_and_a_deeper_category_a_broader_one() -> None:
+    hengzhou = MATRIX.assign("exposed_rubbish", HENGZHOU)
+    assert (hengzhou.lead.code, [u.code for u in hengzhou.assist]) == ("450181-cgj", ["450181100-gov"])
+    assert MATRIX.assign("road_collapse", QINGXIU).rule_id == "R-road-collapse"
+
+
+def test_without_a_township_the_county_level_rule_or_county_government_decides() -> None:
+    county_only = {k: QINGXIU[k] for k in ("city", "county")}
+    assert MATRIX.assign("exposed_rubbish", county_only).rule_id == "R-sanitation-county"
+    fallback = MATRIX.assign("consult", county_only)
+    assert (fallback.lead.name, fallback.rule_id) == ("青秀区人民政府", "fallback:county_government")
+    with pytest.raises(KeyError):
+        MATRIX.assign("teleportation", QINGXIU)
+
+
+def test_re_dispatch_proposes_the_next_best_unit_never_an_excluded_one() -> None:
+    case = {"category": {"code": "030101"}, "report": {}, "areas": QINGXIU}
+    second = MATRIX.propose_alternative(case, {"450103001-gov"})
+    assert second is not None and second.lead.code == "450103-cgj"
+    third = MATRIX.propose_alternative(case, {"450103001-gov", "450103-cgj"})
+    assert third is not None and third.lead.code == "450103-gov"
+    assert MATRIX.propose_alternative(case, {"450103001-gov", "450103-cgj", "450103-gov"}) is None
+
+
+def test_receive_with_the_matrix_records_units_explanation_and_deadlines() -> None:
+    intake = Intake("hotline", {"ticket_no": "T9", "category": "exposed_rubbish", "content": "垃圾"}, None)
+    events = receive(intake, Routing(inside=True, areas=QINGXIU), MATRIX, NOW, Policy())
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)])
+    assert case is not None and case["state"] == "dispatched"
+    assert case["units"]["lead"] == {"code": "450103001-gov", "name": "新竹街道人民政府", "level": "township"}
+    assert case["units"]["assist"][0]["name"] == "青秀区城市管理局"
+    assert case["category"] == {"code": "030101", "path": ["市容环境", "环卫设施", "暴露垃圾"]}
+    assert "R-sanitation-township" in case["explanation"] and case["deadlines"]["resolve_by"]
+    unknown = receive(Intake("hotline", {"category": "ufo"}, None), Routing(inside=True, areas=QINGXIU), MATRIX)
+    assert unknown[-1].type == "case.triaged" and unknown[-1].data == {"reason": "unknown_category"}
+
+
+def test_an_approved_return_goes_to_the_unit_the_matrix_proposes() -> None:
+    policy = Policy(matrix=MATRIX)
+    intake = Intake("hotline", {"category": "exposed_rubbish"}, None)
+    events = receive(intake, Routing(inside=True, areas=QINGXIU), now=NOW, policy=policy)
+    rows = [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)]
+    returned = decide(fold("k", rows) or {}, c.Return(reason="not_our_remit", note="应城管"),
+                      Actor("w", "township_handler"), NOW, policy)
+    assert not isinstance(returned, Refusal)
+    rows += [(e.type, e.data, len(rows) + i + 1, NOW) for i, e in enumerate(returned)]
+    reviewed = decide(fold("k", rows) or {}, c.ReviewReturn(approve=True), Actor("l", "county_dispatcher"), NOW, policy)
+    assert not isinstance(reviewed, Refusal)
+    assert reviewed[-1].data["lead"]["code"] == "450103-cgj" and "alternative lead" in reviewed[-1].data["explanation"]
+
+
+def test_dispatching_to_a_unit_outside_the_matrix_needs_its_name() -> None:
+    policy = Policy(matrix=MATRIX)
+    triaged = receive(Intake("hotline", {"category": "consult"}, None), Routing(inside=False), policy=policy)
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(triaged)]) or {}
+    county = Actor("l", "county_dispatcher")
+    refusal = decide(case, c.Dispatch(area="450103", unit="450103-xyz"), county, NOW, policy)
+    assert isinstance(refusal, Refusal) and "unit_name" in refusal.reason
+    named = decide(case, c.Dispatch(area="450103", unit="450103-xyz", unit_name="青秀区某办"), county, NOW, policy)
+    assert not isinstance(named, Refusal) and named[0].data["lead"]["name"] == "青秀区某办"
+
+
+def broken(change: Any) -> dict[str, Any]:
+    config = copy.deepcopy(NANNING_MATRIX)
+    change(config)
+    return config
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m: m["rules"].append({"id": "X", "category": "99", "level": "county", "lead": "{county}-cgj"}),
+     "X: unknown category '99'"),
+    (lambda m: m["rules"].append({"id": "Y", "category": "01", "level": "county", "lead": "450999-abc"}),
+     "Y: unknown unit"),
+    (lambda m: m["rules"].append({"id": "Z", "category": "01", "level": "county", "lead": "{galaxy}-cgj"}),
+     "Z: '{galaxy}-cgj' is neither"),
+    (lambda m: m["categories"][0]["children"][0]["children"][0].update(aliases=["noise"]), "'noise' names two"),
+    (lambda m: m["categories"][0]["children"][0]["children"][0].update(children=[{"code": "x", "name": "x"}]),
+     "deeper than three levels"),
+    (lambda m: m["rules"][0].update(level="planet"), "level"),
+])
+def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Matrix.model_validate(broken(change))
+
+
+def test_the_demo_is_plain_json_configuration() -> None:
+    assert Matrix.model_validate(json.loads(json.dumps(NANNING_MATRIX))) == MATRIX
