@@ -23,6 +23,7 @@ from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
 from hub.api import actions, cases, console_ws, geo, health, hotline, identity
+from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
 from hub.boundaries import Boundaries, ensure_default_boundaries
@@ -33,6 +34,7 @@ from hub.committer import GroupCommitter
 from hub.db import create_pool
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.migrate import apply_migrations
@@ -87,6 +89,11 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         pool, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
+    kpis = KpiProjection(pool, poll_s=settings.store_poll_s)
+    await kpis.catch_up()
+    app[keys.KPIS] = kpis
+    committer.on_commit(kpis.wake)
+    bus.subscribe(kpis.wake)
     committer.on_commit(gateway.wake)  # this process's commits reach its consoles at once
     committer.on_commit(bus.publish)  # and other processes' consoles through Redis
     bus.subscribe(gateway.wake)
@@ -105,6 +112,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "console-heartbeat": gateway.run_heartbeat,
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
+        "kpi-projection": kpis.run,
     }
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
@@ -169,6 +177,8 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
     app.router.add_post("/api/v1/cases/{case_id}/actions", actions.act)
     app.router.add_get("/api/v1/queues/{name}", actions.queue)
+    app.router.add_get("/api/v1/kpis", kpi_api.kpis)
+    app.router.add_get("/api/v1/kpis.csv", kpi_api.kpis_csv)
     app.router.add_get("/api/v1/route", geo.route_point)
     app.router.add_post("/api/v1/route", geo.route_body)
     app.router.add_get("/api/v1/areas", geo.list_areas)

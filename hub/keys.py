@@ -17,6 +17,7 @@ from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.projection import CaseProjection
@@ -38,5 +39,6 @@ POLICY = web.AppKey("policy", Policy)
 ACTIONS = web.AppKey("actions", CaseActions)
 TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
+KPIS = web.AppKey("kpis", KpiProjection)
 METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -46,7 +46,9 @@ class SlaTimers:
                 if events and await self._actions.system(row["doc"], events):
                     fired += len(events)
                     progressed += 1
-            if len(rows) < self._batch or not progressed:
+            # Firing a step can make the next one due at once (a hub that was down for hours): go again
+            # until a round changes nothing.
+            if not progressed:
                 return fired
 
     async def run(self, every_s: float) -> None:

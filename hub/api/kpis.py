@@ -1,0 +1,75 @@
+"""GET /api/v1/kpis and /api/v1/kpis.csv: PRODUCT.md section 7, clipped to the caller's jurisdiction."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from geo.areas import code_within
+from hub.access import USER_ROLES, Principal, clip_scopes
+from hub.api.errors import json_response
+from hub.api.identity import principal_of
+from hub.keys import CLOCK, KPIS
+from hub.kpis import CHINA, Period
+
+COLUMNS = (
+    "period", "level", "code", "name", "dispatched", "returns", "return_rate", "redos", "redo_rate",
+    "valid_callbacks", "response_rate", "resolution_rate", "satisfaction_rate", "composite",
+    "on_time_sign_rate", "on_time_resolution_rate", "overdue", "mean_hours_to_sign", "mean_hours_to_resolve",
+)
+
+
+class KpiQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    level: str | None = Field(default=None, pattern="^(unit|township|county|city)$")
+    period: Period = "month"
+    start: date | None = Field(default=None, alias="from")
+    end: date | None = Field(default=None, alias="to")
+
+    @model_validator(mode="after")
+    def _order(self) -> KpiQuery:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("`from` must not be after `to`")
+        return self
+
+
+def _area_of(row: dict[str, Any]) -> str:
+    # Units are coded "<area code>-<suffix>" (450103-cgj): their jurisdiction is the area part.
+    return str(row["code"]).split("-", 1)[0]
+
+
+def _visible(principal: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    scopes = clip_scopes(principal, [])
+    return [r for r in rows if any(code_within(_area_of(r), s) for s in scopes)]
+
+
+async def _rows(request: web.Request) -> list[dict[str, Any]]:
+    principal = await principal_of(request, *USER_ROLES)
+    query = KpiQuery.model_validate(dict(request.query))
+    now = request.app[CLOCK].now()
+    today = now.astimezone(CHINA).date()
+    end = query.end or today
+    start = query.start or end - timedelta(days=365)
+    rows = request.app[KPIS].rows(level=query.level, period=query.period, start=start, end=end, as_of=now)
+    return _visible(principal, rows)
+
+
+async def kpis(request: web.Request) -> web.Response:
+    rows = await _rows(request)
+    return json_response({"as_of": request.app[CLOCK].now().isoformat(), "rows": rows})
+
+
+async def kpis_csv(request: web.Request) -> web.Response:
+    rows = await _rows(request)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    # A BOM so that Excel (what most 考核 offices open it with) reads the Chinese names correctly.
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
+                        charset="utf-8", headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})
