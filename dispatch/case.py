@@ -27,6 +27,9 @@ class Routing:
     near_boundary: bool = False
     areas: dict[str, dict[str, str]] = field(default_factory=dict)
     reason: str | None = None  # why the router could not place it, when it could not
+    # How it was placed, kept on the case for the dispatcher: method (point/address), confidence,
+    # neighbours across a nearby internal border, ambiguous candidates, boundary versions used.
+    details: JsonDict = field(default_factory=dict)
 
     @property
     def deepest(self) -> tuple[str, dict[str, str]] | None:
@@ -55,11 +58,13 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
     placed = routing.deepest
     if not routing.inside or placed is None:
         reason = routing.reason or ("no_location" if intake.location is None else "outside_city")
-        events.append(DomainEvent("case.triaged", {"reason": reason}))
+        events.append(DomainEvent("case.triaged", {"reason": reason, "routing": routing.details}))
         return events
     matrix = matrix if matrix is not None else (policy.matrix if policy is not None else None)
-    data: dict[str, Any] = {"areas": routing.areas, "assist": [],
-                            "flags": ["near_boundary"] if routing.near_boundary else []}
+    flags = ["near_boundary"] if routing.near_boundary else []
+    if routing.details.get("neighbours"):
+        flags.append("near_internal_boundary")  # the dispatcher sees which neighbour it might belong to
+    data: dict[str, Any] = {"areas": routing.areas, "assist": [], "flags": flags, "routing": routing.details}
     if matrix is None:
         unit, rule = responsible_unit(routing.areas)
         data |= {"lead": unit.as_json(), "rule": rule}

@@ -18,6 +18,12 @@ def _received(case: Case, data: JsonDict, at: datetime) -> None:
 def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
     case["state"] = "triage"
     case["triage_reason"] = data.get("reason")
+    case["routing"] = data.get("routing") or {}
+
+
+def _merge_suggested(case: Case, data: JsonDict, at: datetime) -> None:
+    """A likely duplicate below the automatic threshold: the operator decides (merge or ignore)."""
+    case["merge_suggestion"] = {"into": data["into"], "score": data["score"]}
 
 
 def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
@@ -31,6 +37,8 @@ def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
         case["category"] = data["category"]
     case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
     case["triage_reason"] = None
+    if "routing" in data:
+        case["routing"] = data["routing"]
     case["pending_return"] = None
     case["sla"] = data.get("sla")
     case["deadlines"] = dict(data.get("deadlines") or {})
@@ -44,4 +52,5 @@ HANDLERS: Final[dict[str, Handler]] = {
     "case.received": _received,
     "case.triaged": _triaged,
     "case.dispatched": _dispatched,
+    "case.merge_suggested": _merge_suggested,
 }

@@ -132,6 +132,7 @@ def _merged(case: Case, data: JsonDict, at: datetime) -> None:
     case["state_before"] = data["previous_state"]
     case["state"] = "merged"
     case["parent_id"] = data["into"]
+    case["merge_suggestion"] = None
 
 
 def _split(case: Case, data: JsonDict, at: datetime) -> None:

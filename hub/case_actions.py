@@ -103,7 +103,7 @@ class CaseActions:
         except VersionConflict as conflict:
             raise ActionError(409, "version_conflict", f"the case changed meanwhile (now version {conflict.actual}): "
                               "reload it and retry") from None
-        await self._follow_up(new_case, decision)
+        await self.follow_up(new_case, decision)
         return ActionOutcome(new_case, result.last_position)
 
     async def _related(self, command: Command) -> dict[str, Case]:
@@ -116,7 +116,7 @@ class CaseActions:
             return {}
         return {str(into): parent} if parent is not None else {}
 
-    async def _follow_up(self, case: Case, events: list[DomainEvent]) -> None:
+    async def follow_up(self, case: Case, events: list[DomainEvent]) -> None:
         """Linked cases record what happened to their parent or child. Each is its own append: on a
         version conflict it is retried from a fresh read, a few times."""
         for follow in follow_ups(case, events):

@@ -62,7 +62,8 @@ class GroupCommitter:
             raise StoreOverloaded("append queue full") from None
         # The caller may go away (client disconnect); the append still completes and is recorded.
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout=self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise StoreUnavailable(
                 "no commit within the time limit; the outcome is unknown — retrying with the same "

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
 
 from dispatch.case import Intake, area_codes, fold, receive
+from dispatch.commands import Merge
+from dispatch.events import Case, DomainEvent
+from dispatch.lifecycle import decide
+from dispatch.merge import OPEN_STATES, best_match
+from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from geo.crs import Crs
+from hub.case_actions import CaseActions, fold_onto
 from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.eventstore import AppendRequest, AppendResult
@@ -21,11 +30,14 @@ class IntakeOutcome:
 
 
 class IntakeService:
-    def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock) -> None:
+    def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock,
+                 pool: asyncpg.Pool, actions: CaseActions) -> None:
         self._locator = locator
         self._committer = committer
         self._policy = policy
         self._clock = clock
+        self._pool = pool
+        self._actions = actions
 
     async def submit(self, intake_source: str, report: dict[str, object], point: tuple[float, float, Crs] | None,
                      address: str | None, idempotency_key: str, actor: str) -> IntakeOutcome:
@@ -35,7 +47,13 @@ class IntakeService:
         events = receive(intake, placed.routing(), now=now, policy=self._policy)
         case_id = uuid.uuid4()
         case = fold(str(case_id), [(e.type, e.data, i + 1, now) for i, e in enumerate(events)])
-        codes = area_codes(case) if case is not None else []
+        assert case is not None
+        duplicate_of = await self._duplicate_of(case, now)
+        if duplicate_of is not None:
+            more = self._merge_events(case, *duplicate_of, now)
+            events = [*events, *more]
+            case = fold_onto(case, more, now)
+        codes = area_codes(case)
         request = AppendRequest(
             stream_id=case_id, expected_version=0, events=events, occurred_at=now,
             # `scope`: where the case is, so consoles are chosen by where it was when this happened.
@@ -44,4 +62,34 @@ class IntakeService:
             idempotency_key=idempotency_key, projection=case,
         )
         result = await self._committer.append(request)
+        if not result.duplicate:
+            await self._actions.follow_up(case, events)  # a merged child is attached to its parent
         return IntakeOutcome(result.stream_id, result)
+
+    async def _duplicate_of(self, case: Case, now: datetime) -> tuple[Case, float, str] | None:
+        """The open case this one most likely repeats (same category, nearby, recent; IoT: same device),
+        with the score and "auto" (merge now) or "suggest" (the operator decides)."""
+        merge = self._policy.merge
+        county = (case.get("areas") or {}).get("county")
+        category = (case.get("report") or {}).get("category")
+        if county is None or not category or case["state"] != "dispatched":
+            return None
+        rows = await self._pool.fetch(
+            "SELECT doc FROM cases WHERE county_code = $1 AND category = $2 AND created_at > $3 "
+            "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 200",
+            county["code"], category, now - timedelta(hours=merge.window_hours), sorted(OPEN_STATES))
+        docs = {r["doc"]["case_id"]: r["doc"] for r in rows}
+        match = best_match(case, docs.values(), now, merge)
+        if match is None:
+            return None
+        parent_id, score, decision = match
+        return docs[parent_id], score, decision
+
+    def _merge_events(self, case: Case, parent: Case, score: float, decision: str, now: datetime
+                      ) -> list[DomainEvent]:
+        if decision == "auto":
+            merged = decide(case, Merge(into=parent["case_id"]), SYSTEM, now, self._policy,
+                            {parent["case_id"]: parent})
+            if not isinstance(merged, Refusal):
+                return list(merged)
+        return [DomainEvent("case.merge_suggested", {"into": parent["case_id"], "score": score})]

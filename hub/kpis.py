@@ -64,8 +64,11 @@ class KpiProjection:
 
     async def run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can leave a cancelled task hanging at
+            # shutdown when the inner wait and the cancellation race.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.catch_up()

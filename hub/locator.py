@@ -36,8 +36,17 @@ class Placed:
     reason: str | None = None  # why it could not be placed
 
     def routing(self) -> Routing:
+        details: dict[str, Any] = {"method": self.method, "confidence": self.confidence}
+        if self.neighbours:
+            details["neighbours"] = self.neighbours
+        if self.ambiguous:
+            details["ambiguous"] = self.ambiguous
+        if self.boundary_versions:
+            details["boundary_versions"] = self.boundary_versions
+        if self.method == "point" and not self.inside:
+            details["distance_m"] = round(self.distance_m, 1)
         return Routing(inside=self.inside, near_boundary=self.near_boundary, areas=self.areas,
-                       reason=self.reason)
+                       reason=self.reason, details=details)
 
 
 class Locator:

@@ -24,6 +24,8 @@ QUEUES: dict[str, str] = {
     "overdue": (
         "((state = 'dispatched' AND (doc->'deadlines'->>'sign_by')::timestamptz < $now)"
         " OR (state IN ('dispatched', 'accepted') AND (doc->'deadlines'->>'resolve_by')::timestamptz < $now))"),
+    "merge_suggestions": ("state NOT IN ('closed', 'rejected', 'merged')"
+                          " AND doc->'merge_suggestion' IS NOT NULL AND doc->'merge_suggestion' <> 'null'::jsonb"),
     "supervised": ("state NOT IN ('closed', 'rejected', 'merged')"
                    " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
 }
@@ -61,10 +63,14 @@ async def queue(request: web.Request) -> web.Response:
     if not scopes:
         return json_response({"queue": name, "cases": []})
     clause, args = visible_clause(scopes)
-    condition = QUEUES[name].replace("$now", "$3")
+    condition = QUEUES[name]
+    if "$now" in condition:
+        args.append(request.app[CLOCK].now())
+        condition = condition.replace("$now", f"${len(args)}")
+    args.append(query.limit)
     rows = await request.app[POOL].fetch(
-        f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT $4",
-        *args, request.app[CLOCK].now(), query.limit)
+        f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT ${len(args)}",
+        *args)
     cases: list[dict[str, Any]] = [redact_case(r["doc"], principal.view) for r in rows
                                    if case_in_scopes(area_codes(r["doc"]), scopes)]
     return json_response({"queue": name, "cases": cases})

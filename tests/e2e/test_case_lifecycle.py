@@ -119,3 +119,34 @@ async def test_bad_actions_are_named(hub: Hub) -> None:
                                       headers=operator.headers) as resp:
         body = await resp.json()
         assert resp.status == 422 and body["error"]["fields"][0]["field"] == "expected_version"
+
+
+async def test_duplicates_merge_automatically_split_undoes_and_near_ones_are_suggested(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    operator = Console(hub, await hub.login("city_operator", None))
+    _, first = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover"))
+    _, again = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover", content="井盖又被人报了一次"))
+    child = await operator.case(again["case_id"])
+    parent = await operator.case(first["case_id"])
+    assert child["state"] == "merged" and child["parent_id"] == first["case_id"]
+    assert parent["children"] == [again["case_id"]] and parent["state"] == "dispatched"
+
+    # The parent's progress reaches its children.
+    county = Console(hub, await hub.login("county_dispatcher", "450103"))
+    parent = await county.ok(first["case_id"], "accept", parent["version"])
+    child = await operator.case(again["case_id"])
+    assert child["parent_state"] == "accepted"
+
+    child = await operator.ok(again["case_id"], "split", child["version"])
+    assert child["state"] != "merged" and child["parent_id"] is None
+    assert (await operator.case(first["case_id"]))["children"] == []
+
+    # About 100 m away: likely the same problem, but not sure enough to merge without a person.
+    lng, lat = QINGXIU_SEAT
+    _, near = await push(hub, key, ticket((lng + 0.00097, lat), category="manhole_cover"))
+    near_case = await operator.case(near["case_id"])
+    assert near_case["state"] == "dispatched"
+    assert near_case["merge_suggestion"]["into"] in (first["case_id"], again["case_id"])
+    async with hub.http.get(f"{hub.base}/api/v1/queues/merge_suggestions", headers=operator.headers) as resp:
+        queued = [c["case_id"] for c in (await resp.json())["cases"]]
+    assert near["case_id"] in queued

@@ -129,14 +129,14 @@ async def test_reconnecting_console_receives_exactly_what_it_missed(hub: Hub) ->
     await ws.close()
 
     missed = [await push(hub, key, t) for t in (
-        ticket(XINGNING_SEAT), ticket(QINGXIU_SEAT), ticket(None, address="南宁市某路口"))]
+        ticket(XINGNING_SEAT), ticket(QINGXIU_SEAT, category="noise"), ticket(None, address="南宁市某路口"))]
     ws, _ = await console(hub, operator, [], since=last)
     replay = await events_until(ws, has_case(missed[-1][1]["case_id"], "case.triaged"))
     positions = [e["position"] for e in replay]
     assert positions == list(range(last + 1, last + 1 + 6)), "two events per ticket, none skipped or repeated"
     assert {e["case_id"] for e in replay} == {b["case_id"] for _, b in missed}
 
-    _, live = await push(hub, key, ticket(XINGNING_SEAT))
+    _, live = await push(hub, key, ticket(XINGNING_SEAT, category="road_damage"))
     after = await events_until(ws, has_case(live["case_id"], "case.dispatched"))
     assert [e["position"] for e in after] == [positions[-1] + 1, positions[-1] + 2]
     await ws.close()

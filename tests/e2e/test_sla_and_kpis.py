@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -82,6 +84,11 @@ async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Se
     async with running_hub(settings, clock) as hub:
         assert await hub.app[TIMERS].sweep() == 1
         assert (await timeline(hub, case_id)).count("case.reminded") == 1
+        operator = Console(hub, await hub.login("city_operator", None))
+        for name, expected in (("overdue", True), ("triage", False), ("returns", False)):
+            async with hub.http.get(f"{hub.base}/api/v1/queues/{name}", headers=operator.headers) as resp:
+                listed = [c["case_id"] for c in (await resp.json())["cases"]]
+            assert (case_id in listed) is expected, name
 
     # Two hubs sweeping the same store at the same moment: each step is appended once.
     clock.set(flagged_at + timedelta(minutes=1))  # past 督办 (+50 %) and 挂牌督办 (+100 %)
@@ -94,17 +101,35 @@ async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Se
         "case.sla_warning", "case.reminded", "case.supervised", "case.flagged"]
 
 
+def communities_of_a_qingxiu_township(n: int) -> tuple[dict[str, str], list[str]]:
+    """A real 青秀区 township and n of its communities whose names are unique in the city."""
+    path = Path(__file__).parent.parent.parent / "geo" / "data" / "nanning_villages_nbs2023.csv"
+    with path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    names = Counter(r["name"] for r in rows)
+    by_township: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["county_adcode"] == "450103" and names[r["name"]] == 1 and "虚拟" not in r["name"]:
+            by_township.setdefault((r["township_code9"], r["township_name"]), []).append(r["name"])
+    (code, name), communities = next((k, v) for k, v in sorted(by_township.items()) if len(v) >= n)
+    return {"code": code, "name": name}, communities[:n]
+
+
 async def test_kpis_match_a_hand_count_and_the_rebuild(settings: Settings) -> None:
     clock = FixedClock(MONDAY_9AM)
     async with running_hub(settings, clock) as hub:
         key = await hub.hotline_key()
         operator = Console(hub, await hub.login("city_operator", None))
         ids = []
-        for _ in range(3):
-            _, answer = await push(hub, key, ticket(QINGXIU_SEAT, category="exposed_rubbish"))
+        # Three different places in one township (by address), so that none is merged into another.
+        township, communities = communities_of_a_qingxiu_township(3)
+        for community in communities:
+            body = ticket(None, address=f"青秀区{township['name']}{community}门口", category="exposed_rubbish")
+            status, answer = await push(hub, key, body)
+            assert status == 202
             ids.append(answer["case_id"])
         first = await operator.case(ids[0])
-        township = first["areas"]["township"]
+        assert first["areas"]["township"] == township
         handler = Console(hub, await hub.login("township_handler", township["code"]))
 
         async def resolve(case_id: str) -> dict[str, object]:

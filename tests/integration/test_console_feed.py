@@ -16,6 +16,8 @@ from hub.settings import Settings
 from tests.conftest import Hub, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
+CATEGORIES = ("streetlight", "exposed_rubbish", "road_damage", "illegal_parking", "noise", "manhole_cover")
+
 
 async def drain(client: ConsoleClient, into: list[dict[str, Any]]) -> None:
     while (frame := await client.queue.get()) is not None:
@@ -37,7 +39,8 @@ async def test_a_slow_console_is_dropped_and_the_others_get_everything(hub: Hub)
     key = await hub.hotline_key()
     last = 0
     for i in range(6):
-        _, answer = await push(hub, key, ticket(QINGXIU_SEAT if i % 2 else XINGNING_SEAT))
+        # Distinct categories: the same problem twice at one spot would be merged (more events).
+        _, answer = await push(hub, key, ticket(QINGXIU_SEAT if i % 2 else XINGNING_SEAT, category=CATEGORIES[i]))
         last = answer["position"] + 1
         async with asyncio.timeout(5):
             while last not in event_positions(received):  # noqa: ASYNC110 — the drain task fills it
