@@ -9,7 +9,6 @@ with its last position and misses nothing — so a slow console never slows the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import orjson
 
 from dispatch.case import area_codes
 from hub.access import case_in_scopes, redact_case, redact_event_data
+from hub.bus import wake_or_timeout
 from hub.eventstore import head_position
 from hub.projection import visible_clause
 
@@ -144,12 +144,7 @@ class ConsoleGateway:
 
     async def run(self) -> None:
         while True:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can leave a cancelled task hanging at
-            # shutdown when the inner wait and the cancellation race.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_s):
-                    await self._wake.wait()
-            self._wake.clear()
+            await wake_or_timeout(self._wake, self._poll_s)
             if self._coalesce_s:
                 await asyncio.sleep(self._coalesce_s)
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,14 +71,27 @@ class IntakeService:
         """The open case this one most likely repeats (same category, nearby, recent; IoT: same device),
         with the score and "auto" (merge now) or "suggest" (the operator decides)."""
         merge = self._policy.merge
-        county = (case.get("areas") or {}).get("county")
-        category = (case.get("report") or {}).get("category")
-        if county is None or not category or case["state"] != "dispatched":
+        report = case.get("report") or {}
+        category, location = report.get("category"), case.get("location")
+        if not category or case["state"] != "dispatched":
             return None
-        rows = await self._pool.fetch(
-            "SELECT doc FROM cases WHERE county_code = $1 AND category = $2 AND created_at > $3 "
-            "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 200",
-            county["code"], category, now - timedelta(hours=merge.window_hours), sorted(OPEN_STATES))
+        since = now - timedelta(hours=merge.window_hours)
+        if location is not None:
+            # A box a little larger than the merge radius (1° of latitude ≈ 111 km); the score is exact.
+            dlat = merge.radius_m / 111_000 * 1.1
+            dlng = dlat / max(0.2, math.cos(math.radians(location["lat"])))
+            rows = await self._pool.fetch(
+                "SELECT doc FROM cases WHERE category = $1 AND lat BETWEEN $2 AND $3 AND lng BETWEEN $4 AND $5 "
+                "AND created_at > $6 AND state = ANY($7::text[]) ORDER BY created_at DESC LIMIT 50",
+                category, location["lat"] - dlat, location["lat"] + dlat, location["lng"] - dlng,
+                location["lng"] + dlng, since, sorted(OPEN_STATES))
+        elif report.get("address"):
+            rows = await self._pool.fetch(
+                "SELECT doc FROM cases WHERE category = $1 AND doc->'report'->>'address' = $2 AND created_at > $3 "
+                "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 50",
+                category, report["address"], since, sorted(OPEN_STATES))
+        else:
+            return None
         docs = {r["doc"]["case_id"]: r["doc"] for r in rows}
         match = best_match(case, docs.values(), now, merge)
         if match is None:

@@ -9,7 +9,6 @@ deployment would persist the per-unit counters instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import asyncpg
 
 from dispatch.kpi import KpiAccumulator, KpiWeights
+from hub.bus import wake_or_timeout
 from hub.eventstore import read_after
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,7 @@ class KpiProjection:
 
     async def run(self) -> None:
         while True:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can leave a cancelled task hanging at
-            # shutdown when the inner wait and the cancellation race.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_s):
-                    await self._wake.wait()
-            self._wake.clear()
+            await wake_or_timeout(self._wake, self._poll_s)
             try:
                 await self.catch_up()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -8,9 +8,12 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
+from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
+from hub.api.geo import AreasQuery, RouteQuery, RouteRequest
 from hub.api.hotline import TicketAccepted
 from hub.api.identity import LoginRequest, LoginResponse
+from hub.api.kpis import KpiQuery
 
 
 class ErrorField(BaseModel):
@@ -28,7 +31,21 @@ class Error(BaseModel):
     error: ErrorBody
 
 
-_MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error]
+class ActionRequest(BaseModel):
+    """An action on a case: `action` names it (INTERFACES.md); its own fields sit beside it."""
+
+    action: str
+    expected_version: int
+
+
+_MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
+                                  ActionRequest]
+
+
+def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    return [{"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
+            for name, prop in schema["properties"].items()]
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -72,6 +89,37 @@ def build_spec() -> dict[str, Any]:
             "parameters": [{"name": "case_id", "in": "path", "required": True,
                             "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"200": {"description": "the case"}, **_errors(401, 403, 404)}}},
+        "/api/v1/cases/{case_id}/actions": {"post": {
+            "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
+                       "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
+                       "split, park, reopen, reject, comment",
+            "security": bearer, "requestBody": _json(ActionRequest),
+            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the case after the action"},
+                          **_errors(401, 403, 404, 409, 422, 503)}}},
+        "/api/v1/queues/{name}": {"get": {
+            "summary": "operators' queues", "security": bearer,
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": sorted(QUEUES)}}, *_query(QueueQuery)],
+            "responses": {"200": {"description": "cases in the queue"}, **_errors(401, 404, 422)}}},
+        "/api/v1/route": {
+            "get": {"summary": "where a point routes", "security": bearer, "parameters": _query(RouteQuery),
+                    "responses": {"200": {"description": "areas, flags, neighbours"}, **_errors(401, 422)}},
+            "post": {"summary": "where an address or a location routes", "security": bearer,
+                     "requestBody": _json(RouteRequest),
+                     "responses": {"200": {"description": "areas and confidence"}, **_errors(401, 422)}}},
+        "/api/v1/areas": {"get": {"summary": "the area tree", "security": bearer, "parameters": _query(AreasQuery),
+                                  "responses": {"200": {"description": "areas"}, **_errors(401, 422)}}},
+        "/api/v1/areas/{code}": {"get": {
+            "summary": "one area as a GeoJSON Feature", "security": bearer,
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "GeoJSON Feature"}, **_errors(401, 404)}}},
+        "/api/v1/kpis": {"get": {"summary": "KPIs per unit, township, county, city and period", "security": bearer,
+                                 "parameters": _query(KpiQuery),
+                                 "responses": {"200": {"description": "rows"}, **_errors(401, 422)}}},
+        "/api/v1/kpis.csv": {"get": {"summary": "the same as CSV", "security": bearer,
+                                     "parameters": _query(KpiQuery),
+                                     "responses": {"200": {"description": "text/csv"}, **_errors(401, 422)}}},
     }
     return {
         "openapi": "3.1.0",

@@ -15,15 +15,16 @@ from hub.eventstore import Accepted, Projector, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
-                   last_position, created_at, updated_at, doc, community_code, next_due_at)
+                   last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
-                     $14::timestamptz[])
+                     $14::timestamptz[], $15::float8[], $16::float8[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
     community_code = excluded.community_code, category = excluded.category,
     ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
+    lng = excluded.lng, lat = excluded.lat,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -56,7 +57,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(14)]
+    cols: list[list[Any]] = [[] for _ in range(16)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
@@ -64,6 +65,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
             _code(case, "grid"), report.get("category"), report.get("ticket_no"), position,
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
             _code(case, "community"), next_due(case) if next_due is not None else None,
+            *((case["location"]["lng"], case["location"]["lat"]) if case.get("location") else (None, None)),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)

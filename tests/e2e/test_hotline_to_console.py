@@ -254,3 +254,5 @@ async def test_health_readiness_and_openapi(hub: Hub) -> None:
     assert spec["openapi"].startswith("3.1")
     assert "/api/v1/hotline/tickets" in spec["paths"]
     assert "ticket_no" in spec["components"]["schemas"]["HotlineTicket"]["properties"]
+    served = {r.canonical for r in hub.app.router.resources() if r.canonical.startswith("/api/")}
+    assert served <= set(spec["paths"]), f"undocumented: {served - set(spec['paths'])}"
