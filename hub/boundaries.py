@@ -15,10 +15,10 @@ from typing import Any
 
 import asyncpg
 import shapely
-from geo.hierarchy import JurisdictionIndex
 
 from geo.areas import LEVELS
 from geo.demo_layers import AreaShape, load_or_build_demo_layers
+from geo.hierarchy import JurisdictionIndex
 
 log = logging.getLogger(__name__)
 
