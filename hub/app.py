@@ -7,7 +7,6 @@ cancelled and awaited at shutdown. Nothing does I/O at import time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -118,9 +117,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # Bounded: one loop stuck in a library's cleanup must not hold the whole shutdown hostage.
+    _, stuck = await asyncio.wait(tasks, timeout=5.0)
+    for task in stuck:
+        log.error("background task did not stop within 5 s", extra={"task": task.get_name()})
 
 
 async def _supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -74,5 +74,8 @@ class WakeupBus:
                 log.warning("wake-up subscription lost; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1.0)
             finally:
+                # Bounded: redis-py's aclose can wait forever on a connection its reader still holds
+                # when we are being cancelled, which hung shutdown.
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    async with asyncio.timeout(1.0):
+                        await pubsub.aclose()
