@@ -9,12 +9,13 @@ import asyncpg
 from hub.auth import add_api_key, add_user
 
 DEMO_PASSWORD = "cityloop-demo"
-# (username, role, area): the city centre, two neighbouring counties, an auditor.
+# (username, role, area): the city centre, two neighbouring counties, a township, an auditor.
 DEMO_USERS = (
     ("admin", "admin", None),
     ("operator", "city_operator", "450100"),
     ("qingxiu", "county_dispatcher", "450103"),
     ("xingning", "county_dispatcher", "450102"),
+    ("xinzhu", "township_handler", "450103001"),  # 新竹街道, in 青秀区
     ("auditor", "auditor", None),
 )
 
