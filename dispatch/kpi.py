@@ -155,24 +155,27 @@ class KpiAccumulator:
         a.sign_by = _time(deadlines.get("sign_by")) or a.sign_by
         a.resolve_by = _time(deadlines.get("resolve_by")) or a.resolve_by
 
-    def _period_of(self, moment: datetime) -> str:
+    def _period_of(self, moment: datetime, period: Period | None = None) -> str:
         local = moment.astimezone(self._tz)
-        if self.period == "day":
+        period = period or self.period
+        if period == "day":
             return local.date().isoformat()
-        if self.period == "week":
+        if period == "week":
             year, week, _ = local.isocalendar()
             return f"{year}-W{week:02d}"
         return f"{local.year}-{local.month:02d}"
 
-    def rows(self, as_of: datetime) -> list[KpiRow]:
+    def rows(self, as_of: datetime, period: Period | None = None) -> list[KpiRow]:
+        """The figures as of `as_of`, grouped by `period` (default: the accumulator's own); adding events
+        does not depend on the period, so one accumulator serves days, weeks and months."""
         table: dict[tuple[str, str, str], KpiRow] = {}
         for case_id, a in self._assignments:
-            period = self._period_of(a.dispatched_at)
+            period_key = self._period_of(a.dispatched_at, period)
             keys = [("unit", a.unit["code"], a.unit["name"])]
             keys += [(lv, a.areas[lv]["code"], a.areas[lv]["name"]) for lv in ("township", "county", "city")
                      if lv in a.areas]
             for level, code, name in keys:
-                row = table.setdefault((level, code, period), KpiRow(level, code, name, period))
+                row = table.setdefault((level, code, period_key), KpiRow(level, code, name, period_key))
                 _count(row, a, self._state.get(case_id, ""), as_of)
         return sorted(table.values(), key=lambda r: (r.period, r.level, r.code))
 

@@ -43,7 +43,7 @@ class KpiProjection:
         self._poll_s = poll_s
         self._wake = asyncio.Event()
         self.position = 0
-        self._acc = {p: KpiAccumulator(p) for p in PERIODS}
+        self._acc = KpiAccumulator()  # one fold per event; rows() groups by any period
         # One reader at a time: two interleaved catch-ups would read the same events and count them twice.
         self._reading = asyncio.Lock()
 
@@ -56,8 +56,7 @@ class KpiProjection:
         async with self._reading:
             while batch := await read_after(self._pool, self.position, 5_000):
                 for ev in batch:
-                    for acc in self._acc.values():
-                        acc.add(str(ev.stream_id), ev.type, ev.data, ev.version, ev.occurred_at)
+                    self._acc.add(str(ev.stream_id), ev.type, ev.data, ev.version, ev.occurred_at)
                 self.position = batch[-1].position
                 count += len(batch)
         return count
@@ -74,7 +73,7 @@ class KpiProjection:
              ) -> list[dict[str, Any]]:
         first, last = period_key(start, period), period_key(end, period)
         out = []
-        for row in self._acc[period].rows(as_of):
+        for row in self._acc.rows(as_of, period):
             if (level is None or row.level == level) and first <= row.period <= last:
                 out.append(row.as_json(self._weights))
         out.sort(key=lambda r: (r["period"], r["level"], -(r["composite"] or 0), r["code"]))
