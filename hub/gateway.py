@@ -148,6 +148,12 @@ class ConsoleGateway:
             if self._coalesce_s:
                 await asyncio.sleep(self._coalesce_s)
             try:
+                if not self.client_count:
+                    # Nobody is watching: skip reading (and decoding) the events, just move to the head.
+                    head = await head_position(self._pool)
+                    if not self.client_count:  # still nobody: no await between this check and the jump
+                        self.position = max(self.position, head)
+                        continue
                 while True:
                     rows = await self._pool.fetch(_READ_WITH_CASES, self.position, self._page)
                     if rows:
