@@ -128,6 +128,22 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
+    from dispatch.sla import next_due_at
+    from hub.app import load_policy
+    from hub.projection import CaseProjection
+
+    sla = load_policy(settings).sla
+    count = await CaseProjection((lambda case: next_due_at(case, sla)) if sla else None).rebuild(pool)
+    print(f"cases rebuilt from {count:,} events")
+
+
+def cmd_rebuild(settings: Settings) -> int:
+    with _database(settings) as url:
+        asyncio.run(_with_conn(url, _rebuild, settings))
+    return 0
+
+
 def cmd_simulate(rate: float, duration: float, url: str, key: str | None) -> int:
     from hub.simulate import run_simulation
 
@@ -174,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     act = geo.add_parser("activate", help="switch a loaded version on")
     act.add_argument("version", type=int)
     geo.add_parser("versions", help="list boundary versions")
+    projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
+    projections.add_parser("rebuild", help="rebuild the cases table from the events (hubs may keep running)")
     sim = sub.add_parser("simulate", help="realistic hotline traffic against a running hub")
     sim.add_argument("--rate", type=float, default=5.0, help="tickets per second")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds")
@@ -199,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_users_add(settings, args.name, args.role, args.area)
         if args.command == "keys":
             return cmd_keys_add(settings, args.name, args.role)
+        if args.command == "projections":
+            return cmd_rebuild(settings)
         if args.command == "geo":
             return cmd_geo(settings, args)
         if args.command == "simulate":

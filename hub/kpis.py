@@ -22,7 +22,6 @@ from hub.eventstore import read_after
 log = logging.getLogger(__name__)
 
 Period = Literal["day", "week", "month"]
-PERIODS: tuple[Period, ...] = ("day", "week", "month")
 CHINA = timezone(timedelta(hours=8))
 
 

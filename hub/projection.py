@@ -11,7 +11,7 @@ import asyncpg
 from dispatch.case import Case, apply, new_case
 from geo.areas import code_prefix
 from hub.access import CITY_CODE
-from hub.eventstore import Accepted, Projector, read_after
+from hub.eventstore import Accepted, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
@@ -87,8 +87,6 @@ class CaseProjection:
     async def rebuild(self, pool: asyncpg.Pool, page: int = 5_000) -> int:
         return await rebuild_cases(pool, page, self._next_due)
 
-
-project_cases: Projector = CaseProjection()
 
 
 async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000, next_due: NextDue | None = None) -> int:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from typing import Any
 
 import asyncpg
@@ -132,3 +135,18 @@ async def test_postgres_gone_answers_503_and_writes_nothing(hub: Hub, service_ur
         assert status == 202
     finally:
         await conn.close()
+
+
+async def test_the_rebuild_command_restores_the_cases_table(hub: Hub, database_url: str) -> None:
+    key = await hub.hotline_key()
+    for point in (QINGXIU_SEAT, XINGNING_SEAT):
+        assert (await push(hub, key, ticket(point)))[0] == 202
+    pool = hub.app[POOL]
+    live = [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")]
+    await pool.execute("UPDATE cases SET state = 'closed'")  # a damaged read model
+    env = {**os.environ, "DATABASE_URL": database_url, "CITYLOOP_LOG_LEVEL": "WARNING"}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "hub.cli", "projections", "rebuild"],
+                                   env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "from 4 events" in done.stdout
+    assert [dict(r) for r in await pool.fetch("SELECT * FROM cases ORDER BY case_id")] == live
