@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import area_codes
 from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.case_actions import ActionError
@@ -39,10 +39,7 @@ class QueueQuery(BaseModel):
 
 async def act(request: web.Request) -> web.Response:
     principal = await principal_of(request, *USER_ROLES)
-    try:
-        case_id = uuid.UUID(request.match_info["case_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such case") from None
+    case_id = case_id_of(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object")

@@ -68,12 +68,17 @@ async def list_cases(request: web.Request) -> web.Response:
     return json_response({"cases": cases, "next_cursor": next_cursor})
 
 
-async def get_case(request: web.Request) -> web.Response:
-    principal = await principal_of(request, *USER_ROLES)
+def case_id_of(request: web.Request) -> uuid.UUID:
+    """The {case_id} of the path; anything that is not a UUID names no case."""
     try:
-        case_id = uuid.UUID(request.match_info["case_id"])
+        return uuid.UUID(request.match_info["case_id"])
     except ValueError:
         raise ApiError(404, "not_found", "no such case") from None
+
+
+async def get_case(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    case_id = case_id_of(request)
     pool = request.app[POOL]
     doc = await pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
     if doc is None:

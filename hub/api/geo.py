@@ -9,19 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.hotline import Location
 from geo.areas import LEVELS
-from geo.crs import Crs
 from hub.access import USER_ROLES
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.keys import LOCATOR
 from hub.locator import Placed
 
-
-class RouteQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    crs: Crs = Crs.WGS84
+# The query of GET /route is a location exactly as a ticket carries it.
+RouteQuery = Location
 
 
 class RouteRequest(BaseModel):
