@@ -1,28 +1,21 @@
 """Division codes as the domain needs them: nesting by prefix and the level a code names.
 
-The same rules as `geo.areas` (GB/T 2260 six digits, then three-digit township and community groups),
-repeated here because importing `geo` would pull shapely into the pure domain.
+Nesting comes from `geo.areas` (GB/T 2260 six digits, then three-digit township, community and grid
+groups): one rule for the whole project. `geo.areas` imports no geometry library.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from geo.areas import code_within
+
 LEVELS: Final = ("city", "county", "township", "community", "grid")
 
 
-def prefix(code: str) -> str:
-    if len(code) != 6:
-        return code
-    out = code
-    while len(out) > 2 and out.endswith("00"):
-        out = out[:-2]
-    return out
-
-
 def within(code: str, area: str) -> bool:
-    """True when `code` is `area` or lies inside it."""
-    return code.startswith(prefix(area))
+    """True when `code` is `area` or lies inside it (the rule of geo.areas.code_within)."""
+    return code_within(code, area)
 
 
 def level_of(code: str) -> str:
