@@ -11,6 +11,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from hub.app import init_app
 from hub.auth import add_api_key, add_user
 from hub.boundaries import ensure_default_boundaries
+from hub.clock import Clock
 from hub.db import create_pool
 from hub.keys import POOL
 from hub.migrate import apply_migrations
@@ -119,9 +121,10 @@ class Hub:
             return str((await resp.json())["token"])
 
 
-@pytest.fixture
-async def hub(settings: Settings) -> AsyncIterator[Hub]:
-    server = TestServer(init_app(settings), host="127.0.0.1", port=0)
+@asynccontextmanager
+async def running_hub(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Hub]:
+    """A hub on a real socket for as long as the block runs (several may share one database)."""
+    server = TestServer(init_app(settings, clock=clock), host="127.0.0.1", port=0)
     await server.start_server()
     running = Hub(server)
     try:
@@ -129,6 +132,12 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     finally:
         await running.http.close()
         await server.close()
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    async with running_hub(settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="session", autouse=True)

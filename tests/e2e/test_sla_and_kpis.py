@@ -6,21 +6,18 @@ import asyncio
 import csv
 import io
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from hub.app import init_app
 from hub.clock import FixedClock
 from hub.eventstore import read_after
 from hub.keys import KPIS, POOL, TIMERS
 from hub.kpis import rebuilt_rows
 from hub.settings import Settings
-from tests.conftest import Hub
+from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 
@@ -28,18 +25,9 @@ from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 MONDAY_9AM = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
-@asynccontextmanager
-async def running_hub(settings: Settings, clock: FixedClock) -> AsyncIterator[Hub]:
+def clocked_hub(settings: Settings, clock: FixedClock) -> AbstractAsyncContextManager[Hub]:
     # The background sweep is slowed to an hour: the test decides when timers are looked at.
-    server = TestServer(init_app(settings.model_copy(update={"sla_sweep_s": 3600.0}), clock=clock),
-                        host="127.0.0.1", port=0)
-    await server.start_server()
-    hub = Hub(server)
-    try:
-        yield hub
-    finally:
-        await hub.http.close()
-        await server.close()
+    return running_hub(settings.model_copy(update={"sla_sweep_s": 3600.0}), clock)
 
 
 async def timeline(hub: Hub, case_id: str) -> list[str]:
@@ -56,7 +44,7 @@ async def timer_steps(hub: Hub, case_id: str) -> list[tuple[str, str]]:
 
 async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Settings) -> None:
     clock = FixedClock(MONDAY_9AM)
-    async with running_hub(settings, clock) as hub:
+    async with clocked_hub(settings, clock) as hub:
         key = await hub.hotline_key()
         _, answer = await push(hub, key, ticket(QINGXIU_SEAT, category="exposed_rubbish"))
         case_id = answer["case_id"]
@@ -81,7 +69,7 @@ async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Se
 
     # The hub stops; time passes beyond the deadline while nobody runs; a new hub finds the step due.
     clock.set(deadline + timedelta(minutes=1))
-    async with running_hub(settings, clock) as hub:
+    async with clocked_hub(settings, clock) as hub:
         assert await hub.app[TIMERS].sweep() == 1
         assert (await timeline(hub, case_id)).count("case.reminded") == 1
         operator = Console(hub, await hub.login("city_operator", None))
@@ -92,7 +80,7 @@ async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Se
 
     # Two hubs sweeping the same store at the same moment: each step is appended once.
     clock.set(flagged_at + timedelta(minutes=1))  # past 督办 (+50 %) and 挂牌督办 (+100 %)
-    async with running_hub(settings, clock) as first, running_hub(settings, clock) as second:
+    async with clocked_hub(settings, clock) as first, clocked_hub(settings, clock) as second:
         fired = await asyncio.gather(first.app[TIMERS].sweep(), second.app[TIMERS].sweep())
         assert sum(fired) >= 2
         steps = await timer_steps(first, case_id)
@@ -117,7 +105,7 @@ def communities_of_a_qingxiu_township(n: int) -> tuple[dict[str, str], list[str]
 
 async def test_kpis_match_a_hand_count_and_the_rebuild(settings: Settings) -> None:
     clock = FixedClock(MONDAY_9AM)
-    async with running_hub(settings, clock) as hub:
+    async with clocked_hub(settings, clock) as hub:
         key = await hub.hotline_key()
         operator = Console(hub, await hub.login("city_operator", None))
         ids = []

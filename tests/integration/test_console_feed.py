@@ -10,13 +10,11 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiohttp.test_utils import TestServer
 
-from hub.app import init_app
 from hub.gateway import ConsoleClient
 from hub.keys import GATEWAY, POOL, PROJECTION
 from hub.settings import Settings
-from tests.conftest import Hub, database_url_for
+from tests.conftest import Hub, database_url_for, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
 CATEGORIES = ("streetlight", "exposed_rubbish", "road_damage", "illegal_parking", "noise", "manhole_cover")
@@ -87,13 +85,9 @@ async def test_rebuilt_projection_equals_the_live_one(hub: Hub) -> None:
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
 
 
-async def test_redis_down_ingest_goes_on_and_readyz_says_so(database_url: str) -> None:
-    settings = Settings(database_url=database_url, redis_url="redis://127.0.0.1:9", console_coalesce_ms=5,
-                        store_poll_s=0.2)
-    server = TestServer(init_app(settings), host="127.0.0.1", port=0)
-    await server.start_server()
-    hub = Hub(server)
-    try:
+async def test_redis_down_ingest_goes_on_and_readyz_says_so(settings: Settings) -> None:
+    # Nothing listens on port 9: Redis is "down" for the whole life of this hub.
+    async with running_hub(settings.model_copy(update={"redis_url": "redis://127.0.0.1:9"})) as hub:
         async with hub.http.get(f"{hub.base}/readyz") as resp:
             assert resp.status == 503
             assert (await resp.json())["checks"]["postgres"] == "ok"
@@ -108,9 +102,6 @@ async def test_redis_down_ingest_goes_on_and_readyz_says_so(database_url: str) -
                 if msg["type"] == "batch" and any(e["case_id"] == answer["case_id"] for e in msg["events"]):
                     break
         await ws.close()
-    finally:
-        await hub.http.close()
-        await server.close()
 
 
 async def test_postgres_gone_answers_503_and_writes_nothing(hub: Hub, service_urls: Any) -> None:
