@@ -21,7 +21,7 @@ from dispatch.policy import Policy
 from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import actions, cases, console_ws, geo, health, hotline, identity
+from hub.api import actions, cases, console_ws, geo, grid, health, hotline, identity, open311
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
@@ -183,6 +183,8 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_post("/api/v1/route", geo.route_body)
     app.router.add_get("/api/v1/areas", geo.list_areas)
     app.router.add_get("/api/v1/areas/{code}", geo.get_area)
+    open311.add_routes(app)
+    grid.add_routes(app)
     app.router.add_get("/ws/console", console_ws.console_socket)
     app.router.add_get("/console/", _static_page("console"))
     app.router.add_get("/m/", _static_page("m"))

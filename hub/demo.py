@@ -16,6 +16,7 @@ DEMO_USERS = (
     ("qingxiu", "county_dispatcher", "450103"),
     ("xingning", "county_dispatcher", "450102"),
     ("xinzhu", "township_handler", "450103001"),  # 新竹街道, in 青秀区
+    ("grid1", "grid_worker", "450103001"),  # a grid worker (网格员) of 新竹街道
     ("auditor", "auditor", None),
 )
 

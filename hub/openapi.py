@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
+from hub.api import grid, open311
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
 from hub.api.geo import AreasQuery, RouteQuery, RouteRequest
@@ -121,6 +122,8 @@ def build_spec() -> dict[str, Any]:
                                      "parameters": _query(KpiQuery),
                                      "responses": {"200": {"description": "text/csv"}, **_errors(401, 422)}}},
     }
+    paths.update(open311.OPENAPI_PATHS)
+    paths.update(grid.OPENAPI_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "CityLoop hub", "version": "0.1.0",

@@ -15,16 +15,16 @@ from hub.eventstore import Accepted, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
-                   last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat)
+                   last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat, device_id)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
-                     $14::timestamptz[], $15::float8[], $16::float8[])
+                     $14::timestamptz[], $15::float8[], $16::float8[], $17::text[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
     community_code = excluded.community_code, category = excluded.category,
     ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
-    lng = excluded.lng, lat = excluded.lat,
+    lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -57,7 +57,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(16)]
+    cols: list[list[Any]] = [[] for _ in range(17)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
@@ -66,6 +66,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
             _code(case, "community"), next_due(case) if next_due is not None else None,
             *((case["location"]["lng"], case["location"]["lat"]) if case.get("location") else (None, None)),
+            report.get("device_id"),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)

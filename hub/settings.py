@@ -54,5 +54,29 @@ class Settings(BaseSettings):
     # JSON file matching dispatch.policy.Policy; unset = the defaults with the Nanning demo matrix.
     policy_file: Path | None = None
     sla_sweep_s: float = Field(default=5.0, gt=0)
+
+    # Hotline status callbacks (outbox): where to post when a ticket names no `callback_url`, the HMAC key,
+    # and the retry ladder (exponential backoff with full jitter, then dead-letter).
+    hotline_callback_url: str | None = None
+    callback_secret: str = "cityloop-demo-callback-secret"
+    callback_timeout_s: float = Field(default=10.0, gt=0)
+    callback_backoff_base_s: float = Field(default=2.0, gt=0)
+    callback_backoff_max_s: float = Field(default=600.0, gt=0)
+    callback_max_attempts: int = Field(default=8, ge=1)
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+
+    # IoT over MQTT (off when MQTT_URL is unset): the persistent session's client id, and how long after a
+    # device's last alarm a new alarm still joins the open case (debounce) rather than opening another.
+    mqtt_client_id: str = "cityloop-hub"
+    mqtt_topic: str = "cityloop/iot/+/alarm"
+
+    # Grid reports: photos are checked by content and limited in size and number.
+    photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    photos_per_report: int = Field(default=6, ge=1)
+
+    # Open311 GeoReport v2.
+    open311_jurisdiction_id: str = "nanning.gov.cn"
+    open311_default_days: int = Field(default=90, ge=1)
+    open311_max_requests: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True

@@ -110,7 +110,11 @@ class Hub:
         return self.base.replace("http://", "ws://")
 
     async def hotline_key(self) -> str:
-        return await add_api_key(self.app[POOL], f"hotline-{uuid.uuid4().hex[:8]}", "hotline")
+        return await self.api_key("hotline")
+
+    async def api_key(self, role: str) -> str:
+        """A new API key for a machine client (`hotline`, `iot`, `open311`)."""
+        return await add_api_key(self.app[POOL], f"{role}-{uuid.uuid4().hex[:8]}", role)
 
     async def login(self, role: str, area: str | None) -> str:
         username = f"{role}-{uuid.uuid4().hex[:6]}"
