@@ -15,6 +15,7 @@ from typing import Final
 from dispatch.events import Case, Handler, JsonDict
 from dispatch.handlers_intake import HANDLERS as INTAKE_HANDLERS
 from dispatch.handlers_lifecycle import HANDLERS as LIFECYCLE_HANDLERS
+from dispatch.sensors import HANDLERS as SENSOR_HANDLERS
 
 STATES: Final = (
     "received", "triage", "dispatched", "return_requested", "accepted",
@@ -22,7 +23,7 @@ STATES: Final = (
 )
 AREA_LEVELS: Final = ("city", "county", "township", "community", "grid")
 
-HANDLERS: Final[dict[str, Handler]] = {**INTAKE_HANDLERS, **LIFECYCLE_HANDLERS}
+HANDLERS: Final[dict[str, Handler]] = {**INTAKE_HANDLERS, **LIFECYCLE_HANDLERS, **SENSOR_HANDLERS}
 
 
 def new_case(case_id: str, at: datetime) -> Case:
@@ -35,7 +36,7 @@ def new_case(case_id: str, at: datetime) -> Case:
         "redo_count": 0, "dispatch_count": 0, "subtasks": [], "callbacks": [], "resolution": None,
         "outcome": None, "parent_id": None, "children": [], "parent_state": None, "state_before": None,
         "parked_note": None, "rejected_reason": None, "last_progress": None, "progress_count": 0,
-        "comment_count": 0, "routing": {}, "merge_suggestion": None,
+        "comment_count": 0, "routing": {}, "merge_suggestion": None, "sensor": None,
         "dispatched_at": None, "accepted_at": None, "resolved_at": None, "closed_at": None,
         "created_at": at.isoformat(), "updated_at": at.isoformat(),
     }

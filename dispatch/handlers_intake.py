@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Final
 
 from dispatch.events import Case, Handler, JsonDict
+from dispatch.sensors import sensor_at_intake
 
 
 def _received(case: Case, data: JsonDict, at: datetime) -> None:
@@ -13,6 +14,7 @@ def _received(case: Case, data: JsonDict, at: datetime) -> None:
     case["source"] = data["source"]
     case["report"] = data["report"]
     case["location"] = data.get("location")
+    case["sensor"] = sensor_at_intake(data["report"])
 
 
 def _triaged(case: Case, data: JsonDict, at: datetime) -> None:

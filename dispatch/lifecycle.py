@@ -20,6 +20,7 @@ from dispatch.linking import LINK_DECIDERS
 from dispatch.permissions import Actor, Refusal, handles, review_roles, role_refusal, state_refusal
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
+from dispatch.sensors import SENSOR_CLOSE_OUTCOME, closes_on_resolve
 from dispatch.sla_policy import SlaPolicy
 
 
@@ -209,7 +210,10 @@ def _resolve(ctx: Ctx, cmd: c.Resolve) -> Decision:
     if (refusal := handles(ctx.case, ctx.actor.role)) is not None:
         return refusal
     callback_by = sla.callback_deadline(ctx.now, ctx.policy.sla or SlaPolicy())
-    return [_event("case.resolved", note=cmd.note, callback_by=callback_by)]
+    resolved = _event("case.resolved", note=cmd.note, callback_by=callback_by)
+    if closes_on_resolve(ctx.case):  # the sensor already says the problem is gone: no callback needed
+        return [resolved, _event("case.closed", outcome=SENSOR_CLOSE_OUTCOME)]
+    return [resolved]
 
 
 def _callback(ctx: Ctx, cmd: c.Callback) -> Decision:

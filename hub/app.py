@@ -22,6 +22,7 @@ from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
 from hub.api import actions, cases, console_ws, geo, grid, health, hotline, identity, open311
+from hub.api import iot as iot_api
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
@@ -31,14 +32,18 @@ from hub.case_actions import CaseActions
 from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.db import create_pool
+from hub.devices import DeviceRegistry
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.iot import IotService
 from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.migrate import apply_migrations
+from hub.mqtt import MqttSubscriber
 from hub.openapi import build_spec
 from hub.projection import CaseProjection
+from hub.quarantine import Quarantine
 from hub.settings import Settings
 from hub.timers import SlaTimers
 
@@ -104,6 +109,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, pool, app[keys.ACTIONS])
     app[keys.TIMERS] = SlaTimers(pool, app[keys.ACTIONS], policy, clock)
+    quarantine = app[keys.QUARANTINE] = Quarantine(pool)
+    app[keys.DEVICES] = DeviceRegistry(pool)
+    iot = app[keys.IOT] = IotService(pool, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
+    quarantine.register("mqtt", iot.replay)
 
     jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "committer": committer.run, "wakeup-publisher": bus.run_publisher,
@@ -113,6 +122,13 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "kpi-projection": kpis.run,
     }
+    if settings.mqtt_url is not None:
+        async def take(topic: str, payload: bytes) -> None:
+            await iot.take(topic, payload)
+
+        subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
+                                    settings.database_url or "", take, settings.mqtt_session_expiry_s)
+        jobs["mqtt-subscriber"] = subscriber.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
     for task in tasks:
@@ -183,6 +199,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_post("/api/v1/route", geo.route_body)
     app.router.add_get("/api/v1/areas", geo.list_areas)
     app.router.add_get("/api/v1/areas/{code}", geo.get_area)
+    iot_api.add_routes(app)
     open311.add_routes(app)
     grid.add_routes(app)
     app.router.add_get("/ws/console", console_ws.console_socket)

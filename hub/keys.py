@@ -15,12 +15,15 @@ from hub.bus import WakeupBus
 from hub.case_actions import CaseActions
 from hub.clock import Clock
 from hub.committer import GroupCommitter
+from hub.devices import DeviceRegistry
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
+from hub.iot import IotService
 from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.projection import CaseProjection
+from hub.quarantine import Quarantine
 from hub.settings import Settings
 from hub.timers import SlaTimers
 
@@ -41,4 +44,7 @@ TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
 KPIS = web.AppKey("kpis", KpiProjection)
 METRICS = web.AppKey("metrics", Metrics)
+DEVICES = web.AppKey("devices", DeviceRegistry)
+IOT = web.AppKey("iot", IotService)
+QUARANTINE = web.AppKey("quarantine", Quarantine)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

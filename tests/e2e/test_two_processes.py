@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,26 +17,7 @@ import pytest
 from hub.auth import add_api_key, add_user
 from hub.services import ServiceUrls
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            assert proc.poll() is None, "the hub process exited during start-up"
-            try:
-                async with http.get(f"{base}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"{base} never became ready")
+from tests.processes import free_port, wait_ready
 
 
 @pytest.fixture

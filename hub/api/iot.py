@@ -1,0 +1,167 @@
+"""IoT over HTTP (the twin of the MQTT topic), the device registry, and the operators' quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.iot import DEVICE_KINDS, AlarmMessage, BadMessage, DeviceRegistration
+from hub.api.errors import ApiError, json_response, read_json
+from hub.api.identity import principal_of
+from hub.iot import UnknownDevice
+from hub.keys import DEVICES, IOT, QUARANTINE
+from hub.quarantine import QuarantineItemNotFound, ReplayFailed
+
+# Who manages devices and the quarantine: the city's operators; auditors may read.
+MANAGERS = ("admin", "city_operator")
+READERS = (*MANAGERS, "auditor")
+
+
+class DeviceQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str | None = None
+    after: str = ""
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class QuarantineQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str | None = Field(default=None, max_length=32)
+    state: str | None = Field(default="held", pattern="^(held|replayed|discarded|all)$")
+    after: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+async def post_alarm(request: web.Request) -> web.Response:
+    """One reading over HTTP: the caller is there to be told what is wrong, so bad input is a 4xx, not
+    quarantine. 202 when something was recorded, 200 when it was a repeat or changed nothing."""
+    await principal_of(request, "iot")
+    message = AlarmMessage.model_validate(await read_json(request))
+    try:
+        outcome = await request.app[IOT].handle(message, actor=f"iot:{message.device_id}")
+    except UnknownDevice as exc:
+        raise ApiError(422, "unknown_device", str(exc),
+                       [{"field": "device_id", "message": "not in the device registry"}]) from None
+    except BadMessage as exc:
+        raise ApiError(422, "validation_failed", str(exc), [{"field": "kind", "message": str(exc)}]) from None
+    written = outcome.action != "ignored" and not outcome.duplicate
+    return json_response(outcome.as_json(), status=202 if written else 200)
+
+
+async def add_device(request: web.Request) -> web.Response:
+    await principal_of(request, *MANAGERS)
+    body = await read_json(request)
+    try:
+        registration = DeviceRegistration.model_validate(body)
+    except ValueError as exc:
+        if isinstance(body, dict) and body.get("kind") not in DEVICE_KINDS:
+            raise ApiError(422, "validation_failed", "unknown device kind",
+                           [{"field": "kind", "message": f"one of {', '.join(sorted(DEVICE_KINDS))}"}]) from None
+        raise exc
+    device = await request.app[DEVICES].add(registration)
+    return json_response(device, status=201)
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    await principal_of(request, *READERS)
+    query = DeviceQuery.model_validate(dict(request.query))
+    devices = await request.app[DEVICES].list(query.kind, query.after, query.limit)
+    next_after = devices[-1]["device_id"] if len(devices) == query.limit else None
+    return json_response({"devices": devices, "next_after": next_after})
+
+
+async def get_device(request: web.Request) -> web.Response:
+    await principal_of(request, *READERS)
+    device = await request.app[DEVICES].get(request.match_info["device_id"])
+    if device is None:
+        raise ApiError(404, "not_found", "no such device")
+    return json_response(device)
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    await principal_of(request, *READERS)
+    query = QuarantineQuery.model_validate(dict(request.query))
+    state = None if query.state == "all" else query.state
+    items = await request.app[QUARANTINE].list(query.channel, state, query.after, query.limit)
+    next_after = items[-1]["id"] if len(items) == query.limit else None
+    return json_response({"items": items, "next_after": next_after})
+
+
+def _item_id(request: web.Request) -> int:
+    raw = request.match_info["item_id"]
+    if not raw.isdigit():
+        raise ApiError(404, "not_found", "no such quarantine item")
+    return int(raw)
+
+
+async def replay_item(request: web.Request) -> web.Response:
+    """Run a held item through its channel again (after registering the device, fixing the receiver...)."""
+    await principal_of(request, *MANAGERS)
+    try:
+        resolution = await request.app[QUARANTINE].replay(_item_id(request))
+    except QuarantineItemNotFound:
+        raise ApiError(404, "not_found", "no such quarantine item") from None
+    except ReplayFailed as exc:
+        raise ApiError(422, "replay_failed", str(exc)) from None
+    return json_response({"id": _item_id(request), "state": "replayed", "resolution": resolution})
+
+
+async def discard_item(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *MANAGERS)
+    item_id = _item_id(request)
+    row = await request.app[QUARANTINE].get(item_id)
+    if row is None:
+        raise ApiError(404, "not_found", "no such quarantine item")
+    if row["state"] != "held":
+        raise ApiError(409, "not_held", f"the item is {row['state']}")
+    await request.app[QUARANTINE].settle(item_id, "discarded", {"by": principal.name})
+    return json_response({"id": item_id, "state": "discarded"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/iot/alarms", post_alarm)
+    app.router.add_get("/api/v1/devices", list_devices)
+    app.router.add_post("/api/v1/devices", add_device)
+    app.router.add_get("/api/v1/devices/{device_id}", get_device)
+    app.router.add_get("/api/v1/quarantine", list_quarantine)
+    app.router.add_post("/api/v1/quarantine/{item_id}/replay", replay_item)
+    app.router.add_post("/api/v1/quarantine/{item_id}/discard", discard_item)
+
+
+OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
+
+
+def openapi_paths(json_body: Any, query: Any, errors: Any) -> dict[str, Any]:
+    """Path items for /openapi.json (the helpers come from hub.openapi to keep one style)."""
+    bearer = [{"bearer": []}]
+    path_param = [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    return {
+        "/api/v1/iot/alarms": {"post": {
+            "summary": "one IoT reading (the HTTP twin of MQTT cityloop/iot/{device_id}/alarm)",
+            "security": [{"apiKey": []}], "requestBody": json_body(AlarmMessage),
+            "responses": {"202": {"description": "recorded: opened/attached/recovered"},
+                          "200": {"description": "a repeat (same device_id + seq) or nothing to record"},
+                          **errors(401, 403, 422, 503)}}},
+        "/api/v1/devices": {
+            "get": {"summary": "the device registry", "security": bearer, "parameters": query(DeviceQuery),
+                    "responses": {"200": {"description": "devices and next_after"}, **errors(401, 403, 422)}},
+            "post": {"summary": "register (or move) a device", "security": bearer,
+                     "requestBody": json_body(DeviceRegistration),
+                     "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}},
+        "/api/v1/devices/{device_id}": {"get": {
+            "summary": "one device", "security": bearer,
+            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the device"}, **errors(401, 403, 404)}}},
+        "/api/v1/quarantine": {"get": {
+            "summary": "input that could not be processed, with the reason", "security": bearer,
+            "parameters": query(QuarantineQuery),
+            "responses": {"200": {"description": "items and next_after"}, **errors(401, 403, 422)}}},
+        "/api/v1/quarantine/{item_id}/replay": {"post": {
+            "summary": "process a held item again", "security": bearer, "parameters": path_param,
+            "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}},
+        "/api/v1/quarantine/{item_id}/discard": {"post": {
+            "summary": "drop a held item (kept, marked discarded)", "security": bearer, "parameters": path_param,
+            "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409)}}},
+    }

@@ -1,0 +1,67 @@
+"""The IoT device registry: each device's kind, location (WGS84) and owning unit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+
+from connectors.iot import DeviceRegistration
+from geo.crs import to_wgs84
+
+_COLUMNS = "device_id, kind, name, lng, lat, crs, owner_unit, created_at, updated_at"
+
+
+def device_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {"device_id": row["device_id"], "kind": row["kind"], "name": row["name"],
+            "location": {"lng": row["lng"], "lat": row["lat"], "crs": "wgs84"}, "registered_crs": row["crs"],
+            "owner_unit": row["owner_unit"], "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat()}
+
+
+async def register_device(conn: asyncpg.Pool | asyncpg.Connection, reg: DeviceRegistration) -> dict[str, Any]:
+    """Add a device or update it (re-registration moves it); the location is stored in WGS84."""
+    lng, lat = to_wgs84(reg.location.lng, reg.location.lat, reg.location.crs)
+    row = await conn.fetchrow(
+        f"INSERT INTO devices (device_id, kind, name, lng, lat, crs, owner_unit) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (device_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, lng = excluded.lng, "
+        "lat = excluded.lat, crs = excluded.crs, owner_unit = excluded.owner_unit, updated_at = now() "
+        f"RETURNING {_COLUMNS}",
+        reg.device_id, reg.kind, reg.name, lng, lat, reg.location.crs.value, reg.owner_unit)
+    assert row is not None
+    return device_json(row)
+
+
+class DeviceRegistry:
+    """Reads with a short per-process cache: an alarm storm must not become a storm of lookups. A device
+    registered in another process is seen at once (misses are not cached); a move within `ttl_s`."""
+
+    def __init__(self, pool: asyncpg.Pool, ttl_s: float = 30.0) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def get(self, device_id: str) -> dict[str, Any] | None:
+        hit = self._cache.get(device_id)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl_s:
+            return hit[1]
+        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM devices WHERE device_id = $1", device_id)
+        if row is None:
+            return None
+        device = device_json(row)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[device_id] = (time.monotonic(), device)
+        return device
+
+    async def add(self, reg: DeviceRegistration) -> dict[str, Any]:
+        device = await register_device(self._pool, reg)
+        self._cache.pop(reg.device_id, None)
+        return device
+
+    async def list(self, kind: str | None, after: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM devices WHERE ($1::text IS NULL OR kind = $1) AND device_id > $2 "
+            "ORDER BY device_id LIMIT $3", kind, after, limit)
+        return [device_json(r) for r in rows]
