@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from connectors.iot import DEVICE_KINDS
 from hub.access import ROLES
 from hub.logs import setup_logging
 from hub.services import ServiceUrls, embedded_postgres, provide
@@ -29,7 +30,8 @@ def _database(settings: Settings) -> Iterator[str]:
 
 
 def _resolved(settings: Settings, urls: ServiceUrls) -> Settings:
-    return settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url})
+    return settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url,
+                                       "mqtt_url": urls.mqtt_url})
 
 
 async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
@@ -68,7 +70,10 @@ async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
 
 
 def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
-    with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
+    # The demo brings its own Mosquitto (when installed) so that the simulated sensors speak MQTT; a plain
+    # `serve` runs the MQTT connector only when MQTT_URL says where the broker is.
+    with provide(settings.database_url, settings.redis_url, settings.data_dir, settings.mqtt_url,
+                 start_mqtt=demo) as urls:
         asyncio.run(_serve(_resolved(settings, urls), demo=demo, simulate=simulate))
     return 0
 
@@ -110,6 +115,30 @@ def cmd_keys_add(settings: Settings, name: str, role: str) -> int:
     with _database(settings) as url:
         key = asyncio.run(_with_conn(url, add_api_key, name, role))
     print(key)
+    return 0
+
+
+def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
+    from connectors.iot import DeviceRegistration
+    from hub.devices import DeviceRegistry, register_device
+
+    async def list_all(pool: asyncpg.Pool) -> None:
+        for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
+            loc = device["location"]
+            print(f"{device['device_id']:<20} {device['kind']:<14} {loc['lng']:.6f},{loc['lat']:.6f} "
+                  f"{device['owner_unit'] or '-'} {device['name'] or ''}")
+
+    with _database(settings) as url:
+        if args.action == "add":
+            registration = DeviceRegistration.model_validate({
+                "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
+                "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
+            device = asyncio.run(_with_conn(url, register_device, registration))
+            assert isinstance(device, dict)
+            print(f"device {device['device_id']} ({device['kind']}) at {device['location']['lng']:.6f},"
+                  f"{device['location']['lat']:.6f} (WGS84) saved")
+        else:
+            asyncio.run(_with_conn(url, list_all))
     return 0
 
 
@@ -179,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_key = keys.add_parser("add", help="create an API key for a machine client and print it once")
     add_key.add_argument("name")
     add_key.add_argument("--role", required=True, choices=["hotline", "iot", "open311"])
+    devices = sub.add_parser("devices", help="the IoT device registry").add_subparsers(dest="action", required=True)
+    add_device = devices.add_parser("add", help="register (or move) a device")
+    add_device.add_argument("device_id")
+    add_device.add_argument("--kind", required=True, choices=sorted(DEVICE_KINDS))
+    add_device.add_argument("--lng", required=True, type=float)
+    add_device.add_argument("--lat", required=True, type=float)
+    add_device.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"])
+    add_device.add_argument("--name", help="a name people recognise (e.g. 民族大道积水监测点)")
+    add_device.add_argument("--owner", help="the owning unit's code")
+    list_devices = devices.add_parser("list", help="list registered devices")
+    list_devices.add_argument("--kind", choices=sorted(DEVICE_KINDS))
     geo = sub.add_parser("geo", help="boundary versions").add_subparsers(dest="action", required=True)
     load = geo.add_parser("load", help="load a boundary file (GeoJSON, GeoPackage, Shapefile) as a new version")
     load.add_argument("path")
@@ -221,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_rebuild(settings)
         if args.command == "geo":
             return cmd_geo(settings, args)
+        if args.command == "devices":
+            return cmd_devices(settings, args)
         if args.command == "simulate":
             import os
 
