@@ -42,6 +42,7 @@ from hub.metrics import Metrics
 from hub.migrate import apply_migrations
 from hub.mqtt import MqttSubscriber
 from hub.openapi import build_spec
+from hub.outbox import Outbox
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
 from hub.settings import Settings
@@ -113,6 +114,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.DEVICES] = DeviceRegistry(pool)
     iot = app[keys.IOT] = IotService(pool, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
     quarantine.register("mqtt", iot.replay)
+    outbox = app[keys.OUTBOX] = Outbox(pool, settings, quarantine)
+    quarantine.register("callback", outbox.replay)
+    committer.on_commit(outbox.wake)
+    bus.subscribe(outbox.wake)
 
     jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
         "committer": committer.run, "wakeup-publisher": bus.run_publisher,
@@ -121,6 +126,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "kpi-projection": kpis.run,
+        "outbox-writer": outbox.run_writer, "outbox-deliverer": outbox.run_deliverer,
     }
     if settings.mqtt_url is not None:
         async def take(topic: str, payload: bytes) -> None:

@@ -22,6 +22,7 @@ from hub.iot import IotService
 from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
+from hub.outbox import Outbox
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
 from hub.settings import Settings
@@ -46,5 +47,6 @@ KPIS = web.AppKey("kpis", KpiProjection)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)
+OUTBOX = web.AppKey("outbox", Outbox)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -54,3 +54,6 @@ CREATE TABLE checkpoints (
     name      text PRIMARY KEY,
     position  bigint NOT NULL
 );
+
+-- Callbacks start with the outbox: events recorded before it existed are history, not news.
+INSERT INTO checkpoints (name, position) SELECT 'outbox', coalesce(max(position), 0) FROM events;
