@@ -1,14 +1,242 @@
-"""Placeholder: filled in by the open311 channel work (issue 5)."""
+"""Open311 GeoReport v2 under /open311/v2/: discovery, services, requests (create, list, get), tokens.
+
+Every answer, errors included, is in the format the path asks for (`.json` or `.xml`) and in Open311's
+shapes (connectors.open311); the hub's own `{"error": ...}` shape never reaches an Open311 client.
+A POST creates a case through the intake service exactly as a hotline ticket does.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.openapi.
-OPENAPI_PATHS: dict[str, Any] = {}
+from connectors import open311 as o
+from hub.eventstore import StoreOverloaded, StoreUnavailable
+from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, SETTINGS
+
+ROOT = "/open311/v2"
+Handler = Callable[[web.Request, o.Format], Awaitable[web.Response]]
+
+
+def respond(fmt: o.Format, root: str, payload: Any, status: int = 200,
+            headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=o.render(fmt, root, payload), status=status, headers=headers,
+                        content_type=o.CONTENT_TYPES[fmt], charset="utf-8")
+
+
+def error_response(fmt: o.Format, exc: o.Open311Error, headers: dict[str, str] | None = None) -> web.Response:
+    return respond(fmt, "errors", exc.items(), status=exc.status, headers=headers)
+
+
+def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The format first (an unknown one is answered in XML, the spec's mandatory format), then the
+    handler, whose refusals and the store's overload come back as Open311 errors."""
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            fmt = o.parse_format(request.match_info["fmt"])
+        except o.Open311Error as exc:
+            return error_response(o.Format.XML, exc)
+        try:
+            return await handler(request, fmt)
+        except o.Open311Error as exc:
+            return error_response(fmt, exc)
+        except StoreOverloaded:
+            return error_response(fmt, o.Open311Error(503, "the hub is busy; retry shortly"), {"Retry-After": "1"})
+        except StoreUnavailable:
+            return error_response(fmt, o.Open311Error(503, "the store cannot be reached; nothing was written"),
+                                  {"Retry-After": "2"})
+    return wrapped
+
+
+def _jurisdiction(request: web.Request) -> str:
+    return request.app[SETTINGS].open311_jurisdiction_id
+
+
+async def discovery(request: web.Request, fmt: o.Format) -> web.Response:
+    o.check_jurisdiction(request.query.get("jurisdiction_id"), _jurisdiction(request))
+    url = f"{request.scheme}://{request.host}{ROOT}"
+    return respond(fmt, "discovery", o.discovery(url, contact="12345 政务服务便民热线"))
+
+
+async def list_services(request: web.Request, fmt: o.Format) -> web.Response:
+    o.check_jurisdiction(request.query.get("jurisdiction_id"), _jurisdiction(request))
+    return respond(fmt, "services", [s.as_json() for s in o.services(request.app[POLICY].matrix)])
+
+
+async def service_definition(request: web.Request, fmt: o.Format) -> web.Response:
+    o.check_jurisdiction(request.query.get("jurisdiction_id"), _jurisdiction(request))
+    service = o.find_service(request.app[POLICY].matrix, request.match_info["service_code"])
+    return respond(fmt, "service_definition", o.service_definition(service))
+
+
+async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
+    form = await request.post()
+    fields = [(name, value) for name, value in form.items() if isinstance(value, str)]
+    client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
+    new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))
+    token = o.request_token(client, _retry_key(request))
+    outcome = await request.app[INTAKE].submit(
+        "open311", new.report(token, request.app[CLOCK].now()), new.point, new.form.address_string,
+        o.idempotency_key(token), actor=f"open311:{client}")
+    duplicate = outcome.result.duplicate
+    request.app[METRICS].inc("open311_requests_duplicate_total" if duplicate else "open311_requests_total")
+    case = await request.app[POOL].fetchval("SELECT doc FROM cases WHERE case_id = $1", outcome.case_id)
+    answer = o.created(str(outcome.case_id), token, case, new.form.account_id)
+    # 201: a new case; 200: a retry with the same Idempotency-Key, answered as the first time.
+    return respond(fmt, "service_requests", answer, status=200 if duplicate else 201)
+
+
+async def _open311_client(request: web.Request, api_key: str | None) -> str:
+    """The name of the Open311 client the `api_key` field belongs to."""
+    if not api_key:
+        raise o.Open311Error(403, "api_key: required to create a request")
+    principal = await request.app[AUTH].from_token(api_key.strip())
+    if principal is None:
+        raise o.Open311Error(403, "api_key: unknown or revoked")
+    if principal.role != "open311":
+        raise o.Open311Error(403, "api_key: not a key for Open311 clients")
+    return principal.name
+
+
+def _retry_key(request: web.Request) -> str:
+    """`Idempotency-Key` makes a retry safe; without it every POST is a new request."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return uuid.uuid4().hex
+    key = key.strip()
+    if not 1 <= len(key) <= 200:
+        raise o.Open311Error(400, "Idempotency-Key: give 1 to 200 characters")
+    return key
+
+
+async def list_requests(request: web.Request, fmt: o.Format) -> web.Response:
+    settings = request.app[SETTINGS]
+    query = o.parse_request_query(request.query, request.app[POLICY].matrix, settings.open311_jurisdiction_id,
+                                  request.app[CLOCK].now(), settings.open311_default_days,
+                                  settings.open311_max_requests)
+    sql, args = _select(query)
+    rows = await request.app[POOL].fetch(sql, *args)
+    matrix = request.app[POLICY].matrix
+    return respond(fmt, "service_requests", [o.request_record(r["doc"], matrix) for r in rows])
+
+
+def _select(query: o.RequestQuery) -> tuple[str, list[Any]]:
+    """Newest first, at most `limit`. With ids, every other filter is ignored (GeoReport v2)."""
+    where: list[str] = []
+    args: list[Any] = []
+
+    def add(clause: str, value: Any) -> None:
+        args.append(value)
+        where.append(clause.format(f"${len(args)}"))
+    if query.ids is not None:
+        add("case_id = ANY({}::uuid[])", query.ids)
+    else:
+        for clause, value in (("created_at >= {}", query.start), ("created_at <= {}", query.end),
+                              ("category = ANY({}::text[])", query.categories),
+                              ("state = ANY({}::text[])", query.states)):
+            if value is not None:
+                add(clause, value)
+    args.append(query.limit)
+    sql = (f"SELECT doc FROM cases WHERE {' AND '.join(where) or 'true'} "
+           f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}")
+    return sql, args
+
+
+async def get_request(request: web.Request, fmt: o.Format) -> web.Response:
+    o.check_jurisdiction(request.query.get("jurisdiction_id"), _jurisdiction(request))
+    text = request.match_info["service_request_id"]
+    try:
+        case_id = uuid.UUID(text)
+    except ValueError:
+        raise o.Open311Error(404, f"service_request_id {text!r} not found") from None
+    doc = await request.app[POOL].fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
+    if doc is None:
+        raise o.Open311Error(404, f"service_request_id {text!r} not found")
+    return respond(fmt, "service_requests", [o.request_record(doc, request.app[POLICY].matrix)])
+
+
+async def get_token(request: web.Request, fmt: o.Format) -> web.Response:
+    o.check_jurisdiction(request.query.get("jurisdiction_id"), _jurisdiction(request))
+    token = request.match_info["token"]
+    # The token's idempotency key has a row per submission: a primary-key read, however many cases.
+    case_id = await request.app[POOL].fetchval(
+        "SELECT stream_id FROM idempotency_keys WHERE key = $1", o.idempotency_key(token))
+    if case_id is None:
+        raise o.Open311Error(404, f"token {token!r} not found")
+    return respond(fmt, "service_requests", [{"service_request_id": str(case_id), "token": token}])
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Anything else under /open311/v2/: an Open311 404 rather than the hub's own error shape."""
+    fmt = o.Format.JSON if request.path.endswith(".json") else o.Format.XML
+    return error_response(fmt, o.Open311Error(404, f"{request.method} {request.path} is not an Open311 resource"))
+
+
+def _path_item(summary: str, name: str, *, params: list[dict[str, Any]] | None = None,
+               method: str = "get", body: dict[str, Any] | None = None,
+               ok: str = "200", errors: tuple[int, ...] = (400, 404)) -> dict[str, Any]:
+    fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"type": "string", "enum": ["json", "xml"]}}
+    content: dict[str, Any] = {"application/json": {"schema": {}}, "text/xml": {"schema": {}}}
+    operation: dict[str, Any] = {
+        "summary": summary, "tags": ["open311"], "operationId": f"open311_{name}",
+        "parameters": [fmt, *(params or [])],
+        "responses": {ok: {"description": summary, "content": content},
+                      **{str(c): {"description": "Open311 errors: [{code, description}] or <errors>",
+                                  "content": content} for c in errors}},
+    }
+    if body is not None:
+        operation["requestBody"] = body
+    return {method: operation}
+
+
+def _param(name: str, where: str = "query", description: str = "", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "description": description,
+            "schema": {"type": "string"}}
+
+
+_JURISDICTION = _param("jurisdiction_id", description="optional; when given it must be this endpoint's")
+_POST_FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "required": ["api_key", "service_code"],
+    "properties": {name: {"type": "string"} for name in (
+        "api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string", "address_id", "email",
+        "device_id", "account_id", "first_name", "last_name", "phone", "description", "media_url")},
+    "description": "lat+long (WGS84) or address_string is required; attribute[CODE]=VALUE per the service "
+                   "definition. Header Idempotency-Key makes a retry return the first answer."}}}}
+
+# OpenAPI path items of this module's routes, merged into /openapi.json by hub.openapi.
+OPENAPI_PATHS: dict[str, Any] = {
+    f"{ROOT}/discovery.{{fmt}}": _path_item("Open311 service discovery", "discovery", params=[_JURISDICTION]),
+    f"{ROOT}/services.{{fmt}}": _path_item("Open311 services: the leaf categories", "services",
+                                           params=[_JURISDICTION]),
+    f"{ROOT}/services/{{service_code}}.{{fmt}}": _path_item(
+        "Open311 service definition (attributes)", "service_definition",
+        params=[_param("service_code", "path"), _JURISDICTION]),
+    f"{ROOT}/requests.{{fmt}}": {
+        **_path_item("Open311 requests: newest first, public fields only (no reporter details)", "requests",
+                     params=[_param("service_request_id", description="comma-separated; overrides the rest"),
+                                  _param("service_code", description="comma-separated"),
+                                  _param("start_date", description="W3C date-time"),
+                                  _param("end_date", description="W3C date-time"),
+                                  _param("status", description="open, closed or both"), _JURISDICTION]),
+        **_path_item("Open311: submit a request (creates a case)", "create_request", method="post", body=_POST_FORM,
+                     ok="201", errors=(400, 403, 404, 503))},
+    f"{ROOT}/requests/{{service_request_id}}.{{fmt}}": _path_item(
+        "Open311: one request", "request", params=[_param("service_request_id", "path"), _JURISDICTION]),
+    f"{ROOT}/tokens/{{token}}.{{fmt}}": _path_item(
+        "Open311: the request id of a token", "token", params=[_param("token", "path"), _JURISDICTION]),
+}
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this channel's routes on the hub."""
+    """Register this channel's routes on the hub (the catch-all last: routes match in order)."""
+    app.router.add_get(f"{ROOT}/discovery.{{fmt}}", endpoint(discovery))
+    app.router.add_get(f"{ROOT}/services.{{fmt}}", endpoint(list_services))
+    app.router.add_get(f"{ROOT}/services/{{service_code}}.{{fmt}}", endpoint(service_definition))
+    app.router.add_get(f"{ROOT}/requests.{{fmt}}", endpoint(list_requests))
+    app.router.add_post(f"{ROOT}/requests.{{fmt}}", endpoint(create_request))
+    app.router.add_get(f"{ROOT}/requests/{{service_request_id}}.{{fmt}}", endpoint(get_request))
+    app.router.add_get(f"{ROOT}/tokens/{{token}}.{{fmt}}", endpoint(get_token))
+    app.router.add_route("*", f"{ROOT}/{{tail:.*}}", not_found)
