@@ -43,6 +43,7 @@ from hub.migrate import apply_migrations
 from hub.mqtt import MqttSubscriber
 from hub.openapi import build_spec
 from hub.outbox import Outbox
+from hub.photos import LocalPhotoStore
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
 from hub.settings import Settings
@@ -114,6 +115,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.DEVICES] = DeviceRegistry(pool)
     iot = app[keys.IOT] = IotService(pool, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
     quarantine.register("mqtt", iot.replay)
+    # Photos live beside the data; another PhotoStore (object storage, say) plugs in here.
+    app[keys.PHOTO_STORE] = LocalPhotoStore(settings.data_dir / "photos")
     outbox = app[keys.OUTBOX] = Outbox(pool, settings, quarantine)
     quarantine.register("callback", outbox.replay)
     committer.on_commit(outbox.wake)

@@ -23,6 +23,7 @@ from hub.kpis import KpiProjection
 from hub.locator import Locator
 from hub.metrics import Metrics
 from hub.outbox import Outbox
+from hub.photos import PhotoStore
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
 from hub.settings import Settings
@@ -48,5 +49,6 @@ METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)
 OUTBOX = web.AppKey("outbox", Outbox)
+PHOTO_STORE = web.AppKey("photo_store", PhotoStore)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

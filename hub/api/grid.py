@@ -1,14 +1,352 @@
-"""Placeholder: filled in by the grid channel work (issue 5)."""
+"""Grid worker patrol reports (网格员巡查上报) with photos, and serving those photos back.
+
+- `POST /api/v1/grid/reports` (multipart): text fields + 0..N `photo` parts → a case, idempotent by report_id.
+- `POST /api/v1/photos` (multipart): one `photo` stored for a later `progress` action → 201 {"photo_id"}.
+- `GET /api/v1/cases/{case_id}/photos/{photo_id}`: the photo, to whoever may see the case.
+
+Photos are stored before the case is committed, so a committed case never names a missing photo; the
+store is content-addressed, so the retry after a failed commit rewrites nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from pydantic import BaseModel
+
+from connectors.grid import (
+    CheckedPhoto,
+    FormError,
+    GridReportForm,
+    NotAnImage,
+    PhotoTooLarge,
+    build_report,
+    check_photo,
+    idempotency_key,
+    parse_form,
+    resolve_location,
+)
+from dispatch.case import area_codes
+from dispatch.events import Case
+from dispatch.permissions import ROLES
+from hub.access import Principal, case_in_scopes, clip_scopes
+from hub.api.cases import case_id_of
+from hub.api.errors import ApiError, json_response
+from hub.api.identity import principal_of
+from hub.eventstore import read_stream
+from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, POOL, SETTINGS
+from hub.photos import PhotoStore, is_photo_id
+
+log = logging.getLogger(__name__)
+
+# Set at startup unless something (a test, another deployment's wiring) installed a store first.
+
+REPORTER_ROLES = ("grid_worker", "township_handler", "city_operator", "admin")
+# Whoever may post `progress` (with photos) may upload the photo first.
+UPLOADER_ROLES = tuple(sorted(ROLES["progress"]))
+PHOTO_FIELD = "photo"
+# Text fields are short (content ≤ 2,000 characters = ≤ 6 KB of UTF-8); these bound what we buffer.
+MAX_TEXT_BYTES = 16 * 1024
+MAX_TEXT_FIELDS = 32
+_CHUNK = 64 * 1024
+# Served photos never change (the id is their hash); only the caller's browser may cache them.
+PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+
+
+class ReportAccepted(BaseModel):
+    case_id: str
+    position: int
+    duplicate: bool
+    photos: list[str]
+
+
+class PhotoStored(BaseModel):
+    photo_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    ordinal: int  # 1-based position among the photo parts, for error messages
+    filename: str | None
+    data: bytes
+
+    @property
+    def label(self) -> str:
+        return f"photo {self.ordinal}" + (f' ("{self.filename}")' if self.filename else "")
+
+
+@dataclass(slots=True)
+class Upload:
+    fields: dict[str, str] = field(default_factory=dict)
+    photos: list[UploadedFile] = field(default_factory=list)
+
+
+def photo_store(app: web.Application) -> PhotoStore:
+    return app[PHOTO_STORE]
+
+
+# --- reading the multipart body --------------------------------------------------------------------------
+
+
+async def read_upload(request: web.Request, max_photos: int, max_bytes: int) -> Upload:
+    """Text fields and photo parts, each bounded while it streams in: an oversize part is refused at the
+    first byte past the limit, not after it has been buffered."""
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data (text fields and `photo` files)")
+    upload = Upload()
+    try:
+        reader = await request.multipart()
+        while (part := await _next_part(reader)) is not None:
+            if part.name == PHOTO_FIELD:
+                await _read_photo(part, upload, max_photos, max_bytes)
+            else:
+                await _read_text(part, upload)
+    except ValueError as exc:
+        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {exc}") from None
+    return upload
+
+
+async def _next_part(reader: MultipartReader) -> BodyPartReader | None:
+    part = await reader.next()
+    if part is not None and not isinstance(part, BodyPartReader):
+        raise ApiError(422, "validation_failed", "nested multipart bodies are not accepted")
+    return part
+
+
+async def _read_bounded(part: BodyPartReader, limit: int) -> bytes | None:
+    """The part's bytes, or None as soon as they exceed `limit` (the rest is not read)."""
+    buffer = bytearray()
+    while chunk := await part.read_chunk(_CHUNK):
+        buffer += chunk
+        if len(buffer) > limit:
+            return None
+    return bytes(buffer)
+
+
+async def _read_photo(part: BodyPartReader, upload: Upload, max_photos: int, max_bytes: int) -> None:
+    ordinal = len(upload.photos) + 1
+    label = UploadedFile(ordinal, part.filename, b"").label
+    if ordinal > max_photos:
+        raise ApiError(422, "validation_failed", f"at most {max_photos} photos per report",
+                       [{"field": PHOTO_FIELD, "message": f"{label}: at most {max_photos} photos are accepted"}])
+    data = await _read_bounded(part, max_bytes)
+    if data is None:
+        message = f"{label} is larger than {max_bytes:,} bytes"
+        raise ApiError(413, "photo_too_large", message, [{"field": PHOTO_FIELD, "message": message}])
+    if not data and not part.filename:
+        return  # a browser's empty file input: no photo was chosen
+    upload.photos.append(UploadedFile(ordinal, part.filename, data))
+
+
+async def _read_text(part: BodyPartReader, upload: Upload) -> None:
+    name = part.name or ""
+    if part.filename is not None:
+        raise ApiError(422, "validation_failed", f"only `{PHOTO_FIELD}` parts may carry files",
+                       [{"field": name or "body", "message": f"a file was sent; files go in `{PHOTO_FIELD}`"}])
+    if name in upload.fields:
+        raise ApiError(422, "validation_failed", f"{name} was sent more than once",
+                       [{"field": name, "message": "sent more than once"}])
+    if len(upload.fields) >= MAX_TEXT_FIELDS:
+        raise ApiError(413, "too_many_fields", f"at most {MAX_TEXT_FIELDS} form fields are accepted")
+    data = await _read_bounded(part, MAX_TEXT_BYTES)
+    if data is None:
+        message = f"longer than {MAX_TEXT_BYTES:,} bytes"
+        raise ApiError(413, "field_too_large", f"{name} is {message}", [{"field": name, "message": message}])
+    try:
+        upload.fields[name] = data.decode(part.get_charset(default="utf-8"))
+    except (UnicodeDecodeError, LookupError):
+        raise ApiError(422, "validation_failed", f"{name} is not text in its declared charset (UTF-8 by default)",
+                       [{"field": name, "message": "not UTF-8 text"}]) from None
+
+
+# --- checking photos -------------------------------------------------------------------------------------
+
+
+async def check_uploads(photos: list[UploadedFile]) -> list[CheckedPhoto]:
+    """Decode each photo in a worker thread (CPU-bound), one at a time to bound memory."""
+    return [await _check_one(photo) for photo in photos]
+
+
+async def _check_one(photo: UploadedFile) -> CheckedPhoto:
+    try:
+        return await asyncio.to_thread(check_photo, photo.data)
+    except NotAnImage as exc:
+        message = f"{photo.label} is not a JPEG, PNG or WebP image: detected {exc.detected}"
+        raise ApiError(415, "unsupported_photo", message, [{"field": PHOTO_FIELD, "message": message}]) from None
+    except PhotoTooLarge as exc:
+        message = f"{photo.label} is too large: {exc}"
+        raise ApiError(413, "photo_too_large", message, [{"field": PHOTO_FIELD, "message": message}]) from None
+
+
+async def store_photos(app: web.Application, photos: list[CheckedPhoto]) -> list[str]:
+    """Store each photo once; the ids in upload order, without repeats."""
+    store = photo_store(app)
+    ids: dict[str, None] = {}
+    for photo in photos:
+        if photo.photo_id not in ids:
+            await store.put(photo.photo_id, photo.data, photo.content_type)
+            ids[photo.photo_id] = None
+    return list(ids)
+
+
+# --- handlers --------------------------------------------------------------------------------------------
+
+
+async def submit_report(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *REPORTER_ROLES)
+    settings = request.app[SETTINGS]
+    upload = await read_upload(request, settings.photos_per_report, settings.photo_max_bytes)
+    try:
+        form = parse_form(upload.fields)
+        photos = await check_uploads(upload.photos)
+        location = resolve_location(form, photos)
+    except FormError as exc:
+        raise ApiError(422, "validation_failed", exc.message, exc.fields) from None
+    photo_ids = await store_photos(request.app, photos)  # before the case: it must never name a lost photo
+    reported_at = request.app[CLOCK].now().isoformat()
+    report = build_report(form, photo_ids, principal.name, reported_at, location.source)
+    outcome = await request.app[INTAKE].submit(
+        "grid", report, location.point, form.address, idempotency_key(principal.name, form.report_id),
+        actor=f"{principal.role}:{principal.name}")  # grid_worker:<name> for the workers themselves
+    duplicate = outcome.result.duplicate
+    request.app[METRICS].inc("grid_reports_duplicate_total" if duplicate else "grid_reports_total")
+    answer = ReportAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,
+                            duplicate=duplicate, photos=photo_ids)
+    # 202: a new case; 200: this report_id was recorded before — the first answer's case.
+    return json_response(answer.model_dump(), status=200 if duplicate else 202)
+
+
+async def upload_photo(request: web.Request) -> web.Response:
+    await principal_of(request, *UPLOADER_ROLES)
+    upload = await read_upload(request, 1, request.app[SETTINGS].photo_max_bytes)
+    unexpected = sorted(upload.fields)
+    if unexpected:
+        raise ApiError(422, "validation_failed", "only one `photo` part is accepted",
+                       [{"field": name, "message": "not a field of this endpoint"} for name in unexpected])
+    if not upload.photos:
+        raise ApiError(422, "validation_failed", "no photo was sent",
+                       [{"field": PHOTO_FIELD, "message": "required"}])
+    photo_ids = await store_photos(request.app, await check_uploads(upload.photos))
+    # Stored only: it is served once a case names it (a `progress` action with `photos`).
+    return json_response(PhotoStored(photo_id=photo_ids[0]).model_dump(), status=201)
+
+
+async def get_photo(request: web.Request) -> web.Response:
+    """404 alike for a missing case, a case outside the caller's jurisdiction and a photo the case does not
+    name: a 403 would confirm to a stranger that the case exists."""
+    principal = await principal_of(request)
+    case_id = case_id_of(request)
+    photo_id = request.match_info["photo_id"]
+    case = await request.app[ACTIONS].load(case_id) if is_photo_id(photo_id) else None
+    if case is None or not _may_see(principal, case) or not await _names_photo(request.app, case_id, case, photo_id):
+        raise ApiError(404, "not_found", "no such photo on a case you may see")
+    stored = await photo_store(request.app).get(photo_id)
+    if stored is None:
+        log.error("a case names a photo the store does not have", extra={"case": str(case_id), "photo": photo_id})
+        raise ApiError(404, "not_found", "the photo is missing from the store")
+    data, content_type = stored
+    headers = {**PHOTO_HEADERS, "ETag": f'"{photo_id}"'}
+    return web.Response(body=data, content_type=content_type, headers=headers)
+
+
+def _may_see(principal: Principal, case: Case) -> bool:
+    return case_in_scopes(area_codes(case), clip_scopes(principal, []))
+
+
+async def _names_photo(app: web.Application, case_id: uuid.UUID, case: Case, photo_id: str) -> bool:
+    """The report's photos and the last progress's are on the case document. Earlier progress photos are
+    only in the events (the document keeps `last_progress`), so the stream is read when those miss."""
+    report = case.get("report") or {}
+    progress = case.get("last_progress") or {}
+    if photo_id in (report.get("photos") or []) or photo_id in (progress.get("photos") or []):
+        return True
+    if not case.get("progress_count"):
+        return False
+    events = await read_stream(app[POOL], case_id)
+    return any(photo_id in (e.data.get("photos") or []) for e in events if e.type == "case.progressed")
+
+
+# --- wiring and OpenAPI ----------------------------------------------------------------------------------
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its local `$defs` references inlined, to embed it in a path item."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
+def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _inline_defs(model.model_json_schema())}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    error = {"type": "object", "properties": {"error": {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}}}}}}}}
+    return {str(c): {"description": "error", "content": {"application/json": {"schema": error}}} for c in codes}
+
+
+def _openapi_paths() -> dict[str, Any]:
+    form = _inline_defs(GridReportForm.model_json_schema())
+    binary = {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, checked by content"}
+    report_form = {**form["properties"], PHOTO_FIELD: {"type": "array", "items": binary}}
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    return {
+        "/api/v1/grid/reports": {"post": {
+            "summary": "a grid worker's patrol report with photos (idempotent by report_id per reporter); "
+                       "the position comes from lng/lat, else the first photo's EXIF GPS, else the address",
+            "security": bearer, "requestBody": _multipart(report_form, form.get("required", [])),
+            "responses": {"202": {"description": "new case", **_json(ReportAccepted)},
+                          "200": {"description": "report_id seen before: the same case", **_json(ReportAccepted)},
+                          **_errors(400, 401, 403, 413, 415, 422, 503)}}},
+        "/api/v1/photos": {"post": {
+            "summary": "store one photo to name in a later `progress` action; served only once a case names it",
+            "security": bearer, "requestBody": _multipart({PHOTO_FIELD: binary}, [PHOTO_FIELD]),
+            "responses": {"201": {"description": "stored", **_json(PhotoStored)},
+                          **_errors(400, 401, 403, 413, 415, 422)}}},
+        "/api/v1/cases/{case_id}/photos/{photo_id}": {"get": {
+            "summary": "a photo named by the case; 404 also when the case is outside the caller's jurisdiction",
+            "security": bearer,
+            "parameters": [
+                {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+                {"name": "photo_id", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
+            "responses": {"200": {"description": "the photo bytes",
+                                  "content": {t: {"schema": binary} for t in ("image/jpeg", "image/png",
+                                                                              "image/webp")}},
+                          **_errors(401, 404)}}},
+    }
+
 
 # OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.openapi.
-OPENAPI_PATHS: dict[str, Any] = {}
+OPENAPI_PATHS: dict[str, Any] = _openapi_paths()
 
 
 def add_routes(app: web.Application) -> None:
     """Register this channel's routes on the hub."""
+    app.router.add_post("/api/v1/grid/reports", submit_report)
+    app.router.add_post("/api/v1/photos", upload_photo)
+    app.router.add_get("/api/v1/cases/{case_id}/photos/{photo_id}", get_photo)
