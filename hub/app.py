@@ -198,6 +198,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_post("/api/v1/auth/login", identity.login)
     app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
+    app.router.add_post("/api/v1/hotline/tickets:batch", hotline.push_batch)
     app.router.add_get("/api/v1/cases", cases.list_cases)
     app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
     app.router.add_post("/api/v1/cases/{case_id}/actions", actions.act)

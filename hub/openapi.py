@@ -13,7 +13,7 @@ from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
 from hub.api.geo import AreasQuery, RouteQuery, RouteRequest
-from hub.api.hotline import TicketAccepted
+from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
 
@@ -41,7 +41,7 @@ class ActionRequest(BaseModel):
 
 
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  ActionRequest, *iot_api.OPENAPI_MODELS]
+                                  ActionRequest, TicketBatch, *iot_api.OPENAPI_MODELS]
 
 
 def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -83,6 +83,10 @@ def build_spec() -> dict[str, Any]:
             "responses": {"202": {"description": "new case", **_json(TicketAccepted)},
                           "200": {"description": "ticket seen before: the same answer", **_json(TicketAccepted)},
                           **_errors(401, 403, 422, 503)}}},
+        "/api/v1/hotline/tickets:batch": {"post": {
+            "summary": "push up to 1,000 tickets; a result per ticket with its own status (202, 200, 422, 503)",
+            "security": [{"apiKey": []}], "requestBody": _json(TicketBatch),
+            "responses": {"200": {"description": "results[] in order, and counts"}, **_errors(401, 403, 413, 422)}}},
         "/api/v1/cases": {"get": {
             "summary": "cases the caller may see", "security": bearer, "parameters": query_params,
             "responses": {"200": {"description": "a page of cases and next_cursor"}, **_errors(401, 403, 422)}}},

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from connectors.hotline import HotlineTicket
-from hub.api.errors import json_response, read_json
+from hub.access import Principal
+from hub.api.errors import ApiError, json_response, read_json, validation_fields
 from hub.api.identity import principal_of
+from hub.eventstore import StoreOverloaded, StoreUnavailable
 from hub.keys import INTAKE, METRICS
+
+BATCH_MAX = 1_000
 
 
 class TicketAccepted(BaseModel):
@@ -17,16 +24,60 @@ class TicketAccepted(BaseModel):
     duplicate: bool
 
 
-async def push_ticket(request: web.Request) -> web.Response:
-    principal = await principal_of(request, "hotline")
-    ticket = HotlineTicket.model_validate(await read_json(request))
+class TicketBatch(BaseModel):
+    """Up to 1,000 tickets; each is validated and recorded on its own (one bad ticket fails alone)."""
+
+    tickets: list[Any]
+
+
+async def _record(request: web.Request, principal: Principal, ticket: HotlineTicket) -> TicketAccepted:
     point = (ticket.location.lng, ticket.location.lat, ticket.location.crs) if ticket.location else None
     outcome = await request.app[INTAKE].submit(
         "hotline", ticket.report(), point, ticket.address, ticket.idempotency_key(),
         actor=f"hotline:{principal.name}")
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("hotline_tickets_duplicate_total" if duplicate else "hotline_tickets_total")
-    answer = TicketAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,
-                            duplicate=duplicate)
+    return TicketAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,
+                          duplicate=duplicate)
+
+
+async def push_ticket(request: web.Request) -> web.Response:
+    principal = await principal_of(request, "hotline")
+    answer = await _record(request, principal, HotlineTicket.model_validate(await read_json(request)))
     # 202: a new case was recorded (and routed); 200: this ticket_no was seen before, same answer.
-    return json_response(answer.model_dump(), status=200 if duplicate else 202)
+    return json_response(answer.model_dump(), status=200 if answer.duplicate else 202)
+
+
+async def push_batch(request: web.Request) -> web.Response:
+    """A result per ticket, in order, each with the status the single endpoint would have answered.
+    The tickets are recorded concurrently, so the group committer writes them in a few transactions."""
+    principal = await principal_of(request, "hotline")
+    body = await read_json(request)
+    batch = TicketBatch.model_validate(body)
+    if not batch.tickets:
+        raise ApiError(422, "validation_failed", "the batch is empty", [{"field": "tickets", "message": "empty"}])
+    if len(batch.tickets) > BATCH_MAX:
+        raise ApiError(413, "batch_too_large", f"at most {BATCH_MAX} tickets per batch, not {len(batch.tickets)}",
+                       [{"field": "tickets", "message": f"split into batches of {BATCH_MAX}"}])
+    results = await asyncio.gather(*(_one(request, principal, i, raw) for i, raw in enumerate(batch.tickets)))
+    counts = {"accepted": sum(r["status"] == 202 for r in results),
+              "duplicates": sum(r["status"] == 200 for r in results),
+              "rejected": sum(r["status"] >= 400 for r in results)}
+    return json_response({"results": results, **counts})
+
+
+async def _one(request: web.Request, principal: Principal, index: int, raw: Any) -> dict[str, Any]:
+    ticket_no = raw.get("ticket_no") if isinstance(raw, dict) else None
+    head = {"index": index, "ticket_no": ticket_no}
+    try:
+        ticket = HotlineTicket.model_validate(raw)
+    except ValidationError as exc:
+        return {**head, "status": 422, "error": {"code": "validation_failed",
+                                                 "message": "the ticket has invalid fields",
+                                                 "fields": validation_fields(exc)}}
+    try:
+        answer = await _record(request, principal, ticket)
+    except (StoreOverloaded, StoreUnavailable) as exc:  # nothing written for this one: retry it
+        return {**head, "status": 503, "error": {"code": "store_unavailable", "message": str(exc) or
+                                                 "the store is busy or down; retry this ticket", "fields": []}}
+    return {**head, "status": 200 if answer.duplicate else 202, **answer.model_dump()}
