@@ -61,7 +61,8 @@ class ReviewExtension(Command):
 class Progress(Command):
     action: ClassVar[str] = "progress"
     note: Text
-    photos: tuple[str, ...] = Field(default=(), max_length=9)  # references to stored uploads
+    # Photo ids from POST /api/v1/photos (the sha256 of the image), never file names or URLs.
+    photos: tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")], ...] = Field(default=(), max_length=9)
 
 
 class PushDown(Command):

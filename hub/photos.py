@@ -31,6 +31,9 @@ class PhotoStore(Protocol):
     async def get(self, photo_id: str) -> tuple[bytes, str] | None:
         """The bytes and content type, or None when no such photo is stored."""
 
+    async def exists(self, photo_id: str) -> bool:
+        """Whether the photo is stored (an action may only name uploaded photos)."""
+
 
 class LocalPhotoStore:
     """Photos under `root/ab/cd/<sha256><suffix>`: two levels of fan-out keep directories small
@@ -50,6 +53,12 @@ class LocalPhotoStore:
         if not is_photo_id(photo_id):
             return None
         return await asyncio.to_thread(self._read, photo_id)
+
+    async def exists(self, photo_id: str) -> bool:
+        if not is_photo_id(photo_id):
+            return False
+        folder = self._dir(photo_id)
+        return await asyncio.to_thread(lambda: any((folder / (photo_id + sfx)).is_file() for sfx in SUFFIXES.values()))
 
     def _dir(self, photo_id: str) -> Path:
         if not is_photo_id(photo_id):

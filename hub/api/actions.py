@@ -13,7 +13,7 @@ from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.case_actions import ActionError
-from hub.keys import ACTIONS, CLOCK, POOL
+from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, POOL
 from hub.projection import visible_clause
 
 # Each queue is a filter on the case projection; `$now` is the hub's clock.
@@ -37,12 +37,24 @@ class QueueQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
+async def _check_photos(request: web.Request, photos: Any) -> None:
+    """Photos named by an action must have been uploaded (POST /api/v1/photos) first."""
+    if not isinstance(photos, list):
+        return  # absent, or malformed: the command's own validation names it
+    store = request.app[PHOTO_STORE]
+    missing = [{"field": f"photos.{i}", "message": "no such photo: upload it with POST /api/v1/photos first"}
+               for i, photo in enumerate(photos) if isinstance(photo, str) and not await store.exists(photo)]
+    if missing:
+        raise ApiError(422, "validation_failed", "the action names photos that were not uploaded", missing)
+
+
 async def act(request: web.Request) -> web.Response:
     principal = await principal_of(request, *USER_ROLES)
     case_id = case_id_of(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object")
+    await _check_photos(request, body.get("photos"))
     try:
         outcome = await request.app[ACTIONS].execute(principal, case_id, body)
     except ActionError as exc:

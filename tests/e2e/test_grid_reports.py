@@ -259,6 +259,13 @@ async def test_an_uploaded_photo_is_served_once_a_progress_action_names_it(hub: 
     assert (await fetch_photo(hub, operator, case_id, first_id))[0] == 404, "stored, but no case names it yet"
 
     await act(hub, handler, case_id, "accept")
+    never_uploaded = "0" * 64
+    case = await get_json(hub, handler, f"/api/v1/cases/{case_id}")
+    async with hub.http.post(f"{hub.base}/api/v1/cases/{case_id}/actions", headers=bearer(handler),
+                             json={"action": "progress", "expected_version": case["version"], "note": "x",
+                                   "photos": [first_id, never_uploaded]}) as resp:
+        assert resp.status == 422
+        assert [f["field"] for f in (await resp.json())["error"]["fields"]] == ["photos.1"]
     await act(hub, handler, case_id, "progress", note="已安排清运", photos=[first_id])
     status, body, _ = await fetch_photo(hub, handler, case_id, first_id)
     assert status == 200 and body == first

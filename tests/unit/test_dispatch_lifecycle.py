@@ -75,7 +75,7 @@ def test_the_happy_path_closes_on_a_satisfied_callback() -> None:
     assert s.case["state"] == "dispatched" and s.case["units"]["lead"]["code"] == "450103001-gov"
     assert set(s.case["deadlines"]) == {"sign_by", "resolve_by"}
     assert s.ok(c.Accept(), TOWNSHIP) == ["case.accepted"]
-    assert s.ok(c.Progress(note="已联系路灯所", photos=("p1.jpg",)), TOWNSHIP) == ["case.progressed"]
+    assert s.ok(c.Progress(note="已联系路灯所", photos=("a" * 64,)), TOWNSHIP) == ["case.progressed"]
     assert s.ok(c.Resolve(note="已更换灯泡"), TOWNSHIP) == ["case.resolved"]
     assert "callback_by" in s.case["deadlines"]
     hotline = Actor("12345", "hotline")
