@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system programs the hub and its tests run, when they are missing (Debian/Ubuntu):
+#   mosquitto — the MQTT broker the demo and the IoT tests start on a free port.
+# Python packages come from pyproject.toml; this covers what PyPI does not ship.
+set -euo pipefail
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+have mosquitto || missing+=(mosquitto)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing system packages: ${missing[*]}"
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "no apt-get here: install ${missing[*]} with your package manager" >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian package starts a broker on 1883 as a service; ours are started per run on free ports.
