@@ -208,6 +208,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_get("/api/v1/route", geo.route_point)
     app.router.add_post("/api/v1/route", geo.route_body)
     app.router.add_get("/api/v1/areas", geo.list_areas)
+    app.router.add_get("/api/v1/areas.geojson", geo.area_shapes)
     app.router.add_get("/api/v1/areas/{code}", geo.get_area)
     iot_api.add_routes(app)
     open311.add_routes(app)

@@ -53,6 +53,7 @@ class Locator:
     def __init__(self, boundaries: Boundaries, gazetteer: Gazetteer) -> None:
         self._boundaries = boundaries
         self._gazetteer = gazetteer
+        self._collections: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def locate_point(self, lng: float, lat: float, crs: Crs) -> Placed:
         wlng, wlat = to_wgs84(lng, lat, crs)
@@ -110,7 +111,21 @@ class Locator:
                         "synthetic": shape.synthetic if shape is not None else False})
         return out
 
-    def feature(self, code: str) -> dict[str, Any] | None:
+    def features(self, parent: str | None, level: str | None, tolerance_deg: float) -> dict[str, Any]:
+        """The children of `parent` as a GeoJSON FeatureCollection, simplified for drawing on a map
+        (`tolerance_deg` ≈ metres / 111,000; 0 keeps every vertex). Cached per boundary version."""
+        key = (parent, level or _child_level(parent), tolerance_deg, tuple(sorted(self._boundaries.versions.items())))
+        cached = self._collections.get(key)
+        if cached is None:
+            features = [f for a in self.children(parent, level)
+                        if (f := self.feature(a["code"], tolerance_deg)) is not None]
+            cached = {"type": "FeatureCollection", "features": features}
+            if len(self._collections) > 256:
+                self._collections.clear()
+            self._collections[key] = cached
+        return cached
+
+    def feature(self, code: str, tolerance_deg: float = 0.0) -> dict[str, Any] | None:
         index = self._boundaries.index
         assert index is not None
         shape = index.area(code)
@@ -118,9 +133,12 @@ class Locator:
             return None
         import shapely
 
+        geometry = shape.geometry
+        if tolerance_deg > 0:
+            geometry = shapely.simplify(geometry, tolerance_deg, preserve_topology=True)
         return {
             "type": "Feature",
-            "geometry": shapely.geometry.mapping(shapely.normalize(shape.geometry)),
+            "geometry": shapely.geometry.mapping(shapely.normalize(geometry)),
             "properties": {"code": shape.code, "name": shape.name, "level": shape.level,
                            "parent_code": shape.parent_code, "short_names": list(shape.short_names),
                            "synthetic": shape.synthetic,

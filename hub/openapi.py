@@ -12,7 +12,7 @@ from hub.api import grid, open311
 from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
-from hub.api.geo import AreasQuery, RouteQuery, RouteRequest
+from hub.api.geo import AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
@@ -116,6 +116,10 @@ def build_spec() -> dict[str, Any]:
                      "responses": {"200": {"description": "areas and confidence"}, **_errors(401, 422)}}},
         "/api/v1/areas": {"get": {"summary": "the area tree", "security": bearer, "parameters": _query(AreasQuery),
                                   "responses": {"200": {"description": "areas"}, **_errors(401, 422)}}},
+        "/api/v1/areas.geojson": {"get": {
+            "summary": "the children of `parent` (default: the counties) as a simplified GeoJSON FeatureCollection",
+            "security": bearer, "parameters": _query(AreaShapesQuery),
+            "responses": {"200": {"description": "FeatureCollection"}, **_errors(401, 422)}}},
         "/api/v1/areas/{code}": {"get": {
             "summary": "one area as a GeoJSON Feature", "security": bearer,
             "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],

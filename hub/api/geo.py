@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +36,11 @@ class AreasQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: str | None = Field(default=None, pattern="^(" + "|".join(LEVELS) + ")$")
     parent: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+
+
+class AreaShapesQuery(AreasQuery):
+    # Metres of simplification for drawing (the consoles' map); 0 = exact boundaries.
+    simplify_m: float = Field(default=30.0, ge=0, le=2_000)
 
 
 def placed_json(placed: Placed) -> dict[str, Any]:
@@ -72,6 +78,15 @@ async def list_areas(request: web.Request) -> web.Response:
     query = AreasQuery.model_validate(dict(request.query))
     areas = request.app[LOCATOR].children(query.parent, query.level)
     return json_response({"areas": areas})
+
+
+async def area_shapes(request: web.Request) -> web.Response:
+    """The children of `parent` (or the counties) as one GeoJSON FeatureCollection, for the map."""
+    await principal_of(request, *USER_ROLES)
+    query = AreaShapesQuery.model_validate(dict(request.query))
+    collection = request.app[LOCATOR].features(query.parent, query.level, query.simplify_m / 111_000)
+    return web.Response(body=orjson.dumps(collection), content_type="application/geo+json",
+                        headers={"Cache-Control": "private, max-age=300"})
 
 
 async def get_area(request: web.Request) -> web.Response:

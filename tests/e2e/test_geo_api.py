@@ -90,6 +90,17 @@ async def test_area_tree_and_one_area_as_geojson(hub: Hub) -> None:
     assert shape(feature["geometry"]).symmetric_difference(real).area < 1e-12
     assert (await get_json(hub, token, "/api/v1/areas/999999"))[0] == 404
 
+    # The map draws a level at a time: the children of an area as one simplified FeatureCollection.
+    status, collection = await get_json(hub, token, "/api/v1/areas.geojson", parent="450103", simplify_m="50")
+    assert status == 200 and collection["type"] == "FeatureCollection"
+    assert sorted(f["properties"]["code"] for f in collection["features"]) == sorted(a["code"] for a in townships)
+    status, counties = await get_json(hub, token, "/api/v1/areas.geojson", simplify_m="500")
+    simplified = next(shape(f["geometry"]) for f in counties["features"] if f["properties"]["code"] == "450103")
+    assert len(counties["features"]) == 12
+    assert shapely.get_num_coordinates(simplified) < shapely.get_num_coordinates(real), "fewer vertices to draw"
+    assert simplified.symmetric_difference(real).area < 0.02 * real.area, "yet the same area"
+    assert (await get_json(hub, token, "/api/v1/areas.geojson", simplify_m="-1"))[0] == 422
+
 
 def _renamed_counties(tmp_path: Path, suffix: str) -> Path:
     data = json.loads(COUNTIES.read_text(encoding="utf-8"))
