@@ -135,3 +135,32 @@ def review_roles(case: Case, arbitration: bool) -> frozenset[str]:
     if arbitration or level in ("city", "county"):
         return CITY
     return OPERATORS
+
+
+# Actions that only the lead unit's own staff take (handles()).
+_UNIT_ACTIONS: Final = frozenset({"accept", "return", "request_extension", "push_down", "resolve"})
+_INTERNAL: Final = frozenset({"attach_child", "detach_child", "follow_parent"})
+
+
+def available_actions(case: Case, role: str, max_returns: int) -> list[str]:
+    """The actions `role` may take on `case` now — what a console offers. The same rules `decide`
+    applies before it looks at the command's fields; an offered action can still be refused for its
+    fields (a date in the past, a unit that does not exist)."""
+    state = case["state"]
+    arbitration = case.get("arbitrated") or case.get("return_count", 0) >= max_returns
+    offered = []
+    for action in ROLES:
+        if action in _INTERNAL or role_refusal(action, role) or state_refusal(action, state):
+            continue
+        if action in _UNIT_ACTIONS and handles(case, role) is not None:
+            continue
+        if action == "return" and arbitration:
+            continue
+        if action == "request_extension" and case.get("extension") is not None:
+            continue
+        if action == "review_return" and role not in review_roles(case, bool(arbitration)):
+            continue
+        if action == "review_extension" and (case.get("extension") is None or role not in review_roles(case, False)):
+            continue
+        offered.append(action)
+    return offered

@@ -11,11 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import STATES, area_codes
+from dispatch.permissions import available_actions
 from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case, redact_event_data
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.eventstore import read_stream
-from hub.keys import POOL
+from hub.keys import POLICY, POOL
 from hub.projection import visible_clause
 
 
@@ -87,6 +88,8 @@ async def get_case(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", "this case is outside your jurisdiction")
     events = await read_stream(pool, case_id)
     case = dict(redact_case(doc, principal.view))
+    # What this caller may do now, so a console offers exactly those actions (the server still decides).
+    case["allowed_actions"] = available_actions(doc, principal.role, request.app[POLICY].max_returns)
     case["timeline"] = [
         {"position": e.position, "version": e.version, "type": e.type,
          "data": redact_event_data(e.type, e.data, principal.view), "actor": e.metadata.get("actor"),

@@ -53,6 +53,11 @@ async def test_return_rejected_then_extension_redo_and_satisfied_closure(hub: Hu
     neighbour_county = Console(hub, await hub.login("county_dispatcher", "450102"))
     auditor = Console(hub, await hub.login("auditor", None))
 
+    # Each caller is told what it may do now: the township's own staff sign or return; the county may not.
+    offered = (await handler.case(case_id))["allowed_actions"]
+    assert {"accept", "return", "comment"} <= set(offered) and "review_return" not in offered
+    assert "accept" not in (await county.case(case_id))["allowed_actions"]
+    assert (await auditor.case(case_id))["allowed_actions"] == []
     assert (await stranger.act(case_id, "accept", 2))[0] == 403, "another township's handler"
     assert (await auditor.act(case_id, "comment", 2, note="看看"))[0] == 403, "auditors never act"
     case = await handler.ok(case_id, "return", 2, reason="not_our_remit", note="应由城管处理")

@@ -10,11 +10,12 @@ from pydantic import ValidationError
 
 from dispatch import commands as c
 from dispatch.case import Intake, Routing, apply, fold, receive
+from dispatch.commands import PUBLIC_COMMANDS
 from dispatch.events import DomainEvent
 from dispatch.fold import STATES
 from dispatch.lifecycle import decide
 from dispatch.linking import FollowUp, follow_ups, reopen_as_new
-from dispatch.permissions import ALLOWED_STATES, ROLES, SYSTEM, Actor, Refusal
+from dispatch.permissions import ALLOWED_STATES, ROLES, SYSTEM, Actor, Refusal, available_actions
 from dispatch.policy import Policy
 from dispatch.sla import due_timer_events, parse
 
@@ -300,3 +301,22 @@ def test_commands_are_parsed_with_errors_naming_the_field() -> None:
     with pytest.raises(ValidationError, match="colour"):
         c.parse_command("accept", {"colour": "red"})
     assert set(c.ACTIONS) == {a for a in ALLOWED_STATES if ROLES[a] != {"system"}}
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("actor", [ADMIN, CITY, COUNTY, TOWNSHIP, Actor("g", "grid_worker", "450103001"),
+                                   Actor("a", "auditor")], ids=lambda a: a.role)
+def test_offered_actions_are_exactly_those_decide_would_take(state: str, actor: Actor) -> None:
+    """What a console offers (available_actions) and what decide accepts must not drift apart: an action
+    not offered is refused; an offered one is not refused for the role or the state."""
+    s = story_in(state)
+    offered = available_actions(s.case, actor.role, POLICY.max_returns)
+    for action in sorted(PUBLIC_COMMANDS):
+        result = decide(s.case, SAMPLES[action], actor, s.now + timedelta(minutes=1), POLICY,
+                        {"parent": Story("parent").case})
+        if action in offered:
+            assert not (isinstance(result, Refusal) and (result.code == "forbidden_role" or
+                                                        result.reason.startswith(f"cannot {action}"))), \
+                (action, result)
+        else:
+            assert isinstance(result, Refusal), (action, "not offered, yet decide took it")
