@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NPM_STAMP := frontend/node_modules/.installed
 
 .PHONY: install run test lint bench clean
 
@@ -13,7 +14,13 @@ $(STAMP): pyproject.toml scripts/system-packages.sh
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The consoles' libraries (Leaflet, ECharts) from the npm registry, exactly as the lock file says.
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json scripts/system-packages.sh
+	scripts/system-packages.sh
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+install: $(STAMP) $(NPM_STAMP)
 
 run: install
 	$(VENV)/bin/cityloop demo
@@ -29,4 +36,4 @@ bench: install
 	$(VENV)/bin/cityloop bench
 
 clean:
-	rm -rf $(VENV) .cityloop
+	rm -rf $(VENV) .cityloop frontend/node_modules

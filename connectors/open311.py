@@ -24,7 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatch.fold import STATES
-from dispatch.matrix import CategoryNode, Matrix
+from dispatch.matrix import Matrix
 from geo.crs import Crs
 
 SPECIFICATION: Final = "http://wiki.open311.org/GeoReport_v2"
@@ -135,17 +135,10 @@ class Service:
 
 
 def services(matrix: Matrix | None) -> list[Service]:
-    found: list[Service] = []
-
-    def walk(node: CategoryNode, path: tuple[CategoryNode, ...]) -> None:
-        here = (*path, node)
-        if not node.children:
-            found.append(Service(node.code, node.name, here[0].name, tuple(n.name for n in here), node.aliases))
-        for child in node.children:
-            walk(child, here)
-    for root in (matrix.categories if matrix is not None else ()):
-        walk(root, ())
-    return found
+    if matrix is None:
+        return []
+    return [Service(path[-1].code, path[-1].name, path[0].name, tuple(n.name for n in path), path[-1].aliases)
+            for path in matrix.leaves()]
 
 
 def find_service(matrix: Matrix | None, code: str) -> Service:

@@ -126,6 +126,17 @@ class Matrix(_Frozen):
     def knows(self, category: str | None) -> bool:
         return category is not None and category in self._nodes
 
+    def leaves(self) -> list[tuple[CategoryNode, ...]]:
+        """Every leaf category with its path from the root, in the tree's order (the services a citizen
+        or a grid worker picks from)."""
+        seen: set[str] = set()
+        out = []
+        for path in self._nodes.values():
+            if not path[-1].children and path[-1].code not in seen:
+                seen.add(path[-1].code)
+                out.append(path)
+        return out
+
     def path(self, category: str) -> tuple[CategoryNode, ...]:
         """Root to leaf, e.g. 市容环境 → 环卫设施 → 暴露垃圾. Raises KeyError for an unknown category."""
         return self._nodes[category]

@@ -21,7 +21,7 @@ from dispatch.policy import Policy
 from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import actions, cases, console_ws, geo, grid, health, hotline, identity, open311
+from hub.api import actions, cases, console, console_ws, geo, grid, health, hotline, hotspots, identity, open311
 from hub.api import iot as iot_api
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
@@ -52,6 +52,10 @@ from hub.timers import SlaTimers
 log = logging.getLogger(__name__)
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+# The consoles' libraries, installed from the npm registry by `make install` (frontend/package-lock.json) and
+# served by the hub itself: no CDN. Only their dist folders are exposed.
+VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules/leaflet.markercluster/dist",
+          "echarts": "node_modules/echarts/dist"}
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -213,11 +217,20 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     iot_api.add_routes(app)
     open311.add_routes(app)
     grid.add_routes(app)
+    app.router.add_get("/api/v1/console/config", console.console_config)
+    app.router.add_get("/api/v1/hotspots", hotspots.hotspots)
     app.router.add_get("/ws/console", console_ws.console_socket)
     app.router.add_get("/console/", _static_page("console"))
     app.router.add_get("/m/", _static_page("m"))
     app.router.add_get("/", _to_console)
-    app.router.add_static("/static/", FRONTEND_DIR, show_index=False)
+    for name, folder in VENDOR.items():
+        if (FRONTEND_DIR / folder).is_dir():
+            app.router.add_static(f"/static/vendor/{name}/", FRONTEND_DIR / folder, show_index=False)
+        else:
+            log.warning("console library missing: run `make install` (npm ci in frontend/)",
+                        extra={"library": name})
+    for folder in ("shared", "console", "m"):
+        app.router.add_static(f"/static/{folder}/", FRONTEND_DIR / folder, show_index=False)
     return app
 
 

@@ -14,6 +14,7 @@ from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
 from hub.api.geo import AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
+from hub.api.hotspots import HotspotQuery
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
 
@@ -116,6 +117,14 @@ def build_spec() -> dict[str, Any]:
                      "responses": {"200": {"description": "areas and confidence"}, **_errors(401, 422)}}},
         "/api/v1/areas": {"get": {"summary": "the area tree", "security": bearer, "parameters": _query(AreasQuery),
                                   "responses": {"200": {"description": "areas"}, **_errors(401, 422)}}},
+        "/api/v1/console/config": {"get": {
+            "summary": "what a console needs to start: the user, the map set-up, the categories, the queues",
+            "security": bearer, "responses": {"200": {"description": "configuration"}, **_errors(401, 403)}}},
+        "/api/v1/hotspots": {"get": {
+            "summary": "case counts by area and category over recent days (高频事项), clipped to the caller",
+            "security": bearer, "parameters": _query(HotspotQuery),
+            "responses": {"200": {"description": "rows of {code, name, category, category_name, cases}"},
+                          **_errors(401, 403, 422)}}},
         "/api/v1/areas.geojson": {"get": {
             "summary": "the children of `parent` (default: the counties) as a simplified GeoJSON FeatureCollection",
             "security": bearer, "parameters": _query(AreaShapesQuery),

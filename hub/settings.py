@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     photos_per_report: int = Field(default=6, ge=1)
 
+    # Consoles: an optional map tile server (e.g. a government Tianditu proxy), `{z}/{x}/{y}` template.
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
+
     # Open311 GeoReport v2.
     open311_jurisdiction_id: str = "nanning.gov.cn"
     open311_default_days: int = Field(default=90, ge=1)

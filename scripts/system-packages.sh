@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system programs the hub and its tests run, when they are missing (Debian/Ubuntu):
-#   mosquitto — the MQTT broker the demo and the IoT tests start on a free port.
+#   mosquitto — the MQTT broker the demo and the IoT tests start on a free port;
+#   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
+#   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
+#   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes.
 # Python packages come from pyproject.toml; this covers what PyPI does not ship.
 set -euo pipefail
 
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have mosquitto || missing+=(mosquitto)
+have npm || missing+=(nodejs npm)
+have chromium || missing+=(chromium)
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,0 +1,78 @@
+// The hub's REST API from a console: the signed-in user's token, JSON in and out, errors that name the
+// field. `storageKey` keeps the two consoles' sign-ins apart in one browser.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = error.code || "http_error";
+    this.fields = error.fields || [];
+  }
+  /** The message with the fields that were wrong, for a toast. */
+  describe() {
+    const fields = this.fields.map((f) => `${f.field}: ${f.message}`).join("; ");
+    return fields ? `${this.message} (${fields})` : this.message;
+  }
+}
+
+export class Api {
+  constructor(storageKey) {
+    this.storageKey = storageKey;
+    const saved = JSON.parse(sessionStorage.getItem(storageKey) || "null");
+    this.session = saved; // {token, username, role, area}
+  }
+
+  get signedIn() { return Boolean(this.session && this.session.token); }
+  get token() { return this.session ? this.session.token : null; }
+
+  async login(username, password) {
+    const body = await this.request("POST", "/api/v1/auth/login", { username, password }, { auth: false });
+    this.session = { token: body.token, username, role: body.role, area: body.area };
+    sessionStorage.setItem(this.storageKey, JSON.stringify(this.session));
+    return this.session;
+  }
+
+  logout() {
+    this.session = null;
+    sessionStorage.removeItem(this.storageKey);
+  }
+
+  async request(method, path, json, { auth = true, form = null, timeoutMs = 20000 } = {}) {
+    const headers = {};
+    if (auth && this.token) headers.Authorization = `Bearer ${this.token}`;
+    let body;
+    if (form) body = form; // multipart: the browser sets the boundary
+    else if (json !== undefined && json !== null) { headers["Content-Type"] = "application/json"; body = JSON.stringify(json); }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, body, signal: controller.signal });
+    } catch (err) {
+      throw new ApiError(0, { error: { code: "network", message: navigator.onLine ? String(err) : "offline" } });
+    } finally {
+      clearTimeout(timer);
+    }
+    const text = await resp.text();
+    const data = text ? JSON.parse(text) : null;
+    if (!resp.ok) {
+      if (resp.status === 401 && auth) this.logout();
+      throw new ApiError(resp.status, data);
+    }
+    return data;
+  }
+
+  get(path, params) {
+    const query = params ? "?" + new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "")) : "";
+    return this.request("GET", path + query);
+  }
+
+  post(path, json) { return this.request("POST", path, json); }
+  upload(path, formData) { return this.request("POST", path, null, { form: formData, timeoutMs: 120000 }); }
+
+  /** An action on a case. A 409 (someone changed it) comes back as ApiError status 409: reload and retry. */
+  act(caseId, action, expectedVersion, fields = {}) {
+    return this.post(`/api/v1/cases/${caseId}/actions`, { action, expected_version: expectedVersion, ...fields });
+  }
+}

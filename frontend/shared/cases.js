@@ -1,0 +1,48 @@
+// How a case looks on a console: which deadline runs now and whether it is on time, in warning or
+// overdue. The server's SLA schedule already holds the times (working calendar, warning point); the
+// console only compares them with the clock, so that countdowns move between events.
+
+// Which clocks run in which state (the schedule's own names: "sign" for 签收, "resolve" for 办结).
+const RUNNING = { dispatched: ["sign", "resolve"], return_requested: [], accepted: ["resolve"] };
+
+/** The deadline that matters now: {key, due, warning} or null (nothing running). */
+export function activeDeadline(c) {
+  const schedule = c.sla || {};
+  for (const clock of RUNNING[c.state] || []) {
+    const s = schedule[clock];
+    if (s && s.due) return { key: clock === "sign" ? "sign_by" : "resolve_by", due: s.due, warning: s.steps && s.steps.warning };
+  }
+  const deadlines = c.deadlines || {};
+  if (c.state === "resolved" && deadlines.callback_by) return { key: "callback_by", due: deadlines.callback_by, warning: null };
+  if (RUNNING[c.state] && deadlines.resolve_by) return { key: "resolve_by", due: deadlines.resolve_by, warning: null };
+  return null;
+}
+
+/** "on_time" | "warning" | "overdue" | null (closed, merged, parked...). */
+export function slaStatus(c, now = Date.now()) {
+  const d = activeDeadline(c);
+  if (!d) return null;
+  if (now > Date.parse(d.due)) return "overdue";
+  if (d.warning && now > Date.parse(d.warning)) return "warning";
+  return "on_time";
+}
+
+/** A short title for lists: the category's last level (or the channel's name), and where. */
+export function caseTitle(c) {
+  const report = c.report || {};
+  const category = (c.category && c.category.path && c.category.path[c.category.path.length - 1]) || report.category || "";
+  const area = c.areas || {};
+  const place = (area.township || area.county || {}).name || "";
+  return [category, place].filter(Boolean).join(" · ");
+}
+
+/** Colours by state group and SLA, shared by the map markers and the lists. */
+export const SLA_COLOURS = { on_time: "#2e9d57", warning: "#e6a117", overdue: "#d23c3c" };
+export const STATE_COLOURS = { received: "#8c8c8c", triage: "#7b61c4", dispatched: "#2f7de1", return_requested: "#c46bd6",
+  accepted: "#2f7de1", resolved: "#1a9c9c", closed: "#9aa3ad", merged: "#b5bcc4", parked: "#8a6d3b", rejected: "#b5bcc4" };
+
+/** The marker colour of a case: its SLA colour while a clock runs, else its state's colour. */
+export function caseColour(c, now = Date.now()) {
+  const status = slaStatus(c, now);
+  return status ? SLA_COLOURS[status] : (STATE_COLOURS[c.state] || "#8c8c8c");
+}

@@ -1,0 +1,161 @@
+// Language and formatting for both consoles: Simplified Chinese by default, English switchable.
+// Dates and durations follow Chinese conventions (2026年11月22日 09:05, 2天3小时, 剩余/超时).
+// Only words live here; what a state or an action *means* is decided by the server.
+
+const DICT = {
+  zh: {
+    "app.title": "城市运行管理中枢", "app.console": "指挥中心", "app.mobile": "街镇工作台",
+    "login.username": "用户名", "login.password": "密码", "login.submit": "登录", "login.failed": "登录失败",
+    "logout": "退出", "lang.switch": "English",
+    "conn.live": "实时", "conn.connecting": "连接中…", "conn.reconnecting": "重连中…", "conn.offline": "已断开",
+    "feed.title": "实时事件", "map.title": "态势地图", "case.title": "工单详情", "queues.title": "待办队列",
+    "kpi.title": "考核指标", "heat.title": "高频事项热力", "ranking.red": "红榜", "ranking.black": "黑榜",
+    "queue.triage": "待研判", "queue.returns": "退单审核", "queue.extensions": "延期审批", "queue.overdue": "已超时",
+    "queue.supervised": "督办中", "queue.merge_suggestions": "疑似重复", "queue.mine": "我的待办",
+    "sla.on_time": "正常", "sla.warning": "预警", "sla.overdue": "超时", "sla.none": "—",
+    "deadline.sign_by": "签收时限", "deadline.resolve_by": "办结时限", "deadline.callback_by": "回访时限",
+    "countdown.left": "剩余{d}", "countdown.over": "超时{d}",
+    "case.ticket": "工单号", "case.category": "类别", "case.state": "状态", "case.area": "区域",
+    "case.unit": "承办单位", "case.assist": "协办单位", "case.rule": "派单依据", "case.reporter": "来电人",
+    "case.content": "诉求内容", "case.address": "地址", "case.timeline": "处理过程", "case.deadlines": "时限",
+    "case.source": "来源", "case.photos": "照片", "case.none": "选择地图或列表中的工单查看详情",
+    "case.confidential": "保密工单：内容已隐藏",
+    "action.done": "已提交", "action.conflict": "工单已被他人更新，已刷新，请确认后重试",
+    "action.failed": "操作失败", "action.submit": "提交", "action.cancel": "取消",
+    "report.new": "上报问题", "report.sent": "已上报", "gps.locating": "定位中…", "gps.failed": "无法获取定位",
+    "photo.add": "拍照/选图", "queue.empty": "暂无待办", "loading": "加载中…", "all": "全部",
+    "drill.city": "南宁市", "drill.up": "返回上级",
+  },
+  en: {
+    "app.title": "City Operations Hub", "app.console": "Command centre", "app.mobile": "Township desk",
+    "login.username": "Username", "login.password": "Password", "login.submit": "Sign in", "login.failed": "Sign-in failed",
+    "logout": "Sign out", "lang.switch": "中文",
+    "conn.live": "Live", "conn.connecting": "Connecting…", "conn.reconnecting": "Reconnecting…", "conn.offline": "Offline",
+    "feed.title": "Live events", "map.title": "Map", "case.title": "Case", "queues.title": "Queues",
+    "kpi.title": "KPIs", "heat.title": "Hotspots", "ranking.red": "Best", "ranking.black": "Worst",
+    "queue.triage": "Triage", "queue.returns": "Returns to review", "queue.extensions": "Extensions",
+    "queue.overdue": "Overdue", "queue.supervised": "Supervised", "queue.merge_suggestions": "Possible duplicates",
+    "queue.mine": "My queue",
+    "sla.on_time": "On time", "sla.warning": "Warning", "sla.overdue": "Overdue", "sla.none": "—",
+    "deadline.sign_by": "Sign off by", "deadline.resolve_by": "Resolve by", "deadline.callback_by": "Call back by",
+    "countdown.left": "{d} left", "countdown.over": "{d} overdue",
+    "case.ticket": "Ticket", "case.category": "Category", "case.state": "State", "case.area": "Area",
+    "case.unit": "Lead unit", "case.assist": "Assisting", "case.rule": "Routing rule", "case.reporter": "Caller",
+    "case.content": "Request", "case.address": "Address", "case.timeline": "Timeline", "case.deadlines": "Deadlines",
+    "case.source": "Source", "case.photos": "Photos", "case.none": "Pick a case on the map or in a list",
+    "case.confidential": "Confidential case: content hidden",
+    "action.done": "Done", "action.conflict": "Someone else changed this case; it was reloaded — check and retry",
+    "action.failed": "Action failed", "action.submit": "Submit", "action.cancel": "Cancel",
+    "report.new": "Report a problem", "report.sent": "Reported", "gps.locating": "Locating…",
+    "gps.failed": "No GPS position", "photo.add": "Photo", "queue.empty": "Nothing to do", "loading": "Loading…",
+    "all": "All", "drill.city": "Nanning", "drill.up": "Up a level",
+  },
+};
+
+const STATES = {
+  zh: { received: "已受理", triage: "待研判", dispatched: "待签收", return_requested: "退单审核", accepted: "办理中",
+        resolved: "已办结待回访", closed: "已结案", merged: "已合并", parked: "挂账", rejected: "不予受理" },
+  en: { received: "Received", triage: "Triage", dispatched: "Awaiting sign-off", return_requested: "Return review",
+        accepted: "In progress", resolved: "Resolved, awaiting callback", closed: "Closed", merged: "Merged",
+        parked: "Parked", rejected: "Rejected" },
+};
+
+const EVENTS = {
+  zh: { "case.received": "受理", "case.triaged": "转人工研判", "case.dispatched": "派单", "case.accepted": "签收",
+        "case.return_requested": "申请退单", "case.return_reviewed": "退单审核", "case.extension_requested": "申请延期",
+        "case.extension_reviewed": "延期审批", "case.progressed": "进展反馈", "case.pushed_down": "下派",
+        "case.resolved": "办结", "case.callback_recorded": "回访", "case.closed": "结案", "case.redone": "重办",
+        "case.supervised": "督办", "case.sla_warning": "时限预警", "case.reminded": "催办", "case.flagged": "挂牌督办",
+        "case.escalated": "升级", "case.merged": "合并", "case.split": "拆分", "case.child_attached": "并入重复件",
+        "case.child_detached": "移出重复件", "case.parent_updated": "主件更新", "case.parked": "挂账",
+        "case.reopened": "重新打开", "case.rejected": "不予受理", "case.commented": "备注",
+        "case.merge_suggested": "疑似重复", "case.alarm_repeated": "设备重复报警", "case.sensor_recovered": "设备恢复" },
+  en: {},
+};
+
+const ACTIONS = {
+  zh: { dispatch: "派单", accept: "签收", return: "退回", review_return: "退单审核", request_extension: "申请延期",
+        review_extension: "延期审批", progress: "进展反馈", push_down: "下派", resolve: "办结", callback: "回访",
+        supervise: "督办", escalate: "升级", merge: "合并", split: "拆分", park: "挂账", reopen: "重新打开",
+        reject: "不予受理", comment: "备注" },
+  en: { dispatch: "Dispatch", accept: "Sign off", return: "Return", review_return: "Review return",
+        request_extension: "Ask extension", review_extension: "Review extension", progress: "Progress",
+        push_down: "Push down", resolve: "Resolve", callback: "Callback", supervise: "Supervise",
+        escalate: "Escalate", merge: "Merge", split: "Split", park: "Park", reopen: "Reopen", reject: "Reject",
+        comment: "Comment" },
+};
+
+const SOURCES = {
+  zh: { hotline: "12345热线", open311: "Open311", iot: "物联感知", grid: "网格巡查" },
+  en: { hotline: "12345 hotline", open311: "Open311", iot: "IoT sensor", grid: "Grid patrol" },
+};
+
+let current = localStorage.getItem("cityloop.lang") === "en" ? "en" : "zh";
+const listeners = new Set();
+
+export function lang() { return current; }
+export function setLang(value) {
+  current = value === "en" ? "en" : "zh";
+  localStorage.setItem("cityloop.lang", current);
+  document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
+  listeners.forEach((fn) => fn(current));
+}
+export function onLangChange(fn) { listeners.add(fn); }
+
+export function t(key, params = {}) {
+  const text = DICT[current][key] ?? DICT.zh[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+export const stateName = (state) => STATES[current][state] ?? state;
+export const eventName = (type) => EVENTS[current][type] ?? (current === "en" ? type.replace(/^case\./, "").replace(/_/g, " ") : type);
+export const actionName = (action) => ACTIONS[current][action] ?? action;
+export const sourceName = (source) => SOURCES[current][source] ?? source ?? "";
+
+/** Apply `data-i18n` keys to elements below `root` (text content) and `data-i18n-placeholder`. */
+export function translate(root = document) {
+  root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** 2026年11月22日 09:05 (zh) or 2026-11-22 09:05 (en), in China time whatever the browser's zone. */
+export function formatTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000); // UTC+8, read back with getUTC*
+  const date = current === "zh"
+    ? `${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日`
+    : `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  return `${date} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}`;
+}
+
+/** 09:05:12 in China time, for the live feed. */
+export function formatClock(iso) {
+  const d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+/** A duration the Chinese way: 2天3小时, 3小时15分, 12分钟, 不足1分钟 (English: 2d 3h, 3h 15m, 12 min). */
+export function formatDuration(ms) {
+  const minutes = Math.floor(Math.abs(ms) / 60000);
+  const days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
+  if (current === "zh") {
+    if (days) return `${days}天${hours ? hours + "小时" : ""}`;
+    if (hours) return `${hours}小时${mins ? mins + "分" : ""}`;
+    return mins ? `${mins}分钟` : "不足1分钟";
+  }
+  if (days) return `${days}d${hours ? " " + hours + "h" : ""}`;
+  if (hours) return `${hours}h${mins ? " " + mins + "m" : ""}`;
+  return mins ? `${mins} min` : "< 1 min";
+}
+
+/** "剩余2小时" / "超时15分钟" for a deadline, relative to `now` (ms). */
+export function countdown(deadlineIso, now = Date.now()) {
+  const left = new Date(deadlineIso).getTime() - now;
+  return left >= 0 ? t("countdown.left", { d: formatDuration(left) }) : t("countdown.over", { d: formatDuration(left) });
+}
+
+/** Escape text for innerHTML. */
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[ch]));
+}

@@ -1,0 +1,30 @@
+"""What the consoles need to start: who signed in, the map's set-up and the category list."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.access import USER_ROLES
+from hub.api.actions import QUEUES
+from hub.api.errors import json_response
+from hub.api.identity import principal_of
+from hub.keys import POLICY, SETTINGS
+
+# Nanning's centre (人民公园) and a zoom that shows the urban districts.
+MAP_CENTRE = {"lng": 108.3275, "lat": 22.8170, "zoom": 10}
+
+
+async def console_config(request: web.Request) -> web.Response:
+    principal = await principal_of(request, *USER_ROLES)
+    settings = request.app[SETTINGS]
+    matrix = request.app[POLICY].matrix
+    categories = [{"category": path[-1].aliases[0] if path[-1].aliases else path[-1].code, "code": path[-1].code,
+                   "name": path[-1].name, "group": path[0].name} for path in (matrix.leaves() if matrix else [])]
+    return json_response({
+        "user": {"name": principal.name, "role": principal.role, "area": principal.area, "view": principal.view},
+        # Tiles are optional: without a (government) tile server the boundary layers alone make the map.
+        "map": {"tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
+                "centre": MAP_CENTRE},
+        "categories": categories,
+        "queues": sorted(QUEUES),
+    })

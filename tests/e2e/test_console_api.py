@@ -1,0 +1,51 @@
+"""The endpoints the consoles start from: configuration, hotspots, and the libraries served by the hub."""
+
+from __future__ import annotations
+
+from tests.conftest import Hub
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
+
+
+async def get(hub: Hub, token: str, path: str) -> tuple[int, dict]:
+    async with hub.http.get(f"{hub.base}{path}", headers={"Authorization": f"Bearer {token}"}) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_console_config_names_the_user_categories_and_map(hub: Hub) -> None:
+    token = await hub.login("township_handler", "450103001")
+    status, config = await get(hub, token, "/api/v1/console/config")
+    assert status == 200
+    assert config["user"]["role"] == "township_handler" and config["user"]["area"] == "450103001"
+    assert config["user"]["view"] == "masked"
+    by_name = {c["name"]: c for c in config["categories"]}
+    assert by_name["路灯"]["category"] == "streetlight" and by_name["路灯"]["group"] == "公用设施"
+    assert config["map"]["tile_url"] is None, "no tiles unless configured: the boundaries make the map"
+    assert "triage" in config["queues"]
+
+
+async def test_hotspots_count_by_area_and_category_within_the_callers_jurisdiction(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    for point, category in ((QINGXIU_SEAT, "streetlight"), ((108.50, 22.80), "streetlight"),
+                            (QINGXIU_SEAT, "noise"), (XINGNING_SEAT, "streetlight")):
+        assert (await push(hub, key, ticket(point, category=category)))[0] == 202
+    operator = await hub.login("city_operator", None)
+    status, body = await get(hub, operator, "/api/v1/hotspots?level=county")
+    assert status == 200
+    counts = {(r["code"], r["category"]): r["cases"] for r in body["rows"]}
+    assert sum(counts.values()) == 4
+    assert counts[("450102", "010101")] == 1
+    county = await hub.login("county_dispatcher", "450102")
+    _, mine = await get(hub, county, "/api/v1/hotspots?level=county")
+    assert {r["code"] for r in mine["rows"]} == {"450102"}, "only what the caller may see"
+    _, lights = await get(hub, operator, "/api/v1/hotspots?level=county&category=streetlight")
+    assert {r["category_name"] for r in lights["rows"]} == {"路灯"}
+    assert (await get(hub, operator, "/api/v1/hotspots?level=planet"))[0] == 422
+
+
+async def test_the_consoles_and_their_libraries_are_served_by_the_hub(hub: Hub) -> None:
+    for path in ("/console/", "/m/", "/static/vendor/leaflet/leaflet.js", "/static/vendor/echarts/echarts.min.js",
+                 "/static/vendor/markercluster/leaflet.markercluster.js", "/static/shared/feed.js"):
+        async with hub.http.get(f"{hub.base}{path}") as resp:
+            assert resp.status == 200, path
+    async with hub.http.get(f"{hub.base}/static/vendor/leaflet/../package.json") as resp:
+        assert resp.status in (403, 404), "only the libraries' dist folders are served"
