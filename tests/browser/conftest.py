@@ -22,6 +22,7 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1600, "height": 1000}
 PHONE = {"width": 390, "height": 844}
+REFUSED = "Failed to load resource: the server responded with a status of 4"
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +59,7 @@ async def open_page(context: BrowserContext, url: str) -> Watched:
     # An API refusal (409, 422) shows in Chrome's console as a failed resource: that is the console
     # handling it, not a script error. Everything else logged as an error counts.
     page.on("console", lambda msg: watched.errors.append(f"console.{msg.type}: {msg.text}")
-            if msg.type == "error" and not msg.text.startswith("Failed to load resource: the server responded")
-            else None)
+            if msg.type == "error" and not msg.text.startswith(REFUSED) else None)
     page.on("requestfailed", lambda req: watched.errors.append(f"request failed: {req.url} {req.failure}")
             if "/ws/console" not in req.url else None)
     await page.goto(url)
