@@ -50,12 +50,20 @@ export class Api {
     try {
       resp = await fetch(path, { method, headers, body, signal: controller.signal });
     } catch (err) {
-      throw new ApiError(0, { error: { code: "network", message: navigator.onLine ? String(err) : "offline" } });
+      const code = err && err.name === "AbortError" ? "timeout" : "network";
+      throw new ApiError(0, { error: { code, message: navigator.onLine ? String(err) : "offline" } });
     } finally {
       clearTimeout(timer);
     }
     const text = await resp.text();
-    const data = text ? JSON.parse(text) : null;
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      // Not our JSON: a proxy's error page, say. Report the status, not a parse error.
+      data = { error: { code: "bad_gateway", message: `HTTP ${resp.status}` } };
+      if (resp.ok) throw new ApiError(502, data);
+    }
     if (!resp.ok) {
       if (resp.status === 401 && auth) this.logout();
       throw new ApiError(resp.status, data);

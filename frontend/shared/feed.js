@@ -40,6 +40,13 @@ export class LiveFeed {
     if (this.ws) this.ws.close(4000, "resume");
   }
 
+  /** Resume at once (the phone is back online): skip whatever backoff wait is pending. */
+  resume() {
+    this.retryMs = 500;
+    if (!this.ws || this.ws.readyState === WebSocket.CLOSED) this._connect("reconnecting");
+    else this.reconnect();
+  }
+
   _connect(status) {
     this._status(status);
     const scheme = location.protocol === "https:" ? "wss" : "ws";

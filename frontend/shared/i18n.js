@@ -70,7 +70,17 @@ const EVENTS = {
         "case.child_detached": "移出重复件", "case.parent_updated": "主件更新", "case.parked": "挂账",
         "case.reopened": "重新打开", "case.rejected": "不予受理", "case.commented": "备注",
         "case.merge_suggested": "疑似重复", "case.alarm_repeated": "设备重复报警", "case.sensor_recovered": "设备恢复" },
-  en: {},
+  en: { "case.received": "Received", "case.triaged": "Sent to triage", "case.dispatched": "Dispatched",
+        "case.accepted": "Signed off", "case.return_requested": "Return requested", "case.return_reviewed": "Return reviewed",
+        "case.extension_requested": "Extension requested", "case.extension_reviewed": "Extension reviewed",
+        "case.progressed": "Progress", "case.pushed_down": "Pushed down", "case.resolved": "Resolved",
+        "case.callback_recorded": "Callback", "case.closed": "Closed", "case.redone": "Redo",
+        "case.supervised": "Supervised", "case.sla_warning": "Deadline warning", "case.reminded": "Reminder",
+        "case.flagged": "Flagged", "case.escalated": "Escalated", "case.merged": "Merged", "case.split": "Split",
+        "case.child_attached": "Duplicate attached", "case.child_detached": "Duplicate detached",
+        "case.parent_updated": "Parent updated", "case.parked": "Parked", "case.reopened": "Reopened",
+        "case.rejected": "Rejected", "case.commented": "Comment", "case.merge_suggested": "Possible duplicate",
+        "case.alarm_repeated": "Repeated alarm", "case.sensor_recovered": "Sensor recovered" },
 };
 
 const ACTIONS = {
