@@ -1,0 +1,271 @@
+// The command-centre console (指挥中心): sign-in, then the live map, feed, queues, case panel and KPIs,
+// all driven by one LiveFeed (INTERFACES.md "Websocket") and the REST API.
+
+import { Api } from "/static/shared/api.js";
+import { LiveFeed } from "/static/shared/feed.js";
+import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
+import { FeedList } from "./feedlist.js";
+import { headline, headlineHtml, KpiPanel } from "./kpi.js";
+import { CaseMap } from "./map.js";
+import { CasePanel } from "./panel.js";
+import { Queues } from "./queues.js";
+import { CaseStore } from "./store.js";
+import { setCategories, translatePage, w } from "./words.js";
+
+const api = new Api("cityloop.console");
+const $ = (selector) => document.querySelector(selector);
+const CITY = "450100";
+
+// --- toasts ------------------------------------------------------------------------------------------
+
+function toast(text, kind = "info") {
+  const box = $("#toasts");
+  const el = document.createElement("div");
+  el.className = `toast ${kind}`;
+  el.setAttribute("role", kind === "error" ? "alert" : "status");
+  el.textContent = text;
+  box.appendChild(el);
+  setTimeout(() => el.remove(), kind === "error" ? 9000 : 6000);
+  while (box.children.length > 4) box.firstElementChild.remove();
+}
+
+// --- language ----------------------------------------------------------------------------------------
+
+function retitle() { document.title = `${w("app.title")} · ${w("app.console")} | CityLoop`; }
+
+document.documentElement.lang = lang() === "zh" ? "zh-CN" : "en";
+translatePage();
+retitle();
+$("#lang").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
+const relabelers = [];
+onLangChange(() => {
+  translatePage();
+  retitle();
+  relabelers.forEach((fn) => fn());
+});
+
+// --- sign-in -----------------------------------------------------------------------------------------
+
+function showLogin(message = "") {
+  $("#console").hidden = true;
+  $("#headline").hidden = true;
+  $("#who").hidden = true;
+  $("#logout").hidden = true;
+  $("#login-view").hidden = false;
+  $("#login-error").textContent = message;
+  setConn("offline");
+  $("#login input[name=username]").focus();
+}
+
+$("#login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  $("#login-error").textContent = "";
+  try {
+    await api.login(form.username.value.trim(), form.password.value);
+    form.password.value = "";
+    if (started) { location.reload(); return; } // signed out under a running console: start afresh
+    await start();
+  } catch (err) {
+    $("#login-error").textContent = `${t("login.failed")}: ${err.describe ? err.describe() : String(err)}`;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$("#logout").addEventListener("click", () => {
+  if (window.cityloop && window.cityloop.feed) window.cityloop.feed.stop();
+  api.logout();
+  location.reload();
+});
+
+const statusLog = []; // every connection state, in order (diagnostics)
+
+function setConn(state) {
+  if (statusLog[statusLog.length - 1] !== state) statusLog.push(state);
+  if (statusLog.length > 200) statusLog.splice(0, 100);
+  const el = $("#conn");
+  el.dataset.status = state;
+  el.querySelector(".conn-text").dataset.w = `conn.${state}`;
+  el.querySelector(".conn-text").textContent = t(`conn.${state}`);
+}
+
+// --- the console -------------------------------------------------------------------------------------
+
+let started = false;
+
+async function start() {
+  let config;
+  try {
+    config = await api.get("/api/v1/console/config");
+  } catch (err) {
+    showLogin(err.status === 401 ? "" : `${t("login.failed")}: ${err.describe ? err.describe() : String(err)}`);
+    return;
+  }
+  if (started) return;
+  started = true;
+  $("#login-view").hidden = true;
+  $("#console").hidden = false;
+  $("#logout").hidden = false;
+  $("#headline").hidden = false;
+
+  setCategories(config.categories);
+  const store = new CaseStore();
+  const user = config.user;
+  const homePath = await homeAreas(user.area);
+  const renderWho = () => {
+    const who = $("#who");
+    who.hidden = false;
+    const area = homePath[homePath.length - 1];
+    who.textContent = `${user.name} · ${w(`role.${user.role}`)} · ${area.code === null ? t("drill.city") : area.name}`;
+  };
+  renderWho();
+
+  let panel;
+  const openCase = (id) => { showTab("case"); return panel.open(id); };
+
+  const map = new CaseMap({ el: $("#map"), api, config, store, onCase: openCase, toast,
+                            onDrill: (path) => renderCrumbs(path) });
+  map.onCount = (n) => { $("#map-count").textContent = w("map.cases", { n }); };
+  panel = new CasePanel({ el: $("#case-panel"), api, store, config, toast, onSelect: (id) => map.select(id),
+                          onLocate: (id) => map.locate(id) });
+  const feedList = new FeedList({ el: $("#feed"), countEl: $("#feed-count"), onCase: openCase });
+  const queues = new Queues({ api, tabsEl: $("#queue-tabs"), listEl: $("#queue-list"), onCase: openCase,
+                              available: config.queues });
+  const kpi = new KpiPanel({ api, store, toast, els: { numbers: $("#kpi-numbers"), ranking: $("#kpi-ranking"),
+    red: $("#board-red"), black: $("#board-black"), heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
+
+  // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
+  function renderCrumbs(path) {
+    const crumbs = $("#crumbs");
+    crumbs.innerHTML = "";
+    path.forEach((entry, i) => {
+      if (i) crumbs.append(Object.assign(document.createElement("span"), { className: "sep", textContent: "›" }));
+      const last = i === path.length - 1;
+      const el = document.createElement(last ? "span" : "button");
+      el.textContent = entry.code === null ? t("drill.city") : entry.name;
+      el.className = last ? "crumb current" : "crumb";
+      if (!last) {
+        el.type = "button";
+        el.dataset.depth = String(i);
+        el.addEventListener("click", () => map.setPath(path.slice(0, i + 1)));
+      }
+      crumbs.append(el);
+    });
+    if (path.length < 4) { // below a township the grids are the last level
+      crumbs.append(Object.assign(document.createElement("span"), { className: "hint", textContent: w("map.drill_hint") }));
+    }
+  }
+  const categorySelect = $("#heat-category");
+  const renderCategories = () => {
+    const chosen = categorySelect.value;
+    categorySelect.innerHTML = "";
+    categorySelect.append(new Option(w("map.category_all"), ""));
+    for (const c of config.categories) categorySelect.append(new Option(`${c.group} · ${c.name}`, c.code));
+    categorySelect.value = chosen;
+  };
+  renderCategories();
+  $("#heat-toggle").addEventListener("change", (ev) => map.setHeat(ev.target.checked, categorySelect.value));
+  categorySelect.addEventListener("change", () => {
+    if (!$("#heat-toggle").checked) $("#heat-toggle").checked = true;
+    map.setHeat(true, categorySelect.value);
+  });
+  $("#show-closed").addEventListener("change", (ev) => map.setShowClosed(ev.target.checked));
+
+  // Right column: case panel or KPIs.
+  function showTab(name) {
+    document.querySelectorAll(".col-right .tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+    document.querySelectorAll(".col-right .tab-body").forEach((b) => { b.hidden = b.dataset.body !== name; });
+    if (name === "kpi") kpi.show(); else kpi.hide();
+  }
+  document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+  // Header numbers (also on the KPI tab).
+  const renderHeadline = () => {
+    const n = headline(store);
+    $("#headline").innerHTML = headlineHtml(n);
+    if (kpi.visible) kpi.renderNumbers();
+  };
+
+  // The live feed drives everything.
+  store.on("snapshot", () => { map.refilter(); renderHeadline(); queues.refresh(); });
+  store.on("events", (events, changed) => {
+    feedList.add(events);
+    map.update(changed);
+    panel.changed(new Set(changed.keys()));
+    queues.refresh();
+    headlineSoon();
+  });
+  let headlineTimer = null;
+  const headlineSoon = () => {
+    if (!headlineTimer) headlineTimer = setTimeout(() => { headlineTimer = null; renderHeadline(); }, 500);
+  };
+  const feed = new LiveFeed({
+    token: () => api.token,
+    areas: [],
+    onSnapshot: (cases, position) => store.replace(cases, position),
+    onEvents: (events) => store.apply(events),
+    onStatus: setConn,
+    checkAuth: async () => {
+      try { await api.get("/api/v1/console/config"); return true; } catch (err) { return err.status !== 401; }
+    },
+    onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
+  });
+
+  // Diagnostics for support staff and tests: state without reading Leaflet internals.
+  window.cityloop = {
+    feed, store, map, panel, queues, kpi,
+    mapCaseIds: () => map.ids(),
+    openCase,
+    statusLog,
+    snapshotPosition: () => store.snapshotPosition,
+    feedPositions: () => [...document.querySelectorAll("#feed li[data-position]")].map((li) => Number(li.dataset.position)),
+  };
+
+  relabelers.push(() => {
+    renderWho();
+    map.relabel();
+    renderCrumbs(map.path);
+    renderCategories();
+    feedList.render();
+    queues.render();
+    panel.render();
+    kpi.relabel();
+    renderHeadline();
+    map.onCount(map.markers.size);
+    const el = $("#conn .conn-text");
+    el.textContent = t(`conn.${$("#conn").dataset.status}`);
+  });
+
+  setInterval(() => { panel.tick(); queues.tick(); }, 1000);
+  setInterval(renderHeadline, 15000); // SLA states move with the clock
+  window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); });
+
+  renderHeadline();
+  feed.start();
+  await map.setPath(homePath);
+}
+
+/** The drill path down to the user's own area: the city, then their county (and township). */
+async function homeAreas(code) {
+  const path = [{ code: null, name: t("drill.city"), level: "city" }];
+  if (!code || code === CITY) return path;
+  let parent = null;
+  for (const [len, level] of [[6, "county"], [9, "township"], [12, "community"]]) {
+    if (code.length < len) break;
+    const part = code.slice(0, len);
+    let name = part;
+    try {
+      const body = await api.get("/api/v1/areas", parent ? { parent } : undefined);
+      const found = (body.areas || []).find((a) => a.code === part);
+      if (found) name = found.name;
+    } catch { /* the name is only a label: keep the code */ }
+    path.push({ code: part, name, level });
+    parent = part;
+  }
+  return path;
+}
+
+if (api.signedIn) start(); else showLogin();

@@ -1,0 +1,167 @@
+// The command centre's own words, on top of the shared dictionary (/static/shared/i18n.js): w(key)
+// looks here first and falls back to the shared t(key). Kept here so the shared file stays small.
+
+import { eventName, lang, t } from "/static/shared/i18n.js";
+
+const WORDS = {
+  zh: {
+    "app.console": "指挥中心",
+    "login.subtitle": "指挥中心 · 值班登录",
+    "tab.case": "工单详情",
+    "map.heat": "热力图层", "map.show_closed": "显示已结案", "map.cases": "地图工单 {n}",
+    "map.heat_unavailable": "网格级暂无热力统计", "map.heat_scale": "近30天工单数",
+    "map.category_all": "全部类别", "map.drill_hint": "点击区域下钻",
+    "legend.title": "图例", "legend.sla": "时限状态", "legend.state": "其他状态", "legend.cluster": "聚合（按最差状态着色）",
+    "kpi.title": "考核指标", "kpi.ranking": "街镇综合得分排名（本月）", "kpi.heatmatrix": "高频事项：类别 × 区县（近30天）",
+    "kpi.open": "在办工单", "kpi.overdue": "超时", "kpi.warning": "预警", "kpi.triage": "待研判", "kpi.today": "今日新增",
+    "kpi.composite": "综合得分", "kpi.nodata": "暂无回访数据，尚无法计算综合得分", "kpi.heat_nodata": "近30天暂无工单",
+    "kpi.asof": "数据截至 {time}", "kpi.response": "响应率", "kpi.resolution": "解决率", "kpi.satisfaction": "满意率",
+    "kpi.cases": "工单数",
+    "feed.empty": "等待新事件…", "feed.count": "{n} 条",
+    "case.none": "选择地图或列表中的工单查看详情",
+    "case.loading": "正在加载工单…", "case.gone": "无法打开该工单", "case.close": "关闭",
+    "case.changed": "该工单刚被他人更新；提交时将按原版本校验", "case.reload": "刷新",
+    "case.version": "版本", "case.flags": "标记", "case.explanation": "派单说明", "case.chain": "所属区域",
+    "case.active": "当前时限", "case.all_deadlines": "全部时限", "case.sensor": "物联设备", "case.location": "坐标",
+    "case.channel": "渠道", "case.type": "类型", "case.urgency": "紧急程度", "case.reported_at": "反映时间",
+    "case.created_at": "受理时间", "case.actions": "可执行操作", "case.no_actions": "当前无可执行操作",
+    "case.triage_reason": "研判原因", "case.pending_return": "退单申请", "case.extension": "延期申请",
+    "case.merge_suggestion": "疑似重复", "case.supervision": "督办级别", "case.escalation": "升级级别",
+    "case.returns": "退单次数", "case.redos": "重办次数", "case.children": "合并子件", "case.parent": "主件",
+    "case.resolution": "办结说明", "case.outcome": "结案方式", "case.photo_failed": "照片加载失败",
+    "case.unit_none": "未指定", "case.locate": "地图定位", "case.address": "地址", "case.id": "工单ID",
+    "tl.by": "操作人",
+    "action.sending": "提交中…", "action.confirm": "确认执行“{a}”？", "action.done": "已提交：{a}",
+    "action.failed": "操作失败",
+    "f.note": "说明", "f.reason": "原因", "f.until": "延期至", "f.approve": "审核结果", "f.area": "区域",
+    "f.area_county": "区县", "f.area_township": "街镇（可选）", "f.unit": "承办单位编码", "f.unit_name": "单位名称（矩阵外单位必填）",
+    "f.contacted": "已联系来电人", "f.solved": "问题已解决", "f.satisfaction": "满意度", "f.into": "并入工单ID",
+    "f.photos": "照片", "f.choose": "请选择", "yes": "是", "no": "否", "approve.yes": "同意", "approve.no": "不同意",
+    "f.review_unit": "改派单位编码（留空由系统推荐）",
+    "sat.satisfied": "满意", "sat.basically_satisfied": "基本满意", "sat.dissatisfied": "不满意", "sat.unreachable": "未接通",
+    "ret.not_our_remit": "职能不符", "ret.wrong_area": "属地不符", "ret.unclear_ownership": "权属不清",
+    "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
+    "type.consult": "咨询", "type.help": "求助", "type.complaint": "投诉", "type.report": "举报",
+    "type.suggestion": "建议", "type.praise": "表扬", "type.other": "其他",
+    "flag.near_boundary": "临近市界", "flag.near_internal_boundary": "临近街镇边界", "flag.sensor_recovered": "设备已恢复",
+    "flag.outside_city": "市外", "flag.address_only": "仅地址",
+    "triage.no_location": "无位置", "triage.outside_city": "位于市外", "triage.address_unmatched": "地址未匹配",
+    "triage.address_ambiguous": "地址有歧义", "triage.unknown_category": "类别未知",
+    "role.admin": "管理员", "role.city_operator": "市级值班员", "role.county_dispatcher": "区县调度员",
+    "role.township_handler": "街镇承办人", "role.grid_worker": "网格员", "role.auditor": "审计",
+    "queue.empty": "暂无待办", "queue.more": "仅显示前 {n} 条",
+    "sla.label": "时限",
+    "toast.offline": "实时连接已断开，正在重连", "toast.signin_expired": "登录已过期，请重新登录",
+  },
+  en: {
+    "app.console": "Command centre",
+    "login.subtitle": "Command centre · duty sign-in",
+    "tab.case": "Case",
+    "map.heat": "Hotspots", "map.show_closed": "Show closed", "map.cases": "{n} on map",
+    "map.heat_unavailable": "No hotspot counts at grid level", "map.heat_scale": "Cases, last 30 days",
+    "map.category_all": "All categories", "map.drill_hint": "Click an area to drill in",
+    "legend.title": "Legend", "legend.sla": "Deadline", "legend.state": "Other states", "legend.cluster": "Cluster (worst case colour)",
+    "kpi.title": "KPIs", "kpi.ranking": "Township ranking by composite (this month)",
+    "kpi.heatmatrix": "Hotspots: category × county (30 days)",
+    "kpi.open": "Open", "kpi.overdue": "Overdue", "kpi.warning": "Warning", "kpi.triage": "Triage", "kpi.today": "New today",
+    "kpi.composite": "Composite", "kpi.nodata": "No callbacks yet: no composite score to rank", "kpi.heat_nodata": "No cases in the last 30 days",
+    "kpi.asof": "As of {time}", "kpi.response": "Response", "kpi.resolution": "Resolution", "kpi.satisfaction": "Satisfaction",
+    "kpi.cases": "Cases",
+    "feed.empty": "Waiting for events…", "feed.count": "{n}",
+    "case.none": "Pick a case on the map or in a list",
+    "case.loading": "Loading the case…", "case.gone": "Cannot open this case", "case.close": "Close",
+    "case.changed": "Someone just changed this case; your submission is checked against the version you saw",
+    "case.reload": "Reload",
+    "case.version": "Version", "case.flags": "Flags", "case.explanation": "Why this unit", "case.chain": "Areas",
+    "case.active": "Running deadline", "case.all_deadlines": "All deadlines", "case.sensor": "Sensor", "case.location": "Position",
+    "case.channel": "Channel", "case.type": "Type", "case.urgency": "Urgency", "case.reported_at": "Reported",
+    "case.created_at": "Received", "case.actions": "Actions", "case.no_actions": "Nothing you can do on this case now",
+    "case.triage_reason": "Triage reason", "case.pending_return": "Return request", "case.extension": "Extension request",
+    "case.merge_suggestion": "Possible duplicate", "case.supervision": "Supervision level", "case.escalation": "Escalation level",
+    "case.returns": "Returns", "case.redos": "Redos", "case.children": "Merged duplicates", "case.parent": "Parent case",
+    "case.resolution": "Resolution", "case.outcome": "Outcome", "case.photo_failed": "Photo failed to load",
+    "case.unit_none": "None", "case.locate": "Show on map", "case.address": "Address", "case.id": "Case id",
+    "tl.by": "by",
+    "action.sending": "Sending…", "action.confirm": "Carry out “{a}”?", "action.done": "Done: {a}",
+    "action.failed": "Action failed",
+    "f.note": "Note", "f.reason": "Reason", "f.until": "Extend until", "f.approve": "Decision", "f.area": "Area",
+    "f.area_county": "County", "f.area_township": "Township (optional)", "f.unit": "Unit code", "f.unit_name": "Unit name (for units outside the matrix)",
+    "f.contacted": "Caller contacted", "f.solved": "Problem solved", "f.satisfaction": "Satisfaction", "f.into": "Merge into case id",
+    "f.photos": "Photos", "f.choose": "Choose", "yes": "Yes", "no": "No", "approve.yes": "Approve", "approve.no": "Refuse",
+    "f.review_unit": "Re-dispatch to unit code (empty: the system proposes one)",
+    "sat.satisfied": "Satisfied", "sat.basically_satisfied": "Basically satisfied", "sat.dissatisfied": "Dissatisfied",
+    "sat.unreachable": "Unreachable",
+    "ret.not_our_remit": "Not our remit", "ret.wrong_area": "Wrong area", "ret.unclear_ownership": "Unclear ownership",
+    "urgency.normal": "Normal", "urgency.urgent": "Urgent", "urgency.critical": "Critical", "urgency.complex": "Complex",
+    "type.consult": "Enquiry", "type.help": "Help", "type.complaint": "Complaint", "type.report": "Report",
+    "type.suggestion": "Suggestion", "type.praise": "Praise", "type.other": "Other",
+    "flag.near_boundary": "Near city border", "flag.near_internal_boundary": "Near township border",
+    "flag.sensor_recovered": "Sensor recovered", "flag.outside_city": "Outside city", "flag.address_only": "Address only",
+    "triage.no_location": "No location", "triage.outside_city": "Outside the city", "triage.address_unmatched": "Address not matched",
+    "triage.address_ambiguous": "Ambiguous address", "triage.unknown_category": "Unknown category",
+    "role.admin": "Admin", "role.city_operator": "City operator", "role.county_dispatcher": "County dispatcher",
+    "role.township_handler": "Township handler", "role.grid_worker": "Grid worker", "role.auditor": "Auditor",
+    "queue.empty": "Nothing to do", "queue.more": "First {n} shown",
+    "sla.label": "Deadline",
+    "toast.offline": "Live connection lost; reconnecting", "toast.signin_expired": "Signed out: please sign in again",
+  },
+};
+
+// The shared file has no English event names yet.
+const EVENTS_EN = {
+  "case.received": "Received", "case.triaged": "Sent to triage", "case.dispatched": "Dispatched", "case.accepted": "Signed off",
+  "case.return_requested": "Return requested", "case.return_reviewed": "Return reviewed",
+  "case.extension_requested": "Extension requested", "case.extension_reviewed": "Extension reviewed",
+  "case.progressed": "Progress", "case.pushed_down": "Pushed down", "case.resolved": "Resolved",
+  "case.callback_recorded": "Callback", "case.closed": "Closed", "case.redone": "Redo", "case.supervised": "Supervised",
+  "case.sla_warning": "Deadline warning", "case.reminded": "Reminder", "case.flagged": "Flagged supervision",
+  "case.escalated": "Escalated", "case.merged": "Merged", "case.split": "Split", "case.child_attached": "Duplicate attached",
+  "case.child_detached": "Duplicate detached", "case.parent_updated": "Parent updated", "case.parked": "Parked",
+  "case.reopened": "Reopened", "case.rejected": "Rejected", "case.commented": "Comment",
+  "case.merge_suggested": "Possible duplicate", "case.alarm_repeated": "Repeated alarm", "case.sensor_recovered": "Sensor recovered",
+};
+
+/** A word of this console (falls back to the shared dictionary). */
+export function w(key, params = {}) {
+  const text = WORDS[lang()][key] ?? WORDS.zh[key];
+  if (text === undefined) return t(key, params);
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+/** A word for an enumerated value (`prefix.value`), or the value itself when unknown. */
+export function wv(prefix, value) {
+  if (value === null || value === undefined || value === "") return "";
+  const key = `${prefix}.${value}`;
+  const text = w(key);
+  return text === key ? String(value) : text;
+}
+
+export function evName(type) {
+  return lang() === "en" ? (EVENTS_EN[type] ?? eventName(type)) : eventName(type);
+}
+
+/** Apply `data-w` keys below `root` (text) and `data-w-title` (title attribute). */
+export function translatePage(root = document) {
+  root.querySelectorAll("[data-w]").forEach((el) => { el.textContent = w(el.dataset.w); });
+  root.querySelectorAll("[data-w-title]").forEach((el) => { el.title = w(el.dataset.wTitle); });
+}
+
+// Category names by the channels' aliases and codes (GET /api/v1/console/config), for cases that have no
+// matrix category yet (triage): the shared caseTitle would show the raw alias ("flooding").
+let categoryNames = new Map();
+export function setCategories(list) {
+  categoryNames = new Map((list || []).flatMap((c) => [[c.category, c.name], [c.code, c.name]]));
+}
+
+/** The name of a category given by its alias or code ("flooding" → 道路积水). */
+export function categoryName(value) { return categoryNames.get(value) || value || ""; }
+
+/** A short title for lists: the category's last level, and where (township, else county). */
+export function caseLabel(c) {
+  const report = c.report || {};
+  const path = (c.category && c.category.path) || [];
+  const category = path[path.length - 1] || categoryNames.get(report.category) || report.category || "";
+  const areas = c.areas || {};
+  const place = (areas.township || areas.county || {}).name || "";
+  return [category, place].filter(Boolean).join(" · ");
+}
