@@ -112,7 +112,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.GATEWAY] = gateway
     app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
     clock = app[keys.CLOCK]
-    app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock)
+    app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock, app[keys.LOCATOR].area_chain)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, pool, app[keys.ACTIONS])
     app[keys.TIMERS] = SlaTimers(pool, app[keys.ACTIONS], policy, clock)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +43,11 @@ class ActionOutcome:
 
 
 class CaseActions:
-    def __init__(self, pool: asyncpg.Pool, committer: GroupCommitter, policy: Policy, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, committer: GroupCommitter, policy: Policy, clock: Clock,
+                 area_chain: Callable[[str], dict[str, dict[str, str]]] | None = None) -> None:
         self._pool = pool
+        # Names of an area and the levels above it, so that a dispatch to an area code records real names.
+        self._area_chain = area_chain
         self._committer = committer
         self._policy = policy
         self._clock = clock
@@ -66,6 +70,8 @@ class CaseActions:
         if not isinstance(action, str):
             raise ActionError(422, "validation_failed", "action is required",
                               [{"field": "action", "message": "the name of the action"}])
+        if action == "dispatch" and "areas" not in body and isinstance(body.get("area"), str) and self._area_chain:
+            body = {**body, "areas": self._area_chain(body["area"]) or None}
         try:
             command = parse_command(action, body)
         except ValidationError as exc:

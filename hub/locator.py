@@ -111,6 +111,20 @@ class Locator:
                         "synthetic": shape.synthetic if shape is not None else False})
         return out
 
+    def area_chain(self, code: str) -> dict[str, dict[str, str]]:
+        """The named areas from the city down to `code` ({level: {code, name}}), from the active layers;
+        empty when the code is not an area there."""
+        index = self._boundaries.index
+        assert index is not None
+        chain: dict[str, dict[str, str]] = {}
+        shape = index.area(code)
+        while shape is not None:
+            chain[shape.level] = {"code": shape.code, "name": shape.name}
+            shape = index.area(shape.parent_code) if shape.parent_code else None
+        if chain:
+            chain["city"] = _ref(NANNING)
+        return chain
+
     def features(self, parent: str | None, level: str | None, tolerance_deg: float) -> dict[str, Any]:
         """The children of `parent` as a GeoJSON FeatureCollection, simplified for drawing on a map
         (`tolerance_deg` ≈ metres / 111,000; 0 keeps every vertex). Cached per boundary version."""

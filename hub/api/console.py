@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.access import USER_ROLES
+from geo.areas import NANNING
+from hub.access import CITY_CODE, USER_ROLES
 from hub.api.actions import QUEUES
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
@@ -25,6 +26,7 @@ async def console_config(request: web.Request) -> web.Response:
         # Tiles are optional: without a (government) tile server the boundary layers alone make the map.
         "map": {"tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
                 "centre": MAP_CENTRE},
+        "city": {"code": CITY_CODE, "name": NANNING.name},
         "categories": categories,
         "queues": sorted(QUEUES),
     })

@@ -155,3 +155,16 @@ async def test_duplicates_merge_automatically_split_undoes_and_near_ones_are_sug
     async with hub.http.get(f"{hub.base}/api/v1/queues/merge_suggestions", headers=operator.headers) as resp:
         queued = [c["case_id"] for c in (await resp.json())["cases"]]
     assert near["case_id"] in queued
+
+
+async def test_an_operator_dispatches_a_triage_case_and_the_areas_get_their_real_names(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    _, answer = await push(hub, key, ticket(None, address="某个找不到的地方", category="exposed_rubbish"))
+    operator = Console(hub, await hub.login("city_operator", None))
+    case = await operator.case(answer["case_id"])
+    assert case["state"] == "triage" and "dispatch" in case["allowed_actions"]
+    case = await operator.ok(answer["case_id"], "dispatch", case["version"], area="450103001", unit="450103001-gov")
+    assert case["state"] == "dispatched"
+    assert case["areas"]["county"] == {"code": "450103", "name": "青秀区"}
+    assert case["areas"]["township"]["code"] == "450103001" and not case["areas"]["township"]["name"].isdigit()
+    assert case["units"]["lead"]["name"] == case["areas"]["township"]["name"] + "人民政府"
