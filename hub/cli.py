@@ -49,24 +49,37 @@ async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     base = f"http://{settings.host}:{settings.port}"
     print(f"CityLoop hub listening on {base}", flush=True)
-    simulator: asyncio.Task[None] | None = None
+    simulator: asyncio.Task[object] | None = None
     try:
         if demo:
             from hub.demo import print_banner, seed_demo
 
-            key = await seed_demo(app[POOL])
-            print_banner(base)
+            accounts = await seed_demo(app[POOL])
+            print_banner(base, simulating=simulate)
             if simulate:
-                from hub.simulate import run_simulation
+                from hub.simulate import SimConfig, run_simulation
 
-                simulator = asyncio.create_task(run_simulation(base, key, rate=2.0, duration=None))
+                # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
+                # crew works 60 times faster than real staff, so that cases move within a minute or two.
+                config = SimConfig(rate=2.0, duration=None, mqtt_url=settings.mqtt_url, speed=60.0,
+                                   report_every_s=60.0)
+                simulator = asyncio.create_task(run_simulation(base, accounts, config))
+                simulator.add_done_callback(_report_simulator_end)
         await stop.wait()
     finally:
         if simulator is not None:
             simulator.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
                 await simulator
         await runner.cleanup()
+
+
+def _report_simulator_end(task: asyncio.Task[object]) -> None:
+    """The demo's simulator runs until shutdown; if it stops before, say why (the hub keeps serving)."""
+    if not task.cancelled() and task.exception() is not None:
+        import logging
+
+        logging.getLogger("hub.simulate").error("the demo simulator stopped", exc_info=task.exception())
 
 
 def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
@@ -173,13 +186,42 @@ def cmd_rebuild(settings: Settings) -> int:
     return 0
 
 
-def cmd_simulate(rate: float, duration: float, url: str, key: str | None) -> int:
-    from hub.simulate import run_simulation
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Mixed traffic against a running hub. The simulator creates its own keys and staff logins in the hub's
+    database (DATABASE_URL, else the embedded one under CITYLOOP_DATA_DIR, as the other commands do); with
+    --key it needs no database and sends hotline tickets only."""
+    import os
 
-    if not key:
-        print("cityloop simulate needs a hotline key: --key or CITYLOOP_SIMULATOR_KEY", file=sys.stderr)
-        return 2
-    asyncio.run(run_simulation(url, key, rate=rate, duration=duration))
+    from hub.simulate import Accounts, KeyOnly, SimConfig, Simulator, Summary
+
+    config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
+                       speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = args.url or f"http://{host}:{settings.port}"
+
+    async def simulate(accounts: Accounts) -> Summary:
+        simulator = Simulator(base, accounts, config)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, simulator.stop)  # Ctrl-C ends the run early, with its summary
+        try:
+            return await simulator.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    async def with_database(pool: asyncpg.Pool) -> Summary:
+        from hub.demo import SimulatorAccounts
+
+        return await simulate(SimulatorAccounts(pool))
+
+    key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
+    if key:
+        summary = asyncio.run(simulate(KeyOnly(key)))
+    else:
+        with _database(settings) as url:
+            result = asyncio.run(_with_conn(url, with_database))
+        assert isinstance(result, Summary)
+        summary = result
+    print(summary.render())
     return 0
 
 
@@ -232,11 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     geo.add_parser("versions", help="list boundary versions")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases table from the events (hubs may keep running)")
-    sim = sub.add_parser("simulate", help="realistic hotline traffic against a running hub")
-    sim.add_argument("--rate", type=float, default=5.0, help="tickets per second")
+    sim = sub.add_parser("simulate", help="realistic mixed traffic (hotline, Open311, IoT, grid) and staff working "
+                                          "the cases, against a running hub")
+    sim.add_argument("--rate", type=float, default=5.0, help="events per second, all channels together")
     sim.add_argument("--duration", type=float, default=60.0, help="seconds")
-    sim.add_argument("--url", default="http://127.0.0.1:8080")
-    sim.add_argument("--key", default=None, help="hotline API key (or CITYLOOP_SIMULATOR_KEY)")
+    sim.add_argument("--url", default=None, help="the hub (default: http://CITYLOOP_HOST:CITYLOOP_PORT)")
+    sim.add_argument("--mqtt-url", default=None, help="IoT readings over this broker (default: MQTT_URL; "
+                                                      "unset: over HTTP)")
+    sim.add_argument("--speed", type=float, default=60.0,
+                     help="how many times faster than real staff the crew works (60: a minute a second)")
+    sim.add_argument("--no-crew", action="store_true", help="traffic only: nobody works the cases")
+    sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets")
+    sim.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+    sim.add_argument("--key", default=None, help="hotline-only mode without database access: a hotline API key "
+                                                 "(or CITYLOOP_SIMULATOR_KEY)")
     bench = sub.add_parser("bench", help="the benchmark suite (ratios against baselines)")
     bench.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     return parser
@@ -264,10 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "devices":
             return cmd_devices(settings, args)
         if args.command == "simulate":
-            import os
-
-            key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
-            return cmd_simulate(args.rate, args.duration, args.url, key)
+            return cmd_simulate(settings, args)
         if args.command == "bench":
             return cmd_bench(settings, args.quick)
     except (ValueError, asyncpg.PostgresError) as exc:

@@ -1,12 +1,13 @@
-"""Demo users and the hotline key for the simulator; printed logins. Demo only: never in production."""
+"""Demo users, the simulator's credentials, and the printed logins. Demo and simulator only: never in production."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import asyncpg
 
-from hub.auth import add_api_key, add_user
+from hub.auth import add_api_key, add_user, validate_role_area
 
 DEMO_PASSWORD = "cityloop-demo"
 # (username, role, area): the city centre, two neighbouring counties, a township, an auditor.
@@ -19,16 +20,68 @@ DEMO_USERS = (
     ("grid1", "grid_worker", "450103001"),  # a grid worker (网格员) of 新竹街道
     ("auditor", "auditor", None),
 )
+# The simulator's staff are named by role and area, so that a rerun finds the same users again.
+SIM_USER_PREFIX = {"city_operator": "sim-operator", "county_dispatcher": "sim-county",
+                   "township_handler": "sim-township", "grid_worker": "sim-grid"}
 
 
-async def seed_demo(pool: asyncpg.Pool) -> str:
-    """Create (or reset) the demo users; return a fresh hotline key for the simulator."""
+class SimulatorAccounts:
+    """The simulator's machine keys and staff logins (hub.simulate.Accounts), created in the hub's database on
+    first use: a key per machine channel, the operator, and county dispatchers, township handlers and grid
+    workers for whichever county or township the traffic reaches.
+
+    Each user's password is set when the simulator first needs it: a fresh random one per run, or the demo
+    password in the demo so that a visitor can sign in as any simulated staff member. argon2 is slow on purpose
+    (~0.2 s of CPU), and a run meets a hundred townships: the first user is made by hub.auth.add_user, the
+    others get a copy of its hash (same password), so the run pays for one hash, not a hundred."""
+
+    def __init__(self, pool: asyncpg.Pool, password: str | None = None) -> None:
+        self._pool = pool
+        self._password = password or secrets.token_urlsafe(18)
+        self._keys: dict[str, str] = {}
+        self._users: dict[tuple[str, str], str] = {}
+        self._first: str | None = None  # the user whose hash the others copy
+        self._first_lock = asyncio.Lock()
+
+    async def api_key(self, role: str) -> str:
+        if role not in self._keys:
+            self._keys[role] = await add_api_key(self._pool, f"simulator-{role}-{secrets.token_hex(4)}", role)
+        return self._keys[role]
+
+    async def user(self, role: str, area: str) -> tuple[str, str]:
+        """(username, password) of the simulated staff member with this role and area."""
+        if role not in SIM_USER_PREFIX:
+            raise LookupError(f"the simulator has no {role} users")
+        if (role, area) not in self._users:
+            username = SIM_USER_PREFIX[role] if role == "city_operator" else f"{SIM_USER_PREFIX[role]}-{area}"
+            async with self._first_lock:  # the others wait for the one hash they will copy
+                first = self._first
+                if first is None:
+                    await add_user(self._pool, username, self._password, role, area)
+                    self._first = username
+            if first is not None:
+                validate_role_area(role, area, machine=False)
+                await self._pool.execute(
+                    "INSERT INTO users (username, password_hash, role, area) "
+                    "SELECT $1, password_hash, $2, $3 FROM users WHERE username = $4 "
+                    "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
+                    "role = excluded.role, area = excluded.area", username, role, area, first)
+            self._users[(role, area)] = username
+        return self._users[(role, area)], self._password
+
+
+async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
+    """Create (or reset) the demo users; return the simulator's accounts (keys and the operator made now)."""
     for username, role, area in DEMO_USERS:
         await add_user(pool, username, DEMO_PASSWORD, role, area)
-    return await add_api_key(pool, f"demo-simulator-{secrets.token_hex(4)}", "hotline")
+    accounts = SimulatorAccounts(pool, DEMO_PASSWORD)
+    for role in ("hotline", "open311", "iot"):
+        await accounts.api_key(role)
+    await accounts.user("city_operator", "450100")
+    return accounts
 
 
-def print_banner(base_url: str) -> None:
+def print_banner(base_url: str, *, simulating: bool = False) -> None:
     lines = [
         "",
         f"  Command-centre console: {base_url}/console/",
@@ -37,4 +90,8 @@ def print_banner(base_url: str) -> None:
         "  Demo logins (password for all: " + DEMO_PASSWORD + "):",
     ]
     lines += [f"    {u:<10} {r:<18} {a or 'whole city'}" for u, r, a in DEMO_USERS]
+    if simulating:
+        lines += ["  Live simulator: hotline, Open311, IoT and grid traffic at ~2 events/s; its staff sign in with",
+                  "    the same password: sim-operator, sim-county-<county code>, sim-township-<township code>,",
+                  "    sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001)."]
     print("\n".join(lines) + "\n", flush=True)
