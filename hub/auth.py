@@ -44,11 +44,22 @@ def validate_role_area(role: str, area: str | None, *, machine: bool) -> None:
 
 async def add_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, password: str, role: str,
                    area: str | None) -> None:
-    validate_role_area(role, area, machine=False)
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
+    validate_role_area(role, area, machine=False)
     # argon2 is deliberately slow: keep it off the event loop.
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    await save_user(conn, username, await asyncio.to_thread(_hasher.hash, password), role, area)
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def save_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, password_hash: str, role: str,
+                    area: str | None) -> None:
+    """Create or update a user with an argon2 hash made earlier (many users sharing one demo password
+    need one hash, not one 0.2 s hash each)."""
+    validate_role_area(role, area, machine=False)
     await conn.execute(
         "INSERT INTO users (username, password_hash, role, area) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "

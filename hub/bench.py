@@ -34,7 +34,7 @@ from hub.db import create_pool
 from hub.eventstore import AppendRequest, append_batch
 from hub.migrate import apply_migrations
 from hub.settings import Settings
-from hub.simulate import TicketFactory
+from hub.simulation import TicketFactory
 
 
 def _report(label: str, value: float, unit: str, baseline: tuple[str, float] | None = None) -> None:

@@ -57,7 +57,7 @@ async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
             accounts = await seed_demo(app[POOL])
             print_banner(base, simulating=simulate)
             if simulate:
-                from hub.simulate import SimConfig, run_simulation
+                from hub.simulation import SimConfig, run_simulation
 
                 # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
                 # crew works 60 times faster than real staff, so that cases move within a minute or two.
@@ -79,7 +79,7 @@ def _report_simulator_end(task: asyncio.Task[object]) -> None:
     if not task.cancelled() and task.exception() is not None:
         import logging
 
-        logging.getLogger("hub.simulate").error("the demo simulator stopped", exc_info=task.exception())
+        logging.getLogger("hub.simulation").error("the demo simulator stopped", exc_info=task.exception())
 
 
 def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
@@ -192,7 +192,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     --key it needs no database and sends hotline tickets only."""
     import os
 
-    from hub.simulate import Accounts, KeyOnly, SimConfig, Simulator, Summary
+    from hub.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
 
     config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
                        speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)

@@ -7,7 +7,7 @@ import secrets
 
 import asyncpg
 
-from hub.auth import add_api_key, add_user, validate_role_area
+from hub.auth import add_api_key, add_user, hash_password, save_user
 
 DEMO_PASSWORD = "cityloop-demo"
 # (username, role, area): the city centre, two neighbouring counties, a township, an auditor.
@@ -26,7 +26,7 @@ SIM_USER_PREFIX = {"city_operator": "sim-operator", "county_dispatcher": "sim-co
 
 
 class SimulatorAccounts:
-    """The simulator's machine keys and staff logins (hub.simulate.Accounts), created in the hub's database on
+    """The simulator's machine keys and staff logins (hub.simulation.Accounts), created in the hub's database on
     first use: a key per machine channel, the operator, and county dispatchers, township handlers and grid
     workers for whichever county or township the traffic reaches.
 
@@ -40,8 +40,8 @@ class SimulatorAccounts:
         self._password = password or secrets.token_urlsafe(18)
         self._keys: dict[str, str] = {}
         self._users: dict[tuple[str, str], str] = {}
-        self._first: str | None = None  # the user whose hash the others copy
-        self._first_lock = asyncio.Lock()
+        self._hash: str | None = None  # the argon2 hash of the shared password, made once
+        self._hash_lock = asyncio.Lock()
 
     async def api_key(self, role: str) -> str:
         if role not in self._keys:
@@ -54,18 +54,10 @@ class SimulatorAccounts:
             raise LookupError(f"the simulator has no {role} users")
         if (role, area) not in self._users:
             username = SIM_USER_PREFIX[role] if role == "city_operator" else f"{SIM_USER_PREFIX[role]}-{area}"
-            async with self._first_lock:  # the others wait for the one hash they will copy
-                first = self._first
-                if first is None:
-                    await add_user(self._pool, username, self._password, role, area)
-                    self._first = username
-            if first is not None:
-                validate_role_area(role, area, machine=False)
-                await self._pool.execute(
-                    "INSERT INTO users (username, password_hash, role, area) "
-                    "SELECT $1, password_hash, $2, $3 FROM users WHERE username = $4 "
-                    "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
-                    "role = excluded.role, area = excluded.area", username, role, area, first)
+            async with self._hash_lock:  # one argon2 hash of the shared password serves every login
+                if self._hash is None:
+                    self._hash = await hash_password(self._password)
+            await save_user(self._pool, username, self._hash, role, area)
             self._users[(role, area)] = username
         return self._users[(role, area)], self._password
 

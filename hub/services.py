@@ -146,7 +146,9 @@ def embedded_mosquitto(data_dir: Path) -> Iterator[str]:
                       f"log_dest file {folder}/mosquitto.log\n")
     if os.geteuid() == 0 and _user_exists("mosquitto"):
         shutil.chown(folder, "mosquitto", "mosquitto")  # it must write its persistence file and log here
-    proc = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own session: a Ctrl-C meant for the hub must not kill the broker under the hub's MQTT client first.
+    proc = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     url = f"mqtt://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10

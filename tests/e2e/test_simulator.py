@@ -21,11 +21,10 @@ from connectors.open311 import parse_new_request
 from dispatch.matrix import demo_matrix
 from geo.crs import Crs, from_wgs84
 from geo.gazetteer import Gazetteer
-from hub import sim_content as content
 from hub.demo import SimulatorAccounts
 from hub.keys import POOL
 from hub.settings import Settings
-from hub.simulate import Http, Open311Source, SimConfig, Simulator, Spot, TicketFactory
+from hub.simulation import Http, Open311Source, SimConfig, Simulator, Spot, TicketFactory, content
 from tests.conftest import running_hub
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
