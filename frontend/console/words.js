@@ -1,7 +1,7 @@
 // The command centre's own words, on top of the shared dictionary (/static/shared/i18n.js): w(key)
 // looks here first and falls back to the shared t(key). Kept here so the shared file stays small.
 
-import { eventName, lang, t } from "/static/shared/i18n.js";
+import { eventName, wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
@@ -40,7 +40,6 @@ const WORDS = {
     "f.review_unit": "改派单位编码（留空由系统推荐）",
     "sat.satisfied": "满意", "sat.basically_satisfied": "基本满意", "sat.dissatisfied": "不满意", "sat.unreachable": "未接通",
     "ret.not_our_remit": "职能不符", "ret.wrong_area": "属地不符", "ret.unclear_ownership": "权属不清",
-    "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
     "type.consult": "咨询", "type.help": "求助", "type.complaint": "投诉", "type.report": "举报",
     "type.suggestion": "建议", "type.praise": "表扬", "type.other": "其他",
     "flag.near_boundary": "临近市界", "flag.near_internal_boundary": "临近街镇边界", "flag.sensor_recovered": "设备已恢复",
@@ -92,7 +91,6 @@ const WORDS = {
     "sat.satisfied": "Satisfied", "sat.basically_satisfied": "Basically satisfied", "sat.dissatisfied": "Dissatisfied",
     "sat.unreachable": "Unreachable",
     "ret.not_our_remit": "Not our remit", "ret.wrong_area": "Wrong area", "ret.unclear_ownership": "Unclear ownership",
-    "urgency.normal": "Normal", "urgency.urgent": "Urgent", "urgency.critical": "Critical", "urgency.complex": "Complex",
     "type.consult": "Enquiry", "type.help": "Help", "type.complaint": "Complaint", "type.report": "Report",
     "type.suggestion": "Suggestion", "type.praise": "Praise", "type.other": "Other",
     "flag.near_boundary": "Near city border", "flag.near_internal_boundary": "Near township border",
@@ -107,26 +105,9 @@ const WORDS = {
   },
 };
 
-// The shared file has no English event names yet.
-const EVENTS_EN = {
-  "case.received": "Received", "case.triaged": "Sent to triage", "case.dispatched": "Dispatched", "case.accepted": "Signed off",
-  "case.return_requested": "Return requested", "case.return_reviewed": "Return reviewed",
-  "case.extension_requested": "Extension requested", "case.extension_reviewed": "Extension reviewed",
-  "case.progressed": "Progress", "case.pushed_down": "Pushed down", "case.resolved": "Resolved",
-  "case.callback_recorded": "Callback", "case.closed": "Closed", "case.redone": "Redo", "case.supervised": "Supervised",
-  "case.sla_warning": "Deadline warning", "case.reminded": "Reminder", "case.flagged": "Flagged supervision",
-  "case.escalated": "Escalated", "case.merged": "Merged", "case.split": "Split", "case.child_attached": "Duplicate attached",
-  "case.child_detached": "Duplicate detached", "case.parent_updated": "Parent updated", "case.parked": "Parked",
-  "case.reopened": "Reopened", "case.rejected": "Rejected", "case.commented": "Comment",
-  "case.merge_suggested": "Possible duplicate", "case.alarm_repeated": "Repeated alarm", "case.sensor_recovered": "Sensor recovered",
-};
 
-/** A word of this console (falls back to the shared dictionary). */
-export function w(key, params = {}) {
-  const text = WORDS[lang()][key] ?? WORDS.zh[key];
-  if (text === undefined) return t(key, params);
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
-}
+/** A word of this console, else of the shared dictionary, with {name} parameters filled in. */
+export const w = wordsOf(WORDS);
 
 /** A word for an enumerated value (`prefix.value`), or the value itself when unknown. */
 export function wv(prefix, value) {
@@ -136,9 +117,7 @@ export function wv(prefix, value) {
   return text === key ? String(value) : text;
 }
 
-export function evName(type) {
-  return lang() === "en" ? (EVENTS_EN[type] ?? eventName(type)) : eventName(type);
-}
+export const evName = eventName;
 
 /** Apply `data-w` keys below `root` (text) and `data-w-title` (title attribute). */
 export function translatePage(root = document) {

@@ -1,7 +1,7 @@
 // Words the township phone console needs beyond the shared dictionary (frontend/shared/i18n.js).
 // w(key) looks here first, then in the shared dictionary, so shared words stay in one place.
 
-import { lang, t } from "/static/shared/i18n.js";
+import { wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
@@ -19,7 +19,6 @@ const WORDS = {
     "case.timeline_count": "处理过程（{n}条）", "case.actor": "操作人", "case.no_actions": "当前无需您操作",
     "case.extension_pending": "延期申请待审批：至{until}",
     "case.last_progress": "最近进展", "case.resolution": "办结说明", "case.lead_unit": "主办单位",
-    "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
     "form.note": "说明", "form.note.progress": "进展情况", "form.note.resolve": "办理结果", "form.note.comment": "备注内容",
     "form.note.return": "退回说明", "form.reason": "退回原因", "form.reason.pick": "请选择原因",
     "form.until": "延期至（北京时间）", "form.ext_reason": "延期理由", "form.photo": "现场照片",
@@ -63,7 +62,6 @@ const WORDS = {
     "case.timeline_count": "Timeline ({n})", "case.actor": "By", "case.no_actions": "Nothing for you to do now",
     "case.extension_pending": "Extension requested until {until}, awaiting approval",
     "case.last_progress": "Latest progress", "case.resolution": "Resolution", "case.lead_unit": "Lead unit",
-    "urgency.normal": "Normal", "urgency.urgent": "Urgent", "urgency.critical": "Critical", "urgency.complex": "Complex",
     "form.note": "Note", "form.note.progress": "What was done", "form.note.resolve": "How it was resolved",
     "form.note.comment": "Comment", "form.note.return": "Why it is returned", "form.reason": "Reason",
     "form.reason.pick": "Pick a reason", "form.until": "Extend until (China time)", "form.ext_reason": "Why more time is needed",
@@ -94,12 +92,8 @@ const WORDS = {
   },
 };
 
-/** A word of this console (or of the shared dictionary), with {name} parameters filled in. */
-export function w(key, params = {}) {
-  const text = WORDS[lang()][key] ?? WORDS.zh[key];
-  if (text === undefined) return t(key, params);
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
-}
+/** A word of this console, else of the shared dictionary, with {name} parameters filled in. */
+export const w = wordsOf(WORDS);
 
 /** Apply `data-w` keys (text) and `data-w-placeholder` below `root`. */
 export function translateWords(root = document) {

@@ -25,6 +25,7 @@ const DICT = {
     "report.new": "上报问题", "report.sent": "已上报", "gps.locating": "定位中…", "gps.failed": "无法获取定位",
     "photo.add": "拍照/选图", "queue.empty": "暂无待办", "loading": "加载中…", "all": "全部",
     "drill.city": "南宁市", "drill.up": "返回上级",
+    "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
   },
   en: {
     "app.title": "City Operations Hub", "app.console": "Command centre", "app.mobile": "Township desk",
@@ -49,6 +50,7 @@ const DICT = {
     "report.new": "Report a problem", "report.sent": "Reported", "gps.locating": "Locating…",
     "gps.failed": "No GPS position", "photo.add": "Photo", "queue.empty": "Nothing to do", "loading": "Loading…",
     "all": "All", "drill.city": "Nanning", "drill.up": "Up a level",
+    "urgency.normal": "Normal", "urgency.urgent": "Urgent", "urgency.critical": "Critical", "urgency.complex": "Complex",
   },
 };
 
@@ -116,6 +118,15 @@ export function t(key, params = {}) {
   const text = DICT[current][key] ?? DICT.zh[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
 }
+/** A console's own words ({zh: {...}, en: {...}}) on top of the shared ones: returns its `w(key, params)`. */
+export function wordsOf(words) {
+  return (key, params = {}) => {
+    const text = words[current][key] ?? words.zh[key];
+    if (text === undefined) return t(key, params);
+    return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+  };
+}
+
 export const stateName = (state) => STATES[current][state] ?? state;
 export const eventName = (type) => EVENTS[current][type] ?? (current === "en" ? type.replace(/^case\./, "").replace(/_/g, " ") : type);
 export const actionName = (action) => ACTIONS[current][action] ?? action;
