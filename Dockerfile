@@ -1,4 +1,11 @@
 # The hub image. PostgreSQL, Redis and Mosquitto run as their own services (docker-compose.yml).
+
+# The consoles' libraries, exactly as frontend/package-lock.json pins them.
+FROM node:20-bookworm-slim AS consoles
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 CITYLOOP_HOST=0.0.0.0 CITYLOOP_PORT=8080
@@ -9,6 +16,7 @@ COPY geo ./geo
 COPY connectors ./connectors
 COPY migrations ./migrations
 COPY frontend ./frontend
+COPY --from=consoles /frontend/node_modules ./frontend/node_modules
 RUN pip install --no-cache-dir -e . && useradd --system --create-home cityloop
 USER cityloop
 EXPOSE 8080
