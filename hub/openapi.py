@@ -17,21 +17,10 @@ from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.hotspots import HotspotQuery
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
-
-
-class ErrorField(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    fields: list[ErrorField]
-
-
-class Error(BaseModel):
-    error: ErrorBody
+from hub.api.schema import Error
+from hub.api.schema import errors as _errors
+from hub.api.schema import json_body as _json
+from hub.api.schema import query as _query
 
 
 class ActionRequest(BaseModel):
@@ -42,25 +31,7 @@ class ActionRequest(BaseModel):
 
 
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  ActionRequest, TicketBatch, *iot_api.OPENAPI_MODELS]
-
-
-def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(by_alias=True)
-    return [{"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
-            for name, prop in schema["properties"].items()]
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _json(model: type[BaseModel]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": _ref(model)}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": "error", **_json(Error)} for c in codes}
+                                  ActionRequest, TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
 
 
 def build_spec() -> dict[str, Any]:
@@ -140,7 +111,7 @@ def build_spec() -> dict[str, Any]:
                                      "parameters": _query(KpiQuery),
                                      "responses": {"200": {"description": "text/csv"}, **_errors(401, 422)}}},
     }
-    paths.update(iot_api.openapi_paths(_json, _query, _errors))
+    paths.update(iot_api.OPENAPI_PATHS)
     paths.update(open311.OPENAPI_PATHS)
     paths.update(grid.OPENAPI_PATHS)
     return {

@@ -38,13 +38,12 @@ from hub.access import Principal, case_in_scopes, clip_scopes
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
+from hub.api.schema import errors, json_body
 from hub.eventstore import read_stream
 from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, POOL, SETTINGS
-from hub.photos import PhotoStore, is_photo_id
+from hub.photos import is_photo_id
 
 log = logging.getLogger(__name__)
-
-# Set at startup unless something (a test, another deployment's wiring) installed a store first.
 
 REPORTER_ROLES = ("grid_worker", "township_handler", "city_operator", "admin")
 # Whoever may post `progress` (with photos) may upload the photo first.
@@ -84,10 +83,6 @@ class UploadedFile:
 class Upload:
     fields: dict[str, str] = field(default_factory=dict)
     photos: list[UploadedFile] = field(default_factory=list)
-
-
-def photo_store(app: web.Application) -> PhotoStore:
-    return app[PHOTO_STORE]
 
 
 # --- reading the multipart body --------------------------------------------------------------------------
@@ -185,7 +180,7 @@ async def _check_one(photo: UploadedFile) -> CheckedPhoto:
 
 async def store_photos(app: web.Application, photos: list[CheckedPhoto]) -> list[str]:
     """Store each photo once; the ids in upload order, without repeats."""
-    store = photo_store(app)
+    store = app[PHOTO_STORE]
     ids: dict[str, None] = {}
     for photo in photos:
         if photo.photo_id not in ids:
@@ -245,7 +240,7 @@ async def get_photo(request: web.Request) -> web.Response:
     case = await request.app[ACTIONS].load(case_id) if is_photo_id(photo_id) else None
     if case is None or not _may_see(principal, case) or not await _names_photo(request.app, case_id, case, photo_id):
         raise ApiError(404, "not_found", "no such photo on a case you may see")
-    stored = await photo_store(request.app).get(photo_id)
+    stored = await request.app[PHOTO_STORE].get(photo_id)
     if stored is None:
         log.error("a case names a photo the store does not have", extra={"case": str(case_id), "photo": photo_id})
         raise ApiError(404, "not_found", "the photo is missing from the store")
@@ -297,18 +292,6 @@ def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
-def _json(model: type[BaseModel]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": _inline_defs(model.model_json_schema())}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    error = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"},
-        "fields": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}}}}}}
-    return {str(c): {"description": "error", "content": {"application/json": {"schema": error}}} for c in codes}
-
-
 def _openapi_paths() -> dict[str, Any]:
     form = _inline_defs(GridReportForm.model_json_schema())
     binary = {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, checked by content"}
@@ -319,14 +302,14 @@ def _openapi_paths() -> dict[str, Any]:
             "summary": "a grid worker's patrol report with photos (idempotent by report_id per reporter); "
                        "the position comes from lng/lat, else the first photo's EXIF GPS, else the address",
             "security": bearer, "requestBody": _multipart(report_form, form.get("required", [])),
-            "responses": {"202": {"description": "new case", **_json(ReportAccepted)},
-                          "200": {"description": "report_id seen before: the same case", **_json(ReportAccepted)},
-                          **_errors(400, 401, 403, 413, 415, 422, 503)}}},
+            "responses": {"202": {"description": "new case", **json_body(ReportAccepted)},
+                          "200": {"description": "report_id seen before: the same case", **json_body(ReportAccepted)},
+                          **errors(400, 401, 403, 413, 415, 422, 503)}}},
         "/api/v1/photos": {"post": {
             "summary": "store one photo to name in a later `progress` action; served only once a case names it",
             "security": bearer, "requestBody": _multipart({PHOTO_FIELD: binary}, [PHOTO_FIELD]),
-            "responses": {"201": {"description": "stored", **_json(PhotoStored)},
-                          **_errors(400, 401, 403, 413, 415, 422)}}},
+            "responses": {"201": {"description": "stored", **json_body(PhotoStored)},
+                          **errors(400, 401, 403, 413, 415, 422)}}},
         "/api/v1/cases/{case_id}/photos/{photo_id}": {"get": {
             "summary": "a photo named by the case; 404 also when the case is outside the caller's jurisdiction",
             "security": bearer,
@@ -337,11 +320,12 @@ def _openapi_paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the photo bytes",
                                   "content": {t: {"schema": binary} for t in ("image/jpeg", "image/png",
                                                                               "image/webp")}},
-                          **_errors(401, 404)}}},
+                          **errors(401, 404)}}},
     }
 
 
-# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.openapi.
+# OpenAPI path items of this module's /api routes and the models they name, merged by hub.openapi.
+OPENAPI_MODELS: list[type[BaseModel]] = [ReportAccepted, PhotoStored]
 OPENAPI_PATHS: dict[str, Any] = _openapi_paths()
 
 

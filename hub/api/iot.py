@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.iot import DEVICE_KINDS, AlarmMessage, BadMessage, DeviceRegistration
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
+from hub.api.schema import errors, json_body, query
 from hub.iot import UnknownDevice
 from hub.keys import DEVICES, IOT, QUARANTINE
 from hub.quarantine import QuarantineItemNotFound, ReplayFailed
@@ -133,8 +134,7 @@ def add_routes(app: web.Application) -> None:
 OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
 
 
-def openapi_paths(json_body: Any, query: Any, errors: Any) -> dict[str, Any]:
-    """Path items for /openapi.json (the helpers come from hub.openapi to keep one style)."""
+def _openapi_paths() -> dict[str, Any]:
     bearer = [{"bearer": []}]
     path_param = [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
     return {
@@ -165,3 +165,7 @@ def openapi_paths(json_body: Any, query: Any, errors: Any) -> dict[str, Any]:
             "summary": "drop a held item (kept, marked discarded)", "security": bearer, "parameters": path_param,
             "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409)}}},
     }
+
+
+# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.openapi.
+OPENAPI_PATHS: dict[str, Any] = _openapi_paths()

@@ -1,0 +1,43 @@
+"""The building blocks of /openapi.json that every API module uses to describe its own routes: the error
+shape, query parameters and JSON bodies from pydantic models. A leaf module (it imports no handlers), so
+channel modules can describe their paths without importing hub.openapi."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorField(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    fields: list[ErrorField]
+
+
+class Error(BaseModel):
+    error: ErrorBody
+
+
+def query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    return [{"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
+            for name, prop in schema["properties"].items()]
+
+
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    """A reference to a model in components.schemas (hub.openapi lists the models it must hold)."""
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": ref(model)}}}
+
+
+def errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", **json_body(Error)} for c in codes}
