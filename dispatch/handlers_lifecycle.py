@@ -68,6 +68,8 @@ def _extension_reviewed(case: Case, data: JsonDict, at: datetime) -> None:
 def _progressed(case: Case, data: JsonDict, at: datetime) -> None:
     case["progress_count"] = case.get("progress_count", 0) + 1
     case["last_progress"] = {"note": data["note"], "photos": list(data.get("photos", [])), "at": at.isoformat()}
+    if data.get("photos"):  # every photo the case's work has named, for whoever may see the case
+        case["progress_photos"] = [*case.get("progress_photos", []), *data["photos"]]
 
 
 def _pushed_down(case: Case, data: JsonDict, at: datetime) -> None:

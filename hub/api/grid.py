@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +38,7 @@ from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import errors, json_body
-from hub.eventstore import read_stream
-from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, POOL, SETTINGS
+from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
 from hub.photos import is_photo_id
 
 log = logging.getLogger(__name__)
@@ -238,7 +236,7 @@ async def get_photo(request: web.Request) -> web.Response:
     case_id = case_id_of(request)
     photo_id = request.match_info["photo_id"]
     case = await request.app[ACTIONS].load(case_id) if is_photo_id(photo_id) else None
-    if case is None or not _may_see(principal, case) or not await _names_photo(request.app, case_id, case, photo_id):
+    if case is None or not _may_see(principal, case) or not _names_photo(case, photo_id):
         raise ApiError(404, "not_found", "no such photo on a case you may see")
     stored = await request.app[PHOTO_STORE].get(photo_id)
     if stored is None:
@@ -253,17 +251,10 @@ def _may_see(principal: Principal, case: Case) -> bool:
     return case_in_scopes(area_codes(case), clip_scopes(principal, []))
 
 
-async def _names_photo(app: web.Application, case_id: uuid.UUID, case: Case, photo_id: str) -> bool:
-    """The report's photos and the last progress's are on the case document. Earlier progress photos are
-    only in the events (the document keeps `last_progress`), so the stream is read when those miss."""
-    report = case.get("report") or {}
-    progress = case.get("last_progress") or {}
-    if photo_id in (report.get("photos") or []) or photo_id in (progress.get("photos") or []):
-        return True
-    if not case.get("progress_count"):
-        return False
-    events = await read_stream(app[POOL], case_id)
-    return any(photo_id in (e.data.get("photos") or []) for e in events if e.type == "case.progressed")
+def _names_photo(case: Case, photo_id: str) -> bool:
+    """The report's photos and every progress photo are on the case document."""
+    named = [*((case.get("report") or {}).get("photos") or []), *(case.get("progress_photos") or [])]
+    return photo_id in named
 
 
 # --- wiring and OpenAPI ----------------------------------------------------------------------------------
