@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from connectors.hotline import Location
 from dispatch.sensors import Reading
@@ -66,9 +66,12 @@ class DeviceRegistration(BaseModel):
     name: Annotated[str, Field(max_length=100)] | None = None
     owner_unit: Annotated[str, Field(max_length=64)] | None = None
 
-    def model_post_init(self, _context: Any) -> None:
-        if self.kind not in DEVICE_KINDS:
-            raise ValueError(f"kind: unknown device kind {self.kind!r}; known: {', '.join(sorted(DEVICE_KINDS))}")
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in DEVICE_KINDS:
+            raise ValueError(f"unknown device kind {kind!r}; one of {', '.join(sorted(DEVICE_KINDS))}")
+        return kind
 
 
 def parse_alarm(topic: str | None, payload: bytes) -> AlarmMessage:
