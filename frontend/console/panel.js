@@ -448,10 +448,7 @@ export class CasePanel {
       const id = img.dataset.photo;
       if (this.photoUrls.has(id)) { img.src = this.photoUrls.get(id); continue; }
       try {
-        const resp = await fetch(`/api/v1/cases/${encodeURIComponent(c.case_id)}/photos/${encodeURIComponent(id)}`,
-                                 { headers: { Authorization: `Bearer ${this.api.token}` } });
-        if (!resp.ok) throw new Error(String(resp.status));
-        const url = URL.createObjectURL(await resp.blob());
+        const url = await this.api.photoUrl(c.case_id, id);
         if (c.case_id !== this.caseId) { URL.revokeObjectURL(url); return; }
         this.photoUrls.set(id, url);
         this.el.querySelectorAll(`img[data-photo="${CSS.escape(id)}"]`).forEach((el) => { el.src = url; });

@@ -646,13 +646,8 @@ async function loadPhoto(button) {
   button.classList.add("loading");
   button.classList.remove("failed");
   button.innerHTML = `<span>${esc(t("loading"))}</span>`;
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), PHOTO_TIMEOUT_MS);
   try {
-    const resp = await fetch(`/api/v1/cases/${encodeURIComponent(caseId)}/photos/${encodeURIComponent(id)}`,
-      { headers: { Authorization: `Bearer ${api.token}` }, signal: controller.signal });
-    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    const url = URL.createObjectURL(await resp.blob());
+    const url = await api.photoUrl(caseId, id, { timeoutMs: PHOTO_TIMEOUT_MS });
     if (!S.open || S.open.id !== caseId) { URL.revokeObjectURL(url); return; }
     S.photoUrls.set(id, url);
     showPhoto(button, url);
@@ -660,7 +655,6 @@ async function loadPhoto(button) {
     button.classList.add("failed");
     button.innerHTML = `<span>${esc(w("case.photo_failed"))}</span>`;
   } finally {
-    clearTimeout(timer);
     button.classList.remove("loading");
   }
 }

@@ -77,6 +77,26 @@ export class Api {
   }
 
   post(path, json) { return this.request("POST", path, json); }
+
+  /** A case's photo as an object URL (an <img> cannot send the bearer header). Revoke it when done. */
+  async photoUrl(caseId, photoId, { timeoutMs = 30000 } = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const resp = await fetch(`/api/v1/cases/${encodeURIComponent(caseId)}/photos/${encodeURIComponent(photoId)}`,
+        { headers: { Authorization: `Bearer ${this.token}` }, signal: controller.signal });
+      if (!resp.ok) {
+        if (resp.status === 401) this.logout();
+        throw new ApiError(resp.status, null);
+      }
+      return URL.createObjectURL(await resp.blob());
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(0, { error: { code: err && err.name === "AbortError" ? "timeout" : "network", message: String(err) } });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   upload(path, formData) { return this.request("POST", path, null, { form: formData, timeoutMs: 120000 }); }
 
   /** An action on a case. A 409 (someone changed it) comes back as ApiError status 409: reload and retry. */
