@@ -188,5 +188,7 @@ class Outbox:
         return {"outbox_id": outbox_id, "requeued": True}
 
     async def counts(self) -> dict[str, int]:
-        rows = await self._pool.fetch("SELECT state, count(*) AS n FROM outbox GROUP BY state")
+        """Callbacks waiting and dead, for /metrics (delivered rows are history: not counted on every scrape)."""
+        rows = await self._pool.fetch(
+            "SELECT state, count(*) AS n FROM outbox WHERE state <> 'delivered' GROUP BY state")
         return {r["state"]: r["n"] for r in rows}

@@ -8,7 +8,7 @@ import ipaddress
 from aiohttp import web
 
 from hub.api.errors import error_response, json_response
-from hub.keys import GATEWAY, METRICS, POOL, REDIS
+from hub.keys import GATEWAY, METRICS, OUTBOX, POOL, REDIS
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -42,7 +42,10 @@ async def metrics(request: web.Request) -> web.Response:
     if not loopback:
         return error_response(403, "forbidden", "metrics are served on loopback only")
     gateway = request.app[GATEWAY]
+    callbacks = await request.app[OUTBOX].counts()
     text = request.app[METRICS].render({
         "console_clients": gateway.client_count, "console_position": gateway.position,
+        # Callbacks waiting and given up on: a rising dead count means a receiver keeps refusing.
+        "callbacks_pending": callbacks.get("pending", 0), "callbacks_dead": callbacks.get("dead", 0),
     })
     return web.Response(text=text, content_type="text/plain", charset="utf-8")

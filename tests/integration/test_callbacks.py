@@ -131,6 +131,8 @@ async def test_a_receiver_that_keeps_refusing_is_dead_lettered_and_replayed_afte
         assert await hub.app[POOL].fetchval("SELECT state FROM outbox WHERE id = $1", item["meta"]["outbox_id"]) \
             == "dead"
 
+        async with hub.http.get(f"{hub.base}/metrics") as resp:
+            assert "callbacks_dead 1" in await resp.text(), "operators see dead callbacks in the metrics too"
         receiver.fail_first = 0  # the hotline system is fixed
         async with hub.http.post(f"{hub.base}/api/v1/quarantine/{item['id']}/replay", headers=operator) as resp:
             assert resp.status == 200
