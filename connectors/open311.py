@@ -121,13 +121,7 @@ class Service:
     group: str  # the top-level class, e.g. 公用设施
     path: tuple[str, ...]  # names root to leaf
     keywords: tuple[str, ...]  # the channel names (aliases) of the category
-
-    @property
-    def category(self) -> str:
-        """The category a case gets. The channel name when there is one: per-category SLA limits and the
-        duplicate check key on the names the hotline and IoT channels send, so a gas leak reported here
-        gets the same class and merges with the same leak reported by phone."""
-        return self.keywords[0] if self.keywords else self.code
+    category: str  # what a case gets (CategoryNode.channel_category): a gas leak here merges with one by phone
 
     def as_json(self) -> dict[str, Any]:
         return {"service_code": self.code, "service_name": self.name, "description": " / ".join(self.path),
@@ -137,8 +131,8 @@ class Service:
 def services(matrix: Matrix | None) -> list[Service]:
     if matrix is None:
         return []
-    return [Service(path[-1].code, path[-1].name, path[0].name, tuple(n.name for n in path), path[-1].aliases)
-            for path in matrix.leaves()]
+    return [Service(path[-1].code, path[-1].name, path[0].name, tuple(n.name for n in path), path[-1].aliases,
+                    path[-1].channel_category) for path in matrix.leaves()]
 
 
 def find_service(matrix: Matrix | None, code: str) -> Service:

@@ -37,6 +37,13 @@ class CategoryNode(_Frozen):
     aliases: tuple[str, ...] = ()  # channel names for this class, e.g. the simulator's "exposed_rubbish"
     children: tuple[CategoryNode, ...] = ()
 
+    @property
+    def channel_category(self) -> str:
+        """The category a new case from a form (Open311, a console) should carry: the channel name when
+        there is one, since per-category SLA limits and the duplicate check key on the names the hotline
+        and IoT channels send; else the code."""
+        return self.aliases[0] if self.aliases else self.code
+
 
 class Bureau(_Frozen):
     kind: str  # the code suffix, e.g. "cgj" → "450103-cgj"

@@ -19,7 +19,7 @@ async def console_config(request: web.Request) -> web.Response:
     principal = await principal_of(request, *USER_ROLES)
     settings = request.app[SETTINGS]
     matrix = request.app[POLICY].matrix
-    categories = [{"category": path[-1].aliases[0] if path[-1].aliases else path[-1].code, "code": path[-1].code,
+    categories = [{"category": path[-1].channel_category, "code": path[-1].code,
                    "name": path[-1].name, "group": path[0].name} for path in (matrix.leaves() if matrix else [])]
     return json_response({
         "user": {"name": principal.name, "role": principal.role, "area": principal.area, "view": principal.view},
