@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, Final, Protocol
 import shapely
 from shapely.geometry import shape
 
+from dispatch.merge import haversine_m
 from geo.areas import read_townships, short_forms
 from geo.router import CountyRouter
 from hub.simulation import content
@@ -169,7 +169,6 @@ class CommunityPlaces:
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Equirectangular approximation: metres between two nearby WGS84 points (enough to space devices)."""
-    x = math.radians(b[0] - a[0]) * math.cos(math.radians((a[1] + b[1]) / 2))
-    y = math.radians(b[1] - a[1])
-    return 6_371_000 * math.hypot(x, y)
+    """Metres between two WGS84 (lng, lat) points — the merge rules' own measure, so devices spaced by it
+    never look like one incident."""
+    return haversine_m(a[0], a[1], b[0], b[1])
