@@ -52,6 +52,9 @@ def _merge(ctx: Ctx, cmd: c.Merge) -> Decision:
 
 
 def _split(ctx: Ctx, cmd: c.Split) -> Decision:
+    parent = ctx.case.get("parent_id")
+    if parent and parent not in ctx.related:  # the hub only passes cases the actor may see
+        return _illegal(f"parent: case {parent} was not found")
     # Back to where it was; a child merged straight at intake goes to triage for a person to place.
     state = ctx.case.get("state_before") or "triage"
     if state == "received":
@@ -80,6 +83,17 @@ def _follow(ctx: Ctx, cmd: c.FollowParent) -> Decision:
 LINK_DECIDERS: Final[dict[type[c.Command], Callable[[Ctx, Any], Decision]]] = {
     c.Merge: _merge, c.Split: _split, c.AttachChild: _attach, c.DetachChild: _detach, c.FollowParent: _follow,
 }
+
+
+def named_cases(case: Case, command: c.Command) -> list[str]:
+    """The other cases a command names or acts through (a merge's `into`, a merged child's parent on a
+    split). The hub loads them into `related` only when the actor may see them, with the same rule as the
+    case acted on, so a case outside the actor's jurisdiction is refused exactly like one that does not exist."""
+    if isinstance(command, c.Merge):
+        return [command.into]
+    if isinstance(command, c.Split) and case.get("parent_id"):
+        return [str(case["parent_id"])]
+    return []
 
 
 def follow_ups(case: Case, events: Iterable[DomainEvent]) -> list[FollowUp]:

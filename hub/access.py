@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dispatch.case import area_codes
 from geo.areas import NANNING, code_within
 
 CITY_CODE = NANNING.code
@@ -70,6 +71,13 @@ def case_in_scopes(area_codes: list[str], scopes: frozenset[str]) -> bool:
     An unplaced case (triage without a location) belongs to whoever watches the whole city."""
     codes = area_codes or [CITY_CODE]
     return any(code_within(code, scope) for code in codes for scope in scopes)
+
+
+def may_see(principal: Principal, case: dict[str, Any]) -> bool:
+    """The one access rule for a case, whichever way a request names it: the case acted on or read, and
+    every other case an action names (a merge's `into`, a split's parent), a photo's case. A caller who
+    may not see a case is answered exactly as if it did not exist, so ids cannot be probed."""
+    return case_in_scopes(area_codes(case), clip_scopes(principal, []))
 
 
 _PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")

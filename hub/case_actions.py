@@ -17,10 +17,11 @@ from dispatch.commands import Command, parse_command
 from dispatch.events import Case, DomainEvent
 from dispatch.fold import apply
 from dispatch.lifecycle import decide
-from dispatch.linking import follow_ups
+from dispatch.linking import follow_ups, named_cases
 from dispatch.permissions import SYSTEM, Actor, Refusal
 from dispatch.policy import Policy
-from hub.access import Principal, case_in_scopes, clip_scopes
+from geo.areas import code_within
+from hub.access import Principal, may_see
 from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.eventstore import AppendRequest, VersionConflict
@@ -58,10 +59,8 @@ class CaseActions:
 
     async def execute(self, principal: Principal, case_id: uuid.UUID, body: dict[str, Any]) -> ActionOutcome:
         case = await self.load(case_id)
-        if case is None:
+        if case is None or not may_see(principal, case):  # alike, so that case ids cannot be probed
             raise ActionError(404, "not_found", "no such case")
-        if not case_in_scopes(area_codes(case), clip_scopes(principal, [])):
-            raise ActionError(403, "forbidden", "this case is outside your jurisdiction")
         expected = body.get("expected_version")
         if not isinstance(expected, int) or isinstance(expected, bool):
             raise ActionError(422, "validation_failed", "expected_version is required",
@@ -80,19 +79,20 @@ class CaseActions:
             raise ActionError(422, "validation_failed", "the action has invalid fields", fields) from None
         except ValueError as exc:
             raise ActionError(422, "validation_failed", str(exc), [{"field": "action", "message": str(exc)}]) from None
+        _check_area(command, principal)
         if expected != case["version"]:
             raise ActionError(409, "version_conflict",
                               f"the case is at version {case['version']}, not {expected}: reload it and retry")
         actor = Actor(principal.name, principal.role, principal.area)
-        outcome = await self._decide_and_append(case, command, actor, expected)
+        outcome = await self._decide_and_append(case, command, actor, expected, principal)
         if isinstance(outcome, Refusal):
             status = 403 if outcome.code == "forbidden_role" else 422
             raise ActionError(status, outcome.code, outcome.reason)
         return outcome
 
-    async def _decide_and_append(self, case: Case, command: Command, actor: Actor,
-                                 expected: int) -> ActionOutcome | Refusal:
-        related = await self._related(command)
+    async def _decide_and_append(self, case: Case, command: Command, actor: Actor, expected: int,
+                                 principal: Principal | None = None) -> ActionOutcome | Refusal:
+        related = await self._related(case, command, principal)
         now = self._clock.now()
         decision = decide(case, command, actor, now, self._policy, related)
         if isinstance(decision, Refusal):
@@ -112,15 +112,18 @@ class CaseActions:
         await self.follow_up(new_case, decision)
         return ActionOutcome(new_case, result.last_position)
 
-    async def _related(self, command: Command) -> dict[str, Case]:
-        into = getattr(command, "into", None)
-        if into is None:
-            return {}
-        try:
-            parent = await self.load(uuid.UUID(str(into)))
-        except ValueError:
-            return {}
-        return {str(into): parent} if parent is not None else {}
+    async def _related(self, case: Case, command: Command, principal: Principal | None) -> dict[str, Case]:
+        """The other cases the command names, each only if `principal` may see it (the system, acting
+        for follow-ups and timers, sees every case); the domain refuses a command whose case is missing."""
+        related: dict[str, Case] = {}
+        for named in named_cases(case, command):
+            try:
+                other = await self.load(uuid.UUID(named))
+            except ValueError:
+                continue  # not a case id at all: names no case
+            if other is not None and (principal is None or may_see(principal, other)):
+                related[named] = other
+        return related
 
     async def follow_up(self, case: Case, events: list[DomainEvent]) -> None:
         """Linked cases record what happened to their parent or child. Each is its own append: on a
@@ -149,6 +152,16 @@ class CaseActions:
         except VersionConflict:
             return False
         return True
+
+
+def _check_area(command: Command, principal: Principal) -> None:
+    """An area a command names (a dispatch's or a sub-task's) must lie in the caller's jurisdiction:
+    a county dispatcher cannot hand a case to another county's units."""
+    area = getattr(command, "area", None)
+    home = principal.area
+    if isinstance(area, str) and home is not None and not code_within(area, home):
+        raise ActionError(422, "outside_jurisdiction", f"area {area} is outside your jurisdiction {home}",
+                          [{"field": "area", "message": f"an area inside {home}"}])
 
 
 def fold_onto(case: Case, events: list[DomainEvent], now: Any) -> Case:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import STATES, area_codes
 from dispatch.permissions import available_actions
-from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case, redact_event_data
+from hub.access import USER_ROLES, case_in_scopes, clip_scopes, may_see, redact_case, redact_event_data
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.eventstore import read_stream
@@ -82,10 +82,8 @@ async def get_case(request: web.Request) -> web.Response:
     case_id = case_id_of(request)
     pool = request.app[POOL]
     doc = await pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
-    if doc is None:
+    if doc is None or not may_see(principal, doc):  # alike, so that case ids cannot be probed
         raise ApiError(404, "not_found", "no such case")
-    if not case_in_scopes(area_codes(doc), clip_scopes(principal, [])):
-        raise ApiError(403, "forbidden", "this case is outside your jurisdiction")
     events = await read_stream(pool, case_id)
     case = dict(redact_case(doc, principal.view))
     # What this caller may do now, so a console offers exactly those actions (the server still decides).

@@ -30,10 +30,9 @@ from connectors.grid import (
     parse_form,
     resolve_location,
 )
-from dispatch.case import area_codes
 from dispatch.events import Case
 from dispatch.permissions import ROLES
-from hub.access import Principal, case_in_scopes, clip_scopes
+from hub.access import may_see
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
@@ -236,7 +235,7 @@ async def get_photo(request: web.Request) -> web.Response:
     case_id = case_id_of(request)
     photo_id = request.match_info["photo_id"]
     case = await request.app[ACTIONS].load(case_id) if is_photo_id(photo_id) else None
-    if case is None or not _may_see(principal, case) or not _names_photo(case, photo_id):
+    if case is None or not may_see(principal, case) or not _names_photo(case, photo_id):
         raise ApiError(404, "not_found", "no such photo on a case you may see")
     stored = await request.app[PHOTO_STORE].get(photo_id)
     if stored is None:
@@ -245,10 +244,6 @@ async def get_photo(request: web.Request) -> web.Response:
     data, content_type = stored
     headers = {**PHOTO_HEADERS, "ETag": f'"{photo_id}"'}
     return web.Response(body=data, content_type=content_type, headers=headers)
-
-
-def _may_see(principal: Principal, case: Case) -> bool:
-    return case_in_scopes(area_codes(case), clip_scopes(principal, []))
 
 
 def _names_photo(case: Case, photo_id: str) -> bool:

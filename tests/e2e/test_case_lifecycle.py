@@ -58,13 +58,13 @@ async def test_return_rejected_then_extension_redo_and_satisfied_closure(hub: Hu
     assert {"accept", "return", "comment"} <= set(offered) and "review_return" not in offered
     assert "accept" not in (await county.case(case_id))["allowed_actions"]
     assert (await auditor.case(case_id))["allowed_actions"] == []
-    assert (await stranger.act(case_id, "accept", 2))[0] == 403, "another township's handler"
+    assert (await stranger.act(case_id, "accept", 2))[0] == 404, "another township's case: as if it did not exist"
     assert (await auditor.act(case_id, "comment", 2, note="看看"))[0] == 403, "auditors never act"
     case = await handler.ok(case_id, "return", 2, reason="not_our_remit", note="应由城管处理")
     assert case["state"] == "return_requested"
     status, body = await handler.act(case_id, "accept", 2)
     assert status == 409 and body["error"]["code"] == "version_conflict"
-    assert (await neighbour_county.act(case_id, "review_return", case["version"], approve=False))[0] == 403
+    assert (await neighbour_county.act(case_id, "review_return", case["version"], approve=False))[0] == 404
     case = await county.ok(case_id, "review_return", case["version"], approve=False)
     assert case["state"] == "dispatched" and case["units"]["lead"]["code"] == township + "-gov"
 

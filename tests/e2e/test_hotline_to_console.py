@@ -188,13 +188,13 @@ async def test_case_reads_are_clipped_to_role_and_area(hub: Hub) -> None:
     assert [t["type"] for t in case["timeline"]] == ["case.received", "case.dispatched"]
     assert case["report"]["content"] == "【保密】", "confidential content is hidden from county roles"
     assert case["timeline"][0]["data"]["report"]["reporter"]["name"] == "张*"
-    assert (await get("xingning", placed["case_id"]))[0] == 403
+    assert (await get("xingning", placed["case_id"]))[0] == 404, "another county's case: as if it did not exist"
     status, full = await get("operator", placed["case_id"])
     assert full["report"]["content"] == "路灯不亮" and full["report"]["reporter"]["phone"] == "13812341234"
 
     status, case = await get("operator", unplaced["case_id"])
     assert (case["state"], case["triage_reason"]) == ("triage", "address_unmatched")
-    assert (await get("qingxiu", unplaced["case_id"]))[0] == 403, "unplaced cases belong to the city"
+    assert (await get("qingxiu", unplaced["case_id"]))[0] == 404, "unplaced cases belong to the city"
     status, case = await get("operator", outside["case_id"])
     assert (case["state"], case["triage_reason"]) == ("triage", "outside_city")
 

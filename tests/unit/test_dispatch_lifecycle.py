@@ -14,7 +14,7 @@ from dispatch.commands import PUBLIC_COMMANDS
 from dispatch.events import DomainEvent
 from dispatch.fold import STATES
 from dispatch.lifecycle import decide
-from dispatch.linking import FollowUp, follow_ups, reopen_as_new
+from dispatch.linking import FollowUp, follow_ups, named_cases, reopen_as_new
 from dispatch.permissions import ALLOWED_STATES, ROLES, SYSTEM, Actor, Refusal, available_actions
 from dispatch.policy import Policy
 from dispatch.sla import due_timer_events, parse
@@ -249,7 +249,9 @@ def test_merge_split_and_children_following_their_parent() -> None:
     child.ok(ups[0].command, SYSTEM)
     assert child.case["parent_state"] == "accepted"
     assert isinstance(child.do(c.Accept(), TOWNSHIP), Refusal), "a merged case follows its parent"
-    split = child.do(c.Split(), COUNTY)
+    assert named_cases(child.case, c.Split()) == ["P"] and named_cases(parent.case, c.Merge(into="X")) == ["X"]
+    assert isinstance(child.do(c.Split(), COUNTY), Refusal), "the parent must be given (the actor may see it)"
+    split = child.do(c.Split(), COUNTY, related={"P": parent.case})
     assert not isinstance(split, Refusal) and child.case["state"] == "dispatched"
     assert follow_ups(child.case, split) == [FollowUp("P", c.DetachChild(child="C"))]
     closed = story_in("closed")
