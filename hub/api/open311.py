@@ -123,9 +123,15 @@ async def list_requests(request: web.Request, fmt: o.Format) -> web.Response:
     return respond(fmt, "service_requests", [o.request_record(r["doc"], matrix) for r in rows])
 
 
+# What the public Open311 API publishes: requests submitted through Open311, nothing else. A 12345 hotline
+# complaint, a sensor alarm or a grid report is the government's record, not a public one (the partial
+# index of migration 0012 serves exactly this filter).
+PUBLIC = "doc->>'source' = 'open311'"
+
+
 def _select(query: o.RequestQuery) -> tuple[str, list[Any]]:
     """Newest first, at most `limit`. With ids, every other filter is ignored (GeoReport v2)."""
-    where: list[str] = []
+    where: list[str] = [PUBLIC]
     args: list[Any] = []
 
     def add(clause: str, value: Any) -> None:
@@ -140,7 +146,7 @@ def _select(query: o.RequestQuery) -> tuple[str, list[Any]]:
             if value is not None:
                 add(clause, value)
     args.append(query.limit)
-    sql = (f"SELECT doc FROM cases WHERE {' AND '.join(where) or 'true'} "
+    sql = (f"SELECT doc FROM cases WHERE {' AND '.join(where)} "
            f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}")
     return sql, args
 
@@ -152,8 +158,8 @@ async def get_request(request: web.Request, fmt: o.Format) -> web.Response:
         case_id = uuid.UUID(text)
     except ValueError:
         raise o.Open311Error(404, f"service_request_id {text!r} not found") from None
-    doc = await request.app[POOL].fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
-    if doc is None:
+    doc = await request.app[POOL].fetchval(f"SELECT doc FROM cases WHERE case_id = $1 AND {PUBLIC}", case_id)
+    if doc is None:  # alike for a case that is not public: ids of other channels' cases cannot be probed
         raise o.Open311Error(404, f"service_request_id {text!r} not found")
     return respond(fmt, "service_requests", [o.request_record(doc, request.app[POLICY].matrix)])
 
