@@ -21,8 +21,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from hub.auth import add_api_key, set_callback_origins
+from hub.db import create_pool
 from hub.destinations import REFUSED
 from hub.keys import POOL
+from hub.outbox import Outbox
+from hub.quarantine import Quarantine
 from hub.settings import Settings
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
@@ -285,6 +288,36 @@ async def test_an_origin_removed_stops_callbacks_at_write_and_replay_waits_for_i
             assert resp.status == 200, await resp.text()
         await eventually(lambda: len(receiver.requests) == 2)
     assert receiver.requests == [("POST", "/12345/callback")] * 2
+
+
+async def test_the_writer_records_a_callback_to_a_removed_origin_dead_and_never_pending(
+        settings: Settings, endpoints: Callable[..., Awaitable[Endpoint]]) -> None:
+    """The writer alone (no deliverer running): the outbox never holds a sendable row for a destination that
+    is not allowed."""
+    receiver = await endpoints()
+    origin = receiver.url("/")
+    config = callback_settings(settings)
+    async with running_hub(config) as hub:
+        name, key = await named_key(hub, origin)
+        status, accepted = await push(hub, key, ticket(QINGXIU_SEAT, callback_url=receiver.url()))
+        assert status == 202
+        await eventually(lambda: len(receiver.requests) == 1)
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        await set_callback_origins(pool, name, remove=[origin])
+        # The same events written again from the start, by a writer of its own.
+        await pool.execute("DELETE FROM outbox; UPDATE checkpoints SET position = 0 WHERE name = 'outbox'")
+        outbox = Outbox(pool, config, Quarantine(pool))
+        while await outbox.write_pending():
+            pass
+        rows = await outbox_rows(pool, accepted["case_id"])
+        assert [(r["event"], r["state"], r["attempts"], r["last_error"]) for r in rows] \
+            == [("dispatched", "dead", 0, REFUSED)]
+        reasons = await pool.fetch("SELECT reason FROM quarantine WHERE channel = 'callback' AND state = 'held'")
+        assert [r["reason"] for r in reasons] == [f"callback to {receiver.url()} {REFUSED}"]
+    finally:
+        await pool.close()
 
 
 async def test_an_origin_removed_while_a_callback_is_retried_stops_the_retries(
