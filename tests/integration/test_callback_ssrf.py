@@ -9,7 +9,10 @@ and a failed delivery is recorded as a fixed category, never with what the other
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -338,3 +341,32 @@ async def test_an_origin_removed_while_a_callback_is_retried_stops_the_retries(
         await eventually(dead)  # a dead row is never claimed again: the retries are over
         [row] = await outbox_rows(pool, accepted["case_id"])
         assert row["last_error"] == REFUSED and row["attempts"] < 10_000
+
+
+def _keys_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "CITYLOOP_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-m", "hub.cli", "keys", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+async def test_operators_register_and_remove_origins_with_the_cli(database_url: str) -> None:
+    added = await asyncio.to_thread(_keys_cli, database_url, "add", "hotline-gx", "--role", "hotline",
+                                    "--callback-origin", "HTTPS://12345.Example.gov.cn:443",
+                                    "--callback-origin", "http://10.8.1.20:8080")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("clk_")
+    removed = await asyncio.to_thread(_keys_cli, database_url, "origins", "hotline-gx",
+                                      "--remove", "https://12345.example.gov.cn", "--add", "http://127.0.0.1:9000")
+    assert removed.returncode == 0, removed.stderr
+    assert "http://10.8.1.20:8080" in removed.stdout and "12345.example" not in removed.stdout
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchval("SELECT callback_origins FROM api_keys WHERE name = 'hotline-gx'")
+    finally:
+        await conn.close()
+    assert sorted(stored) == ["http://10.8.1.20:8080", "http://127.0.0.1:9000"]
+
+    for refused in (("add", "sensors", "--role", "iot", "--callback-origin", "https://a.gov.cn"),
+                    ("add", "hotline-2", "--role", "hotline", "--callback-origin", "https://a.gov.cn/cb")):
+        done = await asyncio.to_thread(_keys_cli, database_url, *refused)
+        assert done.returncode == 2 and "origin" in done.stderr, done.stderr
