@@ -136,9 +136,11 @@ class Outbox:
         rows, refused = [], []
         for event in events:
             found = cases.get(event.stream_id)
-            case = found["doc"] if found else None
-            url = callback_url(case, self._settings.hotline_callback_url) if case else None
-            if case is None or url is None:
+            if found is None:
+                continue
+            case = found["doc"]
+            url = callback_url(case, self._settings.hotline_callback_url)
+            if url is None:
                 continue
             seq = seqs.get(event.stream_id, 0) + 1
             body = status_update(event.type, event.data, case, event.position, event.occurred_at.isoformat(), seq)

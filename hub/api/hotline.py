@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from connectors.callback_origins import allowed, origin_of
+from connectors.callback_origins import BadOrigin, allowed, origin_of
 from connectors.hotline import HotlineTicket
 from hub.access import Principal
 from hub.api.errors import ApiError, json_response, read_json, validation_fields
@@ -37,11 +37,16 @@ def _check_callback(request: web.Request, principal: Principal, ticket: HotlineT
     if ticket.callback_url is None:
         return
     url = str(ticket.callback_url)
-    if not allowed(url, [*principal.callback_origins, *request.app[SETTINGS].callback_allowed_origins]):
-        raise ApiError(422, "validation_failed", "the ticket has invalid fields", [{
-            "field": "callback_url",
-            "message": f"{origin_of(url)} is not a callback origin registered for this key; the hub's operator "
-                       "registers origins with `cityloop keys add|origins … --callback-origin`"}])
+    if allowed(url, [*principal.callback_origins, *request.app[SETTINGS].callback_allowed_origins]):
+        return
+    try:
+        origin = origin_of(url)
+    except BadOrigin:
+        origin = "its origin"
+    raise ApiError(422, "validation_failed", "the ticket has invalid fields", [{
+        "field": "callback_url",
+        "message": f"{origin} is not a callback origin registered for this key; the hub's operator registers "
+                   "origins with `cityloop keys add|origins … --callback-origin`"}])
 
 
 async def _record(request: web.Request, principal: Principal, ticket: HotlineTicket) -> TicketAccepted:
