@@ -90,6 +90,7 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rand: Callable[[], floa
 
 
 def describe_failure(status: int | None, error: str | None) -> str:
-    return f"HTTP {status}" if status is not None else (error or "no answer")
+    """A failed attempt in words; `error` is a fixed category (hub.destinations), never the remote's text."""
+    return error or (f"HTTP {status}" if status is not None else "no answer")
 
 

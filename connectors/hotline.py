@@ -65,7 +65,10 @@ class HotlineTicket(BaseModel):
     reporter: Reporter | None = None
     confidential: bool = False
     attachments: list[Annotated[str, Field(max_length=2_000)]] = Field(default_factory=list, max_length=20)
-    callback_url: AnyHttpUrl | None = None
+    callback_url: AnyHttpUrl | None = Field(default=None, description=(
+        "Where status callbacks for this ticket go (else CITYLOOP_HOTLINE_CALLBACK_URL). Its origin (scheme, "
+        "host, port) must be registered for the pushing key (`cityloop keys add --callback-origin`) or in "
+        "CITYLOOP_CALLBACK_ALLOWED_ORIGINS, else 422 naming callback_url; the path is free."))
 
     @model_validator(mode="after")
     def _location_or_address(self) -> HotlineTicket:

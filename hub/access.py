@@ -34,6 +34,8 @@ class Principal:
     name: str
     role: str
     area: str | None  # jurisdiction code; None for machines
+    # A hotline key's registered callback origins (connectors.callback_origins); empty for everyone else.
+    callback_origins: frozenset[str] = frozenset()
 
     @property
     def view(self) -> str:

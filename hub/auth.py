@@ -11,12 +11,14 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from connectors.callback_origins import parse_origins
 from hub.access import MACHINE_ROLES, ROLES, USER_ROLES, Principal, default_area
 
 _hasher = PasswordHasher()
@@ -68,12 +70,36 @@ async def save_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, pass
     )
 
 
-async def add_api_key(conn: asyncpg.Connection | asyncpg.Pool, name: str, role: str) -> str:
-    """Create a key for a machine client and return it; it is never shown again."""
+async def add_api_key(conn: asyncpg.Connection | asyncpg.Pool, name: str, role: str,
+                      callback_origins: Sequence[str] = ()) -> str:
+    """Create a key for a machine client and return it; it is never shown again. A hotline key's
+    `callback_origins` are where its tickets' `callback_url`s may point (connectors.callback_origins)."""
     validate_role_area(role, None, machine=True)
+    origins = _callback_origins(role, callback_origins)
     key = f"clk_{secrets.token_urlsafe(32)}"
-    await conn.execute("INSERT INTO api_keys (key_hash, name, role) VALUES ($1, $2, $3)", _digest(key), name, role)
+    await conn.execute("INSERT INTO api_keys (key_hash, name, role, callback_origins) VALUES ($1, $2, $3, $4)",
+                       _digest(key), name, role, list(origins))
     return key
+
+
+def _callback_origins(role: str, origins: Sequence[str]) -> tuple[str, ...]:
+    if origins and role != "hotline":
+        raise ValueError("callback origins are for hotline keys only")
+    return parse_origins(origins)
+
+
+async def set_callback_origins(conn: asyncpg.Connection | asyncpg.Pool, name: str, add: Sequence[str] = (),
+                               remove: Sequence[str] = ()) -> list[str]:
+    """Add and remove a hotline key's callback origins; its origins afterwards. Hubs see the change within
+    the key cache's lifetime (30 s) at intake and at once in the outbox."""
+    added, removed = _callback_origins("hotline", add), _callback_origins("hotline", remove)
+    origins: list[str] | None = await conn.fetchval(
+        "UPDATE api_keys SET callback_origins = ARRAY(SELECT DISTINCT o FROM unnest(callback_origins || $2) o "
+        "WHERE o <> ALL($3) ORDER BY o) WHERE name = $1 AND role = 'hotline' RETURNING callback_origins",
+        name, list(added), list(removed))
+    if origins is None:
+        raise ValueError(f"no hotline key named {name!r}")
+    return origins
 
 
 class Authenticator:
@@ -116,12 +142,14 @@ class Authenticator:
     async def _lookup(self, digest: bytes, *, is_key: bool) -> Principal | None:
         if is_key:
             row = await self._pool.fetchrow(
-                "SELECT name, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest)
-            return Principal(row["name"], row["role"], None) if row else None
+                "SELECT name, role, callback_origins FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                digest)
+            return Principal(row["name"], row["role"], None, frozenset(row["callback_origins"])) if row else None
         row = await self._pool.fetchrow(
             "SELECT u.username, u.role, u.area FROM sessions s JOIN users u USING (username) "
             "WHERE s.token_hash = $1 AND s.expires_at > now()", digest)
         return Principal(row["username"], row["role"], row["area"]) if row else None
 
 
-__all__ = ["AuthError", "Authenticator", "ROLES", "add_api_key", "add_user", "validate_role_area"]
+__all__ = ["AuthError", "Authenticator", "ROLES", "add_api_key", "add_user", "set_callback_origins",
+           "validate_role_area"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
+from pydantic import ValidationError
 
 from connectors.iot import DEVICE_KINDS
 from hub.access import ROLES
@@ -122,12 +123,22 @@ def cmd_users_add(settings: Settings, name: str, role: str, area: str | None) ->
     return 0
 
 
-def cmd_keys_add(settings: Settings, name: str, role: str) -> int:
+def cmd_keys_add(settings: Settings, name: str, role: str, callback_origins: list[str]) -> int:
     from hub.auth import add_api_key
 
     with _database(settings) as url:
-        key = asyncio.run(_with_conn(url, add_api_key, name, role))
+        key = asyncio.run(_with_conn(url, add_api_key, name, role, callback_origins))
     print(key)
+    return 0
+
+
+def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list[str]) -> int:
+    from hub.auth import set_callback_origins
+
+    with _database(settings) as url:
+        origins = asyncio.run(_with_conn(url, set_callback_origins, name, add, remove))
+    assert isinstance(origins, list)
+    print(f"callback origins of {name}: {', '.join(origins) if origins else '(none)'}")
     return 0
 
 
@@ -209,9 +220,11 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             loop.remove_signal_handler(signal.SIGINT)
 
     async def with_database(pool: asyncpg.Pool) -> Summary:
+        from connectors.callback_origins import origin_of
         from hub.demo import SimulatorAccounts
 
-        return await simulate(SimulatorAccounts(pool))
+        origins = [origin_of(config.callback_url)] if config.callback_url else []
+        return await simulate(SimulatorAccounts(pool, callback_origins=origins))
 
     key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
     if key:
@@ -250,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_key = keys.add_parser("add", help="create an API key for a machine client and print it once")
     add_key.add_argument("name")
     add_key.add_argument("--role", required=True, choices=["hotline", "iot", "open311"])
+    add_key.add_argument("--callback-origin", action="append", default=[], metavar="URL",
+                         help="hotline keys: an origin (scheme://host[:port]) its tickets' callback_url may use; "
+                              "repeatable")
+    key_origins = keys.add_parser("origins", help="show, add or remove a hotline key's callback origins")
+    key_origins.add_argument("name")
+    key_origins.add_argument("--add", action="append", default=[], metavar="URL", help="repeatable")
+    key_origins.add_argument("--remove", action="append", default=[], metavar="URL", help="repeatable")
     devices = sub.add_parser("devices", help="the IoT device registry").add_subparsers(dest="action", required=True)
     add_device = devices.add_parser("add", help="register (or move) a device")
     add_device.add_argument("device_id")
@@ -284,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--speed", type=float, default=60.0,
                      help="how many times faster than real staff the crew works (60: a minute a second)")
     sim.add_argument("--no-crew", action="store_true", help="traffic only: nobody works the cases")
-    sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets")
+    sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets (its "
+                                                          "origin is registered on the simulator's hotline key)")
     sim.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
     sim.add_argument("--key", default=None, help="hotline-only mode without database access: a hotline API key "
                                                  "(or CITYLOOP_SIMULATOR_KEY)")
@@ -295,7 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # e.g. a default callback URL outside the allowed origins: refuse to start
+        print(f"cityloop: invalid settings: {exc}", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level, settings.log_json)
     try:
         if args.command == "demo":
@@ -306,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_migrate(settings)
         if args.command == "users":
             return cmd_users_add(settings, args.name, args.role, args.area)
+        if args.command == "keys" and args.action == "origins":
+            return cmd_keys_origins(settings, args.name, args.add, args.remove)
         if args.command == "keys":
-            return cmd_keys_add(settings, args.name, args.role)
+            return cmd_keys_add(settings, args.name, args.role, args.callback_origin)
         if args.command == "projections":
             return cmd_rebuild(settings)
         if args.command == "geo":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -35,8 +36,9 @@ class SimulatorAccounts:
     (~0.2 s of CPU), and a run meets a hundred townships: the first user is made by hub.auth.add_user, the
     others get a copy of its hash (same password), so the run pays for one hash, not a hundred."""
 
-    def __init__(self, pool: asyncpg.Pool, password: str | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, password: str | None = None, callback_origins: Sequence[str] = ()) -> None:
         self._pool = pool
+        self._callback_origins = callback_origins  # registered on the hotline key (simulate --callback-url)
         self._password = password or secrets.token_urlsafe(18)
         self._keys: dict[str, str] = {}
         self._users: dict[tuple[str, str], str] = {}
@@ -45,7 +47,9 @@ class SimulatorAccounts:
 
     async def api_key(self, role: str) -> str:
         if role not in self._keys:
-            self._keys[role] = await add_api_key(self._pool, f"simulator-{role}-{secrets.token_hex(4)}", role)
+            origins = self._callback_origins if role == "hotline" else ()
+            self._keys[role] = await add_api_key(self._pool, f"simulator-{role}-{secrets.token_hex(4)}", role,
+                                                 origins)
         return self._keys[role]
 
     async def user(self, role: str, area: str) -> tuple[str, str]:

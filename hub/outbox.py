@@ -6,6 +6,14 @@ for every committed event exactly once, whichever hub writes it and however ofte
 deliverer leases due rows (one per case at a time, oldest first, so a case's callbacks leave in order),
 posts them signed, and on failure schedules the next attempt with backoff; after the last attempt the
 row is dead and a quarantine item tells the operators, who can replay it once the receiver is fixed.
+
+Callbacks go only where the SSRF guard allows (connectors.callback_origins, hub.destinations): the origin of
+the URL must be registered for the key that pushed the ticket or in CITYLOOP_CALLBACK_ALLOWED_ORIGINS, when
+the row is written and again before every attempt. A callback that is not allowed is never sent: the writer
+records it dead at once and quarantines it ("refused: destination not allowed"), and so does the deliverer
+when an origin was removed or a host name resolves to a forbidden address; replaying it is refused until
+the origin is registered again. Redirects are not followed, and a failure is recorded as a fixed category
+("timeout", "connection refused", "HTTP 500" ...), never with the other side's answer or error text.
 """
 
 from __future__ import annotations
@@ -33,6 +41,14 @@ from connectors.callbacks import (
     status_update,
 )
 from hub.bus import wake_or_timeout
+from hub.destinations import (
+    REFUSED,
+    callback_session,
+    destination_allowed,
+    failure_category,
+    key_origins,
+    redirect_reason,
+)
 from hub.eventstore import read_after
 from hub.quarantine import Quarantine, ReplayFailed
 from hub.settings import Settings
@@ -52,7 +68,17 @@ WITH due AS (
 )
 UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
 FROM due WHERE outbox.id = due.id
-RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outbox.attempts
+RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outbox.attempts, outbox.key_name
+"""
+# Each case with the hotline key that pushed its ticket (the actor of its first event) and that key's
+# callback origins now: the writer checks every new callback against them.
+_CASES = """
+SELECT c.case_id, c.doc, k.name AS key_name, k.callback_origins
+FROM cases c
+LEFT JOIN events e ON e.stream_id = c.case_id AND e.version = 1
+LEFT JOIN api_keys k ON e.metadata->>'actor' LIKE 'hotline:%' AND k.name = substr(e.metadata->>'actor', 9)
+                     AND k.role = 'hotline' AND k.revoked_at IS NULL
+WHERE c.case_id = ANY($1::uuid[])
 """
 
 
@@ -87,42 +113,67 @@ class Outbox:
             if not events:
                 return 0
             reported = [e for e in events if e.type in CALLBACK_EVENTS]
-            rows = await self._rows(conn, reported) if reported else []
+            rows, refused = await self._rows(conn, reported) if reported else ([], [])
             if rows:
                 await conn.executemany(
-                    "INSERT INTO outbox (case_id, event_position, event, url, body) VALUES ($1, $2, $3, $4, $5) "
-                    "ON CONFLICT (event_position) DO NOTHING", rows)
+                    "INSERT INTO outbox (case_id, event_position, event, url, body, key_name) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_position) DO NOTHING", rows)
+            for row in refused:
+                await self._refuse_at_write(conn, row)
             await conn.execute("UPDATE checkpoints SET position = $2 WHERE name = $1", CHECKPOINT,
                                events[-1].position)
         if rows:
             self._queued.set()
         return len(events)
 
-    async def _rows(self, conn: asyncpg.Connection, events: list[Any]) -> list[tuple[Any, ...]]:
+    async def _rows(self, conn: asyncpg.Connection, events: list[Any]
+                    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The callbacks of these events: those to send, and those whose destination is not allowed."""
         ids = list({e.stream_id for e in events})
-        docs = {r["case_id"]: r["doc"] for r in await conn.fetch(
-            "SELECT case_id, doc FROM cases WHERE case_id = ANY($1::uuid[])", ids)}
+        cases = {r["case_id"]: r for r in await conn.fetch(_CASES, ids)}
         seqs = {r["case_id"]: r["n"] for r in await conn.fetch(
             "SELECT case_id, count(*) AS n FROM outbox WHERE case_id = ANY($1::uuid[]) GROUP BY case_id", ids)}
-        rows = []
+        rows, refused = [], []
         for event in events:
-            case = docs.get(event.stream_id)
-            url = callback_url(case, self._settings.hotline_callback_url) if case else None
-            if case is None or url is None:
+            found = cases.get(event.stream_id)
+            if found is None:
+                continue
+            case = found["doc"]
+            url = callback_url(case, self._settings.hotline_callback_url)
+            if url is None:
                 continue
             seq = seqs.get(event.stream_id, 0) + 1
             body = status_update(event.type, event.data, case, event.position, event.occurred_at.isoformat(), seq)
             if body is None:
                 continue
-            seqs[event.stream_id] = seq
-            rows.append((event.stream_id, event.position, CALLBACK_EVENTS[event.type], url, body))
-        return rows
+            seqs[event.stream_id] = seq  # a refused callback keeps its seq: the receiver sees the gap
+            key_name = found["key_name"]
+            row = (event.stream_id, event.position, CALLBACK_EVENTS[event.type], url, body, key_name)
+            origins = {key_name: found["callback_origins"]} if key_name else {}
+            if destination_allowed(url, key_name, origins, self._settings.callback_allowed_origins):
+                rows.append(row)
+            else:
+                refused.append(row)
+        return rows, refused
+
+    async def _refuse_at_write(self, conn: asyncpg.Connection, row: tuple[Any, ...]) -> None:
+        """A callback to a destination that is not (or no longer) allowed: recorded dead, never sent, and
+        quarantined in the writer's transaction, so it is replayable once the origin is registered."""
+        case_id, position, event, url, body, key_name = row
+        outbox_id = await conn.fetchval(
+            "INSERT INTO outbox (case_id, event_position, event, url, body, key_name, state, last_error) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 'dead', $7) ON CONFLICT (event_position) DO NOTHING RETURNING id",
+            case_id, position, event, url, body, key_name, REFUSED)
+        if outbox_id is None:
+            return
+        await self._quarantine.hold("callback", f"callback to {url} {REFUSED}", orjson.dumps(body),
+                                    {"outbox_id": outbox_id, "url": url, "case_id": str(case_id), "event": event,
+                                     "last_status": None}, conn=conn)
 
     # --- deliverer ------------------------------------------------------------------------------------
 
     async def run_deliverer(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._settings.callback_timeout_s)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with callback_session(self._settings.callback_timeout_s) as http:
             while True:
                 if not await self.deliver_due(http):
                     await wake_or_timeout(self._queued, self._settings.outbox_poll_s)
@@ -131,11 +182,16 @@ class Outbox:
         lease_s = self._settings.callback_timeout_s * 2 + 5
         rows = await self._pool.fetch(_CLAIM, batch, float(lease_s))
         if rows:
-            await asyncio.gather(*(self._deliver(http, row) for row in rows))
+            origins = await key_origins(self._pool, (row["key_name"] for row in rows))
+            await asyncio.gather(*(self._deliver(http, row, origins) for row in rows))
         return len(rows)
 
-    async def _deliver(self, http: aiohttp.ClientSession, row: asyncpg.Record) -> None:
+    async def _deliver(self, http: aiohttp.ClientSession, row: asyncpg.Record,
+                       origins: dict[str, list[str]]) -> None:
         body = orjson.dumps(row["body"])
+        if not destination_allowed(row["url"], row["key_name"], origins, self._settings.callback_allowed_origins):
+            await self._dead(row, body, row["attempts"], None, REFUSED, f"callback to {row['url']} {REFUSED}")
+            return
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(timestamp),
                    SIGNATURE_HEADER: signature(self._settings.callback_secret, timestamp, body),
@@ -143,29 +199,29 @@ class Outbox:
         status: int | None = None
         error: str | None = None
         try:
-            async with http.post(row["url"], data=body, headers=headers) as resp:
+            # The answer's body is never read: nothing the receiver says is kept.
+            async with http.post(row["url"], data=body, headers=headers, allow_redirects=False) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = failure_category(exc)
+        if error == REFUSED:  # the name resolved to a forbidden address: nothing was sent, no retry
+            await self._dead(row, body, row["attempts"], None, REFUSED, f"callback to {row['url']} {REFUSED}")
+            return
         if status is not None and 200 <= status < 300:
             await self._pool.execute(
                 "UPDATE outbox SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, "
                 "last_status = $2, leased_until = NULL WHERE id = $1", row["id"], status)
             return
+        if status is not None and 300 <= status < 400:
+            error = redirect_reason(status)
         await self._failed(row, body, status, error)
 
     async def _failed(self, row: asyncpg.Record, body: bytes, status: int | None, error: str | None) -> None:
         attempts = row["attempts"] + 1
         settings = self._settings
         if attempts >= settings.callback_max_attempts:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute(
-                    "UPDATE outbox SET state = 'dead', attempts = $2, last_status = $3, last_error = $4, "
-                    "leased_until = NULL WHERE id = $1", row["id"], attempts, status, error)
-            reason = (f"callback to {row['url']} refused {attempts} times; last: {describe_failure(status, error)}")
-            await self._quarantine.hold("callback", reason, body,
-                                        {"outbox_id": row["id"], "url": row["url"], "case_id": str(row["case_id"]),
-                                         "event": row["event"], "last_status": status})
+            reason = f"callback to {row['url']} refused {attempts} times; last: {describe_failure(status, error)}"
+            await self._dead(row, body, attempts, status, error, reason)
             return
         delay = backoff_s(attempts, settings.callback_backoff_base_s, settings.callback_backoff_max_s,
                           self._rand.random)
@@ -176,9 +232,26 @@ class Outbox:
         log.info("callback failed; retrying", extra={"outbox_id": row["id"], "attempt": attempts,
                                                       "retry_in_s": round(delay, 2), "status": status})
 
+    async def _dead(self, row: asyncpg.Record, body: bytes, attempts: int, status: int | None, error: str | None,
+                    reason: str) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE outbox SET state = 'dead', attempts = $2, last_status = $3, last_error = $4, "
+                "leased_until = NULL WHERE id = $1", row["id"], attempts, status, error)
+            await self._quarantine.hold("callback", reason, body,
+                                        {"outbox_id": row["id"], "url": row["url"], "case_id": str(row["case_id"]),
+                                         "event": row["event"], "last_status": status}, conn=conn)
+
     async def replay(self, item: asyncpg.Record) -> dict[str, Any]:
-        """The quarantine's replayer for dead callbacks: back to pending with a fresh retry ladder."""
+        """The quarantine's replayer for dead callbacks: back to pending with a fresh retry ladder — unless
+        the destination is still not allowed (the item stays held)."""
         outbox_id = item["meta"].get("outbox_id")
+        row = await self._pool.fetchrow("SELECT url, key_name FROM outbox WHERE id = $1", outbox_id)
+        if row is not None and not destination_allowed(
+                row["url"], row["key_name"], await key_origins(self._pool, [row["key_name"]]),
+                self._settings.callback_allowed_origins):
+            raise ReplayFailed(f"callback to {row['url']} {REFUSED}: register its origin for the hotline key "
+                               "(cityloop keys origins) or in CITYLOOP_CALLBACK_ALLOWED_ORIGINS first")
         done = await self._pool.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL "
             "WHERE id = $1 AND state = 'dead'", outbox_id)

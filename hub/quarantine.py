@@ -2,11 +2,14 @@
 callback receiver that keeps refusing), kept with the reason, listed for operators, replayable after a fix.
 
 Every channel keeps going past a bad message: the message is parked here (committed before the channel
-acknowledges it) and the next one is processed.
+acknowledges it) and the next one is processed. Only the first 64 KB of a payload are kept, with the size
+and the sha256 of the whole: a flood of huge garbage must not fill the database, and 64 KB is plenty to see
+what went wrong. A truncated item cannot be replayed (its channel would see a different message).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,7 +31,13 @@ class QuarantineItemNotFound(Exception):
     pass
 
 
-_COLUMNS = "id, channel, reason, payload, meta, state, attempts, received_at, resolved_at, resolution"
+_COLUMNS = ("id, channel, reason, payload, payload_size, payload_sha256, meta, state, attempts, received_at, "
+            "resolved_at, resolution")
+PAYLOAD_KEPT_BYTES = 64 * 1024
+
+
+def truncated(row: asyncpg.Record) -> bool:
+    return bool(row["payload_size"] > len(row["payload"]))
 
 
 def item_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -38,7 +47,9 @@ def item_json(row: asyncpg.Record) -> dict[str, Any]:
     except UnicodeDecodeError:
         text, encoding = payload.hex(), "hex"
     return {"id": row["id"], "channel": row["channel"], "reason": row["reason"], "payload": text,
-            "payload_encoding": encoding, "meta": row["meta"], "state": row["state"], "attempts": row["attempts"],
+            "payload_encoding": encoding, "payload_size": row["payload_size"],
+            "payload_sha256": row["payload_sha256"], "payload_truncated": truncated(row),
+            "meta": row["meta"], "state": row["state"], "attempts": row["attempts"],
             "received_at": row["received_at"].isoformat(),
             "resolved_at": row["resolved_at"].isoformat() if row["resolved_at"] else None,
             "resolution": row["resolution"]}
@@ -52,11 +63,16 @@ class Quarantine:
     def register(self, channel: str, replayer: Replayer) -> None:
         self._replayers[channel] = replayer
 
-    async def hold(self, channel: str, reason: str, payload: bytes, meta: dict[str, Any] | None = None) -> int:
-        item_id: int = await self._pool.fetchval(
-            "INSERT INTO quarantine (channel, reason, payload, meta) VALUES ($1, $2, $3, $4) RETURNING id",
-            channel, reason[:2000], payload, meta or {})
-        log.warning("quarantined", extra={"channel": channel, "reason": reason, "quarantine_id": item_id})
+    async def hold(self, channel: str, reason: str, payload: bytes, meta: dict[str, Any] | None = None,
+                   conn: asyncpg.Connection | None = None) -> int:
+        """Park an item; `conn` to do it inside the caller's transaction."""
+        item_id: int = await (conn or self._pool).fetchval(
+            "INSERT INTO quarantine (channel, reason, payload, payload_size, payload_sha256, meta) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            channel, reason[:2000], payload[:PAYLOAD_KEPT_BYTES], len(payload), hashlib.sha256(payload).hexdigest(),
+            meta or {})
+        log.warning("quarantined", extra={"channel": channel, "reason": reason, "quarantine_id": item_id,
+                                          "payload_size": len(payload)})
         return item_id
 
     async def list(self, channel: str | None, state: str | None, after_id: int, limit: int) -> list[dict[str, Any]]:
@@ -78,6 +94,10 @@ class Quarantine:
             raise QuarantineItemNotFound(item_id)
         if row["state"] != "held":
             raise ReplayFailed(f"item {item_id} is {row['state']}, not held")
+        if truncated(row):  # refused before the replayer runs: the reason it was held stays as it was
+            raise ReplayFailed(f"item {item_id} kept only the first {len(row['payload']):,} of its "
+                               f"{row['payload_size']:,} bytes, so it cannot be replayed faithfully; discard it and "
+                               "have the sender send it again")
         replayer = self._replayers.get(row["channel"])
         if replayer is None:
             raise ReplayFailed(f"no replayer for channel {row['channel']!r} in this hub")

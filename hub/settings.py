@@ -6,10 +6,14 @@ setting is `CITYLOOP_<NAME>`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from connectors.callback_origins import allowed, parse_origins
 
 
 class Settings(BaseSettings):
@@ -57,6 +61,10 @@ class Settings(BaseSettings):
 
     # Hotline status callbacks (outbox): where to post when a ticket names no `callback_url`, the HMAC key,
     # and the retry ladder (exponential backoff with full jitter, then dead-letter).
+    # Origins (scheme://host[:port]) every hotline key's callbacks may go to, besides each key's own
+    # (`cityloop keys add --callback-origin`); comma-separated or a JSON list. The default URL below must be
+    # under one of them: the hub refuses to start otherwise (connectors.callback_origins says why).
+    callback_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     hotline_callback_url: str | None = None
     callback_secret: str = "cityloop-demo-callback-secret"
     callback_timeout_s: float = Field(default=10.0, gt=0)
@@ -85,3 +93,23 @@ class Settings(BaseSettings):
     open311_max_requests: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("callback_allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                value = json.loads(value)
+            else:
+                value = [part for part in value.replace(",", " ").split() if part]
+        return parse_origins(value)
+
+    @field_validator("hotline_callback_url")
+    @classmethod
+    def _default_callback_is_allowed(cls, url: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model one): its error shows this URL only, never the other settings.
+        if url and not allowed(url, info.data.get("callback_allowed_origins", ())):
+            raise ValueError("CITYLOOP_HOTLINE_CALLBACK_URL must be under one of CITYLOOP_CALLBACK_ALLOWED_ORIGINS "
+                             "(add its scheme://host[:port] there)")
+        return url

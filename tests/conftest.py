@@ -122,12 +122,12 @@ class Hub:
     def ws_base(self) -> str:
         return self.base.replace("http://", "ws://")
 
-    async def hotline_key(self) -> str:
-        return await self.api_key("hotline")
+    async def hotline_key(self, *callback_origins: str) -> str:
+        return await self.api_key("hotline", callback_origins)
 
-    async def api_key(self, role: str) -> str:
-        """A new API key for a machine client (`hotline`, `iot`, `open311`)."""
-        return await add_api_key(self.app[POOL], f"{role}-{uuid.uuid4().hex[:8]}", role)
+    async def api_key(self, role: str, callback_origins: tuple[str, ...] = ()) -> str:
+        """A new API key for a machine client (`hotline`, `iot`, `open311`); a hotline key's callback origins."""
+        return await add_api_key(self.app[POOL], f"{role}-{uuid.uuid4().hex[:8]}", role, callback_origins)
 
     async def login(self, role: str, area: str | None) -> str:
         username = f"{role}-{uuid.uuid4().hex[:6]}"

@@ -8,12 +8,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from connectors.callback_origins import BadOrigin, allowed, origin_of
 from connectors.hotline import HotlineTicket
 from hub.access import Principal
 from hub.api.errors import ApiError, json_response, read_json, validation_fields
 from hub.api.identity import principal_of
 from hub.eventstore import StoreOverloaded, StoreUnavailable
-from hub.keys import INTAKE, METRICS
+from hub.keys import INTAKE, METRICS, SETTINGS
 
 BATCH_MAX = 1_000
 
@@ -30,6 +31,24 @@ class TicketBatch(BaseModel):
     tickets: list[Any]
 
 
+def _check_callback(request: web.Request, principal: Principal, ticket: HotlineTicket) -> None:
+    """SSRF guard at the door: a `callback_url` must be under an origin registered for this key or allowed
+    for all (connectors.callback_origins); the outbox checks again, after DNS, before sending anything."""
+    if ticket.callback_url is None:
+        return
+    url = str(ticket.callback_url)
+    if allowed(url, [*principal.callback_origins, *request.app[SETTINGS].callback_allowed_origins]):
+        return
+    try:
+        origin = origin_of(url)
+    except BadOrigin:
+        origin = "its origin"
+    raise ApiError(422, "validation_failed", "the ticket has invalid fields", [{
+        "field": "callback_url",
+        "message": f"{origin} is not a callback origin registered for this key; the hub's operator registers "
+                   "origins with `cityloop keys add|origins … --callback-origin`"}])
+
+
 async def _record(request: web.Request, principal: Principal, ticket: HotlineTicket) -> TicketAccepted:
     point = (ticket.location.lng, ticket.location.lat, ticket.location.crs) if ticket.location else None
     outcome = await request.app[INTAKE].submit(
@@ -43,7 +62,9 @@ async def _record(request: web.Request, principal: Principal, ticket: HotlineTic
 
 async def push_ticket(request: web.Request) -> web.Response:
     principal = await principal_of(request, "hotline")
-    answer = await _record(request, principal, HotlineTicket.model_validate(await read_json(request)))
+    ticket = HotlineTicket.model_validate(await read_json(request))
+    _check_callback(request, principal, ticket)
+    answer = await _record(request, principal, ticket)
     # 202: a new case was recorded (and routed); 200: this ticket_no was seen before, same answer.
     return json_response(answer.model_dump(), status=200 if answer.duplicate else 202)
 
@@ -71,10 +92,14 @@ async def _one(request: web.Request, principal: Principal, index: int, raw: Any)
     head = {"index": index, "ticket_no": ticket_no}
     try:
         ticket = HotlineTicket.model_validate(raw)
+        _check_callback(request, principal, ticket)
     except ValidationError as exc:
         return {**head, "status": 422, "error": {"code": "validation_failed",
                                                  "message": "the ticket has invalid fields",
                                                  "fields": validation_fields(exc)}}
+    except ApiError as exc:
+        return {**head, "status": exc.status, "error": {"code": exc.code, "message": exc.message,
+                                                        "fields": exc.fields}}
     try:
         answer = await _record(request, principal, ticket)
     except (StoreOverloaded, StoreUnavailable) as exc:  # nothing written for this one: retry it

@@ -150,7 +150,10 @@ def _openapi_paths() -> dict[str, Any]:
         "/api/v1/quarantine": {"get": {
             "summary": "input that could not be processed, with the reason", "security": bearer,
             "parameters": query(QuarantineQuery),
-            "responses": {"200": {"description": "items and next_after"}, **errors(401, 403, 422)}}},
+            "responses": {"200": {"description": "items and next_after; an item's payload is the first 64 KB of "
+                                                 "what arrived, with payload_size and payload_sha256 of the whole "
+                                                 "and payload_truncated (a truncated item cannot be replayed)"},
+                          **errors(401, 403, 422)}}},
         "/api/v1/quarantine/{item_id}/replay": {"post": {
             "summary": "process a held item again", "security": bearer, "parameters": path_param,
             "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}},

@@ -51,6 +51,12 @@ class Receiver:
         assert self.server is not None
         return str(self.server.make_url("/12345/callback"))
 
+    @property
+    def origin(self) -> str:
+        """What an operator registers for the hotline key (callbacks go to registered origins only)."""
+        assert self.server is not None
+        return str(self.server.make_url("/").origin())
+
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
@@ -83,7 +89,7 @@ async def test_callbacks_survive_failures_and_a_restart_in_order_and_signed(
     config = callback_settings(settings)
     async with running_hub(config) as hub:
         sent = ticket(QINGXIU_SEAT, callback_url=receiver.url)
-        status, accepted = await push(hub, await hub.hotline_key(), sent)
+        status, accepted = await push(hub, await hub.hotline_key(receiver.origin), sent)
         assert status == 202
         case_id = accepted["case_id"]
         await eventually(lambda: receiver.attempts >= 2)  # failing: the hub goes away in the middle
@@ -114,7 +120,8 @@ async def test_a_receiver_that_keeps_refusing_is_dead_lettered_and_replayed_afte
         settings: Settings, receiver: Receiver) -> None:
     receiver.fail_first = 10**6
     async with running_hub(callback_settings(settings, callback_max_attempts=3)) as hub:
-        status, accepted = await push(hub, await hub.hotline_key(), ticket(QINGXIU_SEAT, callback_url=receiver.url))
+        status, accepted = await push(hub, await hub.hotline_key(receiver.origin),
+                                      ticket(QINGXIU_SEAT, callback_url=receiver.url))
         assert status == 202
         operator = {"Authorization": f"Bearer {await hub.login('city_operator', '450100')}"}
 
@@ -141,7 +148,8 @@ async def test_a_receiver_that_keeps_refusing_is_dead_lettered_and_replayed_afte
 
 
 async def test_cases_without_a_callback_url_use_the_default_or_none(settings: Settings, receiver: Receiver) -> None:
-    async with running_hub(callback_settings(settings, hotline_callback_url=receiver.url)) as hub:
+    async with running_hub(callback_settings(settings, hotline_callback_url=receiver.url,
+                                             callback_allowed_origins=(receiver.origin,))) as hub:
         status, _ = await push(hub, await hub.hotline_key(), ticket(QINGXIU_SEAT))
         assert status == 202
         await eventually(lambda: len(receiver.received) == 1)
