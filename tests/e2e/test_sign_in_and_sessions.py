@@ -144,6 +144,11 @@ async def test_one_address_trying_many_accounts_is_limited_per_address(settings:
             [(first, "account"), (second, "address")])
 
 
+async def test_a_username_with_nul_is_refused_by_name(hub: Hub) -> None:
+    status, body, _ = await sign_in(hub, "admin\x00", PASSWORD)
+    assert status == 422 and [f["field"] for f in body["error"]["fields"]] == ["username"]
+
+
 async def test_throttling_counts_in_postgresql_while_redis_is_away(settings: Settings) -> None:
     no_redis = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "login_max_failures": 3})
     async with running_hub(no_redis) as hub:
