@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 
 from hub import auth as auth_module
 from hub.auth import add_user, disable_user
+from hub.cli import cmd_users_disable
 from hub.keys import POOL
 from hub.settings import Settings
 from tests.conftest import Hub, running_hub
@@ -222,6 +223,15 @@ async def test_disabling_a_user_ends_their_sessions_and_sign_ins(hub: Hub) -> No
     assert entry["detail"] == {"by": "cli:test", "sessions_ended": 2} and entry["path"] == "cli"
     with pytest.raises(ValueError, match="no user"):
         await disable_user(hub.app[POOL], "nobody-" + uuid.uuid4().hex[:6], by="cli:test")
+
+
+async def test_the_users_disable_command_ends_a_session(hub: Hub, settings: Settings) -> None:
+    user = await new_user(hub)
+    token = await token_of(hub, user)
+    assert await asyncio.to_thread(cmd_users_disable, settings, user) == 0  # `cityloop users disable USER`
+    assert await rest_status(hub, token) == 401
+    _, disabled = await audit(hub, await hub.login("admin", None), kind="user_disabled", username=user)
+    assert disabled["entries"][0]["detail"]["by"].startswith("cli:")
 
 
 async def test_an_expired_session_is_refused_at_once_and_its_console_closed(hub: Hub) -> None:
