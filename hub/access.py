@@ -27,6 +27,9 @@ CITY_WIDE_ROLES = frozenset({"admin", "city_operator", "auditor"})
 SEES_REPORTER = frozenset({"admin", "city_operator"})
 # Roles that may read the content of confidential (保密) tickets.
 SEES_CONFIDENTIAL = frozenset({"admin", "city_operator"})
+# Lists, queues and the live console feed carry the masked view for every role (data minimisation, 最小必要):
+# an operator who must phone a caller opens the case, and that single read is recorded in the access audit.
+LIST_VIEW = "masked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class Principal:
 
     @property
     def view(self) -> str:
-        """The privacy view this caller gets; frames are encoded once per (scope, view)."""
+        """The privacy view this caller gets when reading one case (lists and feeds: LIST_VIEW)."""
         return "full" if self.role in SEES_REPORTER else "masked"
 
 
@@ -110,6 +113,19 @@ def redact_report(report: dict[str, Any], view: str) -> dict[str, Any]:
         out["title"] = "【保密】" if out.get("title") else out.get("title")
         out.pop("address", None)
     return out
+
+
+def personal_data(case: dict[str, Any]) -> list[str]:
+    """What the full view of `case` reveals that the masked view hides: "reporter" (name, phone, e-mail)
+    and "confidential_content". Empty: reading it unmasked needs no audit entry."""
+    report = case.get("report") or {}
+    reporter = report.get("reporter")
+    found = []
+    if isinstance(reporter, dict) and any(reporter.get(k) for k in ("name", "phone", "email")):
+        found.append("reporter")
+    if report.get("confidential"):
+        found.append("confidential_content")
+    return found
 
 
 def redact_case(case: dict[str, Any], view: str) -> dict[str, Any]:

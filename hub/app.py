@@ -22,6 +22,7 @@ from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
 from hub.api import actions, cases, console, console_ws, geo, grid, health, hotline, hotspots, identity, open311
+from hub.api import audit as audit_api
 from hub.api import iot as iot_api
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
@@ -31,7 +32,7 @@ from hub.bus import WakeupBus
 from hub.case_actions import CaseActions
 from hub.clock import Clock
 from hub.committer import GroupCommitter
-from hub.db import create_pool
+from hub.db import create_pool, database_name
 from hub.devices import DeviceRegistry
 from hub.gateway import ConsoleGateway
 from hub.intake import IntakeService
@@ -46,7 +47,9 @@ from hub.outbox import Outbox
 from hub.photos import LocalPhotoStore
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
+from hub.sessions import SessionWatch
 from hub.settings import Settings
+from hub.throttle import LoginThrottle
 from hub.timers import SlaTimers
 
 log = logging.getLogger(__name__)
@@ -110,7 +113,14 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.COMMITTER] = committer
     app[keys.BUS] = bus
     app[keys.GATEWAY] = gateway
-    app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s)
+    # Redis keys and channels of this deployment (the hubs sharing this database) carry its name.
+    namespace = database_name(settings.database_url or "")
+    throttle = LoginThrottle(app[keys.REDIS], pool, namespace, max_per_user=settings.login_max_failures,
+                             max_per_address=settings.login_max_failures_per_address,
+                             window_s=settings.login_window_s)
+    app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s, throttle)
+    sessions = app[keys.SESSIONS] = SessionWatch(pool, app[keys.REDIS], f"cityloop:{namespace}:revoked",
+                                                 settings.session_check_s)
     clock = app[keys.CLOCK]
     app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock, app[keys.LOCATOR].area_chain)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, pool, app[keys.ACTIONS])
@@ -134,6 +144,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "kpi-projection": kpis.run,
         "outbox-writer": outbox.run_writer, "outbox-deliverer": outbox.run_deliverer,
+        "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
     }
     if settings.mqtt_url is not None:
         async def take(topic: str, payload: bytes) -> None:
@@ -201,6 +212,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app.router.add_get("/metrics", health.metrics)
     app.router.add_get("/openapi.json", _openapi)
     app.router.add_post("/api/v1/auth/login", identity.login)
+    app.router.add_post("/api/v1/auth/logout", identity.logout)
     app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
     app.router.add_post("/api/v1/hotline/tickets:batch", hotline.push_batch)
     app.router.add_get("/api/v1/cases", cases.list_cases)
@@ -217,6 +229,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     iot_api.add_routes(app)
     open311.add_routes(app)
     grid.add_routes(app)
+    audit_api.add_routes(app)
     app.router.add_get("/api/v1/console/config", console.console_config)
     app.router.add_get("/api/v1/hotspots", hotspots.hotspots)
     app.router.add_get("/ws/console", console_ws.console_socket)

@@ -1,8 +1,10 @@
 """Identity: users with argon2id password hashes, opaque session tokens, hashed machine API keys.
 
 Tokens and keys are 256-bit random strings; only their SHA-256 is stored, so a database leak does not
-leak credentials. Sessions live in PostgreSQL so that every hub process accepts every token; a short
-in-process cache keeps the hot path (a hotline push) off the database.
+leak credentials. Sessions live in PostgreSQL so that every hub process accepts every token, and every
+request looks its session up there (one primary-key read): a signed-out, expired or disabled session is
+refused by the very next request in every process, with nothing to invalidate. Machine keys — the hot
+path of a hotline push — are cached in-process for a short while.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from connectors.callback_origins import parse_origins
+from hub import audit
 from hub.access import MACHINE_ROLES, ROLES, USER_ROLES, Principal, default_area
+from hub.throttle import Attempt, LoginThrottle
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not reveal usernames.
@@ -30,8 +34,17 @@ class AuthError(Exception):
     pass
 
 
+class AccountDisabled(AuthError):
+    """The password was right but the account is disabled (`cityloop users disable`)."""
+
+
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+def token_digest(token: str) -> bytes:
+    """What identifies a session everywhere but in its owner's hands (the table key, revocation messages)."""
+    return _digest(token)
 
 
 def validate_role_area(role: str, area: str | None, *, machine: bool) -> None:
@@ -103,21 +116,33 @@ async def set_callback_origins(conn: asyncpg.Connection | asyncpg.Pool, name: st
 
 
 class Authenticator:
-    def __init__(self, pool: asyncpg.Pool, session_ttl_s: int, cache_ttl_s: float = 30.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, session_ttl_s: int, throttle: LoginThrottle,
+                 cache_ttl_s: float = 30.0) -> None:
         self._pool = pool
         self._session_ttl = timedelta(seconds=session_ttl_s)
-        self._cache_ttl = cache_ttl_s
+        self._throttle = throttle
+        self._cache_ttl = cache_ttl_s  # machine keys only
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
 
-    async def login(self, username: str, password: str) -> tuple[str, Principal]:
-        row = await self._pool.fetchrow("SELECT password_hash, role, area FROM users WHERE username = $1", username)
+    async def login(self, username: str, password: str, address: str) -> tuple[str, Principal]:
+        """A new session, or AuthError; LoginThrottled (before any hashing) while the account or the address
+        is locked out. Failures and lock-outs go to the audit log."""
+        attempt = await self._throttle.begin(username, address)
+        row = await self._pool.fetchrow(
+            "SELECT password_hash, role, area, disabled_at FROM users WHERE username = $1", username)
         stored = row["password_hash"] if row else _DUMMY_HASH
         try:
             await asyncio.to_thread(_hasher.verify, stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
+            await self._failed(attempt, "wrong_password" if row else "unknown_user")
             raise AuthError("wrong username or password") from None
         if row is None:
+            await self._failed(attempt, "unknown_user")
             raise AuthError("wrong username or password")
+        if row["disabled_at"] is not None:
+            await self._failed(attempt, "account_disabled")
+            raise AccountDisabled("this account is disabled")
+        await self._throttle.succeeded(attempt)
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + self._session_ttl
         await self._pool.execute(
@@ -126,14 +151,36 @@ class Authenticator:
         )
         return token, Principal(username, row["role"], row["area"])
 
+    async def _failed(self, attempt: Attempt, reason: str) -> None:
+        await audit.record(self._pool, "login_failed", username=attempt.username, address=attempt.address,
+                           path="POST /api/v1/auth/login", detail={"reason": reason})
+        for scope, failures in await self._throttle.failed(attempt):
+            await audit.record(self._pool, "login_locked", username=attempt.username, address=attempt.address,
+                               path="POST /api/v1/auth/login",
+                               detail={"scope": scope, "failures": failures, "window_s": self._throttle.window_s})
+
+    async def logout(self, token: str, *, address: str | None) -> str | None:
+        """End the session of `token`; its owner's name, or None when it was no (longer a) session."""
+        username: str | None = await self._pool.fetchval(
+            "DELETE FROM sessions WHERE token_hash = $1 RETURNING username", _digest(token))
+        if username is not None:
+            await audit.record(self._pool, "logout", username=username, address=address,
+                               path="POST /api/v1/auth/logout")
+        return username
+
     async def from_token(self, token: str) -> Principal | None:
         """A user's bearer token or a machine's API key → who it is, or None."""
         digest = _digest(token)
+        is_key = token.startswith("clk_")
+        if not is_key:
+            # Sessions are not cached, on purpose: expiry (to the second), sign-out and disabling then take
+            # effect on the next request in every process, with no cache to invalidate.
+            return await self._lookup(digest, is_key=False)
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        principal = await self._lookup(digest, is_key=token.startswith("clk_"))
+        principal = await self._lookup(digest, is_key=True)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + self._cache_ttl, principal)
@@ -147,9 +194,26 @@ class Authenticator:
             return Principal(row["name"], row["role"], None, frozenset(row["callback_origins"])) if row else None
         row = await self._pool.fetchrow(
             "SELECT u.username, u.role, u.area FROM sessions s JOIN users u USING (username) "
-            "WHERE s.token_hash = $1 AND s.expires_at > now()", digest)
+            "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL", digest)
         return Principal(row["username"], row["role"], row["area"]) if row else None
 
 
-__all__ = ["AuthError", "Authenticator", "ROLES", "add_api_key", "add_user", "set_callback_origins",
-           "validate_role_area"]
+async def disable_user(pool: asyncpg.Pool, username: str, *, by: str) -> int:
+    """Disable an account and end all its sessions (what `cityloop users disable` runs); the number of
+    sessions ended. Open consoles of the user are closed by every hub's session check (hub.sessions)."""
+    async with pool.acquire() as conn, conn.transaction():
+        found = await conn.fetchval(
+            "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE username = $1 RETURNING username",
+            username)
+        if found is None:
+            raise ValueError(f"no user {username!r}")
+        ended = await conn.fetchval(
+            "WITH gone AS (DELETE FROM sessions WHERE username = $1 RETURNING 1) SELECT count(*) FROM gone",
+            username)
+        await audit.record(conn, "user_disabled", username=username, path="cli",
+                           detail={"by": by, "sessions_ended": ended})
+    return int(ended)
+
+
+__all__ = ["AccountDisabled", "AuthError", "Authenticator", "ROLES", "add_api_key", "add_user", "disable_user",
+           "set_callback_origins", "token_digest", "validate_role_area"]

@@ -60,22 +60,31 @@ class WakeupBus:
 
     async def run_subscriber(self) -> None:
         """Deliver every wake-up to the listeners; reconnect with a pause while Redis is away."""
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self._channel)
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    position = int(message["data"])
-                    for listener in self._listeners:
-                        listener(position)
-            except (OSError, aioredis.RedisError, ValueError) as exc:
-                log.warning("wake-up subscription lost; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(1.0)
-            finally:
-                # Bounded: redis-py's aclose can wait forever on a connection its reader still holds
-                # when we are being cancelled, which hung shutdown.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(1.0):
-                        await pubsub.aclose()
+
+        def deliver(data: bytes) -> None:
+            position = int(data)
+            for listener in self._listeners:
+                listener(position)
+
+        await listen(self._redis, self._channel, deliver)
+
+
+async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], None]) -> None:
+    """Hand every message of `channel` to `handle`, forever; reconnect with a pause while Redis is away."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                handle(message["data"])
+        except (OSError, aioredis.RedisError, ValueError) as exc:
+            log.warning("subscription lost; retrying", extra={"channel": channel, "error": repr(exc)})
+            await asyncio.sleep(1.0)
+        finally:
+            # Bounded: redis-py's aclose can wait forever on a connection its reader still holds
+            # when we are being cancelled, which hung shutdown.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await pubsub.aclose()

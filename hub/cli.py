@@ -123,6 +123,19 @@ def cmd_users_add(settings: Settings, name: str, role: str, area: str | None) ->
     return 0
 
 
+def cmd_users_disable(settings: Settings, name: str) -> int:
+    """Disable a user: no more sign-ins, every session ended (running hubs close the user's consoles within
+    CITYLOOP_SESSION_CHECK_S)."""
+    import getpass
+
+    from hub.auth import disable_user
+
+    with _database(settings) as url:
+        ended = asyncio.run(_with_conn(url, disable_user, name, by=f"cli:{getpass.getuser()}"))
+    print(f"user {name} disabled; {ended} session(s) ended")
+    return 0
+
+
 def cmd_keys_add(settings: Settings, name: str, role: str, callback_origins: list[str]) -> int:
     from hub.auth import add_api_key
 
@@ -259,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument("--role", required=True, choices=sorted(ROLES - {"hotline", "iot", "open311"}))
     add_user.add_argument("--area", help="jurisdiction code (county 6, township 9, community 12 digits)")
     add_user.add_argument("--password-stdin", action="store_true", required=True)
+    disable = users.add_parser("disable", help="disable a user: no more sign-ins, every session ended at once")
+    disable.add_argument("name")
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
     add_key = keys.add_parser("add", help="create an API key for a machine client and print it once")
     add_key.add_argument("name")
@@ -329,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(settings)
         if args.command == "migrate":
             return cmd_migrate(settings)
+        if args.command == "users" and args.action == "disable":
+            return cmd_users_disable(settings, args.name)
         if args.command == "users":
             return cmd_users_add(settings, args.name, args.role, args.area)
         if args.command == "keys" and args.action == "origins":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -51,3 +52,8 @@ def is_unavailable(exc: BaseException) -> bool:
         return state[:2] in _UNAVAILABLE_CLASSES or _NOT_ACCEPTING in str(exc) or isinstance(
             exc, asyncpg.InvalidCatalogNameError)
     return False
+
+
+def database_name(database_url: str) -> str:
+    """The database a URL names: hubs sharing it are one deployment, and share their Redis keys too."""
+    return urlsplit(database_url).path.lstrip("/") or "default"

@@ -26,6 +26,7 @@ from hub.outbox import Outbox
 from hub.photos import PhotoStore
 from hub.projection import CaseProjection
 from hub.quarantine import Quarantine
+from hub.sessions import SessionWatch
 from hub.settings import Settings
 from hub.timers import SlaTimers
 
@@ -51,4 +52,5 @@ IOT = web.AppKey("iot", IotService)
 OUTBOX = web.AppKey("outbox", Outbox)
 PHOTO_STORE = web.AppKey("photo_store", PhotoStore)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
+SESSIONS = web.AppKey("sessions", SessionWatch)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
+from hub.api import audit as audit_api
 from hub.api import grid, open311
 from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
@@ -47,8 +48,18 @@ def build_spec() -> dict[str, Any]:
         "/readyz": {"get": {"summary": "PostgreSQL and Redis answer",
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
         "/api/v1/auth/login": {"post": {
-            "summary": "sign in", "requestBody": _json(LoginRequest),
-            "responses": {"200": {"description": "token", **_json(LoginResponse)}, **_errors(401, 422)}}},
+            "summary": "sign in; after too many failures per account or per address in the window, 429 with "
+                       "Retry-After (seconds) — also for a correct password — until the window lets it in",
+            "requestBody": _json(LoginRequest),
+            "responses": {"200": {"description": "token", **_json(LoginResponse)},
+                          "429": {"description": "locked out: retry after `Retry-After` seconds",
+                                  "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **_json(Error)},
+                          **_errors(401, 403, 422)}}},
+        "/api/v1/auth/logout": {"post": {
+            "summary": "sign out: the caller's session ends at once on REST in every hub, and its console "
+                       "websockets are closed with 4001 (403 for an API key: keys are not sessions)",
+            "security": bearer,
+            "responses": {"204": {"description": "signed out"}, **_errors(401, 403)}}},
         "/api/v1/hotline/tickets": {"post": {
             "summary": "push one 12345 ticket (idempotent by ticket_no)", "security": [{"apiKey": []}],
             "requestBody": _json(HotlineTicket),
@@ -114,6 +125,7 @@ def build_spec() -> dict[str, Any]:
     paths.update(iot_api.OPENAPI_PATHS)
     paths.update(open311.OPENAPI_PATHS)
     paths.update(grid.OPENAPI_PATHS)
+    paths.update(audit_api.OPENAPI_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "CityLoop hub", "version": "0.1.0",

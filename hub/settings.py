@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.callback_origins import allowed, parse_origins
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     boundary_check_s: float = Field(default=10.0, gt=0)
 
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    # How often each hub checks that the sessions of its open consoles still exist, have not expired and
+    # belong to an enabled user (a sign-out elsewhere reaches it sooner, over Redis).
+    session_check_s: float = Field(default=1.0, gt=0)
+    # Sign-in throttling: at most this many failures per account, and per client address, in the window;
+    # further attempts get 429 with Retry-After, before any password is hashed.
+    login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
+    login_window_s: int = Field(default=15 * 60, ge=1)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, JSON list); none by default,
+    # so the client address is the peer's.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
     # The dispatch policy (return limit, SLA limits and calendar, responsibility matrix, merge rules) as a
     # JSON file matching dispatch.policy.Policy; unset = the defaults with the Nanning demo matrix.

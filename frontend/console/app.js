@@ -75,8 +75,9 @@ $("#login").addEventListener("submit", async (ev) => {
   }
 });
 
-$("#logout").addEventListener("click", () => {
+$("#logout").addEventListener("click", async () => {
   if (window.cityloop && window.cityloop.feed) window.cityloop.feed.stop();
+  await api.revoke();
   api.logout();
   location.reload();
 });

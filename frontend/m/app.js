@@ -1109,7 +1109,10 @@ function wire() {
     const act = ev.target.closest("[data-act]");
     if (!act) return;
     if (act.dataset.act === "reconnect" && feed) feed.reconnect();
-    if (act.dataset.act === "logout") signOut();
+    if (act.dataset.act === "logout") {
+      if (feed) feed.stop();
+      api.revoke().finally(() => signOut());
+    }
     if (act.dataset.act === "lang") toggleLang();
     if (act.dataset.act === "close-viewer") $("#viewer").hidden = true;
     if (act.dataset.act === "report-another") { S.report = newReportDraft(); renderReportResult(); renderReportThumbs(); locate(); }

@@ -38,6 +38,17 @@ export class Api {
     sessionStorage.removeItem(this.storageKey);
   }
 
+  /** End the session on the hub too: the token stops working everywhere at once. Best effort — offline, or
+   *  with the session already ended, forgetting the token here (logout) is all there is left to do. */
+  async revoke() {
+    if (!this.token) return;
+    try {
+      await this.request("POST", "/api/v1/auth/logout", null, { timeoutMs: 5000 });
+    } catch {
+      // see above
+    }
+  }
+
   async request(method, path, json, { auth = true, form = null, timeoutMs = 20000 } = {}) {
     const headers = {};
     if (auth && this.token) headers.Authorization = `Bearer ${this.token}`;

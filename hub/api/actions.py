@@ -8,7 +8,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import area_codes
-from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
@@ -59,6 +60,7 @@ async def act(request: web.Request) -> web.Response:
         outcome = await request.app[ACTIONS].execute(principal, case_id, body)
     except ActionError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from None
+    await record_case_read(request, principal, outcome.case)
     return json_response({"case": redact_case(outcome.case, principal.view), "position": outcome.position})
 
 
@@ -80,6 +82,6 @@ async def queue(request: web.Request) -> web.Response:
     rows = await request.app[POOL].fetch(
         f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT ${len(args)}",
         *args)
-    cases: list[dict[str, Any]] = [redact_case(r["doc"], principal.view) for r in rows
+    cases: list[dict[str, Any]] = [redact_case(r["doc"], LIST_VIEW) for r in rows
                                    if case_in_scopes(area_codes(r["doc"]), scopes)]
     return json_response({"queue": name, "cases": cases})

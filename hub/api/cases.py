@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.case import STATES, area_codes
 from dispatch.permissions import available_actions
-from hub.access import USER_ROLES, case_in_scopes, clip_scopes, may_see, redact_case, redact_event_data
+from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, may_see, redact_case, redact_event_data
+from hub.api.audit import record_case_read
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.eventstore import read_stream
@@ -64,7 +65,7 @@ async def list_cases(request: web.Request) -> web.Response:
         f"SELECT case_id, created_at, doc FROM cases WHERE {' AND '.join(where)} "
         f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}", *args)
     page = rows[: query.limit]
-    cases = [redact_case(r["doc"], principal.view) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
+    cases = [redact_case(r["doc"], LIST_VIEW) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
     next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["case_id"]) if len(rows) > query.limit else None
     return json_response({"cases": cases, "next_cursor": next_cursor})
 
@@ -94,4 +95,5 @@ async def get_case(request: web.Request) -> web.Response:
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e in events
     ]
+    await record_case_read(request, principal, doc)
     return json_response(case)

@@ -11,10 +11,11 @@ import orjson
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.access import USER_ROLES, clip_scopes
+from hub.access import LIST_VIEW, USER_ROLES, clip_scopes
 from hub.api.errors import ApiError, validation_fields
+from hub.auth import token_digest
 from hub.gateway import ConsoleClient, encode
-from hub.keys import AUTH, GATEWAY, SETTINGS, SOCKETS
+from hub.keys import AUTH, GATEWAY, SESSIONS, SETTINGS, SOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
+    sessions = request.app[SESSIONS]
+    sessions.track(ws, token_digest(token))  # closed with 4001 when the session ends, in whichever hub
     settings = request.app[SETTINGS]
     gateway = request.app[GATEWAY]
     client: ConsoleClient | None = None
@@ -60,12 +63,14 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                     writer.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
-            client = ConsoleClient(clip_scopes(principal, sub.areas), principal.view, settings.console_queue_frames,
+            # The feed is masked for every role (LIST_VIEW); unmasked data comes with an audited case read.
+            client = ConsoleClient(clip_scopes(principal, sub.areas), LIST_VIEW, settings.console_queue_frames,
                                    settings.console_queue_bytes)
             writer = asyncio.create_task(_write(ws, client))
             await ws.send_str(encode({"type": "subscribed", "areas": sorted(client.scopes)}))
             await gateway.attach(client, sub.since)
     finally:
+        sessions.untrack(ws)
         if client is not None:
             gateway.detach(client)
         if writer is not None:

@@ -1,19 +1,23 @@
-"""Login and the request's principal (Bearer token for people, API key for machines)."""
+"""Sign-in and sign-out, the request's principal (Bearer token for people, API key for machines), and the
+client's address."""
 
 from __future__ import annotations
+
+import ipaddress
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.access import Principal
-from hub.api.errors import ApiError, json_response, read_json
-from hub.auth import AuthError
-from hub.keys import AUTH
+from hub.access import MACHINE_ROLES, Principal
+from hub.api.errors import ApiError, error_response, json_response, read_json
+from hub.auth import AccountDisabled, AuthError, token_digest
+from hub.keys import AUTH, SESSIONS, SETTINGS
+from hub.throttle import LoginThrottled
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -44,10 +48,56 @@ async def principal_of(request: web.Request, *roles: str) -> Principal:
     return principal
 
 
+def client_address(request: web.Request) -> str:
+    """The client's IP address: the peer's, unless the peer is one of `CITYLOOP_TRUSTED_PROXIES`; then the
+    nearest X-Forwarded-For hop that is not a trusted proxy (hops further left are the client's to invent)."""
+    remote = request.remote or "unknown"
+    trusted = request.app[SETTINGS].trusted_proxies
+    if not trusted or not _within(remote, trusted):
+        return remote
+    hops = [hop.strip() for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not _within(hop, trusted):
+            return hop if _is_ip(hop) else remote
+    return remote
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 async def login(request: web.Request) -> web.Response:
     body = LoginRequest.model_validate(await read_json(request))
     try:
-        token, principal = await request.app[AUTH].login(body.username, body.password)
+        token, principal = await request.app[AUTH].login(body.username, body.password, client_address(request))
+    except LoginThrottled as exc:
+        return error_response(429, "too_many_attempts", str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+    except AccountDisabled as exc:
+        raise ApiError(403, "account_disabled", str(exc)) from None
     except AuthError as exc:
         raise ApiError(401, "invalid_credentials", str(exc)) from None
     return json_response(LoginResponse(token=token, role=principal.role, area=principal.area).model_dump())
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End the caller's own session: refused at once on REST in every hub, its consoles closed with 4001."""
+    principal = await principal_of(request)
+    if principal.role in MACHINE_ROLES:
+        raise ApiError(403, "forbidden", "an API key is not a session; keys are revoked by an administrator")
+    token = credential(request)
+    assert token is not None  # principal_of found one
+    await request.app[AUTH].logout(token, address=client_address(request))
+    await request.app[SESSIONS].revoke(token_digest(token))
+    return web.Response(status=204)

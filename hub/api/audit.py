@@ -1,0 +1,77 @@
+"""GET /api/v1/audit (admin, auditor): the access audit, and the one call that records a read of unmasked
+personal data.
+
+Where unmasked personal data leaves the hub: only single-case reads — GET /api/v1/cases/{id} and the case in
+an action's answer — for the roles that see reporters (hub.access.SEES_REPORTER). Lists, queues and the
+console websocket carry the masked view to everyone (hub.access.LIST_VIEW), Open311 is public and masked,
+KPIs hold no personal data. Each such read is recorded before the answer is sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hub import audit
+from hub.access import Principal, personal_data
+from hub.api.errors import ApiError, json_response
+from hub.api.identity import client_address, principal_of
+from hub.api.schema import errors, query
+from hub.audit import Kind
+from hub.keys import POOL
+
+READERS = ("admin", "auditor")
+
+
+class AuditQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Kind | None = None
+    username: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\x00]+$")
+    case_id: uuid.UUID | None = None
+    since: AwareDatetime | None = Field(default=None, alias="from", description="inclusive, ISO 8601 with zone")
+    until: AwareDatetime | None = Field(default=None, alias="to", description="exclusive, ISO 8601 with zone")
+    cursor: int | None = Field(default=None, ge=1, le=2**63 - 1, description="next_cursor of the previous page")
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+async def record_case_read(request: web.Request, principal: Principal, case: dict[str, Any]) -> None:
+    """`principal` is about to receive `case` in its own view: record it when that view is unmasked and the
+    case holds personal data (who, when — the entry's time —, which case, through which path)."""
+    if principal.view != "full":
+        return
+    found = personal_data(case)
+    if found:
+        await audit.record(request.app[POOL], "personal_data_read", username=principal.name, role=principal.role,
+                           address=client_address(request), case_id=case.get("case_id"),
+                           path=f"{request.method} {request.path}", detail={"data": found})
+
+
+async def list_audit(request: web.Request) -> web.Response:
+    await principal_of(request, *READERS)
+    q = AuditQuery.model_validate(dict(request.query))
+    if q.since is not None and q.until is not None and q.since >= q.until:
+        raise ApiError(422, "validation_failed", "the request has invalid fields",
+                       [{"field": "to", "message": "must be later than `from`"}])
+    rows = await audit.entries(request.app[POOL], audit.AuditFilter(
+        kind=q.kind, username=q.username, case_id=q.case_id, since=q.since, until=q.until, before_id=q.cursor,
+        limit=q.limit + 1))
+    page = rows[: q.limit]
+    return json_response({"entries": page, "next_cursor": str(page[-1]["id"]) if len(rows) > q.limit else None})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/audit", list_audit)
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/audit": {"get": {
+        "summary": "the append-only access audit, newest first: personal_data_read, login_failed, login_locked, "
+                   "logout, user_disabled (admin, auditor)",
+        "security": [{"bearer": []}], "parameters": query(AuditQuery),
+        "responses": {"200": {"description": "entries[] ({id, at, kind, username, role, address, case_id, path, "
+                                             "detail}) and next_cursor"},
+                      **errors(401, 403, 422)}}},
+}
