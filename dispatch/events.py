@@ -5,11 +5,64 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 JsonDict = dict[str, Any]
-# A case (工单) document: plain JSON, the same shape in the store's projection, the API and the consoles.
-Case = JsonDict
+
+
+class Case(TypedDict):
+    """A case (工单) document: plain JSON, the same shape in the store's projection, the API and the
+    consoles. Only the fold (`dispatch.fold`) writes it; `new_case` gives every key its starting value."""
+
+    case_id: str
+    state: str  # one of dispatch.fold.STATES
+    version: int
+    source: str | None  # hotline | open311 | iot | grid | reopen
+    report: JsonDict  # the channel's fields worth keeping (ticket_no, category, content, reporter, ...)
+    location: JsonDict | None  # {"lng", "lat"} in WGS84
+    areas: dict[str, dict[str, str]]  # level → {"code", "name"}
+    units: JsonDict  # {"lead": unit or None, "assist": [units]} (主办 / 协办)
+    rule: str | None  # the matrix rule (or manual:<role>) that named the lead unit
+    explanation: str | None
+    category: JsonDict | None  # {"code", "path"}: the leaf of the category tree the matrix placed it in
+    flags: list[str]
+    deadlines: JsonDict  # sign_by, resolve_by, callback_by … as ISO strings
+    sla: JsonDict | None  # the SLA schedule the deadlines come from (clocks, pauses, steps done)
+    triage_reason: str | None
+    escalation_level: int
+    supervision_level: int  # 催办 1 → 督办 2 → 挂牌督办 3
+    return_count: int
+    returned_by: list[str]
+    pending_return: JsonDict | None
+    arbitrated: bool  # the city decided after the return limit: no more returns
+    extension: JsonDict | None  # a pending extension request
+    extension_count: int
+    redo_count: int
+    dispatch_count: int
+    subtasks: list[JsonDict]  # 下派 to communities and grids
+    callbacks: list[JsonDict]  # 回访 records
+    resolution: JsonDict | None
+    outcome: str | None
+    parent_id: str | None  # merged into (合并)
+    children: list[str]
+    parent_state: str | None
+    state_before: str | None
+    parked_note: str | None
+    rejected_reason: str | None
+    last_progress: JsonDict | None
+    progress_count: int
+    progress_photos: list[str]
+    comment_count: int
+    routing: JsonDict  # how the place was found (point, address, confidence)
+    merge_suggestion: JsonDict | None
+    sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
+    dispatched_at: str | None
+    accepted_at: str | None
+    resolved_at: str | None
+    closed_at: str | None
+    created_at: str
+    updated_at: str
+
 # How one event type changes a (shallow-copied) case document; `at` is when the event occurred.
 Handler = Callable[[Case, JsonDict, datetime], None]
 

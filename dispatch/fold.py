@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
-from dispatch.events import Case, Handler, JsonDict
+from dispatch.events import Case, DomainEvent, Handler, JsonDict
 from dispatch.handlers_intake import HANDLERS as INTAKE_HANDLERS
 from dispatch.handlers_lifecycle import HANDLERS as LIFECYCLE_HANDLERS
 from dispatch.sensors import HANDLERS as SENSOR_HANDLERS
@@ -44,13 +44,23 @@ def new_case(case_id: str, at: datetime) -> Case:
 
 def apply(case: Case, event_type: str, data: JsonDict, version: int, at: datetime) -> Case:
     """Return the case after one event. Unknown types only bump the version (forward compatible)."""
-    nxt = dict(case)
+    nxt = case.copy()
     handler = HANDLERS.get(event_type)
     if handler is not None:
         handler(nxt, data, at)
     nxt["version"] = version
     nxt["updated_at"] = at.isoformat()
     return nxt
+
+
+def fold_onto(case: Case, events: Iterable[DomainEvent], at: datetime) -> Case:
+    """The case after the events a decision just produced, all occurring at `at`: what the store will
+    hold once they are appended after the case's current version."""
+    version = case["version"]
+    for event in events:
+        version += 1
+        case = apply(case, event.type, event.data, version, at)
+    return case
 
 
 def fold(case_id: str, events: Iterable[tuple[str, JsonDict, int, datetime]]) -> Case | None:

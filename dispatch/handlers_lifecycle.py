@@ -42,8 +42,9 @@ def _return_requested(case: Case, data: JsonDict, at: datetime) -> None:
     case["return_count"] = case.get("return_count", 0) + 1
     returned: list[Any] = case.get("returned_by", [])
     case["returned_by"] = returned if data["unit"] in returned else [*returned, data["unit"]]
-    if case.get("sla") is not None:  # the clock stops while the level above reviews (PRODUCT.md 3)
-        case["sla"] = {**case["sla"], "paused_at": at.isoformat()}
+    schedule = case.get("sla")
+    if schedule is not None:  # the clock stops while the level above reviews (PRODUCT.md 3)
+        case["sla"] = {**schedule, "paused_at": at.isoformat()}
 
 
 def _return_reviewed(case: Case, data: JsonDict, at: datetime) -> None:

@@ -132,7 +132,7 @@ def _review_return(ctx: Ctx, cmd: c.ReviewReturn) -> Decision:
     if ctx.actor.role not in reviewers:
         who = "the city arbitrates" if arbitration else "the level above the unit reviews"
         return Refusal("forbidden_role", f"{who} this return: {', '.join(sorted(reviewers))}")
-    returning = ctx.case["pending_return"]["unit"]
+    returning = (ctx.case["pending_return"] or {})["unit"]  # the state says a return is pending
     reviewed = dict(approved=cmd.approve, arbitrated=arbitration, unit=returning, reviewer_role=ctx.actor.role)
     if not cmd.approve:
         schedule = ctx.case.get("sla")

@@ -15,6 +15,7 @@ from typing import Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.events import Case
+from dispatch.matrix import category_key
 
 EARTH_RADIUS_M: Final = 6_371_008.8  # mean radius (IUGG); plenty for a 150 m test
 OPEN_STATES: Final = frozenset({"received", "triage", "dispatched", "return_requested", "accepted", "parked"})
@@ -46,14 +47,6 @@ def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _category(case: Case) -> str | None:
-    category = case.get("category")
-    if isinstance(category, dict) and category.get("code"):
-        return str(category["code"])
-    raw = (case.get("report") or {}).get("category")
-    return raw if isinstance(raw, str) else None
-
-
 def _closeness_in_space(new_case: Case, open_case: Case, policy: MergePolicy) -> float:
     a, b = new_case.get("location"), open_case.get("location")
     if a and b:
@@ -71,7 +64,7 @@ def merge_score(new_case: Case, open_case: Case, now: datetime, policy: MergePol
     device = (new_case.get("report") or {}).get("device_id")
     if device is not None and device == (open_case.get("report") or {}).get("device_id"):
         return 1.0  # repeated alarms from one device attach to its open case
-    if _category(new_case) is None or _category(new_case) != _category(open_case):
+    if category_key(new_case) is None or category_key(new_case) != category_key(open_case):
         return 0.0
     age_h = max(0.0, (now - datetime.fromisoformat(open_case["created_at"])).total_seconds() / 3600)
     if age_h > policy.window_hours:

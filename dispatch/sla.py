@@ -148,10 +148,11 @@ def due_timer_events(case: Case, now: datetime, policy: SlaPolicy) -> list[Domai
     if window_end is not None:
         return [DomainEvent("case.closed", {"outcome": "no_answer"})] if window_end <= now else []
     events = []
+    schedule = case.get("sla") or {}  # _pending_steps yields nothing for a case without a schedule
     for at, name, step in _pending_steps(case, policy):
         if at > now:
             break
-        data: JsonDict = {"clock": name, "step": step, "due": case["sla"][name]["due"], "at": iso(at)}
+        data: JsonDict = {"clock": name, "step": step, "due": schedule[name]["due"], "at": iso(at)}
         if step == "supervision":
             data |= {"note": _STEP_NOTES["supervision"], "auto": True}
         events.append(DomainEvent(STEP_EVENTS[step], data))

@@ -19,6 +19,7 @@ import shapely
 from geo.areas import LEVELS
 from geo.demo_layers import AreaShape, load_or_build_demo_layers
 from geo.hierarchy import JurisdictionIndex
+from hub.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,4 @@ class Boundaries:
         return True
 
     async def run_watch(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await self.refresh()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("boundary refresh failed; keeping the current index", extra={"error": repr(exc)})
+        await every(every_s, self.refresh, failure="boundary refresh failed; keeping the current index")

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from dispatch.case import area_codes
 from dispatch.commands import Command, parse_command
 from dispatch.events import Case, DomainEvent
-from dispatch.fold import apply
+from dispatch.fold import fold_onto
 from dispatch.lifecycle import decide
 from dispatch.linking import follow_ups, named_cases
 from dispatch.permissions import SYSTEM, Actor, Refusal
@@ -162,11 +162,3 @@ def _check_area(command: Command, principal: Principal) -> None:
     if isinstance(area, str) and home is not None and not code_within(area, home):
         raise ActionError(422, "outside_jurisdiction", f"area {area} is outside your jurisdiction {home}",
                           [{"field": "area", "message": f"an area inside {home}"}])
-
-
-def fold_onto(case: Case, events: list[DomainEvent], now: Any) -> Case:
-    version = case["version"]
-    for event in events:
-        version += 1
-        case = apply(case, event.type, event.data, version, now)
-    return case

@@ -12,12 +12,13 @@ import asyncpg
 from dispatch.case import Intake, area_codes, fold, receive
 from dispatch.commands import Merge
 from dispatch.events import Case, DomainEvent
+from dispatch.fold import fold_onto
 from dispatch.lifecycle import decide
 from dispatch.merge import OPEN_STATES, best_match
 from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from geo.crs import Crs
-from hub.case_actions import CaseActions, fold_onto
+from hub.case_actions import CaseActions
 from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.eventstore import AppendRequest, AppendResult

@@ -14,9 +14,9 @@ import asyncpg
 
 from connectors.iot import AlarmMessage, BadMessage, case_report, parse_alarm
 from dispatch.case import area_codes
+from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from geo.crs import Crs
-from hub.case_actions import fold_onto
 from hub.clock import Clock
 from hub.committer import GroupCommitter
 from hub.devices import DeviceRegistry

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import asyncpg
 
 from dispatch.kpi import KpiAccumulator, KpiWeights
-from hub.bus import wake_or_timeout
 from hub.eventstore import read_after
+from hub.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,8 @@ class KpiProjection:
         return count
 
     async def run(self) -> None:
-        while True:
-            await wake_or_timeout(self._wake, self._poll_s)
-            try:
-                await self.catch_up()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("KPI projection cannot read the store; retrying", extra={"error": repr(exc)})
+        await every(self._poll_s, self.catch_up, wake=self._wake,
+                    failure="KPI projection cannot read the store; retrying")
 
     def rows(self, *, level: str | None, period: Period, start: date, end: date, as_of: datetime,
              ) -> list[dict[str, Any]]:

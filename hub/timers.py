@@ -8,7 +8,6 @@ a step never fires twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
@@ -17,6 +16,7 @@ from dispatch.policy import Policy
 from dispatch.sla import due_timer_events
 from hub.case_actions import CaseActions
 from hub.clock import Clock
+from hub.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,4 @@ class SlaTimers:
                 return fired
 
     async def run(self, every_s: float) -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await self.sweep()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("SLA sweep failed; retrying", extra={"error": repr(exc)})
+        await every(every_s, self.sweep, failure="SLA sweep failed; retrying")

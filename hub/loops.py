@@ -1,0 +1,33 @@
+"""The hub's background rounds: do some work every so often (or at once when woken), for the life of
+the process, riding out a database that is briefly unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from hub.bus import wake_or_timeout
+
+log = logging.getLogger(__name__)
+
+# What a round may meet while PostgreSQL restarts or the network blips: logged, and tried next round.
+# Anything else is a bug and ends the loop, whose supervisor (hub.app) logs it loudly and restarts it.
+TRANSIENT = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def every(interval_s: float, work: Callable[[], Awaitable[object]], *, failure: str,
+                wake: asyncio.Event | None = None) -> None:
+    """Run `work` every `interval_s` seconds — sooner when `wake` is set — until cancelled. `failure` is
+    the log line when a round meets a transient database error."""
+    while True:
+        if wake is None:
+            await asyncio.sleep(interval_s)
+        else:
+            await wake_or_timeout(wake, interval_s)
+        try:
+            await work()
+        except TRANSIENT as exc:
+            log.warning(failure, extra={"error": repr(exc)})

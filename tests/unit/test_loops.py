@@ -1,0 +1,44 @@
+"""The background round (hub.loops.every): transient database trouble is ridden out, a bug is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from hub.loops import every
+
+
+async def test_a_round_that_meets_a_transient_error_is_tried_again_and_a_wake_starts_one_at_once() -> None:
+    rounds: list[int] = []
+    done = asyncio.Event()
+
+    async def work() -> None:
+        rounds.append(len(rounds))
+        if len(rounds) == 1:
+            raise ConnectionRefusedError("PostgreSQL is restarting")
+        if len(rounds) == 2:
+            raise asyncpg.exceptions.AdminShutdownError("terminating connection")
+        done.set()
+
+    wake = asyncio.Event()
+    loop = asyncio.create_task(every(3600.0, work, failure="test round failed", wake=wake))
+    for _ in range(3):  # an hour-long interval: only the wake-ups can start these rounds
+        wake.set()
+        await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await done.wait()
+    assert rounds == [0, 1, 2] and not loop.done()
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+
+
+async def test_a_bug_ends_the_loop_for_its_supervisor_to_report() -> None:
+    async def work() -> None:
+        raise KeyError("a bug, not the database")
+
+    with pytest.raises(KeyError):
+        async with asyncio.timeout(5):
+            await every(0.001, work, failure="never logged")
