@@ -208,9 +208,7 @@ async function start() {
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
     onStatus: setConn,
-    checkAuth: async () => {
-      try { await api.get("/api/v1/console/config"); return true; } catch (err) { return err.status !== 401; }
-    },
+    checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
   });
 

@@ -211,9 +211,7 @@ function enterApp() {
     onSnapshot,
     onEvents,
     onStatus: setConn,
-    checkAuth: async () => {
-      try { await api.get("/api/v1/console/config"); return true; } catch (err) { return err.status !== 401; }
-    },
+    checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => signOut(t("login.failed")),
   });
   feed.start();
