@@ -112,7 +112,7 @@ async function start() {
   $("#headline").hidden = false;
 
   setCategories(config.categories);
-  const store = new CaseStore();
+  const store = new CaseStore(config.states);
   const user = config.user;
   const homePath = await homeAreas(user.area);
   const renderWho = () => {
