@@ -16,11 +16,8 @@ from dispatch.events import Case, DomainEvent, Handler, JsonDict
 from dispatch.handlers_intake import HANDLERS as INTAKE_HANDLERS
 from dispatch.handlers_lifecycle import HANDLERS as LIFECYCLE_HANDLERS
 from dispatch.sensors import HANDLERS as SENSOR_HANDLERS
+from dispatch.states import STATES as STATES  # re-exported: long imported from here
 
-STATES: Final = (
-    "received", "triage", "dispatched", "return_requested", "accepted",
-    "resolved", "closed", "merged", "parked", "rejected",
-)
 AREA_LEVELS: Final = ("city", "county", "township", "community", "grid")
 
 HANDLERS: Final[dict[str, Handler]] = {**INTAKE_HANDLERS, **LIFECYCLE_HANDLERS, **SENSOR_HANDLERS}

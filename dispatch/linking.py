@@ -15,8 +15,8 @@ from dispatch import commands as c
 from dispatch.case import Intake, Routing
 from dispatch.context import Ctx, Decision
 from dispatch.events import Case, DomainEvent, JsonDict
-from dispatch.merge import OPEN_STATES
 from dispatch.permissions import Refusal
+from dispatch.states import UNRESOLVED_STATES
 
 # A parent's state change its merged children record (they follow its resolution).
 _PARENT_MOVES: Final = frozenset({
@@ -46,7 +46,7 @@ def _merge(ctx: Ctx, cmd: c.Merge) -> Decision:
     parent = ctx.related.get(cmd.into)
     if parent is None:
         return _illegal(f"into: case {cmd.into} was not found")
-    if parent.get("state") not in OPEN_STATES:
+    if parent.get("state") not in UNRESOLVED_STATES:
         return _illegal(f"into: case {cmd.into} is {parent.get('state')}; merge only into an open case")
     return [DomainEvent("case.merged", {"into": cmd.into, "previous_state": case["state"]})]
 

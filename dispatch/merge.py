@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.events import Case
 from dispatch.matrix import category_key
+from dispatch.states import UNRESOLVED_STATES
 
 EARTH_RADIUS_M: Final = 6_371_008.8  # mean radius (IUGG); plenty for a 150 m test
-OPEN_STATES: Final = frozenset({"received", "triage", "dispatched", "return_requested", "accepted", "parked"})
 MergeDecision = Literal["auto", "suggest", "none"]
 
 
@@ -59,7 +59,7 @@ def _closeness_in_space(new_case: Case, open_case: Case, policy: MergePolicy) ->
 
 def merge_score(new_case: Case, open_case: Case, now: datetime, policy: MergePolicy) -> float:
     """0 (unrelated) … 1 (certainly the same incident)."""
-    if open_case.get("state") not in OPEN_STATES or open_case.get("case_id") == new_case.get("case_id"):
+    if open_case.get("state") not in UNRESOLVED_STATES or open_case.get("case_id") == new_case.get("case_id"):
         return 0.0
     device = (new_case.get("report") or {}).get("device_id")
     if device is not None and device == (open_case.get("report") or {}).get("device_id"):

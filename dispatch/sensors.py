@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Final, Literal
 
 from dispatch.events import Case, DomainEvent, Handler, JsonDict
+from dispatch.states import OPEN_STATES
 
 # A device's case stays "open" for new alarms until it is closed (or merged away / rejected): an alarm
 # while the case awaits its confirmation means the problem is back, and belongs to the same case.
-ATTACHABLE_STATES: Final = frozenset({
-    "received", "triage", "dispatched", "return_requested", "accepted", "parked", "resolved",
-})
+ATTACHABLE_STATES: Final = OPEN_STATES
 # A case merged into another incident (a citizen's call about the same flooding) stays the device's case
 # while that incident is open, so that the storm keeps joining it instead of opening a case per alarm.
 CANDIDATE_STATES: Final = ATTACHABLE_STATES | {"merged"}

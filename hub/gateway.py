@@ -21,7 +21,7 @@ from dispatch.case import area_codes
 from hub.access import case_in_scopes, redact_case, redact_event_data
 from hub.bus import wake_or_timeout
 from hub.eventstore import head_position
-from hub.projection import visible_clause
+from hub.projection import OPEN_CASE_SQL, visible_clause
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class ConsoleGateway:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
             rows = await conn.fetch(
-                f"SELECT doc FROM cases WHERE state NOT IN ('closed', 'rejected', 'merged') AND {clause} "
+                f"SELECT doc FROM cases WHERE {OPEN_CASE_SQL} AND {clause} "
                 "ORDER BY last_position DESC LIMIT $3", *args, self._snapshot_limit)
         cases = [redact_case(r["doc"], client.view) for r in rows
                  if case_in_scopes(area_codes(r["doc"]), client.scopes)]

@@ -14,9 +14,10 @@ from dispatch.commands import Merge
 from dispatch.events import Case, DomainEvent
 from dispatch.fold import fold_onto
 from dispatch.lifecycle import decide
-from dispatch.merge import OPEN_STATES, best_match
+from dispatch.merge import best_match
 from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
+from dispatch.states import UNRESOLVED_STATES
 from geo.crs import Crs
 from hub.case_actions import CaseActions
 from hub.clock import Clock
@@ -85,12 +86,12 @@ class IntakeService:
                 "SELECT doc FROM cases WHERE category = $1 AND lat BETWEEN $2 AND $3 AND lng BETWEEN $4 AND $5 "
                 "AND created_at > $6 AND state = ANY($7::text[]) ORDER BY created_at DESC LIMIT 50",
                 category, location["lat"] - dlat, location["lat"] + dlat, location["lng"] - dlng,
-                location["lng"] + dlng, since, sorted(OPEN_STATES))
+                location["lng"] + dlng, since, sorted(UNRESOLVED_STATES))
         elif report.get("address"):
             rows = await self._pool.fetch(
                 "SELECT doc FROM cases WHERE category = $1 AND doc->'report'->>'address' = $2 AND created_at > $3 "
                 "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 50",
-                category, report["address"], since, sorted(OPEN_STATES))
+                category, report["address"], since, sorted(UNRESOLVED_STATES))
         else:
             return None
         docs = {r["doc"]["case_id"]: r["doc"] for r in rows}

@@ -100,7 +100,8 @@ def build_spec() -> dict[str, Any]:
         "/api/v1/areas": {"get": {"summary": "the area tree", "security": bearer, "parameters": _query(AreasQuery),
                                   "responses": {"200": {"description": "areas"}, **_errors(401, 422)}}},
         "/api/v1/console/config": {"get": {
-            "summary": "what a console needs to start: the user, the map set-up, the categories, the queues",
+            "summary": ("what a console needs to start: the user, the map set-up, the categories, the queues"
+                        " and the case states"),
             "security": bearer, "responses": {"200": {"description": "configuration"}, **_errors(401, 403)}}},
         "/api/v1/hotspots": {"get": {
             "summary": "case counts by area and category over recent days (高频事项), clipped to the caller",

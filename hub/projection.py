@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
 from dispatch.case import Case, apply, new_case
+from dispatch.states import FINISHED_STATES
 from geo.areas import code_prefix
 from hub.access import CITY_CODE
 from hub.eventstore import Accepted, read_after
+
+# "The case is open" on the projection's `state` column. The states are the domain's constants, not
+# input, so they are written into the SQL text (queries that use it stay plain strings).
+OPEN_CASE_SQL: Final = "state NOT IN ({})".format(", ".join(f"'{s}'" for s in sorted(FINISHED_STATES)))
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,

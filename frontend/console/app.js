@@ -113,7 +113,7 @@ async function start() {
   $("#headline").hidden = false;
 
   setCategories(config.categories);
-  const store = new CaseStore();
+  const store = new CaseStore(config.states);
   const user = config.user;
   const homePath = await homeAreas(user.area);
   const renderWho = () => {
@@ -209,9 +209,7 @@ async function start() {
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
     onStatus: setConn,
-    checkAuth: async () => {
-      try { await api.get("/api/v1/console/config"); return true; } catch (err) { return err.status !== 401; }
-    },
+    checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
   });
 

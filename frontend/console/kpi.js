@@ -4,7 +4,6 @@
 
 import { slaStatus } from "/static/shared/cases.js";
 import { esc, formatTime } from "/static/shared/i18n.js";
-import { FINISHED } from "./store.js";
 import { w } from "./words.js";
 
 const REFRESH_MS = 60000;
@@ -17,7 +16,7 @@ export function headline(store, now = Date.now()) {
   const n = { open: 0, overdue: 0, warning: 0, triage: 0, today: 0 };
   for (const c of store.values()) {
     if (c.created_at && chinaDate(Date.parse(c.created_at)) === today) n.today += 1;
-    if (FINISHED.has(c.state)) continue;
+    if (store.isFinished(c)) continue;
     n.open += 1;
     if (c.state === "triage") n.triage += 1;
     const s = slaStatus(c, now);

@@ -4,7 +4,6 @@
 
 import { caseColour, slaStatus, SLA_COLOURS, STATE_COLOURS } from "/static/shared/cases.js";
 import { esc, stateName, t } from "/static/shared/i18n.js";
-import { FINISHED } from "./store.js";
 import { caseLabel, w } from "./words.js";
 
 const L = window.L;
@@ -211,7 +210,7 @@ export class CaseMap {
 
   visible(c) {
     if (!c.location || typeof c.location.lat !== "number") return false;
-    if (FINISHED.has(c.state) && !this.showClosed) return false;
+    if (this.store.isFinished(c) && !this.showClosed) return false;
     const cur = this.current();
     if (!cur.code) return true;
     const area = (c.areas || {})[cur.level];

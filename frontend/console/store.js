@@ -1,10 +1,10 @@
 // What the console knows about the cases it may see: the snapshot of the live feed, kept current by its
 // events. Modules subscribe to changes instead of calling each other.
 
-export const FINISHED = new Set(["closed", "rejected", "merged"]);
-
 export class CaseStore {
-  constructor() {
+  /** @param {{finished: string[]}} states  the hub's case states (GET /api/v1/console/config "states") */
+  constructor(states) {
+    this.finished = new Set(states.finished); // closed, rejected, merged...: as the hub names them
     this.cases = new Map(); // case_id -> case (the newest version seen)
     this.snapshotPosition = null;
     this.listeners = { snapshot: new Set(), events: new Set() };
@@ -41,6 +41,9 @@ export class CaseStore {
       this.cases.set(c.case_id, copy);
     }
   }
+
+  /** Nobody works on it any more: hidden from the map unless asked for, not counted as open. */
+  isFinished(c) { return this.finished.has(c.state); }
 
   get(id) { return this.cases.get(id); }
   values() { return this.cases.values(); }

@@ -89,6 +89,11 @@ export class Api {
 
   post(path, json) { return this.request("POST", path, json); }
 
+  /** After a refused websocket handshake: does the sign-in still hold? Only a 401 says it does not. */
+  async stillSignedIn() {
+    try { await this.get("/api/v1/console/config"); return true; } catch (err) { return err.status !== 401; }
+  }
+
   /** A case's photo as an object URL (an <img> cannot send the bearer header). Revoke it when done. */
   async photoUrl(caseId, photoId, { timeoutMs = 30000 } = {}) {
     const controller = new AbortController();

@@ -15,7 +15,7 @@ from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.case_actions import ActionError
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, POOL
-from hub.projection import visible_clause
+from hub.projection import OPEN_CASE_SQL, visible_clause
 
 # Each queue is a filter on the case projection; `$now` is the hub's clock.
 QUEUES: dict[str, str] = {
@@ -25,9 +25,9 @@ QUEUES: dict[str, str] = {
     "overdue": (
         "((state = 'dispatched' AND (doc->'deadlines'->>'sign_by')::timestamptz < $now)"
         " OR (state IN ('dispatched', 'accepted') AND (doc->'deadlines'->>'resolve_by')::timestamptz < $now))"),
-    "merge_suggestions": ("state NOT IN ('closed', 'rejected', 'merged')"
+    "merge_suggestions": (f"{OPEN_CASE_SQL}"
                           " AND doc->'merge_suggestion' IS NOT NULL AND doc->'merge_suggestion' <> 'null'::jsonb"),
-    "supervised": ("state NOT IN ('closed', 'rejected', 'merged')"
+    "supervised": (f"{OPEN_CASE_SQL}"
                    " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
 }
 

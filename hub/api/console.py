@@ -1,9 +1,10 @@
-"""What the consoles need to start: who signed in, the map's set-up and the category list."""
+"""What the consoles need to start: who signed in, the map's set-up, the category list and the case states."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
 from hub.access import CITY_CODE, USER_ROLES
 from hub.api.actions import QUEUES
@@ -29,4 +30,7 @@ async def console_config(request: web.Request) -> web.Response:
         "city": {"code": CITY_CODE, "name": NANNING.name},
         "categories": categories,
         "queues": sorted(QUEUES),
+        # The domain's groups of states, so that no console keeps its own copy (in the domain's order).
+        "states": {"all": list(STATES), "finished": [s for s in STATES if s in FINISHED_STATES],
+                   "open": [s for s in STATES if s in OPEN_STATES]},
     })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
@@ -21,6 +22,18 @@ async def test_console_config_names_the_user_categories_and_map(hub: Hub) -> Non
     assert by_name["路灯"]["category"] == "streetlight" and by_name["路灯"]["group"] == "公用设施"
     assert config["map"]["tile_url"] is None, "no tiles unless configured: the boundaries make the map"
     assert "triage" in config["queues"]
+
+
+async def test_console_config_serves_the_domains_case_states(hub: Hub) -> None:
+    # Both consoles read which states are finished from here instead of keeping their own copies.
+    token = await hub.login("township_handler", "450103001")
+    status, config = await get(hub, token, "/api/v1/console/config")
+    assert status == 200
+    states = config["states"]
+    assert states["all"] == list(STATES)
+    assert set(states["finished"]) == FINISHED_STATES and set(states["open"]) == OPEN_STATES
+    assert sorted(states["finished"] + states["open"]) == sorted(STATES), "every state is finished or open, once"
+    assert "resolved" in states["open"] and "merged" in states["finished"], "awaiting its callback is still open"
 
 
 async def test_hotspots_count_by_area_and_category_within_the_callers_jurisdiction(hub: Hub) -> None:

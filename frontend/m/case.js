@@ -1,0 +1,255 @@
+// The case screen: what the handler must know at a glance (state, deadline with a live countdown, place,
+// content), photos, big buttons for exactly the actions the hub offers this user now, and the timeline.
+// While the full case loads over a slow link, the feed's summary of it is shown.
+
+import { activeDeadline, caseColour, slaStatus } from "/static/shared/cases.js";
+import { countdown, esc, eventName, formatTime, sourceName, stateName, t } from "/static/shared/i18n.js";
+import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
+import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
+import { scheduleRender } from "./queue.js";
+import { api, draftFor, putCase, S, sessionEnded } from "./store.js";
+import { $, categoryName, contentOf, failureText, isConfidential, placeOf, shortTime } from "./ui.js";
+import { w } from "./words.js";
+
+// The actions this console offers (others, e.g. push_down, belong to the desktop console).
+const HANDLER_ACTIONS = ["accept", "progress", "resolve", "request_extension", "return", "comment"];
+
+export async function openCase(id) {
+  if (!S.open || S.open.id !== id) {
+    releasePhotos();
+    S.open = { id, doc: null, loading: true, error: null, changed: false, notice: null, fieldErrors: {} };
+    S.form = null;
+    S.retry = null;
+    S.timelineOpen = false;
+  }
+  renderCase();
+  await loadCase(id);
+}
+
+async function loadCase(id) {
+  if (!S.open || S.open.id !== id) return;
+  S.open.loading = true;
+  const reloadButton = $("#view-case [data-act=reload]");
+  if (reloadButton) reloadButton.disabled = true;
+  try {
+    const doc = await api.get(`/api/v1/cases/${encodeURIComponent(id)}`);
+    if (!S.open || S.open.id !== id) return;
+    S.open.doc = doc;
+    S.open.error = null;
+    S.open.changed = false;
+    putCase(doc, { onlyMine: true });
+    if (S.form && !(doc.allowed_actions || []).includes(S.form)) S.form = null;
+  } catch (err) {
+    if (err.status === 401) { sessionEnded(); return; }
+    if (!S.open || S.open.id !== id) return;
+    S.open.error = err;
+  } finally {
+    if (S.open && S.open.id === id) S.open.loading = false;
+  }
+  if (S.view === "case") renderCase();
+  scheduleRender();
+}
+
+export function closeCase() {
+  releasePhotos();
+  S.open = null;
+  S.form = null;
+  S.busy = null;
+}
+
+function caseEssentials(c) {
+  const report = c.report || {};
+  const reporter = report.reporter || {};
+  const active = activeDeadline(c);
+  const status = slaStatus(c);
+  const path = ((c.category || {}).path || []).slice(0, -1).join(" / ");
+  const address = isConfidential(c) ? "" : (report.address || "");
+  const deadlines = c.deadlines || {};
+  const deadlineRows = ["sign_by", "resolve_by", "callback_by"].filter((k) => deadlines[k]).map((k) => {
+    const current = active && active.key === k;
+    const signed = k === "sign_by" && c.accepted_at;
+    return `<li class="${current ? "active" : ""}${signed ? " done" : ""}"><span>${esc(t(`deadline.${k}`))}</span>
+      <time>${esc(shortTime(deadlines[k]))}</time>${current ? `<b data-countdown="${esc(deadlines[k])}">${esc(countdown(deadlines[k]))}</b>`
+      : signed ? `<em>✓ ${esc(w("case.signed", { at: shortTime(c.accepted_at) }))}</em>` : ""}</li>`;
+  }).join("");
+  const lead = (c.units || {}).lead;
+  const facts = [
+    [t("case.reporter"), [reporter.name, reporter.phone].filter(Boolean).join(" ")],
+    [t("case.source"), sourceName(c.source)],
+    [w("case.urgency"), report.urgency ? w(`urgency.${report.urgency}`) : ""],
+    [t("case.ticket"), report.ticket_no || ""],
+    [w("case.reported_at"), shortTime(report.reported_at || c.created_at)],
+    [w("case.lead_unit"), lead ? lead.name : ""],
+  ].filter(([, v]) => v);
+  const extension = c.extension && c.extension.until
+    ? `<p class="notice info">${esc(w("case.extension_pending", { until: formatTime(c.extension.until) }))}</p>` : "";
+  const progress = c.last_progress && c.last_progress.note
+    ? `<p class="sub"><b>${esc(w("case.last_progress"))}</b> ${esc(c.last_progress.note)}</p>` : "";
+  const resolution = c.resolution && c.resolution.note
+    ? `<p class="sub"><b>${esc(w("case.resolution"))}</b> ${esc(c.resolution.note)}</p>` : "";
+  return `<article class="essentials" style="--c:${esc(caseColour(c))}">
+    <div class="ess-top"><span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span>
+      ${status ? `<span class="sla-pill sla-${status}">${esc(t(`sla.${status}`))}</span>` : ""}</div>
+    <h2 class="ess-cat">${esc(categoryName(c))}${path ? `<small>${esc(path)}</small>` : ""}</h2>
+    ${active ? `<p class="ess-due sla-${status}">${esc(t(`deadline.${active.key}`))}
+      <b data-countdown="${esc(active.due)}">${esc(countdown(active.due))}</b></p>` : ""}
+    <p class="ess-place"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 22s7-7.2 7-12.5A7 7 0 0 0 5 9.5C5 14.8 12 22 12 22z"/><circle cx="12" cy="9.5" r="2.5"/></svg>${esc([address, placeOf(c)].filter(Boolean).join(" · ") || "—")}</p>
+    <p class="ess-content${isConfidential(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
+    ${extension}${progress}${resolution}
+    <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl>
+    ${deadlineRows ? `<h3>${esc(t("case.deadlines"))}</h3><ul class="deadlines">${deadlineRows}</ul>` : ""}
+  </article>`;
+}
+
+function casePhotos(c) {
+  const ids = [];
+  for (const id of (c.report || {}).photos || []) ids.push({ id, at: (c.report || {}).reported_at });
+  for (const e of c.timeline || []) {
+    if (e.type === "case.progressed") for (const id of (e.data || {}).photos || []) ids.push({ id, at: e.occurred_at });
+  }
+  const seen = new Set();
+  return ids.filter((p) => !seen.has(p.id) && seen.add(p.id));
+}
+
+function photosHtml(c) {
+  const photos = casePhotos(c);
+  if (!photos.length) return "";
+  return `<section class="photos"><h3>${esc(t("case.photos"))} <small>${photos.length}</small></h3>
+    <div class="photo-grid">${photos.map((p) => {
+      const url = S.photoUrls.get(p.id);
+      return `<button type="button" class="photo${url ? " loaded" : ""}" data-photo="${esc(p.id)}">
+        ${url ? `<img src="${esc(url)}" alt="">` : `<span>${esc(w("case.photo_tap"))}</span>`}</button>`;
+    }).join("")}</div></section>`;
+}
+
+function actionButtons(c) {
+  const offered = HANDLER_ACTIONS.filter((a) => (c.allowed_actions || []).includes(a));
+  if (!offered.length) return `<p class="muted no-actions act-section">${esc(w("case.no_actions"))}</p>`;
+  // Sticky at the bottom while the case is read above it: the next step is always one tap away.
+  return `<div class="actions act-section">${offered.map((a) => {
+    const busy = S.busy && S.busy.action === a;
+    return `<button type="button" class="btn act act-${a}${a === "accept" || a === "resolve" ? " primary" : ""}"
+      data-action="${a}" aria-expanded="${S.form === a}" aria-busy="${Boolean(busy)}" ${S.busy ? "disabled" : ""}>${
+      esc(busy && !FORM_ACTIONS.has(a) ? S.busy.text : w(`act.${a}`))}</button>`;
+  }).join("")}</div>`;
+}
+
+function timelineHtml(c) {
+  const items = (c.timeline || []).slice().reverse();
+  if (!items.length) return "";
+  const line = (e) => {
+    const data = e.data || {};
+    const bits = [];
+    if (e.type === "case.dispatched" && data.lead) bits.push(`→ ${data.lead.name}`);
+    if (data.reason) bits.push(w(`reason.${data.reason}`) === `reason.${data.reason}` ? data.reason : w(`reason.${data.reason}`));
+    if (data.until) bits.push(`${w("form.until")}: ${formatTime(data.until)}`);
+    if (data.note) bits.push(data.note);
+    if (data.photos && data.photos.length) bits.push(`${t("case.photos")} ×${data.photos.length}`);
+    const actor = String(e.actor || "");
+    const who = actor.includes(":") ? actor.split(":").slice(1).join(":") : actor;
+    return `<li><div class="tl-head"><b>${esc(eventName(e.type))}</b><time>${esc(shortTime(e.occurred_at))}</time></div>
+      ${bits.length ? `<p>${esc(bits.join(" · "))}</p>` : ""}${who ? `<small>${esc(w("case.actor"))}: ${esc(who)}</small>` : ""}</li>`;
+  };
+  return `<details class="timeline" ${S.timelineOpen ? "open" : ""}><summary>${esc(w("case.timeline_count", { n: items.length }))}</summary>
+    <ol>${items.map(line).join("")}</ol></details>`;
+}
+
+export function renderCase() {
+  const root = $("#view-case");
+  const o = S.open;
+  if (!o) { root.innerHTML = ""; return; }
+  const head = `<div class="case-head"><button type="button" class="btn ghost back" data-act="back">‹ ${esc(w("case.back"))}</button>
+    <span class="case-id">${esc((o.doc && (o.doc.report || {}).ticket_no) || "")}</span>
+    <button type="button" class="btn ghost" data-act="reload" ${o.loading ? "disabled" : ""}>${esc(w("case.reload"))}</button></div>
+    <div id="case-changed" class="notice info" ${o.changed ? "" : "hidden"}>${esc(w("case.changed"))}</div>
+    ${o.notice ? `<div id="case-notice" class="notice ${esc(o.notice.kind)}" role="alert">${esc(o.notice.text)}</div>` : ""}`;
+  if (!o.doc) {
+    const summary = S.cases.get(o.id);
+    if (o.error) {
+      const text = o.error.status === 404 || o.error.status === 403 ? w("case.not_found") : `${w("case.load_failed")}: ${failureText(o.error)}`;
+      root.innerHTML = `${head}<div class="notice warn" role="alert">${esc(text)}</div>
+        <button type="button" class="btn primary block" data-act="reload">${esc(w("act.retry"))}</button>`;
+    } else {
+      // Slow link: show what the feed already knows while the full case (actions, timeline) loads.
+      root.innerHTML = `${head}${summary ? caseEssentials(summary) : ""}
+        <div class="sk-block" aria-busy="true"><p class="muted loading-text">${esc(w("case.loading"))}</p><i></i><i></i></div>`;
+    }
+    return;
+  }
+  const c = o.doc;
+  const focus = document.activeElement && document.activeElement.name;
+  root.innerHTML = `${head}${caseEssentials(c)}${photosHtml(c)}
+    ${actionButtons(c)}${actionForm(c)}
+    ${timelineHtml(c)}`;
+  observePhotos();
+  if (focus && S.form) { const el = $(`[data-form] [name="${focus}"]`, root); if (el) el.focus(); }
+}
+
+function onCaseClick(ev) {
+  const target = ev.target.closest("button, [data-photo]");
+  if (!target || !S.open) return;
+  if (target.dataset.act === "reload") { S.open.notice = null; loadCase(S.open.id); renderCase(); return; }
+  if (target.dataset.act === "cancel-form") { S.form = null; S.open.fieldErrors = {}; S.retry = null; renderCase(); return; }
+  if (target.dataset.photo) {
+    const url = S.photoUrls.get(target.dataset.photo);
+    if (url) openViewer(url); else loadPhoto(target);
+    return;
+  }
+  if (target.dataset.removePhoto !== undefined && S.form) {
+    const d = draftFor(S.open.id, S.form);
+    d.files.splice(Number(target.dataset.removePhoto), 1);
+    renderCase();
+    return;
+  }
+  const action = target.dataset.action;
+  if (!action) return;
+  if (!FORM_ACTIONS.has(action)) { runAction(action, SCREEN); return; }
+  S.form = S.form === action ? null : action;
+  S.open.fieldErrors = {};
+  S.retry = null;
+  renderCase();
+  const form = $(`[data-form="${action}"]`);
+  if (form) {
+    form.scrollIntoView({ block: "start", behavior: "smooth" });
+    const first = $("select, textarea", form);
+    if (first) first.focus({ preventScroll: true });
+  }
+}
+
+function onCaseInput(ev) {
+  const form = ev.target.closest("[data-form]");
+  if (!form || !S.open) return;
+  if (ev.target.type === "file") {
+    const d = draftFor(S.open.id, form.dataset.form);
+    d.files.push(...ev.target.files);
+    ev.target.value = "";
+    collectDraft(form);
+    renderCase();
+    return;
+  }
+  collectDraft(form);
+}
+
+function onCaseSubmit(ev) {
+  const form = ev.target.closest("[data-form]");
+  if (!form) return;
+  ev.preventDefault();
+  runAction(form.dataset.form, SCREEN);
+}
+
+const SCREEN = { render: renderCase, reload: loadCase }; // what an action does to this screen
+
+/** A feed event changed the open case: say so without pulling it away from under the user. */
+export function showCaseChanged() {
+  const banner = $("#case-changed");
+  if (banner) banner.hidden = false;
+}
+
+export function wireCase() {
+  const caseView = $("#view-case");
+  caseView.addEventListener("click", onCaseClick);
+  caseView.addEventListener("input", onCaseInput);
+  caseView.addEventListener("change", (ev) => { if (ev.target.type === "file" || ev.target.tagName === "SELECT") onCaseInput(ev); });
+  caseView.addEventListener("submit", onCaseSubmit);
+  caseView.addEventListener("toggle", (ev) => { if (ev.target.matches(".timeline")) S.timelineOpen = ev.target.open; }, true);
+}

@@ -1,0 +1,126 @@
+// What the phone knows: the signed-in API client, the cases of the live feed, the screen's state and the
+// drafts typed into forms. Only the functions here change the cases; the screens read `S` and render.
+
+import { Api } from "/static/shared/api.js";
+
+export const api = new Api("cityloop.m");
+
+// States in which a township handler has something to do (or waits on a review of what they did).
+const WORKING = new Set(["dispatched", "accepted", "return_requested"]);
+
+export const S = {
+  config: null,
+  areaName: "",
+  feed: null, // the LiveFeed while signed in
+  cases: new Map(), // case_id → the case as the feed last gave it
+  snapshot: false, // the first snapshot has arrived
+  filter: "all",
+  view: null,
+  open: null, // {id, doc, loading, error, changed, notice: {kind, text}, fieldErrors: {}}
+  form: null, // the action whose form is open
+  busy: null, // {action, text}: an action in flight
+  retry: null, // the action to retry after a network failure
+  drafts: new Map(), // `${caseId}:${action}` → {note, reason, until, files: File[], uploaded: Map<File, id>}
+  fresh: new Set(), // cases that arrived after the snapshot: flash once
+  report: newReportDraft(),
+  gps: { state: "idle" }, // idle | locating | ok | failed | unsupported
+  photoUrls: new Map(), // photo_id → object URL (revoked when the case screen closes)
+  timelineOpen: false,
+};
+
+// --- the session ----------------------------------------------------------------------------------------
+
+let endSession = () => {};
+/** What a refused sign-in (401) does, anywhere on the phone: app.js says, once at start-up. */
+export function onSessionEnd(fn) { endSession = fn; }
+export function sessionEnded(message = "") { endSession(message); }
+
+let finished = new Set(); // closed, rejected, merged...: as the hub names them, once its configuration arrived
+
+/** The configuration of GET /api/v1/console/config. Cases that finished meanwhile can go now. */
+export function setConfig(config) {
+  S.config = config;
+  finished = new Set(config.states.finished);
+  for (const [id, c] of S.cases) if (finished.has(c.state) && !isOpen(id)) S.cases.delete(id);
+}
+
+function isOpen(id) { return Boolean(S.open && S.open.id === id); }
+
+/** Everything the signed-in user had, gone (a new sign-in starts afresh). */
+export function forgetSession() {
+  S.feed = null;
+  S.cases.clear();
+  S.snapshot = false;
+  S.config = null;
+  finished = new Set();
+  S.open = null;
+  S.drafts.clear();
+}
+
+// --- the cases --------------------------------------------------------------------------------------------
+
+/** My work: a case in a working state, led by my township's government or placed in my area. */
+export function isMine(c) {
+  const area = api.session && api.session.area;
+  if (!area || !WORKING.has(c.state)) return false;
+  const lead = (c.units || {}).lead;
+  if (lead && lead.code === `${area}-gov`) return true;
+  return Object.values(c.areas || {}).some((a) => a && a.code === area);
+}
+
+export function ledByMe(c) {
+  const lead = (c.units || {}).lead;
+  return Boolean(lead && api.session && lead.code === `${api.session.area}-gov`);
+}
+
+/** The feed's snapshot replaces every case. */
+export function applySnapshot(cases) {
+  S.cases.clear();
+  for (const c of cases) S.cases.set(c.case_id, c);
+  S.snapshot = true;
+}
+
+/** Feed events, in order: keep the newest version of each case; a finished one goes unless it is open.
+ * Returns whether the open case changed under the user. */
+export function applyEvents(events) {
+  let openChanged = false;
+  for (const e of events) {
+    const c = e.case;
+    if (!c) continue;
+    const old = S.cases.get(e.case_id);
+    if (!old || (c.version ?? 0) >= (old.version ?? 0)) {
+      if (finished.has(c.state) && !isOpen(e.case_id)) S.cases.delete(e.case_id);
+      else S.cases.set(e.case_id, c);
+    }
+    if (!old && S.snapshot && isMine(c)) S.fresh.add(e.case_id);
+    if (S.open && S.open.id === e.case_id && S.open.doc && (c.version ?? 0) > S.open.doc.version) {
+      S.open.changed = true;
+      openChanged = true;
+    }
+  }
+  return openChanged;
+}
+
+/** A case from the REST API, unless the feed already brought a newer version. The feed's cases carry
+ * neither a timeline nor actions; `onlyMine`: a case the feed did not bring is kept only if it is mine. */
+export function putCase(c, { onlyMine = false } = {}) {
+  const known = S.cases.get(c.case_id);
+  if (!known || c.version >= (known.version ?? 0)) {
+    const { timeline: _t, allowed_actions: _a, ...summary } = c;
+    if (!onlyMine || known || isMine(summary)) S.cases.set(c.case_id, summary);
+  }
+}
+
+// --- drafts -------------------------------------------------------------------------------------------
+
+export function draftFor(caseId, action) {
+  const key = `${caseId}:${action}`;
+  if (!S.drafts.has(key)) S.drafts.set(key, { note: "", reason: "", until: "", files: [], uploaded: new Map() });
+  return S.drafts.get(key);
+}
+
+export function newReportDraft() {
+  const random = (globalThis.crypto && crypto.randomUUID) ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+  return { id: `m-${random}`, files: [], sending: false, result: null };
+}
