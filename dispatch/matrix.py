@@ -248,6 +248,6 @@ def hints_of(report: Mapping[str, Any]) -> dict[str, str]:
 
 
 def demo_matrix() -> Matrix:
-    from dispatch.matrix_demo import NANNING_MATRIX  # the data lives apart from the rules that read it
+    from tools.demo_matrix import NANNING_MATRIX  # the data lives apart from the rules that read it
 
     return Matrix.model_validate(NANNING_MATRIX)

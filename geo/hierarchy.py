@@ -27,8 +27,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.areas import LEVELS, Area
 from geo.crs import check_lnglat
-from geo.demo_layers import AreaShape
 from geo.distance import NearestPolygon
+from geo.features import AreaShape
 
 __all__ = ["JurisdictionIndex", "Located"]
 

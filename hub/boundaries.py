@@ -17,8 +17,9 @@ import asyncpg
 import shapely
 
 from geo.areas import LEVELS
-from geo.demo_layers import AreaShape, load_or_build_demo_layers
+from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex
+from tools.demo_layers import load_or_build_demo_layers
 
 log = logging.getLogger(__name__)
 

@@ -52,12 +52,12 @@ async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
     simulator: asyncio.Task[object] | None = None
     try:
         if demo:
-            from hub.demo import print_banner, seed_demo
+            from tools.demo import print_banner, seed_demo
 
             accounts = await seed_demo(app[POOL])
             print_banner(base, simulating=simulate)
             if simulate:
-                from hub.simulation import SimConfig, run_simulation
+                from tools.simulation import SimConfig, run_simulation
 
                 # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
                 # crew works 60 times faster than real staff, so that cases move within a minute or two.
@@ -79,7 +79,7 @@ def _report_simulator_end(task: asyncio.Task[object]) -> None:
     if not task.cancelled() and task.exception() is not None:
         import logging
 
-        logging.getLogger("hub.simulation").error("the demo simulator stopped", exc_info=task.exception())
+        logging.getLogger("tools.simulation").error("the demo simulator stopped", exc_info=task.exception())
 
 
 def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
@@ -192,7 +192,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     --key it needs no database and sends hotline tickets only."""
     import os
 
-    from hub.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
+    from tools.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
 
     config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
                        speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)
@@ -209,7 +209,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             loop.remove_signal_handler(signal.SIGINT)
 
     async def with_database(pool: asyncpg.Pool) -> Summary:
-        from hub.demo import SimulatorAccounts
+        from tools.demo import SimulatorAccounts
 
         return await simulate(SimulatorAccounts(pool))
 
@@ -226,7 +226,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, quick: bool) -> int:
-    from hub.bench import run_bench
+    from tools.bench import run_bench
 
     with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
         asyncio.run(run_bench(_resolved(settings, urls), quick=quick))

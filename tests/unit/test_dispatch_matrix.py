@@ -14,9 +14,9 @@ from dispatch import commands as c
 from dispatch.case import Intake, Routing, fold, receive
 from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, demo_matrix, hints_of
-from dispatch.matrix_demo import NANNING_MATRIX
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from tools.demo_matrix import NANNING_MATRIX
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=CST)

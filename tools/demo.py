@@ -26,7 +26,7 @@ SIM_USER_PREFIX = {"city_operator": "sim-operator", "county_dispatcher": "sim-co
 
 
 class SimulatorAccounts:
-    """The simulator's machine keys and staff logins (hub.simulation.Accounts), created in the hub's database on
+    """The simulator's machine keys and staff logins (tools.simulation.Accounts), created in the hub's database on
     first use: a key per machine channel, the operator, and county dispatchers, township handlers and grid
     workers for whichever county or township the traffic reaches.
 

@@ -27,14 +27,14 @@ import asyncpg
 import numpy as np
 
 from dispatch.events import DomainEvent
-from geo.router import CountyRouter
 from hub.auth import add_api_key
 from hub.committer import GroupCommitter
 from hub.db import create_pool
 from hub.eventstore import AppendRequest, append_batch
 from hub.migrate import apply_migrations
 from hub.settings import Settings
-from hub.simulation import TicketFactory
+from tools.router import CountyRouter
+from tools.simulation import TicketFactory
 
 
 def _report(label: str, value: float, unit: str, baseline: tuple[str, float] | None = None) -> None:
@@ -165,8 +165,8 @@ def bench_routing(cache_dir: Path, n: int) -> dict[str, float]:
     import geopandas
     import shapely
 
-    from geo.demo_layers import load_or_build_demo_layers
     from geo.hierarchy import JurisdictionIndex
+    from tools.demo_layers import load_or_build_demo_layers
 
     layers = load_or_build_demo_layers(cache_dir)
     counties = [s.geometry for s in layers["county"]]

@@ -18,8 +18,8 @@ from typing import Final
 
 from PIL import Image, ImageDraw
 
-from dispatch.matrix_demo import NANNING_MATRIX
 from geo.areas import read_townships, read_villages, short_forms
+from tools.demo_matrix import NANNING_MATRIX
 
 # County names by code: the matrix's list is the city's 12 county-level units.
 COUNTY_NAMES: Final[dict[str, str]] = dict(NANNING_MATRIX["counties"])

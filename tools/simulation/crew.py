@@ -15,11 +15,11 @@ from dispatch.codes import unit_level
 from dispatch.matrix import Matrix, demo_matrix, hints_of
 from dispatch.responsibility import Unit, responsible_unit
 from geo.areas import NANNING, read_townships
-from hub.simulation import content
-from hub.simulation.accounts import StaffRoom
-from hub.simulation.config import CITY, OPERATOR
-from hub.simulation.http import Answer, Http, error_text
-from hub.simulation.report import Summary
+from tools.simulation import content
+from tools.simulation.accounts import StaffRoom
+from tools.simulation.config import CITY, OPERATOR
+from tools.simulation.http import Answer, Http, error_text
+from tools.simulation.report import Summary
 
 log = logging.getLogger(__name__)
 
