@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 import geo
 from hub.auth import add_api_key, add_user
+from hub.cli import PLUGIN_COMMANDS
 from hub.services import ServiceUrls
 from tests.conftest import _admin, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
@@ -133,6 +135,9 @@ async def test_serve_on_an_empty_database_starts_without_boundaries_and_takes_th
 async def test_demo_is_a_plugin_command_that_seeds_its_layers_and_users_and_uses_the_demo_policy_quietly(
         empty_database: str, service_urls: ServiceUrls, work_dir: Path, tmp_path: Path,
         processes: list[Process]) -> None:
+    # The hub's CLI knows these commands only from the installed metadata (`pip install -e .` after a change).
+    assert {e.value for e in entry_points(group=PLUGIN_COMMANDS)} == {"tools.cli:demo", "tools.cli:simulate",
+                                                                      "tools.cli:bench"}
     demo = Process(["demo", "--no-simulate"], {
         "DATABASE_URL": empty_database, "REDIS_URL": service_urls.redis_url, "MQTT_URL": service_urls.mqtt_url or "",
         "CITYLOOP_MQTT_CLIENT_ID": f"cityloop-test-{uuid.uuid4().hex[:10]}", "CITYLOOP_MQTT_SESSION_EXPIRY_S": "0",
