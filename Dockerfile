@@ -14,6 +14,8 @@ COPY hub ./hub
 COPY dispatch ./dispatch
 COPY geo ./geo
 COPY connectors ./connectors
+# Not the hub (`cityloop serve` never imports it), but `cityloop simulate|bench|demo` work in the container too.
+COPY tools ./tools
 COPY migrations ./migrations
 COPY frontend ./frontend
 COPY --from=consoles /frontend/node_modules ./frontend/node_modules

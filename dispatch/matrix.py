@@ -246,8 +246,3 @@ def hints_of(report: Mapping[str, Any]) -> dict[str, str]:
         hints["road"] = "national_highway"
     return hints
 
-
-def demo_matrix() -> Matrix:
-    from dispatch.matrix_demo import NANNING_MATRIX  # the data lives apart from the rules that read it
-
-    return Matrix.model_validate(NANNING_MATRIX)

@@ -39,8 +39,8 @@ _NBS_VILLAGES = "nanning_villages_nbs2023.csv"
 class Area:
     """An administrative area. ``level`` is a label: ``JurisdictionIndex`` uses
     ``LEVELS`` ("county" for every county-level unit, including 县 and
-    county-level 市); ``CountyRouter`` keeps the boundary file's own label,
-    "district" for Nanning."""
+    county-level 市); the gazetteer (and the demo's ``tools.router``) keep the
+    boundary file's own label, "district" for Nanning."""
 
     code: str
     name: str

@@ -1,8 +1,10 @@
-"""Parse a GeoJSON FeatureCollection of counties into (Area, polygon) pairs.
+"""Areas with their boundaries, and a strict parser for a GeoJSON FeatureCollection of counties.
 
-The parser is strict on purpose. A boundary file in the wrong datum (GCJ-02
+``AreaShape`` is an area of any level with its polygon: what boundary files are read into, what the
+boundary store keeps and what ``geo.hierarchy`` indexes. ``CountyShape`` is what the county parser
+gives. The parser is strict on purpose. A boundary file in the wrong datum (GCJ-02
 shifts Nanning by about 500 m) or with an invalid ring gives wrong answers
-with no error at all. We would rather fail when the router is built.
+with no error at all. We would rather fail when the file is read.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 
 from geo.areas import Area
 
-__all__ = ["CountyShape", "parse_feature_collection", "parse_geojson_text"]
+__all__ = ["AreaShape", "CountyShape", "parse_feature_collection", "parse_geojson_text"]
 
 # Names of lon/lat CRSs whose datum is WGS84 or CGCS2000 (equal to about 1 m).
 # GeoJSON without a "crs" member is WGS84 by RFC 7946.
@@ -31,6 +33,19 @@ _ACCEPTED_CRS = frozenset(
         "EPSG:4490",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AreaShape:
+    """One area of any level with its WGS84 lon/lat boundary."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    short_names: tuple[str, ...]
+    geometry: Polygon | MultiPolygon
+    synthetic: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Locate a point in every jurisdiction level at once: city → county → township → community → grid.
 
-Semantics follow ``CountyRouter``: a point on an edge is covered by that area ("covers"), and where
+Semantics: a point on an edge is covered by that area ("covers"), and where
 several areas of one level cover it the lowest code wins. Levels are searched top-down: at each
 level the children of the area found above are tried first (a handful of prepared point-in-polygon
 tests), and only if none covers the point is the whole level searched. For nested layers this is
@@ -27,8 +27,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.areas import LEVELS, Area
 from geo.crs import check_lnglat
-from geo.demo_layers import AreaShape
 from geo.distance import NearestPolygon
+from geo.features import AreaShape
 
 __all__ = ["JurisdictionIndex", "Located"]
 
@@ -59,7 +59,7 @@ class Located:
 
     - Covered: inside=True, near_boundary=False, distance_m=0, ``areas`` has every level that covers it.
     - Outside the city but within ``near_boundary_m``: inside=True, near_boundary=True, ``areas`` is
-      the chain of nearest areas, distance_m is metres outside (as ``CountyRouter``).
+      the chain of nearest areas, distance_m is metres outside.
     - Farther out: inside=False, areas empty, distance_m is metres to the city boundary.
 
     ``neighbours`` lists the other areas of the neighbour level (see ``JurisdictionIndex``) within

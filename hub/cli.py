@@ -1,4 +1,6 @@
-"""The `cityloop` command (INTERFACES.md): demo, serve, migrate, users, keys, simulate, bench."""
+"""The `cityloop` command (INTERFACES.md): serve, migrate, users, keys, devices, geo, projections — and the
+subcommands that other packages register under the `cityloop.commands` entry points (tools/: demo, simulate,
+bench), which this module never imports."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import asyncpg
@@ -35,9 +39,23 @@ def _resolved(settings: Settings, urls: ServiceUrls) -> Settings:
                                        "mqtt_url": urls.mqtt_url})
 
 
-async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
+# Subcommands from other packages: each entry point of this group names a function that takes the subparsers and
+# adds its parser with `set_defaults(run=handler)`, handler(settings, args) -> exit code (tools/cli.py).
+PLUGIN_COMMANDS = "cityloop.commands"
+
+# What a plugin command (the demo) may add around `serve`: `prepare` runs on the migrated database before the hub
+# starts; `while_serving` is entered once the hub listens and left before it stops.
+Prepare = Callable[[asyncpg.Pool], Awaitable[object]]
+WhileServing = Callable[[web.Application, str], AbstractAsyncContextManager[object]]
+
+
+@contextlib.asynccontextmanager
+async def _nothing(_app: web.Application, _base: str) -> AsyncIterator[None]:
+    yield
+
+
+async def _serve(settings: Settings, while_serving: WhileServing = _nothing) -> None:
     from hub.app import init_app
-    from hub.keys import POOL
 
     app = init_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -50,45 +68,22 @@ async def _serve(settings: Settings, *, demo: bool, simulate: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     base = f"http://{settings.host}:{settings.port}"
     print(f"CityLoop hub listening on {base}", flush=True)
-    simulator: asyncio.Task[object] | None = None
     try:
-        if demo:
-            from hub.demo import print_banner, seed_demo
-
-            accounts = await seed_demo(app[POOL])
-            print_banner(base, simulating=simulate)
-            if simulate:
-                from hub.simulation import SimConfig, run_simulation
-
-                # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
-                # crew works 60 times faster than real staff, so that cases move within a minute or two.
-                config = SimConfig(rate=2.0, duration=None, mqtt_url=settings.mqtt_url, speed=60.0,
-                                   report_every_s=60.0)
-                simulator = asyncio.create_task(run_simulation(base, accounts, config))
-                simulator.add_done_callback(_report_simulator_end)
-        await stop.wait()
+        async with while_serving(app, base):
+            await stop.wait()
     finally:
-        if simulator is not None:
-            simulator.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
-                await simulator
         await runner.cleanup()
 
 
-def _report_simulator_end(task: asyncio.Task[object]) -> None:
-    """The demo's simulator runs until shutdown; if it stops before, say why (the hub keeps serving)."""
-    if not task.cancelled() and task.exception() is not None:
-        import logging
-
-        logging.getLogger("hub.simulation").error("the demo simulator stopped", exc_info=task.exception())
-
-
-def cmd_serve(settings: Settings, *, demo: bool = False, simulate: bool = False) -> int:
-    # The demo brings its own Mosquitto (when installed) so that the simulated sensors speak MQTT; a plain
-    # `serve` runs the MQTT connector only when MQTT_URL says where the broker is.
+def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare | None = None,
+              while_serving: WhileServing = _nothing) -> int:
+    # A plain `serve` runs the MQTT connector only when MQTT_URL says where the broker is; the demo asks for its own
+    # Mosquitto (`start_mqtt`, when installed) so that the simulated sensors speak MQTT.
     with provide(settings.database_url, settings.redis_url, settings.data_dir, settings.mqtt_url,
-                 start_mqtt=demo) as urls:
-        asyncio.run(_serve(_resolved(settings, urls), demo=demo, simulate=simulate))
+                 start_mqtt=start_mqtt) as urls:
+        if prepare is not None:
+            asyncio.run(_with_conn(urls.database_url, prepare))
+        asyncio.run(_serve(_resolved(settings, urls), while_serving))
     return 0
 
 
@@ -210,60 +205,16 @@ def cmd_rebuild(settings: Settings) -> int:
     return 0
 
 
-def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    """Mixed traffic against a running hub. The simulator creates its own keys and staff logins in the hub's
-    database (DATABASE_URL, else the embedded one under CITYLOOP_DATA_DIR, as the other commands do); with
-    --key it needs no database and sends hotline tickets only."""
-    import os
-
-    from hub.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
-
-    config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
-                       speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    base = args.url or f"http://{host}:{settings.port}"
-
-    async def simulate(accounts: Accounts) -> Summary:
-        simulator = Simulator(base, accounts, config)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, simulator.stop)  # Ctrl-C ends the run early, with its summary
-        try:
-            return await simulator.run()
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-
-    async def with_database(pool: asyncpg.Pool) -> Summary:
-        from connectors.callback_origins import origin_of
-        from hub.demo import SimulatorAccounts
-
-        origins = [origin_of(config.callback_url)] if config.callback_url else []
-        return await simulate(SimulatorAccounts(pool, callback_origins=origins))
-
-    key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
-    if key:
-        summary = asyncio.run(simulate(KeyOnly(key)))
-    else:
-        with _database(settings) as url:
-            result = asyncio.run(_with_conn(url, with_database))
-        assert isinstance(result, Summary)
-        summary = result
-    print(summary.render())
-    return 0
-
-
-def cmd_bench(settings: Settings, quick: bool) -> int:
-    from hub.bench import run_bench
-
-    with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
-        asyncio.run(run_bench(_resolved(settings, urls), quick=quick))
-    return 0
+def run_with_database(settings: Settings, fn: Callable[[asyncpg.Pool], Awaitable[object]]) -> object:
+    """For plugin commands: `fn` on a pool of the database the built-in commands use (DATABASE_URL, else the
+    embedded one under CITYLOOP_DATA_DIR), migrated first."""
+    with _database(settings) as url:
+        return asyncio.run(_with_conn(url, fn))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cityloop", description="CityLoop city operations hub")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="serve with demo data, logins and a live simulator")
-    demo.add_argument("--no-simulate", action="store_true", help="no simulated traffic")
     sub.add_parser("serve", help="the hub alone (HTTP API, websockets, timers)")
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
@@ -309,23 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     geo.add_parser("versions", help="list boundary versions")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases table from the events (hubs may keep running)")
-    sim = sub.add_parser("simulate", help="realistic mixed traffic (hotline, Open311, IoT, grid) and staff working "
-                                          "the cases, against a running hub")
-    sim.add_argument("--rate", type=float, default=5.0, help="events per second, all channels together")
-    sim.add_argument("--duration", type=float, default=60.0, help="seconds")
-    sim.add_argument("--url", default=None, help="the hub (default: http://CITYLOOP_HOST:CITYLOOP_PORT)")
-    sim.add_argument("--mqtt-url", default=None, help="IoT readings over this broker (default: MQTT_URL; "
-                                                      "unset: over HTTP)")
-    sim.add_argument("--speed", type=float, default=60.0,
-                     help="how many times faster than real staff the crew works (60: a minute a second)")
-    sim.add_argument("--no-crew", action="store_true", help="traffic only: nobody works the cases")
-    sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets (its "
-                                                          "origin is registered on the simulator's hotline key)")
-    sim.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
-    sim.add_argument("--key", default=None, help="hotline-only mode without database access: a hotline API key "
-                                                 "(or CITYLOOP_SIMULATOR_KEY)")
-    bench = sub.add_parser("bench", help="the benchmark suite (ratios against baselines)")
-    bench.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
+        try:
+            register = command.load()
+        except ImportError as exc:  # a broken install must not take the hub's own commands down with it
+            print(f"cityloop: the {command.name!r} command is not available: {exc}", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 
@@ -338,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level, settings.log_json)
     try:
-        if args.command == "demo":
-            return cmd_serve(settings, demo=True, simulate=not args.no_simulate)
         if args.command == "serve":
             return cmd_serve(settings)
         if args.command == "migrate":
@@ -358,10 +297,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_geo(settings, args)
         if args.command == "devices":
             return cmd_devices(settings, args)
-        if args.command == "simulate":
-            return cmd_simulate(settings, args)
-        if args.command == "bench":
-            return cmd_bench(settings, args.quick)
+        if hasattr(args, "run"):  # a plugin command
+            return int(args.run(settings, args))
     except (ValueError, asyncpg.PostgresError) as exc:
         print(f"cityloop {args.command}: {exc}", file=sys.stderr)
         return 2

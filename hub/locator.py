@@ -1,7 +1,9 @@
 """Where a case belongs: the adapter between the pure geo packages and the domain's `Routing`.
 
 A point is converted to WGS84 and placed in the active jurisdiction layers; text without a usable
-point goes through the address gazetteer, which must be confident (and unambiguous) to route.
+point goes through the address gazetteer, which must be confident (and unambiguous) to route. With no
+layer active (a new hub nobody has loaded boundaries into) a point is not placed (`no_boundaries`), the
+area tree is empty, and the gazetteer, which does not depend on the layers, still reads addresses.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class Locator:
     def locate_point(self, lng: float, lat: float, crs: Crs) -> Placed:
         wlng, wlat = to_wgs84(lng, lat, crs)
         index = self._boundaries.index
-        assert index is not None, "the hub builds the index before serving"
+        if index is None:
+            return Placed(inside=False, method="point", wgs84={"lng": wlng, "lat": wlat}, reason="no_boundaries")
         located = index.locate(wlng, wlat)
         return self._from_located(located, {"lng": wlng, "lat": wlat})
 
@@ -102,7 +105,8 @@ class Locator:
 
     def children(self, parent: str | None, level: str | None) -> list[dict[str, Any]]:
         index = self._boundaries.index
-        assert index is not None
+        if index is None:
+            return []
         level = level or _child_level(parent)
         out = []
         for a in index.children(parent, level):
@@ -115,8 +119,9 @@ class Locator:
         """The named areas from the city down to `code` ({level: {code, name}}), from the active layers;
         empty when the code is not an area there."""
         index = self._boundaries.index
-        assert index is not None
         chain: dict[str, dict[str, str]] = {}
+        if index is None:
+            return chain
         shape = index.area(code)
         while shape is not None:
             chain[shape.level] = {"code": shape.code, "name": shape.name}
@@ -141,8 +146,7 @@ class Locator:
 
     def feature(self, code: str, tolerance_deg: float = 0.0) -> dict[str, Any] | None:
         index = self._boundaries.index
-        assert index is not None
-        shape = index.area(code)
+        shape = index.area(code) if index is not None else None
         if shape is None:
             return None
         import shapely

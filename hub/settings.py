@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
     # The dispatch policy (return limit, SLA limits and calendar, responsibility matrix, merge rules) as a
-    # JSON file matching dispatch.policy.Policy; unset = the defaults with the Nanning demo matrix.
+    # JSON file matching dispatch.policy.Policy; unset = the Nanning demo policy (hub/data), with a warning.
     policy_file: Path | None = None
     sla_sweep_s: float = Field(default=5.0, gt=0)
 

@@ -22,13 +22,13 @@ from aiohttp.test_utils import TestServer
 
 from hub.app import init_app
 from hub.auth import add_api_key, add_user
-from hub.boundaries import ensure_default_boundaries
 from hub.clock import Clock
 from hub.db import create_pool
 from hub.keys import POOL
 from hub.migrate import apply_migrations
 from hub.services import ServiceUrls, mqtt_answers, postgres_answers, provide, redis_answers
 from hub.settings import Settings
+from tools.demo import seed_demo_boundaries
 
 
 def database_url_for(url: str, name: str) -> str:
@@ -69,14 +69,15 @@ async def _admin(url: str, sql: str) -> None:
 async def _seed_boundaries(url: str, cache_dir: Path) -> None:
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
-        await ensure_default_boundaries(pool, cache_dir)
+        await seed_demo_boundaries(pool, cache_dir)
     finally:
         await pool.close()
 
 
 @pytest.fixture(scope="session")
 def template_database(service_urls: ServiceUrls, work_dir: Path) -> Iterator[str]:
-    """Migrated and loaded with the default boundaries once; every test database is a copy."""
+    """Migrated and loaded with the demo boundaries (real counties, synthetic layers below) once; every test
+    database is a copy."""
     name = f"cityloop_tpl_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin(service_urls.database_url, f'CREATE DATABASE "{name}"'))
     url = database_url_for(service_urls.database_url, name)

@@ -18,14 +18,14 @@ from connectors.grid import check_photo, parse_form
 from connectors.hotline import HotlineTicket
 from connectors.iot import DEVICE_KINDS
 from connectors.open311 import parse_new_request
-from dispatch.matrix import demo_matrix
 from geo.crs import Crs, from_wgs84
 from geo.gazetteer import Gazetteer
-from hub.demo import SimulatorAccounts
 from hub.keys import POOL
 from hub.settings import Settings
-from hub.simulation import Http, Open311Source, SimConfig, Simulator, Spot, TicketFactory, content
 from tests.conftest import running_hub
+from tools.demo import SimulatorAccounts
+from tools.demo_matrix import demo_matrix
+from tools.simulation import Http, Open311Source, SimConfig, Simulator, Spot, TicketFactory, content
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,10 +11,10 @@ from pydantic import ValidationError
 from dispatch import commands as c
 from dispatch.case import Intake, Routing, fold, receive
 from dispatch.lifecycle import decide
-from dispatch.matrix import Matrix, demo_matrix, hints_of
-from dispatch.matrix_demo import NANNING_MATRIX
+from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from tools.demo_matrix import demo_matrix, demo_policy, nanning_matrix
 
 CST = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=CST)
@@ -121,7 +119,7 @@ def test_dispatching_to_a_unit_outside_the_matrix_needs_its_name() -> None:
 
 
 def broken(change: Any) -> dict[str, Any]:
-    config = copy.deepcopy(NANNING_MATRIX)
+    config = nanning_matrix()
     change(config)
     return config
 
@@ -143,5 +141,5 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
         Matrix.model_validate(broken(change))
 
 
-def test_the_demo_is_plain_json_configuration() -> None:
-    assert Matrix.model_validate(json.loads(json.dumps(NANNING_MATRIX))) == MATRIX
+def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
+    assert demo_policy() == Policy(matrix=MATRIX)

@@ -14,11 +14,11 @@ from dispatch import commands as c
 from dispatch.case import Intake, Routing, apply, fold, receive
 from dispatch.fold import STATES
 from dispatch.lifecycle import decide
-from dispatch.matrix import demo_matrix
 from dispatch.permissions import ALLOWED_STATES, Actor, Refusal
 from dispatch.policy import Policy
 from dispatch.sla import due_timer_events, next_due_at
 from dispatch.sla_policy import SlaPolicy
+from tools.demo_matrix import demo_matrix
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 9, 24, 9, 0, tzinfo=CST)  # just before the Mid-Autumn and National Day breaks

@@ -16,9 +16,10 @@ import shapely
 from pyproj import Transformer
 
 from geo.areas import LEVELS, code_within
-from geo.demo_layers import AreaShape, load_or_build_demo_layers
+from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex, Located
-from geo.router import CountyRouter
+from tools.demo_layers import load_or_build_demo_layers
+from tools.router import CountyRouter
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nanning_geonames_points.csv"
 TO_M = Transformer.from_crs("EPSG:4490", "EPSG:4545", always_xy=True)

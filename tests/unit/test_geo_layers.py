@@ -1,4 +1,4 @@
-"""geo.demo_layers and the code helpers in geo.areas, on the real Nanning tables.
+"""tools.demo_layers and the code helpers in geo.areas, on the real Nanning tables.
 
 The layers are built once per session (about 3 s) and cached in the session's temp directory, which
 test_geo_hierarchy.py reuses. Expected counts come from the CSV files themselves, not from the
@@ -20,7 +20,6 @@ import shapely
 from pyproj import Transformer
 
 import geo
-from geo import demo_layers
 from geo.areas import (
     LEVELS,
     Township,
@@ -32,8 +31,9 @@ from geo.areas import (
     read_villages,
     short_forms,
 )
-from geo.demo_layers import (
-    AreaShape,
+from geo.features import AreaShape, CountyShape, parse_geojson_text
+from tools import demo_layers
+from tools.demo_layers import (
     build_demo_layers,
     from_geojson,
     generate_communities,
@@ -42,7 +42,6 @@ from geo.demo_layers import (
     load_or_build_demo_layers,
     to_geojson,
 )
-from geo.features import CountyShape, parse_geojson_text
 
 DATA = Path(geo.__file__).resolve().parent / "data"
 REL = 1e-9  # the tiling tolerance, relative to the parent's area
@@ -231,7 +230,7 @@ def test_cache_round_trip_and_determinism(layers: Layers, cache_dir: Path) -> No
         assert [(s.name, s.parent_code, s.short_names, s.synthetic) for s in fresh[level]] == [
             (s.name, s.parent_code, s.short_names, s.synthetic) for s in cached[level]]
     meta = json.loads(next(cache_dir.glob("demo_layers_*.json")).read_text(encoding="utf-8"))
-    assert "SYNTHETIC" in meta["note"] and meta["generated_by"].startswith("geo.demo_layers")
+    assert "SYNTHETIC" in meta["note"] and meta["generated_by"].startswith("tools.demo_layers")
 
 
 def test_damaged_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

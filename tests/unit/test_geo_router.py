@@ -1,4 +1,4 @@
-"""geo.router and geo.areas on the real Nanning boundary data.
+"""tools.router and geo.areas on the real Nanning boundary data.
 
 The expected answers come from the fixture (GeoNames, hand-labelled) or are
 derived from the boundary data in the test itself. None is hard-coded from
@@ -23,7 +23,7 @@ import geo
 from geo.areas import NANNING, code_prefix, code_within
 from geo.crs import Crs, from_wgs84
 from geo.features import parse_feature_collection
-from geo.router import CountyRouter, Placement
+from tools.router import CountyRouter, Placement
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nanning_geonames_points.csv"
 DATA = Path(geo.__file__).resolve().parent / "data" / "nanning_districts.geojson"

@@ -11,10 +11,10 @@ from dispatch.case import Intake, Routing, fold, receive
 from dispatch.commands import Resolve
 from dispatch.fold import fold_onto
 from dispatch.lifecycle import decide
-from dispatch.matrix import demo_matrix
 from dispatch.permissions import Actor
 from dispatch.policy import Policy
 from dispatch.sensors import Ignore, OpenCase, Reading, on_reading
+from tools.demo_matrix import demo_matrix
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 AREAS = {"county": {"code": "450103", "name": "青秀区"}, "township": {"code": "450103001", "name": "新竹街道"}}

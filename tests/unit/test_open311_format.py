@@ -11,8 +11,8 @@ import pytest
 
 from connectors import open311 as o
 from dispatch.fold import STATES
-from dispatch.matrix import demo_matrix
 from geo.crs import Crs
+from tools.demo_matrix import demo_matrix
 
 MATRIX = demo_matrix()
 JURISDICTION = "nanning.gov.cn"

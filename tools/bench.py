@@ -27,14 +27,16 @@ import asyncpg
 import numpy as np
 
 from dispatch.events import DomainEvent
-from geo.router import CountyRouter
 from hub.auth import add_api_key
 from hub.committer import GroupCommitter
+from hub.data import DEMO_POLICY_FILE
 from hub.db import create_pool
 from hub.eventstore import AppendRequest, append_batch
 from hub.migrate import apply_migrations
 from hub.settings import Settings
-from hub.simulation import TicketFactory
+from tools.demo import seed_demo_boundaries
+from tools.router import CountyRouter
+from tools.simulation import TicketFactory
 
 
 def _report(label: str, value: float, unit: str, baseline: tuple[str, float] | None = None) -> None:
@@ -96,8 +98,9 @@ def _free_port() -> int:
 async def bench_http(settings: Settings, database_url: str, key: str, seconds: float, concurrency: int
                      ) -> tuple[float, list[float]]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.redis_url or "",
-           "CITYLOOP_PORT": str(port), "CITYLOOP_LOG_LEVEL": "WARNING"}
+    # The demo policy unless one is configured; the database was seeded with the demo layers (run_bench).
+    env = {"CITYLOOP_POLICY_FILE": str(DEMO_POLICY_FILE), **os.environ, "DATABASE_URL": database_url,
+           "REDIS_URL": settings.redis_url or "", "CITYLOOP_PORT": str(port), "CITYLOOP_LOG_LEVEL": "WARNING"}
     factory = TicketFactory(CountyRouter.nanning(), seed=1)
     tickets = [factory.ticket() for _ in range(int(seconds * 8_000))]
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve"], env=env)
@@ -165,8 +168,8 @@ def bench_routing(cache_dir: Path, n: int) -> dict[str, float]:
     import geopandas
     import shapely
 
-    from geo.demo_layers import load_or_build_demo_layers
     from geo.hierarchy import JurisdictionIndex
+    from tools.demo_layers import load_or_build_demo_layers
 
     layers = load_or_build_demo_layers(cache_dir)
     counties = [s.geometry for s in layers["county"]]
@@ -210,6 +213,7 @@ async def run_bench(settings: Settings, *, quick: bool = False) -> None:
             _report("limit: COPY", store["copy"], "ev/s")
             _report("hub group commit as % of COPY", 100 * store["group"] / store["copy"], "%")
             key = await add_api_key(pool, f"bench-{uuid.uuid4().hex[:6]}", "hotline")
+            await seed_demo_boundaries(pool, settings.data_dir / "geo-cache")  # for the HTTP ingest's routing
         finally:
             await pool.close()
         seconds = 3.0 if quick else 10.0

@@ -22,7 +22,6 @@ import tempfile
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -36,10 +35,10 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from geo.areas import LEVELS, NANNING, Township, Village, map_villages, read_townships, read_villages, short_forms
-from geo.features import CountyShape, parse_geojson_text
+from geo.features import AreaShape, CountyShape, parse_geojson_text
 
 __all__ = [
-    "GENERATOR_VERSION", "AreaShape", "build_demo_layers", "from_geojson", "generate_communities",
+    "GENERATOR_VERSION", "build_demo_layers", "from_geojson", "generate_communities",
     "generate_grids", "generate_townships", "load_or_build_demo_layers", "to_geojson",
 ]
 
@@ -59,25 +58,12 @@ Geoms = NDArray[np.object_]
 Floats = NDArray[np.float64]
 
 
-@dataclass(frozen=True, slots=True)
-class AreaShape:
-    """One area of any level with its WGS84 lon/lat boundary."""
-
-    code: str
-    name: str
-    level: str
-    parent_code: str | None
-    short_names: tuple[str, ...]
-    geometry: Polygon | MultiPolygon
-    synthetic: bool
-
-
 # ---- metric helpers ---------------------------------------------------------------------------
 
 
 def _data_bytes(name: str) -> bytes:
     """One input file from ``geo/data``."""
-    return (resources.files(__package__ or "geo") / "data" / name).read_bytes()
+    return (resources.files("geo") / "data" / name).read_bytes()
 
 
 @cache
@@ -380,7 +366,7 @@ def from_geojson(data: Mapping[str, Any]) -> list[AreaShape]:
 
 
 def _metadata() -> dict[str, str]:
-    return {"generated_by": f"geo.demo_layers {GENERATOR_VERSION}", "note": NOTE}
+    return {"generated_by": f"tools.demo_layers {GENERATOR_VERSION}", "note": NOTE}
 
 
 def cache_key() -> str:

@@ -14,9 +14,9 @@ from shapely.geometry import shape
 
 from dispatch.merge import haversine_m
 from geo.areas import read_townships, short_forms
-from geo.router import CountyRouter
-from hub.simulation import content
-from hub.simulation.http import Http
+from tools.router import CountyRouter
+from tools.simulation import content
+from tools.simulation.http import Http
 
 log = logging.getLogger(__name__)
 

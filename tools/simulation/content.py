@@ -18,11 +18,15 @@ from typing import Final
 
 from PIL import Image, ImageDraw
 
-from dispatch.matrix_demo import NANNING_MATRIX
 from geo.areas import read_townships, read_villages, short_forms
+from tools.demo_matrix import nanning_matrix
 
-# County names by code: the matrix's list is the city's 12 county-level units.
-COUNTY_NAMES: Final[dict[str, str]] = dict(NANNING_MATRIX["counties"])
+
+@cache
+def county_names() -> dict[str, str]:
+    """County names by code: the demo matrix's list is the city's 12 county-level units."""
+    return dict(nanning_matrix()["counties"])
+
 
 # ---- places people name in their complaints (real Nanning roads; estates and markets are typical names) ----
 
@@ -264,9 +268,9 @@ def communities() -> tuple[Community, ...]:
     for v in read_villages():
         town = townships.get(v.township_code)
         forms = short_forms(v.name, "community")
-        if town is None or not forms or v.county_code not in COUNTY_NAMES:
+        if town is None or not forms or v.county_code not in county_names():
             continue
-        out.append(Community(v.code, forms[0], town.name, COUNTY_NAMES[v.county_code]))
+        out.append(Community(v.code, forms[0], town.name, county_names()[v.county_code]))
     return tuple(out)
 
 
@@ -331,7 +335,7 @@ _DRAWS: Final[dict[str, Callable[[_Values], object]]] = {
     "floor": lambda v: v.rng.randint(6, 18), "late": lambda v: v.rng.randint(1, 3),
     "pole": lambda v: f"{v.rng.choice('ABCDQX')}{v.rng.randint(100, 999)}",
     "national": lambda v: v.rng.choice(NATIONAL_ROADS),
-    "county": lambda v: v.place.county if v.place else v.rng.choice(list(COUNTY_NAMES.values())),
+    "county": lambda v: v.place.county if v.place else v.rng.choice(list(county_names().values())),
     "township": lambda v: v.place.township if v.place and v.place.township else v.rng.choice(read_townships_names()),
     "road2": lambda v: v.rng.choice([r for r in ROADS if r != v["road"]]),  # the other road of a crossing
 }

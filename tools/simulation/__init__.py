@@ -13,20 +13,20 @@ the closed loop moves on the consoles (`cityloop simulate`, and `cityloop demo` 
 - `Simulator`      the driver: Poisson arrivals at `rate`, bounded concurrency, back-off, the summary.
 
 Everything goes through the hub's public API (the crew included); the database is used only to create the
-simulator's own keys and staff logins (hub.demo.SimulatorAccounts).
+simulator's own keys and staff logins (tools.demo.SimulatorAccounts).
 
 Modules: config (settings), accounts (keys and staff logins), http (bounded, backing-off client), report
 (counters), places (where problems happen), content (texts, names, photos), channels (the four sources),
 crew (the staff), driver (the Simulator).
 """
 
-from hub.simulation.accounts import Accounts, KeyOnly
-from hub.simulation.channels import Open311Source, TicketFactory
-from hub.simulation.config import SimConfig
-from hub.simulation.driver import Simulator, run_simulation
-from hub.simulation.http import Http
-from hub.simulation.places import Spot
-from hub.simulation.report import Summary
+from tools.simulation.accounts import Accounts, KeyOnly
+from tools.simulation.channels import Open311Source, TicketFactory
+from tools.simulation.config import SimConfig
+from tools.simulation.driver import Simulator, run_simulation
+from tools.simulation.http import Http
+from tools.simulation.places import Spot
+from tools.simulation.report import Summary
 
 __all__ = ["Accounts", "Http", "KeyOnly", "Open311Source", "SimConfig", "Simulator", "Spot", "Summary", "TicketFactory",
            "run_simulation"]

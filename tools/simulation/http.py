@@ -12,7 +12,7 @@ from typing import Any, Final
 import aiohttp
 import orjson
 
-from hub.simulation.report import Summary
+from tools.simulation.report import Summary
 
 log = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ class CountyRouter:
         Each call reads the file and builds new trees (a few milliseconds).
         Build one router and keep it.
         """
-        resource = resources.files(__package__ or "geo")
+        resource = resources.files("geo")
         for part in _NANNING_RESOURCE:
             resource = resource / part
         text = resource.read_text(encoding="utf-8")

@@ -12,14 +12,15 @@ from typing import Any, Final
 import aiohttp
 
 from dispatch.codes import unit_level
-from dispatch.matrix import Matrix, demo_matrix, hints_of
+from dispatch.matrix import Matrix, hints_of
 from dispatch.responsibility import Unit, responsible_unit
 from geo.areas import NANNING, read_townships
-from hub.simulation import content
-from hub.simulation.accounts import StaffRoom
-from hub.simulation.config import CITY, OPERATOR
-from hub.simulation.http import Answer, Http, error_text
-from hub.simulation.report import Summary
+from tools.demo_matrix import demo_matrix
+from tools.simulation import content
+from tools.simulation.accounts import StaffRoom
+from tools.simulation.config import CITY, OPERATOR
+from tools.simulation.http import Answer, Http, error_text
+from tools.simulation.report import Summary
 
 log = logging.getLogger(__name__)
 
@@ -252,10 +253,10 @@ class FollowUpCrew:
             return None
         chosen = self._rng.choice(candidates)  # the caller confirmed which of the places they meant
         county = chosen["code"][:6]
-        if county not in content.COUNTY_NAMES:
+        if county not in content.county_names():
             return None
         out = {"city": {"code": CITY, "name": NANNING.name},
-               "county": {"code": county, "name": content.COUNTY_NAMES[county]}}
+               "county": {"code": county, "name": content.county_names()[county]}}
         township = chosen["code"][:9]
         if len(chosen["code"]) >= 9 and township in self._townships:
             out["township"] = {"code": township, "name": self._townships[township]}

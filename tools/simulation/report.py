@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
-from hub.simulation.config import DEFAULT_MIX
+from tools.simulation.config import DEFAULT_MIX
 
 log = logging.getLogger(__name__)
 

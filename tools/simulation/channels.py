@@ -22,14 +22,14 @@ from gmqtt.mqtt.handler import MQTTConnectError
 
 from connectors.iot import alarm_payload
 from geo.crs import Crs, from_wgs84
-from geo.router import CountyRouter
 from hub.services import mqtt_address
-from hub.simulation import content
-from hub.simulation.accounts import StaffRoom
-from hub.simulation.config import CITY_TZ
-from hub.simulation.http import Http, error_text
-from hub.simulation.places import CountyPlaces, Places, Spot, distance_m
-from hub.simulation.report import Summary
+from tools.router import CountyRouter
+from tools.simulation import content
+from tools.simulation.accounts import StaffRoom
+from tools.simulation.config import CITY_TZ
+from tools.simulation.http import Http, error_text
+from tools.simulation.places import CountyPlaces, Places, Spot, distance_m
+from tools.simulation.report import Summary
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,111 @@
+"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`.
+
+hub/cli.py finds them through the `cityloop.commands` entry points (pyproject.toml) and never imports this
+package. Each function here takes the subparsers, adds its parser and sets `run(settings, args) -> exit code`.
+This module is loaded on every `cityloop` call, so it imports nothing heavy: the work is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
+
+Subparsers = Any  # argparse's _SubParsersAction, which is private
+
+
+def demo(sub: Subparsers) -> None:
+    parser = sub.add_parser("demo", help="serve with demo data, logins and a live simulator")
+    parser.add_argument("--no-simulate", action="store_true", help="no simulated traffic")
+    parser.set_defaults(run=run_demo)
+
+
+def simulate(sub: Subparsers) -> None:
+    sim = sub.add_parser("simulate", help="realistic mixed traffic (hotline, Open311, IoT, grid) and staff working "
+                                          "the cases, against a running hub")
+    sim.add_argument("--rate", type=float, default=5.0, help="events per second, all channels together")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds")
+    sim.add_argument("--url", default=None, help="the hub (default: http://CITYLOOP_HOST:CITYLOOP_PORT)")
+    sim.add_argument("--mqtt-url", default=None, help="IoT readings over this broker (default: MQTT_URL; "
+                                                      "unset: over HTTP)")
+    sim.add_argument("--speed", type=float, default=60.0,
+                     help="how many times faster than real staff the crew works (60: a minute a second)")
+    sim.add_argument("--no-crew", action="store_true", help="traffic only: nobody works the cases")
+    sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets (its "
+                                                          "origin is registered on the simulator's hotline key)")
+    sim.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+    sim.add_argument("--key", default=None, help="hotline-only mode without database access: a hotline API key "
+                                                 "(or CITYLOOP_SIMULATOR_KEY)")
+    sim.set_defaults(run=run_simulate)
+
+
+def bench(sub: Subparsers) -> None:
+    parser = sub.add_parser("bench", help="the benchmark suite (ratios against baselines)")
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.set_defaults(run=run_bench)
+
+
+def run_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from tools.demo import serve_demo
+
+    return serve_demo(settings, simulate=not args.no_simulate)
+
+
+def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """Mixed traffic against a running hub. The simulator creates its own keys and staff logins in the hub's
+    database (DATABASE_URL, else the embedded one under CITYLOOP_DATA_DIR, as the other commands do); with
+    --key it needs no database and sends hotline tickets only."""
+    import asyncio
+    import os
+    import signal
+
+    import asyncpg
+
+    from hub.cli import run_with_database
+    from tools.demo import SimulatorAccounts
+    from tools.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
+
+    config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
+                       speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = args.url or f"http://{host}:{settings.port}"
+
+    async def simulate(accounts: Accounts) -> Summary:
+        simulator = Simulator(base, accounts, config)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, simulator.stop)  # Ctrl-C ends the run early, with its summary
+        try:
+            return await simulator.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    async def with_database(pool: asyncpg.Pool) -> Summary:
+        from connectors.callback_origins import origin_of
+
+        origins = [origin_of(config.callback_url)] if config.callback_url else []
+        return await simulate(SimulatorAccounts(pool, callback_origins=origins))
+
+    key = args.key or os.environ.get("CITYLOOP_SIMULATOR_KEY")
+    if key:
+        summary = asyncio.run(simulate(KeyOnly(key)))
+    else:
+        result = run_with_database(settings, with_database)
+        assert isinstance(result, Summary)
+        summary = result
+    print(summary.render())
+    return 0
+
+
+def run_bench(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.services import provide
+    from tools.bench import run_bench as bench_suite
+
+    with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
+        resolved = settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url,
+                                               "mqtt_url": urls.mqtt_url})
+        asyncio.run(bench_suite(resolved, quick=args.quick))
+    return 0
