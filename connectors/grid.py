@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from dispatch.inputs import InputModel
 from geo.crs import Crs
 
 # Decoded format (Pillow's name) → the content type the photo is stored and served with.
@@ -57,7 +58,7 @@ class PhotoTooLarge(ValueError):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class GridReportForm(BaseModel):
+class GridReportForm(InputModel):
     """The text fields of `POST /api/v1/grid/reports` (multipart/form-data; photos come in `photo` parts).
 
     Unknown fields are refused so that a typo (`lon`) is reported instead of silently losing the point."""

@@ -9,8 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
 
+from dispatch.inputs import InputModel, Moment
 from geo.crs import Crs
 
 
@@ -31,14 +32,14 @@ class Urgency(StrEnum):
     complex = "complex"
 
 
-class Location(BaseModel):
+class Location(InputModel):
     model_config = ConfigDict(extra="forbid")
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     crs: Crs = Crs.WGS84
 
 
-class Reporter(BaseModel):
+class Reporter(InputModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(max_length=64)] | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9][0-9 \-]{4,30}$")] | None = None
@@ -47,7 +48,7 @@ class Reporter(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class HotlineTicket(BaseModel):
+class HotlineTicket(InputModel):
     """One ticket as the 12345 system records it. Unknown fields are refused so typos do not vanish."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -56,7 +57,7 @@ class HotlineTicket(BaseModel):
     type: TicketType
     category: Annotated[str, Field(min_length=1, max_length=64)]
     content: Annotated[str, Field(min_length=1, max_length=10_000)]
-    reported_at: AwareDatetime
+    reported_at: Moment
     location: Location | None = None
     address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     title: Annotated[str, Field(max_length=200)] | None = None

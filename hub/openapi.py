@@ -12,7 +12,7 @@ from hub.api import grid, open311
 from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
-from hub.api.geo import AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
+from hub.api.geo import AREA_CODE, AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.hotspots import HotspotQuery
 from hub.api.identity import LoginRequest, LoginResponse
@@ -37,10 +37,6 @@ _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, L
 def build_spec() -> dict[str, Any]:
     _, schemas = models_json_schema([(m, "validation") for m in _MODELS],
                                     ref_template="#/components/schemas/{model}")
-    query_params = [
-        {"name": name, "in": "query", "required": False, "schema": prop}
-        for name, prop in CaseQuery.model_json_schema()["properties"].items()
-    ]
     bearer = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "process is up", "responses": {"200": {"description": "up"}}}},
@@ -60,7 +56,7 @@ def build_spec() -> dict[str, Any]:
             "security": [{"apiKey": []}], "requestBody": _json(TicketBatch),
             "responses": {"200": {"description": "results[] in order, and counts"}, **_errors(401, 403, 413, 422)}}},
         "/api/v1/cases": {"get": {
-            "summary": "cases the caller may see", "security": bearer, "parameters": query_params,
+            "summary": "cases the caller may see", "security": bearer, "parameters": _query(CaseQuery),
             "responses": {"200": {"description": "a page of cases and next_cursor"}, **_errors(401, 403, 422)}}},
         "/api/v1/cases/{case_id}": {"get": {
             "summary": "one case with its timeline", "security": bearer,
@@ -102,8 +98,8 @@ def build_spec() -> dict[str, Any]:
             "responses": {"200": {"description": "FeatureCollection"}, **_errors(401, 422)}}},
         "/api/v1/areas/{code}": {"get": {
             "summary": "one area as a GeoJSON Feature", "security": bearer,
-            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "GeoJSON Feature"}, **_errors(401, 404)}}},
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": AREA_CODE.json_schema()}],
+            "responses": {"200": {"description": "GeoJSON Feature"}, **_errors(401, 404, 422)}}},
         "/api/v1/kpis": {"get": {"summary": "KPIs per unit, township, county, city and period", "security": bearer,
                                  "parameters": _query(KpiQuery),
                                  "responses": {"200": {"description": "rows"}, **_errors(401, 422)}}},

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dispatch.case import area_codes
+from dispatch.inputs import AreaCode, InputModel
 from hub.access import USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
@@ -31,9 +32,9 @@ QUEUES: dict[str, str] = {
 }
 
 
-class QueueQuery(BaseModel):
+class QueueQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
-    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    area: AreaCode | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 

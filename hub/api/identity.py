@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.inputs import InputModel
 from hub.access import Principal
 from hub.api.errors import ApiError, json_response, read_json
 from hub.auth import AuthError
 from hub.keys import AUTH
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(InputModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
