@@ -9,10 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dispatch.inputs import InputModel, Moment
-from geo.crs import Crs
+from geo.crs import Crs, check_lnglat, to_wgs84
 
 
 class TicketType(StrEnum):
@@ -32,11 +32,33 @@ class Urgency(StrEnum):
     complex = "complex"
 
 
+def point_problem(lng: float, lat: float, crs: Crs) -> str | None:
+    """Why (lng, lat) in `crs` is no place on Earth, or None. In range is not enough: Baidu's offset moves a
+    BD-09 point at a pole or the antimeridian off the globe once converted to WGS84."""
+    try:
+        check_lnglat(*to_wgs84(lng, lat, crs))
+    except ValueError:
+        return f"({lng}, {lat}) in {crs.value} has no WGS84 equivalent (too close to a pole or the antimeridian)"
+    return None
+
+
+def crs_on_earth(crs: Crs, info: ValidationInfo) -> Crs:
+    """A field validator for a model's `crs`, declared after its `lng` and `lat`: the error lands on `crs`,
+    since in WGS84 every in-range point is on Earth."""
+    lng, lat = info.data.get("lng"), info.data.get("lat")
+    problem = None if lng is None or lat is None else point_problem(lng, lat, crs)
+    if problem is not None:
+        raise ValueError(problem)
+    return crs
+
+
 class Location(InputModel):
     model_config = ConfigDict(extra="forbid")
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     crs: Crs = Crs.WGS84
+
+    _on_earth = field_validator("crs")(crs_on_earth)
 
 
 class Reporter(InputModel):

@@ -8,6 +8,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
+from dispatch.commands import PUBLIC_COMMANDS
+from dispatch.inputs import MAX_BIGINT
 from hub.api import grid, open311
 from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
@@ -17,21 +19,31 @@ from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.hotspots import HotspotQuery
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
-from hub.api.schema import Error
+from hub.api.schema import Error, inline_defs
 from hub.api.schema import errors as _errors
 from hub.api.schema import json_body as _json
 from hub.api.schema import query as _query
 
-
-class ActionRequest(BaseModel):
-    """An action on a case: `action` names it (INTERFACES.md); its own fields sit beside it."""
-
-    action: str
-    expected_version: int
-
-
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  ActionRequest, TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
+                                  TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
+
+
+def action_request_schema() -> dict[str, Any]:
+    """An action on a case: `action` names it (INTERFACES.md), `expected_version` is the version last seen,
+    and the command's own fields sit beside them — one variant per public command, from its model."""
+    variants = []
+    for name, model in PUBLIC_COMMANDS.items():
+        schema = inline_defs(model.model_json_schema())
+        schema["title"] = f"{model.__name__}Action"
+        schema["properties"] = {"action": {"const": name},
+                                "expected_version": {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT},
+                                **schema.get("properties", {})}
+        schema["required"] = ["action", "expected_version", *schema.get("required", [])]
+        variants.append(schema)
+    return {"title": "ActionRequest", "oneOf": variants}
+
+
+_ACTION_REQUEST = {"$ref": "#/components/schemas/ActionRequest"}
 
 
 def build_spec() -> dict[str, Any]:
@@ -67,8 +79,9 @@ def build_spec() -> dict[str, Any]:
             "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
                        "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
                        "split, park, reopen, reject, comment",
-            "security": bearer, "requestBody": _json(ActionRequest),
-            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "security": bearer, "requestBody": {"content": {"application/json": {"schema": _ACTION_REQUEST}}},
+            "parameters": [{"name": "case_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"200": {"description": "the case after the action"},
                           **_errors(401, 403, 404, 409, 422, 503)}}},
         "/api/v1/queues/{name}": {"get": {
@@ -116,7 +129,7 @@ def build_spec() -> dict[str, Any]:
                  "description": "City operations hub. Websocket protocol: see README (GET /ws/console)."},
         "paths": paths,
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": {**schemas.get("$defs", {}), "ActionRequest": action_request_schema()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

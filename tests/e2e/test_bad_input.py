@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
 import pytest
@@ -93,6 +94,19 @@ async def login(hub: Hub) -> Answer:
         return await hub_answer(resp)
 
 
+async def post_json(hub: Hub, path: str, body: Any) -> Answer:
+    async with hub.http.post(f"{hub.base}{path}", json=body, headers=await bearer(hub)) as resp:
+        return await hub_answer(resp)
+
+
+async def grid_report(hub: Hub, **fields: str) -> Answer:
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in {"category": "exposed_rubbish", "content": "路边垃圾堆积", **fields}.items():
+        form.add_field(name, value)
+    async with hub.http.post(f"{hub.base}/api/v1/grid/reports", data=form, headers=await bearer(hub)) as resp:
+        return await hub_answer(resp)
+
+
 async def post_path(hub: Hub, path: str) -> Answer:
     async with hub.http.post(url(hub, path), headers=await bearer(hub)) as resp:
         return await hub_answer(resp)
@@ -146,6 +160,12 @@ CASES: dict[str, tuple[Probe, int, str]] = {
     "hotspots area=0398166": (lambda hub: get(hub, "/api/v1/hotspots?area=0398166"), 422, "area"),
     "areas full-width digits": (lambda hub: get(hub, "/api/v1/areas?parent=%EF%BC%94%EF%BC%95%EF%BC%90%EF%BC%91"
                                                      "%EF%BC%90%EF%BC%90"), 422, "parent"),
+    # A point in range that is nowhere once converted: Baidu's offset moves a BD-09 pole off the globe.
+    "route bd09 pole": (lambda hub: get(hub, "/api/v1/route?lng=-180&lat=-90&crs=bd09"), 422, "crs"),
+    "device bd09 pole": (lambda hub: post_json(hub, "/api/v1/devices", {
+        "device_id": "WL-POLE", "kind": "water_level", "location": {"lng": -180, "lat": -90, "crs": "bd09"}}),
+        422, "location.crs"),
+    "grid report bd09 pole": (lambda hub: grid_report(hub, lng="-180", lat="-90", crs="bd09"), 422, "crs"),
     # Malformed multipart bodies.
     **{f"grid report multipart {i}": (multipart("/api/v1/grid/reports", ct, body), 400, "body")
        for i, (ct, body) in enumerate(MALFORMED)},
@@ -206,22 +226,39 @@ async def test_a_batch_with_a_nul_ticket_answers_every_ticket(hub: Hub) -> None:
     assert await stored_ticket_nos(hub) == {t["ticket_no"] for i, t in enumerate(tickets) if i != 4}
 
 
-async def test_a_ticket_the_database_refuses_fails_alone_in_its_batch(hub: Hub) -> None:
-    """A value valid to the model but refused by PostgreSQL (here by a trigger raising the data exception a
-    NUL would): that ticket is a 422, and the nine committed with it are stored and answered 202."""
-    tickets = spread(10)
-    refused = tickets[6]["ticket_no"] = f"T-REFUSED-{uuid.uuid4().hex[:6]}"
+async def refuse_in_the_database(hub: Hub, ticket_no: str) -> None:
+    """PostgreSQL refuses to store the case of `ticket_no` with the data exception a NUL would raise: a value
+    valid to every model that the database still refuses (the class of error the last handler is for)."""
     pool: asyncpg.Pool = hub.app[POOL]
     await pool.execute(f"""
         CREATE FUNCTION refuse_one_ticket() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF NEW.ticket_no = '{refused}' THEN
+            IF NEW.ticket_no = '{ticket_no}' THEN
                 RAISE EXCEPTION 'refused for the test' USING ERRCODE = 'character_not_in_repertoire';
             END IF;
             RETURN NEW;
         END $$;
         CREATE TRIGGER refuse_one_ticket BEFORE INSERT ON cases FOR EACH ROW EXECUTE FUNCTION refuse_one_ticket();
     """)
+
+
+async def test_a_value_the_database_refuses_is_a_422_and_logged(hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
+    body = ticket(QINGXIU_SEAT, ticket_no=f"T-REFUSED-{uuid.uuid4().hex[:6]}")
+    await refuse_in_the_database(hub, body["ticket_no"])
+    async with hub.http.post(f"{hub.base}/api/v1/hotline/tickets", json=body,
+                             headers={"X-API-Key": await hub.hotline_key()}) as resp:
+        status, answer = resp.status, await resp.json()
+    assert (status, answer["error"]["code"]) == (422, "invalid_value")
+    [warning] = [r for r in caplog.records if r.getMessage() == "the database refused a value of the request"]
+    assert warning.levelname == "WARNING" and warning.__dict__["error"] == "CharacterNotInRepertoireError"
+    assert warning.__dict__["path"] == "/api/v1/hotline/tickets"
+
+
+async def test_a_ticket_the_database_refuses_fails_alone_in_its_batch(hub: Hub) -> None:
+    """That ticket is a 422, and the nine committed with it are stored and answered 202."""
+    tickets = spread(10)
+    tickets[6]["ticket_no"] = f"T-REFUSED-{uuid.uuid4().hex[:6]}"
+    await refuse_in_the_database(hub, tickets[6]["ticket_no"])
     status, body = await post_batch(hub, tickets)
     assert status == 200, body
     assert [r["status"] for r in body["results"]] == [202] * 6 + [422] + [202] * 3
