@@ -9,9 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from geo.crs import Crs
+from dispatch.inputs import InputModel, Moment
+from geo.crs import Crs, check_lnglat, to_wgs84
 
 
 class TicketType(StrEnum):
@@ -31,14 +32,36 @@ class Urgency(StrEnum):
     complex = "complex"
 
 
-class Location(BaseModel):
+def point_problem(lng: float, lat: float, crs: Crs) -> str | None:
+    """Why (lng, lat) in `crs` is no place on Earth, or None. In range is not enough: Baidu's offset moves a
+    BD-09 point at a pole or the antimeridian off the globe once converted to WGS84."""
+    try:
+        check_lnglat(*to_wgs84(lng, lat, crs))
+    except ValueError:
+        return f"({lng}, {lat}) in {crs.value} has no WGS84 equivalent (too close to a pole or the antimeridian)"
+    return None
+
+
+def crs_on_earth(crs: Crs, info: ValidationInfo) -> Crs:
+    """A field validator for a model's `crs`, declared after its `lng` and `lat`: the error lands on `crs`,
+    since in WGS84 every in-range point is on Earth."""
+    lng, lat = info.data.get("lng"), info.data.get("lat")
+    problem = None if lng is None or lat is None else point_problem(lng, lat, crs)
+    if problem is not None:
+        raise ValueError(problem)
+    return crs
+
+
+class Location(InputModel):
     model_config = ConfigDict(extra="forbid")
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     crs: Crs = Crs.WGS84
 
+    _on_earth = field_validator("crs")(crs_on_earth)
 
-class Reporter(BaseModel):
+
+class Reporter(InputModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(max_length=64)] | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9][0-9 \-]{4,30}$")] | None = None
@@ -47,7 +70,7 @@ class Reporter(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class HotlineTicket(BaseModel):
+class HotlineTicket(InputModel):
     """One ticket as the 12345 system records it. Unknown fields are refused so typos do not vanish."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -56,7 +79,7 @@ class HotlineTicket(BaseModel):
     type: TicketType
     category: Annotated[str, Field(min_length=1, max_length=64)]
     content: Annotated[str, Field(min_length=1, max_length=10_000)]
-    reported_at: AwareDatetime
+    reported_at: Moment
     location: Location | None = None
     address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     title: Annotated[str, Field(max_length=200)] | None = None

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from connectors.hotline import Location
+from dispatch.inputs import InputModel, Moment, visible
 from dispatch.sensors import Reading
 
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w\-.:]*$")]
@@ -35,7 +36,7 @@ class BadMessage(Exception):
     """A message nobody can be answered about: it goes to quarantine with this reason."""
 
 
-class AlarmMessage(BaseModel):
+class AlarmMessage(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     device_id: DeviceId
@@ -44,7 +45,7 @@ class AlarmMessage(BaseModel):
     state: Literal["alarm", "clear"]
     value: float | None = Field(default=None, allow_inf_nan=False)
     threshold: float | None = Field(default=None, allow_inf_nan=False)
-    at: AwareDatetime
+    at: Moment
     location: Location | None = None
 
     def reading(self) -> Reading:
@@ -55,7 +56,7 @@ class AlarmMessage(BaseModel):
         return f"iot:{self.device_id}:{self.seq}"
 
 
-class DeviceRegistration(BaseModel):
+class DeviceRegistration(InputModel):
     """A device in the registry: where it is (stored in WGS84) and who owns it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -85,7 +86,8 @@ def parse_alarm(topic: str | None, payload: bytes) -> AlarmMessage:
     try:
         message = AlarmMessage.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+        # `visible`: a field name is input too, and the reason is stored as text (no NUL).
+        problems = "; ".join(f"{visible('.'.join(str(p) for p in e['loc'])) or 'payload'}: {e['msg']}"
                              for e in exc.errors(include_url=False))
         raise BadMessage(f"invalid alarm: {problems}") from None
     if topic is not None:

@@ -24,6 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatch.fold import STATES
+from dispatch.inputs import RANGE_TEXT, InputModel, check_moment, text_problem, visible
 from dispatch.matrix import Matrix
 from geo.crs import Crs
 
@@ -258,7 +259,7 @@ Short = Annotated[str, Field(max_length=200)]
 Name = Annotated[str, Field(max_length=64)]
 
 
-class RequestForm(BaseModel):
+class RequestForm(InputModel):
     """The standard fields of POST requests (attributes and api_key are read apart). Unknown fields are
     ignored: clients add their own, and the spec does not forbid it."""
 
@@ -313,6 +314,12 @@ class NewRequest:
 
 def parse_new_request(fields: Sequence[tuple[str, str]], matrix: Matrix | None, jurisdiction: str) -> NewRequest:
     """Form fields (in order, repeats kept) → a validated request, or Open311Error naming the fields."""
+    # Every field, whether the form model knows it or not (attributes, api_key): nothing with a control
+    # character goes on, into a message, a lookup or the database.
+    refused = [f"{visible(name)}: {problem}" for name, value in fields
+               if (problem := text_problem(name) or text_problem(value)) is not None]
+    if refused:
+        raise Open311Error(400, *refused)
     single: dict[str, str] = {}
     attributes: dict[str, list[str]] = {}
     for name, value in fields:
@@ -422,13 +429,15 @@ def _date_param(params: Mapping[str, str], name: str) -> datetime | None:
     try:
         return parse_datetime(text)
     except ValueError:
-        raise Open311Error(400, f"{name}: {text!r} is not a W3C date-time such as 2026-11-01T00:00:00+08:00") from None
+        raise Open311Error(400, f"{name}: {text!r} is not a W3C date-time {RANGE_TEXT} such as "
+                                "2026-11-01T00:00:00+08:00") from None
 
 
 def parse_datetime(text: str) -> datetime:
-    """ISO 8601 / W3C date-time; without a zone it is the city's local time."""
+    """ISO 8601 / W3C date-time within the hub's range (ValueError otherwise); without a zone it is the
+    city's local time."""
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CITY_TZ)
+    return check_moment(moment if moment.tzinfo is not None else moment.replace(tzinfo=CITY_TZ))
 
 
 def w3c(text: str | None) -> str | None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from dispatch.inputs import AreaCode, InputModel, Moment, SubCountyCode
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class Command(BaseModel):
+class Command(InputModel):
+    """Every string of a command refuses control characters (InputModel), whatever the field."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
     action: ClassVar[str]
 
@@ -24,7 +28,7 @@ class Dispatch(Command):
     the chosen area's levels from its gazetteer; without it the domain reuses the case's own areas."""
 
     action: ClassVar[str] = "dispatch"
-    area: str = Field(pattern=r"^\d{6,15}$")
+    area: AreaCode
     unit: str = Field(min_length=1, max_length=64)
     unit_name: str | None = Field(default=None, max_length=100)
     areas: dict[str, dict[str, str]] | None = None
@@ -49,7 +53,7 @@ class ReviewReturn(Command):
 
 class RequestExtension(Command):
     action: ClassVar[str] = "request_extension"  # 延期申请
-    until: AwareDatetime
+    until: Moment
     reason: Text
 
 
@@ -67,7 +71,7 @@ class Progress(Command):
 
 class PushDown(Command):
     action: ClassVar[str] = "push_down"  # 下派 a sub-task to a community or grid
-    area: str = Field(pattern=r"^\d{9,15}$")
+    area: SubCountyCode
     unit: str = Field(min_length=1, max_length=64)
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 __all__ = [
-    "LEVELS", "NANNING", "Area", "Township", "Village", "code_prefix", "code_within", "map_villages",
+    "LEVELS", "NANNING", "Area", "Township", "Village", "code_pattern", "code_prefix", "code_within", "map_villages",
     "read_townships", "read_villages", "short_forms",
 ]
 
@@ -56,6 +56,12 @@ def _check_code(code: str) -> None:
     # isdigit() but are never valid codes.
     if not (code.isascii() and code.isdigit() and len(code) in _CODE_LENGTHS):
         raise ValueError(f"not a 6-, 9-, 12- or 15-digit division code: {code!r}")
+
+
+def code_pattern(lengths: Iterable[int] = _CODE_LENGTHS) -> str:
+    """A regular expression for division codes of these lengths (all of them by default), for JSON schemas
+    and validators. ASCII digits only: a regex `\\d` also matches full-width and other scripts' digits."""
+    return "^(?:" + "|".join(f"[0-9]{{{n}}}" for n in sorted(lengths)) + ")$"
 
 
 def code_prefix(code: str) -> str:

@@ -8,40 +8,48 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from connectors.hotline import HotlineTicket
+from dispatch.commands import PUBLIC_COMMANDS
+from dispatch.inputs import MAX_BIGINT
 from hub.api import audit as audit_api
 from hub.api import grid, open311
 from hub.api import iot as iot_api
 from hub.api.actions import QUEUES, QueueQuery
 from hub.api.cases import CaseQuery
-from hub.api.geo import AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
+from hub.api.geo import AREA_CODE, AreaShapesQuery, AreasQuery, RouteQuery, RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.hotspots import HotspotQuery
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.kpis import KpiQuery
-from hub.api.schema import Error
+from hub.api.schema import Error, inline_defs
 from hub.api.schema import errors as _errors
 from hub.api.schema import json_body as _json
 from hub.api.schema import query as _query
 
-
-class ActionRequest(BaseModel):
-    """An action on a case: `action` names it (INTERFACES.md); its own fields sit beside it."""
-
-    action: str
-    expected_version: int
-
-
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  ActionRequest, TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
+                                  TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
+
+
+def action_request_schema() -> dict[str, Any]:
+    """An action on a case: `action` names it (INTERFACES.md), `expected_version` is the version last seen,
+    and the command's own fields sit beside them — one variant per public command, from its model."""
+    variants = []
+    for name, model in PUBLIC_COMMANDS.items():
+        schema = inline_defs(model.model_json_schema())
+        schema["title"] = f"{model.__name__}Action"
+        schema["properties"] = {"action": {"const": name},
+                                "expected_version": {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT},
+                                **schema.get("properties", {})}
+        schema["required"] = ["action", "expected_version", *schema.get("required", [])]
+        variants.append(schema)
+    return {"title": "ActionRequest", "oneOf": variants}
+
+
+_ACTION_REQUEST = {"$ref": "#/components/schemas/ActionRequest"}
 
 
 def build_spec() -> dict[str, Any]:
     _, schemas = models_json_schema([(m, "validation") for m in _MODELS],
                                     ref_template="#/components/schemas/{model}")
-    query_params = [
-        {"name": name, "in": "query", "required": False, "schema": prop}
-        for name, prop in CaseQuery.model_json_schema()["properties"].items()
-    ]
     bearer = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "process is up", "responses": {"200": {"description": "up"}}}},
@@ -71,7 +79,7 @@ def build_spec() -> dict[str, Any]:
             "security": [{"apiKey": []}], "requestBody": _json(TicketBatch),
             "responses": {"200": {"description": "results[] in order, and counts"}, **_errors(401, 403, 413, 422)}}},
         "/api/v1/cases": {"get": {
-            "summary": "cases the caller may see", "security": bearer, "parameters": query_params,
+            "summary": "cases the caller may see", "security": bearer, "parameters": _query(CaseQuery),
             "responses": {"200": {"description": "a page of cases and next_cursor"}, **_errors(401, 403, 422)}}},
         "/api/v1/cases/{case_id}": {"get": {
             "summary": "one case with its timeline", "security": bearer,
@@ -82,8 +90,9 @@ def build_spec() -> dict[str, Any]:
             "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
                        "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
                        "split, park, reopen, reject, comment",
-            "security": bearer, "requestBody": _json(ActionRequest),
-            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "security": bearer, "requestBody": {"content": {"application/json": {"schema": _ACTION_REQUEST}}},
+            "parameters": [{"name": "case_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "format": "uuid"}}],
             "responses": {"200": {"description": "the case after the action"},
                           **_errors(401, 403, 404, 409, 422, 503)}}},
         "/api/v1/queues/{name}": {"get": {
@@ -114,8 +123,8 @@ def build_spec() -> dict[str, Any]:
             "responses": {"200": {"description": "FeatureCollection"}, **_errors(401, 422)}}},
         "/api/v1/areas/{code}": {"get": {
             "summary": "one area as a GeoJSON Feature", "security": bearer,
-            "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "GeoJSON Feature"}, **_errors(401, 404)}}},
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": AREA_CODE.json_schema()}],
+            "responses": {"200": {"description": "GeoJSON Feature"}, **_errors(401, 404, 422)}}},
         "/api/v1/kpis": {"get": {"summary": "KPIs per unit, township, county, city and period", "security": bearer,
                                  "parameters": _query(KpiQuery),
                                  "responses": {"200": {"description": "rows"}, **_errors(401, 422)}}},
@@ -133,7 +142,7 @@ def build_spec() -> dict[str, Any]:
                  "description": "City operations hub. Websocket protocol: see README (GET /ws/console)."},
         "paths": paths,
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": {**schemas.get("$defs", {}), "ActionRequest": action_request_schema()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -87,18 +87,31 @@ def template_database(service_urls: ServiceUrls, work_dir: Path) -> Iterator[str
     asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-async def database_url(service_urls: ServiceUrls, template_database: str) -> AsyncIterator[str]:
+@asynccontextmanager
+async def fresh_database(service_urls: ServiceUrls, template_database: str) -> AsyncIterator[str]:
+    """A database of its own, copied from the migrated template, dropped afterwards."""
     name = f"cityloop_t_{uuid.uuid4().hex[:12]}"
     await _admin(service_urls.database_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    yield database_url_for(service_urls.database_url, name)
-    await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield database_url_for(service_urls.database_url, name)
+    finally:
+        await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def hub_settings(database_url: str, service_urls: ServiceUrls, work_dir: Path) -> Settings:
+    return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
+                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir)
+
+
+@pytest.fixture
+async def database_url(service_urls: ServiceUrls, template_database: str) -> AsyncIterator[str]:
+    async with fresh_database(service_urls, template_database) as url:
+        yield url
 
 
 @pytest.fixture
 def settings(database_url: str, service_urls: ServiceUrls, work_dir: Path) -> Settings:
-    return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
-                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir)
+    return hub_settings(database_url, service_urls, work_dir)
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dispatch.case import area_codes
+from dispatch.inputs import AreaCode, InputModel
 from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
@@ -32,9 +33,9 @@ QUEUES: dict[str, str] = {
 }
 
 
-class QueueQuery(BaseModel):
+class QueueQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
-    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    area: AreaCode | None = None
     limit: int = Field(default=100, ge=1, le=1000)
 
 

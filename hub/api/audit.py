@@ -13,8 +13,9 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from dispatch.inputs import BigintId, InputModel, Moment
 from hub import audit
 from hub.access import Principal, personal_data
 from hub.api.errors import ApiError, json_response
@@ -26,14 +27,14 @@ from hub.keys import POOL
 READERS = ("admin", "auditor")
 
 
-class AuditQuery(BaseModel):
+class AuditQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
     kind: Kind | None = None
-    username: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\x00]+$")
+    username: str | None = Field(default=None, min_length=1, max_length=64)
     case_id: uuid.UUID | None = None
-    since: AwareDatetime | None = Field(default=None, alias="from", description="inclusive, ISO 8601 with zone")
-    until: AwareDatetime | None = Field(default=None, alias="to", description="exclusive, ISO 8601 with zone")
-    cursor: int | None = Field(default=None, ge=1, le=2**63 - 1, description="next_cursor of the previous page")
+    since: Moment | None = Field(default=None, alias="from", description="inclusive, ISO 8601 with zone")
+    until: Moment | None = Field(default=None, alias="to", description="exclusive, ISO 8601 with zone")
+    cursor: BigintId | None = Field(default=None, ge=1, description="next_cursor of the previous page")
     limit: int = Field(default=100, ge=1, le=500)
 
 

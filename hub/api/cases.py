@@ -8,9 +8,10 @@ from datetime import datetime
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dispatch.case import STATES, area_codes
+from dispatch.inputs import AreaCode, InputModel, check_moment
 from dispatch.permissions import available_actions
 from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, may_see, redact_case, redact_event_data
 from hub.api.audit import record_case_read
@@ -21,13 +22,13 @@ from hub.keys import POLICY, POOL
 from hub.projection import visible_clause
 
 
-class CaseQuery(BaseModel):
+class CaseQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
     state: str | None = Field(default=None, pattern="^(" + "|".join(STATES) + ")$")
-    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    area: AreaCode | None = None
     category: str | None = Field(default=None, max_length=64)
     ticket_no: str | None = Field(default=None, max_length=64)
-    cursor: str | None = None
+    cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=500)
 
 
@@ -38,7 +39,10 @@ def _encode_cursor(created_at: datetime, case_id: uuid.UUID) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         created, case_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(case_id)
+        moment = check_moment(datetime.fromisoformat(created))  # within range: it is compared in SQL
+        if moment.tzinfo is None or not isinstance(case_id, str):
+            raise ValueError("not a cursor")
+        return moment, uuid.UUID(case_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise ApiError(422, "validation_failed", "bad cursor",
                        [{"field": "cursor", "message": "not a cursor this API returned"}]) from None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Annotated
 
 import orjson
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from dispatch.inputs import AreaCode, BigintId, InputModel
 from hub.access import LIST_VIEW, USER_ROLES, clip_scopes
 from hub.api.errors import ApiError, validation_fields
 from hub.auth import token_digest
@@ -22,12 +22,11 @@ log = logging.getLogger(__name__)
 SLOW_CONSUMER = 4008  # private-use close code: "you fell behind; reconnect with your last position"
 
 
-class Subscribe(BaseModel):
+class Subscribe(InputModel):
     model_config = ConfigDict(extra="forbid")
     type: str = Field(pattern="^subscribe$")
-    areas: list[Annotated[str, Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{15})$")]] = Field(
-        default_factory=list, max_length=200)
-    since: int | None = Field(default=None, ge=0)
+    areas: list[AreaCode] = Field(default_factory=list, max_length=200)
+    since: BigintId | None = None
 
 
 async def console_socket(request: web.Request) -> web.StreamResponse:

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final, TypeVar
 
+import asyncpg
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
+from pydantic import TypeAdapter, ValidationError
 
+from dispatch.inputs import text_problem, visible
 from hub.db import is_unavailable
 from hub.eventstore import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What aiohttp raises on a multipart or form body it cannot parse: a missing or foreign boundary, broken part
+# headers, an undecodable charset, a truncated body. The client's mistake: answered 400, never 500. (The two
+# warnings are what a malformed Content-Disposition emits; they are errors under warnings-as-errors.)
+MALFORMED_BODY: Final = (ValueError, AssertionError, RuntimeError, HttpProcessingError,
+                         BadContentDispositionHeader, BadContentDispositionParam)
+# Paths whose handlers answer in a protocol's own error shape and run `refused_parameters` themselves.
+OWN_ERROR_SHAPE: Final = ("/open311/",)
 
 
 class ApiError(Exception):
@@ -44,6 +58,26 @@ def validation_fields(exc: ValidationError, prefix: str = "") -> list[dict[str, 
     return fields
 
 
+def refused_parameters(request: web.Request) -> list[dict[str, str]]:
+    """Query and path parameters (names or values) holding characters no text may hold (dispatch.inputs):
+    checked once for every route, so that no handler can pass one on to a query."""
+    fields = []
+    for name, value in (*request.query.items(), *request.match_info.items()):
+        problem = text_problem(name) or text_problem(value)
+        if problem is not None:
+            fields.append({"field": visible(name), "message": problem})
+    return fields
+
+
+def path_param(request: web.Request, name: str, adapter: TypeAdapter[T]) -> T:
+    """The path parameter `name` validated by `adapter`; 422 naming it when it does not fit."""
+    try:
+        return adapter.validate_python(request.match_info[name])
+    except ValidationError as exc:
+        raise ApiError(422, "validation_failed", f"{name} is not valid",
+                       [{"field": name, "message": e["msg"]} for e in exc.errors(include_url=False)]) from None
+
+
 async def read_json(request: web.Request) -> Any:
     try:
         return orjson.loads(await request.read())
@@ -55,6 +89,10 @@ async def read_json(request: web.Request) -> Any:
 async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                            ) -> web.StreamResponse:
     try:
+        if not request.path.startswith(OWN_ERROR_SHAPE):
+            refused = refused_parameters(request)
+            if refused:
+                raise ApiError(422, "validation_failed", "a query or path parameter has invalid characters", refused)
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.fields)
@@ -69,6 +107,14 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
         raise
+    except asyncpg.DataError as exc:
+        # The last line of defence: a value the models let through but PostgreSQL refuses (a character it
+        # cannot store, a number or date out of its range). The client's value, so 422; logged because a
+        # model should have caught it — the class says which check is missing.
+        log.warning("the database refused a value of the request",
+                    extra={"path": request.path, "error": type(exc).__name__})
+        return error_response(422, "invalid_value", "a value in the request cannot be stored or compared "
+                              "(a control character, or a number or date out of range)")
     except Exception as exc:
         if is_unavailable(exc):
             return error_response(503, "store_unavailable", "the database cannot be reached; retry shortly",

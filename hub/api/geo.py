@@ -6,21 +6,24 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 
 from connectors.hotline import Location
+from dispatch.inputs import AreaCode, InputModel
 from geo.areas import LEVELS
 from hub.access import USER_ROLES
-from hub.api.errors import ApiError, json_response, read_json
+from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.keys import LOCATOR
 from hub.locator import Placed
 
 # The query of GET /route is a location exactly as a ticket carries it.
 RouteQuery = Location
+# The {code} of GET /areas/{code}.
+AREA_CODE = TypeAdapter(AreaCode)
 
 
-class RouteRequest(BaseModel):
+class RouteRequest(InputModel):
     model_config = ConfigDict(extra="forbid")
     address: str | None = Field(default=None, min_length=1, max_length=500)
     location: Location | None = None
@@ -32,15 +35,15 @@ class RouteRequest(BaseModel):
         return self
 
 
-class AreasQuery(BaseModel):
+class AreasQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
     level: str | None = Field(default=None, pattern="^(" + "|".join(LEVELS) + ")$")
-    parent: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    parent: AreaCode | None = None
 
 
 class AreaShapesQuery(AreasQuery):
     # Metres of simplification for drawing (the consoles' map); 0 = exact boundaries.
-    simplify_m: float = Field(default=30.0, ge=0, le=2_000)
+    simplify_m: float = Field(default=30.0, ge=0, le=2_000, allow_inf_nan=False)
 
 
 def placed_json(placed: Placed) -> dict[str, Any]:
@@ -91,7 +94,7 @@ async def area_shapes(request: web.Request) -> web.Response:
 
 async def get_area(request: web.Request) -> web.Response:
     await principal_of(request, *USER_ROLES)
-    feature = request.app[LOCATOR].feature(request.match_info["code"])
+    feature = request.app[LOCATOR].feature(path_param(request, "code", AREA_CODE))
     if feature is None:
         raise ApiError(404, "not_found", "no such area in the active boundaries")
     return web.json_response(feature, content_type="application/geo+json")

@@ -31,12 +31,13 @@ from connectors.grid import (
     resolve_location,
 )
 from dispatch.events import Case
+from dispatch.inputs import visible
 from dispatch.permissions import ROLES
 from hub.access import may_see
 from hub.api.cases import case_id_of
-from hub.api.errors import ApiError, json_response
+from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
-from hub.api.schema import errors, json_body
+from hub.api.schema import errors, inline_defs, json_body
 from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
 from hub.photos import is_photo_id
 
@@ -98,8 +99,9 @@ async def read_upload(request: web.Request, max_photos: int, max_bytes: int) -> 
                 await _read_photo(part, upload, max_photos, max_bytes)
             else:
                 await _read_text(part, upload)
-    except ValueError as exc:
-        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {exc}") from None
+    except MALFORMED_BODY as exc:
+        raise ApiError(400, "malformed_multipart", f"the multipart body cannot be read: {visible(str(exc))}",
+                       [{"field": "body", "message": "not a well-formed multipart/form-data body"}]) from None
     return upload
 
 
@@ -255,31 +257,13 @@ def _names_photo(case: Case, photo_id: str) -> bool:
 # --- wiring and OpenAPI ----------------------------------------------------------------------------------
 
 
-def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A model's JSON schema with its local `$defs` references inlined, to embed it in a path item."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {key: walk(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        return node
-
-    inlined: dict[str, Any] = walk(schema)
-    return inlined
-
-
 def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     schema = {"type": "object", "properties": properties, "required": required}
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
 def _openapi_paths() -> dict[str, Any]:
-    form = _inline_defs(GridReportForm.model_json_schema())
+    form = inline_defs(GridReportForm.model_json_schema())
     binary = {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, checked by content"}
     report_form = {**form["properties"], PHOTO_FIELD: {"type": "array", "items": binary}}
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +18,8 @@ from hub.api.identity import principal_of
 from hub.eventstore import StoreOverloaded, StoreUnavailable
 from hub.keys import INTAKE, METRICS, SETTINGS
 
+log = logging.getLogger(__name__)
+
 BATCH_MAX = 1_000
 
 
@@ -26,7 +30,10 @@ class TicketAccepted(BaseModel):
 
 
 class TicketBatch(BaseModel):
-    """Up to 1,000 tickets; each is validated and recorded on its own (one bad ticket fails alone)."""
+    """Up to 1,000 tickets; each is validated and recorded on its own (one bad ticket fails alone).
+
+    Not an InputModel on purpose: its check would refuse the whole batch for one ticket's control character.
+    Each ticket is checked as a HotlineTicket (an InputModel) by itself instead."""
 
     tickets: list[Any]
 
@@ -105,4 +112,17 @@ async def _one(request: web.Request, principal: Principal, index: int, raw: Any)
     except (StoreOverloaded, StoreUnavailable) as exc:  # nothing written for this one: retry it
         return {**head, "status": 503, "error": {"code": "store_unavailable", "message": str(exc) or
                                                  "the store is busy or down; retry this ticket", "fields": []}}
+    except asyncpg.DataError as exc:
+        # Valid to the model, refused by PostgreSQL: this ticket's value, answered as the single endpoint
+        # would (422). The committer retries a failed group commit item by item, so the others are stored.
+        log.warning("the database refused a value of a batched ticket",
+                    extra={"path": request.path, "index": index, "error": type(exc).__name__})
+        return {**head, "status": 422, "error": {"code": "invalid_value", "message": "a value of this ticket "
+                                                 "cannot be stored (a control character, or a number or date "
+                                                 "out of range)", "fields": []}}
+    except Exception:
+        # A fault with one ticket must not lose the answers of the others (they may already be stored).
+        log.exception("a batched ticket failed", extra={"path": request.path, "index": index})
+        return {**head, "status": 500, "error": {"code": "internal", "message": "internal error; it has been "
+                                                 "logged", "fields": []}}
     return {**head, "status": 200 if answer.duplicate else 202, **answer.model_dump()}

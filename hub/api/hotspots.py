@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from dispatch.inputs import AreaCode, InputModel
 from hub.access import USER_ROLES, clip_scopes
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
@@ -17,12 +18,12 @@ from hub.projection import visible_clause
 _COLUMN = {"county": "county_code", "township": "township_code", "community": "community_code"}
 
 
-class HotspotQuery(BaseModel):
+class HotspotQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
     level: str = Field(default="township", pattern="^(county|township|community)$")
     days: int = Field(default=30, ge=1, le=366)
     category: str | None = Field(default=None, max_length=64)
-    area: str | None = Field(default=None, pattern=r"^\d{6,15}$")
+    area: AreaCode | None = None
     limit: int = Field(default=2000, ge=1, le=10_000)
 
 

@@ -8,6 +8,7 @@ import ipaddress
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.inputs import InputModel
 from hub.access import MACHINE_ROLES, Principal
 from hub.api.errors import ApiError, error_response, json_response, read_json
 from hub.auth import AccountDisabled, AuthError, token_digest
@@ -15,7 +16,7 @@ from hub.keys import AUTH, SESSIONS, SETTINGS
 from hub.throttle import LoginThrottled
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(InputModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")
     password: str = Field(min_length=1, max_length=256)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from connectors.iot import AlarmMessage, BadMessage, DeviceRegistration
-from hub.api.errors import ApiError, json_response, read_json
+from connectors.iot import AlarmMessage, BadMessage, DeviceId, DeviceRegistration
+from dispatch.inputs import BigintId, InputModel
+from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import errors, json_body, query
 from hub.iot import UnknownDevice
@@ -18,20 +19,23 @@ from hub.quarantine import QuarantineItemNotFound, ReplayFailed
 # Who manages devices and the quarantine: the city's operators; auditors may read.
 MANAGERS = ("admin", "city_operator")
 READERS = (*MANAGERS, "auditor")
+# Path parameters: a device id as devices are registered; a quarantine item id within bigint.
+DEVICE_ID = TypeAdapter(DeviceId)
+ITEM_ID = TypeAdapter(BigintId)
 
 
-class DeviceQuery(BaseModel):
+class DeviceQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
-    kind: str | None = None
-    after: str = ""
+    kind: str | None = Field(default=None, max_length=32)
+    after: str = Field(default="", max_length=64)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-class QuarantineQuery(BaseModel):
+class QuarantineQuery(InputModel):
     model_config = ConfigDict(extra="forbid")
     channel: str | None = Field(default=None, max_length=32)
     state: str | None = Field(default="held", pattern="^(held|replayed|discarded|all)$")
-    after: int = Field(default=0, ge=0)
+    after: BigintId = 0
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -68,7 +72,7 @@ async def list_devices(request: web.Request) -> web.Response:
 
 async def get_device(request: web.Request) -> web.Response:
     await principal_of(request, *READERS)
-    device = await request.app[DEVICES].get(request.match_info["device_id"])
+    device = await request.app[DEVICES].get(path_param(request, "device_id", DEVICE_ID))
     if device is None:
         raise ApiError(404, "not_found", "no such device")
     return json_response(device)
@@ -84,10 +88,7 @@ async def list_quarantine(request: web.Request) -> web.Response:
 
 
 def _item_id(request: web.Request) -> int:
-    raw = request.match_info["item_id"]
-    if not raw.isdigit():
-        raise ApiError(404, "not_found", "no such quarantine item")
-    return int(raw)
+    return path_param(request, "item_id", ITEM_ID)
 
 
 async def replay_item(request: web.Request) -> web.Response:
@@ -129,7 +130,7 @@ OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
 
 def _openapi_paths() -> dict[str, Any]:
     bearer = [{"bearer": []}]
-    path_param = [{"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    item_id = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
     return {
         "/api/v1/iot/alarms": {"post": {
             "summary": "one IoT reading (the HTTP twin of MQTT cityloop/iot/{device_id}/alarm)",
@@ -145,8 +146,8 @@ def _openapi_paths() -> dict[str, Any]:
                      "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}},
         "/api/v1/devices/{device_id}": {"get": {
             "summary": "one device", "security": bearer,
-            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "the device"}, **errors(401, 403, 404)}}},
+            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": DEVICE_ID.json_schema()}],
+            "responses": {"200": {"description": "the device"}, **errors(401, 403, 404, 422)}}},
         "/api/v1/quarantine": {"get": {
             "summary": "input that could not be processed, with the reason", "security": bearer,
             "parameters": query(QuarantineQuery),
@@ -155,11 +156,11 @@ def _openapi_paths() -> dict[str, Any]:
                                                  "and payload_truncated (a truncated item cannot be replayed)"},
                           **errors(401, 403, 422)}}},
         "/api/v1/quarantine/{item_id}/replay": {"post": {
-            "summary": "process a held item again", "security": bearer, "parameters": path_param,
+            "summary": "process a held item again", "security": bearer, "parameters": item_id,
             "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}},
         "/api/v1/quarantine/{item_id}/discard": {"post": {
-            "summary": "drop a held item (kept, marked discarded)", "security": bearer, "parameters": path_param,
-            "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409)}}},
+            "summary": "drop a held item (kept, marked discarded)", "security": bearer, "parameters": item_id,
+            "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409, 422)}}},
     }
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from dispatch.inputs import HubDate, InputModel
 from geo.areas import code_within
 from hub.access import USER_ROLES, Principal, clip_scopes
 from hub.api.errors import json_response
@@ -24,12 +25,13 @@ COLUMNS = (
 )
 
 
-class KpiQuery(BaseModel):
+class KpiQuery(InputModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     level: str | None = Field(default=None, pattern="^(unit|township|county|city)$")
     period: Period = "month"
-    start: date | None = Field(default=None, alias="from")
-    end: date | None = Field(default=None, alias="to")
+    # Within the hub's range: `to=0001-01-01` minus the default year would overflow.
+    start: HubDate | None = Field(default=None, alias="from")
+    end: HubDate | None = Field(default=None, alias="to")
 
     @model_validator(mode="after")
     def _order(self) -> KpiQuery:

@@ -7,15 +7,20 @@ A POST creates a case through the intake service exactly as a hotline ticket doe
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from connectors import open311 as o
+from hub.api.errors import MALFORMED_BODY, refused_parameters
 from hub.eventstore import StoreOverloaded, StoreUnavailable
 from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, SETTINGS
+
+log = logging.getLogger(__name__)
 
 ROOT = "/open311/v2"
 Handler = Callable[[web.Request, o.Format], Awaitable[web.Response]]
@@ -33,16 +38,24 @@ def error_response(fmt: o.Format, exc: o.Open311Error, headers: dict[str, str] |
 
 def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The format first (an unknown one is answered in XML, the spec's mandatory format), then the
-    handler, whose refusals and the store's overload come back as Open311 errors."""
+    handler, whose refusals and the store's overload come back as Open311 errors. Query and path
+    parameters are checked for control characters here (hub.api.errors leaves these paths to us)."""
     async def wrapped(request: web.Request) -> web.Response:
         try:
             fmt = o.parse_format(request.match_info["fmt"])
         except o.Open311Error as exc:
             return error_response(o.Format.XML, exc)
         try:
+            refused = refused_parameters(request)
+            if refused:
+                raise o.Open311Error(400, *(f"{f['field']}: {f['message']}" for f in refused))
             return await handler(request, fmt)
         except o.Open311Error as exc:
             return error_response(fmt, exc)
+        except asyncpg.DataError as exc:  # the last line of defence, as in hub.api.errors
+            log.warning("the database refused a value of the request",
+                        extra={"path": request.path, "error": type(exc).__name__})
+            return error_response(fmt, o.Open311Error(400, "a value of the request cannot be stored or compared"))
         except StoreOverloaded:
             return error_response(fmt, o.Open311Error(503, "the hub is busy; retry shortly"), {"Retry-After": "1"})
         except StoreUnavailable:
@@ -73,7 +86,10 @@ async def service_definition(request: web.Request, fmt: o.Format) -> web.Respons
 
 
 async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except MALFORMED_BODY as exc:
+        raise o.Open311Error(400, f"the form body cannot be read: {exc}") from None
     fields = [(name, value) for name, value in form.items() if isinstance(value, str)]
     client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
     new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))

@@ -24,8 +24,28 @@ class Error(BaseModel):
     error: ErrorBody
 
 
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its local `$defs` references inlined, to embed it where those `$defs` do
+    not travel with it (a query parameter, a form field): a `#/$defs/...` left in /openapi.json points
+    nowhere."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
 def query(model: type[BaseModel]) -> list[dict[str, Any]]:
-    schema = model.model_json_schema(by_alias=True)
+    schema = inline_defs(model.model_json_schema(by_alias=True))
     return [{"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop}
             for name, prop in schema["properties"].items()]
 

@@ -1,0 +1,119 @@
+"""The API fuzzes itself: schemathesis generates requests from the running hub's own /openapi.json — valid
+ones, boundary values and deliberately wrong ones — and every answer must be below 500 and match the
+schema the spec declares for it.
+
+Deterministic (derandomised generation, no example database) and bounded by examples per operation, so a
+failure reproduces on the next run and the runs take about a minute together. Whatever
+/openapi.json lists is fuzzed, new endpoints included; only what is not request/response JSON is left out
+by path. Path ids come from real records most of the time (a case with a photo, a device, a quarantine
+item, an Open311 request), so the fuzzer gets past "404 no such case" into the handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from hub.keys import QUARANTINE
+from tests.conftest import Hub
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT
+from tests.unit.test_grid_report import png
+
+# Not request/response JSON APIs: the console websocket, static pages and the Prometheus text.
+EXCLUDED_PATHS = r"^/(ws/|static/|console/|m/|metrics$)"
+# What a fuzzed answer must satisfy: never a server error, and a declared response schema holds.
+CHECKS = "not_a_server_error,response_schema_conformance"
+# Per operation and phase. The coverage phase adds its own boundary and wrong-type cases on top.
+MAX_EXAMPLES = 100
+# How often a path id is a real one (the rest of the time it is generated).
+REAL_ID_PROBABILITY = 0.7
+
+
+async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
+    """Records for the path parameters to name, by parameter."""
+    auth = {"Authorization": f"Bearer {operator}"}
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in (("category", "exposed_rubbish"), ("content", "巡查发现路边垃圾堆积"),
+                        ("lng", str(QINGXIU_SEAT[0])), ("lat", str(QINGXIU_SEAT[1]))):
+        form.add_field(name, value)
+    form.add_field("photo", png(seed=7), filename="p.png", content_type="image/png")
+    async with hub.http.post(f"{hub.base}/api/v1/grid/reports", data=form, headers=auth) as resp:
+        assert resp.status == 202, await resp.text()
+        report = await resp.json()
+    device = {"device_id": "FUZZ-WL-1", "kind": "water_level", "location": {"lng": 108.37, "lat": 22.82}}
+    async with hub.http.post(f"{hub.base}/api/v1/devices", json=device, headers=auth) as resp:
+        assert resp.status == 201, await resp.text()
+    item = await hub.app[QUARANTINE].hold("mqtt", "seeded for the fuzz test", b"{}")
+    open311 = {"api_key": await hub.api_key("open311"), "service_code": "010101", "attribute[urgency]": "normal",
+               "long": "108.37", "lat": "22.82"}
+    async with hub.http.post(f"{hub.base}/open311/v2/requests.json", data=open311) as resp:
+        assert resp.status == 201, await resp.text()
+        [created] = await resp.json()
+    return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
+            "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
+            "code": ["450103", "450103001"], "service_code": ["010101"]}
+
+
+def config(ids: dict[str, list[Any]]) -> str:
+    """A schemathesis configuration (TOML). Every request names the seeded case (a random UUID only ever
+    meets "no such case"); the other path parameters name real records most of the time, and an action's
+    `expected_version` is often one the case passes through (else nearly every action is a 409)."""
+    dictionaries = {name: values for name, values in ids.items() if name != "case_id"}
+    lines = ["[parameters]"]
+    if "case_id" in ids:
+        lines.append(f'"path.case_id" = "{ids["case_id"][0]}"')
+        lines.append(f'"body.expected_version" = {{ dictionary = "version", probability = {REAL_ID_PROBABILITY} }}')
+        dictionaries["version"] = list(range(2, 12))
+    lines += [f'"path.{name}" = {{ dictionary = "{name}", probability = {REAL_ID_PROBABILITY} }}'
+              for name in dictionaries if name != "version"]
+    for name, values in dictionaries.items():
+        rendered = ", ".join(str(v) if isinstance(v, int) else f'"{v}"' for v in values)
+        lines += ["", f"[dictionaries.{name}]", f"values = [{rendered}]"]
+    return "\n".join(lines) + "\n"
+
+
+async def run_schemathesis(hub: Hub, header: str, ids: dict[str, list[Any]], directory: Path,
+                           *extra: str) -> tuple[int, str]:
+    (directory / "schemathesis.toml").write_text(config(ids), encoding="utf-8")
+    args = [
+        "-m", "schemathesis.cli", "--config-file", str(directory / "schemathesis.toml"),
+        "run", f"{hub.base}/openapi.json",
+        "--checks", CHECKS, "--exclude-path-regex", EXCLUDED_PATHS, "-H", header,
+        "--generation-deterministic", "--max-examples", str(MAX_EXAMPLES), "--phases", "examples,coverage,fuzzing",
+        "--workers", "1", "--request-timeout", "20", "--no-color",
+        *extra,
+    ]
+    # In the test's own directory: schemathesis keeps a cache folder in its working directory.
+    proc = await asyncio.create_subprocess_exec(sys.executable, *args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT, cwd=directory)
+    out, _ = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+async def test_no_request_makes_the_hub_fail_as_a_city_operator(hub: Hub, tmp_path: Path) -> None:
+    token = await hub.login("city_operator", "450100")
+    ids = await seed(hub, token)
+    code, output = await run_schemathesis(hub, f"Authorization: Bearer {token}", ids, tmp_path)
+    assert code == 0, output[-20_000:]
+
+
+async def test_no_request_makes_the_hub_fail_as_the_machine_clients(hub: Hub, tmp_path: Path) -> None:
+    """The hotline's and the IoT devices' own endpoints, each with its key (a key of one machine role is
+    refused on the other's paths, so each run is limited to its own)."""
+    hotline = tmp_path / "hotline"
+    hotline.mkdir()
+    code, output = await run_schemathesis(hub, f"X-API-Key: {await hub.hotline_key()}", {}, hotline,
+                                          "--include-path-regex", r"^/api/v1/hotline/")
+    assert code == 0, output[-20_000:]
+    iot = tmp_path / "iot"
+    iot.mkdir()
+    operator = await hub.login("city_operator", "450100")
+    ids = await seed(hub, operator)
+    code, output = await run_schemathesis(hub, f"X-API-Key: {await hub.api_key('iot')}", ids, iot,
+                                          "--include-path-regex", r"^/api/v1/iot/")
+    assert code == 0, output[-20_000:]
