@@ -9,7 +9,7 @@ link-local (cloud metadata 169.254.169.254), unspecified, multicast and the meta
 addresses. An origin that is an IP literal of those ranges (`http://127.0.0.1:9000`, a local receiver) is
 an operator's explicit choice and is allowed; a name that resolves there (`localhost`, or a DNS answer
 rebound to 127.0.0.1 after the ticket was accepted) is not. The hub checks the resolved addresses at send
-time (hub.destinations).
+time (hub.services.destinations).
 
 Pure: URLs are parsed the way the sender (aiohttp, i.e. yarl) sees them, after the WHATWG normalisation the
 ticket's `callback_url` gets from pydantic, so the check and the connection never disagree about the host.

@@ -1,5 +1,5 @@
 """Status callbacks to the 12345 hotline system: which events are reported, the JSON body, the HMAC
-signature, and the retry ladder. Pure: the hub's outbox (hub.outbox) stores and delivers them.
+signature, and the retry ladder. Pure: the hub's outbox (hub.services.outbox) stores and delivers them.
 
 A receiver verifies a delivery by recomputing
     hex(HMAC-SHA256(secret, f"{X-CityLoop-Timestamp}.".encode() + body))
@@ -90,7 +90,7 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rand: Callable[[], floa
 
 
 def describe_failure(status: int | None, error: str | None) -> str:
-    """A failed attempt in words; `error` is a fixed category (hub.destinations), never the remote's text."""
+    """A failed attempt in words; `error` is a fixed category (hub.services.destinations), never the remote's text."""
     return error or (f"HTTP {status}" if status is not None else "no answer")
 
 

@@ -20,37 +20,38 @@ from dispatch.policy import Policy
 from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import actions, cases, console, console_ws, geo, grid, health, hotline, hotspots, identity, open311
+from hub.api import actions, cases, console, geo, grid, health, hotline, hotspots, identity, open311
 from hub.api import audit as audit_api
 from hub.api import iot as iot_api
 from hub.api import kpis as kpi_api
 from hub.api.errors import error_middleware, json_response
-from hub.auth import Authenticator
-from hub.boundaries import Boundaries
-from hub.bus import WakeupBus
-from hub.case_actions import CaseActions
-from hub.clock import Clock
-from hub.committer import GroupCommitter
+from hub.api.openapi import build_spec
 from hub.data import DEMO_POLICY_FILE
-from hub.db import create_pool, database_name
-from hub.devices import DeviceRegistry
-from hub.gateway import ConsoleGateway
-from hub.intake import IntakeService
-from hub.iot import IotService
-from hub.kpis import KpiProjection
-from hub.locator import Locator
-from hub.metrics import Metrics
-from hub.migrate import apply_migrations
-from hub.mqtt import MqttSubscriber
-from hub.openapi import build_spec
-from hub.outbox import Outbox
-from hub.photos import LocalPhotoStore
-from hub.projection import CaseProjection
-from hub.quarantine import Quarantine
-from hub.sessions import SessionWatch
-from hub.settings import Settings
-from hub.throttle import LoginThrottle
-from hub.timers import SlaTimers
+from hub.identity.auth import Authenticator
+from hub.identity.throttle import LoginThrottle
+from hub.infra.clock import Clock
+from hub.infra.db import create_pool, database_name
+from hub.infra.metrics import Metrics
+from hub.infra.migrate import apply_migrations
+from hub.infra.settings import Settings
+from hub.live import console_ws
+from hub.live.bus import WakeupBus
+from hub.live.gateway import ConsoleGateway
+from hub.live.sessions import SessionWatch
+from hub.services.boundaries import Boundaries
+from hub.services.case_actions import CaseActions
+from hub.services.intake import IntakeService
+from hub.services.iot.devices import DeviceRegistry
+from hub.services.iot.mqtt import MqttSubscriber
+from hub.services.iot.readings import IotService
+from hub.services.kpis import KpiProjection
+from hub.services.locator import Locator
+from hub.services.outbox import Outbox
+from hub.services.photos import LocalPhotoStore
+from hub.services.quarantine import Quarantine
+from hub.services.timers import SlaTimers
+from hub.store.committer import GroupCommitter
+from hub.store.projection import CaseProjection
 
 log = logging.getLogger(__name__)
 

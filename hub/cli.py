@@ -19,10 +19,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from connectors.iot import DEVICE_KINDS
-from hub.access import ROLES
-from hub.logs import setup_logging
-from hub.services import ServiceUrls, embedded_postgres, provide
-from hub.settings import Settings
+from hub.identity.access import ROLES
+from hub.infra.embedded import ServiceUrls, embedded_postgres, provide
+from hub.infra.logs import setup_logging
+from hub.infra.settings import Settings
 
 
 @contextlib.contextmanager
@@ -88,7 +88,7 @@ def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare 
 
 
 def cmd_migrate(settings: Settings) -> int:
-    from hub.migrate import apply_migrations
+    from hub.infra.migrate import apply_migrations
 
     with _database(settings) as url:
         applied = apply_migrations(url)
@@ -97,8 +97,8 @@ def cmd_migrate(settings: Settings) -> int:
 
 
 async def _with_conn(url: str, fn: object, *args: object, **kwargs: object) -> object:
-    from hub.db import create_pool
-    from hub.migrate import apply_migrations
+    from hub.infra.db import create_pool
+    from hub.infra.migrate import apply_migrations
 
     await asyncio.to_thread(apply_migrations, url)
     pool = await create_pool(url, min_size=1, max_size=2)
@@ -109,7 +109,7 @@ async def _with_conn(url: str, fn: object, *args: object, **kwargs: object) -> o
 
 
 def cmd_users_add(settings: Settings, name: str, role: str, area: str | None) -> int:
-    from hub.auth import add_user
+    from hub.identity.auth import add_user
 
     password = sys.stdin.readline().rstrip("\n")
     with _database(settings) as url:
@@ -123,7 +123,7 @@ def cmd_users_disable(settings: Settings, name: str) -> int:
     CITYLOOP_SESSION_CHECK_S)."""
     import getpass
 
-    from hub.auth import disable_user
+    from hub.identity.auth import disable_user
 
     with _database(settings) as url:
         ended = asyncio.run(_with_conn(url, disable_user, name, by=f"cli:{getpass.getuser()}"))
@@ -132,7 +132,7 @@ def cmd_users_disable(settings: Settings, name: str) -> int:
 
 
 def cmd_keys_add(settings: Settings, name: str, role: str, callback_origins: list[str]) -> int:
-    from hub.auth import add_api_key
+    from hub.identity.auth import add_api_key
 
     with _database(settings) as url:
         key = asyncio.run(_with_conn(url, add_api_key, name, role, callback_origins))
@@ -141,7 +141,7 @@ def cmd_keys_add(settings: Settings, name: str, role: str, callback_origins: lis
 
 
 def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list[str]) -> int:
-    from hub.auth import set_callback_origins
+    from hub.identity.auth import set_callback_origins
 
     with _database(settings) as url:
         origins = asyncio.run(_with_conn(url, set_callback_origins, name, add, remove))
@@ -152,7 +152,7 @@ def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list
 
 def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
     from connectors.iot import DeviceRegistration
-    from hub.devices import DeviceRegistry, register_device
+    from hub.services.iot.devices import DeviceRegistry, register_device
 
     async def list_all(pool: asyncpg.Pool) -> None:
         for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
@@ -175,7 +175,7 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
-    from hub import geo_admin
+    from hub.services import geo_admin
 
     with _database(settings) as url:
         if args.action == "load":
@@ -192,7 +192,7 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
 async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
-    from hub.projection import CaseProjection
+    from hub.store.projection import CaseProjection
 
     sla = load_policy(settings).sla
     count = await CaseProjection((lambda case: next_due_at(case, sla)) if sla else None).rebuild(pool)

@@ -21,13 +21,13 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from hub.app import init_app
-from hub.auth import add_api_key, add_user
-from hub.clock import Clock
-from hub.db import create_pool
+from hub.identity.auth import add_api_key, add_user
+from hub.infra.clock import Clock
+from hub.infra.db import create_pool
+from hub.infra.embedded import ServiceUrls, mqtt_answers, postgres_answers, provide, redis_answers
+from hub.infra.migrate import apply_migrations
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.migrate import apply_migrations
-from hub.services import ServiceUrls, mqtt_answers, postgres_answers, provide, redis_answers
-from hub.settings import Settings
 from tools.demo import seed_demo_boundaries
 
 

@@ -27,13 +27,13 @@ import asyncpg
 import numpy as np
 
 from dispatch.events import DomainEvent
-from hub.auth import add_api_key
-from hub.committer import GroupCommitter
 from hub.data import DEMO_POLICY_FILE
-from hub.db import create_pool
-from hub.eventstore import AppendRequest, append_batch
-from hub.migrate import apply_migrations
-from hub.settings import Settings
+from hub.identity.auth import add_api_key
+from hub.infra.db import create_pool
+from hub.infra.migrate import apply_migrations
+from hub.infra.settings import Settings
+from hub.store.committer import GroupCommitter
+from hub.store.events import AppendRequest, append_batch
 from tools.demo import seed_demo_boundaries
 from tools.router import CountyRouter
 from tools.simulation import TicketFactory

@@ -11,7 +11,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hub.settings import Settings
+    from hub.infra.settings import Settings
 
 Subparsers = Any  # argparse's _SubParsersAction, which is private
 
@@ -101,7 +101,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from hub.services import provide
+    from hub.infra.embedded import provide
     from tools.bench import run_bench as bench_suite
 
     with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:

@@ -14,10 +14,10 @@ import asyncpg
 from aiohttp import web
 
 from geo.areas import LEVELS
-from hub.auth import add_api_key, add_user, hash_password, save_user
-from hub.boundaries import activate, active_versions, exclusive, store_version
 from hub.data import DEMO_POLICY_FILE
-from hub.settings import Settings
+from hub.identity.auth import add_api_key, add_user, hash_password, save_user
+from hub.infra.settings import Settings
+from hub.services.boundaries import activate, active_versions, exclusive, store_version
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class SimulatorAccounts:
 
     Each user's password is set when the simulator first needs it: a fresh random one per run, or the demo
     password in the demo so that a visitor can sign in as any simulated staff member. argon2 is slow on purpose
-    (~0.2 s of CPU), and a run meets a hundred townships: the first user is made by hub.auth.add_user, the
+    (~0.2 s of CPU), and a run meets a hundred townships: the first user is made by hub.identity.auth.add_user, the
     others get a copy of its hash (same password), so the run pays for one hash, not a hundred."""
 
     def __init__(self, pool: asyncpg.Pool, password: str | None = None, callback_origins: Sequence[str] = ()) -> None:

@@ -9,14 +9,14 @@ from pydantic import ConfigDict, Field
 
 from dispatch.case import area_codes
 from dispatch.inputs import AreaCode, InputModel
-from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
-from hub.case_actions import ActionError
+from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, POOL
-from hub.projection import OPEN_CASE_SQL, visible_clause
+from hub.services.case_actions import ActionError
+from hub.store.projection import OPEN_CASE_SQL, visible_clause
 
 # Each queue is a filter on the case projection; `$now` is the hub's clock.
 QUEUES: dict[str, str] = {

@@ -2,8 +2,8 @@
 personal data.
 
 Where unmasked personal data leaves the hub: only single-case reads — GET /api/v1/cases/{id} and the case in
-an action's answer — for the roles that see reporters (hub.access.SEES_REPORTER). Lists, queues and the
-console websocket carry the masked view to everyone (hub.access.LIST_VIEW), Open311 is public and masked,
+an action's answer — for the roles that see reporters (hub.identity.access.SEES_REPORTER). Lists, queues and the
+console websocket carry the masked view to everyone (hub.identity.access.LIST_VIEW), Open311 is public and masked,
 KPIs hold no personal data. Each such read is recorded before the answer is sent.
 """
 
@@ -16,12 +16,12 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from dispatch.inputs import BigintId, InputModel, Moment
-from hub import audit
-from hub.access import Principal, personal_data
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import client_address, principal_of
 from hub.api.schema import errors, query
-from hub.audit import Kind
+from hub.identity import audit
+from hub.identity.access import Principal, personal_data
+from hub.identity.audit import Kind
 from hub.keys import POOL
 
 READERS = ("admin", "auditor")

@@ -13,13 +13,21 @@ from pydantic import ConfigDict, Field
 from dispatch.case import STATES, area_codes
 from dispatch.inputs import AreaCode, InputModel, check_moment
 from dispatch.permissions import available_actions
-from hub.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, may_see, redact_case, redact_event_data
 from hub.api.audit import record_case_read
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
-from hub.eventstore import read_stream
+from hub.identity.access import (
+    LIST_VIEW,
+    USER_ROLES,
+    case_in_scopes,
+    clip_scopes,
+    may_see,
+    redact_case,
+    redact_event_data,
+)
 from hub.keys import POLICY, POOL
-from hub.projection import visible_clause
+from hub.store.events import read_stream
+from hub.store.projection import visible_clause
 
 
 class CaseQuery(InputModel):

@@ -6,10 +6,10 @@ from aiohttp import web
 
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
-from hub.access import CITY_CODE, USER_ROLES
 from hub.api.actions import QUEUES
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
+from hub.identity.access import CITY_CODE, USER_ROLES
 from hub.keys import POLICY, SETTINGS
 
 # Nanning's centre (人民公园) and a zoom that shows the urban districts.

@@ -14,8 +14,8 @@ from aiohttp.multipart import BadContentDispositionHeader, BadContentDisposition
 from pydantic import TypeAdapter, ValidationError
 
 from dispatch.inputs import text_problem, visible
-from hub.db import is_unavailable
-from hub.eventstore import StoreOverloaded, StoreUnavailable
+from hub.infra.db import is_unavailable
+from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 from connectors.hotline import Location
 from dispatch.inputs import AreaCode, InputModel
 from geo.areas import LEVELS
-from hub.access import USER_ROLES
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
+from hub.identity.access import USER_ROLES
 from hub.keys import LOCATOR
-from hub.locator import Placed
+from hub.services.locator import Placed
 
 # The query of GET /route is a location exactly as a ticket carries it.
 RouteQuery = Location

@@ -33,13 +33,13 @@ from connectors.grid import (
 from dispatch.events import Case
 from dispatch.inputs import visible
 from dispatch.permissions import ROLES
-from hub.access import may_see
 from hub.api.cases import case_id_of
 from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import errors, inline_defs, json_body
+from hub.identity.access import may_see
 from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
-from hub.photos import is_photo_id
+from hub.services.photos import is_photo_id
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def _openapi_paths() -> dict[str, Any]:
     }
 
 
-# OpenAPI path items of this module's /api routes and the models they name, merged by hub.openapi.
+# OpenAPI path items of this module's /api routes and the models they name, merged by hub.api.openapi.
 OPENAPI_MODELS: list[type[BaseModel]] = [ReportAccepted, PhotoStored]
 OPENAPI_PATHS: dict[str, Any] = _openapi_paths()
 

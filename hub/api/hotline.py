@@ -12,11 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.callback_origins import BadOrigin, allowed, origin_of
 from connectors.hotline import HotlineTicket
-from hub.access import Principal
 from hub.api.errors import ApiError, json_response, read_json, validation_fields
 from hub.api.identity import principal_of
-from hub.eventstore import StoreOverloaded, StoreUnavailable
+from hub.identity.access import Principal
 from hub.keys import INTAKE, METRICS, SETTINGS
+from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from dispatch.inputs import AreaCode, InputModel
-from hub.access import USER_ROLES, clip_scopes
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
+from hub.identity.access import USER_ROLES, clip_scopes
 from hub.keys import CLOCK, POOL
-from hub.projection import visible_clause
+from hub.store.projection import visible_clause
 
 _COLUMN = {"county": "county_code", "township": "township_code", "community": "community_code"}
 

@@ -9,11 +9,11 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.inputs import InputModel
-from hub.access import MACHINE_ROLES, Principal
 from hub.api.errors import ApiError, error_response, json_response, read_json
-from hub.auth import AccountDisabled, AuthError, token_digest
+from hub.identity.access import MACHINE_ROLES, Principal
+from hub.identity.auth import AccountDisabled, AuthError, token_digest
+from hub.identity.throttle import LoginThrottled
 from hub.keys import AUTH, SESSIONS, SETTINGS
-from hub.throttle import LoginThrottled
 
 
 class LoginRequest(InputModel):

@@ -12,9 +12,9 @@ from dispatch.inputs import BigintId, InputModel
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import errors, json_body, query
-from hub.iot import UnknownDevice
 from hub.keys import DEVICES, IOT, QUARANTINE
-from hub.quarantine import QuarantineItemNotFound, ReplayFailed
+from hub.services.iot.readings import UnknownDevice
+from hub.services.quarantine import QuarantineItemNotFound, ReplayFailed
 
 # Who manages devices and the quarantine: the city's operators; auditors may read.
 MANAGERS = ("admin", "city_operator")
@@ -164,5 +164,5 @@ def _openapi_paths() -> dict[str, Any]:
     }
 
 
-# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.openapi.
+# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.api.openapi.
 OPENAPI_PATHS: dict[str, Any] = _openapi_paths()

@@ -12,11 +12,11 @@ from pydantic import ConfigDict, Field, model_validator
 
 from dispatch.inputs import HubDate, InputModel
 from geo.areas import code_within
-from hub.access import USER_ROLES, Principal, clip_scopes
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
+from hub.identity.access import USER_ROLES, Principal, clip_scopes
 from hub.keys import CLOCK, KPIS
-from hub.kpis import CHINA, Period
+from hub.services.kpis import CHINA, Period
 
 COLUMNS = (
     "period", "level", "code", "name", "dispatched", "returns", "return_rate", "redos", "redo_rate",

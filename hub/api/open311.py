@@ -17,8 +17,8 @@ from aiohttp import web
 
 from connectors import open311 as o
 from hub.api.errors import MALFORMED_BODY, refused_parameters
-from hub.eventstore import StoreOverloaded, StoreUnavailable
 from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, SETTINGS
+from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ _POST_FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {
     "description": "lat+long (WGS84) or address_string is required; attribute[CODE]=VALUE per the service "
                    "definition. Header Idempotency-Key makes a retry return the first answer."}}}}
 
-# OpenAPI path items of this module's routes, merged into /openapi.json by hub.openapi.
+# OpenAPI path items of this module's routes, merged into /openapi.json by hub.api.openapi.
 OPENAPI_PATHS: dict[str, Any] = {
     f"{ROOT}/discovery.{{fmt}}": _path_item("Open311 service discovery", "discovery", params=[_JURISDICTION]),
     f"{ROOT}/services.{{fmt}}": _path_item("Open311 services: the leaf categories", "services",

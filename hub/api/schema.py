@@ -1,6 +1,6 @@
 """The building blocks of /openapi.json that every API module uses to describe its own routes: the error
 shape, query parameters and JSON bodies from pydantic models. A leaf module (it imports no handlers), so
-channel modules can describe their paths without importing hub.openapi."""
+channel modules can describe their paths without importing hub.api.openapi."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def query(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def ref(model: type[BaseModel]) -> dict[str, str]:
-    """A reference to a model in components.schemas (hub.openapi lists the models it must hold)."""
+    """A reference to a model in components.schemas (hub.api.openapi lists the models it must hold)."""
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 

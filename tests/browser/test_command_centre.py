@@ -15,7 +15,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page, expect
 from shapely.geometry import shape
 
-from hub.auth import add_user
+from hub.identity.auth import add_user
 from hub.keys import POOL, SOCKETS
 from tests.browser.conftest import Watched, open_page
 from tests.conftest import Hub

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.async_api import BrowserContext, FilePayload, Page, Route, expect
 
-from hub.auth import add_user
+from hub.identity.auth import add_user
 from hub.keys import POOL
 from tests.browser.conftest import Watched, open_page
 from tests.conftest import Hub

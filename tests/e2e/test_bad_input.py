@@ -16,8 +16,8 @@ import orjson
 import pytest
 from yarl import URL
 
+from hub.infra.embedded import ServiceUrls
 from hub.keys import POOL
-from hub.services import ServiceUrls
 from tests.conftest import Hub, fresh_database, hub_settings, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
 
-from hub.photos import LocalPhotoStore
-from hub.settings import Settings
+from hub.infra.settings import Settings
+from hub.services.photos import LocalPhotoStore
 from tests.conftest import Hub, running_hub
 from tests.unit.test_grid_report import encode, jpeg, noise, png, truncated
 

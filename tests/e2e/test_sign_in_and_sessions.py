@@ -13,11 +13,11 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
-from hub import auth as auth_module
-from hub.auth import add_user, disable_user
 from hub.cli import cmd_users_disable
+from hub.identity import auth as auth_module
+from hub.identity.auth import add_user, disable_user
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.settings import Settings
 from tests.conftest import Hub, running_hub
 
 PASSWORD = "correct horse battery"

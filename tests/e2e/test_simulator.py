@@ -20,8 +20,8 @@ from connectors.iot import DEVICE_KINDS
 from connectors.open311 import parse_new_request
 from geo.crs import Crs, from_wgs84
 from geo.gazetteer import Gazetteer
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.settings import Settings
 from tests.conftest import running_hub
 from tools.demo import SimulatorAccounts
 from tools.demo_matrix import demo_matrix

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hub.clock import FixedClock
-from hub.eventstore import read_after
+from hub.infra.clock import FixedClock
+from hub.infra.settings import Settings
 from hub.keys import KPIS, POOL, TIMERS
-from hub.kpis import rebuilt_rows
-from hub.settings import Settings
+from hub.services.kpis import rebuilt_rows
+from hub.store.events import read_after
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket

@@ -20,9 +20,9 @@ import asyncpg
 import pytest
 
 import geo
-from hub.auth import add_api_key, add_user
 from hub.cli import PLUGIN_COMMANDS
-from hub.services import ServiceUrls
+from hub.identity.auth import add_api_key, add_user
+from hub.infra.embedded import ServiceUrls
 from tests.conftest import _admin, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 from tests.processes import free_port, wait_ready

@@ -14,8 +14,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from hub.auth import add_api_key, add_user
-from hub.services import ServiceUrls
+from hub.identity.auth import add_api_key, add_user
+from hub.infra.embedded import ServiceUrls
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 from tests.processes import free_port, wait_ready
 

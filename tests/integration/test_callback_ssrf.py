@@ -23,13 +23,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.auth import add_api_key, set_callback_origins
-from hub.db import create_pool
-from hub.destinations import REFUSED
+from hub.identity.auth import add_api_key, set_callback_origins
+from hub.infra.db import create_pool
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.outbox import Outbox
-from hub.quarantine import Quarantine
-from hub.settings import Settings
+from hub.services.destinations import REFUSED
+from hub.services.outbox import Outbox
+from hub.services.quarantine import Quarantine
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_batch import post_batch

@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from connectors.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.settings import Settings
 from tests.conftest import running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket

@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from hub.gateway import ConsoleClient
+from hub.infra.settings import Settings
 from hub.keys import GATEWAY, POOL, PROJECTION
-from hub.settings import Settings
+from hub.live.gateway import ConsoleClient
 from tests.conftest import Hub, database_url_for, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 

@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 
 from dispatch.events import DomainEvent
-from hub.committer import GroupCommitter
-from hub.db import create_pool
-from hub.eventstore import AppendRequest, AppendResult, VersionConflict, append_batch, read_after, read_stream
+from hub.infra.db import create_pool
+from hub.store.committer import GroupCommitter
+from hub.store.events import AppendRequest, AppendResult, VersionConflict, append_batch, read_after, read_stream
 
 
 @pytest.fixture

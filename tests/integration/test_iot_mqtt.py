@@ -16,10 +16,10 @@ import gmqtt
 from gmqtt.mqtt.constants import MQTTv50
 
 from connectors.iot import alarm_payload
-from hub.auth import add_user
+from hub.identity.auth import add_user
+from hub.infra.embedded import ServiceUrls, mqtt_address
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.services import ServiceUrls, mqtt_address
-from hub.settings import Settings
 from tests.conftest import running_hub
 from tests.processes import HubProcess
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 
+from hub.infra.embedded import ServiceUrls
+from hub.infra.settings import Settings
 from hub.keys import POOL
-from hub.services import ServiceUrls
-from hub.settings import Settings
 from tests.conftest import running_hub
 from tests.integration.test_iot_mqtt import device_cases, publisher, register, wait_for
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from connectors.hotline import HotlineTicket
 from dispatch.case import Intake, Routing, area_codes, fold, receive
 from dispatch.responsibility import responsible_unit
-from hub.access import (
+from hub.identity.access import (
     Principal,
     case_in_scopes,
     clip_scopes,

@@ -1,4 +1,4 @@
-"""The background round (hub.loops.every): transient database trouble is ridden out, a bug is not."""
+"""The background round (hub.infra.loops.every): transient database trouble is ridden out, a bug is not."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from hub.loops import every
+from hub.infra.loops import every
 
 
 async def test_a_round_that_meets_a_transient_error_is_tried_again_and_a_wake_starts_one_at_once() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from dispatch.policy import Policy
 from hub.app import load_policy
-from hub.settings import Settings
+from hub.infra.settings import Settings
 from tools.demo_matrix import DEMO_POLICY_FILE, demo_policy
 
 

@@ -22,7 +22,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 
 from connectors.iot import alarm_payload
 from geo.crs import Crs, from_wgs84
-from hub.services import mqtt_address
+from hub.infra.embedded import mqtt_address
 from tools.router import CountyRouter
 from tools.simulation import content
 from tools.simulation.accounts import StaffRoom

@@ -21,10 +21,10 @@ from dispatch.linking import follow_ups, named_cases
 from dispatch.permissions import SYSTEM, Actor, Refusal
 from dispatch.policy import Policy
 from geo.areas import code_within
-from hub.access import Principal, may_see
-from hub.clock import Clock
-from hub.committer import GroupCommitter
-from hub.eventstore import AppendRequest, VersionConflict
+from hub.identity.access import Principal, may_see
+from hub.infra.clock import Clock
+from hub.store.committer import GroupCommitter
+from hub.store.events import AppendRequest, VersionConflict
 
 log = logging.getLogger(__name__)
 

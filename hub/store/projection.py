@@ -11,8 +11,8 @@ import asyncpg
 from dispatch.case import Case, apply, new_case
 from dispatch.states import FINISHED_STATES
 from geo.areas import code_prefix
-from hub.access import CITY_CODE
-from hub.eventstore import Accepted, read_after
+from hub.identity.access import CITY_CODE
+from hub.store.events import Accepted, read_after
 
 # "The case is open" on the projection's `state` column. The states are the domain's constants, not
 # input, so they are written into the SQL text (queries that use it stay plain strings).

@@ -1,7 +1,7 @@
 """Ending sessions everywhere: a sign-out, a disabled account or an expiry closes the session's console
 websockets (code 4001) in every hub process.
 
-REST needs nothing from here: every request looks its session up in PostgreSQL (hub.auth), so the next
+REST needs nothing from here: every request looks its session up in PostgreSQL (hub.identity.auth), so the next
 request after an end is refused in any process. An open websocket was authorised once, when it connected,
 so each process keeps a map of its sockets' sessions and closes them when
 - a revocation arrives on Redis (published by the process that signed the session out: milliseconds), or
@@ -19,7 +19,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from hub.bus import listen
+from hub.live.bus import listen
 
 log = logging.getLogger(__name__)
 

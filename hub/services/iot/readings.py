@@ -17,12 +17,12 @@ from dispatch.case import area_codes
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from geo.crs import Crs
-from hub.clock import Clock
-from hub.committer import GroupCommitter
-from hub.devices import DeviceRegistry
-from hub.eventstore import AppendRequest, VersionConflict
-from hub.intake import IntakeService
-from hub.quarantine import Quarantine, ReplayFailed
+from hub.infra.clock import Clock
+from hub.services.intake import IntakeService
+from hub.services.iot.devices import DeviceRegistry
+from hub.services.quarantine import Quarantine, ReplayFailed
+from hub.store.committer import GroupCommitter
+from hub.store.events import AppendRequest, VersionConflict
 
 
 class UnknownDevice(BadMessage):
@@ -50,7 +50,7 @@ class IotService:
         self._committer = committer
         self._clock = clock
         # One reading per device at a time in this process, in arrival order, so that a storm cannot open
-        # two cases. (Across processes the MQTT subscriber runs in one hub only; see hub.mqtt.)
+        # two cases. (Across processes the MQTT subscriber runs in one hub only; see hub.services.iot.mqtt.)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, device_id: str) -> asyncio.Lock:

@@ -22,7 +22,7 @@ import shapely
 
 from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex
-from hub.loops import every
+from hub.infra.loops import every
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from aiohttp import WSMsgType, web
 from pydantic import ConfigDict, Field, ValidationError
 
 from dispatch.inputs import AreaCode, BigintId, InputModel
-from hub.access import LIST_VIEW, USER_ROLES, clip_scopes
 from hub.api.errors import ApiError, validation_fields
-from hub.auth import token_digest
-from hub.gateway import ConsoleClient, encode
+from hub.identity.access import LIST_VIEW, USER_ROLES, clip_scopes
+from hub.identity.auth import token_digest
 from hub.keys import AUTH, GATEWAY, SESSIONS, SETTINGS, SOCKETS
+from hub.live.gateway import ConsoleClient, encode
 
 log = logging.getLogger(__name__)
 

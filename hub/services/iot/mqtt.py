@@ -24,7 +24,7 @@ import asyncpg
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50
 
-from hub.services import mqtt_address
+from hub.infra.embedded import mqtt_address
 
 log = logging.getLogger(__name__)
 

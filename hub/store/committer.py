@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from hub.db import is_unavailable
-from hub.eventstore import (
+from hub.infra.db import is_unavailable
+from hub.store.events import (
     AppendRequest,
     AppendResult,
     Projector,

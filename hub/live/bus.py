@@ -19,15 +19,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "cityloop:events"
 
 
-async def wake_or_timeout(wake: asyncio.Event, timeout_s: float) -> None:
-    """Return on a wake-up or after `timeout_s` (the slow poll that covers lost wake-ups), re-armed.
-
-    asyncio.timeout, not wait_for: on Python 3.11 a wait_for racing a cancellation can leave the task
-    hanging at shutdown."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout_s):
-            await wake.wait()
-    wake.clear()
 
 
 class WakeupBus:

@@ -21,9 +21,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from connectors.callback_origins import parse_origins
-from hub import audit
-from hub.access import MACHINE_ROLES, ROLES, USER_ROLES, Principal, default_area
-from hub.throttle import Attempt, LoginThrottle
+from hub.identity import audit
+from hub.identity.access import MACHINE_ROLES, ROLES, USER_ROLES, Principal, default_area
+from hub.identity.throttle import Attempt, LoginThrottle
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not reveal usernames.
@@ -200,7 +200,7 @@ class Authenticator:
 
 async def disable_user(pool: asyncpg.Pool, username: str, *, by: str) -> int:
     """Disable an account and end all its sessions (what `cityloop users disable` runs); the number of
-    sessions ended. Open consoles of the user are closed by every hub's session check (hub.sessions)."""
+    sessions ended. Open consoles of the user are closed by every hub's session check (hub.live.sessions)."""
     async with pool.acquire() as conn, conn.transaction():
         found = await conn.fetchval(
             "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE username = $1 RETURNING username",

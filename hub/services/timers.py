@@ -14,9 +14,9 @@ import asyncpg
 
 from dispatch.policy import Policy
 from dispatch.sla import due_timer_events
-from hub.case_actions import CaseActions
-from hub.clock import Clock
-from hub.loops import every
+from hub.infra.clock import Clock
+from hub.infra.loops import every
+from hub.services.case_actions import CaseActions
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from geo.areas import LEVELS, NANNING, Area
 from geo.crs import Crs, to_wgs84
 from geo.gazetteer import AddressMatch, Gazetteer
 from geo.hierarchy import Located
-from hub.boundaries import Boundaries
+from hub.services.boundaries import Boundaries
 
 
 def _ref(area: Area) -> dict[str, str]:

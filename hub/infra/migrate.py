@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from yoyo import get_backend, read_migrations
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def _yoyo_uri(database_url: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 import asyncpg
 
 from geo.validate import PARENT_LEVEL, validate_layer
-from hub.boundaries import activate, active_versions, load_shapes, store_version
-from hub.boundary_files import read_boundary_file
+from hub.services.boundaries import activate, active_versions, load_shapes, store_version
+from hub.services.boundary_files import read_boundary_file
 
 
 async def load_file(pool: asyncpg.Pool, path: Path, level: str, *, make_active: bool, code_field: str | None,

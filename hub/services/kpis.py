@@ -16,8 +16,8 @@ from typing import Any, Literal
 import asyncpg
 
 from dispatch.kpi import KpiAccumulator, KpiWeights
-from hub.eventstore import read_after
-from hub.loops import every
+from hub.infra.loops import every
+from hub.store.events import read_after
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from dispatch.states import UNRESOLVED_STATES
 from geo.crs import Crs
-from hub.case_actions import CaseActions
-from hub.clock import Clock
-from hub.committer import GroupCommitter
-from hub.eventstore import AppendRequest, AppendResult
-from hub.locator import Locator
+from hub.infra.clock import Clock
+from hub.services.case_actions import CaseActions
+from hub.services.locator import Locator
+from hub.store.committer import GroupCommitter
+from hub.store.events import AppendRequest, AppendResult
 
 
 @dataclass(frozen=True, slots=True)

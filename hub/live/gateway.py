@@ -18,10 +18,10 @@ import asyncpg
 import orjson
 
 from dispatch.case import area_codes
-from hub.access import case_in_scopes, redact_case, redact_event_data
-from hub.bus import wake_or_timeout
-from hub.eventstore import head_position
-from hub.projection import OPEN_CASE_SQL, visible_clause
+from hub.identity.access import case_in_scopes, redact_case, redact_event_data
+from hub.infra.loops import wake_or_timeout
+from hub.store.events import head_position
+from hub.store.projection import OPEN_CASE_SQL, visible_clause
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ deliverer leases due rows (one per case at a time, oldest first, so a case's cal
 posts them signed, and on failure schedules the next attempt with backoff; after the last attempt the
 row is dead and a quarantine item tells the operators, who can replay it once the receiver is fixed.
 
-Callbacks go only where the SSRF guard allows (connectors.callback_origins, hub.destinations): the origin of
+Callbacks go only where the SSRF guard allows (connectors.callback_origins, hub.services.destinations): the origin of
 the URL must be registered for the key that pushed the ticket or in CITYLOOP_CALLBACK_ALLOWED_ORIGINS, when
 the row is written and again before every attempt. A callback that is not allowed is never sent: the writer
 records it dead at once and quarantines it ("refused: destination not allowed"), and so does the deliverer
@@ -40,8 +40,9 @@ from connectors.callbacks import (
     signature,
     status_update,
 )
-from hub.bus import wake_or_timeout
-from hub.destinations import (
+from hub.infra.loops import wake_or_timeout
+from hub.infra.settings import Settings
+from hub.services.destinations import (
     REFUSED,
     callback_session,
     destination_allowed,
@@ -49,9 +50,8 @@ from hub.destinations import (
     key_origins,
     redirect_reason,
 )
-from hub.eventstore import read_after
-from hub.quarantine import Quarantine, ReplayFailed
-from hub.settings import Settings
+from hub.services.quarantine import Quarantine, ReplayFailed
+from hub.store.events import read_after
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "outbox"
