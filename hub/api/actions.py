@@ -13,6 +13,7 @@ from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
+from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, POOL
 from hub.services.case_actions import ActionError
@@ -86,3 +87,20 @@ async def queue(request: web.Request) -> web.Response:
     cases: list[dict[str, Any]] = [redact_case(r["doc"], LIST_VIEW) for r in rows
                                    if case_in_scopes(area_codes(r["doc"]), scopes)]
     return json_response({"queue": name, "cases": cases})
+
+
+ROUTES = [
+    Route("POST", "/api/v1/cases/{case_id}/actions", act, {
+        "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
+                   "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
+                   "split, park, reopen, reject, comment; 404 for a case outside the caller's jurisdiction",
+        "security": [{"bearer": []}],
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActionRequest"}}}},
+        "parameters": [CASE_ID],
+        "responses": {"200": {"description": "the case after the action"}, **errors(401, 403, 404, 409, 422, 503)}}),
+    Route("GET", "/api/v1/queues/{name}", queue, {
+        "summary": "operators' queues", "security": [{"bearer": []}],
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": sorted(QUEUES)}}, *query(QueueQuery)],
+        "responses": {"200": {"description": "cases in the queue"}, **errors(401, 404, 422)}}),
+]

@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 from dispatch.inputs import BigintId, InputModel, Moment
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import client_address, principal_of
-from hub.api.schema import errors, query
+from hub.api.schema import Route, errors, query
 from hub.identity import audit
 from hub.identity.access import Principal, personal_data
 from hub.identity.audit import Kind
@@ -63,16 +63,12 @@ async def list_audit(request: web.Request) -> web.Response:
     return json_response({"entries": page, "next_cursor": str(page[-1]["id"]) if len(rows) > q.limit else None})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/audit", list_audit)
-
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/audit": {"get": {
+ROUTES = [
+    Route("GET", "/api/v1/audit", list_audit, {
         "summary": "the append-only access audit, newest first: personal_data_read, login_failed, login_locked, "
                    "logout, user_disabled (admin, auditor)",
         "security": [{"bearer": []}], "parameters": query(AuditQuery),
         "responses": {"200": {"description": "entries[] ({id, at, kind, username, role, address, case_id, path, "
                                              "detail}) and next_cursor"},
-                      **errors(401, 403, 422)}}},
-}
+                      **errors(401, 403, 422)}}),
+]
