@@ -129,7 +129,7 @@ OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
 
 
 def _openapi_paths() -> dict[str, Any]:
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     item_id = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
     return {
         "/api/v1/iot/alarms": {"post": {

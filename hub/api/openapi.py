@@ -50,7 +50,7 @@ _ACTION_REQUEST = {"$ref": "#/components/schemas/ActionRequest"}
 def build_spec() -> dict[str, Any]:
     _, schemas = models_json_schema([(m, "validation") for m in _MODELS],
                                     ref_template="#/components/schemas/{model}")
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "process is up", "responses": {"200": {"description": "up"}}}},
         "/readyz": {"get": {"summary": "PostgreSQL and Redis answer",

@@ -71,7 +71,7 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
             _code(case, "grid"), report.get("category"), report.get("ticket_no"), position,
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
             _code(case, "community"), next_due(case) if next_due is not None else None,
-            *((case["location"]["lng"], case["location"]["lat"]) if case.get("location") else (None, None)),
+            *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
             report.get("device_id"),
         )
         for col, value in zip(cols, values, strict=True):
