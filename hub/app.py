@@ -170,7 +170,8 @@ async def _supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -
 
 async def _close_sockets(app: web.Application) -> None:
     """Consoles are told the hub is going away (1001) so shutdown does not wait for them."""
-    for ws in list(app[keys.SOCKETS]):
+    sockets = app[keys.SOCKETS]  # named first: inside list(...) mypy infers the key's type from list's
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down; reconnect with your position")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from dispatch.case import area_codes
+from dispatch.case import Case, area_codes
 from dispatch.inputs import AreaCode, InputModel
 from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
@@ -84,8 +84,8 @@ async def queue(request: web.Request) -> web.Response:
     rows = await request.app[POOL].fetch(
         f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT ${len(args)}",
         *args)
-    cases: list[dict[str, Any]] = [redact_case(r["doc"], LIST_VIEW) for r in rows
-                                   if case_in_scopes(area_codes(r["doc"]), scopes)]
+    cases: list[Case] = [redact_case(r["doc"], LIST_VIEW) for r in rows
+                         if case_in_scopes(area_codes(r["doc"]), scopes)]
     return json_response({"queue": name, "cases": cases})
 
 

@@ -10,11 +10,11 @@ KPIs hold no personal data. Each such read is recorded before the answer is sent
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
+from dispatch.case import Case
 from dispatch.inputs import BigintId, InputModel, Moment
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import client_address, principal_of
@@ -38,7 +38,7 @@ class AuditQuery(InputModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-async def record_case_read(request: web.Request, principal: Principal, case: dict[str, Any]) -> None:
+async def record_case_read(request: web.Request, principal: Principal, case: Case) -> None:
     """`principal` is about to receive `case` in its own view: record it when that view is unmasked and the
     case holds personal data (who, when — the entry's time —, which case, through which path)."""
     if principal.view != "full":

@@ -101,7 +101,7 @@ async def get_area(request: web.Request) -> web.Response:
     return web.json_response(feature, content_type="application/geo+json")
 
 
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 ROUTES = [
     Route("GET", "/api/v1/route", route_point, {
         "summary": "where a point routes", "security": _BEARER, "parameters": query(RouteQuery),

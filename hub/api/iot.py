@@ -115,7 +115,7 @@ async def discard_item(request: web.Request) -> web.Response:
 
 OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
 
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _ITEM_ID = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
 ROUTES = [
     Route("POST", "/api/v1/iot/alarms", post_alarm, {

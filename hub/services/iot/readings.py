@@ -13,7 +13,7 @@ from typing import Literal
 import asyncpg
 
 from connectors.iot import AlarmMessage, BadMessage, case_report, parse_alarm
-from dispatch.case import area_codes
+from dispatch.case import Case, area_codes
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from geo.crs import Crs
@@ -117,8 +117,8 @@ class IotService:
         action: Literal["attached", "recovered"] = "attached" if message.state == "alarm" else "recovered"
         return IotOutcome(action, case["case_id"], duplicate=result.duplicate)
 
-    async def _open_case(self, device_id: str) -> dict[str, object] | None:
-        doc: dict[str, object] | None = await self._pool.fetchval(
+    async def _open_case(self, device_id: str) -> Case | None:
+        doc: Case | None = await self._pool.fetchval(
             "SELECT doc FROM cases WHERE device_id = $1 AND state = ANY($2::text[]) "
             "ORDER BY created_at DESC LIMIT 1", device_id, sorted(CANDIDATE_STATES))
         return doc
