@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -70,7 +70,21 @@ class Reporter(InputModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class HotlineTicket(InputModel):
+class Place(InputModel):
+    """Where a report says the problem is: a point, an address text, or both — at least one. Shared by every
+    input that names a place (a ticket, a routing question)."""
+
+    location: Location | None = None
+    address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _location_or_address(self) -> Self:
+        if self.location is None and self.address is None:
+            raise ValueError("give `location` or `address` (or both)")
+        return self
+
+
+class HotlineTicket(Place):
     """One ticket as the 12345 system records it. Unknown fields are refused so typos do not vanish."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -80,8 +94,6 @@ class HotlineTicket(InputModel):
     category: Annotated[str, Field(min_length=1, max_length=64)]
     content: Annotated[str, Field(min_length=1, max_length=10_000)]
     reported_at: Moment
-    location: Location | None = None
-    address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     title: Annotated[str, Field(max_length=200)] | None = None
     channel: Annotated[str, Field(max_length=32)] | None = None
     urgency: Urgency = Urgency.normal
@@ -92,12 +104,6 @@ class HotlineTicket(InputModel):
         "Where status callbacks for this ticket go (else CITYLOOP_HOTLINE_CALLBACK_URL). Its origin (scheme, "
         "host, port) must be registered for the pushing key (`cityloop keys add --callback-origin`) or in "
         "CITYLOOP_CALLBACK_ALLOWED_ORIGINS, else 422 naming callback_url; the path is free."))
-
-    @model_validator(mode="after")
-    def _location_or_address(self) -> HotlineTicket:
-        if self.location is None and self.address is None:
-            raise ValueError("a ticket needs `location` or `address` (or both)")
-        return self
 
     def idempotency_key(self) -> str:
         return f"hotline:{self.ticket_no}"

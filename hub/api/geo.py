@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter
 
-from connectors.hotline import Location
+from connectors.hotline import Location, Place
 from dispatch.inputs import AreaCode, InputModel
 from geo.areas import LEVELS
 from hub.api.errors import ApiError, json_response, path_param, read_json
@@ -24,16 +24,10 @@ RouteQuery = Location
 AREA_CODE = TypeAdapter(AreaCode)
 
 
-class RouteRequest(InputModel):
-    model_config = ConfigDict(extra="forbid")
-    address: str | None = Field(default=None, min_length=1, max_length=500)
-    location: Location | None = None
+class RouteRequest(Place):
+    """Where an address, a point, or both route (POST /api/v1/route)."""
 
-    @model_validator(mode="after")
-    def _one_of(self) -> RouteRequest:
-        if self.address is None and self.location is None:
-            raise ValueError("give `address` or `location` (or both)")
-        return self
+    model_config = ConfigDict(extra="forbid")
 
 
 class AreasQuery(InputModel):

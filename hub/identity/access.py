@@ -7,9 +7,9 @@ Area codes are the national administrative codes, which nest by prefix (450103 �
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dispatch.case import Case, area_codes
 from geo.areas import NANNING, code_within
@@ -128,21 +128,21 @@ def personal_data(case: Case) -> list[str]:
     return found
 
 
-def redact_case(case: Case, view: str) -> Case:
-    if view == "full":
-        return case
-    out = case.copy()
-    out["report"] = redact_report(case.get("report") or {}, view)
-    if (case.get("report") or {}).get("confidential"):
+def _masked_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A document that carries a report and a location — a case, or the data of its `case.received`
+    event — as the masked view shows it: reporter masked, and a confidential ticket's content and place hidden."""
+    report = doc.get("report") or {}
+    out = dict(doc)
+    out["report"] = redact_report(report, "masked")
+    if report.get("confidential"):
         out["location"] = None
     return out
+
+
+def redact_case(case: Case, view: str) -> Case:
+    return case if view == "full" else cast(Case, _masked_document(case))
 
 
 def redact_event_data(event_type: str, data: dict[str, Any], view: str) -> dict[str, Any]:
-    if view == "full" or event_type != "case.received":
-        return data
-    out = dict(data)
-    out["report"] = redact_report(data.get("report") or {}, view)
-    if (data.get("report") or {}).get("confidential"):
-        out["location"] = None
-    return out
+    """Only `case.received` carries the report; every later event is shown as it is."""
+    return data if view == "full" or event_type != "case.received" else _masked_document(data)
