@@ -16,7 +16,7 @@ from hub.api.identity import principal_of
 from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, READS
 from hub.services.case_actions import ActionError
-from hub.store.reads import QUEUES
+from hub.store.reads import QUEUES as QUEUES  # re-exported: the console and the OpenAPI list the queues
 
 
 class QueueQuery(InputModel):

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from dispatch.events import Case
 from dispatch.states import FINISHED_STATES
@@ -22,6 +23,9 @@ from hub.identity.access import CITY_CODE
 
 # "The case is open" on the projection's `state` column. The states are the domain's constants, not
 # input, so they are written into the SQL text (queries that use it stay plain strings).
+# A connection of the caller's transaction: a plain one, or one acquired from the pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
 OPEN_CASE_SQL: Final = "state NOT IN ({})".format(", ".join(f"'{s}'" for s in sorted(FINISHED_STATES)))
 
 # The operators' queues: each is a filter on the case projection; `$now` is the hub's clock.
@@ -113,7 +117,7 @@ class CaseReads:
             *args)
         return [r["doc"] for r in rows]
 
-    async def open_in_scopes(self, conn: asyncpg.Connection, scopes: frozenset[str], limit: int) -> list[Case]:
+    async def open_in_scopes(self, conn: Connection, scopes: frozenset[str], limit: int) -> list[Case]:
         """The open cases in `scopes`, most recently changed first: a console's snapshot, read on `conn`
         so that it matches the position read in the same transaction."""
         clause, args = visible_clause(scopes)
@@ -153,7 +157,7 @@ class CaseReads:
             "SELECT doc FROM cases WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2", now, limit)
         return [r["doc"] for r in rows]
 
-    async def with_callback_keys(self, conn: asyncpg.Connection,
+    async def with_callback_keys(self, conn: Connection,
                                  ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, asyncpg.Record]:
         """(case_id, doc, key_name, callback_origins) by case id, read in the callback writer's transaction."""
         return {r["case_id"]: r for r in await conn.fetch(_WITH_CALLBACK_KEYS, list(ids))}

@@ -14,6 +14,7 @@ import asyncpg
 
 from connectors.iot import AlarmMessage, BadMessage, case_report, parse_alarm
 from dispatch.case import area_codes
+from dispatch.events import Case
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from geo.crs import Crs
@@ -118,5 +119,5 @@ class IotService:
         action: Literal["attached", "recovered"] = "attached" if message.state == "alarm" else "recovered"
         return IotOutcome(action, case["case_id"], duplicate=result.duplicate)
 
-    async def _open_case(self, device_id: str) -> dict[str, object] | None:
+    async def _open_case(self, device_id: str) -> Case | None:
         return await self._reads.latest_of_device(device_id, sorted(CANDIDATE_STATES))
