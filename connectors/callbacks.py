@@ -86,7 +86,8 @@ def verify(secret: str, timestamp: str, body: bytes, given: str, now: float, tol
 def backoff_s(attempt: int, base_s: float, cap_s: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with full jitter before retry number `attempt` (1 = after the first failure):
     uniformly random up to base·2^(attempt-1), capped — retries from many cases do not arrive in step."""
-    return rand() * min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    growth: int = 2 ** max(0, attempt - 1)  # typeshed types int ** int as Any (a negative power is a float)
+    return rand() * min(cap_s, base_s * growth)
 
 
 def describe_failure(status: int | None, error: str | None) -> str:

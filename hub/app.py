@@ -10,7 +10,6 @@ import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,12 +19,8 @@ from dispatch.policy import Policy
 from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
-from hub.api import actions, cases, console, geo, grid, health, hotline, hotspots, identity, open311
-from hub.api import audit as audit_api
-from hub.api import iot as iot_api
-from hub.api import kpis as kpi_api
-from hub.api.errors import error_middleware, json_response
-from hub.api.openapi import build_spec
+from hub.api.errors import error_middleware
+from hub.api.routes import FRONTEND_DIR, add_routes
 from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
@@ -34,7 +29,6 @@ from hub.infra.db import create_pool, database_name
 from hub.infra.metrics import Metrics
 from hub.infra.migrate import apply_migrations
 from hub.infra.settings import Settings
-from hub.live import console_ws
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
@@ -56,7 +50,6 @@ from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 
-FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 # The consoles' libraries, installed from the npm registry by `make install` (frontend/package-lock.json) and
 # served by the hub itself: no CDN. Only their dist folders are exposed.
 VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules/leaflet.markercluster/dist",
@@ -179,18 +172,9 @@ async def _supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -
 
 async def _close_sockets(app: web.Application) -> None:
     """Consoles are told the hub is going away (1001) so shutdown does not wait for them."""
-    for ws in list(app[keys.SOCKETS]):
+    sockets = app[keys.SOCKETS]  # named first: inside list(...) mypy infers the key's type from list's
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down; reconnect with your position")
-
-
-async def _openapi(_request: web.Request) -> web.Response:
-    return json_response(build_spec())
-
-
-def _static_page(folder: str) -> Any:
-    async def handler(_request: web.Request) -> web.FileResponse:
-        return web.FileResponse(FRONTEND_DIR / folder / "index.html")
-    return handler
 
 
 def load_policy(settings: Settings) -> Policy:
@@ -213,35 +197,7 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
     app[keys.SOCKETS] = weakref.WeakSet()
     app.cleanup_ctx.extend([_postgres, _redis, _core])
     app.on_shutdown.append(_close_sockets)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
-    app.router.add_get("/openapi.json", _openapi)
-    app.router.add_post("/api/v1/auth/login", identity.login)
-    app.router.add_post("/api/v1/auth/logout", identity.logout)
-    app.router.add_post("/api/v1/hotline/tickets", hotline.push_ticket)
-    app.router.add_post("/api/v1/hotline/tickets:batch", hotline.push_batch)
-    app.router.add_get("/api/v1/cases", cases.list_cases)
-    app.router.add_get("/api/v1/cases/{case_id}", cases.get_case)
-    app.router.add_post("/api/v1/cases/{case_id}/actions", actions.act)
-    app.router.add_get("/api/v1/queues/{name}", actions.queue)
-    app.router.add_get("/api/v1/kpis", kpi_api.kpis)
-    app.router.add_get("/api/v1/kpis.csv", kpi_api.kpis_csv)
-    app.router.add_get("/api/v1/route", geo.route_point)
-    app.router.add_post("/api/v1/route", geo.route_body)
-    app.router.add_get("/api/v1/areas", geo.list_areas)
-    app.router.add_get("/api/v1/areas.geojson", geo.area_shapes)
-    app.router.add_get("/api/v1/areas/{code}", geo.get_area)
-    iot_api.add_routes(app)
-    open311.add_routes(app)
-    grid.add_routes(app)
-    audit_api.add_routes(app)
-    app.router.add_get("/api/v1/console/config", console.console_config)
-    app.router.add_get("/api/v1/hotspots", hotspots.hotspots)
-    app.router.add_get("/ws/console", console_ws.console_socket)
-    app.router.add_get("/console/", _static_page("console"))
-    app.router.add_get("/m/", _static_page("m"))
-    app.router.add_get("/", _to_console)
+    add_routes(app)  # hub.api.routes: the one route table
     for name, folder in VENDOR.items():
         if (FRONTEND_DIR / folder).is_dir():
             app.router.add_static(f"/static/vendor/{name}/", FRONTEND_DIR / folder, show_index=False)
@@ -252,6 +208,3 @@ def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy |
         app.router.add_static(f"/static/{folder}/", FRONTEND_DIR / folder, show_index=False)
     return app
 
-
-async def _to_console(_request: web.Request) -> web.Response:
-    raise web.HTTPFound("/console/")

@@ -76,7 +76,8 @@ async def bench_store(pool: asyncpg.Pool, n: int, concurrency: int) -> dict[str,
         await asyncio.gather(task, return_exceptions=True)
 
     async def copy_limit() -> None:
-        records = [(uuid.uuid4(), 1, "bench.happened", _event(i).data, {}, now) for i in range(n)]
+        records: list[tuple[Any, ...]] = [(uuid.uuid4(), 1, "bench.happened", _event(i).data, {}, now)
+                                          for i in range(n)]
         async with pool.acquire() as conn:
             await conn.copy_records_to_table(
                 "events", records=records,

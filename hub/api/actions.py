@@ -7,16 +7,17 @@ from typing import Any
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from dispatch.case import area_codes
+from dispatch.case import Case, area_codes
 from dispatch.inputs import AreaCode, InputModel
 from hub.api.audit import record_case_read
 from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
+from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, READS
 from hub.services.case_actions import ActionError
-from hub.store.reads import QUEUES as QUEUES  # re-exported: the console and the OpenAPI list the queues
+from hub.store.reads import QUEUES
 
 
 class QueueQuery(InputModel):
@@ -61,6 +62,23 @@ async def queue(request: web.Request) -> web.Response:
     if not scopes:
         return json_response({"queue": name, "cases": []})
     docs = await request.app[READS].queue(name, scopes, request.app[CLOCK].now(), query.limit)
-    cases: list[dict[str, Any]] = [redact_case(doc, LIST_VIEW) for doc in docs
-                                   if case_in_scopes(area_codes(doc), scopes)]
+    cases: list[Case] = [redact_case(doc, LIST_VIEW) for doc in docs
+                         if case_in_scopes(area_codes(doc), scopes)]
     return json_response({"queue": name, "cases": cases})
+
+
+ROUTES = [
+    Route("POST", "/api/v1/cases/{case_id}/actions", act, {
+        "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
+                   "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
+                   "split, park, reopen, reject, comment; 404 for a case outside the caller's jurisdiction",
+        "security": [{"bearer": []}],
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActionRequest"}}}},
+        "parameters": [CASE_ID],
+        "responses": {"200": {"description": "the case after the action"}, **errors(401, 403, 404, 409, 422, 503)}}),
+    Route("GET", "/api/v1/queues/{name}", queue, {
+        "summary": "operators' queues", "security": [{"bearer": []}],
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": sorted(QUEUES)}}, *query(QueueQuery)],
+        "responses": {"200": {"description": "cases in the queue"}, **errors(401, 404, 422)}}),
+]

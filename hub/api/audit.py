@@ -10,15 +10,15 @@ KPIs hold no personal data. Each such read is recorded before the answer is sent
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
+from dispatch.case import Case
 from dispatch.inputs import BigintId, InputModel, Moment
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import client_address, principal_of
-from hub.api.schema import errors, query
+from hub.api.schema import Route, errors, query
 from hub.identity import audit
 from hub.identity.access import Principal, personal_data
 from hub.identity.audit import Kind
@@ -38,7 +38,7 @@ class AuditQuery(InputModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-async def record_case_read(request: web.Request, principal: Principal, case: dict[str, Any]) -> None:
+async def record_case_read(request: web.Request, principal: Principal, case: Case) -> None:
     """`principal` is about to receive `case` in its own view: record it when that view is unmasked and the
     case holds personal data (who, when — the entry's time —, which case, through which path)."""
     if principal.view != "full":
@@ -63,16 +63,12 @@ async def list_audit(request: web.Request) -> web.Response:
     return json_response({"entries": page, "next_cursor": str(page[-1]["id"]) if len(rows) > q.limit else None})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/audit", list_audit)
-
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/audit": {"get": {
+ROUTES = [
+    Route("GET", "/api/v1/audit", list_audit, {
         "summary": "the append-only access audit, newest first: personal_data_read, login_failed, login_locked, "
                    "logout, user_disabled (admin, auditor)",
         "security": [{"bearer": []}], "parameters": query(AuditQuery),
         "responses": {"200": {"description": "entries[] ({id, at, kind, username, role, address, case_id, path, "
                                              "detail}) and next_cursor"},
-                      **errors(401, 403, 422)}}},
-}
+                      **errors(401, 403, 422)}}),
+]

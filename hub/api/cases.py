@@ -16,6 +16,7 @@ from dispatch.permissions import available_actions
 from hub.api.audit import record_case_read
 from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
+from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import (
     LIST_VIEW,
     USER_ROLES,
@@ -96,3 +97,14 @@ async def get_case(request: web.Request) -> web.Response:
     ]
     await record_case_read(request, principal, doc)
     return json_response(case)
+
+
+ROUTES = [
+    Route("GET", "/api/v1/cases", list_cases, {
+        "summary": "cases the caller may see", "security": [{"bearer": []}], "parameters": query(CaseQuery),
+        "responses": {"200": {"description": "a page of cases and next_cursor"}, **errors(401, 403, 422)}}),
+    Route("GET", "/api/v1/cases/{case_id}", get_case, {
+        "summary": "one case with its timeline; 404 also for a case outside the caller's jurisdiction",
+        "security": [{"bearer": []}], "parameters": [CASE_ID],
+        "responses": {"200": {"description": "the case"}, **errors(401, 403, 404)}}),
+]

@@ -13,6 +13,7 @@ from dispatch.inputs import AreaCode, InputModel
 from geo.areas import LEVELS
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
+from hub.api.schema import Route, errors, json_body, query
 from hub.identity.access import USER_ROLES
 from hub.keys import LOCATOR
 from hub.services.locator import Placed
@@ -98,3 +99,25 @@ async def get_area(request: web.Request) -> web.Response:
     if feature is None:
         raise ApiError(404, "not_found", "no such area in the active boundaries")
     return web.json_response(feature, content_type="application/geo+json")
+
+
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+ROUTES = [
+    Route("GET", "/api/v1/route", route_point, {
+        "summary": "where a point routes", "security": _BEARER, "parameters": query(RouteQuery),
+        "responses": {"200": {"description": "areas, flags, neighbours"}, **errors(401, 422)}}),
+    Route("POST", "/api/v1/route", route_body, {
+        "summary": "where an address or a location routes", "security": _BEARER, "requestBody": json_body(RouteRequest),
+        "responses": {"200": {"description": "areas and confidence"}, **errors(401, 422)}}),
+    Route("GET", "/api/v1/areas", list_areas, {
+        "summary": "the area tree", "security": _BEARER, "parameters": query(AreasQuery),
+        "responses": {"200": {"description": "areas"}, **errors(401, 422)}}),
+    Route("GET", "/api/v1/areas.geojson", area_shapes, {
+        "summary": "the children of `parent` (default: the counties) as a simplified GeoJSON FeatureCollection",
+        "security": _BEARER, "parameters": query(AreaShapesQuery),
+        "responses": {"200": {"description": "FeatureCollection"}, **errors(401, 422)}}),
+    Route("GET", "/api/v1/areas/{code}", get_area, {
+        "summary": "one area as a GeoJSON Feature", "security": _BEARER,
+        "parameters": [{"name": "code", "in": "path", "required": True, "schema": AREA_CODE.json_schema()}],
+        "responses": {"200": {"description": "GeoJSON Feature"}, **errors(401, 404, 422)}}),
+]

@@ -36,7 +36,7 @@ from dispatch.permissions import ROLES
 from hub.api.cases import case_id_of
 from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
-from hub.api.schema import errors, inline_defs, json_body
+from hub.api.schema import Route, errors, inline_defs, json_body
 from hub.identity.access import may_see
 from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
 from hub.services.photos import is_photo_id
@@ -262,45 +262,35 @@ def _multipart(properties: dict[str, Any], required: list[str]) -> dict[str, Any
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
-def _openapi_paths() -> dict[str, Any]:
-    form = inline_defs(GridReportForm.model_json_schema())
-    binary = {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, checked by content"}
-    report_form = {**form["properties"], PHOTO_FIELD: {"type": "array", "items": binary}}
-    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
-    return {
-        "/api/v1/grid/reports": {"post": {
-            "summary": "a grid worker's patrol report with photos (idempotent by report_id per reporter); "
-                       "the position comes from lng/lat, else the first photo's EXIF GPS, else the address",
-            "security": bearer, "requestBody": _multipart(report_form, form.get("required", [])),
-            "responses": {"202": {"description": "new case", **json_body(ReportAccepted)},
-                          "200": {"description": "report_id seen before: the same case", **json_body(ReportAccepted)},
-                          **errors(400, 401, 403, 413, 415, 422, 503)}}},
-        "/api/v1/photos": {"post": {
-            "summary": "store one photo to name in a later `progress` action; served only once a case names it",
-            "security": bearer, "requestBody": _multipart({PHOTO_FIELD: binary}, [PHOTO_FIELD]),
-            "responses": {"201": {"description": "stored", **json_body(PhotoStored)},
-                          **errors(400, 401, 403, 413, 415, 422)}}},
-        "/api/v1/cases/{case_id}/photos/{photo_id}": {"get": {
-            "summary": "a photo named by the case; 404 also when the case is outside the caller's jurisdiction",
-            "security": bearer,
-            "parameters": [
-                {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
-                {"name": "photo_id", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
-            "responses": {"200": {"description": "the photo bytes",
-                                  "content": {t: {"schema": binary} for t in ("image/jpeg", "image/png",
-                                                                              "image/webp")}},
-                          **errors(401, 404)}}},
-    }
+_FORM = inline_defs(GridReportForm.model_json_schema())
+_BINARY = {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP, checked by content"}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
-
-# OpenAPI path items of this module's /api routes and the models they name, merged by hub.api.openapi.
+# The models the operations below name, for hub.api.openapi's components.
 OPENAPI_MODELS: list[type[BaseModel]] = [ReportAccepted, PhotoStored]
-OPENAPI_PATHS: dict[str, Any] = _openapi_paths()
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this channel's routes on the hub."""
-    app.router.add_post("/api/v1/grid/reports", submit_report)
-    app.router.add_post("/api/v1/photos", upload_photo)
-    app.router.add_get("/api/v1/cases/{case_id}/photos/{photo_id}", get_photo)
+ROUTES = [
+    Route("POST", "/api/v1/grid/reports", submit_report, {
+        "summary": "a grid worker's patrol report with photos (idempotent by report_id per reporter); "
+                   "the position comes from lng/lat, else the first photo's EXIF GPS, else the address",
+        "security": _BEARER,
+        "requestBody": _multipart({**_FORM["properties"], PHOTO_FIELD: {"type": "array", "items": _BINARY}},
+                                  _FORM.get("required", [])),
+        "responses": {"202": {"description": "new case", **json_body(ReportAccepted)},
+                      "200": {"description": "report_id seen before: the same case", **json_body(ReportAccepted)},
+                      **errors(400, 401, 403, 413, 415, 422, 503)}}),
+    Route("POST", "/api/v1/photos", upload_photo, {
+        "summary": "store one photo to name in a later `progress` action; served only once a case names it",
+        "security": _BEARER, "requestBody": _multipart({PHOTO_FIELD: _BINARY}, [PHOTO_FIELD]),
+        "responses": {"201": {"description": "stored", **json_body(PhotoStored)},
+                      **errors(400, 401, 403, 413, 415, 422)}}),
+    Route("GET", "/api/v1/cases/{case_id}/photos/{photo_id}", get_photo, {
+        "summary": "a photo named by the case; 404 also when the case is outside the caller's jurisdiction",
+        "security": _BEARER,
+        "parameters": [
+            {"name": "case_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+            {"name": "photo_id", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}],
+        "responses": {"200": {"description": "the photo bytes",
+                              "content": {t: {"schema": _BINARY} for t in ("image/jpeg", "image/png", "image/webp")}},
+                      **errors(401, 404)}}),
+]

@@ -8,6 +8,7 @@ import ipaddress
 from aiohttp import web
 
 from hub.api.errors import error_response, json_response
+from hub.api.schema import Route
 from hub.keys import GATEWAY, METRICS, OUTBOX, POOL, REDIS
 
 
@@ -49,3 +50,14 @@ async def metrics(request: web.Request) -> web.Response:
         "callbacks_pending": callbacks.get("pending", 0), "callbacks_dead": callbacks.get("dead", 0),
     })
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+ROUTES = [
+    Route("GET", "/healthz", healthz, {"summary": "process is up", "responses": {"200": {"description": "up"}}}),
+    Route("GET", "/readyz", readyz, {
+        "summary": "PostgreSQL and Redis answer",
+        "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}),
+    Route("GET", "/metrics", metrics, {"summary": "Prometheus text format (loopback only)",
+                                       "responses": {"200": {"description": "metrics"},
+                                                     "403": {"description": "not from loopback"}}}),
+]

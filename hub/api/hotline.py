@@ -14,6 +14,7 @@ from connectors.callback_origins import BadOrigin, allowed, origin_of
 from connectors.hotline import HotlineTicket
 from hub.api.errors import ApiError, json_response, read_json, validation_fields
 from hub.api.identity import principal_of
+from hub.api.schema import Route, errors, json_body
 from hub.identity.access import Principal
 from hub.keys import INTAKE, METRICS, SETTINGS
 from hub.store.events import StoreOverloaded, StoreUnavailable
@@ -126,3 +127,17 @@ async def _one(request: web.Request, principal: Principal, index: int, raw: Any)
         return {**head, "status": 500, "error": {"code": "internal", "message": "internal error; it has been "
                                                  "logged", "fields": []}}
     return {**head, "status": 200 if answer.duplicate else 202, **answer.model_dump()}
+
+
+ROUTES = [
+    Route("POST", "/api/v1/hotline/tickets", push_ticket, {
+        "summary": "push one 12345 ticket (idempotent by ticket_no)", "security": [{"apiKey": []}],
+        "requestBody": json_body(HotlineTicket),
+        "responses": {"202": {"description": "new case", **json_body(TicketAccepted)},
+                      "200": {"description": "ticket seen before: the same answer", **json_body(TicketAccepted)},
+                      **errors(401, 403, 422, 503)}}),
+    Route("POST", "/api/v1/hotline/tickets:batch", push_batch, {
+        "summary": "push up to 1,000 tickets; a result per ticket with its own status (202, 200, 422, 503)",
+        "security": [{"apiKey": []}], "requestBody": json_body(TicketBatch),
+        "responses": {"200": {"description": "results[] in order, and counts"}, **errors(401, 403, 413, 422)}}),
+]

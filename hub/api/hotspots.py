@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 from dispatch.inputs import AreaCode, InputModel
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
+from hub.api.schema import Route, errors, query
 from hub.identity.access import USER_ROLES, clip_scopes
 from hub.keys import CLOCK, READS
 
@@ -35,3 +36,12 @@ async def hotspots(request: web.Request) -> web.Response:
     return json_response({"level": query.level, "days": query.days,
                           "rows": [{"code": r["code"], "name": r["name"], "category": r["category"],
                                     "category_name": r["category_name"], "cases": r["cases"]} for r in rows]})
+
+
+ROUTES = [
+    Route("GET", "/api/v1/hotspots", hotspots, {
+        "summary": "case counts by area and category over recent days (高频事项), clipped to the caller",
+        "security": [{"bearer": []}], "parameters": query(HotspotQuery),
+        "responses": {"200": {"description": "rows of {code, name, category, category_name, cases}"},
+                      **errors(401, 403, 422)}}),
+]

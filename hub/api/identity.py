@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.inputs import InputModel
 from hub.api.errors import ApiError, error_response, json_response, read_json
+from hub.api.schema import Error, Route, errors, json_body
 from hub.identity.access import MACHINE_ROLES, Principal
 from hub.identity.auth import AccountDisabled, AuthError, token_digest
 from hub.identity.throttle import LoginThrottled
@@ -102,3 +103,20 @@ async def logout(request: web.Request) -> web.Response:
     await request.app[AUTH].logout(token, address=client_address(request))
     await request.app[SESSIONS].revoke(token_digest(token))
     return web.Response(status=204)
+
+
+ROUTES = [
+    Route("POST", "/api/v1/auth/login", login, {
+        "summary": "sign in; after too many failures per account or per address in the window, 429 with "
+                   "Retry-After (seconds) — also for a correct password — until the window lets it in",
+        "requestBody": json_body(LoginRequest),
+        "responses": {"200": {"description": "token", **json_body(LoginResponse)},
+                      "429": {"description": "locked out: retry after `Retry-After` seconds",
+                              "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **json_body(Error)},
+                      **errors(401, 403, 422)}}),
+    Route("POST", "/api/v1/auth/logout", logout, {
+        "summary": "sign out: the caller's session ends at once on REST in every hub, and its console "
+                   "websockets are closed with 4001 (403 for an API key: keys are not sessions)",
+        "security": [{"bearer": []}],
+        "responses": {"204": {"description": "signed out"}, **errors(401, 403)}}),
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -11,7 +9,7 @@ from connectors.iot import AlarmMessage, BadMessage, DeviceId, DeviceRegistratio
 from dispatch.inputs import BigintId, InputModel
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
-from hub.api.schema import errors, json_body, query
+from hub.api.schema import Route, errors, json_body, query
 from hub.keys import DEVICES, IOT, QUARANTINE
 from hub.services.iot.readings import UnknownDevice
 from hub.services.quarantine import QuarantineItemNotFound, ReplayFailed
@@ -115,54 +113,38 @@ async def discard_item(request: web.Request) -> web.Response:
     return json_response({"id": item_id, "state": "discarded"})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/iot/alarms", post_alarm)
-    app.router.add_get("/api/v1/devices", list_devices)
-    app.router.add_post("/api/v1/devices", add_device)
-    app.router.add_get("/api/v1/devices/{device_id}", get_device)
-    app.router.add_get("/api/v1/quarantine", list_quarantine)
-    app.router.add_post("/api/v1/quarantine/{item_id}/replay", replay_item)
-    app.router.add_post("/api/v1/quarantine/{item_id}/discard", discard_item)
-
-
 OPENAPI_MODELS: list[type[BaseModel]] = [AlarmMessage, DeviceRegistration]
 
-
-def _openapi_paths() -> dict[str, Any]:
-    bearer = [{"bearer": []}]
-    item_id = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
-    return {
-        "/api/v1/iot/alarms": {"post": {
-            "summary": "one IoT reading (the HTTP twin of MQTT cityloop/iot/{device_id}/alarm)",
-            "security": [{"apiKey": []}], "requestBody": json_body(AlarmMessage),
-            "responses": {"202": {"description": "recorded: opened/attached/recovered"},
-                          "200": {"description": "a repeat (same device_id + seq) or nothing to record"},
-                          **errors(401, 403, 422, 503)}}},
-        "/api/v1/devices": {
-            "get": {"summary": "the device registry", "security": bearer, "parameters": query(DeviceQuery),
-                    "responses": {"200": {"description": "devices and next_after"}, **errors(401, 403, 422)}},
-            "post": {"summary": "register (or move) a device", "security": bearer,
-                     "requestBody": json_body(DeviceRegistration),
-                     "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}},
-        "/api/v1/devices/{device_id}": {"get": {
-            "summary": "one device", "security": bearer,
-            "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": DEVICE_ID.json_schema()}],
-            "responses": {"200": {"description": "the device"}, **errors(401, 403, 404, 422)}}},
-        "/api/v1/quarantine": {"get": {
-            "summary": "input that could not be processed, with the reason", "security": bearer,
-            "parameters": query(QuarantineQuery),
-            "responses": {"200": {"description": "items and next_after; an item's payload is the first 64 KB of "
-                                                 "what arrived, with payload_size and payload_sha256 of the whole "
-                                                 "and payload_truncated (a truncated item cannot be replayed)"},
-                          **errors(401, 403, 422)}}},
-        "/api/v1/quarantine/{item_id}/replay": {"post": {
-            "summary": "process a held item again", "security": bearer, "parameters": item_id,
-            "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}},
-        "/api/v1/quarantine/{item_id}/discard": {"post": {
-            "summary": "drop a held item (kept, marked discarded)", "security": bearer, "parameters": item_id,
-            "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409, 422)}}},
-    }
-
-
-# OpenAPI path items of this module's /api routes, merged into /openapi.json by hub.api.openapi.
-OPENAPI_PATHS: dict[str, Any] = _openapi_paths()
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_ITEM_ID = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
+ROUTES = [
+    Route("POST", "/api/v1/iot/alarms", post_alarm, {
+        "summary": "one IoT reading (the HTTP twin of MQTT cityloop/iot/{device_id}/alarm)",
+        "security": [{"apiKey": []}], "requestBody": json_body(AlarmMessage),
+        "responses": {"202": {"description": "recorded: opened/attached/recovered"},
+                      "200": {"description": "a repeat (same device_id + seq) or nothing to record"},
+                      **errors(401, 403, 422, 503)}}),
+    Route("GET", "/api/v1/devices", list_devices, {
+        "summary": "the device registry", "security": _BEARER, "parameters": query(DeviceQuery),
+        "responses": {"200": {"description": "devices and next_after"}, **errors(401, 403, 422)}}),
+    Route("POST", "/api/v1/devices", add_device, {
+        "summary": "register (or move) a device", "security": _BEARER, "requestBody": json_body(DeviceRegistration),
+        "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}),
+    Route("GET", "/api/v1/devices/{device_id}", get_device, {
+        "summary": "one device", "security": _BEARER,
+        "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": DEVICE_ID.json_schema()}],
+        "responses": {"200": {"description": "the device"}, **errors(401, 403, 404, 422)}}),
+    Route("GET", "/api/v1/quarantine", list_quarantine, {
+        "summary": "input that could not be processed, with the reason", "security": _BEARER,
+        "parameters": query(QuarantineQuery),
+        "responses": {"200": {"description": "items and next_after; an item's payload is the first 64 KB of "
+                                             "what arrived, with payload_size and payload_sha256 of the whole "
+                                             "and payload_truncated (a truncated item cannot be replayed)"},
+                      **errors(401, 403, 422)}}),
+    Route("POST", "/api/v1/quarantine/{item_id}/replay", replay_item, {
+        "summary": "process a held item again", "security": _BEARER, "parameters": _ITEM_ID,
+        "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}),
+    Route("POST", "/api/v1/quarantine/{item_id}/discard", discard_item, {
+        "summary": "drop a held item (kept, marked discarded)", "security": _BEARER, "parameters": _ITEM_ID,
+        "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409, 422)}}),
+]

@@ -14,6 +14,7 @@ from dispatch.inputs import HubDate, InputModel
 from geo.areas import code_within
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
+from hub.api.schema import Route, errors, query
 from hub.identity.access import USER_ROLES, Principal, clip_scopes
 from hub.keys import CLOCK, KPIS
 from hub.services.kpis import CHINA, Period
@@ -75,3 +76,13 @@ async def kpis_csv(request: web.Request) -> web.Response:
     # A BOM so that Excel (what most 考核 offices open it with) reads the Chinese names correctly.
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv",
                         charset="utf-8", headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})
+
+
+ROUTES = [
+    Route("GET", "/api/v1/kpis", kpis, {
+        "summary": "KPIs per unit, township, county, city and period", "security": [{"bearer": []}],
+        "parameters": query(KpiQuery), "responses": {"200": {"description": "rows"}, **errors(401, 422)}}),
+    Route("GET", "/api/v1/kpis.csv", kpis_csv, {
+        "summary": "the same as CSV", "security": [{"bearer": []}], "parameters": query(KpiQuery),
+        "responses": {"200": {"description": "text/csv"}, **errors(401, 422)}}),
+]

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from connectors import open311 as o
 from hub.api.errors import MALFORMED_BODY, refused_parameters
+from hub.api.schema import Route
 from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, READS, SETTINGS
 from hub.store.events import StoreOverloaded, StoreUnavailable
 
@@ -171,8 +172,8 @@ async def not_found(request: web.Request) -> web.Response:
     return error_response(fmt, o.Open311Error(404, f"{request.method} {request.path} is not an Open311 resource"))
 
 
-def _path_item(summary: str, name: str, *, params: list[dict[str, Any]] | None = None,
-               method: str = "get", body: dict[str, Any] | None = None,
+def _operation(summary: str, name: str, *, params: list[dict[str, Any]] | None = None,
+               body: dict[str, Any] | None = None,
                ok: str = "200", errors: tuple[int, ...] = (400, 404)) -> dict[str, Any]:
     fmt = {"name": "fmt", "in": "path", "required": True, "schema": {"type": "string", "enum": ["json", "xml"]}}
     content: dict[str, Any] = {"application/json": {"schema": {}}, "text/xml": {"schema": {}}}
@@ -185,7 +186,7 @@ def _path_item(summary: str, name: str, *, params: list[dict[str, Any]] | None =
     }
     if body is not None:
         operation["requestBody"] = body
-    return {method: operation}
+    return operation
 
 
 def _param(name: str, where: str = "query", description: str = "", required: bool = False) -> dict[str, Any]:
@@ -202,37 +203,30 @@ _POST_FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {
     "description": "lat+long (WGS84) or address_string is required; attribute[CODE]=VALUE per the service "
                    "definition. Header Idempotency-Key makes a retry return the first answer."}}}}
 
-# OpenAPI path items of this module's routes, merged into /openapi.json by hub.api.openapi.
-OPENAPI_PATHS: dict[str, Any] = {
-    f"{ROOT}/discovery.{{fmt}}": _path_item("Open311 service discovery", "discovery", params=[_JURISDICTION]),
-    f"{ROOT}/services.{{fmt}}": _path_item("Open311 services: the leaf categories", "services",
-                                           params=[_JURISDICTION]),
-    f"{ROOT}/services/{{service_code}}.{{fmt}}": _path_item(
-        "Open311 service definition (attributes)", "service_definition",
-        params=[_param("service_code", "path"), _JURISDICTION]),
-    f"{ROOT}/requests.{{fmt}}": {
-        **_path_item("Open311 requests: newest first, public fields only (no reporter details)", "requests",
-                     params=[_param("service_request_id", description="comma-separated; overrides the rest"),
-                                  _param("service_code", description="comma-separated"),
-                                  _param("start_date", description="W3C date-time"),
-                                  _param("end_date", description="W3C date-time"),
-                                  _param("status", description="open, closed or both"), _JURISDICTION]),
-        **_path_item("Open311: submit a request (creates a case)", "create_request", method="post", body=_POST_FORM,
-                     ok="201", errors=(400, 403, 404, 503))},
-    f"{ROOT}/requests/{{service_request_id}}.{{fmt}}": _path_item(
-        "Open311: one request", "request", params=[_param("service_request_id", "path"), _JURISDICTION]),
-    f"{ROOT}/tokens/{{token}}.{{fmt}}": _path_item(
-        "Open311: the request id of a token", "token", params=[_param("token", "path"), _JURISDICTION]),
-}
+_REQUEST_FILTERS = [_param("service_request_id", description="comma-separated; overrides the rest"),
+                    _param("service_code", description="comma-separated"),
+                    _param("start_date", description="W3C date-time"), _param("end_date", description="W3C date-time"),
+                    _param("status", description="open, closed or both"), _JURISDICTION]
 
-
-def add_routes(app: web.Application) -> None:
-    """Register this channel's routes on the hub (the catch-all last: routes match in order)."""
-    app.router.add_get(f"{ROOT}/discovery.{{fmt}}", endpoint(discovery))
-    app.router.add_get(f"{ROOT}/services.{{fmt}}", endpoint(list_services))
-    app.router.add_get(f"{ROOT}/services/{{service_code}}.{{fmt}}", endpoint(service_definition))
-    app.router.add_get(f"{ROOT}/requests.{{fmt}}", endpoint(list_requests))
-    app.router.add_post(f"{ROOT}/requests.{{fmt}}", endpoint(create_request))
-    app.router.add_get(f"{ROOT}/requests/{{service_request_id}}.{{fmt}}", endpoint(get_request))
-    app.router.add_get(f"{ROOT}/tokens/{{token}}.{{fmt}}", endpoint(get_token))
-    app.router.add_route("*", f"{ROOT}/{{tail:.*}}", not_found)
+# In match order: the catch-all last, so that anything else under /open311/v2/ is an Open311 404.
+ROUTES = [
+    Route("GET", f"{ROOT}/discovery.{{fmt}}", endpoint(discovery),
+          _operation("Open311 service discovery", "discovery", params=[_JURISDICTION])),
+    Route("GET", f"{ROOT}/services.{{fmt}}", endpoint(list_services),
+          _operation("Open311 services: the leaf categories", "services", params=[_JURISDICTION])),
+    Route("GET", f"{ROOT}/services/{{service_code}}.{{fmt}}", endpoint(service_definition),
+          _operation("Open311 service definition (attributes)", "service_definition",
+                     params=[_param("service_code", "path"), _JURISDICTION])),
+    Route("GET", f"{ROOT}/requests.{{fmt}}", endpoint(list_requests),
+          _operation("Open311 requests: newest first, requests submitted through Open311 only, public fields "
+                     "(no reporter details)", "requests", params=_REQUEST_FILTERS)),
+    Route("POST", f"{ROOT}/requests.{{fmt}}", endpoint(create_request),
+          _operation("Open311: submit a request (creates a case)", "create_request", body=_POST_FORM, ok="201",
+                     errors=(400, 403, 404, 503))),
+    Route("GET", f"{ROOT}/requests/{{service_request_id}}.{{fmt}}", endpoint(get_request),
+          _operation("Open311: one request submitted through Open311", "request",
+                     params=[_param("service_request_id", "path"), _JURISDICTION])),
+    Route("GET", f"{ROOT}/tokens/{{token}}.{{fmt}}", endpoint(get_token),
+          _operation("Open311: the request id of a token", "token", params=[_param("token", "path"), _JURISDICTION])),
+    Route("*", f"{ROOT}/{{tail:.*}}", not_found),
+]

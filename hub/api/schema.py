@@ -4,9 +4,26 @@ channel modules can describe their paths without importing hub.api.openapi."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route of the hub, declared in the module that handles it with its OpenAPI operation beside it;
+    hub.api.routes collects every module's `ROUTES` into the one route table and into /openapi.json."""
+
+    method: str
+    path: str
+    handler: Handler
+    # None: not part of the REST description (the websocket, console pages, the Open311 catch-all).
+    operation: dict[str, Any] | None = None
 
 
 class ErrorField(BaseModel):
@@ -61,3 +78,8 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 def errors(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": "error", **json_body(Error)} for c in codes}
+
+
+# The {case_id} path parameter of every route under /api/v1/cases/{case_id}.
+CASE_ID: dict[str, Any] = {"name": "case_id", "in": "path", "required": True,
+                           "schema": {"type": "string", "format": "uuid"}}

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch.case import area_codes
+from dispatch.case import Case, area_codes
 from geo.areas import NANNING, code_within
 
 CITY_CODE = NANNING.code
@@ -78,7 +78,7 @@ def case_in_scopes(area_codes: list[str], scopes: frozenset[str]) -> bool:
     return any(code_within(code, scope) for code in codes for scope in scopes)
 
 
-def may_see(principal: Principal, case: dict[str, Any]) -> bool:
+def may_see(principal: Principal, case: Case) -> bool:
     """The one access rule for a case, whichever way a request names it: the case acted on or read, and
     every other case an action names (a merge's `into`, a split's parent), a photo's case. A caller who
     may not see a case is answered exactly as if it did not exist, so ids cannot be probed."""
@@ -115,7 +115,7 @@ def redact_report(report: dict[str, Any], view: str) -> dict[str, Any]:
     return out
 
 
-def personal_data(case: dict[str, Any]) -> list[str]:
+def personal_data(case: Case) -> list[str]:
     """What the full view of `case` reveals that the masked view hides: "reporter" (name, phone, e-mail)
     and "confidential_content". Empty: reading it unmasked needs no audit entry."""
     report = case.get("report") or {}
@@ -128,10 +128,10 @@ def personal_data(case: dict[str, Any]) -> list[str]:
     return found
 
 
-def redact_case(case: dict[str, Any], view: str) -> dict[str, Any]:
+def redact_case(case: Case, view: str) -> Case:
     if view == "full":
         return case
-    out = dict(case)
+    out = case.copy()
     out["report"] = redact_report(case.get("report") or {}, view)
     if (case.get("report") or {}).get("confidential"):
         out["location"] = None

@@ -14,13 +14,15 @@ from typing import Any, Literal, get_args
 
 import asyncpg
 
+from hub.infra.db import Connection
+
 Kind = Literal["personal_data_read", "login_failed", "login_locked", "logout", "user_disabled"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 _COLUMNS = "id, at, kind, username, role, address, case_id, path, detail"
 
 
-async def record(db: asyncpg.Pool | asyncpg.Connection, kind: Kind, *, username: str | None,
+async def record(db: asyncpg.Pool | Connection, kind: Kind, *, username: str | None,
                  role: str | None = None, address: str | None = None, case_id: uuid.UUID | str | None = None,
                  path: str | None = None, detail: dict[str, Any] | None = None) -> None:
     """Append one entry. Callers await it before answering: a read that cannot be recorded is not served."""

@@ -24,6 +24,7 @@ from connectors.callback_origins import parse_origins
 from hub.identity import audit
 from hub.identity.access import MACHINE_ROLES, ROLES, USER_ROLES, Principal, default_area
 from hub.identity.throttle import Attempt, LoginThrottle
+from hub.infra.db import Connection
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not reveal usernames.
@@ -57,7 +58,7 @@ def validate_role_area(role: str, area: str | None, *, machine: bool) -> None:
         raise ValueError("area must be an administrative code of 6, 9, 12 or 15 digits")
 
 
-async def add_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, password: str, role: str,
+async def add_user(conn: Connection | asyncpg.Pool, username: str, password: str, role: str,
                    area: str | None) -> None:
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
@@ -70,7 +71,7 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def save_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, password_hash: str, role: str,
+async def save_user(conn: Connection | asyncpg.Pool, username: str, password_hash: str, role: str,
                     area: str | None) -> None:
     """Create or update a user with an argon2 hash made earlier (many users sharing one demo password
     need one hash, not one 0.2 s hash each)."""
@@ -83,7 +84,7 @@ async def save_user(conn: asyncpg.Connection | asyncpg.Pool, username: str, pass
     )
 
 
-async def add_api_key(conn: asyncpg.Connection | asyncpg.Pool, name: str, role: str,
+async def add_api_key(conn: Connection | asyncpg.Pool, name: str, role: str,
                       callback_origins: Sequence[str] = ()) -> str:
     """Create a key for a machine client and return it; it is never shown again. A hotline key's
     `callback_origins` are where its tickets' `callback_url`s may point (connectors.callback_origins)."""
@@ -101,7 +102,7 @@ def _callback_origins(role: str, origins: Sequence[str]) -> tuple[str, ...]:
     return parse_origins(origins)
 
 
-async def set_callback_origins(conn: asyncpg.Connection | asyncpg.Pool, name: str, add: Sequence[str] = (),
+async def set_callback_origins(conn: Connection | asyncpg.Pool, name: str, add: Sequence[str] = (),
                                remove: Sequence[str] = ()) -> list[str]:
     """Add and remove a hotline key's callback origins; its origins afterwards. Hubs see the change within
     the key cache's lifetime (30 s) at intake and at once in the outbox."""

@@ -117,6 +117,7 @@ class LoginThrottle:
     async def _begin_in_postgres(self, username: str, address: str) -> Attempt:
         row = await self._pool.fetchrow(_FAILURES_SQL, username, address, float(self.window_s),
                                         self.max_per_user, self.max_per_address)
+        assert row is not None  # one row of aggregates, whatever the table holds
         wait = 0.0
         for times, limit in ((row["by_user"], self.max_per_user), (row["by_address"], self.max_per_address)):
             if len(times) >= limit:

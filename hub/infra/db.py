@@ -7,6 +7,11 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection a function runs its statements on: one of its own, or one borrowed from the pool
+# (`pool.acquire()` hands out a proxy, which asyncpg's types do not count as a Connection).
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def _encode_jsonb(value: Any) -> bytes:

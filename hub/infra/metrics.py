@@ -16,6 +16,6 @@ class Metrics:
         lines = []
         for name, value in sorted(self.counters.items()):
             lines += [f"# TYPE cityloop_{name} counter", f"cityloop_{name} {value}"]
-        for name, value in sorted(gauges.items()):
-            lines += [f"# TYPE cityloop_{name} gauge", f"cityloop_{name} {value}"]
+        for name, gauge in sorted(gauges.items()):
+            lines += [f"# TYPE cityloop_{name} gauge", f"cityloop_{name} {gauge}"]
         return "\n".join(lines) + "\n"

@@ -78,4 +78,4 @@ async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], 
             # when we are being cancelled, which hung shutdown.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated

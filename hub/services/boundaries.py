@@ -22,6 +22,7 @@ import shapely
 
 from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex
+from hub.infra.db import Connection
 from hub.infra.loops import every
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 _BOUNDARY_LOCK = 4_501_00
 
 
-async def store_version(conn: asyncpg.Connection, level: str, source: str, shapes: Sequence[AreaShape],
+async def store_version(conn: Connection, level: str, source: str, shapes: Sequence[AreaShape],
                         metadata: dict[str, Any] | None = None) -> int:
     synthetic = all(s.synthetic for s in shapes)
     async with conn.transaction():
@@ -46,7 +47,7 @@ async def store_version(conn: asyncpg.Connection, level: str, source: str, shape
     return version_id
 
 
-async def activate(conn: asyncpg.Connection, version_id: int) -> None:
+async def activate(conn: Connection, version_id: int) -> None:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOUNDARY_LOCK)
         level = await conn.fetchval("SELECT level FROM boundary_versions WHERE id = $1", version_id)
@@ -57,12 +58,12 @@ async def activate(conn: asyncpg.Connection, version_id: int) -> None:
             "UPDATE boundary_versions SET active = true, activated_at = now() WHERE id = $1", version_id)
 
 
-async def active_versions(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+async def active_versions(conn: Connection | asyncpg.Pool) -> dict[str, int]:
     rows = await conn.fetch("SELECT level, id FROM boundary_versions WHERE active")
     return {r["level"]: r["id"] for r in rows}
 
 
-async def load_shapes(conn: asyncpg.Connection | asyncpg.Pool, version_id: int) -> list[AreaShape]:
+async def load_shapes(conn: Connection | asyncpg.Pool, version_id: int) -> list[AreaShape]:
     rows = await conn.fetch(
         "SELECT code, name, level, parent_code, short_names, geometry, properties FROM areas "
         "WHERE version_id = $1 ORDER BY code", version_id)
@@ -76,7 +77,7 @@ async def load_shapes(conn: asyncpg.Connection | asyncpg.Pool, version_id: int) 
 
 
 @contextlib.asynccontextmanager
-async def exclusive(conn: asyncpg.Connection) -> AsyncIterator[None]:
+async def exclusive(conn: Connection) -> AsyncIterator[None]:
     """Hold the boundary lock for this session, so that a loader that looks before it stores (the demo's
     "seed when nothing is active yet") runs once even when two processes start together. `activate` inside
     the block takes the same lock again, which a session may."""

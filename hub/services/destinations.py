@@ -23,6 +23,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from connectors.callback_origins import allowed, forbidden_address
+from hub.infra.db import Connection
 
 # The fixed words a failed delivery is recorded with (outbox.last_error, the quarantine's reason).
 REFUSED = "refused: destination not allowed"
@@ -96,7 +97,7 @@ def failure_category(exc: BaseException) -> str:
     return FAILED
 
 
-async def key_origins(db: asyncpg.Connection | asyncpg.Pool, names: Iterable[str | None]) -> dict[str, list[str]]:
+async def key_origins(db: Connection | asyncpg.Pool, names: Iterable[str | None]) -> dict[str, list[str]]:
     """The callback origins of these hotline keys, as stored now (a revoked key has none)."""
     wanted = sorted({name for name in names if name})
     if not wanted:

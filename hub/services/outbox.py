@@ -40,6 +40,7 @@ from connectors.callbacks import (
     signature,
     status_update,
 )
+from hub.infra.db import Connection
 from hub.infra.loops import wake_or_timeout
 from hub.infra.settings import Settings
 from hub.services.destinations import (
@@ -118,7 +119,7 @@ class Outbox:
             self._queued.set()
         return len(events)
 
-    async def _rows(self, conn: asyncpg.Connection, events: list[Any]
+    async def _rows(self, conn: Connection, events: list[Any]
                     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The callbacks of these events: those to send, and those whose destination is not allowed."""
         ids = list({e.stream_id for e in events})
@@ -149,7 +150,7 @@ class Outbox:
                 refused.append(row)
         return rows, refused
 
-    async def _refuse_at_write(self, conn: asyncpg.Connection, row: tuple[Any, ...]) -> None:
+    async def _refuse_at_write(self, conn: Connection, row: tuple[Any, ...]) -> None:
         """A callback to a destination that is not (or no longer) allowed: recorded dead, never sent, and
         quarantined in the writer's transaction, so it is replayable once the origin is registered."""
         case_id, position, event, url, body, key_name = row

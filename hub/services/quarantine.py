@@ -16,6 +16,8 @@ from typing import Any
 
 import asyncpg
 
+from hub.infra.db import Connection
+
 log = logging.getLogger(__name__)
 
 # A channel's replayer runs a held item again: it returns what happened (kept as the resolution) or raises
@@ -64,7 +66,7 @@ class Quarantine:
         self._replayers[channel] = replayer
 
     async def hold(self, channel: str, reason: str, payload: bytes, meta: dict[str, Any] | None = None,
-                   conn: asyncpg.Connection | None = None) -> int:
+                   conn: Connection | None = None) -> int:
         """Park an item; `conn` to do it inside the caller's transaction."""
         item_id: int = await (conn or self._pool).fetchval(
             "INSERT INTO quarantine (channel, reason, payload, payload_size, payload_sha256, meta) "

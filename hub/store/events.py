@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from dispatch.events import DomainEvent, JsonDict
+from hub.infra.db import Connection
 
 
 class StoreError(Exception):
@@ -83,7 +84,7 @@ class RecordedEvent:
 
 Accepted = list[tuple[AppendRequest, AppendResult]]
 # Runs inside the append transaction with the items that were written (not duplicates or conflicts).
-Projector = Callable[[asyncpg.Connection, Accepted], Awaitable[None]]
+Projector = Callable[[Connection, Accepted], Awaitable[None]]
 
 _INSERT_EVENTS = """
 INSERT INTO events (stream_id, version, type, data, metadata, occurred_at)
@@ -96,7 +97,7 @@ RETURNING position, stream_id, version
 
 
 async def append_batch(
-    conn: asyncpg.Connection,
+    conn: Connection,
     requests: Sequence[AppendRequest],
     projector: Projector | None = None,
 ) -> list[AppendResult | StoreError]:
@@ -198,7 +199,7 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
     )
 
 
-async def read_after(conn: asyncpg.Connection | asyncpg.Pool, position: int, limit: int = 1000) -> list[RecordedEvent]:
+async def read_after(conn: Connection | asyncpg.Pool, position: int, limit: int = 1000) -> list[RecordedEvent]:
     """Every committed event after `position`, in commit order (see the module docstring for why)."""
     rows = await conn.fetch(
         "SELECT position, stream_id, version, type, data, metadata, occurred_at, recorded_at FROM events "
@@ -209,7 +210,7 @@ async def read_after(conn: asyncpg.Connection | asyncpg.Pool, position: int, lim
     return [_recorded(r) for r in rows]
 
 
-async def read_stream(conn: asyncpg.Connection | asyncpg.Pool, stream_id: UUID) -> list[RecordedEvent]:
+async def read_stream(conn: Connection | asyncpg.Pool, stream_id: UUID) -> list[RecordedEvent]:
     rows = await conn.fetch(
         "SELECT position, stream_id, version, type, data, metadata, occurred_at, recorded_at FROM events "
         "WHERE stream_id = $1 ORDER BY version",
@@ -218,6 +219,6 @@ async def read_stream(conn: asyncpg.Connection | asyncpg.Pool, stream_id: UUID) 
     return [_recorded(r) for r in rows]
 
 
-async def head_position(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+async def head_position(conn: Connection | asyncpg.Pool) -> int:
     value = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
     return int(value)

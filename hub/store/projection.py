@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from dispatch.case import Case, apply, new_case
+from hub.infra.db import Connection
 from hub.store.events import Accepted, read_after
 
 _UPSERT = """
@@ -35,7 +36,7 @@ def _code(case: Case, level: str) -> str | None:
 NextDue = Callable[[Case], datetime | None]
 
 
-async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], table: str = "cases",
+async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: str = "cases",
                        next_due: NextDue | None = None) -> None:
     """Write (case, last_position) rows; the latest version of each case wins."""
     latest: dict[str, tuple[Case, int]] = {}
@@ -51,7 +52,7 @@ async def upsert_cases(conn: asyncpg.Connection, rows: list[tuple[Case, int]], t
             _code(case, "grid"), report.get("category"), report.get("ticket_no"), position,
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
             _code(case, "community"), next_due(case) if next_due is not None else None,
-            *((case["location"]["lng"], case["location"]["lat"]) if case.get("location") else (None, None)),
+            *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
             report.get("device_id"),
         )
         for col, value in zip(cols, values, strict=True):
@@ -67,7 +68,7 @@ class CaseProjection:
     def __init__(self, next_due: NextDue | None = None) -> None:
         self._next_due = next_due
 
-    async def __call__(self, conn: asyncpg.Connection, accepted: Accepted) -> None:
+    async def __call__(self, conn: Connection, accepted: Accepted) -> None:
         await upsert_cases(conn, [(req.projection, res.last_position) for req, res in accepted
                                   if req.projection is not None], next_due=self._next_due)
 
@@ -98,7 +99,7 @@ async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000, next_due: NextDue
     return count + more
 
 
-async def _replay(conn: asyncpg.Connection, position: int, page: int, next_due: NextDue | None) -> tuple[int, int]:
+async def _replay(conn: Connection, position: int, page: int, next_due: NextDue | None) -> tuple[int, int]:
     count = 0
     cases: dict[str, tuple[Case, int]] = {}
     flushed: set[str] = set()  # written already; a later event reloads the case from the table

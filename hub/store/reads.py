@@ -14,18 +14,15 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from dispatch.events import Case
 from dispatch.states import FINISHED_STATES
 from geo.areas import code_prefix
 from hub.identity.access import CITY_CODE
+from hub.infra.db import Connection
 
 # "The case is open" on the projection's `state` column. The states are the domain's constants, not
 # input, so they are written into the SQL text (queries that use it stay plain strings).
-# A connection of the caller's transaction: a plain one, or one acquired from the pool.
-Connection = asyncpg.Connection | PoolConnectionProxy
-
 OPEN_CASE_SQL: Final = "state NOT IN ({})".format(", ".join(f"'{s}'" for s in sorted(FINISHED_STATES)))
 
 # The operators' queues: each is a filter on the case projection; `$now` is the hub's clock.

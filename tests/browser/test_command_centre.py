@@ -247,7 +247,8 @@ async def test_feed_resumes_after_the_socket_is_cut_with_every_event_exactly_onc
         await expect(feed_item(page, case_id, "case.dispatched")).to_have_count(1)
 
     # Cut every console socket (as a restarting hub does) and post while the console is away.
-    for ws in list(hub.app[SOCKETS]):
+    sockets = hub.app[SOCKETS]  # named first: inside list(...) mypy infers the key's type from list's
+    for ws in list(sockets):
         await ws.close(code=1012)
     during = await distinct_tickets(hub, key, [QINGXIU_SEAT, XINGNING_SEAT, QINGXIU_SEAT], offset=2)
     await page.wait_for_function("() => window.cityloop.statusLog.includes('reconnecting')")

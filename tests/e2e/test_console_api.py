@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
 
-async def get(hub: Hub, token: str, path: str) -> tuple[int, dict]:
+async def get(hub: Hub, token: str, path: str) -> tuple[int, dict[str, Any]]:
     async with hub.http.get(f"{hub.base}{path}", headers={"Authorization": f"Bearer {token}"}) as resp:
         return resp.status, await resp.json()
 

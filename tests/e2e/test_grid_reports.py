@@ -267,8 +267,8 @@ async def test_an_uploaded_photo_is_served_once_a_progress_action_names_it(hub: 
         assert resp.status == 422
         assert [f["field"] for f in (await resp.json())["error"]["fields"]] == ["photos.1"]
     await act(hub, handler, case_id, "progress", note="已安排清运", photos=[first_id])
-    status, body, _ = await fetch_photo(hub, handler, case_id, first_id)
-    assert status == 200 and body == first
+    status, content, _ = await fetch_photo(hub, handler, case_id, first_id)
+    assert status == 200 and content == first
 
     status, stored = await upload(hub, handler, "after.jpg", second)
     case = await act(hub, handler, case_id, "progress", note="清运完毕", photos=[stored["photo_id"]])

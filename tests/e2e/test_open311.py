@@ -260,6 +260,7 @@ async def test_reporter_and_confidential_content_never_leak(hub: Hub) -> None:
     assert status == 202
     secrets += ["王五", "13700001111", "我家楼下路面塌了一块"]
 
+    params: dict[str, str]
     for client in (json_client, xml_client):
         for path, params in [("requests", {}), (f"requests/{mine['service_request_id']}", {}),
                              (f"requests/{answer['case_id']}", {})]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from ipaddress import ip_network
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import asyncpg
@@ -79,7 +79,7 @@ class CountingHasher(PasswordHasher):
         super().__init__()
         self.verified = 0
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 — argon2's own name
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002 — argon2's own name
         self.verified += 1
         return super().verify(hash, password)
 

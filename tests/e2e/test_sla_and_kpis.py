@@ -9,6 +9,7 @@ from collections import Counter
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,7 +121,7 @@ async def test_kpis_match_a_hand_count_and_the_rebuild(settings: Settings) -> No
         assert first["areas"]["township"] == township
         handler = Console(hub, await hub.login("township_handler", township["code"]))
 
-        async def resolve(case_id: str) -> dict[str, object]:
+        async def resolve(case_id: str) -> dict[str, Any]:
             case = await operator.case(case_id)
             case = await handler.ok(case_id, "accept", case["version"])
             return await handler.ok(case_id, "resolve", case["version"], note="已处理")

@@ -21,7 +21,9 @@ async def test_reads_get_and_page_by_scope_and_cursor(hub: Hub) -> None:
     assert first is not None and first["case_id"] == str(ids[0])
     assert await reads.get(uuid.uuid4()) is None
     county = first["areas"]["county"]["code"]
-    other = (await reads.get(ids[1]) or {})["areas"]["county"]["code"]
+    second = await reads.get(ids[1])
+    assert second is not None
+    other = second["areas"]["county"]["code"]
     assert county != other, "the two seats are in different counties"
 
     # Only the county's own cases, newest first; the cursor continues strictly after the last row.

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from dispatch.events import DomainEvent
-from hub.infra.db import create_pool
+from hub.infra.db import Connection, create_pool
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, AppendResult, VersionConflict, append_batch, read_after, read_stream
 
@@ -114,6 +114,7 @@ async def test_reader_following_concurrent_writers_sees_every_commit_once_in_ord
                         if rng.random() < 0.05:
                             raise Rollback
                 except Rollback:
+                    assert isinstance(result, AppendResult)
                     rolled_back.update(range(result.first_position, result.last_position + 1))
                     continue
             committed.update(range(result.first_position, result.last_position + 1))
@@ -192,7 +193,7 @@ async def test_fifty_concurrent_commands_on_one_case_one_wins(pool: asyncpg.Pool
 async def test_projection_is_written_in_the_append_transaction(pool: asyncpg.Pool) -> None:
     seen: list[int] = []
 
-    async def projector(conn: asyncpg.Connection, accepted: list[tuple[AppendRequest, AppendResult]]) -> None:
+    async def projector(conn: Connection, accepted: list[tuple[AppendRequest, AppendResult]]) -> None:
         seen.extend(result.version for _, result in accepted)
         raise RuntimeError("projection failed")
 

@@ -29,12 +29,14 @@ async def test_a_3_mb_message_is_kept_as_its_first_64_kb_with_size_and_sha256(
                            b'"threshold": 20, "at": "2026-11-22T09:00:00+00:00"}', qos=1)
 
             async def both_held() -> bool:
-                return await pool.fetchval("SELECT count(*) FROM quarantine WHERE channel = 'mqtt'") == 2
+                held: int = await pool.fetchval("SELECT count(*) FROM quarantine WHERE channel = 'mqtt'")
+                return held == 2
 
             await wait_for(both_held)
 
         row = await pool.fetchrow("SELECT octet_length(payload) AS kept, payload, payload_size, payload_sha256 "
                                   "FROM quarantine WHERE meta->>'topic' = 'cityloop/iot/GARBAGE-1/alarm'")
+        assert row is not None
         assert row["kept"] == 65_536 and row["payload"] == garbage[:65_536]
         assert row["payload_size"] == len(garbage) == 3_145_728
         assert row["payload_sha256"] == hashlib.sha256(garbage).hexdigest()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dispatch import commands as c
-from dispatch.case import Intake, Routing, apply, new_case, receive
+from dispatch.case import Case, Intake, Routing, apply, new_case, receive
 from dispatch.kpi import KpiAccumulator, KpiWeights, kpi_rows
 from dispatch.lifecycle import decide
 from dispatch.permissions import Actor, Refusal
@@ -35,7 +35,7 @@ class Cases:
 
     def __init__(self) -> None:
         self.log: list[Event] = []
-        self.cases: dict[str, dict[str, Any]] = {}
+        self.cases: dict[str, Case] = {}
 
     def _record(self, case_id: str, events: Any, when: datetime) -> None:
         assert not isinstance(events, Refusal), events

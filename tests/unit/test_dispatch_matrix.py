@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
 
 from dispatch import commands as c
-from dispatch.case import Intake, Routing, fold, receive
+from dispatch.case import Case, Intake, Routing, fold, receive
 from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
@@ -72,7 +72,7 @@ def test_without_a_township_the_county_level_rule_or_county_government_decides()
 
 
 def test_re_dispatch_proposes_the_next_best_unit_never_an_excluded_one() -> None:
-    case = {"category": {"code": "030101"}, "report": {}, "areas": QINGXIU}
+    case = cast(Case, {"category": {"code": "030101"}, "report": {}, "areas": QINGXIU})  # what the matrix reads
     second = MATRIX.propose_alternative(case, {"450103001-gov"})
     assert second is not None and second.lead.code == "450103-cgj"
     third = MATRIX.propose_alternative(case, {"450103001-gov", "450103-cgj"})
@@ -88,7 +88,8 @@ def test_receive_with_the_matrix_records_units_explanation_and_deadlines() -> No
     assert case["units"]["lead"] == {"code": "450103001-gov", "name": "新竹街道人民政府", "level": "township"}
     assert case["units"]["assist"][0]["name"] == "青秀区城市管理局"
     assert case["category"] == {"code": "030101", "path": ["市容环境", "环卫设施", "暴露垃圾"]}
-    assert "R-sanitation-township" in case["explanation"] and case["deadlines"]["resolve_by"]
+    assert case["explanation"] is not None and "R-sanitation-township" in case["explanation"]
+    assert case["deadlines"]["resolve_by"]
     unknown = receive(Intake("hotline", {"category": "ufo"}, None), Routing(inside=True, areas=QINGXIU), MATRIX)
     assert unknown[-1].type == "case.triaged" and unknown[-1].data == {"reason": "unknown_category"}
 
@@ -98,11 +99,12 @@ def test_an_approved_return_goes_to_the_unit_the_matrix_proposes() -> None:
     intake = Intake("hotline", {"category": "exposed_rubbish"}, None)
     events = receive(intake, Routing(inside=True, areas=QINGXIU), now=NOW, policy=policy)
     rows = [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)]
-    returned = decide(fold("k", rows) or {}, c.Return(reason="not_our_remit", note="应城管"),
+    returned = decide(fold("k", rows) or cast(Case, {}), c.Return(reason="not_our_remit", note="应城管"),
                       Actor("w", "township_handler"), NOW, policy)
     assert not isinstance(returned, Refusal)
     rows += [(e.type, e.data, len(rows) + i + 1, NOW) for i, e in enumerate(returned)]
-    reviewed = decide(fold("k", rows) or {}, c.ReviewReturn(approve=True), Actor("l", "county_dispatcher"), NOW, policy)
+    reviewed = decide(fold("k", rows) or cast(Case, {}), c.ReviewReturn(approve=True), Actor("l", "county_dispatcher"),
+                      NOW, policy)
     assert not isinstance(reviewed, Refusal)
     assert reviewed[-1].data["lead"]["code"] == "450103-cgj" and "alternative lead" in reviewed[-1].data["explanation"]
 
@@ -110,7 +112,7 @@ def test_an_approved_return_goes_to_the_unit_the_matrix_proposes() -> None:
 def test_dispatching_to_a_unit_outside_the_matrix_needs_its_name() -> None:
     policy = Policy(matrix=MATRIX)
     triaged = receive(Intake("hotline", {"category": "consult"}, None), Routing(inside=False), policy=policy)
-    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(triaged)]) or {}
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(triaged)]) or cast(Case, {})
     county = Actor("l", "county_dispatcher")
     refusal = decide(case, c.Dispatch(area="450103", unit="450103-xyz"), county, NOW, policy)
     assert isinstance(refusal, Refusal) and "unit_name" in refusal.reason

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
 
+from dispatch.case import Case
 from dispatch.merge import MergePolicy, best_match, haversine_m, merge_decision, merge_score
 
 CST = timezone(timedelta(hours=8))
@@ -17,10 +18,11 @@ METRE_OF_LATITUDE = 1 / 111_195.08  # degrees per metre on the mean-radius spher
 
 
 def case(case_id: str, lat_offset_m: float = 0.0, age_h: float = 0.0, category: str = "exposed_rubbish",
-         state: str = "dispatched", **report: Any) -> dict[str, Any]:
-    return {"case_id": case_id, "state": state, "created_at": (NOW - timedelta(hours=age_h)).isoformat(),
+         state: str = "dispatched", **report: Any) -> Case:
+    # Only the keys the merge rules read.
+    return cast(Case, {"case_id": case_id, "state": state, "created_at": (NOW - timedelta(hours=age_h)).isoformat(),
             "location": {"lng": 108.37, "lat": 22.82 + lat_offset_m * METRE_OF_LATITUDE},
-            "report": {"category": category, **report}, "category": None}
+            "report": {"category": category, **report}, "category": None})
 
 
 def test_haversine_distances() -> None:
@@ -66,10 +68,11 @@ def test_without_coordinates_an_identical_address_is_a_weaker_sign() -> None:
 def test_the_best_open_case_is_picked_with_what_to_do() -> None:
     new = case("new")
     assert best_match(new, [case("far", 140), case("near", 10), case("other", category="noise")], NOW, POLICY) == (
-        "near", pytest.approx(0.96), "auto")
+        "near", pytest.approx(0.96), "auto")  # type: ignore[comparison-overlap]  # approx is typed as no float
     assert best_match(new, [case("far", 140, 70)], NOW, POLICY) is None
     loose = MergePolicy(radius_m=300, auto_threshold=0.99, suggest_threshold=0.3)
-    assert best_match(new, [case("mid", 140)], NOW, loose) == ("mid", pytest.approx(0.72), "suggest")
+    assert best_match(new, [case("mid", 140)], NOW, loose) == (  # type: ignore[comparison-overlap]  # as above
+        "mid", pytest.approx(0.72), "suggest")
 
 
 def test_thresholds_are_validated() -> None:

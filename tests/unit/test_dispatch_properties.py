@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import cast
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dispatch import commands as c
-from dispatch.case import Intake, Routing, apply, fold, receive
+from dispatch.case import Case, Intake, Routing, apply, fold, receive
 from dispatch.fold import STATES
 from dispatch.lifecycle import decide
 from dispatch.permissions import ALLOWED_STATES, Actor, Refusal
@@ -45,14 +45,15 @@ COMMANDS: list[c.Command] = [
     c.Reopen(), c.Reject(reason="r"), c.Comment(note="c"),
     c.AttachChild(child="K"), c.DetachChild(child="K"), c.FollowParent(parent="P", state="closed"),
 ]
-PARENT: dict[str, Any] = fold("P", [(e.type, e.data, i + 1, START) for i, e in enumerate(
-    receive(Intake("grid", {"category": "streetlight"}, None), Routing(inside=True, areas=AREAS), MATRIX))]) or {}
+PARENT: Case = fold("P", [(e.type, e.data, i + 1, START) for i, e in enumerate(
+    receive(Intake("grid", {"category": "streetlight"}, None), Routing(inside=True, areas=AREAS), MATRIX))]
+) or cast(Case, {})
 HANDLED = ("dispatched", "return_requested", "accepted", "resolved")
 
 minutes = st.one_of(st.integers(0, 120), st.integers(0, 60 * 24 * 6))  # mostly minutes, sometimes days
 
 
-def draw_move(data: st.DataObject, case: dict[str, Any], policy: Policy) -> tuple[c.Command, Actor]:
+def draw_move(data: st.DataObject, case: Case, policy: Policy) -> tuple[c.Command, Actor]:
     """Mostly a command the state allows, by the first actor whose role may issue it; sometimes anything."""
     allowed = [cmd for cmd in COMMANDS if case["state"] in ALLOWED_STATES[cmd.action]]
     if not allowed or data.draw(st.integers(0, 4)) == 0:
@@ -65,7 +66,7 @@ def draw_move(data: st.DataObject, case: dict[str, Any], policy: Policy) -> tupl
     return command, ACTORS[0]
 
 
-def check_invariants(case: dict[str, Any], previous: dict[str, Any], policy: Policy) -> None:
+def check_invariants(case: Case, previous: Case, policy: Policy) -> None:
     assert case["state"] in STATES
     assert (case["state"] == "return_requested") == (case["pending_return"] is not None)
     assert case["return_count"] <= policy.max_returns

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from dispatch import commands as c
 from dispatch.calendar import WorkingCalendar, add_working, default_calendar, working_between
-from dispatch.case import Intake, Routing, apply, fold, receive
+from dispatch.case import Case, Intake, Routing, apply, fold, receive
 from dispatch.events import DomainEvent
 from dispatch.holidays import covered_years
 from dispatch.lifecycle import decide
@@ -80,7 +80,7 @@ def test_deployments_add_days_without_code() -> None:
 
 
 def story(category: str = "streetlight", policy: Policy | None = None,
-          report: dict[str, str] | None = None) -> tuple[dict[str, Any], Policy]:
+          report: dict[str, str] | None = None) -> tuple[Case, Policy]:
     start = at("2026-11-23", 9)
     policy = policy or Policy()
     intake = Intake("hotline", {"category": category, **(report or {})}, None)
@@ -95,7 +95,7 @@ def sla_of(policy: Policy) -> SlaPolicy:
     return policy.sla
 
 
-def step(case: dict[str, Any], events: list[DomainEvent] | Refusal, when: datetime) -> dict[str, Any]:
+def step(case: Case, events: list[DomainEvent] | Refusal, when: datetime) -> Case:
     assert not isinstance(events, Refusal), events
     for e in events:
         case = apply(case, e.type, e.data, case["version"] + 1, when)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.hotline import HotlineTicket
-from dispatch.case import Intake, Routing, area_codes, fold, receive
+from dispatch.case import Case, Intake, Routing, area_codes, fold, receive
+from dispatch.events import DomainEvent
 from dispatch.responsibility import responsible_unit
 from hub.identity.access import (
     Principal,
@@ -29,7 +31,7 @@ def intake(location: dict[str, float] | None = None) -> Intake:
     return Intake("hotline", {"ticket_no": "T1", "category": "streetlight", "content": "路灯不亮"}, location)
 
 
-def folded(events: list) -> dict:  # type: ignore[type-arg]
+def folded(events: list[DomainEvent]) -> Case:
     case = fold("c1", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)])
     assert case is not None
     return case
@@ -112,7 +114,7 @@ def test_names_keep_only_the_family_name() -> None:
 def test_confidential_reports_hide_content_and_place_from_masked_views() -> None:
     report = {"content": "举报内容", "confidential": True, "address": "某路1号",
               "reporter": {"name": "李四", "phone": "13900001111"}}
-    case = {"report": report, "location": {"lng": 1.0, "lat": 2.0}}
+    case = cast(Case, {"report": report, "location": {"lng": 1.0, "lat": 2.0}})  # what redaction reads
     masked = redact_case(case, "masked")
     assert masked["report"]["content"] == "【保密】" and "address" not in masked["report"]
     assert masked["location"] is None and masked["report"]["reporter"]["phone"] == "139****1111"

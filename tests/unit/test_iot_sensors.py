@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from connectors.iot import BadMessage, alarm_payload, case_report, parse_alarm
-from dispatch.case import Intake, Routing, fold, receive
+from dispatch.case import Case, Intake, Routing, fold, receive
 from dispatch.commands import Resolve
 from dispatch.fold import fold_onto
 from dispatch.lifecycle import decide
@@ -27,7 +28,7 @@ def reading(seq: int, state: str = "alarm", value: float = 0.4) -> Reading:
     return Reading("WL-1", seq, state, value, 0.2, T0 + timedelta(seconds=seq))  # type: ignore[arg-type]
 
 
-def opened_case() -> dict:
+def opened_case() -> Case:
     message = parse_alarm("cityloop/iot/WL-1/alarm", alarm_payload("WL-1", 1, "water_level", "alarm", 0.4, 0.2, T0))
     events = receive(Intake("iot", case_report(message, DEVICE), {"lng": 108.37, "lat": 22.82}),
                      Routing(inside=True, areas=AREAS), now=T0, policy=POLICY)
@@ -36,13 +37,19 @@ def opened_case() -> dict:
     return case
 
 
+def sensor(case: Case) -> dict[str, Any]:
+    """The sensor part of a machine-detected case (every case here is one)."""
+    assert case["sensor"] is not None
+    return case["sensor"]
+
+
 def test_first_alarm_opens_a_case_that_knows_its_device_and_category() -> None:
     assert isinstance(on_reading(None, reading(1)), OpenCase)
     case = opened_case()
     assert case["state"] == "dispatched"
-    assert case["category"]["path"][-1] == "道路积水"
+    assert case["category"] is not None and case["category"]["path"][-1] == "道路积水"
     assert case["report"]["device_id"] == "WL-1"
-    assert case["sensor"]["state"] == "alarm" and case["sensor"]["alarms"] == 1
+    assert sensor(case)["state"] == "alarm" and sensor(case)["alarms"] == 1
 
 
 def test_a_storm_joins_the_open_case_and_counts() -> None:
@@ -51,7 +58,7 @@ def test_a_storm_joins_the_open_case_and_counts() -> None:
         decision = on_reading(case, reading(seq))
         assert isinstance(decision, list) and [e.type for e in decision] == ["case.alarm_repeated"]
         case = fold_onto(case, decision, T0)
-    assert case["sensor"]["alarms"] == 29 and case["sensor"]["last_seq"] == 29
+    assert sensor(case)["alarms"] == 29 and sensor(case)["last_seq"] == 29
     assert case["state"] == "dispatched"
 
 
@@ -70,14 +77,14 @@ def test_recovery_is_recorded_for_the_handler_and_closes_on_resolve() -> None:
 
 
 def test_recovery_after_the_handler_resolved_closes_the_case() -> None:
-    case = {**opened_case(), "state": "resolved"}
+    case: Case = {**opened_case(), "state": "resolved"}
     decision = on_reading(case, reading(5, "clear"))
     assert isinstance(decision, list)
     assert [e.type for e in decision] == ["case.sensor_recovered", "case.closed"]
 
 
 def test_resolving_without_recovery_waits_for_the_callback() -> None:
-    case = {**opened_case(), "state": "accepted"}
+    case: Case = {**opened_case(), "state": "accepted"}
     resolved = decide(case, Resolve(note="处理中"), Actor("h", "county_dispatcher", "450103"), T0, POLICY, {})
     assert isinstance(resolved, list) and [e.type for e in resolved] == ["case.resolved"]
 
@@ -85,14 +92,14 @@ def test_resolving_without_recovery_waits_for_the_callback() -> None:
 def test_alarm_after_recovery_puts_the_sensor_back_in_alarm() -> None:
     case = fold_onto(opened_case(), [*on_reading(opened_case(), reading(2, "clear"))], T0)  # type: ignore[misc]
     case = fold_onto(case, on_reading(case, reading(3)), T0)  # type: ignore[arg-type]
-    assert case["sensor"]["state"] == "alarm" and "sensor_recovered" not in case["flags"]
+    assert sensor(case)["state"] == "alarm" and "sensor_recovered" not in case["flags"]
 
 
 def test_closed_case_takes_no_more_readings_and_merged_ones_follow_their_parent() -> None:
     case = opened_case()
     assert isinstance(on_reading({**case, "state": "closed"}, reading(2)), OpenCase)
     assert isinstance(on_reading({**case, "state": "closed"}, reading(2, "clear")), Ignore)
-    merged_open = {**case, "state": "merged", "parent_state": "accepted"}
+    merged_open: Case = {**case, "state": "merged", "parent_state": "accepted"}
     assert isinstance(on_reading(merged_open, reading(2)), list)
     assert isinstance(on_reading({**merged_open, "parent_state": "closed"}, reading(2)), OpenCase)
 

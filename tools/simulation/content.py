@@ -326,6 +326,11 @@ class _Values(dict[str, object]):
         return value
 
 
+@cache
+def read_townships_names() -> tuple[str, ...]:
+    return tuple(t.name for t in read_townships())
+
+
 _DRAWS: Final[dict[str, Callable[[_Values], object]]] = {
     "road": lambda v: v.rng.choice(ROADS), "estate": lambda v: v.rng.choice(ESTATES),
     "market": lambda v: v.rng.choice(MARKETS), "landmark": lambda v: v.rng.choice(LANDMARKS),
@@ -339,11 +344,6 @@ _DRAWS: Final[dict[str, Callable[[_Values], object]]] = {
     "township": lambda v: v.place.township if v.place and v.place.township else v.rng.choice(read_townships_names()),
     "road2": lambda v: v.rng.choice([r for r in ROADS if r != v["road"]]),  # the other road of a crossing
 }
-
-
-@cache
-def read_townships_names() -> tuple[str, ...]:
-    return tuple(t.name for t in read_townships())
 
 
 def weighted_topic(rng: random.Random, weight: str) -> Topic:

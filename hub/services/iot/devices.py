@@ -9,6 +9,7 @@ import asyncpg
 
 from connectors.iot import DeviceRegistration
 from geo.crs import to_wgs84
+from hub.infra.db import Connection
 
 _COLUMNS = "device_id, kind, name, lng, lat, crs, owner_unit, created_at, updated_at"
 
@@ -20,7 +21,7 @@ def device_json(row: asyncpg.Record) -> dict[str, Any]:
             "updated_at": row["updated_at"].isoformat()}
 
 
-async def register_device(conn: asyncpg.Pool | asyncpg.Connection, reg: DeviceRegistration) -> dict[str, Any]:
+async def register_device(conn: asyncpg.Pool | Connection, reg: DeviceRegistration) -> dict[str, Any]:
     """Add a device or update it (re-registration moves it); the location is stored in WGS84."""
     lng, lat = to_wgs84(reg.location.lng, reg.location.lat, reg.location.crs)
     row = await conn.fetchrow(

@@ -13,8 +13,7 @@ from typing import Literal
 import asyncpg
 
 from connectors.iot import AlarmMessage, BadMessage, case_report, parse_alarm
-from dispatch.case import area_codes
-from dispatch.events import Case
+from dispatch.case import Case, area_codes
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from geo.crs import Crs
