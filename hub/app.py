@@ -46,6 +46,7 @@ from hub.services.quarantine import Quarantine
 from hub.services.timers import SlaTimers
 from hub.store.committer import GroupCommitter
 from hub.store.projection import CaseProjection
+from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,12 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     sla = policy.sla
     projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
     app[keys.PROJECTION] = projection
+    reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
     committer = GroupCommitter(pool, projection, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
-        pool, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
+        pool, reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     kpis = KpiProjection(pool, poll_s=settings.store_poll_s)
@@ -115,16 +117,16 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     sessions = app[keys.SESSIONS] = SessionWatch(pool, app[keys.REDIS], f"cityloop:{namespace}:revoked",
                                                  settings.session_check_s)
     clock = app[keys.CLOCK]
-    app[keys.ACTIONS] = CaseActions(pool, committer, policy, clock, app[keys.LOCATOR].area_chain)
-    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, pool, app[keys.ACTIONS])
-    app[keys.TIMERS] = SlaTimers(pool, app[keys.ACTIONS], policy, clock)
+    app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
+    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS])
+    app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)
-    iot = app[keys.IOT] = IotService(pool, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
+    iot = app[keys.IOT] = IotService(reads, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
     quarantine.register("mqtt", iot.replay)
     # Photos live beside the data; another PhotoStore (object storage, say) plugs in here.
     app[keys.PHOTO_STORE] = LocalPhotoStore(settings.data_dir / "photos")
-    outbox = app[keys.OUTBOX] = Outbox(pool, settings, quarantine)
+    outbox = app[keys.OUTBOX] = Outbox(pool, reads, settings, quarantine)
     quarantine.register("callback", outbox.replay)
     committer.on_commit(outbox.wake)
     bus.subscribe(outbox.wake)

@@ -29,6 +29,7 @@ from hub.services.quarantine import Quarantine
 from hub.services.timers import SlaTimers
 from hub.store.committer import GroupCommitter
 from hub.store.projection import CaseProjection
+from hub.store.reads import CaseReads
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -45,6 +46,7 @@ POLICY = web.AppKey("policy", Policy)
 ACTIONS = web.AppKey("actions", CaseActions)
 TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
+READS = web.AppKey("reads", CaseReads)
 KPIS = web.AppKey("kpis", KpiProjection)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)

@@ -15,23 +15,9 @@ from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
-from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, POOL
+from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, READS
 from hub.services.case_actions import ActionError
-from hub.store.projection import OPEN_CASE_SQL, visible_clause
-
-# Each queue is a filter on the case projection; `$now` is the hub's clock.
-QUEUES: dict[str, str] = {
-    "triage": "state = 'triage'",
-    "returns": "state = 'return_requested'",
-    "extensions": "doc->'extension' IS NOT NULL AND doc->'extension' <> 'null'::jsonb",
-    "overdue": (
-        "((state = 'dispatched' AND (doc->'deadlines'->>'sign_by')::timestamptz < $now)"
-        " OR (state IN ('dispatched', 'accepted') AND (doc->'deadlines'->>'resolve_by')::timestamptz < $now))"),
-    "merge_suggestions": (f"{OPEN_CASE_SQL}"
-                          " AND doc->'merge_suggestion' IS NOT NULL AND doc->'merge_suggestion' <> 'null'::jsonb"),
-    "supervised": (f"{OPEN_CASE_SQL}"
-                   " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
-}
+from hub.store.reads import QUEUES
 
 
 class QueueQuery(InputModel):
@@ -75,17 +61,9 @@ async def queue(request: web.Request) -> web.Response:
     scopes = clip_scopes(principal, [query.area] if query.area else [])
     if not scopes:
         return json_response({"queue": name, "cases": []})
-    clause, args = visible_clause(scopes)
-    condition = QUEUES[name]
-    if "$now" in condition:
-        args.append(request.app[CLOCK].now())
-        condition = condition.replace("$now", f"${len(args)}")
-    args.append(query.limit)
-    rows = await request.app[POOL].fetch(
-        f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT ${len(args)}",
-        *args)
-    cases: list[Case] = [redact_case(r["doc"], LIST_VIEW) for r in rows
-                         if case_in_scopes(area_codes(r["doc"]), scopes)]
+    docs = await request.app[READS].queue(name, scopes, request.app[CLOCK].now(), query.limit)
+    cases: list[Case] = [redact_case(doc, LIST_VIEW) for doc in docs
+                         if case_in_scopes(area_codes(doc), scopes)]
     return json_response({"queue": name, "cases": cases})
 
 

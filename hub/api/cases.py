@@ -26,9 +26,8 @@ from hub.identity.access import (
     redact_case,
     redact_event_data,
 )
-from hub.keys import POLICY, POOL
+from hub.keys import POLICY, POOL, READS
 from hub.store.events import read_stream
-from hub.store.projection import visible_clause
 
 
 class CaseQuery(InputModel):
@@ -63,20 +62,9 @@ async def list_cases(request: web.Request) -> web.Response:
     scopes = clip_scopes(principal, [query.area] if query.area else [])
     if not scopes:
         return json_response({"cases": [], "next_cursor": None})
-    clause, args = visible_clause(scopes)
-    where = [clause]
-    for column, value in (("state", query.state), ("category", query.category), ("ticket_no", query.ticket_no)):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    if query.cursor:
-        created, case_id = _decode_cursor(query.cursor)
-        args += [created, case_id]
-        where.append(f"(created_at, case_id) < (${len(args) - 1}, ${len(args)})")
-    args.append(query.limit + 1)
-    rows = await request.app[POOL].fetch(
-        f"SELECT case_id, created_at, doc FROM cases WHERE {' AND '.join(where)} "
-        f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}", *args)
+    rows = await request.app[READS].page(
+        scopes, state=query.state, category=query.category, ticket_no=query.ticket_no,
+        before=_decode_cursor(query.cursor) if query.cursor else None, limit=query.limit + 1)
     page = rows[: query.limit]
     cases = [redact_case(r["doc"], LIST_VIEW) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
     next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["case_id"]) if len(rows) > query.limit else None
@@ -94,11 +82,10 @@ def case_id_of(request: web.Request) -> uuid.UUID:
 async def get_case(request: web.Request) -> web.Response:
     principal = await principal_of(request, *USER_ROLES)
     case_id = case_id_of(request)
-    pool = request.app[POOL]
-    doc = await pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
+    doc = await request.app[READS].get(case_id)
     if doc is None or not may_see(principal, doc):  # alike, so that case ids cannot be probed
         raise ApiError(404, "not_found", "no such case")
-    events = await read_stream(pool, case_id)
+    events = await read_stream(request.app[POOL], case_id)
     case = dict(redact_case(doc, principal.view))
     # What this caller may do now, so a console offers exactly those actions (the server still decides).
     case["allowed_actions"] = available_actions(doc, principal.role, request.app[POLICY].max_returns)

@@ -6,12 +6,12 @@ from aiohttp import web
 
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
-from hub.api.actions import QUEUES
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors
 from hub.identity.access import CITY_CODE, USER_ROLES
 from hub.keys import POLICY, SETTINGS
+from hub.store.reads import QUEUES
 
 # Nanning's centre (人民公园) and a zoom that shows the urban districts.
 MAP_CENTRE = {"lng": 108.3275, "lat": 22.8170, "zoom": 10}

@@ -13,10 +13,7 @@ from hub.api.errors import json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, query
 from hub.identity.access import USER_ROLES, clip_scopes
-from hub.keys import CLOCK, POOL
-from hub.store.projection import visible_clause
-
-_COLUMN = {"county": "county_code", "township": "township_code", "community": "community_code"}
+from hub.keys import CLOCK, READS
 
 
 class HotspotQuery(InputModel):
@@ -34,19 +31,8 @@ async def hotspots(request: web.Request) -> web.Response:
     scopes = clip_scopes(principal, [query.area] if query.area else [])
     if not scopes:
         return json_response({"level": query.level, "rows": []})
-    clause, args = visible_clause(scopes)
-    column = _COLUMN[query.level]
     since = request.app[CLOCK].now() - timedelta(days=query.days)
-    # Merged duplicates are one problem, counted once (at their parent); the category is the matrix's leaf.
-    rows = await request.app[POOL].fetch(
-        f"SELECT {column} AS code, max(doc->'areas'->'{query.level}'->>'name') AS name, "
-        "coalesce(doc->'category'->>'code', category) AS category, "
-        "max(doc->'category'->'path'->>-1) AS category_name, count(*) AS cases "
-        f"FROM cases WHERE {clause} AND created_at >= ${len(args) + 1} AND state <> 'merged' "
-        f"AND {column} IS NOT NULL AND (${len(args) + 2}::text IS NULL OR category = ${len(args) + 2} "
-        f"OR doc->'category'->>'code' = ${len(args) + 2}) "
-        f"GROUP BY 1, 3 ORDER BY cases DESC LIMIT ${len(args) + 3}",
-        *args, since, query.category, query.limit)
+    rows = await request.app[READS].hotspots(scopes, query.level, since, query.category, query.limit)
     return json_response({"level": query.level, "days": query.days,
                           "rows": [{"code": r["code"], "name": r["name"], "category": r["category"],
                                     "category_name": r["category_name"], "cases": r["cases"]} for r in rows]})

@@ -18,7 +18,7 @@ from aiohttp import web
 from connectors import open311 as o
 from hub.api.errors import MALFORMED_BODY, refused_parameters
 from hub.api.schema import Route
-from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, SETTINGS
+from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, READS, SETTINGS
 from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
         o.idempotency_key(token), actor=f"open311:{client}")
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("open311_requests_duplicate_total" if duplicate else "open311_requests_total")
-    case = await request.app[POOL].fetchval("SELECT doc FROM cases WHERE case_id = $1", outcome.case_id)
+    case = await request.app[READS].get(outcome.case_id)
     answer = o.created(str(outcome.case_id), token, case, new.form.account_id)
     # 201: a new case; 200: a retry with the same Idempotency-Key, answered as the first time.
     return respond(fmt, "service_requests", answer, status=200 if duplicate else 201)
@@ -134,38 +134,12 @@ async def list_requests(request: web.Request, fmt: o.Format) -> web.Response:
     query = o.parse_request_query(request.query, request.app[POLICY].matrix, settings.open311_jurisdiction_id,
                                   request.app[CLOCK].now(), settings.open311_default_days,
                                   settings.open311_max_requests)
-    sql, args = _select(query)
-    rows = await request.app[POOL].fetch(sql, *args)
+    # Public requests only: those submitted through Open311 (reads.OPEN311_PUBLIC).
+    docs = await request.app[READS].open311_page(ids=query.ids, start=query.start, end=query.end,
+                                                 categories=query.categories, states=query.states,
+                                                 limit=query.limit)
     matrix = request.app[POLICY].matrix
-    return respond(fmt, "service_requests", [o.request_record(r["doc"], matrix) for r in rows])
-
-
-# What the public Open311 API publishes: requests submitted through Open311, nothing else. A 12345 hotline
-# complaint, a sensor alarm or a grid report is the government's record, not a public one (the partial
-# index of migration 0012 serves exactly this filter).
-PUBLIC = "doc->>'source' = 'open311'"
-
-
-def _select(query: o.RequestQuery) -> tuple[str, list[Any]]:
-    """Newest first, at most `limit`. With ids, every other filter is ignored (GeoReport v2)."""
-    where: list[str] = [PUBLIC]
-    args: list[Any] = []
-
-    def add(clause: str, value: Any) -> None:
-        args.append(value)
-        where.append(clause.format(f"${len(args)}"))
-    if query.ids is not None:
-        add("case_id = ANY({}::uuid[])", query.ids)
-    else:
-        for clause, value in (("created_at >= {}", query.start), ("created_at <= {}", query.end),
-                              ("category = ANY({}::text[])", query.categories),
-                              ("state = ANY({}::text[])", query.states)):
-            if value is not None:
-                add(clause, value)
-    args.append(query.limit)
-    sql = (f"SELECT doc FROM cases WHERE {' AND '.join(where)} "
-           f"ORDER BY created_at DESC, case_id DESC LIMIT ${len(args)}")
-    return sql, args
+    return respond(fmt, "service_requests", [o.request_record(doc, matrix) for doc in docs])
 
 
 async def get_request(request: web.Request, fmt: o.Format) -> web.Response:
@@ -175,7 +149,7 @@ async def get_request(request: web.Request, fmt: o.Format) -> web.Response:
         case_id = uuid.UUID(text)
     except ValueError:
         raise o.Open311Error(404, f"service_request_id {text!r} not found") from None
-    doc = await request.app[POOL].fetchval(f"SELECT doc FROM cases WHERE case_id = $1 AND {PUBLIC}", case_id)
+    doc = await request.app[READS].open311_get(case_id)
     if doc is None:  # alike for a case that is not public: ids of other channels' cases cannot be probed
         raise o.Open311Error(404, f"service_request_id {text!r} not found")
     return respond(fmt, "service_requests", [o.request_record(doc, request.app[POLICY].matrix)])

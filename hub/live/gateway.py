@@ -21,7 +21,7 @@ from dispatch.case import area_codes
 from hub.identity.access import case_in_scopes, redact_case, redact_event_data
 from hub.infra.loops import wake_or_timeout
 from hub.store.events import head_position
-from hub.store.projection import OPEN_CASE_SQL, visible_clause
+from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,10 @@ def encode(message: dict[str, Any]) -> str:
 
 
 class ConsoleGateway:
-    def __init__(self, pool: asyncpg.Pool, *, coalesce_s: float, poll_s: float, heartbeat_s: float,
+    def __init__(self, pool: asyncpg.Pool, reads: CaseReads, *, coalesce_s: float, poll_s: float, heartbeat_s: float,
                  snapshot_limit: int, page: int = 2_000) -> None:
         self._pool = pool
+        self._reads = reads
         self._coalesce_s = coalesce_s
         self._poll_s = poll_s
         self._heartbeat_s = heartbeat_s
@@ -237,14 +238,10 @@ class ConsoleGateway:
         self._groups[client.key].add(client)
 
     async def _send_snapshot(self, client: ConsoleClient) -> int:
-        clause, args = visible_clause(client.scopes)
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
-            rows = await conn.fetch(
-                f"SELECT doc FROM cases WHERE {OPEN_CASE_SQL} AND {clause} "
-                "ORDER BY last_position DESC LIMIT $3", *args, self._snapshot_limit)
-        cases = [redact_case(r["doc"], client.view) for r in rows
-                 if case_in_scopes(area_codes(r["doc"]), client.scopes)]
+            docs = await self._reads.open_in_scopes(conn, client.scopes, self._snapshot_limit)
+        cases = [redact_case(doc, client.view) for doc in docs if case_in_scopes(area_codes(doc), client.scopes)]
         client.offer(encode({"type": "snapshot", "position": position, "cases": cases}))
         return position
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from pydantic import ValidationError
 
 from dispatch.case import area_codes
@@ -25,6 +24,7 @@ from hub.identity.access import Principal, may_see
 from hub.infra.clock import Clock
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, VersionConflict
+from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ class ActionOutcome:
 
 
 class CaseActions:
-    def __init__(self, pool: asyncpg.Pool, committer: GroupCommitter, policy: Policy, clock: Clock,
+    def __init__(self, reads: CaseReads, committer: GroupCommitter, policy: Policy, clock: Clock,
                  area_chain: Callable[[str], dict[str, dict[str, str]]] | None = None) -> None:
-        self._pool = pool
+        self._reads = reads
         # Names of an area and the levels above it, so that a dispatch to an area code records real names.
         self._area_chain = area_chain
         self._committer = committer
@@ -54,8 +54,7 @@ class CaseActions:
         self._clock = clock
 
     async def load(self, case_id: uuid.UUID) -> Case | None:
-        doc: Case | None = await self._pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
-        return doc
+        return await self._reads.get(case_id)
 
     async def execute(self, principal: Principal, case_id: uuid.UUID, body: dict[str, Any]) -> ActionOutcome:
         case = await self.load(case_id)

@@ -7,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
-
 from dispatch.case import Intake, area_codes, fold, receive
 from dispatch.commands import Merge
 from dispatch.events import Case, DomainEvent
@@ -24,6 +22,7 @@ from hub.services.case_actions import CaseActions
 from hub.services.locator import Locator
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, AppendResult
+from hub.store.reads import CaseReads
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +33,12 @@ class IntakeOutcome:
 
 class IntakeService:
     def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock,
-                 pool: asyncpg.Pool, actions: CaseActions) -> None:
+                 reads: CaseReads, actions: CaseActions) -> None:
         self._locator = locator
         self._committer = committer
         self._policy = policy
         self._clock = clock
-        self._pool = pool
+        self._reads = reads
         self._actions = actions
 
     async def submit(self, intake_source: str, report: dict[str, object], point: tuple[float, float, Crs] | None,
@@ -82,19 +81,15 @@ class IntakeService:
             # A box a little larger than the merge radius (1° of latitude ≈ 111 km); the score is exact.
             dlat = merge.radius_m / 111_000 * 1.1
             dlng = dlat / max(0.2, math.cos(math.radians(location["lat"])))
-            rows = await self._pool.fetch(
-                "SELECT doc FROM cases WHERE category = $1 AND lat BETWEEN $2 AND $3 AND lng BETWEEN $4 AND $5 "
-                "AND created_at > $6 AND state = ANY($7::text[]) ORDER BY created_at DESC LIMIT 50",
-                category, location["lat"] - dlat, location["lat"] + dlat, location["lng"] - dlng,
-                location["lng"] + dlng, since, sorted(UNRESOLVED_STATES))
+            rows = await self._reads.open_near(
+                category, (location["lat"] - dlat, location["lat"] + dlat),
+                (location["lng"] - dlng, location["lng"] + dlng), since, sorted(UNRESOLVED_STATES))
         elif report.get("address"):
-            rows = await self._pool.fetch(
-                "SELECT doc FROM cases WHERE category = $1 AND doc->'report'->>'address' = $2 AND created_at > $3 "
-                "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 50",
-                category, report["address"], since, sorted(UNRESOLVED_STATES))
+            rows = await self._reads.open_at_address(category, report["address"], since,
+                                                     sorted(UNRESOLVED_STATES))
         else:
             return None
-        docs = {r["doc"]["case_id"]: r["doc"] for r in rows}
+        docs = {doc["case_id"]: doc for doc in rows}
         match = best_match(case, docs.values(), now, merge)
         if match is None:
             return None

@@ -53,6 +53,7 @@ from hub.services.destinations import (
 )
 from hub.services.quarantine import Quarantine, ReplayFailed
 from hub.store.events import read_after
+from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "outbox"
@@ -71,22 +72,13 @@ UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
 FROM due WHERE outbox.id = due.id
 RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outbox.attempts, outbox.key_name
 """
-# Each case with the hotline key that pushed its ticket (the actor of its first event) and that key's
-# callback origins now: the writer checks every new callback against them.
-_CASES = """
-SELECT c.case_id, c.doc, k.name AS key_name, k.callback_origins
-FROM cases c
-LEFT JOIN events e ON e.stream_id = c.case_id AND e.version = 1
-LEFT JOIN api_keys k ON e.metadata->>'actor' LIKE 'hotline:%' AND k.name = substr(e.metadata->>'actor', 9)
-                     AND k.role = 'hotline' AND k.revoked_at IS NULL
-WHERE c.case_id = ANY($1::uuid[])
-"""
 
 
 class Outbox:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings, quarantine: Quarantine,
+    def __init__(self, pool: asyncpg.Pool, reads: CaseReads, settings: Settings, quarantine: Quarantine,
                  rand: random.Random | None = None) -> None:
         self._pool = pool
+        self._reads = reads
         self._settings = settings
         self._quarantine = quarantine
         self._rand = rand or random.Random()
@@ -131,7 +123,8 @@ class Outbox:
                     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The callbacks of these events: those to send, and those whose destination is not allowed."""
         ids = list({e.stream_id for e in events})
-        cases = {r["case_id"]: r for r in await conn.fetch(_CASES, ids)}
+        # Each case with the hotline key that pushed its ticket and that key's callback origins now.
+        cases = await self._reads.with_callback_keys(conn, ids)
         seqs = {r["case_id"]: r["n"] for r in await conn.fetch(
             "SELECT case_id, count(*) AS n FROM outbox WHERE case_id = ANY($1::uuid[]) GROUP BY case_id", ids)}
         rows, refused = [], []

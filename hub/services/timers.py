@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
 from dispatch.policy import Policy
 from dispatch.sla import due_timer_events
 from hub.infra.clock import Clock
 from hub.infra.loops import every
 from hub.services.case_actions import CaseActions
+from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
 
 
 class SlaTimers:
-    def __init__(self, pool: asyncpg.Pool, actions: CaseActions, policy: Policy, clock: Clock, *,
+    def __init__(self, reads: CaseReads, actions: CaseActions, policy: Policy, clock: Clock, *,
                  batch: int = 500) -> None:
-        self._pool = pool
+        self._reads = reads
         self._actions = actions
         self._policy = policy
         self._clock = clock
@@ -38,12 +37,11 @@ class SlaTimers:
         fired = 0
         while True:
             now = self._clock.now()
-            rows = await self._pool.fetch(
-                "SELECT doc FROM cases WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2", now, self._batch)
+            docs = await self._reads.due(now, self._batch)
             progressed = 0
-            for row in rows:
-                events = due_timer_events(row["doc"], now, sla)
-                if events and await self._actions.system(row["doc"], events):
+            for doc in docs:
+                events = due_timer_events(doc, now, sla)
+                if events and await self._actions.system(doc, events):
                     fired += len(events)
                     progressed += 1
             # Firing a step can make the next one due at once (a hub that was down for hours): go again

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import asyncpg
 
 from dispatch.case import Case, apply, new_case
-from dispatch.states import FINISHED_STATES
-from geo.areas import code_prefix
-from hub.identity.access import CITY_CODE
 from hub.infra.db import Connection
 from hub.store.events import Accepted, read_after
-
-# "The case is open" on the projection's `state` column. The states are the domain's constants, not
-# input, so they are written into the SQL text (queries that use it stay plain strings).
-OPEN_CASE_SQL: Final = "state NOT IN ({})".format(", ".join(f"'{s}'" for s in sorted(FINISHED_STATES)))
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
@@ -33,18 +26,6 @@ ON CONFLICT (case_id) DO UPDATE SET
     lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
-
-
-def visible_clause(scopes: frozenset[str], first_param: int = 1) -> tuple[str, list[Any]]:
-    """SQL prefilter for cases inside `scopes` (callers refine with access.case_in_scopes): any of the
-    case's area columns starting with a scope's code prefix; unplaced cases for city-wide scopes."""
-    prefixes = [code_prefix(s) + "%" for s in scopes]
-    city_wide = any(code_prefix(CITY_CODE).startswith(code_prefix(s)) for s in scopes)
-    p, q = f"${first_param}", f"${first_param + 1}"
-    sql = (f"(county_code LIKE ANY({p}::text[]) OR township_code LIKE ANY({p}::text[]) "
-           f"OR community_code LIKE ANY({p}::text[]) OR grid_code LIKE ANY({p}::text[]) "
-           f"OR ({q} AND county_code IS NULL))")
-    return sql, [prefixes, city_wide]
 
 
 def _code(case: Case, level: str) -> str | None:

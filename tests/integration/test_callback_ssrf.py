@@ -30,6 +30,7 @@ from hub.keys import POOL
 from hub.services.destinations import REFUSED
 from hub.services.outbox import Outbox
 from hub.services.quarantine import Quarantine
+from hub.store.reads import CaseReads
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_batch import post_batch
@@ -311,7 +312,7 @@ async def test_the_writer_records_a_callback_to_a_removed_origin_dead_and_never_
         await set_callback_origins(pool, name, remove=[origin])
         # The same events written again from the start, by a writer of its own.
         await pool.execute("DELETE FROM outbox; UPDATE checkpoints SET position = 0 WHERE name = 'outbox'")
-        outbox = Outbox(pool, config, Quarantine(pool))
+        outbox = Outbox(pool, CaseReads(pool), config, Quarantine(pool))
         while await outbox.write_pending():
             pass
         rows = await outbox_rows(pool, accepted["case_id"])

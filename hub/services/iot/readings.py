@@ -23,6 +23,7 @@ from hub.services.iot.devices import DeviceRegistry
 from hub.services.quarantine import Quarantine, ReplayFailed
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, VersionConflict
+from hub.store.reads import CaseReads
 
 
 class UnknownDevice(BadMessage):
@@ -41,9 +42,9 @@ class IotOutcome:
 
 
 class IotService:
-    def __init__(self, pool: asyncpg.Pool, devices: DeviceRegistry, intake: IntakeService,
+    def __init__(self, reads: CaseReads, devices: DeviceRegistry, intake: IntakeService,
                  committer: GroupCommitter, clock: Clock, quarantine: Quarantine) -> None:
-        self._pool = pool
+        self._reads = reads
         self._quarantine = quarantine
         self._devices = devices
         self._intake = intake
@@ -118,7 +119,4 @@ class IotService:
         return IotOutcome(action, case["case_id"], duplicate=result.duplicate)
 
     async def _open_case(self, device_id: str) -> Case | None:
-        doc: Case | None = await self._pool.fetchval(
-            "SELECT doc FROM cases WHERE device_id = $1 AND state = ANY($2::text[]) "
-            "ORDER BY created_at DESC LIMIT 1", device_id, sorted(CANDIDATE_STATES))
-        return doc
+        return await self._reads.latest_of_device(device_id, sorted(CANDIDATE_STATES))
