@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from pydantic import ConfigDict, Field, field_validator
 
 from connectors.hotline import crs_on_earth
+from connectors.submission import Submission
 from dispatch.inputs import InputModel
 from geo.crs import Crs
 
@@ -266,6 +267,13 @@ def resolve_location(form: GridReportForm, photos: list[CheckedPhoto]) -> Report
 def idempotency_key(reporter: str, report_id: str | None) -> str:
     """Scoped by reporter, so one worker's report_id can never collide with (or reveal) another's."""
     return f"grid:{reporter}:{report_id or uuid.uuid4().hex}"
+
+
+def submission(form: GridReportForm, photo_ids: list[str], reporter: str, reported_at: str,
+               location: ReportLocation) -> Submission:
+    """What a grid worker's report amounts to, once its photos are stored."""
+    report = build_report(form, photo_ids, reporter, reported_at, location.source)
+    return Submission("grid", report, idempotency_key(reporter, form.report_id), location.point, form.address)
 
 
 def build_report(form: GridReportForm, photo_ids: list[str], reporter: str, reported_at: str,

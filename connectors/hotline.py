@@ -11,6 +11,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from connectors.submission import Submission
 from dispatch.inputs import InputModel, Moment
 from geo.crs import Crs, check_lnglat, to_wgs84
 
@@ -104,6 +105,10 @@ class HotlineTicket(Place):
         "Where status callbacks for this ticket go (else CITYLOOP_HOTLINE_CALLBACK_URL). Its origin (scheme, "
         "host, port) must be registered for the pushing key (`cityloop keys add --callback-origin`) or in "
         "CITYLOOP_CALLBACK_ALLOWED_ORIGINS, else 422 naming callback_url; the path is free."))
+
+    def submission(self) -> Submission:
+        point = (self.location.lng, self.location.lat, self.location.crs) if self.location else None
+        return Submission("hotline", self.report(), self.idempotency_key(), point, self.address)
 
     def idempotency_key(self) -> str:
         return f"hotline:{self.ticket_no}"

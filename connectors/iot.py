@@ -14,8 +14,10 @@ import orjson
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from connectors.hotline import Location
+from connectors.submission import Submission
 from dispatch.inputs import InputModel, Moment, visible
 from dispatch.sensors import Reading
+from geo.crs import Crs
 
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w\-.:]*$")]
 
@@ -97,6 +99,14 @@ def parse_alarm(topic: str | None, payload: bytes) -> AlarmMessage:
         if parts[2] != message.device_id:
             raise BadMessage(f"device_id {message.device_id!r} does not match the topic's {parts[2]!r}")
     return message
+
+
+def submission(message: AlarmMessage, device: dict[str, Any]) -> Submission:
+    """The first alarm of a device without an open case: a new machine-detected case at the device's
+    registered location (stored in WGS84)."""
+    location = device["location"]
+    point = (float(location["lng"]), float(location["lat"]), Crs.WGS84)
+    return Submission("iot", case_report(message, device), message.idempotency_key(), point)
 
 
 def case_report(message: AlarmMessage, device: dict[str, Any]) -> dict[str, Any]:

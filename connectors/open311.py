@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.submission import Submission
 from dispatch.fold import STATES
 from dispatch.inputs import RANGE_TEXT, InputModel, check_moment, text_problem, visible
 from dispatch.matrix import Matrix
@@ -292,6 +293,10 @@ class NewRequest:
         if self.form.lat is None or self.form.long is None:
             return None
         return (self.form.long, self.form.lat, Crs.WGS84)
+
+    def submission(self, token: str, now: datetime) -> Submission:
+        return Submission("open311", self.report(token, now), idempotency_key(token), self.point,
+                          self.form.address_string)
 
     def report(self, token: str, now: datetime) -> dict[str, Any]:
         """The fields kept on the case. The e-mail sits with the reporter's name and phone so that every

@@ -24,11 +24,10 @@ from connectors.grid import (
     GridReportForm,
     NotAnImage,
     PhotoTooLarge,
-    build_report,
     check_photo,
-    idempotency_key,
     parse_form,
     resolve_location,
+    submission,
 )
 from dispatch.events import Case
 from dispatch.inputs import visible
@@ -203,9 +202,8 @@ async def submit_report(request: web.Request) -> web.Response:
         raise ApiError(422, "validation_failed", exc.message, exc.fields) from None
     photo_ids = await store_photos(request.app, photos)  # before the case: it must never name a lost photo
     reported_at = request.app[CLOCK].now().isoformat()
-    report = build_report(form, photo_ids, principal.name, reported_at, location.source)
     outcome = await request.app[INTAKE].submit(
-        "grid", report, location.point, form.address, idempotency_key(principal.name, form.report_id),
+        submission(form, photo_ids, principal.name, reported_at, location),
         actor=f"{principal.role}:{principal.name}")  # grid_worker:<name> for the workers themselves
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("grid_reports_duplicate_total" if duplicate else "grid_reports_total")

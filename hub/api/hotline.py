@@ -58,10 +58,7 @@ def _check_callback(request: web.Request, principal: Principal, ticket: HotlineT
 
 
 async def _record(request: web.Request, principal: Principal, ticket: HotlineTicket) -> TicketAccepted:
-    point = (ticket.location.lng, ticket.location.lat, ticket.location.crs) if ticket.location else None
-    outcome = await request.app[INTAKE].submit(
-        "hotline", ticket.report(), point, ticket.address, ticket.idempotency_key(),
-        actor=f"hotline:{principal.name}")
+    outcome = await request.app[INTAKE].submit(ticket.submission(), actor=f"hotline:{principal.name}")
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("hotline_tickets_duplicate_total" if duplicate else "hotline_tickets_total")
     return TicketAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,

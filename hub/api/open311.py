@@ -95,9 +95,8 @@ async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
     client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
     new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))
     token = o.request_token(client, _retry_key(request))
-    outcome = await request.app[INTAKE].submit(
-        "open311", new.report(token, request.app[CLOCK].now()), new.point, new.form.address_string,
-        o.idempotency_key(token), actor=f"open311:{client}")
+    outcome = await request.app[INTAKE].submit(new.submission(token, request.app[CLOCK].now()),
+                                               actor=f"open311:{client}")
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("open311_requests_duplicate_total" if duplicate else "open311_requests_total")
     case = await request.app[READS].get(outcome.case_id)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from connectors.submission import Submission
 from dispatch.case import Intake, area_codes, fold, receive
 from dispatch.commands import Merge
 from dispatch.events import Case, DomainEvent
@@ -16,7 +17,6 @@ from dispatch.merge import best_match
 from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from dispatch.states import UNRESOLVED_STATES
-from geo.crs import Crs
 from hub.infra.clock import Clock
 from hub.services.case_actions import CaseActions
 from hub.services.locator import Locator
@@ -41,10 +41,10 @@ class IntakeService:
         self._reads = reads
         self._actions = actions
 
-    async def submit(self, intake_source: str, report: dict[str, object], point: tuple[float, float, Crs] | None,
-                     address: str | None, idempotency_key: str, actor: str) -> IntakeOutcome:
-        placed = self._locator.place(point, address)
-        intake = Intake(source=intake_source, report=report, location=placed.wgs84)
+    async def submit(self, submission: Submission, actor: str) -> IntakeOutcome:
+        """Route, decide and record a new problem from any channel; answered after the commit."""
+        placed = self._locator.place(submission.point, submission.address)
+        intake = Intake(source=submission.source, report=submission.report, location=placed.wgs84)
         now = self._clock.now()
         events = receive(intake, placed.routing(), now=now, policy=self._policy)
         case_id = uuid.uuid4()
@@ -59,9 +59,9 @@ class IntakeService:
         request = AppendRequest(
             stream_id=case_id, expected_version=0, events=events, occurred_at=now,
             # `scope`: where the case is, so consoles are chosen by where it was when this happened.
-            metadata={"actor": actor, "source": intake_source, "idempotency_key": idempotency_key,
+            metadata={"actor": actor, "source": submission.source, "idempotency_key": submission.idempotency_key,
                       "scope": codes},
-            idempotency_key=idempotency_key, projection=case,
+            idempotency_key=submission.idempotency_key, projection=case,
         )
         result = await self._committer.append(request)
         if not result.duplicate:

@@ -12,11 +12,10 @@ from typing import Literal
 
 import asyncpg
 
-from connectors.iot import AlarmMessage, BadMessage, case_report, parse_alarm
+from connectors.iot import AlarmMessage, BadMessage, parse_alarm, submission
 from dispatch.case import Case, area_codes
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
-from geo.crs import Crs
 from hub.infra.clock import Clock
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -99,10 +98,7 @@ class IotService:
         if isinstance(decision, Ignore):
             return IotOutcome("ignored", case["case_id"] if case else None, detail=decision.why)
         if isinstance(decision, OpenCase):
-            location = device["location"]
-            assert isinstance(location, dict)
-            point = (float(location["lng"]), float(location["lat"]), Crs.WGS84)
-            outcome = await self._intake.submit("iot", case_report(message, dict(device)), point, None, key, actor)
+            outcome = await self._intake.submit(submission(message, dict(device)), actor)
             return IotOutcome("opened", str(outcome.case_id), duplicate=outcome.result.duplicate)
         assert case is not None
         now = self._clock.now()
