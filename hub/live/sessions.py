@@ -19,6 +19,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from hub.infra.loops import every
 from hub.live.bus import listen
 
 log = logging.getLogger(__name__)
@@ -67,18 +68,16 @@ class SessionWatch:
         self._end({digest})
 
     async def run_check(self) -> None:
-        while True:
-            await asyncio.sleep(self._check_s)
-            if not self._sockets:
-                continue
-            digests = set(self._sockets.values())
-            try:
-                rows = await self._pool.fetch(_ALIVE_SQL, list(digests))
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                # The database is away: sessions cannot be checked, and the feed cannot be read either.
-                log.warning("session check failed; retrying", extra={"error": repr(exc)})
-                continue
-            self._end(digests - {r["token_hash"] for r in rows})
+        # With the database away sessions cannot be checked (nor the feed read): the round is tried again.
+        await every(self._check_s, self.check, failure="session check failed; retrying")
+
+    async def check(self) -> None:
+        """Close the consoles whose session has ended (expired, signed out, user disabled)."""
+        if not self._sockets:
+            return
+        digests = set(self._sockets.values())
+        rows = await self._pool.fetch(_ALIVE_SQL, list(digests))
+        self._end(digests - {r["token_hash"] for r in rows})
 
     def _end(self, digests: set[bytes]) -> None:
         if not digests:
