@@ -144,7 +144,7 @@ async def test_a_hub_killed_mid_stream_loses_nothing_and_records_nothing_twice(
            "CITYLOOP_MQTT_CLIENT_ID": f"cityloop-kill-{uuid.uuid4().hex[:8]}",
            "CITYLOOP_MQTT_SESSION_EXPIRY_S": "120", "CITYLOOP_LOG_LEVEL": "WARNING"}
     devices = [f"KILL-{i}" for i in range(8)]
-    per_device = 40
+    per_device = 120  # the first half takes ~0.6 s to publish: the kill lands well inside it
     db = await asyncpg.connect(database_url)
     first = await HubProcess(env).start()
     try:
@@ -162,18 +162,23 @@ async def test_a_hub_killed_mid_stream_loses_nothing_and_records_nothing_twice(
 
         async with publisher(service_urls.mqtt_url) as device:
             half = per_device // 2
-            for seq in range(1, half + 1):
-                for name in devices:
-                    publish(device, name, seq)
-                await asyncio.sleep(0.01)  # the broker acknowledges the device's QoS 1 publishes meanwhile
+
+            async def first_half() -> None:
+                for seq in range(1, half + 1):
+                    for name in devices:
+                        publish(device, name, seq)
+                    await asyncio.sleep(0.01)  # the broker acknowledges the device's QoS 1 publishes meanwhile
 
             async def some_committed() -> bool:
                 return await committed() >= 60
 
-            # Killed as soon as part of the first half is committed: the rest of it is received, in flight
-            # or still queued at the broker — whatever the machine's speed.
+            # Killed while the devices are still publishing the first half, as soon as part of it is
+            # committed: the rest is received, in flight or still queued at the broker — whatever the
+            # machine's speed.
+            publishing = asyncio.create_task(first_half())
             await wait_for(some_committed, timeout=30)
             first.kill()
+            await publishing
             assert await committed() < len(devices) * (half + 1), "the hub finished before it was killed"
             for seq in range(half + 1, per_device + 1):  # the devices go on while no hub is up
                 for name in devices:
