@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "cityloop:events"
 
@@ -43,7 +46,7 @@ class WakeupBus:
             self._signal.clear()
             position = self._pending
             try:
-                await self._redis.publish(self._channel, str(position))
+                await guarded(self._redis.publish(self._channel, str(position)))
             except (OSError, aioredis.RedisError) as exc:
                 log.warning("wake-up publish failed; other processes will catch up by polling",
                             extra={"error": repr(exc)})
@@ -60,22 +63,48 @@ class WakeupBus:
         await listen(self._redis, self._channel, deliver)
 
 
+async def guarded(call: Awaitable[T]) -> T:
+    """Await a redis-py call so that our own cancellation always reaches us: redis-py can absorb a
+    cancellation while it reads or reconnects and go on waiting, which hung shutdown."""
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_retrieved)
+    try:
+        await asyncio.wait({task})
+    finally:
+        task.cancel()
+    return task.result()
+
+
 async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], None]) -> None:
     """Hand every message of `channel` to `handle`, forever; reconnect with a pause while Redis is away."""
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        reader = asyncio.create_task(_pump(pubsub, channel, handle), name=f"redis-subscription:{channel}")
+        reader.add_done_callback(_retrieved)
         try:
-            await pubsub.subscribe(channel)
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                handle(message["data"])
-        except (OSError, aioredis.RedisError, ValueError) as exc:
+            # Our own cancellation (shutdown) lands here, not inside redis-py (see `guarded`).
+            await asyncio.wait({reader})
+            exc = reader.exception()
+            if not isinstance(exc, (OSError, aioredis.RedisError, ValueError)):
+                raise exc or RuntimeError("the Redis subscription ended")
             log.warning("subscription lost; retrying", extra={"channel": channel, "error": repr(exc)})
             await asyncio.sleep(1.0)
         finally:
-            # Bounded: redis-py's aclose can wait forever on a connection its reader still holds
-            # when we are being cancelled, which hung shutdown.
+            reader.cancel()
+            # Bounded: redis-py's aclose can wait forever on a connection its reader still holds.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A redis-py call left behind at shutdown ends later with a connection error nobody needs."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _pump(pubsub: PubSub, channel: str, handle: Callable[[bytes], None]) -> None:
+    await pubsub.subscribe(channel)
+    async for message in pubsub.listen():
+        if message.get("type") == "message":
+            handle(message["data"])
