@@ -225,7 +225,7 @@ class Matrix(_Frozen):
         return None
 
 
-def category_key(case: Case) -> str | None:
+def category_key(case: Mapping[str, Any]) -> str | None:
     """The category code the matrix placed the case in, else the channel's category name."""
     category = case.get("category")
     if isinstance(category, dict) and category.get("code"):

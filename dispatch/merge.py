@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dispatch.events import Case
+from dispatch.events import Case, JsonDict
 from dispatch.matrix import category_key
 from dispatch.states import UNRESOLVED_STATES
 
@@ -39,6 +39,18 @@ class MergePolicy(BaseModel):
         return self
 
 
+class Candidate(TypedDict):
+    """What duplicate scoring reads of an open case. A whole Case is one; intake builds slim ones from the
+    projection's columns so that it never decodes case documents to look for duplicates."""
+
+    case_id: str
+    state: str
+    created_at: str  # ISO 8601
+    location: JsonDict | None
+    report: JsonDict  # device_id, address
+    category: JsonDict | None  # {"code"}: the leaf the matrix placed it in
+
+
 def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
     """Great-circle distance in metres between two WGS84 points."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
@@ -47,7 +59,7 @@ def haversine_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _closeness_in_space(new_case: Case, open_case: Case, policy: MergePolicy) -> float:
+def _closeness_in_space(new_case: Case, open_case: Candidate, policy: MergePolicy) -> float:
     a, b = new_case.get("location"), open_case.get("location")
     if a and b:
         distance = haversine_m(a["lng"], a["lat"], b["lng"], b["lat"])
@@ -57,7 +69,7 @@ def _closeness_in_space(new_case: Case, open_case: Case, policy: MergePolicy) ->
     return policy.same_address_closeness if addr_a and addr_a == addr_b else 0.0
 
 
-def merge_score(new_case: Case, open_case: Case, now: datetime, policy: MergePolicy) -> float:
+def merge_score(new_case: Case, open_case: Candidate, now: datetime, policy: MergePolicy) -> float:
     """0 (unrelated) … 1 (certainly the same incident)."""
     if open_case.get("state") not in UNRESOLVED_STATES or open_case.get("case_id") == new_case.get("case_id"):
         return 0.0
@@ -82,7 +94,7 @@ def merge_decision(score: float, policy: MergePolicy) -> MergeDecision:
     return "suggest" if score >= policy.suggest_threshold else "none"
 
 
-def best_match(new_case: Case, open_cases: Iterable[Case], now: datetime,
+def best_match(new_case: Case, open_cases: Iterable[Candidate], now: datetime,
                policy: MergePolicy) -> tuple[str, float, MergeDecision] | None:
     """The open case the new one most likely duplicates, with its score and what to do; None if none."""
     scored = [(merge_score(new_case, c, now, policy), str(c["case_id"])) for c in open_cases]

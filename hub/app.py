@@ -132,7 +132,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     bus.subscribe(outbox.wake)
 
     jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
-        "committer": committer.run, "wakeup-publisher": bus.run_publisher,
+        "committer": committer.run, "intake": app[keys.INTAKE].run, "wakeup-publisher": bus.run_publisher,
         "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
         "console-heartbeat": gateway.run_heartbeat,
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),

@@ -1,11 +1,12 @@
 """The outbox of hotline status callbacks: written from the event log, delivered with retries.
 
-Two loops. The writer reads committed events after its checkpoint and records a callback row for each
-reported event of a hotline case, moving the checkpoint in the same transaction — so a callback exists
-for every committed event exactly once, whichever hub writes it and however often hubs restart. The
-deliverer leases due rows (one per case at a time, oldest first, so a case's callbacks leave in order),
-posts them signed, and on failure schedules the next attempt with backoff; after the last attempt the
-row is dead and a quarantine item tells the operators, who can replay it once the receiver is fixed.
+Two loops. The writer reads committed events after its checkpoint and records a callback row for each reported
+event of a hotline case with somewhere to call back (only those events are read and decoded; the projection's
+slim `source`/`callback_url` columns say which), moving the checkpoint in the same transaction — so a callback
+exists for every committed event exactly once, whichever hub writes it and however often hubs restart. The
+deliverer leases due rows (one per case at a time, oldest first, so a case's callbacks leave in order), posts
+them signed, and on failure schedules the next attempt with backoff; after the last attempt the row is dead
+and a quarantine item tells the operators, who can replay it once the receiver is fixed.
 
 Callbacks go only where the SSRF guard allows (connectors.callback_origins, hub.services.destinations): the origin of
 the URL must be registered for the key that pushed the ticket or in CITYLOOP_CALLBACK_ALLOWED_ORIGINS, when
@@ -22,6 +23,9 @@ import asyncio
 import logging
 import random
 import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -52,7 +56,6 @@ from hub.services.destinations import (
     redirect_reason,
 )
 from hub.services.quarantine import Quarantine, ReplayFailed
-from hub.store.events import read_after
 from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,27 @@ UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
 FROM due WHERE outbox.id = due.id
 RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outbox.attempts, outbox.key_name
 """
+
+
+# The last position of the next page of events after $1 (at most $2 events), read from the index alone.
+_PAGE_END = "SELECT max(position) FROM (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2) p"
+# The events of that page that may need a callback: reported types, on hotline cases with a callback URL of their
+# own or (when $4, a default URL is configured) any hotline case.
+_REPORTED = """
+SELECT e.position, e.stream_id, e.type, e.data, e.occurred_at FROM events e JOIN cases c ON c.case_id = e.stream_id
+WHERE e.position > $1 AND e.position <= $2 AND e.type = ANY($3::text[])
+  AND c.source = 'hotline' AND (c.callback_url IS NOT NULL OR $4)
+ORDER BY e.position
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reported:
+    position: int
+    stream_id: uuid.UUID
+    type: str
+    data: dict[str, Any]
+    occurred_at: datetime
 
 
 class Outbox:
@@ -102,10 +126,13 @@ class Outbox:
             await conn.execute("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
                                CHECKPOINT)
             after = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", CHECKPOINT)
-            events = await read_after(conn, after, page)
-            if not events:
+            # The page is a range of positions; only the reported events of hotline cases with somewhere to
+            # call back are read (and decoded) — every other event passes by as a number.
+            upto = await conn.fetchval(_PAGE_END, after, page)
+            if upto is None:
                 return 0
-            reported = [e for e in events if e.type in CALLBACK_EVENTS]
+            reported = [_Reported(*row) for row in await conn.fetch(
+                _REPORTED, after, upto, list(CALLBACK_EVENTS), self._settings.hotline_callback_url is not None)]
             rows, refused = await self._rows(conn, reported) if reported else ([], [])
             if rows:
                 await conn.executemany(
@@ -113,13 +140,12 @@ class Outbox:
                     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_position) DO NOTHING", rows)
             for row in refused:
                 await self._refuse_at_write(conn, row)
-            await conn.execute("UPDATE checkpoints SET position = $2 WHERE name = $1", CHECKPOINT,
-                               events[-1].position)
+            await conn.execute("UPDATE checkpoints SET position = $2 WHERE name = $1", CHECKPOINT, upto)
         if rows:
             self._queued.set()
-        return len(events)
+        return int(upto - after)
 
-    async def _rows(self, conn: Connection, events: list[Any]
+    async def _rows(self, conn: Connection, events: list[_Reported]
                     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The callbacks of these events: those to send, and those whose destination is not allowed."""
         ids = list({e.stream_id for e in events})

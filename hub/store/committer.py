@@ -47,12 +47,18 @@ class GroupCommitter:
         self._timeout_s = timeout_s
         self._listeners: list[Callable[[int], None]] = []
 
+    @property
+    def timeout_s(self) -> float:
+        """How long an append may wait for its commit before the caller is told the outcome is unknown."""
+        return self._timeout_s
+
     def on_commit(self, listener: Callable[[int], None]) -> None:
         """Call `listener(last_position)` after each commit (must not block; schedule work instead)."""
         self._listeners.append(listener)
 
-    async def append(self, request: AppendRequest) -> AppendResult:
-        """Queue one append and wait for its commit. Raises a StoreError subclass on refusal."""
+    def enqueue(self, request: AppendRequest) -> asyncio.Future[AppendResult]:
+        """Queue one append without waiting; the future is answered after the commit. Raises
+        StoreOverloaded when the queue is full. For callers that queue a whole batch at once (intake)."""
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         # If the caller went away, nobody reads the outcome: mark it retrieved so it is not logged as lost.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -60,6 +66,10 @@ class GroupCommitter:
             self._queue.put_nowait((request, future))
         except asyncio.QueueFull:
             raise StoreOverloaded("append queue full") from None
+        return future
+
+    async def wait(self, future: asyncio.Future[AppendResult]) -> AppendResult:
+        """The outcome of an enqueued append, or StoreUnavailable when no commit came within the limit."""
         # The caller may go away (client disconnect); the append still completes and is recorded.
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -68,6 +78,10 @@ class GroupCommitter:
             raise StoreUnavailable(
                 "no commit within the time limit; the outcome is unknown — retrying with the same "
                 "idempotency key is safe") from None
+
+    async def append(self, request: AppendRequest) -> AppendResult:
+        """Queue one append and wait for its commit. Raises a StoreError subclass on refusal."""
+        return await self.wait(self.enqueue(request))
 
     async def run(self) -> None:
         """The committer loop; owned by the application and cancelled at shutdown."""

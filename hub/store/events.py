@@ -96,6 +96,20 @@ RETURNING position, stream_id, version
 """
 
 
+_LOOKUP = """
+SELECT stream_id, max(version) AS version, NULL::text AS key, NULL::bigint AS first_position,
+       NULL::bigint AS last_position
+FROM events WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id
+UNION ALL
+SELECT stream_id, NULL, key, first_position, last_position FROM idempotency_keys WHERE key = ANY($2::text[])
+"""
+
+_INSERT_KEYS = """
+INSERT INTO idempotency_keys (key, stream_id, first_position, last_position)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
+"""
+
+
 async def append_batch(
     conn: Connection,
     requests: Sequence[AppendRequest],
@@ -105,19 +119,12 @@ async def append_batch(
     await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
     stream_ids = list({r.stream_id for r in requests})
     keys = [r.idempotency_key for r in requests if r.idempotency_key]
-    versions: dict[UUID, int] = {
-        row["stream_id"]: row["v"]
-        for row in await conn.fetch(
-            "SELECT stream_id, max(version) AS v FROM events WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id",
-            stream_ids,
-        )
-    }
+    versions: dict[UUID, int] = {}
     seen: dict[str, AppendResult] = {}
-    if keys:
-        for row in await conn.fetch(
-            "SELECT key, stream_id, first_position, last_position FROM idempotency_keys WHERE key = ANY($1::text[])",
-            keys,
-        ):
+    for row in await conn.fetch(_LOOKUP, stream_ids, keys):  # streams' versions and keys seen, in one trip
+        if row["key"] is None:
+            versions[row["stream_id"]] = row["version"]
+        else:
             seen[row["key"]] = AppendResult(
                 row["stream_id"], row["first_position"], row["last_position"], 0, duplicate=True
             )
@@ -176,10 +183,7 @@ async def append_batch(
         if req.idempotency_key is not None:
             key_rows.append((req.idempotency_key, req.stream_id, result.first_position, result.last_position))
     if key_rows:
-        await conn.executemany(
-            "INSERT INTO idempotency_keys (key, stream_id, first_position, last_position) VALUES ($1, $2, $3, $4)",
-            key_rows,
-        )
+        await conn.execute(_INSERT_KEYS, *(list(col) for col in zip(*key_rows, strict=True)))
     for i, req in enumerate(requests):
         if answers[i] is None and req.idempotency_key is not None:
             first = answers[pending_keys[req.idempotency_key]]

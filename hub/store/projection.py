@@ -8,22 +8,26 @@ from typing import Any
 
 import asyncpg
 
+from connectors.callbacks import callback_url
 from dispatch.case import Case, apply, new_case
 from hub.infra.db import Connection
 from hub.store.events import Accepted, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
-                   last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat, device_id)
+                   last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat, device_id,
+                   category_code, source, callback_url)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
-                     $14::timestamptz[], $15::float8[], $16::float8[], $17::text[])
+                     $14::timestamptz[], $15::float8[], $16::float8[], $17::text[], $18::text[], $19::text[],
+                     $20::text[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
     community_code = excluded.community_code, category = excluded.category,
     ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
     lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
+    category_code = excluded.category_code, source = excluded.source, callback_url = excluded.callback_url,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -44,7 +48,7 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(17)]
+    cols: list[list[Any]] = [[] for _ in range(20)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
@@ -53,7 +57,8 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
             datetime.fromisoformat(case["created_at"]), datetime.fromisoformat(case["updated_at"]), case,
             _code(case, "community"), next_due(case) if next_due is not None else None,
             *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
-            report.get("device_id"),
+            report.get("device_id"), (case.get("category") or {}).get("code"), case.get("source"),
+            callback_url(case, None),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)

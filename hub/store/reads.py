@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -47,6 +48,45 @@ OPEN311_PUBLIC: Final = "doc->>'source' = 'open311'"
 # The hotspot levels and the projection column each counts by.
 HOTSPOT_COLUMNS: Final = {"county": "county_code", "township": "township_code", "community": "community_code"}
 
+@dataclass(frozen=True, slots=True)
+class NearBox:
+    """A duplicate search by place: cases of `category` inside a lat/lng box."""
+    i: int
+    category: str
+    lat: tuple[float, float]
+    lng: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AtAddress:
+    """A duplicate search for a report without a location: cases of `category` at the same address text."""
+    i: int
+    category: str
+    address: str
+
+
+_CANDIDATE_COLUMNS = "c.case_id, c.state, c.created_at, c.lng, c.lat, c.device_id, c.category_code"
+# One statement for a whole intake batch (uses cases_category_place for boxes); the address branch reads
+# one field of the document in PostgreSQL, for the few reports that have no location.
+_DUPLICATE_CANDIDATES = f"""
+SELECT b.i, c.*, NULL::text AS address
+FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
+     AS b(i, category, lat0, lat1, lng0, lng1)
+CROSS JOIN LATERAL (
+    SELECT {_CANDIDATE_COLUMNS} FROM cases c
+    WHERE c.category = b.category AND c.lat BETWEEN b.lat0 AND b.lat1 AND c.lng BETWEEN b.lng0 AND b.lng1
+      AND c.created_at > $10 AND c.state = ANY($11::text[])
+    ORDER BY c.created_at DESC LIMIT 50) c
+UNION ALL
+SELECT b.i, c.*
+FROM unnest($7::int[], $8::text[], $9::text[]) AS b(i, category, address)
+CROSS JOIN LATERAL (
+    SELECT {_CANDIDATE_COLUMNS}, c.doc->'report'->>'address' AS address FROM cases c
+    WHERE c.category = b.category AND c.doc->'report'->>'address' = b.address
+      AND c.created_at > $10 AND c.state = ANY($11::text[])
+    ORDER BY c.created_at DESC LIMIT 50) c
+"""
+
 # Each case with the hotline key that pushed its ticket (the actor of its first event) and that key's
 # callback origins now: the callback writer checks every new callback against them.
 _WITH_CALLBACK_KEYS = """
@@ -80,6 +120,11 @@ class CaseReads:
     async def get(self, case_id: uuid.UUID | str) -> Case | None:
         doc: Case | None = await self._pool.fetchval("SELECT doc FROM cases WHERE case_id = $1", case_id)
         return doc
+
+    async def get_many(self, case_ids: Sequence[str]) -> dict[str, Case]:
+        """The documents of these cases by id (missing ones are left out)."""
+        rows = await self._pool.fetch("SELECT doc FROM cases WHERE case_id = ANY($1::uuid[])", list(case_ids))
+        return {r["doc"]["case_id"]: r["doc"] for r in rows}
 
     async def page(self, scopes: frozenset[str], *, state: str | None, category: str | None,
                    ticket_no: str | None, before: tuple[datetime, uuid.UUID] | None,
@@ -123,23 +168,18 @@ class CaseReads:
             "ORDER BY last_position DESC LIMIT $3", *args, limit)
         return [r["doc"] for r in rows]
 
-    async def open_near(self, category: str, lat: tuple[float, float], lng: tuple[float, float],
-                        since: datetime, states: Sequence[str]) -> list[Case]:
-        """Intake's duplicate search by place: recent cases of `category` in `states` inside a lat/lng box."""
-        rows = await self._pool.fetch(
-            "SELECT doc FROM cases WHERE category = $1 AND lat BETWEEN $2 AND $3 AND lng BETWEEN $4 AND $5 "
-            "AND created_at > $6 AND state = ANY($7::text[]) ORDER BY created_at DESC LIMIT 50",
-            category, lat[0], lat[1], lng[0], lng[1], since, list(states))
-        return [r["doc"] for r in rows]
-
-    async def open_at_address(self, category: str, address: str, since: datetime,
-                              states: Sequence[str]) -> list[Case]:
-        """Intake's duplicate search for cases without a location: the same reported address."""
-        rows = await self._pool.fetch(
-            "SELECT doc FROM cases WHERE category = $1 AND doc->'report'->>'address' = $2 AND created_at > $3 "
-            "AND state = ANY($4::text[]) ORDER BY created_at DESC LIMIT 50",
-            category, address, since, list(states))
-        return [r["doc"] for r in rows]
+    async def duplicate_candidates(self, near: Sequence[NearBox], at_address: Sequence[AtAddress],
+                                   since: datetime, states: Sequence[str]) -> list[asyncpg.Record]:
+        """Intake's duplicate search for a whole batch in one statement, on slim columns (no case document is
+        decoded): per box or address, the 50 most recent cases of its category in `states` created after
+        `since`. Rows: `i` (the box's or address's own number), case_id, state, created_at, lng, lat,
+        device_id, category_code, address (address searches only)."""
+        return await self._pool.fetch(
+            _DUPLICATE_CANDIDATES,
+            [b.i for b in near], [b.category for b in near], [b.lat[0] for b in near], [b.lat[1] for b in near],
+            [b.lng[0] for b in near], [b.lng[1] for b in near],
+            [a.i for a in at_address], [a.category for a in at_address], [a.address for a in at_address],
+            since, list(states))
 
     async def latest_of_device(self, device_id: str, states: Sequence[str]) -> Case | None:
         """The newest case of an IoT device in one of `states`."""

@@ -1,0 +1,105 @@
+"""The intake stage (hub.services.intake): submissions are routed, decided and searched for duplicates a batch
+at a time, against a real store, and every submission still gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from connectors.submission import Submission
+from geo.crs import Crs, from_wgs84
+from hub.keys import INTAKE, LOCATOR, READS
+from hub.services.intake import IntakeOutcome
+from tests.conftest import Hub
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
+
+
+def _submission(point: tuple[float, float, Crs] | None = None, address: str | None = None, **report: Any
+                ) -> Submission:
+    key = f"T{uuid.uuid4().hex[:12]}"
+    return Submission(source="hotline", report={"ticket_no": key, "category": "streetlight", "content": "路灯不亮",
+                                                **report},
+                      idempotency_key=key, point=point, address=address)
+
+
+def _spread(n: int) -> list[tuple[float, float, Crs]]:
+    """`n` points about 1 km apart in Qingxiu, so that none is a duplicate of another."""
+    lng, lat = QINGXIU_SEAT
+    return [(lng + 0.01 * (i % 10), lat + 0.01 * (i // 10), Crs.WGS84) for i in range(n)]
+
+
+async def test_a_batch_is_placed_as_each_submission_would_be_alone(hub: Hub) -> None:
+    locator = hub.app[LOCATOR]
+    gcj = from_wgs84(*XINGNING_SEAT, Crs.GCJ02)
+    items: list[tuple[tuple[float, float, Crs] | None, str | None]] = [
+        ((*QINGXIU_SEAT, Crs.WGS84), None),
+        ((gcj[0], gcj[1], Crs.GCJ02), None),
+        ((100.0, 30.0, Crs.WGS84), None),  # far outside the city
+        ((100.0, 30.0, Crs.WGS84), "南宁市青秀区新竹街道"),  # outside, but the address places it
+        (None, "南宁市兴宁区"),
+        (None, None),
+    ]
+    together = locator.place_many(items)
+    assert together == [locator.place(point, address) for point, address in items]
+    assert together[0].inside and together[1].inside and not together[2].inside and together[3].inside
+
+
+async def test_concurrent_submissions_share_one_duplicate_search_per_batch(hub: Hub) -> None:
+    reads = hub.app[READS]
+    searches: list[int] = []
+    real = reads.duplicate_candidates
+
+    async def counted(near: Any, at_address: Any, since: Any, states: Any) -> Any:
+        searches.append(len(near) + len(at_address))
+        return await real(near, at_address, since, states)
+
+    reads.duplicate_candidates = counted  # type: ignore[method-assign]  # a spy: the real query still runs
+    intake = hub.app[INTAKE]
+    outcomes = await asyncio.gather(*(intake.submit(_submission(point), "hotline:test") for point in _spread(40)))
+    assert len({o.case_id for o in outcomes}) == 40 and not any(o.result.duplicate for o in outcomes)
+    assert sum(searches) == 40, "every dispatched case was searched for duplicates"
+    assert len(searches) < 40, f"searched one by one: {searches}"
+
+
+async def test_one_bad_submission_fails_alone_in_its_batch(hub: Hub) -> None:
+    intake = hub.app[INTAKE]
+    good = [_submission(point) for point in _spread(10)]
+    bad = _submission((500.0, 95.0, Crs.WGS84))  # the channels refuse this; the stage must not trust them
+    answers = await asyncio.gather(*(intake.submit(s, "hotline:test") for s in [*good[:5], bad, *good[5:]]),
+                                   return_exceptions=True)
+    assert isinstance(answers[5], ValueError)
+    stored = [a for a in answers if isinstance(a, IntakeOutcome)]
+    assert len(stored) == 10
+    for outcome in stored:
+        assert await hub.app[READS].get(outcome.case_id) is not None
+
+
+@pytest.mark.parametrize("same_batch", [False, True])
+async def test_a_repeated_idempotency_key_answers_the_first_case(hub: Hub, same_batch: bool) -> None:
+    intake = hub.app[INTAKE]
+    first = _submission(_spread(1)[0])
+    if same_batch:
+        a, b = await asyncio.gather(intake.submit(first, "hotline:test"), intake.submit(first, "hotline:test"))
+    else:
+        a = await intake.submit(first, "hotline:test")
+        b = await intake.submit(first, "hotline:test")
+    assert a.case_id == b.case_id and not a.result.duplicate and b.result.duplicate
+
+
+async def test_reports_without_a_location_at_the_same_address_are_merged(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    address = "南宁市青秀区新竹街道古城路12号"
+    status, first = await push(hub, key, ticket(address=address))
+    assert status == 202
+    status, second = await push(hub, key, ticket(address=address))
+    assert status == 202
+    child = await hub.app[READS].get(uuid.UUID(second["case_id"]))
+    assert child is not None
+    merged_or_suggested = child["parent_id"] or (child["merge_suggestion"] or {}).get("into")
+    assert merged_or_suggested == first["case_id"]
+    elsewhere = await hub.app[READS].get(uuid.UUID((await push(hub, key, ticket(address="南宁市兴宁区民生路5号")))[1]
+                                                   ["case_id"]))
+    assert elsewhere is not None and elsewhere["parent_id"] is None and elsewhere["merge_suggestion"] is None
