@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from connectors.callbacks import callback_url
 from dispatch.case import Case, apply, new_case
 from hub.infra.db import Connection
-from hub.store.events import Accepted, read_after
+from hub.store.events import Accepted, head_position, read_after
 
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
@@ -90,42 +91,72 @@ async def rebuild_cases(pool: asyncpg.Pool, page: int = 5_000, next_due: NextDue
     committed meanwhile are replayed too, and the table is replaced with DELETE + INSERT in the same
     transaction — MVCC-safe, so a console's snapshot sees either the old or the new table, never an
     empty one.
+
+    The bulk replay reads stream by stream (the `(stream_id, version)` index), so each case is folded
+    from its events in one go and written once, whatever the interleaving of the store; only the events
+    committed during the rebuild are replayed in position order onto cases read back from the copy.
     """
     async with pool.acquire() as conn:
         await conn.execute("CREATE TEMP TABLE IF NOT EXISTS cases_rebuild (LIKE cases INCLUDING ALL)")
         await conn.execute("TRUNCATE cases_rebuild")  # private temp table: nobody else can see it
-        count, position = await _replay(conn, 0, page, next_due)
+        head = await head_position(conn)
+        count = await _replay_streams(conn, head, page, next_due)
         async with conn.transaction():
             await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-            more, _ = await _replay(conn, position, page, next_due)
+            more = await _replay_after(conn, head, page, next_due)
             await conn.execute("DELETE FROM cases")
             await conn.execute("INSERT INTO cases SELECT * FROM cases_rebuild")
         await conn.execute("DROP TABLE cases_rebuild")
     return count + more
 
 
-async def _replay(conn: Connection, position: int, page: int, next_due: NextDue | None) -> tuple[int, int]:
+_BY_STREAM = """
+SELECT position, stream_id, version, type, data, occurred_at FROM events
+WHERE position <= $1 AND (stream_id, version) > ($2, $3) ORDER BY stream_id, version LIMIT $4
+"""
+
+
+async def _replay_streams(conn: Connection, head: int, page: int, next_due: NextDue | None) -> int:
+    """Fold every stream's events up to `head` into `cases_rebuild`; the number of events read."""
     count = 0
-    cases: dict[str, tuple[Case, int]] = {}
-    flushed: set[str] = set()  # written already; a later event reloads the case from the table
-    resuming = position > 0  # catching up: a case may already be in the rebuilt table
+    after: tuple[UUID, int] = (UUID(int=0), 0)
+    rows: list[tuple[Case, int]] = []
+    case: Case | None = None
+    last = 0
+    while batch := await conn.fetch(_BY_STREAM, head, *after, page):
+        for ev in batch:
+            key = str(ev["stream_id"])
+            if case is None or case["case_id"] != key:
+                if case is not None:
+                    rows.append((case, last))
+                case, last = new_case(key, ev["occurred_at"]), 0
+            case = apply(case, ev["type"], ev["data"], ev["version"], ev["occurred_at"])
+            last = max(last, ev["position"])
+        count += len(batch)
+        after = (batch[-1]["stream_id"], batch[-1]["version"])
+        if len(rows) >= page:
+            await upsert_cases(conn, rows, table="cases_rebuild", next_due=next_due)
+            rows = []
+    if case is not None:
+        rows.append((case, last))
+    if rows:
+        await upsert_cases(conn, rows, table="cases_rebuild", next_due=next_due)
+    return count
+
+
+async def _replay_after(conn: Connection, position: int, page: int, next_due: NextDue | None) -> int:
+    """Replay the events after `position` in store order onto the cases already in `cases_rebuild`."""
+    count = 0
     while batch := await read_after(conn, position, page):
+        cases: dict[str, tuple[Case, int]] = {}
+        stored = {r["case_id"]: r["doc"] for r in await conn.fetch(
+            "SELECT case_id, doc FROM cases_rebuild WHERE case_id = ANY($1::uuid[])",
+            list({ev.stream_id for ev in batch}))}
         for ev in batch:
             key = str(ev.stream_id)
-            if key in cases:
-                prev = cases[key][0]
-            elif key in flushed or resuming:
-                prev = await conn.fetchval("SELECT doc FROM cases_rebuild WHERE case_id = $1", ev.stream_id)
-                prev = prev if prev is not None else new_case(key, ev.occurred_at)
-            else:
-                prev = new_case(key, ev.occurred_at)
+            prev = cases[key][0] if key in cases else stored.get(ev.stream_id) or new_case(key, ev.occurred_at)
             cases[key] = (apply(prev, ev.type, ev.data, ev.version, ev.occurred_at), ev.position)
+        await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
         count += len(batch)
         position = batch[-1].position
-        if len(cases) >= page:
-            await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
-            flushed.update(cases)
-            cases.clear()
-    if cases:
-        await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
-    return count, position
+    return count
