@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from tools.bench.consoles import frame_type, new_tickets, ticket_pattern
 from tools.bench.fill import BLOCK, SampleCase, rows
 from tools.bench.load import TicketStream
 from tools.bench.report import Row, render_table
@@ -138,3 +139,26 @@ def test_the_synthetic_store_has_gap_free_versions_unique_tickets_and_interleave
     kinds = Counter(kind for _, _, kind, _, _, _ in events)
     assert kinds["case.closed"] == kinds["case.callback_recorded"] > 0
     assert math.isclose(kinds["case.received"], len(versions))
+
+
+def test_a_console_notes_each_ticket_once_from_the_whole_case_or_the_received_event_never_from_snapshots() -> None:
+    pattern = ticket_pattern("Pb-")
+    seen = bytearray(10)
+    received = orjson.dumps({"type": "event", "position": 7, "case_id": "c1",
+                             "event": {"type": "case.received", "data": {"report": {"ticket_no": "Pb-4"}}},
+                             "case": {"case_id": "c1", "version": 1, "report": {"ticket_no": "Pb-4"}}}).decode()
+    batch = orjson.dumps({"type": "batch", "events": [
+        {"position": 8, "case_id": "c1", "event": {"type": "case.dispatched", "data": {}},
+         "case": {"case_id": "c1", "version": 2, "patch": True, "state": "dispatched"}},
+        {"position": 9, "case_id": "c2", "event": {"type": "case.received", "data": {"report": {"ticket_no": "Pb-5"}}},
+         "case": {"case_id": "c2", "version": 1, "report": {"ticket_no": "Pb-5"}}},
+        {"position": 10, "case_id": "c3", "event": {"type": "case.received", "data": {"report": {"ticket_no": "Pb-1"}}},
+         "case": {"case_id": "c3", "version": 1, "report": {"ticket_no": "Pb-1"}}}]}).decode()
+    snapshot = orjson.dumps({"type": "snapshot", "position": 6, "cases": [{"report": {"ticket_no": "Pb-3"}}]}).decode()
+    assert [frame_type(f) for f in (received, batch, snapshot, '{"type":"ping","position":3}')] == [
+        "event", "batch", "snapshot", None]
+    assert new_tickets(received, pattern, 2, seen) == [4]
+    assert new_tickets(received, pattern, 2, seen) == []  # whole-case frames repeat the ticket: noted once
+    assert new_tickets(batch, pattern, 2, seen) == [5]  # 1 is below `first`
+    assert new_tickets('{"type": "event", "case": {"ticket_no": "Pb-6"}}', pattern, 2, seen) == [6]
+    assert new_tickets('{"ticket_no":"Other-7"}', pattern, 2, seen) == []

@@ -53,11 +53,39 @@ class Fleet:
     seen_by_kind: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ticket_re = re.compile('"ticket_no":"' + re.escape(self.prefix) + r'(\d+)"')
+        self.ticket_re = ticket_pattern(self.prefix)
 
     def check_ready(self, total: int) -> None:
         if self.ready + self.failed >= total:
             self.all_ready.set()
+
+
+def ticket_pattern(prefix: str) -> re.Pattern[str]:
+    """A bench ticket's number in a frame: its ticket_no is `<prefix><number>`."""
+    return re.compile(r'"ticket_no"\s*:\s*"' + re.escape(prefix) + r'(\d+)"')
+
+
+def frame_type(frame: str) -> str | None:
+    """"snapshot", "event" or "batch" for the feed's frames (told from the frame's head, without decoding
+    it), None for the others (subscribed, ping, error)."""
+    head = frame[:64]
+    for kind in ("snapshot", "batch", "event"):
+        if f'"type":"{kind}"' in head.replace(" ", ""):
+            return kind
+    return None
+
+
+def new_tickets(frame: str, pattern: re.Pattern[str], first: int, seen: bytearray) -> list[int]:
+    """The bench tickets this frame carries that this console had not received yet, marked as received now.
+    A ticket shows in the whole case of its first event (`report.ticket_no`) and in its `case.received`
+    data; later events' patches need not carry it. Numbers below `first` or beyond `seen` are ignored."""
+    found = []
+    for match in pattern.finditer(frame):
+        index = int(match.group(1))
+        if first <= index < len(seen) and not seen[index]:
+            seen[index] = 1
+            found.append(index)
+    return found
 
 
 async def _console(fleet: Fleet, http: aiohttp.ClientSession, spec: dict[str, Any], total: int,
@@ -79,26 +107,25 @@ async def _console(fleet: Fleet, http: aiohttp.ClientSession, spec: dict[str, An
     try:
         async for msg in ws:
             now = time.monotonic()
-            if msg.type != aiohttp.WSMsgType.TEXT:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                data: str = msg.data
+            elif msg.type == aiohttp.WSMsgType.BINARY:  # JSON sent as bytes would do as well
+                data = msg.data.decode("utf-8", errors="replace")
+            else:
                 continue
-            data: str = msg.data
             fleet.frames += 1
             fleet.received_bytes += len(data)
-            head = data[:64]
-            if not got_snapshot:
-                if '"snapshot"' in head or '"event"' in head or '"batch"' in head:
-                    got_snapshot = True
-                    fleet.ready += 1
-                    fleet.check_ready(total)
-                if '"snapshot"' in head:
-                    continue  # cases from before the measured tickets
-            for match in fleet.ticket_re.finditer(data):
-                index = int(match.group(1))
-                if fleet.first <= index < fleet.max_tickets and not seen[index]:
-                    seen[index] = 1
-                    distinct += 1
-                    fleet.tickets.append(index)
-                    fleet.times.append(now)
+            kind = frame_type(data)
+            if not got_snapshot and kind is not None:
+                got_snapshot = True
+                fleet.ready += 1
+                fleet.check_ready(total)
+            if kind == "snapshot":
+                continue  # cases from before the measured tickets
+            for index in new_tickets(data, fleet.ticket_re, fleet.first, seen):
+                distinct += 1
+                fleet.tickets.append(index)
+                fleet.times.append(now)
     finally:
         if not fleet.stopping:
             fleet.dropped += 1
