@@ -108,6 +108,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     import logging
 
     from hub.infra.embedded import provide
+    from tools.bench.procs import serve_command
     from tools.bench.suite import chosen
     from tools.bench.suite import run_bench as bench_suite
 
@@ -115,6 +116,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
         raise ValueError("--workers must be at least 1")
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))  # the bench prints its own lines
     chosen(args.only)  # an unknown scenario name is refused before any server starts
+    serve_command(args.workers)  # and so is --workers N > 1 on a hub whose `serve` has no --workers yet
     with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
         resolved = settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url,
                                                "mqtt_url": urls.mqtt_url})

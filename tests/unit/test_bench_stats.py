@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from tools.bench import procs
 from tools.bench.consoles import frame_type, new_tickets, ticket_pattern
 from tools.bench.fill import BLOCK, SampleCase, rows
 from tools.bench.load import TicketStream
@@ -162,3 +163,14 @@ def test_a_console_notes_each_ticket_once_from_the_whole_case_or_the_received_ev
     assert new_tickets(batch, pattern, 2, seen) == [5]  # 1 is below `first`
     assert new_tickets('{"type": "event", "case": {"ticket_no": "Pb-6"}}', pattern, 2, seen) == [6]
     assert new_tickets('{"ticket_no":"Other-7"}', pattern, 2, seen) == []
+
+
+def test_workers_are_passed_to_serve_when_it_has_the_flag_and_one_worker_needs_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(procs, "serve_has_workers", lambda: True)
+    assert procs.serve_command(2)[-4:] == ["hub.cli", "serve", "--workers", "2"]
+    assert procs.serve_command(1)[-2:] == ["--workers", "1"]
+    monkeypatch.setattr(procs, "serve_has_workers", lambda: False)
+    assert procs.serve_command(1)[-2:] == ["hub.cli", "serve"]
+    with pytest.raises(ValueError, match="no --workers option"):
+        procs.serve_command(2)

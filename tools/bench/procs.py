@@ -41,7 +41,7 @@ def serve_command(workers: int) -> list[str]:
     if serve_has_workers():
         return [*command, "--workers", str(workers)]
     if workers != 1:
-        raise RuntimeError("this hub's `cityloop serve` has no --workers option yet; run the bench with --workers 1")
+        raise ValueError("this hub's `cityloop serve` has no --workers option yet; run the bench with --workers 1")
     return command
 
 

@@ -122,7 +122,7 @@ async def memory(run: Run) -> None:
         at_end = hub.rss_mb()
         await asyncio.sleep(3.0)
         after = hub.rss_mb()
-    note("tickets stored", f"{sent.answers.tickets_accepted:,} in {sent.elapsed_s:.0f} s "
+    note("tickets acknowledged", f"{sent.answers.tickets_accepted:,} in {sent.elapsed_s:.0f} s "
                            f"({sent.answers.tickets_accepted / sent.elapsed_s:,.0f} tickets/s)")
     note("RSS", f"idle {idle:,.0f} MB, at the last answer {at_end:,.0f} MB, 3 s later {after:,.0f} MB")
     growth = after - idle
@@ -160,7 +160,7 @@ def _overload_row(label: str, clients: int, result: Closed, rss: float) -> Row:
         items = ", ".join(f"{n:,} × {s}" for s, n in sorted(result.item_statuses.items()))
         codes = f" (codes: {dict(result.item_codes)})" if result.item_codes else ""
         note("tickets inside 2xx batch answers", items + codes)
-    note("tickets stored", f"{a.tickets_accepted:,} ({a.tickets_accepted / result.elapsed_s:,.0f} tickets/s); "
+    note("tickets acknowledged", f"{a.tickets_accepted:,} ({a.tickets_accepted / result.elapsed_s:,.0f} tickets/s); "
                            f"hub RSS {rss:,.0f} MB")
     met = (late == 0 and others == 0 and a.no_retry_after == 0 and ok_latency.p99 <= OVERLOAD_P99_MS
            and len(a.statuses) > 0)

@@ -130,7 +130,7 @@ def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, 
         note("city-wide consoles", f"the least served saw {city_seen:,} of the {sent:,} tickets sent")
     note("fleet", f"{done['frames']:,} frames, {done['bytes'] / 1e6:,.1f} MB; console process CPU "
                   f"{done['cpu_s']:.1f} s")
-    note("hub", f"{hub_cores:.2f} cores busy with consoles; RSS {rss[0]:,.0f} MB → {rss[1]:,.0f} MB")
+    note("hub with consoles", f"CPU {hub_cores:.2f} cores while ingesting; RSS {rss[0]:,.0f} MB → {rss[1]:,.0f} MB")
     dropped = int(done["dropped"]) + (n - int(done["connected"]))
     ratio = watched.p99 / alone.p99 if alone.p99 else float("inf")
     met = (delays.n > 0 and delays.p99 <= CONSOLE_P99_MS and ratio <= ACK_FACTOR and dropped == 0

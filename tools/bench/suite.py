@@ -51,8 +51,8 @@ async def run_bench(settings: Settings, *, quick: bool = False, only: str | None
     assert settings.database_url is not None and settings.redis_url is not None
     names = chosen(only)
     if NEEDS_WRK & set(names) and not have_wrk():
-        raise RuntimeError("wrk is missing (Debian package `wrk`; scripts/system-packages.sh installs it)")
-    procs.serve_command(workers)  # refuses --workers N > 1 on a hub without the flag, before any work
+        raise ValueError("wrk is missing (Debian package `wrk`; scripts/system-packages.sh installs it)")
+    procs.serve_command(workers)  # ValueError for --workers N > 1 on a hub without the flag, before any work
     scale = Scale.of(quick)
     began = time.monotonic()
     print(f"cityloop bench{' --quick (SCALED DOWN)' if quick else ''}: {', '.join(names)}; {workers} hub "
