@@ -45,6 +45,19 @@ def serve_command(workers: int) -> list[str]:
     return command
 
 
+def raise_open_files_limit(wanted: int = 65_536) -> int:
+    """A thousand consoles need more sockets than a soft limit of 1,024 allows, in the console fleet and in
+    the hub: raise this process's soft limit (up to the hard one) before starting them, who inherit it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):

@@ -54,6 +54,7 @@ async def run_bench(settings: Settings, *, quick: bool = False, only: str | None
         raise ValueError("wrk is missing (Debian package `wrk`; scripts/system-packages.sh installs it)")
     procs.serve_command(workers)  # ValueError for --workers N > 1 on a hub without the flag, before any work
     scale = Scale.of(quick)
+    procs.raise_open_files_limit()  # for the consoles, in the fleet and in the hubs started from here
     began = time.monotonic()
     print(f"cityloop bench{' --quick (SCALED DOWN)' if quick else ''}: {', '.join(names)}; {workers} hub "
           f"worker(s); {os.cpu_count()} cores shared by hub, PostgreSQL and the load generators", flush=True)
