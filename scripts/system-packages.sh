@@ -3,7 +3,8 @@
 #   mosquitto — the MQTT broker the demo and the IoT tests start on a free port;
 #   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
 #   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
-#   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes.
+#   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes;
+#   wrk       — the HTTP load generator of `cityloop bench` (cheap enough to share the hub's cores).
 # Python packages come from pyproject.toml; this covers what PyPI does not ship.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 have mosquitto || missing+=(mosquitto)
 have npm || missing+=(nodejs npm)
 have chromium || missing+=(chromium)
+have wrk || missing+=(wrk)
 fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -42,8 +42,13 @@ def simulate(sub: Subparsers) -> None:
 
 
 def bench(sub: Subparsers) -> None:
-    parser = sub.add_parser("bench", help="the benchmark suite (ratios against baselines)")
-    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser = sub.add_parser("bench", help="the benchmark suite: the performance table, with ratios against "
+                                          "baselines measured in the same run")
+    parser.add_argument("--quick", action="store_true", help="scaled-down runs (a few minutes), for a smoke test")
+    parser.add_argument("--only", metavar="NAME[,NAME]", help="only these scenarios: store, ingest, workers, batch, "
+                                                             "consoles, memory, overload, rebuild, startup, routing")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="hub processes per `cityloop serve` (passed on as `serve --workers N`)")
     parser.set_defaults(run=run_bench)
 
 
@@ -100,12 +105,20 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from hub.infra.embedded import provide
-    from tools.bench import run_bench as bench_suite
+    from tools.bench.procs import serve_command
+    from tools.bench.suite import chosen
+    from tools.bench.suite import run_bench as bench_suite
 
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))  # the bench prints its own lines
+    chosen(args.only)  # an unknown scenario name is refused before any server starts
+    serve_command(args.workers)  # and so is --workers N > 1 on a hub whose `serve` has no --workers yet
     with provide(settings.database_url, settings.redis_url, settings.data_dir) as urls:
         resolved = settings.model_copy(update={"database_url": urls.database_url, "redis_url": urls.redis_url,
                                                "mqtt_url": urls.mqtt_url})
-        asyncio.run(bench_suite(resolved, quick=args.quick))
+        asyncio.run(bench_suite(resolved, quick=args.quick, only=args.only, workers=args.workers))
     return 0

@@ -1,0 +1,88 @@
+"""A database per scenario, so that one scenario's tickets never weigh on the next: a template is migrated and
+loaded with the demo boundaries once per run, and each scenario gets a copy (CREATE DATABASE … TEMPLATE, a
+file copy), dropped at the end of the run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from hub.infra.db import create_pool
+from hub.infra.migrate import apply_migrations
+from tools.demo import seed_demo_boundaries
+
+
+def url_of(server_url: str, name: str) -> str:
+    return urlsplit(server_url)._replace(path=f"/{name}").geturl()
+
+
+class Databases:
+    """Every database this run made (names start with cityloop_bench_), dropped by `close`."""
+
+    def __init__(self, server_url: str, geo_cache: Path) -> None:
+        self._server_url = server_url
+        self._geo_cache = geo_cache
+        self._run = uuid.uuid4().hex[:8]
+        self._made: list[str] = []
+        self._template: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def _admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(self._server_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def plain(self, label: str) -> str:
+        """An empty, migrated database (the store appends need no boundaries)."""
+        name = f"cityloop_bench_{self._run}_{label}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        self._made.append(name)
+        url = url_of(self._server_url, name)
+        await asyncio.to_thread(apply_migrations, url)
+        return url
+
+    async def fresh(self, label: str) -> str:
+        """A copy of the template: migrated, with the demo boundaries (real counties, generated townships,
+        communities and grids) active."""
+        async with self._lock:
+            if self._template is None:
+                url = await self.plain("template")
+                pool = await create_pool(url, min_size=1, max_size=2)
+                try:
+                    await seed_demo_boundaries(pool, self._geo_cache)
+                finally:
+                    await pool.close()
+                self._template = self._made[-1]
+        name = f"cityloop_bench_{self._run}_{label}_{uuid.uuid4().hex[:4]}"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+        self._made.append(name)
+        return url_of(self._server_url, name)
+
+    async def drop(self, url: str) -> None:
+        name = urlsplit(url).path.lstrip("/")
+        if name in self._made:
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._made.remove(name)
+
+    async def close(self) -> None:
+        for name in reversed(self._made):
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._made.clear()
+
+
+@contextlib.asynccontextmanager
+async def pool_of(url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(url, min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
