@@ -29,12 +29,20 @@ class KpiWeights(BaseModel):
     basically_satisfied: float = Field(default=0.9, ge=0, le=1)  # how much 基本满意 counts as 满意
 
 
-# The events that change an assignment. Everything else an assignment needs at read time is the case's
-# current state, which the hub takes from its case projection (and `KpiAccumulator` from the fold).
-KPI_EVENTS: Final = frozenset({
+# The events that change an assignment.
+ASSIGNMENT_EVENTS: Final = frozenset({
     "case.dispatched", "case.accepted", "case.return_requested", "case.return_reviewed",
     "case.extension_reviewed", "case.resolved", "case.redone", "case.callback_recorded",
 })
+# The events that may move a case to another state (see the fold's handlers; a test holds this list to them):
+# an assignment counts as late while open only if its case is still being worked on (`live`).
+STATE_EVENTS: Final = frozenset({
+    "case.received", "case.triaged", "case.dispatched", "case.accepted", "case.return_requested",
+    "case.return_reviewed", "case.resolved", "case.closed", "case.redone", "case.merged", "case.split",
+    "case.parked", "case.reopened", "case.rejected",
+})
+KPI_EVENTS: Final = ASSIGNMENT_EVENTS | STATE_EVENTS  # everything else leaves the figures as they are
+LIVE_STATES: Final = ("dispatched", "accepted")  # still the unit's to do: not paused, parked or finished
 LEVELS: Final = ("township", "county", "city")  # the areas an assignment counts for, besides its unit
 
 
@@ -65,6 +73,7 @@ class Assignment:
     satisfied: int = 0
     basically_satisfied: int = 0
     ended: bool = False  # superseded by a re-dispatch (改派)
+    state: str = "dispatched"  # the case's current state, kept up to date while this is its current assignment
 
 
 def _time(text: str | None) -> datetime | None:
@@ -137,15 +146,24 @@ class Assignments:
         if event_type == "case.dispatched":
             previous = self.current.get(case_id)
             if previous is not None:
-                previous.ended = True
+                # The re-dispatch puts the case back in "dispatched": the last state this assignment saw
+                # (whatever happened in between, which a replay without the fold could not know).
+                previous.ended, previous.state = True, "dispatched"
                 self._touched[previous.position] = previous
             a = self.current[case_id] = dispatched(case_id, position, data, at)
-        elif event_type in KPI_EVENTS and (found := self.current.get(case_id)) is not None:
+        elif event_type in ASSIGNMENT_EVENTS and (found := self.current.get(case_id)) is not None:
             a = found
             advance(a, event_type, data, at)
         else:
             return
         self._touched[a.position] = a
+
+    def settle(self, case_id: str, state: str) -> None:
+        """The case's state after the events added so far (the caller folds it; the rules do not)."""
+        a = self.current.get(case_id)
+        if a is not None and a.state != state:
+            a.state = state
+            self._touched[a.position] = a
 
     def take_touched(self) -> list[Assignment]:
         touched, self._touched = list(self._touched.values()), {}
@@ -228,14 +246,14 @@ def period_of(moment: datetime, period: Period, utc_offset_minutes: int = 480) -
     return f"{local.year}-{local.month:02d}"
 
 
-def live(a: Assignment, state: str) -> bool:
+def live(a: Assignment) -> bool:
     """Still this unit's to do: not superseded, and the case is not paused, parked or finished."""
-    return not a.ended and state in ("dispatched", "accepted")
+    return not a.ended and a.state in LIVE_STATES
 
 
-def count(row: KpiRow, a: Assignment, state: str, as_of: datetime) -> None:
-    """Add one assignment to a row, judged `as_of` (`state`: the case's current state). The hub runs the
-    same rule as SQL over its `kpi_assignments` table (hub.services.kpis); a test holds the two equal."""
+def count(row: KpiRow, a: Assignment, as_of: datetime) -> None:
+    """Add one assignment to a row, judged `as_of`. The hub runs the same rule as SQL over its
+    `kpi_assignments` table (hub.services.kpis); a test holds the two equal."""
     row.dispatched += 1
     row.returns += a.returned
     if a.signed_at is not None:
@@ -243,14 +261,14 @@ def count(row: KpiRow, a: Assignment, state: str, as_of: datetime) -> None:
         row.signed_on_time += a.signed_by_deadline is None or a.signed_at <= a.signed_by_deadline
         row.signed += 1
         row.time_to_sign += a.signed_at - a.dispatched_at
-    elif live(a, state) and a.sign_by is not None and as_of > a.sign_by:
+    elif live(a) and a.sign_by is not None and as_of > a.sign_by:
         row.sign_counted += 1  # open and past the sign-off deadline: late
     if a.resolved_at is not None:
         row.resolve_counted += 1
         row.resolved_on_time += bool(a.resolved_on_time)
         row.resolved += 1
         row.time_to_resolve += a.resolved_at - a.dispatched_at
-    elif live(a, state) and a.resolve_by is not None and as_of > a.resolve_by:
+    elif live(a) and a.resolve_by is not None and as_of > a.resolve_by:
         row.resolve_counted += 1  # open and past the resolution deadline: late
     row.resolutions += a.resolutions
     row.redos += a.redos
@@ -271,7 +289,7 @@ class KpiAccumulator:
 
     The reference implementation, all in memory (tests, one-off reports): it keeps every assignment and folds
     each open case for its state. The hub keeps the same assignments in PostgreSQL instead, written in the
-    append transaction, and takes the state from its case projection (hub.services.kpis).
+    append transaction with the state of the case as the domain folded it (hub.store.kpi_projection).
 
     `as_of` should not precede the last event added: the state of each case is the one after it."""
 
@@ -279,7 +297,6 @@ class KpiAccumulator:
         self.period = period
         self._offset = utc_offset_minutes
         self._cases: dict[str, Case] = {}
-        self._state: dict[str, str] = {}
         self._assignments = Assignments()
         self._all: list[Assignment] = []
         self._position = 0
@@ -287,13 +304,13 @@ class KpiAccumulator:
     def add(self, case_id: str, event_type: str, data: JsonDict, version: int, at: datetime) -> None:
         before = self._cases.get(case_id) or new_case(case_id, at)
         after = apply(before, event_type, data, version, at)
-        self._state[case_id] = after["state"]
         if after["state"] in _GONE:
             self._cases.pop(case_id, None)
         else:
             self._cases[case_id] = after
         self._position += 1  # events come in store order: their count orders the assignments the same way
         self._assignments.add(case_id, event_type, data, self._position, at)
+        self._assignments.settle(case_id, after["state"])
         if event_type == "case.dispatched":
             self._all.append(self._assignments.current[case_id])
         self._assignments.take_touched()  # all kept in memory already
@@ -306,7 +323,7 @@ class KpiAccumulator:
             period_key = period_of(a.dispatched_at, period or self.period, self._offset)
             for level, code, name in keys_of(a):
                 row = table.setdefault((level, code, period_key), KpiRow(level, code, name, period_key))
-                count(row, a, self._state.get(a.case_id, ""), as_of)
+                count(row, a, as_of)
         return sorted(table.values(), key=lambda r: (r.period, r.level, r.code))
 
 

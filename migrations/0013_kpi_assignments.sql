@@ -1,7 +1,7 @@
 -- The KPI projection (issue 14): one slim row per assignment (one dispatch of a case to a lead unit),
 -- written by the committer in the same transaction as the events, so a hub never replays the store to
 -- compute KPIs. Figures are aggregated from these rows at read time, judged `as_of` the moment asked
--- (an open assignment past its deadline counts as late), together with the case's state in `cases`.
+-- (an open assignment past its deadline counts as late while its case is still being worked on).
 CREATE TABLE kpi_assignments (
     position            bigint PRIMARY KEY,  -- of its case.dispatched event: identity and store order
     case_id             uuid        NOT NULL,
@@ -28,7 +28,8 @@ CREATE TABLE kpi_assignments (
     solved              integer     NOT NULL,
     satisfied           integer     NOT NULL,
     basically_satisfied integer     NOT NULL,
-    ended               boolean     NOT NULL  -- superseded by a re-dispatch (改派)
+    ended               boolean     NOT NULL, -- superseded by a re-dispatch (改派)
+    case_state          text        NOT NULL  -- the case's state, kept current on its current assignment
 );
 -- The committer loads a case's current assignment when one of its later events arrives.
 CREATE INDEX kpi_assignments_current ON kpi_assignments (case_id) WHERE NOT ended;

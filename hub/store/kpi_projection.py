@@ -1,11 +1,12 @@
 """The KPI projection: `kpi_assignments`, one slim row per assignment, written inside the append transaction.
 
 The rules (what an event does to an assignment) are pure, in `dispatch.kpi`; this module only moves
-assignments in and out of PostgreSQL. Per commit: nothing for a batch without KPI events (most timer
-steps, comments, progress); otherwise at most one SELECT (the current assignment of cases that existed
-before the batch — none for new tickets) and one upsert, both set-based. A case may appear many times in
-one batch and be re-dispatched in it: its events go through the rules in store order and each assignment
-touched is written once, as it ends up.
+assignments in and out of PostgreSQL. Per commit: nothing for a batch without KPI events (timer steps,
+comments, progress); otherwise at most one SELECT (the current assignment of cases that existed before the
+batch — none for new tickets) and one upsert, both set-based. A case may appear many times in one batch and
+be re-dispatched in it: its events go through the rules in store order and each assignment touched is
+written once, as it ends up. Each assignment also keeps its case's current state (from the case the domain
+folded, which each append request carries), so that reads never join the case documents.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _COLUMNS = (
     ("resolve_by", "timestamptz"), ("signed_at", "timestamptz"), ("signed_by_deadline", "timestamptz"),
     ("resolved_at", "timestamptz"), ("resolved_on_time", "boolean"), ("returned", "boolean"),
     ("resolutions", "int"), ("redos", "int"), ("valid_callbacks", "int"), ("contacted", "int"), ("solved", "int"),
-    ("satisfied", "int"), ("basically_satisfied", "int"), ("ended", "boolean"),
+    ("satisfied", "int"), ("basically_satisfied", "int"), ("ended", "boolean"), ("case_state", "text"),
 )
 _NAMES = ", ".join(name for name, _ in _COLUMNS)
 _UPSERT = (
@@ -43,15 +44,16 @@ _UPSERT = (
 # A case has one current (not ended) assignment; ordered so that the latest wins should there be more.
 _CURRENT = f"SELECT {_NAMES} FROM {{table}} WHERE case_id = ANY($1::uuid[]) AND NOT ended ORDER BY position"
 
-# (case_id, event type, data, position, occurred_at): one KPI event, in store order.
-Item = tuple[str, str, JsonDict, int, datetime]
+# (case_id, event type, data, position, occurred_at, the case's state after it or None if unknown): one KPI
+# event, in store order.
+Item = tuple[str, str, JsonDict, int, datetime, str | None]
 
 
 def _values(a: Assignment) -> tuple[Any, ...]:
     areas = [part for lv in LEVELS for part in a.areas.get(lv, (None, None))]
     return (a.position, UUID(a.case_id), *a.unit, *areas, a.dispatched_at, a.sign_by, a.resolve_by, a.signed_at,
             a.signed_by_deadline, a.resolved_at, a.resolved_on_time, a.returned, a.resolutions, a.redos,
-            a.valid_callbacks, a.contacted, a.solved, a.satisfied, a.basically_satisfied, a.ended)
+            a.valid_callbacks, a.contacted, a.solved, a.satisfied, a.basically_satisfied, a.ended, a.state)
 
 
 def _assignment(row: asyncpg.Record) -> Assignment:
@@ -60,7 +62,8 @@ def _assignment(row: asyncpg.Record) -> Assignment:
         str(row["case_id"]), row["position"], (row["unit_code"], row["unit_name"]), areas, row["dispatched_at"],
         row["sign_by"], row["resolve_by"], row["signed_at"], row["signed_by_deadline"], row["resolved_at"],
         row["resolved_on_time"], row["returned"], row["resolutions"], row["redos"], row["valid_callbacks"],
-        row["contacted"], row["solved"], row["satisfied"], row["basically_satisfied"], row["ended"])
+        row["contacted"], row["solved"], row["satisfied"], row["basically_satisfied"], row["ended"],
+        row["case_state"])
 
 
 async def project(conn: Connection, items: list[Item], existing: Iterable[str], table: str = TABLE) -> None:
@@ -74,8 +77,10 @@ async def project(conn: Connection, items: list[Item], existing: Iterable[str], 
         rows = await conn.fetch(_CURRENT.format(table=table), [UUID(c) for c in wanted])
         current = {str(r["case_id"]): _assignment(r) for r in rows}
     assignments = Assignments(current)
-    for item in items:
-        assignments.add(*item)
+    for case_id, event_type, data, position, at, state in items:
+        assignments.add(case_id, event_type, data, position, at)
+        if state is not None:
+            assignments.settle(case_id, state)
     touched = assignments.take_touched()
     if touched:
         columns = list(zip(*(_values(a) for a in touched), strict=True))
@@ -97,9 +102,11 @@ class KpiProjection:
                 if res.version > len(req.events):
                     existing.add(case_id)
             # One INSERT under the events table lock gives a request's events consecutive positions.
-            for k, event in enumerate(req.events):
-                if event.type in KPI_EVENTS:
-                    items.append((case_id, event.type, event.data, res.first_position + k, req.occurred_at))
+            mine = [(case_id, e.type, e.data, res.first_position + k, req.occurred_at, None)
+                    for k, e in enumerate(req.events) if e.type in KPI_EVENTS]
+            if mine and req.projection is not None:  # the case after the request: its state after the last one
+                mine[-1] = (*mine[-1][:5], req.projection["state"])
+            items += mine
         await project(conn, items, existing)
 
 
@@ -113,8 +120,8 @@ async def _replay(conn: Connection, position: int, page: int, table: str) -> tup
     """Every event after `position` into `table`, a page at a time (memory: one page and its cases)."""
     count, kinds = 0, sorted(KPI_EVENTS)
     while rows := await conn.fetch(_READ, position, page, kinds):
-        items = [(str(r["stream_id"]), r["type"], r["data"], r["position"], r["occurred_at"])
-                 for r in rows if r["data"] is not None]
+        items: list[Item] = [(str(r["stream_id"]), r["type"], r["data"], r["position"], r["occurred_at"], None)
+                             for r in rows if r["data"] is not None]
         first_version: dict[str, int] = {}
         for r in rows:
             first_version.setdefault(str(r["stream_id"]), r["version"])
@@ -122,6 +129,14 @@ async def _replay(conn: Connection, position: int, page: int, table: str) -> tup
         count += len(rows)
         position = rows[-1]["position"]
     return count, position
+
+
+# Replay has the events but not the folded cases: each current assignment takes its case's state from the
+# `cases` table, which is up to date under the events lock (rebuild it first if it is damaged).
+_STATES = """
+UPDATE kpi_rebuild k SET case_state = c.state FROM cases c
+WHERE c.case_id = k.case_id AND NOT k.ended AND k.case_state IS DISTINCT FROM c.state
+"""
 
 
 async def rebuild_kpis(pool: asyncpg.Pool, page: int = 5_000) -> int:
@@ -137,6 +152,7 @@ async def rebuild_kpis(pool: asyncpg.Pool, page: int = 5_000) -> int:
         async with conn.transaction():
             await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
             more, _ = await _replay(conn, position, page, "kpi_rebuild")
+            await conn.execute(_STATES)
             await conn.execute(f"DELETE FROM {TABLE}")
             await conn.execute(f"INSERT INTO {TABLE} SELECT * FROM kpi_rebuild")
             await conn.execute("UPDATE kpi_backfill SET missing_up_to = 0")

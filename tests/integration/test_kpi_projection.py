@@ -122,8 +122,10 @@ async def test_batches_with_repeated_cases_and_re_dispatches_equal_the_rebuild_a
         2, 1, 1, at(26, 10)), "every event of C counted once, in order"
     assert by_case[b][1]["signed_at"] == at(23, 11) and by_case[b][0]["returned"]
 
+    await pool.execute("UPDATE kpi_backfill SET missing_up_to = 3")  # as migrated on a store with history
     assert await rebuild_kpis(pool, page=3) == await pool.fetchval("SELECT count(*) FROM events")
     assert await table(pool) == live, "the rebuilt table equals the live one"
+    assert await missing_up_to(pool) == 0, "after a rebuild nothing is missing"
 
     kpis = Kpis(pool)
     checks: list[tuple[datetime, Period]] = [(at(10, 9, month=12), "month"), (at(23, 14), "week"), (at(25, 9), "day")]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dispatch import commands as c
 from dispatch.case import Case, Intake, Routing, apply, new_case, receive
-from dispatch.kpi import KpiAccumulator, KpiWeights, kpi_rows
+from dispatch.kpi import STATE_EVENTS, KpiAccumulator, KpiWeights, kpi_rows
 from dispatch.lifecycle import decide
 from dispatch.permissions import ALLOWED_STATES, Actor, Refusal
 from dispatch.policy import Policy
@@ -276,7 +276,8 @@ def test_the_rules_read_off_the_events_agree_with_folding_the_cases(policy_name:
                                                                           {"P": PARENT})
         for ev in [] if isinstance(result, Refusal) else result:
             version = folded[case_id]["version"] + 1
-            folded[case_id] = apply(folded[case_id], ev.type, ev.data, version, now)
+            before, folded[case_id] = folded[case_id]["state"], apply(folded[case_id], ev.type, ev.data, version, now)
+            assert folded[case_id]["state"] == before or ev.type in STATE_EVENTS, f"{ev.type} moves the state"
             log.append((case_id, ev.type, ev.data, version, now))
     for as_of in (now + timedelta(days=d) for d in (0, 0.1, 1, 3, 7, 12, 20, 45)):
         assert comparable(kpi_rows(log, as_of)) == comparable(reference_rows(log, as_of))
