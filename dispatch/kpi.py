@@ -34,10 +34,11 @@ ASSIGNMENT_EVENTS: Final = frozenset({
     "case.dispatched", "case.accepted", "case.return_requested", "case.return_reviewed",
     "case.extension_reviewed", "case.resolved", "case.redone", "case.callback_recorded",
 })
-# The events that may move a case to another state (see the fold's handlers; a test holds this list to them):
-# an assignment counts as late while open only if its case is still being worked on (`live`).
+# The events that may move a case to another state once it has an assignment (see the fold's handlers; a test
+# holds this list to them): an assignment counts as late while open only if its case is still being worked on
+# (`live`). Not `case.received`: it opens a case, before any assignment (and carries the whole report).
 STATE_EVENTS: Final = frozenset({
-    "case.received", "case.triaged", "case.dispatched", "case.accepted", "case.return_requested",
+    "case.triaged", "case.dispatched", "case.accepted", "case.return_requested",
     "case.return_reviewed", "case.resolved", "case.closed", "case.redone", "case.merged", "case.split",
     "case.parked", "case.reopened", "case.rejected",
 })
