@@ -192,11 +192,14 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
 async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
+    from hub.store.kpi_projection import rebuild_kpis
     from hub.store.projection import CaseProjection
 
     sla = load_policy(settings).sla
     count = await CaseProjection((lambda case: next_due_at(case, sla)) if sla else None).rebuild(pool)
     print(f"cases rebuilt from {count:,} events")
+    count = await rebuild_kpis(pool)
+    print(f"KPI assignments rebuilt from {count:,} events")
 
 
 def cmd_rebuild(settings: Settings) -> int:
@@ -259,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("version", type=int)
     geo.add_parser("versions", help="list boundary versions")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
-    projections.add_parser("rebuild", help="rebuild the cases table from the events (hubs may keep running)")
+    projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
         try:
             register = command.load()

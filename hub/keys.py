@@ -21,7 +21,7 @@ from hub.services.case_actions import CaseActions
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.readings import IotService
-from hub.services.kpis import KpiProjection
+from hub.services.kpis import Kpis
 from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import PhotoStore
@@ -47,7 +47,7 @@ ACTIONS = web.AppKey("actions", CaseActions)
 TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
 READS = web.AppKey("reads", CaseReads)
-KPIS = web.AppKey("kpis", KpiProjection)
+KPIS = web.AppKey("kpis", Kpis)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)

@@ -58,7 +58,7 @@ async def _rows(request: web.Request) -> list[dict[str, Any]]:
     today = now.astimezone(CHINA).date()
     end = query.end or today
     start = query.start or end - timedelta(days=365)
-    rows = request.app[KPIS].rows(level=query.level, period=query.period, start=start, end=end, as_of=now)
+    rows = await request.app[KPIS].rows(level=query.level, period=query.period, start=start, end=end, as_of=now)
     return _visible(principal, rows)
 
 
