@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     callback_backoff_max_s: float = Field(default=600.0, gt=0)
     callback_max_attempts: int = Field(default=8, ge=1)
     outbox_poll_s: float = Field(default=1.0, gt=0)
+    outbox_coalesce_ms: float = Field(default=50.0, ge=0)  # one callback-writer round for the commits meanwhile
 
     # IoT over MQTT (off when MQTT_URL is unset): the persistent session's client id, and how long after a
     # device's last alarm a new alarm still joins the open case (debounce) rather than opening another.

@@ -77,15 +77,18 @@ RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outb
 """
 
 
-# The last position of the next page of events after $1 (at most $2 events), read from the index alone.
-_PAGE_END = "SELECT max(position) FROM (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2) p"
-# The events of that page that may need a callback: reported types, on hotline cases with a callback URL of their
-# own or (when $4, a default URL is configured) any hotline case.
-_REPORTED = """
-SELECT e.position, e.stream_id, e.type, e.data, e.occurred_at FROM events e JOIN cases c ON c.case_id = e.stream_id
-WHERE e.position > $1 AND e.position <= $2 AND e.type = ANY($3::text[])
-  AND c.source = 'hotline' AND (c.callback_url IS NOT NULL OR $4)
-ORDER BY e.position
+# The next page of events after $1 (at most $2 events), as a range of positions read from the index alone, and
+# the events in it that may need a callback: reported types ($3), on hotline cases with a callback URL of their
+# own or (when $4, a default URL is configured) any hotline case. At least one row: `upto` is on every row.
+_PAGE = """
+WITH page AS (
+    SELECT max(position) AS upto FROM (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2) p)
+SELECT page.upto, e.position, e.stream_id, e.type, e.data, e.occurred_at
+FROM page LEFT JOIN LATERAL (
+    SELECT e.* FROM events e JOIN cases c ON c.case_id = e.stream_id
+    WHERE e.position > $1 AND e.position <= page.upto AND e.type = ANY($3::text[])
+      AND c.source = 'hotline' AND (c.callback_url IS NOT NULL OR $4)
+    ORDER BY e.position) e ON true
 """
 
 
@@ -118,21 +121,29 @@ class Outbox:
         while True:
             if not await self.write_pending():
                 await wake_or_timeout(self._written, self._settings.outbox_poll_s)
+                # Under load commits come every few milliseconds: one round for all of them (a callback
+                # leaves a few tens of milliseconds later; the commits keep their database round trips).
+                await asyncio.sleep(self._settings.outbox_coalesce_ms / 1000)
 
     async def write_pending(self, page: int = 1000) -> int:
         """Record callbacks for the next page of events; the number of events read (0 = caught up)."""
         async with self._pool.acquire() as conn, conn.transaction():
             # The checkpoint row is the writers' lock: two hubs never write the same page.
-            await conn.execute("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-                               CHECKPOINT)
             after = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", CHECKPOINT)
+            if after is None:  # the first round ever
+                await conn.execute("INSERT INTO checkpoints (name, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                                   CHECKPOINT)
+                after = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE",
+                                            CHECKPOINT)
             # The page is a range of positions; only the reported events of hotline cases with somewhere to
             # call back are read (and decoded) — every other event passes by as a number.
-            upto = await conn.fetchval(_PAGE_END, after, page)
+            found = await conn.fetch(_PAGE, after, page, list(CALLBACK_EVENTS),
+                                     self._settings.hotline_callback_url is not None)
+            upto = found[0]["upto"]
             if upto is None:
                 return 0
-            reported = [_Reported(*row) for row in await conn.fetch(
-                _REPORTED, after, upto, list(CALLBACK_EVENTS), self._settings.hotline_callback_url is not None)]
+            reported = [_Reported(r["position"], r["stream_id"], r["type"], r["data"], r["occurred_at"])
+                        for r in found if r["position"] is not None]
             rows, refused = await self._rows(conn, reported) if reported else ([], [])
             if rows:
                 await conn.executemany(
