@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import asyncpg
 import orjson
@@ -58,6 +58,12 @@ WHERE e.position > $1 ORDER BY e.position LIMIT $2
 """
 
 
+class Record(Protocol):
+    """A row of the statement above (an asyncpg.Record; a plain dict in unit tests)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
 class Form(enum.Enum):
     WHOLE = "whole"
     PATCH = "patch"
@@ -72,7 +78,7 @@ class FeedRow:
 
     __slots__ = ("_doc", "_encoded", "_events", "_record", "case_id", "codes", "position", "whole")
 
-    def __init__(self, record: asyncpg.Record) -> None:
+    def __init__(self, record: Record) -> None:
         self._record = record
         self.position: int = record["position"]
         self.case_id = str(record["stream_id"])
