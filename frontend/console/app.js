@@ -192,10 +192,10 @@ async function start() {
 
   // The live feed drives everything.
   store.on("snapshot", () => { map.refilter(); renderHeadline(); queues.refresh(); });
-  store.on("events", (events, changed) => {
-    feedList.add(events);
+  store.on("events", (events, changed, touched) => {
+    feedList.add(events, changed);
     map.update(changed);
-    panel.changed(new Set(changed.keys()));
+    panel.changed(touched);
     queues.refresh();
     headlineSoon();
   });

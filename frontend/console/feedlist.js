@@ -25,14 +25,16 @@ export class FeedList {
     this.render();
   }
 
-  /** Events in position order, as the feed delivers them. */
-  add(events) {
+  /** Events in position order, as the feed delivers them; `cases`: each case as the store now holds it (an
+   *  event's own `case` may be only a patch). */
+  add(events, cases = new Map()) {
     const fresh = [];
     for (const e of events) {
       if (this.seen.has(e.position)) continue; // LiveFeed already drops repeats; never show one twice
       this.seen.add(e.position);
       const item = { position: e.position, case_id: e.case_id, type: e.event.type,
-                     occurred_at: e.event.occurred_at || e.event.recorded_at, case: e.case || {} };
+                     occurred_at: e.event.occurred_at || e.event.recorded_at,
+                     case: cases.get(e.case_id) || e.case || {} };
       fresh.push(item);
     }
     if (!fresh.length) return;

@@ -1,5 +1,7 @@
 // What the console knows about the cases it may see: the snapshot of the live feed, kept current by its
-// events. Modules subscribe to changes instead of calling each other.
+// events (whole cases and patches, applied by applyCase). Modules subscribe to changes instead of calling each other.
+
+import { applyCase } from "/static/shared/cases.js";
 
 export class CaseStore {
   /** @param {{finished: string[]}} states  the hub's case states (GET /api/v1/console/config "states") */
@@ -19,16 +21,21 @@ export class CaseStore {
     this.listeners.snapshot.forEach((fn) => fn(this));
   }
 
-  /** Feed events, in position order: keep the higher version of each case. */
+  /** Feed events, in position order: whole cases and patches onto the newest version of each case. Listeners
+   *  get the events, the cases they changed (as now held) and the ids of every case they touched. */
   apply(events) {
     const changed = new Map();
+    const touched = new Set();
     for (const e of events) {
+      touched.add(e.case_id);
       if (!e.case) continue;
       const known = this.cases.get(e.case_id);
-      if (!known || (e.case.version ?? 0) >= (known.version ?? 0)) this.cases.set(e.case_id, e.case);
-      changed.set(e.case_id, this.cases.get(e.case_id));
+      const next = applyCase(known, e.case);
+      if (!next) continue; // a patch of a case this console does not hold (see applyCase)
+      if (next !== known) this.cases.set(e.case_id, next);
+      changed.set(e.case_id, next);
     }
-    this.listeners.events.forEach((fn) => fn(events, changed));
+    this.listeners.events.forEach((fn) => fn(events, changed, touched));
   }
 
   /** A case fetched over REST (newer than what the feed brought, or the same). */

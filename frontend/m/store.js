@@ -2,6 +2,7 @@
 // drafts typed into forms. Only the functions here change the cases; the screens read `S` and render.
 
 import { Api } from "/static/shared/api.js";
+import { applyCase } from "/static/shared/cases.js";
 
 export const api = new Api("cityloop.m");
 
@@ -80,20 +81,21 @@ export function applySnapshot(cases) {
   S.snapshot = true;
 }
 
-/** Feed events, in order: keep the newest version of each case; a finished one goes unless it is open.
- * Returns whether the open case changed under the user. */
+/** Feed events, in order: whole cases and patches onto the newest version of each case (applyCase); a finished
+ * one goes unless it is open. Returns whether the open case changed under the user. */
 export function applyEvents(events) {
   let openChanged = false;
   for (const e of events) {
-    const c = e.case;
-    if (!c) continue;
+    if (!e.case) continue;
     const old = S.cases.get(e.case_id);
-    if (!old || (c.version ?? 0) >= (old.version ?? 0)) {
+    const c = applyCase(old, e.case);
+    if (c && c !== old) {
       if (finished.has(c.state) && !isOpen(e.case_id)) S.cases.delete(e.case_id);
       else S.cases.set(e.case_id, c);
     }
-    if (!old && S.snapshot && isMine(c)) S.fresh.add(e.case_id);
-    if (S.open && S.open.id === e.case_id && S.open.doc && (c.version ?? 0) > S.open.doc.version) {
+    if (c && !old && S.snapshot && isMine(c)) S.fresh.add(e.case_id);
+    // The open case screen holds its own copy (with the timeline), also of a case the queue does not keep.
+    if (S.open && S.open.id === e.case_id && S.open.doc && (e.case.version ?? 0) > S.open.doc.version) {
       S.open.changed = true;
       openChanged = true;
     }

@@ -46,3 +46,21 @@ export function caseColour(c, now = Date.now()) {
   const status = slaStatus(c, now);
   return status ? SLA_COLOURS[status] : (STATE_COLOURS[c.state] || "#8c8c8c");
 }
+
+/**
+ * A feed event's `case` onto the copy a console holds (INTERFACES.md, "Websocket"): a whole case replaces it, a
+ * patch (`"patch": true`: the fields the event changed, with `case_id` and `version`) sets its fields on it.
+ * Nothing older than the copy held is applied, so a late patch never rolls a field back; a patch of the same
+ * version carries the same values. Returns the case to keep — `held` itself when nothing changes — or null for a
+ * patch of a case not held: the hub sends a case whole wherever a console may lack it (its first event, one that
+ * places or reopens it), so such a patch is of a case this console does not show (finished before it connected).
+ */
+export function applyCase(held, incoming) {
+  if (!incoming) return held || null;
+  if (held && (incoming.version ?? 0) < (held.version ?? 0)) return held;
+  if (!incoming.patch) return incoming;
+  if (!held) return null;
+  const next = { ...held };
+  for (const [key, value] of Object.entries(incoming)) if (key !== "patch") next[key] = value;
+  return next;
+}

@@ -128,19 +128,36 @@ def personal_data(case: Case) -> list[str]:
     return found
 
 
+def _masked_fields(fields: Mapping[str, Any], confidential: bool) -> dict[str, Any]:
+    """Fields of a case (all of them, or a patch's) as the masked view shows them: the reporter masked, and a
+    confidential ticket's content and place hidden. The one rule for whole cases and patches alike."""
+    out = dict(fields)
+    if "report" in out:
+        out["report"] = redact_report(out["report"] or {}, "masked")
+    if confidential and "location" in out:
+        out["location"] = None
+    return out
+
+
 def _masked_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A document that carries a report and a location — a case, or the data of its `case.received`
-    event — as the masked view shows it: reporter masked, and a confidential ticket's content and place hidden."""
+    event — as the masked view shows it."""
     report = doc.get("report") or {}
-    out = dict(doc)
-    out["report"] = redact_report(report, "masked")
-    if report.get("confidential"):
+    confidential = bool(report.get("confidential"))
+    out = _masked_fields({**doc, "report": report}, confidential)
+    if confidential:
         out["location"] = None
     return out
 
 
 def redact_case(case: Case, view: str) -> Case:
     return case if view == "full" else cast(Case, _masked_document(case))
+
+
+def redact_case_fields(fields: Mapping[str, Any], view: str, *, confidential: bool) -> dict[str, Any]:
+    """Some top-level fields of a case (a console patch), shown exactly as `redact_case` shows them in the
+    whole case. `confidential` is the case's own flag (report.confidential), which the fields may not carry."""
+    return dict(fields) if view == "full" else _masked_fields(fields, confidential)
 
 
 def redact_event_data(event_type: str, data: dict[str, Any], view: str) -> dict[str, Any]:

@@ -53,8 +53,9 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                 sub = Subscribe.model_validate(orjson.loads(msg.data))
             except (orjson.JSONDecodeError, ValidationError) as exc:
                 fields = validation_fields(exc) if isinstance(exc, ValidationError) else []
-                await ws.send_str(encode({"type": "error", "error": {
-                    "code": "bad_message", "message": "expected {\"type\": \"subscribe\", ...}", "fields": fields}}))
+                await ws.send_frame(encode({"type": "error", "error": {
+                    "code": "bad_message", "message": "expected {\"type\": \"subscribe\", ...}", "fields": fields}}),
+                    WSMsgType.TEXT)
                 continue
             if client is not None:  # a new subscription replaces the old one
                 gateway.detach(client)
@@ -66,7 +67,7 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
             client = ConsoleClient(clip_scopes(principal, sub.areas), LIST_VIEW, settings.console_queue_frames,
                                    settings.console_queue_bytes)
             writer = asyncio.create_task(_write(ws, client))
-            await ws.send_str(encode({"type": "subscribed", "areas": sorted(client.scopes)}))
+            await ws.send_frame(encode({"type": "subscribed", "areas": sorted(client.scopes)}), WSMsgType.TEXT)
             await gateway.attach(client, sub.since)
     finally:
         sessions.untrack(ws)
@@ -86,6 +87,7 @@ async def _write(ws: web.WebSocketResponse, client: ConsoleClient) -> None:
             await ws.close(code=SLOW_CONSUMER, message=b"slow consumer: reconnect with your last position")
             return
         try:
-            await ws.send_str(frame)
+            # The frame is shared by every client of the subscription, already UTF-8: sent as it is.
+            await ws.send_frame(frame, WSMsgType.TEXT)
         except ConnectionError:
             return

@@ -1,9 +1,12 @@
 """Console fan-out: one reader of the store per process, coalesced frames, one bounded queue per client.
 
 The gateway reads committed events in position order (woken by local commits and Redis, or by a slow
-poll), gathers them for `coalesce_s`, and encodes one frame per distinct (areas, privacy view) which
-every client with that subscription shares. A client whose queue is full is dropped — it reconnects
-with its last position and misses nothing — so a slow console never slows the others.
+poll), gathers them for `coalesce_s`, and sends each subscription what changed (hub.live.frames: patches,
+the whole case only where a console may not hold it). Rows are matched to subscriptions through an index of
+area-code prefixes; one frame per distinct (areas, privacy view) is encoded once, as bytes, and every client
+with that subscription is handed the same object. Snapshots likewise: one per (areas, view), built once and
+reused by every console that connects until the feed moves past it. A client whose queue is full is dropped —
+it reconnects with its last position and misses nothing — so a slow console never slows the others.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import asyncpg
 import orjson
 
 from dispatch.case import area_codes
-from hub.identity.access import case_in_scopes, redact_case, redact_event_data
+from geo.areas import code_prefix
+from hub.identity.access import case_in_scopes, redact_case
 from hub.infra.loops import wake_or_timeout
+from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.events import head_position
 from hub.store.reads import CaseReads
 
@@ -28,11 +33,7 @@ log = logging.getLogger(__name__)
 # Catch-up frames are kept small so that a reconnecting console never parks megabytes in memory.
 _CATCH_UP_PAGE = 200
 
-_READ_WITH_CASES = """
-SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata, e.occurred_at, e.recorded_at, c.doc
-FROM events e LEFT JOIN cases c ON c.case_id = e.stream_id
-WHERE e.position > $1 ORDER BY e.position LIMIT $2
-"""
+Key = tuple[frozenset[str], str]  # a subscription: (areas, privacy view)
 
 
 @dataclass(eq=False)
@@ -42,7 +43,7 @@ class ConsoleClient:
     max_frames: int
     max_bytes: int = 4 * 1024 * 1024
     cursor: int = 0  # last position this client has been sent (or skipped as out of scope)
-    queue: asyncio.Queue[str | None] = field(init=False)
+    queue: asyncio.Queue[bytes | None] = field(init=False)
     queued_bytes: int = 0
     dropped: bool = False
     _room: asyncio.Event = field(init=False)
@@ -53,10 +54,10 @@ class ConsoleClient:
         self._room.set()
 
     @property
-    def key(self) -> tuple[frozenset[str], str]:
+    def key(self) -> Key:
         return self.scopes, self.view
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: bytes) -> bool:
         """Queue a frame without waiting; a full queue (frames or bytes) drops the client (it will resume)."""
         if self.dropped:
             return False
@@ -73,7 +74,7 @@ class ConsoleClient:
             self._room.clear()
         return True
 
-    async def next_frame(self) -> str | None:
+    async def next_frame(self) -> bytes | None:
         """For the socket writer: the next frame, or None when the client must be closed."""
         frame = await self.queue.get()
         if frame is not None:
@@ -95,28 +96,10 @@ class ConsoleClient:
         self.queue.put_nowait(None)  # tells the writer to close the socket
 
 
-def event_payload(row: asyncpg.Record, view: str) -> dict[str, Any]:
-    metadata = row["metadata"] or {}
-    doc = row["doc"]
-    return {
-        "type": "event",
-        "position": row["position"],
-        "case_id": str(row["stream_id"]),
-        "event": {
-            "type": row["type"],
-            "version": row["version"],
-            "data": redact_event_data(row["type"], row["data"], view),
-            "actor": metadata.get("actor"),
-            "occurred_at": row["occurred_at"].isoformat(),
-            "recorded_at": row["recorded_at"].isoformat(),
-        },
-        # The case as it is now: its version may be ahead of this event (consoles keep the newest).
-        "case": redact_case(doc, view) if doc is not None else None,
-    }
+def encode(message: dict[str, Any]) -> bytes:
+    """A frame as the sockets send it: UTF-8 JSON bytes, sent as a text frame without re-encoding."""
+    return orjson.dumps(message)
 
-
-def encode(message: dict[str, Any]) -> str:
-    return orjson.dumps(message).decode()
 
 
 class ConsoleGateway:
@@ -130,8 +113,18 @@ class ConsoleGateway:
         self._snapshot_limit = snapshot_limit
         self._page = page
         self._wake = asyncio.Event()
-        self._groups: dict[tuple[frozenset[str], str], set[ConsoleClient]] = defaultdict(set)
+        self._groups: dict[Key, set[ConsoleClient]] = defaultdict(set)
+        self._index = ScopeIndex([])
+        self._indexed: frozenset[frozenset[str]] = frozenset()
+        # Snapshots by subscription: (position, frame), reusable while no event after `position` has been fanned
+        # out (a console that takes one joins the live feed right after it); and the builds under way.
+        self._snapshots: dict[Key, tuple[int, bytes]] = {}
+        self._building: dict[Key, asyncio.Future[tuple[int, bytes]]] = {}
         self.position = 0
+        # For /readyz-style diagnostics and the tests: how much work the frames and snapshots took.
+        self.snapshots_built = 0
+        self.snapshots_reused = 0
+        self.frames_encoded = 0
 
     @property
     def client_count(self) -> int:
@@ -153,10 +146,10 @@ class ConsoleGateway:
                     # Nobody is watching: skip reading (and decoding) the events, just move to the head.
                     head = await head_position(self._pool)
                     if not self.client_count:  # still nobody: no await between this check and the jump
-                        self.position = max(self.position, head)
+                        self._advance(max(self.position, head))
                         continue
                 while True:
-                    rows = await self._pool.fetch(_READ_WITH_CASES, self.position, self._page)
+                    rows = await read_rows(self._pool, self.position, self._page)
                     if rows:
                         self._fan_out(rows)
                     if len(rows) < self._page:
@@ -178,39 +171,51 @@ class ConsoleGateway:
                     if not client.offer(ping):
                         self.detach(client)
 
-    def _fan_out(self, rows: list[asyncpg.Record]) -> None:
+    def _visible(self, rows: list[FeedRow]) -> dict[frozenset[str], list[FeedRow]]:
+        subscriptions = frozenset(scopes for scopes, _view in self._groups)
+        if subscriptions != self._indexed:
+            self._index, self._indexed = ScopeIndex(subscriptions), subscriptions
+        return self._index.split(rows)
+
+    def _fan_out(self, rows: list[FeedRow]) -> None:
         """Deliver rows (positions after self.position) to every registered client; no awaits inside,
         so that attach() can never slip between a read and the position update."""
-        last = rows[-1]["position"]
+        last = rows[-1].position
+        visible = self._visible(rows)
         for key, group in list(self._groups.items()):
             if not group:
                 del self._groups[key]
                 continue
             scopes, view = key
-            try:
-                visible = [r for r in rows if _row_visible(r, scopes)]
-            except Exception:  # noqa: BLE001 — one bad subscription must not stop the feed for all
-                log.exception("dropping a console group that cannot be served", extra={"scopes": sorted(scopes)})
-                for client in group:
-                    client.drop()
-                del self._groups[key]
-                continue
-            shared: str | None = None
+            seen = visible.get(scopes, [])
+            shared: bytes | None = None
             for client in list(group):
                 if client.cursor < last:
-                    mine = visible if client.cursor < rows[0]["position"] else [
-                        r for r in visible if r["position"] > client.cursor]
+                    mine = seen if client.cursor < rows[0].position else [
+                        r for r in seen if r.position > client.cursor]
                     if mine:
-                        if mine is visible:
-                            shared = shared or _batch_frame(visible, view)
+                        if mine is seen:
+                            if shared is None:
+                                shared = self._frame(seen, view)
                             frame = shared
                         else:
-                            frame = _batch_frame(mine, view)
+                            frame = self._frame(mine, view)
                         if not client.offer(frame):
                             self.detach(client)
                             continue
                     client.cursor = last
-        self.position = last
+        self._advance(last)
+
+    def _frame(self, rows: list[FeedRow], view: str) -> bytes:
+        self.frames_encoded += 1
+        return batch_frame(rows, view)
+
+    def _advance(self, position: int) -> None:
+        self.position = position
+        # Snapshots the feed has moved past are of no more use (and may be large): let them go.
+        stale = [key for key, (at, _frame) in self._snapshots.items() if at < position]
+        for key in stale:
+            del self._snapshots[key]
 
     def detach(self, client: ConsoleClient) -> None:
         group = self._groups.get(client.key)
@@ -219,42 +224,58 @@ class ConsoleGateway:
 
     async def attach(self, client: ConsoleClient, since: int | None) -> None:
         """Send the snapshot (or what the client missed since `since`), then join the live feed."""
-        head = await head_position(self._pool)
-        if since is None or since > head:
-            # No position, or one from another store (e.g. a reset demo): start from a snapshot.
-            client.cursor = await self._send_snapshot(client)
+        for scope in client.scopes:
+            code_prefix(scope)  # a subscription the area index cannot hold is refused here, not in the feed
+        # No position, or one from another store (e.g. a reset demo): start from a snapshot.
+        if since is None or since > await head_position(self._pool):
+            position, frame = await self.snapshot(client.key)
+            client.offer(frame)
+            client.cursor = position
         else:
             client.cursor = max(since, 0)
         while client.cursor < self.position:
             await client.wait_for_room()
-            rows = await self._pool.fetch(_READ_WITH_CASES, client.cursor, _CATCH_UP_PAGE)
+            rows = await read_rows(self._pool, client.cursor, _CATCH_UP_PAGE)
             if not rows:
                 break
-            visible = [r for r in rows if _row_visible(r, client.scopes)]
-            if visible and not client.offer(_batch_frame(visible, client.view)):
+            visible = ScopeIndex([client.scopes]).split(rows).get(client.scopes)
+            if visible and not client.offer(self._frame(visible, client.view)):
                 return
-            client.cursor = rows[-1]["position"]
+            client.cursor = rows[-1].position
         # No await between the check above and this line: the live feed takes over exactly here.
         self._groups[client.key].add(client)
 
-    async def _send_snapshot(self, client: ConsoleClient) -> int:
+    async def snapshot(self, key: Key) -> tuple[int, bytes]:
+        """The snapshot frame of a subscription and its position: the one already built if the feed has not
+        moved past it, else the one being built (a thousand consoles reconnecting at once share it), else a new one."""
+        cached = self._snapshots.get(key)
+        if cached is not None and cached[0] >= self.position:
+            self.snapshots_reused += 1
+            return cached
+        building = self._building.get(key)
+        if building is None:
+            building = self._building[key] = asyncio.ensure_future(self._build_snapshot(key))
+            building.add_done_callback(lambda done: self._built(key, done))
+        else:
+            self.snapshots_reused += 1
+        # Shielded: a console that goes away while waiting must not cancel the build the others wait for.
+        return await asyncio.shield(building)
+
+    def _built(self, key: Key, done: asyncio.Future[tuple[int, bytes]]) -> None:
+        if self._building.get(key) is done:
+            del self._building[key]
+        if done.cancelled():
+            return
+        if done.exception() is None:  # also marks a failure as retrieved when every waiter has gone
+            position, frame = done.result()
+            if position >= self.position:
+                self._snapshots[key] = (position, frame)
+
+    async def _build_snapshot(self, key: Key) -> tuple[int, bytes]:
+        scopes, view = key
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
-            docs = await self._reads.open_in_scopes(conn, client.scopes, self._snapshot_limit)
-        cases = [redact_case(doc, client.view) for doc in docs if case_in_scopes(area_codes(doc), client.scopes)]
-        client.offer(encode({"type": "snapshot", "position": position, "cases": cases}))
-        return position
-
-
-def _row_visible(row: asyncpg.Record, scopes: frozenset[str]) -> bool:
-    """Visibility is decided by where the case was when the event happened (`scope` in the metadata:
-    its area codes before and after it), so a console also sees the event that moves a case away."""
-    scope = (row["metadata"] or {}).get("scope")
-    if scope is None:
-        doc = row["doc"]
-        return case_in_scopes(area_codes(doc) if doc is not None else [], scopes)
-    return case_in_scopes(list(scope), scopes)
-
-
-def _batch_frame(rows: list[asyncpg.Record], view: str) -> str:
-    return encode({"type": "batch", "events": [event_payload(r, view) for r in rows]})
+            docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
+        cases = [redact_case(doc, view) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
+        self.snapshots_built += 1
+        return position, encode({"type": "snapshot", "position": position, "cases": cases})

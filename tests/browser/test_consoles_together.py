@@ -9,7 +9,7 @@ from playwright.async_api import BrowserContext, expect
 from tests.browser import test_command_centre as centre
 from tests.browser import test_township_mobile as mobile
 from tests.conftest import Hub
-from tests.e2e.test_hotline_to_console import QINGXIU_SEAT
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 
 
 async def test_handler_on_the_phone_closes_the_loop_while_the_operator_watches(
@@ -48,5 +48,42 @@ async def test_handler_on_the_phone_closes_the_loop_while_the_operator_watches(
 
     await operator_console.screenshot("together-command-centre")
     await handler_phone.screenshot("together-mobile")
+    operator_console.assert_clean()
+    handler_phone.assert_clean()
+
+
+async def test_a_case_accepted_elsewhere_changes_state_on_both_consoles_and_keeps_the_rest(
+        hub: Hub, desktop: BrowserContext, phone: BrowserContext) -> None:
+    """The accept reaches the consoles as a patch (state, sign-off time, clocks): each applies it to the case it
+    holds, so the map, the feed and the phone's card show the new state and still know the rest of the case."""
+    operator_console = await centre.sign_in(hub, desktop, "op-patch", "city_operator", None)
+    desk = operator_console.page
+    operator = await hub.login("city_operator", None)
+    township = await mobile.township_at(hub, operator, QINGXIU_SEAT)
+    handler_phone = await mobile.open_phone(phone, hub, await mobile.handler(hub, township))
+    hand = handler_phone.page
+    body = ticket(QINGXIU_SEAT, category=mobile.RUBBISH, content="青秀区某路口垃圾满溢")
+    status, answer = await push(hub, await hub.hotline_key(), body)
+    assert status == 202
+    case_id = answer["case_id"]
+    await centre.wait_on_map(desk, [case_id])
+    card = hand.locator(f'#queue [data-open="{case_id}"]')
+    await expect(card.locator(".state")).to_have_text("待签收")
+
+    # A colleague signs for it on another device: the two consoles learn it only from the feed.
+    colleague = await hub.login("township_handler", township)
+    case = await centre.api_act(hub, colleague, case_id, "accept", 2)
+    assert case["state"] == "accepted"
+    item = centre.feed_item(desk, case_id, "case.accepted")
+    await expect(item.locator(".state")).to_have_text("办理中")
+    label = f'{case["category"]["path"][-1]} · {case["areas"]["township"]["name"]}'
+    await expect(item.locator(".title")).to_have_text(label)
+    held = await desk.evaluate("id => window.cityloop.store.get(id)", case_id)
+    assert (held["state"], held["version"], held["accepted_at"]) == ("accepted", 3, case["accepted_at"])
+    assert held["report"]["ticket_no"] == body["ticket_no"] and held["location"] == case["location"]
+    await centre.wait_on_map(desk, [case_id])
+    await expect(card.locator(".state")).to_have_text("办理中")
+    await expect(card.locator(".card-meta")).to_contain_text(body["ticket_no"])
+    await expect(card.locator(".card-content")).to_contain_text("垃圾满溢")
     operator_console.assert_clean()
     handler_phone.assert_clean()

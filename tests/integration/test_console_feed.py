@@ -55,8 +55,8 @@ async def test_a_slow_console_is_dropped_and_the_others_get_everything(hub: Hub)
 
 async def test_console_queues_are_bounded_in_bytes_too() -> None:
     client = ConsoleClient(frozenset({"450100"}), "full", max_frames=100, max_bytes=64 * 1024)
-    assert client.offer("x" * 40_000)
-    assert not client.offer("y" * 40_000), "past the byte budget the client is dropped"
+    assert client.offer(b"x" * 40_000)
+    assert not client.offer(b"y" * 40_000), "past the byte budget the client is dropped"
     assert client.dropped and await client.next_frame() is None
 
 

@@ -1,0 +1,185 @@
+"""What the consoles are sent, read once from the store and encoded once: event rows, patches, frames.
+
+An event's `case` is a patch — the top-level fields its type writes (dispatch.changes), with their values as of
+the case's current `version`, plus `case_id`, `version` and `"patch": true` — picked from the case document in
+SQL, so the hub never decodes a whole document to send a few fields. Where a console may not hold the case yet
+(dispatch.changes.needs_whole_case: the case's first event, one that places it, one that reopens it) the whole
+case is sent. A later event of a case already sent whole in the same frame carries an empty patch: its fields,
+read in the same statement, have just been sent. Redaction (hub.identity.access) treats a patch exactly as the
+same fields of the whole case.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import asyncpg
+import orjson
+
+from dispatch.case import area_codes
+from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
+from geo.areas import code_prefix
+from hub.identity.access import CITY_CODE, redact_case, redact_case_fields, redact_event_data
+from hub.infra.db import Connection
+
+
+def _literal(value: Any) -> str:
+    """A constant for the statement below, as an SQL string literal of its JSON."""
+    return "'" + orjson.dumps(value).decode().replace("'", "''") + "'"
+
+
+def _text_array(values: Iterable[str]) -> str:
+    return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values)) + "]::text[]"
+
+
+# The per-type field lists and the types that go whole come from dispatch.changes, compiled into the statement.
+# The case document is detoasted once per row (`doc || '{}'` in a lateral that is not flattened) instead of
+# once per field picked; whole documents come as text and are decoded only if a frame needs them whole.
+_READ: Final = f"""
+SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
+       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole,
+       CASE WHEN w.whole THEN c.doc::text END AS doc,
+       CASE WHEN x.doc IS NOT NULL THEN (
+           SELECT jsonb_object_agg(f, x.doc -> f)
+           FROM jsonb_array_elements_text(coalesce({_literal({t: sorted(k) for t, k in WRITTEN_FIELDS.items()})}::jsonb
+                                                   -> e.type, {_literal(sorted(ALWAYS_WRITTEN))}::jsonb)) AS f)
+       END AS patch,
+       x.doc #> '{{report,confidential}}' AS confidential
+FROM events e
+LEFT JOIN cases c ON c.case_id = e.stream_id
+CROSS JOIN LATERAL (
+    SELECT e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
+           OR NOT coalesce(e.metadata ? 'scope', false) AS whole) w
+LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole THEN c.doc || '{{}}'::jsonb END AS doc OFFSET 0) x ON true
+WHERE e.position > $1 ORDER BY e.position LIMIT $2
+"""
+
+
+class Record(Protocol):
+    """A row of the statement above (an asyncpg.Record; a plain dict in unit tests)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class Form(enum.Enum):
+    WHOLE = "whole"
+    PATCH = "patch"
+    COVERED = "covered"  # an empty patch: the same frame already carried the case whole at this version
+
+
+_MISSING: Final = object()
+
+
+class FeedRow:
+    """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
+
+    __slots__ = ("_doc", "_encoded", "_events", "_record", "case_id", "codes", "position", "whole")
+
+    def __init__(self, record: Record) -> None:
+        self._record = record
+        self.position: int = record["position"]
+        self.case_id = str(record["stream_id"])
+        self.whole: bool = bool(record["whole"])
+        self._doc: Any = _MISSING
+        self._events: dict[str, bytes] = {}
+        self._encoded: dict[tuple[str, Form], bytes] = {}
+        # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
+        # an event recorded without one goes by where the case is now. Unplaced cases belong to the city.
+        scope = record["scope"]
+        if scope is None:
+            doc = self.doc()
+            scope = area_codes(doc) if doc is not None else []
+        self.codes: tuple[str, ...] = tuple(scope) or (CITY_CODE,)
+
+    def doc(self) -> Any:
+        """The whole case document (only rows that go whole carry it)."""
+        if self._doc is _MISSING:
+            text = self._record["doc"]
+            self._doc = orjson.loads(text) if text is not None else None
+        return self._doc
+
+    def encoded(self, view: str, form: Form) -> bytes:
+        key = (view, form)
+        out = self._encoded.get(key)
+        if out is None:
+            out = self._encoded[key] = orjson.dumps({
+                "type": "event", "position": self.position, "case_id": self.case_id,
+                "event": orjson.Fragment(self._event(view)), "case": self._case(view, form)})
+        return out
+
+    def _event(self, view: str) -> bytes:
+        out = self._events.get(view)
+        if out is None:
+            r = self._record
+            out = self._events[view] = orjson.dumps({
+                "type": r["type"], "version": r["version"], "data": redact_event_data(r["type"], r["data"], view),
+                "actor": r["actor"], "occurred_at": r["occurred_at"].isoformat(),
+                "recorded_at": r["recorded_at"].isoformat()})
+        return out
+
+    def _case(self, view: str, form: Form) -> Mapping[str, object] | None:
+        r = self._record
+        version = r["case_version"]
+        if version is None:  # no case row (cannot happen once the projection has run): nothing to show
+            return None
+        if form is Form.WHOLE:
+            return redact_case(self.doc(), view)
+        head = {"case_id": self.case_id, "version": version, "patch": True}
+        if form is Form.COVERED or r["patch"] is None:
+            return head
+        return {**redact_case_fields(r["patch"], view, confidential=bool(r["confidential"])), **head}
+
+
+async def read_rows(conn: Connection | asyncpg.Pool, after: int, limit: int) -> list[FeedRow]:
+    return [FeedRow(r) for r in await conn.fetch(_READ, after, limit)]
+
+
+_BATCH_HEAD: Final = b'{"type":"batch","events":['
+_BATCH_TAIL: Final = b"]}"
+
+
+def batch_frame(rows: Iterable[FeedRow], view: str) -> bytes:
+    """One `batch` frame of rows (all from one read, in position order) for one privacy view."""
+    sent_whole: set[str] = set()
+    parts = []
+    for row in rows:
+        if row.case_id in sent_whole:
+            form = Form.COVERED
+        elif row.whole:
+            form = Form.WHOLE
+            sent_whole.add(row.case_id)
+        else:
+            form = Form.PATCH
+        parts.append(row.encoded(view, form))
+    return _BATCH_HEAD + b",".join(parts) + _BATCH_TAIL
+
+
+class ScopeIndex:
+    """Which subscriptions see which rows. Area codes nest by prefix (geo.areas.code_within), so each row's codes
+    are looked up under the prefixes the subscriptions watch — a few dictionary lookups per row, however many
+    subscriptions there are — instead of testing every row against every subscription."""
+
+    def __init__(self, subscriptions: Iterable[frozenset[str]]) -> None:
+        self._watchers: dict[str, list[frozenset[str]]] = defaultdict(list)
+        for scopes in set(subscriptions):
+            for scope in scopes:
+                self._watchers[code_prefix(scope)].append(scopes)
+        self._lengths = sorted({len(prefix) for prefix in self._watchers})
+
+    def split(self, rows: Sequence[FeedRow]) -> dict[frozenset[str], list[FeedRow]]:
+        """The rows each subscription sees, in the order given (each row once)."""
+        out: dict[frozenset[str], list[FeedRow]] = defaultdict(list)
+        watchers, lengths = self._watchers, self._lengths
+        for row in rows:
+            for code in row.codes:
+                for n in lengths:
+                    if len(code) < n:
+                        break
+                    for scopes in watchers.get(code[:n], ()):
+                        seen = out[scopes]
+                        if not seen or seen[-1] is not row:
+                            seen.append(row)
+        return out

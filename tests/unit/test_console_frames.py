@@ -1,0 +1,106 @@
+"""Console frames without a database: a patch never shows what the masked view hides, frames say each case once
+whole, and the area index sends every row to exactly the subscriptions `case_in_scopes` would."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatch.case import new_case
+from hub.identity.access import case_in_scopes, redact_case, redact_case_fields
+from hub.live.frames import FeedRow, ScopeIndex, batch_frame
+
+T = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+PHONE, NAME, CONTENT = "13812341234", "张三", "小区门口路灯不亮"
+
+
+def case_doc(confidential: Any, reporter: dict[str, Any] | None) -> dict[str, Any]:
+    return {**new_case("c", T), "version": 3, "state": "accepted",
+            "report": {"ticket_no": "T1", "title": "路灯", "content": CONTENT, "address": "民族大道100号",
+                       "reporter": reporter, "confidential": confidential},
+            "location": {"lng": 108.37, "lat": 22.82}}
+
+
+@given(confidential=st.sampled_from([True, False, None, 1, 0, "yes", ""]),
+       reporter=st.one_of(st.none(), st.fixed_dictionaries({"name": st.sampled_from([NAME, "", None]),
+                                                            "phone": st.sampled_from([PHONE, "12", None])})),
+       view=st.sampled_from(["full", "masked"]), data=st.data())
+def test_a_patch_shows_its_fields_exactly_as_the_whole_case_shows_them(
+        confidential: Any, reporter: dict[str, Any] | None, view: str, data: st.DataObject) -> None:
+    doc = case_doc(confidential, reporter)
+    keys = data.draw(st.sets(st.sampled_from(sorted(doc))))
+    whole = dict(redact_case(doc, view))  # type: ignore[arg-type]  # a plain dict stands for the Case
+    patch = redact_case_fields({k: doc[k] for k in keys}, view, confidential=bool(confidential))
+    assert patch == {k: whole[k] for k in keys}
+    if view == "masked":
+        assert PHONE not in str(patch) and NAME not in str(patch)
+        assert not confidential or (CONTENT not in str(patch) and "108.37" not in str(patch))
+
+
+def record(position: int, case_id: str, *, type_: str = "case.accepted", version: int = 2, whole: bool = False,
+           doc: dict[str, Any] | None = None, patch: dict[str, Any] | None = None, confidential: Any = None,
+           scope: list[str] | None = None) -> dict[str, Any]:
+    """A row as hub.live.frames reads it from the store."""
+    return {"position": position, "stream_id": uuid.UUID(case_id), "version": version, "type": type_, "data": {},
+            "actor": "system", "scope": scope if scope is not None else ["450100", "450103"], "occurred_at": T,
+            "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole,
+            "doc": orjson.dumps(doc).decode() if doc is not None else None, "patch": patch,
+            "confidential": confidential}
+
+
+def cases_of(frame: bytes) -> list[dict[str, Any]]:
+    decoded = orjson.loads(frame)
+    assert decoded["type"] == "batch"
+    return [e["case"] for e in decoded["events"]]
+
+
+def test_patches_in_frames_are_redacted_by_the_cases_own_flag() -> None:
+    """A patch that carries the place (but not the report) of a confidential case shows no place; one that
+    carries the report shows it masked; the same rows in the full view show everything."""
+    case_id = str(uuid.uuid4())
+    doc = case_doc(True, {"name": NAME, "phone": PHONE})
+    rows = [FeedRow(record(5, case_id, patch={"location": doc["location"], "version": 3}, confidential=True)),
+            FeedRow(record(6, case_id, patch={"report": doc["report"], "version": 3}, confidential=True))]
+    place, report = cases_of(batch_frame(rows, "masked"))
+    assert place == {"case_id": case_id, "version": 3, "patch": True, "location": None}
+    assert report["report"]["reporter"] == {"name": "张*", "phone": "138****1234"}
+    assert report["report"]["content"] == "【保密】" and "address" not in report["report"]
+    assert CONTENT not in str(batch_frame(rows, "masked")) and PHONE not in str(batch_frame(rows, "masked"))
+    full = cases_of(batch_frame(rows, "full"))
+    assert full[0]["location"] == doc["location"] and full[1]["report"] == doc["report"]
+
+
+def test_a_frame_carries_each_case_whole_once_and_later_events_as_empty_patches() -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    doc = case_doc(False, {"name": NAME, "phone": PHONE})
+    rows = [FeedRow(record(1, first, type_="case.received", version=1, whole=True, doc=doc)),
+            FeedRow(record(2, first, type_="case.dispatched", version=2, whole=True, doc=doc)),
+            FeedRow(record(3, second, patch={"state": "accepted", "version": 7})),
+            FeedRow(record(4, first, patch={"state": "accepted", "version": 3}))]
+    whole, covered, patch, covered_too = cases_of(batch_frame(rows, "masked"))
+    assert whole == redact_case(doc, "masked")  # type: ignore[arg-type]
+    assert covered == covered_too == {"case_id": first, "version": 3, "patch": True}
+    assert patch == {"case_id": second, "version": 3, "patch": True, "state": "accepted"}
+    # Without the first row (a client that had it already) the second goes whole.
+    assert cases_of(batch_frame(rows[1:], "masked"))[0] == redact_case(doc, "masked")  # type: ignore[arg-type]
+
+
+CODES = ["450100", "450102", "450103", "450105", "450102001", "450103001", "450103002", "450105002",
+         "450102001002", "450103001001", "450103001005", "450103001001001", "450103002003004"]
+
+
+@given(rows=st.lists(st.lists(st.sampled_from(CODES), max_size=5), max_size=30),
+       subscriptions=st.lists(st.frozensets(st.sampled_from(CODES), min_size=1, max_size=3), max_size=8))
+def test_the_area_index_sends_each_row_to_exactly_the_subscriptions_that_see_it(
+        rows: list[list[str]], subscriptions: list[frozenset[str]]) -> None:
+    feed = [FeedRow(record(i + 1, str(uuid.uuid4()), scope=codes)) for i, codes in enumerate(rows)]
+    split = ScopeIndex(subscriptions).split(feed)
+    for scopes in subscriptions:
+        expected = [r for r in feed if case_in_scopes(list(r.codes), scopes)]
+        assert split.get(scopes, []) == expected
+    assert set(split) <= set(subscriptions)
