@@ -36,7 +36,9 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
         raise ApiError(401, "unauthenticated", "pass ?token=<login token>")
     if principal.role not in USER_ROLES:
         raise ApiError(403, "forbidden", "machine keys have no console")
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
+    # No per-message deflate: a frame is encoded once and shared by every console of a subscription, and
+    # compressing it again for each connection would cost CPU per console (browsers ask for it by default).
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024, compress=False)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     sessions = request.app[SESSIONS]
