@@ -109,3 +109,14 @@ async def test_consoles_of_one_subscription_share_one_snapshot_and_one_frame(hub
     fresh = orjson.loads(late.queue.get_nowait())  # type: ignore[arg-type]
     assert {c["case_id"] for c in fresh["cases"]} == {before["case_id"], after["case_id"]}
     assert fresh["position"] >= after["position"] + 1 and gateway.snapshots_built == built + 3
+
+
+async def test_the_console_websocket_declines_per_message_deflate(hub: Hub) -> None:
+    """Frames are encoded once per subscription and shared; deflating them per connection would cost CPU per
+    console, so the hub declines the compression browsers ask for."""
+    token = await hub.login("city_operator", None)
+    ws = await hub.http.ws_connect(f"{hub.ws_base}/ws/console?token={token}", compress=15)
+    try:
+        assert ws.compress == 0
+    finally:
+        await ws.close()
