@@ -62,10 +62,10 @@ async def _nothing(_app: web.Application, _base: str) -> AsyncIterator[None]:
 async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, worker_of: int | None = None) -> None:
     """One hub process. `worker_of`: the pid of the `serve --workers` supervisor this process is a worker of
     (it then shares the port with its siblings, and stops when the supervisor is gone)."""
+    heap.tune()  # before the hub's modules are imported: their import is most of start-up's allocations
     from hub.app import init_app
     from hub.infra.workers import parent_gone
 
-    heap.tune()
     app = init_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()

@@ -53,8 +53,10 @@ async def metrics(request: web.Request) -> web.Response:
         # Callbacks waiting and given up on: a rising dead count means a receiver keeps refusing.
         "callbacks_pending": callbacks.get("pending", 0), "callbacks_dead": callbacks.get("dead", 0),
         "leader": int(request.app[LEADERSHIP].is_leader),
-        # Objects frozen after start-up (gc.freeze, hub.infra.heap): never scanned by a collection again.
+        # Objects frozen after start-up (gc.freeze, hub.infra.heap): never scanned by a collection again;
+        # and the collections run per generation since start (a fast-growing gen2 count costs CPU).
         "gc_frozen_objects": gc.get_freeze_count(),
+        **{f"gc_collections_gen{gen}": stats["collections"] for gen, stats in enumerate(gc.get_stats())},
     })
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

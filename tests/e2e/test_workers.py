@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -145,3 +146,21 @@ async def test_killing_the_leader_hands_leadership_over_and_the_supervisor_resta
     assert leader not in health
     assert not health[restarted[0]]["leader"]  # the restarted process follows
     assert (await one_leader(workers)) == (follower, restarted[0])
+
+
+def test_a_port_already_in_use_is_refused_before_any_worker_starts(database_url: str,
+                                                                   service_urls: ServiceUrls) -> None:
+    """Without this check the workers (SO_REUSEPORT) could join the listening group of another hub of the same
+    user on that port and quietly share its traffic."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as a running `serve --workers` hub's are
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": service_urls.redis_url,
+               "CITYLOOP_PORT": str(port)}
+        done = subprocess.run([sys.executable, "-m", "hub.cli", "serve", "--workers", "2"], env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "worker started" not in done.stderr
