@@ -3,7 +3,8 @@
 #   mosquitto — the MQTT broker the demo and the IoT tests start on a free port;
 #   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
 #   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
-#   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes.
+#   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes;
+#   wrk       — an HTTP load generator in C (little CPU), for rough ingest runs against `serve --workers N`.
 # Python packages come from pyproject.toml; this covers what PyPI does not ship.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ have mosquitto || missing+=(mosquitto)
 have npm || missing+=(nodejs npm)
 have chromium || missing+=(chromium)
 fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
+have wrk || missing+=(wrk)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
