@@ -72,10 +72,12 @@ class Leadership:
                 "tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"})
         try:
             # A frozen leader (SIGSTOP, a blocked event loop) stops asking; the server then ends its session and
-            # frees the lock. Every process here asks every `check_s`, so only a stuck one is ever idle this long.
+            # frees the lock. Every process here asks every `check_s`, so only a stuck one is ever idle this long;
+            # at least 10 s, so that a busy moment of the event loop does not cost leadership.
             # PostgreSQL before 14 has no such setting: there only keepalives apply.
+            idle_ms = int(max(10.0, self._check_s * 5) * 1000)
             with contextlib.suppress(asyncpg.UndefinedObjectError):
-                await conn.execute(f"SET idle_session_timeout = {int(self._check_s * 5_000)}")
+                await conn.execute(f"SET idle_session_timeout = {idle_ms}")
         except BaseException:
             await _close(conn)
             raise

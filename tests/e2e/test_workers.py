@@ -45,12 +45,12 @@ async def health_by_pid(base: str, tries: int = 400) -> dict[int, dict[str, Any]
     connections: the kernel spreads connections over the processes listening on the port."""
     seen: dict[int, dict[str, Any]] = {}
     connector = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=0.5)) as http:
         for _ in range(tries):
             try:
                 async with http.get(f"{base}/healthz") as resp:
                     body = await resp.json()
-            except aiohttp.ClientError:  # queued on a process that was just killed
+            except (aiohttp.ClientError, TimeoutError):  # queued on a process just killed, or stopped
                 continue
             seen[body["pid"]] = body
             if len(seen) == 2:
@@ -145,7 +145,22 @@ async def test_killing_the_leader_hands_leadership_over_and_the_supervisor_resta
             await asyncio.sleep(0.2)
     assert leader not in health
     assert not health[restarted[0]]["leader"]  # the restarted process follows
-    assert (await one_leader(workers)) == (follower, restarted[0])
+    assert set(await one_leader(workers)) == {follower, restarted[0]}
+
+
+async def test_a_frozen_leader_loses_leadership_and_follows_when_it_thaws(workers: str) -> None:
+    """SIGSTOP: the process is alive and its connection open, but it no longer answers. PostgreSQL ends its
+    idle session (idle_session_timeout), the lock goes with it, and the other process leads; once thawed, the
+    old leader finds its connection gone, stops its loops and follows."""
+    leader, follower = await one_leader(workers)
+    os.kill(leader, signal.SIGSTOP)
+    try:
+        async with asyncio.timeout(60):
+            while not (await health_by_pid(workers, tries=20)).get(follower, {}).get("leader"):  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+    finally:
+        os.kill(leader, signal.SIGCONT)
+    assert await one_leader(workers) == (follower, leader)
 
 
 def test_a_port_already_in_use_is_refused_before_any_worker_starts(database_url: str,
