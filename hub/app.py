@@ -26,6 +26,7 @@ from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
 from hub.infra.clock import Clock
 from hub.infra.db import Connection, create_pool, database_name
+from hub.infra.leader import Leadership
 from hub.infra.metrics import Metrics
 from hub.infra.migrate import apply_migrations
 from hub.infra.settings import Settings
@@ -51,6 +52,7 @@ from hub.store.projection import CaseProjection
 from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
+Job = Callable[[], Coroutine[Any, Any, None]]  # a background loop, run for the life of the app
 
 # The consoles' libraries, installed from the npm registry by `make install` (frontend/package-lock.json) and
 # served by the hub itself: no CDN. Only their dist folders are exposed.
@@ -61,9 +63,10 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     assert settings.database_url is not None, "the CLI resolves DATABASE_URL before building the app"
-    applied = await asyncio.to_thread(apply_migrations, settings.database_url)
-    if applied:
-        log.info("migrations applied", extra={"migrations": applied})
+    if settings.migrate_on_start:  # off in `serve --workers` processes: their supervisor migrated once
+        applied = await asyncio.to_thread(apply_migrations, settings.database_url)
+        if applied:
+            log.info("migrations applied", extra={"migrations": applied})
     app[keys.POOL] = await create_pool(settings.database_url, max_size=settings.db_pool_size)
     yield
     await app[keys.POOL].close()
@@ -139,24 +142,47 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     committer.on_commit(outbox.wake)
     bus.subscribe(outbox.wake)
 
-    jobs: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+    # Loops every process runs for itself: its commits, its intake stage, its consoles, its in-memory indexes
+    # (the boundary watch refreshes this process's own routing index, so it is not led).
+    jobs: dict[str, Job] = {
         "committer": committer.run, "intake": app[keys.INTAKE].run, "wakeup-publisher": bus.run_publisher,
         "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
         "console-heartbeat": gateway.run_heartbeat,
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
+        "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
+    }
+    # Loops the deployment runs once, in the process that leads (hub.infra.leader); they are safe to overlap
+    # for a moment, but N processes doing them all the time would only contend.
+    led: dict[str, Job] = {
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "outbox-writer": outbox.run_writer, "outbox-deliverer": outbox.run_deliverer,
-        "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
     }
     if settings.mqtt_url is not None:
         async def take(topic: str, payload: bytes) -> None:
             await iot.take(topic, payload)
 
-        subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
-                                    settings.database_url or "", take, settings.mqtt_session_expiry_s)
-        jobs["mqtt-subscriber"] = subscriber.run
+        # One subscriber per deployment: two with the same client id would take the session from each other.
+        subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, take,
+                                    settings.mqtt_session_expiry_s)
+        led["mqtt-subscriber"] = subscriber.run
+    leadership = app[keys.LEADERSHIP] = Leadership(settings.database_url or "", lambda: _run_all(led),
+                                                   check_s=settings.leader_check_s)
+    jobs["leadership"] = leadership.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
+    await _stop(tasks)
+
+
+async def _run_all(jobs: dict[str, Job]) -> None:
+    """Run these loops, each supervised, until cancelled; then stop them all."""
+    tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await _stop(tasks)
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     # Bounded: one loop stuck in a library's cleanup must not hold the whole shutdown hostage.
@@ -165,7 +191,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         log.error("background task did not stop within 5 s", extra={"task": task.get_name()})
 
 
-async def _supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+async def _supervised(name: str, job: Job) -> None:
     """Run a background loop for the life of the app; a crash is logged loudly and the loop restarted."""
     while True:
         try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,9 +22,12 @@ from pydantic import ValidationError
 
 from connectors.iot import DEVICE_KINDS
 from hub.identity.access import ROLES
+from hub.infra import heap
 from hub.infra.embedded import ServiceUrls, embedded_postgres, provide
 from hub.infra.logs import setup_logging
 from hub.infra.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -54,36 +59,76 @@ async def _nothing(_app: web.Application, _base: str) -> AsyncIterator[None]:
     yield
 
 
-async def _serve(settings: Settings, while_serving: WhileServing = _nothing) -> None:
+async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, worker_of: int | None = None) -> None:
+    """One hub process. `worker_of`: the pid of the `serve --workers` supervisor this process is a worker of
+    (it then shares the port with its siblings, and stops when the supervisor is gone)."""
+    heap.tune()  # before the hub's modules are imported: their import is most of start-up's allocations
     from hub.app import init_app
+    from hub.infra.workers import parent_gone
 
     app = init_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=worker_of is not None)
     await site.start()
+    frozen = heap.freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"CityLoop hub listening on {base}", flush=True)
+    print(f"CityLoop hub listening on {base}" + (f" (worker pid {os.getpid()})" if worker_of else ""), flush=True)
+    log.info("hub ready", extra={"pid": os.getpid(), "gc_frozen_objects": frozen})
     try:
         async with while_serving(app, base):
-            await stop.wait()
+            if worker_of is None:
+                await stop.wait()
+            else:
+                while not stop.is_set() and not parent_gone(worker_of):
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await stop.wait()
     finally:
         await runner.cleanup()
 
 
+def _serve_workers(settings: Settings, count: int) -> int:
+    """The supervisor of `serve --workers N`: migrate once, then run and watch N workers on one port."""
+    from hub.infra.migrate import apply_migrations
+    from hub.infra.workers import Supervisor, check_port_free
+
+    assert settings.database_url is not None and settings.redis_url is not None
+    try:
+        port = check_port_free(settings.host, settings.port)
+    except OSError as exc:
+        print(f"cityloop serve: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
+    applied = apply_migrations(settings.database_url)
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    # The workers read the same environment, with what this process resolved (embedded servers' URLs, the
+    # port) and without migrating again.
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "CITYLOOP_PORT": str(port), "CITYLOOP_MIGRATE_ON_START": "false"}
+    if settings.mqtt_url is not None:
+        env["MQTT_URL"] = settings.mqtt_url
+    command = [sys.executable, "-m", "hub.cli", "serve", "--worker-of", str(os.getpid())]
+    print(f"CityLoop hub: {count} workers on http://{settings.host}:{port} (supervisor pid {os.getpid()})",
+          flush=True)
+    return Supervisor(lambda _index: command, env, count).run()
+
+
 def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare | None = None,
-              while_serving: WhileServing = _nothing) -> int:
+              while_serving: WhileServing = _nothing, workers: int = 1, worker_of: int | None = None) -> int:
     # A plain `serve` runs the MQTT connector only when MQTT_URL says where the broker is; the demo asks for its own
     # Mosquitto (`start_mqtt`, when installed) so that the simulated sensors speak MQTT.
     with provide(settings.database_url, settings.redis_url, settings.data_dir, settings.mqtt_url,
                  start_mqtt=start_mqtt) as urls:
         if prepare is not None:
             asyncio.run(_with_conn(urls.database_url, prepare))
-        asyncio.run(_serve(_resolved(settings, urls), while_serving))
+        if workers > 1:
+            return _serve_workers(_resolved(settings, urls), workers)
+        asyncio.run(_serve(_resolved(settings, urls), while_serving, worker_of=worker_of))
     return 0
 
 
@@ -215,10 +260,21 @@ def run_with_database(settings: Settings, fn: Callable[[asyncpg.Pool], Awaitable
         return asyncio.run(_with_conn(url, fn))
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cityloop", description="CityLoop city operations hub")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="the hub alone (HTTP API, websockets, timers)")
+    serve = sub.add_parser("serve", help="the hub alone (HTTP API, websockets, timers)")
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="N hub processes sharing the port (SO_REUSEPORT), supervised by this one; "
+                            "one of them leads the timers, outbox and MQTT (default 1: this process serves)")
+    serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
@@ -283,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_json)
     try:
         if args.command == "serve":
-            return cmd_serve(settings)
+            return cmd_serve(settings, workers=args.workers, worker_of=args.worker_of)
         if args.command == "migrate":
             return cmd_migrate(settings)
         if args.command == "users" and args.action == "disable":

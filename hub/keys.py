@@ -11,6 +11,7 @@ from aiohttp import web
 from dispatch.policy import Policy
 from hub.identity.auth import Authenticator
 from hub.infra.clock import Clock
+from hub.infra.leader import Leadership
 from hub.infra.metrics import Metrics
 from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
@@ -55,4 +56,5 @@ OUTBOX = web.AppKey("outbox", Outbox)
 PHOTO_STORE = web.AppKey("photo_store", PhotoStore)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SESSIONS = web.AppKey("sessions", SessionWatch)
+LEADERSHIP = web.AppKey("leadership", Leadership)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -4,7 +4,7 @@
 #   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
 #   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
 #   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes;
-#   wrk       — the HTTP load generator of `cityloop bench` (cheap enough to share the hub's cores).
+#   wrk       — the HTTP load generator of `cityloop bench`: in C, cheap enough to share the hub's cores.
 # Python packages come from pyproject.toml; this covers what PyPI does not ship.
 set -euo pipefail
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import os
 
 from aiohttp import web
 
 from hub.api.errors import error_response, json_response
 from hub.api.schema import Route
-from hub.keys import GATEWAY, METRICS, OUTBOX, POOL, REDIS
+from hub.keys import GATEWAY, LEADERSHIP, METRICS, OUTBOX, POOL, REDIS
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return json_response({"status": "up"})
+async def healthz(request: web.Request) -> web.Response:
+    # Which process answered, and whether it leads the once-per-deployment loops (timers, outbox, MQTT):
+    # with `serve --workers N` or several hubs on one database, exactly one says `leader: true`.
+    return json_response({"status": "up", "pid": os.getpid(), "leader": request.app[LEADERSHIP].is_leader})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -48,6 +52,11 @@ async def metrics(request: web.Request) -> web.Response:
         "console_clients": gateway.client_count, "console_position": gateway.position,
         # Callbacks waiting and given up on: a rising dead count means a receiver keeps refusing.
         "callbacks_pending": callbacks.get("pending", 0), "callbacks_dead": callbacks.get("dead", 0),
+        "leader": int(request.app[LEADERSHIP].is_leader),
+        # Objects frozen after start-up (gc.freeze, hub.infra.heap): never scanned by a collection again;
+        # and the collections run per generation since start (a fast-growing gen2 count costs CPU).
+        "gc_frozen_objects": gc.get_freeze_count(),
+        **{f"gc_collections_gen{gen}": stats["collections"] for gen, stats in enumerate(gc.get_stats())},
     })
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

@@ -29,12 +29,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to send. asyncpg's default runs `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL;` on every release — a round trip per borrowed connection (per ticket in
+    the profile). The hub leaves none of that behind on a pooled connection: it LISTENs nowhere (wake-ups go
+    through Redis), SETs no session variable, declares no cursor outside a transaction, and takes session
+    advisory locks on dedicated connections (leadership, hub.infra.leader) or, in
+    hub.services.boundaries.exclusive, releases them before the connection goes back — and closes the
+    connection when it cannot. asyncpg still rolls back a transaction left open before it calls this (its
+    `Connection._reset`). Temporary tables (the projection rebuild's) were never dropped by the default reset
+    either. Keep it so: session state on a pooled connection would leak to the next borrower."""
+
+
 async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
         # Idle connections are recycled so that a restarted PostgreSQL is picked up without a restart.
         max_inactive_connection_lifetime=60,

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Path(".cityloop")
+    # Apply pending migrations when the hub starts (false when something else migrates first: a deploy step
+    # running `cityloop migrate`, or the supervisor of `cityloop serve --workers N`).
+    migrate_on_start: bool = True
+    # Leadership of the loops a deployment runs once (SLA timers, outbox, MQTT): how often a follower asks
+    # for it and the leader checks its hold. A leader that dies is replaced within about this long.
+    leader_check_s: float = Field(default=2.0, gt=0)
 
     # Group commit: how many appends may wait for the committer before callers get 503.
     append_queue_size: int = Field(default=20_000, ge=1)

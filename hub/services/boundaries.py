@@ -81,11 +81,21 @@ async def exclusive(conn: Connection) -> AsyncIterator[None]:
     """Hold the boundary lock for this session, so that a loader that looks before it stores (the demo's
     "seed when nothing is active yet") runs once even when two processes start together. `activate` inside
     the block takes the same lock again, which a session may."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
+    # The pool does not reset a connection it gets back (hub.infra.db): a connection that might still hold the
+    # lock (cancelled while taking or releasing it) is closed rather than handed to the next borrower.
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
+    except BaseException:
+        conn.terminate()
+        raise
     try:
         yield
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
+        try:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
+        except BaseException:
+            conn.terminate()
+            raise
 
 
 class Boundaries:

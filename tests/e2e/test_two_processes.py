@@ -1,5 +1,5 @@
 """Two `cityloop serve` processes on one database and Redis: a ticket posted to one reaches a console
-connected to the other."""
+connected to the other, and exactly one of them leads the once-per-deployment loops."""
 
 from __future__ import annotations
 
@@ -41,6 +41,19 @@ async def two_hubs(database_url: str, service_urls: ServiceUrls) -> AsyncIterato
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             assert proc.wait(timeout=20) == 0, "the hub must shut down cleanly on SIGTERM"
+
+
+async def test_exactly_one_of_two_independent_processes_leads(two_hubs: list[str]) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(20):
+        while True:
+            leading = []
+            for base in two_hubs:
+                async with http.get(f"{base}/healthz") as resp:
+                    leading.append((await resp.json())["leader"])
+            if leading.count(True) == 1:
+                break
+            assert leading.count(True) < 2, "two processes lead at once"
+            await asyncio.sleep(0.2)
 
 
 async def test_ticket_posted_to_one_process_reaches_a_console_on_the_other(

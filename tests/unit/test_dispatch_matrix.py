@@ -145,3 +145,18 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
 
 def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
     assert demo_policy() == Policy(matrix=MATRIX)
+
+
+def test_the_indexes_are_plain_attributes_that_serialisation_and_equality_ignore() -> None:
+    """Every dispatch reads the category and unit indexes; as pydantic private attributes each read went
+    through BaseModel.__getattr__. They live in the instance's __dict__, and stay out of dumps and ==."""
+    policy = Policy.model_validate_json(demo_policy().model_dump_json())
+    matrix = policy.matrix
+    assert matrix is not None
+    assert not Matrix.__private_attributes__
+    assert {"_nodes", "_units"} <= set(vars(matrix))
+    dumped = matrix.model_dump()
+    assert "_nodes" not in dumped and "_units" not in dumped
+    again = Matrix.model_validate(dumped)
+    assert again == matrix and again.path("streetlight") == matrix.path("streetlight")
+    assert again.unit("450103-cgj") == matrix.unit("450103-cgj")
