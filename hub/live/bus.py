@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,7 +80,8 @@ async def guarded(call: Awaitable[T]) -> T:
 async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], None]) -> None:
     """Hand every message of `channel` to `handle`, forever; reconnect with a pause while Redis is away."""
     while True:
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        client = _subscription_client(redis)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
         reader = asyncio.create_task(_pump(pubsub, channel, handle), name=f"redis-subscription:{channel}")
         reader.add_done_callback(_retrieved)
         try:
@@ -91,10 +94,20 @@ async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], 
             await asyncio.sleep(1.0)
         finally:
             reader.cancel()
-            # Bounded: redis-py's aclose can wait forever on a connection its reader still holds.
+            # Closing the subscription's own pool closes its socket, so a reader that absorbed the cancellation
+            # fails on its next read and ends (no retries: it cannot reconnect behind our back).
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+                    await client.aclose(close_connection_pool=True)
+
+
+def _subscription_client(redis: aioredis.Redis) -> aioredis.Redis:
+    """A client with a connection pool of its own and no retries, for one subscription: shared connections with
+    retries let an abandoned reader reconnect after we closed its socket, and leave that socket open."""
+    pool = redis.connection_pool
+    kwargs = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
+    return aioredis.Redis(connection_pool=aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:
