@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
@@ -25,9 +26,9 @@ from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
 from hub.infra.clock import Clock
-from hub.infra.db import create_pool, database_name
+from hub.infra.db import create_pool, database_name, describe, is_unavailable
 from hub.infra.metrics import Metrics
-from hub.infra.migrate import apply_migrations
+from hub.infra.migrate import apply_migrations, is_transient_migration_error
 from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
@@ -57,14 +58,41 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    assert settings.database_url is not None, "the CLI resolves DATABASE_URL before building the app"
-    applied = await asyncio.to_thread(apply_migrations, settings.database_url)
-    if applied:
-        log.info("migrations applied", extra={"migrations": applied})
-    app[keys.POOL] = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    app[keys.POOL] = await _open_database(app[keys.SETTINGS])
     yield
     await app[keys.POOL].close()
+
+
+async def _open_database(settings: Settings) -> asyncpg.Pool:
+    """Migrate and open the pool; while PostgreSQL is not there yet (starting, restarting, unreachable, its
+    database not created yet) retry with exponential backoff and say why on each attempt, rather than exit:
+    a hub started before its database — a reboot, a container started first — comes up by itself.
+    A refusal that waiting does not cure (a wrong password, a failing migration) still stops the hub."""
+    url = settings.database_url
+    assert url is not None, "the CLI resolves DATABASE_URL before building the app"
+    delay = 0.5
+    while True:
+        try:
+            # asyncpg first: its errors say precisely whether waiting can help (psycopg's, from the
+            # migrations, lump a wrong password together with a refused connection).
+            conn = await asyncpg.connect(url, timeout=settings.db_connect_timeout_s)
+            await conn.close()
+            applied = await asyncio.to_thread(apply_migrations, url)
+            if applied:
+                log.info("migrations applied", extra={"migrations": applied})
+            return await create_pool(url, max_size=settings.db_pool_size,
+                                     command_timeout=settings.db_command_timeout_s,
+                                     acquire_timeout=settings.db_acquire_timeout_s,
+                                     connect_timeout=settings.db_connect_timeout_s)
+        except Exception as exc:
+            reason = describe(exc)
+            if not is_unavailable(exc) and not is_transient_migration_error(exc):
+                log.error("cannot start: PostgreSQL refused the hub (%s)", reason, extra={"error": reason})
+                raise
+            log.warning("PostgreSQL is not reachable at start-up (%s); retrying in %.1f s", reason, delay,
+                        extra={"error": reason, "retry_in_s": delay})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, settings.db_start_retry_max_s)
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
