@@ -33,6 +33,7 @@ from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
+from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.intake import IntakeService
@@ -120,6 +121,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
     committer = GroupCommitter(pool, projection, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
+    admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
+    committer.on_commit(admission.committed)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
         pool, reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
@@ -178,6 +181,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         jobs["mqtt-subscriber"] = subscriber.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
+    await admission.close()  # intake work that outlived its answer's deadline, while the committer still runs
     for task in tasks:
         task.cancel()
     # Bounded: one loop stuck in a library's cleanup must not hold the whole shutdown hostage.

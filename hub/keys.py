@@ -16,6 +16,7 @@ from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
+from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.intake import IntakeService
@@ -36,6 +37,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)
+ADMISSION = web.AppKey("admission", Admission)
 BUS = web.AppKey("bus", WakeupBus)
 GATEWAY = web.AppKey("gateway", ConsoleGateway)
 AUTH = web.AppKey("auth", Authenticator)
