@@ -59,13 +59,16 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    app[keys.POOL] = await _open_database(app[keys.SETTINGS])
+    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(app[keys.SETTINGS])
     yield
+    await app[keys.COMMIT_POOL].close()
     await app[keys.POOL].close()
 
 
-async def _open_database(settings: Settings) -> asyncpg.Pool:
-    """Migrate and open the pool; while PostgreSQL is not there yet (starting, restarting, unreachable, its
+async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """Migrate and open the pools: the shared one, and the group committer's own — a commit never waits
+    behind reads for a connection (under load it used to queue behind the duplicate checks of the very
+    tickets it was to commit). While PostgreSQL is not there yet (starting, restarting, unreachable, its
     database not created yet) retry with exponential backoff and say why on each attempt, rather than exit:
     a hub started before its database — a reboot, a container started first — comes up by itself.
     A refusal that waiting does not cure (a wrong password, a failing migration) still stops the hub."""
@@ -81,10 +84,13 @@ async def _open_database(settings: Settings) -> asyncpg.Pool:
             applied = await asyncio.to_thread(apply_migrations, url)
             if applied:
                 log.info("migrations applied", extra={"migrations": applied})
-            return await create_pool(url, max_size=settings.db_pool_size,
-                                     command_timeout=settings.db_command_timeout_s,
-                                     acquire_timeout=settings.db_acquire_timeout_s,
-                                     connect_timeout=settings.db_connect_timeout_s)
+            pool = await _pool(settings, url, 2, settings.db_pool_size)
+            try:
+                # One transaction at a time (the committer's loop), and one spare while a lost one reconnects.
+                return pool, await _pool(settings, url, 1, 2)
+            except BaseException:
+                await pool.close()
+                raise
         except Exception as exc:
             reason = describe(exc)
             if not is_unavailable(exc) and not is_transient_migration_error(exc):
@@ -94,6 +100,12 @@ async def _open_database(settings: Settings) -> asyncpg.Pool:
                         extra={"error": reason, "retry_in_s": delay})
         await asyncio.sleep(delay)
         delay = min(delay * 2, settings.db_start_retry_max_s)
+
+
+async def _pool(settings: Settings, url: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    return await create_pool(url, min_size=min_size, max_size=max_size, command_timeout=settings.db_command_timeout_s,
+                             acquire_timeout=settings.db_acquire_timeout_s,
+                             connect_timeout=settings.db_connect_timeout_s)
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -119,7 +131,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
     app[keys.PROJECTION] = projection
     reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
-    committer = GroupCommitter(pool, projection, queue_size=settings.append_queue_size,
+    committer = GroupCommitter(app[keys.COMMIT_POOL], projection, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
     committer.on_commit(admission.committed)

@@ -34,6 +34,8 @@ from hub.store.reads import CaseReads
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# The group committer's own connections (hub.app): commits never wait behind reads for one.
+COMMIT_POOL = web.AppKey("commit_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # Admission (hub.api.admission): intake work in flight, counted in tickets (a batch of 100 takes 100);
     # beyond it a request is answered 503 `overloaded` at once, before any work. Size it so that what is
     # admitted is answered well within intake_timeout_s on this machine (`cityloop bench`).
-    intake_max_in_flight: int = Field(default=2_000, ge=1)
+    intake_max_in_flight: int = Field(default=1_000, ge=1)
     # An intake request not answered within this is answered 503 (its work goes on and is recorded once).
     intake_timeout_s: float = Field(default=1.5, gt=0)
     # Retry-After (whole seconds) is drawn uniformly from these ranges, so that the clients refused together

@@ -26,7 +26,15 @@ from hub.infra.embedded import ServiceUrls, embedded_postgres
 from hub.infra.migrate import apply_migrations
 from hub.infra.settings import Settings
 from hub.keys import ADMISSION
-from tests.conftest import Hub, _admin, _seed_boundaries, database_url_for, hub_settings, running_hub
+from tests.conftest import (
+    PRODUCTION_DEADLINES,
+    Hub,
+    _admin,
+    _seed_boundaries,
+    database_url_for,
+    hub_settings,
+    running_hub,
+)
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, ticket
 from tests.e2e.test_start_up import Process, staff_and_key
 from tests.processes import wait_ready
@@ -121,7 +129,7 @@ async def test_a_stalled_database_is_answered_503_store_unavailable_in_seconds_a
         own_postgres: OwnPostgres, stallable_database: str, service_urls: ServiceUrls, work_dir: Path) -> None:
     # Room for the four tickets below and no more: while their work is stuck on the database, it keeps its slots.
     settings = hub_settings(stallable_database, service_urls, work_dir).model_copy(
-        update={"intake_max_in_flight": 4})
+        update={"intake_max_in_flight": 4, **PRODUCTION_DEADLINES})
     async with running_hub(settings) as hub:
         key = await hub.hotline_key()
         status, _, _ = await post(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT))
