@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from hub.store.events import StoreOverloaded, StoreUnavailable
@@ -38,11 +38,12 @@ T = TypeVar("T")
 
 
 class Admission:
-    def __init__(self, capacity: int, timeout_s: float) -> None:
+    def __init__(self, capacity: int, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.capacity = capacity
         self.timeout_s = timeout_s
         self.in_flight = 0
-        self._last_commit = 0.0  # time.monotonic() of this process's latest commit
+        self._clock = clock
+        self._last_commit = 0.0  # when (on the clock) this process last committed
         self._busy_since = 0.0  # when in_flight last went from 0 to more
         # Work that outlived its deadline: kept referenced (asyncio holds tasks weakly) and ended at shutdown.
         self._leftovers: set[asyncio.Task[Any]] = set()
@@ -63,11 +64,11 @@ class Admission:
 
     def _take(self, count: int) -> None:
         if self.in_flight == 0:
-            self._busy_since = time.monotonic()
+            self._busy_since = self._clock()
         self.in_flight += count
 
     def _refusal(self) -> Exception:
-        now = time.monotonic()
+        now = self._clock()
         if now - max(self._last_commit, self._busy_since) > self.timeout_s:
             return StoreUnavailable(f"the hub is full ({self.in_flight} tickets in progress) and nothing has been "
                                     f"committed for {self.timeout_s:g} s: the database is not answering; nothing "
@@ -77,12 +78,12 @@ class Admission:
 
     def committed(self, _position: int) -> None:
         """Committer listener: the database is answering (tells a slow hub from a stalled database)."""
-        self._last_commit = time.monotonic()
+        self._last_commit = self._clock()
 
     async def within(self, work: Coroutine[Any, Any, T]) -> T:
         """`work`'s result, or StoreUnavailable/StoreOverloaded when it is not done within the deadline;
         the work itself goes on (it may have been committed: the caller must be told the outcome is unknown)."""
-        started = time.monotonic()
+        started = self._clock()
         task = asyncio.ensure_future(work)
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -104,7 +105,7 @@ class Admission:
     @contextlib.asynccontextmanager
     async def deadline(self) -> AsyncIterator[None]:
         """The same deadline for a read (authentication): cancelled when late, since nothing is written."""
-        started = time.monotonic()
+        started = self._clock()
         try:
             async with asyncio.timeout(self.timeout_s):
                 yield

@@ -73,14 +73,24 @@ async def test_a_database_wait_that_times_out_inside_the_work_is_unavailable() -
         await admission.within(acquire_times_out())
 
 
-async def test_a_hub_full_without_a_commit_for_a_whole_deadline_says_the_database_is_not_answering() -> None:
-    admission = Admission(capacity=1, timeout_s=0.01)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_hub_full_without_a_commit_for_a_whole_deadline_says_the_database_is_not_answering() -> None:
+    clock = Clock()
+    admission = Admission(capacity=1, timeout_s=1.5, clock=clock)
     with admission.slots(1):
         with pytest.raises(StoreOverloaded), admission.slots(1):  # full, but not busy for a deadline yet
             pass
-        await asyncio.sleep(0.05)  # a deadline and more, without a commit: the slot's work is stuck
+        clock.now += 2  # a deadline and more, without a commit: the slot's work is stuck
         with pytest.raises(StoreUnavailable, match="nothing has been committed"), admission.slots(1):
             pass
         admission.committed(7)  # the database answers again: the hub is only full
         with pytest.raises(StoreOverloaded), admission.slots(1):
             pass
+
