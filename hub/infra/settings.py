@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     # Start-up waits for PostgreSQL to answer, retrying with backoff up to this long between attempts.
     db_start_retry_max_s: float = Field(default=10.0, gt=0)
 
-    # Admission (hub.api.admission): intake work in flight, counted in tickets (a batch of 100 takes 100);
-    # beyond it a request is answered 503 `overloaded` at once, before any work. Size it so that what is
-    # admitted is answered well within intake_timeout_s on this machine (`cityloop bench`).
+    # Admission (hub.services.admission): intake work in flight, counted in tickets (a batch of 100 takes 100);
+    # beyond it a request is answered 503 `overloaded` at once, before any work. 1,000 lets a full batch into an
+    # idle hub; for a 2xx p99 of X s under overload, about X × the tickets/s `cityloop bench` measures.
     intake_max_in_flight: int = Field(default=1_000, ge=1)
     # An intake request not answered within this is answered 503 (its work goes on and is recorded once).
     intake_timeout_s: float = Field(default=1.5, gt=0)
