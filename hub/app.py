@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
@@ -25,14 +26,15 @@ from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
 from hub.infra.clock import Clock
-from hub.infra.db import Connection, create_pool, database_name
+from hub.infra.db import Connection, create_pool, database_name, describe, is_unavailable
 from hub.infra.leader import Leadership
 from hub.infra.metrics import Metrics
-from hub.infra.migrate import apply_migrations
+from hub.infra.migrate import apply_migrations, is_transient_migration_error
 from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
+from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.intake import IntakeService
@@ -61,15 +63,54 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    settings = app[keys.SETTINGS]
-    assert settings.database_url is not None, "the CLI resolves DATABASE_URL before building the app"
-    if settings.migrate_on_start:  # off in `serve --workers` processes: their supervisor migrated once
-        applied = await asyncio.to_thread(apply_migrations, settings.database_url)
-        if applied:
-            log.info("migrations applied", extra={"migrations": applied})
-    app[keys.POOL] = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(app[keys.SETTINGS])
     yield
+    await app[keys.COMMIT_POOL].close()
     await app[keys.POOL].close()
+
+
+async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """Migrate and open the pools: the shared one, and the group committer's own — a commit never waits
+    behind reads for a connection (under load it used to queue behind the duplicate checks of the very
+    tickets it was to commit). While PostgreSQL is not there yet (starting, restarting, unreachable, its
+    database not created yet) retry with exponential backoff and say why on each attempt, rather than exit:
+    a hub started before its database — a reboot, a container started first — comes up by itself.
+    A refusal that waiting does not cure (a wrong password, a failing migration) still stops the hub."""
+    url = settings.database_url
+    assert url is not None, "the CLI resolves DATABASE_URL before building the app"
+    delay = 0.5
+    while True:
+        try:
+            # asyncpg first: its errors say precisely whether waiting can help (psycopg's, from the
+            # migrations, lump a wrong password together with a refused connection).
+            conn = await asyncpg.connect(url, timeout=settings.db_connect_timeout_s)
+            await conn.close()
+            if settings.migrate_on_start:  # off in `serve --workers` processes: their supervisor migrated once
+                applied = await asyncio.to_thread(apply_migrations, url)
+                if applied:
+                    log.info("migrations applied", extra={"migrations": applied})
+            pool = await _pool(settings, url, 2, settings.db_pool_size)
+            try:
+                # One transaction at a time (the committer's loop), and one spare while a lost one reconnects.
+                return pool, await _pool(settings, url, 1, 2)
+            except BaseException:
+                await pool.close()
+                raise
+        except Exception as exc:
+            reason = describe(exc)
+            if not is_unavailable(exc) and not is_transient_migration_error(exc):
+                log.error("cannot start: PostgreSQL refused the hub (%s)", reason, extra={"error": reason})
+                raise
+            log.warning("PostgreSQL is not reachable at start-up (%s); retrying in %.1f s", reason, delay,
+                        extra={"error": reason, "retry_in_s": delay})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, settings.db_start_retry_max_s)
+
+
+async def _pool(settings: Settings, url: str, min_size: int, max_size: int) -> asyncpg.Pool:
+    return await create_pool(url, min_size=min_size, max_size=max_size, command_timeout=settings.db_command_timeout_s,
+                             acquire_timeout=settings.db_acquire_timeout_s,
+                             connect_timeout=settings.db_connect_timeout_s)
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -102,8 +143,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         await kpi_projection(conn, accepted)
 
     reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
-    committer = GroupCommitter(pool, project, queue_size=settings.append_queue_size,
+    committer = GroupCommitter(app[keys.COMMIT_POOL], project, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
+    admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
+    committer.on_commit(admission.committed)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
         pool, reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
@@ -170,6 +213,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     jobs["leadership"] = leadership.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
+    await admission.close()  # intake work that outlived its answer's deadline, while the committer still runs
     await _stop(tasks)
 
 

@@ -17,6 +17,7 @@ from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
+from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.intake import IntakeService
@@ -34,9 +35,12 @@ from hub.store.reads import CaseReads
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# The group committer's own connections (hub.app): commits never wait behind reads for one.
+COMMIT_POOL = web.AppKey("commit_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)
+ADMISSION = web.AppKey("admission", Admission)
 BUS = web.AppKey("bus", WakeupBus)
 GATEWAY = web.AppKey("gateway", ConsoleGateway)
 AUTH = web.AppKey("auth", Authenticator)

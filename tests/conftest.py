@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -98,9 +99,18 @@ async def fresh_database(service_urls: ServiceUrls, template_database: str) -> A
         await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# The hub's answer deadlines are seconds (a stalled database answers 503 fast); on a shared 2-core machine, with a
+# load generator in the hub's own event loop, a healthy request can take that long. Tests that are not about those
+# deadlines get patient ones, so that they never see a 503 the machine caused; tests/e2e/test_overload_and_stalls.py
+# sets the shipped values (PRODUCTION_DEADLINES) where it proves them.
+PATIENT_DEADLINES: dict[str, Any] = {"intake_timeout_s": 30.0, "append_timeout_s": 30.0, "db_acquire_timeout_s": 30.0}
+PRODUCTION_DEADLINES = {name: Settings.model_fields[name].default for name in PATIENT_DEADLINES}
+
+
 def hub_settings(database_url: str, service_urls: ServiceUrls, work_dir: Path) -> Settings:
     return Settings(database_url=database_url, redis_url=service_urls.redis_url, console_coalesce_ms=5,
-                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir)
+                    store_poll_s=0.2, console_heartbeat_s=0.5, log_json=False, data_dir=work_dir
+                    ).model_copy(update=PATIENT_DEADLINES)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -15,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from dispatch.inputs import text_problem, visible
 from hub.infra.db import is_unavailable
+from hub.keys import SETTINGS
 from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,14 +41,43 @@ class ApiError(Exception):
         self.fields = fields or []
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(status: int, code: str, message: str, fields: list[dict[str, str]] | None = None,
                    headers: dict[str, str] | None = None) -> web.Response:
     body = {"error": {"code": code, "message": message, "fields": fields or []}}
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+# The two kinds of 503, told apart so that a client (and whoever reads its logs) knows which it met:
+# the hub has more work than it takes (nothing was done, or the outcome is unknown), or the database is
+# stalled or down. Either way a retry with the same idempotency key is safe.
+OVERLOADED: Final = "overloaded"
+UNAVAILABLE: Final = "store_unavailable"
+
+
+def busy(exc: StoreOverloaded | StoreUnavailable) -> tuple[str, str]:
+    """The error code and message of a 503."""
+    if isinstance(exc, StoreOverloaded):
+        return OVERLOADED, str(exc) or "the hub is busy; retry after Retry-After"
+    return UNAVAILABLE, str(exc) or "the event store cannot be reached; nothing was written"
+
+
+def retry_after(request: web.Request, exc: BaseException) -> dict[str, str]:
+    """A Retry-After drawn uniformly from the configured range for this kind of 503: clients refused in the
+    same instant come back spread over the range instead of together — a fixed value would turn one
+    overload or stall into a wave of retries every N seconds. Whole seconds (RFC 9110 delta-seconds)."""
+    settings = request.app[SETTINGS]
+    low, high = (settings.retry_after_overloaded_s if isinstance(exc, StoreOverloaded)
+                 else settings.retry_after_unavailable_s)
+    return {"Retry-After": str(random.randint(low, high))}
+
+
+def busy_response(request: web.Request, exc: StoreOverloaded | StoreUnavailable) -> web.Response:
+    code, message = busy(exc)
+    return error_response(503, code, message, headers=retry_after(request, exc))
 
 
 def validation_fields(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -98,11 +129,8 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return error_response(exc.status, exc.code, exc.message, exc.fields)
     except ValidationError as exc:
         return error_response(422, "validation_failed", "the request has invalid fields", validation_fields(exc))
-    except StoreOverloaded:
-        return error_response(503, "overloaded", "the hub is busy; retry shortly", headers={"Retry-After": "1"})
-    except StoreUnavailable:
-        return error_response(503, "store_unavailable", "the event store cannot be reached; nothing was written",
-                              headers={"Retry-After": "2"})
+    except (StoreOverloaded, StoreUnavailable) as exc:
+        return busy_response(request, exc)
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
@@ -117,7 +145,7 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
                               "(a control character, or a number or date out of range)")
     except Exception as exc:
         if is_unavailable(exc):
-            return error_response(503, "store_unavailable", "the database cannot be reached; retry shortly",
-                                  headers={"Retry-After": "2"})
+            return error_response(503, UNAVAILABLE, f"the database cannot be reached or did not answer in time "
+                                  f"({type(exc).__name__}); retry shortly", headers=retry_after(request, exc))
         log.exception("unhandled error", extra={"path": request.path})
         return error_response(500, "internal", "internal error; it has been logged")

@@ -36,8 +36,8 @@ from hub.api.cases import case_id_of
 from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, inline_defs, json_body
-from hub.identity.access import may_see
-from hub.keys import ACTIONS, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
+from hub.identity.access import Principal, may_see
+from hub.keys import ACTIONS, ADMISSION, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
 from hub.services.photos import is_photo_id
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,15 @@ async def store_photos(app: web.Application, photos: list[CheckedPhoto]) -> list
 
 
 async def submit_report(request: web.Request) -> web.Response:
-    principal = await principal_of(request, *REPORTER_ROLES)
+    admission = request.app[ADMISSION]
+    async with admission.deadline():
+        principal = await principal_of(request, *REPORTER_ROLES)
+    # Admitted before the photos are read and decoded, the costliest part of a report.
+    with admission.slots(1):
+        return await _submit_report(request, principal)
+
+
+async def _submit_report(request: web.Request, principal: Principal) -> web.Response:
     settings = request.app[SETTINGS]
     upload = await read_upload(request, settings.photos_per_report, settings.photo_max_bytes)
     try:
@@ -202,9 +210,9 @@ async def submit_report(request: web.Request) -> web.Response:
         raise ApiError(422, "validation_failed", exc.message, exc.fields) from None
     photo_ids = await store_photos(request.app, photos)  # before the case: it must never name a lost photo
     reported_at = request.app[CLOCK].now().isoformat()
-    outcome = await request.app[INTAKE].submit(
+    outcome = await request.app[ADMISSION].within(request.app[INTAKE].submit(
         submission(form, photo_ids, principal.name, reported_at, location),
-        actor=f"{principal.role}:{principal.name}")  # grid_worker:<name> for the workers themselves
+        actor=f"{principal.role}:{principal.name}"))  # grid_worker:<name> for the workers themselves
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("grid_reports_duplicate_total" if duplicate else "grid_reports_total")
     answer = ReportAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,

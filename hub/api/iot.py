@@ -10,7 +10,7 @@ from dispatch.inputs import BigintId, InputModel
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, json_body, query
-from hub.keys import DEVICES, IOT, QUARANTINE
+from hub.keys import ADMISSION, DEVICES, IOT, QUARANTINE
 from hub.services.iot.readings import UnknownDevice
 from hub.services.quarantine import QuarantineItemNotFound, ReplayFailed
 
@@ -40,10 +40,13 @@ class QuarantineQuery(InputModel):
 async def post_alarm(request: web.Request) -> web.Response:
     """One reading over HTTP: the caller is there to be told what is wrong, so bad input is a 4xx, not
     quarantine. 202 when something was recorded, 200 when it was a repeat or changed nothing."""
-    await principal_of(request, "iot")
-    message = AlarmMessage.model_validate(await read_json(request))
+    admission = request.app[ADMISSION]
+    async with admission.deadline():
+        await principal_of(request, "iot")
     try:
-        outcome = await request.app[IOT].handle(message, actor=f"iot:{message.device_id}")
+        with admission.slots(1):
+            message = AlarmMessage.model_validate(await read_json(request))
+            outcome = await admission.within(request.app[IOT].handle(message, actor=f"iot:{message.device_id}"))
     except UnknownDevice as exc:
         raise ApiError(422, "unknown_device", str(exc),
                        [{"field": "device_id", "message": "not in the device registry"}]) from None

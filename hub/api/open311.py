@@ -16,9 +16,12 @@ import asyncpg
 from aiohttp import web
 
 from connectors import open311 as o
-from hub.api.errors import MALFORMED_BODY, refused_parameters
+from dispatch.events import Case
+from hub.api.errors import MALFORMED_BODY, UNAVAILABLE, busy, refused_parameters, retry_after
 from hub.api.schema import Route
-from hub.keys import AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, READS, SETTINGS
+from hub.infra.db import describe, is_unavailable
+from hub.keys import ADMISSION, AUTH, CLOCK, INTAKE, METRICS, POLICY, POOL, READS, SETTINGS
+from hub.services.intake import IntakeOutcome
 from hub.store.events import StoreOverloaded, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -57,11 +60,14 @@ def endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
             log.warning("the database refused a value of the request",
                         extra={"path": request.path, "error": type(exc).__name__})
             return error_response(fmt, o.Open311Error(400, "a value of the request cannot be stored or compared"))
-        except StoreOverloaded:
-            return error_response(fmt, o.Open311Error(503, "the hub is busy; retry shortly"), {"Retry-After": "1"})
-        except StoreUnavailable:
-            return error_response(fmt, o.Open311Error(503, "the store cannot be reached; nothing was written"),
-                                  {"Retry-After": "2"})
+        except (StoreOverloaded, StoreUnavailable) as exc:
+            code, message = busy(exc)
+            return error_response(fmt, o.Open311Error(503, f"{code}: {message}"), retry_after(request, exc))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            return error_response(fmt, o.Open311Error(503, f"{UNAVAILABLE}: {describe(exc)}"),
+                                  retry_after(request, exc))
     return wrapped
 
 
@@ -92,17 +98,25 @@ async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
     except MALFORMED_BODY as exc:
         raise o.Open311Error(400, f"the form body cannot be read: {exc}") from None
     fields = [(name, value) for name, value in form.items() if isinstance(value, str)]
-    client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
-    new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))
-    token = o.request_token(client, _retry_key(request))
-    outcome = await request.app[INTAKE].submit(new.submission(token, request.app[CLOCK].now()),
-                                               actor=f"open311:{client}")
+    admission = request.app[ADMISSION]
+    async with admission.deadline():
+        client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
+    with admission.slots(1):  # before any work: 503 at once when the hub is full
+        new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))
+        token = o.request_token(client, _retry_key(request))
+        outcome, case = await admission.within(_record(request, new, token, client))
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("open311_requests_duplicate_total" if duplicate else "open311_requests_total")
-    case = await request.app[READS].get(outcome.case_id)
     answer = o.created(str(outcome.case_id), token, case, new.form.account_id)
     # 201: a new case; 200: a retry with the same Idempotency-Key, answered as the first time.
     return respond(fmt, "service_requests", answer, status=200 if duplicate else 201)
+
+
+async def _record(request: web.Request, new: o.NewRequest, token: str, client: str
+                  ) -> tuple[IntakeOutcome, Case | None]:
+    outcome = await request.app[INTAKE].submit(new.submission(token, request.app[CLOCK].now()),
+                                               actor=f"open311:{client}")
+    return outcome, await request.app[READS].get(outcome.case_id)
 
 
 async def _open311_client(request: web.Request, api_key: str | None) -> str:
@@ -220,8 +234,9 @@ ROUTES = [
           _operation("Open311 requests: newest first, requests submitted through Open311 only, public fields "
                      "(no reporter details)", "requests", params=_REQUEST_FILTERS)),
     Route("POST", f"{ROOT}/requests.{{fmt}}", endpoint(create_request),
-          _operation("Open311: submit a request (creates a case)", "create_request", body=_POST_FORM, ok="201",
-                     errors=(400, 403, 404, 503))),
+          _operation("Open311: submit a request (creates a case); 503 when the hub is full or the store does "
+                     "not answer (the description starts with `overloaded` or `store_unavailable`; Retry-After)",
+                     "create_request", body=_POST_FORM, ok="201", errors=(400, 403, 404, 503))),
     Route("GET", f"{ROOT}/requests/{{service_request_id}}.{{fmt}}", endpoint(get_request),
           _operation("Open311: one request submitted through Open311", "request",
                      params=[_param("service_request_id", "path"), _JURISDICTION])),

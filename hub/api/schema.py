@@ -76,8 +76,15 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": ref(model)}}}
 
 
+_BUSY: dict[str, Any] = {
+    "description": "`overloaded` (the hub is full: nothing was done, or it fell behind) or `store_unavailable` "
+                   "(the database is down or stalled); retry after Retry-After seconds (drawn at random from a "
+                   "range, to spread the retries) with the same idempotency key",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}}
+
+
 def errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": "error", **json_body(Error)} for c in codes}
+    return {str(c): {"description": "error", **json_body(Error), **(_BUSY if c == 503 else {})} for c in codes}
 
 
 # The {case_id} path parameter of every route under /api/v1/cases/{case_id}.

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 # A connection a function runs its statements on: one of its own, or one borrowed from the pool
 # (`pool.acquire()` hands out a proxy, which asyncpg's types do not count as a Connection).
@@ -41,16 +41,38 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     either. Keep it so: session state on a pooled connection would leak to the next borrower."""
 
 
-async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 8) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+class Pool(asyncpg.Pool):
+    """asyncpg's pool with a default acquire timeout. asyncpg waits for a free connection forever unless each
+    caller passes a timeout, so one stalled PostgreSQL (every connection stuck in a statement) would hold every
+    caller of the hub hostage; here a wait longer than `acquire_timeout_s` raises TimeoutError (a 503)."""
+
+    def __init__(self, *args: Any, acquire_timeout_s: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        # Pool.fetch, execute... call acquire() without a timeout: this is where they all get one.
+        return super().acquire(timeout=self.acquire_timeout_s if timeout is None else timeout)
+
+
+async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 8, command_timeout: float = 30,
+                      acquire_timeout: float | None = None, connect_timeout: float = 60) -> asyncpg.Pool:
+    """The pool every database user of a process shares. The hub passes short timeouts (settings: a stalled
+    database answers 503 within seconds); the command-line tools keep long ones (a bulk load may take a while)."""
+    return await Pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=60,  # idle connections recycled: a restarted PostgreSQL is picked up
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
-        # Idle connections are recycled so that a restarted PostgreSQL is picked up without a restart.
-        max_inactive_connection_lifetime=60,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        command_timeout=command_timeout,
+        timeout=connect_timeout,
+        acquire_timeout_s=acquire_timeout,
     )
 
 
@@ -70,6 +92,15 @@ def is_unavailable(exc: BaseException) -> bool:
         return state[:2] in _UNAVAILABLE_CLASSES or _NOT_ACCEPTING in str(exc) or isinstance(
             exc, asyncpg.InvalidCatalogNameError)
     return False
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one line for the log: its class and message. asyncpg's timeouts are bare TimeoutErrors,
+    which would say nothing: those say what timed out."""
+    text = str(exc).strip()
+    if not text and isinstance(exc, TimeoutError):
+        text = "PostgreSQL did not answer in time (a statement, a connect or a wait for a pooled connection)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def database_name(database_url: str) -> str:

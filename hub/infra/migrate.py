@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -28,3 +29,9 @@ def apply_migrations(database_url: str) -> list[str]:
     finally:
         # yoyo keeps its connection open; a template database must have no sessions to be cloned.
         backend.connection.close()
+
+
+def is_transient_migration_error(exc: BaseException) -> bool:
+    """A migration run that failed because the connection did (the server went away or is starting up), not
+    because a migration is wrong: worth retrying."""
+    return isinstance(exc, psycopg.OperationalError)

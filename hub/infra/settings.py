@@ -38,11 +38,31 @@ class Settings(BaseSettings):
     # for it and the leader checks its hold. A leader that dies is replaced within about this long.
     leader_check_s: float = Field(default=2.0, gt=0)
 
-    # Group commit: how many appends may wait for the committer before callers get 503.
+    # Group commit: how many appends may wait for the committer before callers get 503, and how long a
+    # caller waits for its commit before it is told 503 (the outcome is then unknown: a retry with the same
+    # idempotency key gets the first answer).
     append_queue_size: int = Field(default=20_000, ge=1)
     append_batch_max: int = Field(default=1_000, ge=1)
-    append_timeout_s: float = Field(default=30.0, gt=0)
+    append_timeout_s: float = Field(default=2.0, gt=0)
     db_pool_size: int = Field(default=8, ge=2)
+    # A stalled PostgreSQL (hung, not refusing) must cost seconds, not minutes: how long a caller waits for a
+    # pooled connection, for a new connection to open, and for any one statement of this hub.
+    db_acquire_timeout_s: float = Field(default=1.0, gt=0)
+    db_connect_timeout_s: float = Field(default=2.0, gt=0)
+    db_command_timeout_s: float = Field(default=10.0, gt=0)
+    # Start-up waits for PostgreSQL to answer, retrying with backoff up to this long between attempts.
+    db_start_retry_max_s: float = Field(default=10.0, gt=0)
+
+    # Admission (hub.services.admission): intake work in flight, counted in tickets (a batch of 100 takes 100);
+    # beyond it a request is answered 503 `overloaded` at once, before any work. 1,000 lets a full batch into an
+    # idle hub; for a 2xx p99 of X s under overload, about X × the tickets/s `cityloop bench` measures.
+    intake_max_in_flight: int = Field(default=1_000, ge=1)
+    # An intake request not answered within this is answered 503 (its work goes on and is recorded once).
+    intake_timeout_s: float = Field(default=1.5, gt=0)
+    # Retry-After (whole seconds) is drawn uniformly from these ranges, so that the clients refused together
+    # do not all come back together; "unavailable" (the database is stalled or down) waits longer.
+    retry_after_overloaded_s: tuple[int, int] = (1, 5)
+    retry_after_unavailable_s: tuple[int, int] = (2, 10)
 
     # Console fan-out: events are gathered this long and sent as one shared frame.
     console_coalesce_ms: int = Field(default=25, ge=0)
@@ -111,6 +131,14 @@ class Settings(BaseSettings):
     open311_max_requests: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("retry_after_overloaded_s", "retry_after_unavailable_s")
+    @classmethod
+    def _retry_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high:
+            raise ValueError("give [low, high] whole seconds with 1 <= low <= high")
+        return value
 
     @field_validator("callback_allowed_origins", mode="before")
     @classmethod

@@ -35,6 +35,7 @@ from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from dispatch.states import UNRESOLVED_STATES
 from hub.infra.clock import Clock
+from hub.infra.db import describe, is_unavailable
 from hub.services.case_actions import CaseActions
 from hub.services.locator import Locator, Placed
 from hub.store.committer import GroupCommitter
@@ -98,8 +99,14 @@ class IntakeService:
                 try:
                     await self._take(batch)
                 except Exception as exc:  # noqa: BLE001 — the stage must outlive any one bad batch
-                    log.exception("intake batch failed", extra={"items": len(batch)})
-                    _fail([w for w in batch if not w.future.done()], exc)
+                    failure: Exception = exc
+                    if is_unavailable(exc):  # a stalled or lost database: each caller gets its 503
+                        log.warning("intake batch failed: PostgreSQL is unavailable",
+                                    extra={"error": describe(exc), "items": len(batch)})
+                        failure = StoreUnavailable(describe(exc))
+                    else:
+                        log.exception("intake batch failed", extra={"items": len(batch)})
+                    _fail([w for w in batch if not w.future.done()], failure)
         finally:
             for task in self._answering:
                 task.cancel()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from hub.infra.db import is_unavailable
+from hub.infra.db import describe, is_unavailable
 from hub.store.events import (
     AppendRequest,
     AppendResult,
@@ -102,9 +102,10 @@ class GroupCommitter:
                 for item in batch:
                     await self._commit([item])
                 return
-            log.warning("append failed", extra={"error": repr(exc), "items": len(batch)})
+            log.warning("append failed", extra={"error": describe(exc), "items": len(batch),
+                                                "database_unavailable": unreachable})
             # A connection lost during COMMIT leaves the outcome unknown; idempotency keys make a retry safe.
-            failure: Exception = StoreUnavailable(str(exc)) if unreachable else exc
+            failure: Exception = StoreUnavailable(describe(exc)) if unreachable else exc
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(failure)

@@ -37,11 +37,14 @@ class VersionConflict(StoreError):
 
 
 class StoreOverloaded(StoreError):
-    """The append queue is full: the caller should answer 503 and the client retry."""
+    """More work than the hub takes (the append queue or the intake admission is full, or it is behind): the
+    caller answers 503 `overloaded` and the client retries."""
 
 
 class StoreUnavailable(StoreError):
-    """PostgreSQL could not be reached or the transaction failed; nothing was written."""
+    """PostgreSQL could not be reached or did not answer in time: the caller answers 503 `store_unavailable`.
+    Nothing was written, or (a commit that did not answer) the outcome is unknown: a retry with the same
+    idempotency key is safe either way."""
 
 
 @dataclass(frozen=True, slots=True)

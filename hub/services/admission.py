@@ -1,0 +1,146 @@
+"""Admission control for the intake endpoints: a bound on the work in flight, taken before any work is done,
+and a deadline on the answer.
+
+Why before any work: the group committer's queue used to be the only bound, and it is reached only after
+validation, routing and the duplicate check — so under overload every request did all of that before being
+told to go away, and the answers came after tens of seconds. Here a request takes its slots (one per ticket:
+a batch of 100 takes 100) right after authentication and reading its body; when they are not free it is
+answered 503 at once. The slots are given back when the answer is ready.
+
+Why a deadline: a hung PostgreSQL (stopped, not refusing) answers nothing, and each wait on it has its own
+timeout (pool acquire, statement, commit); the deadline bounds their sum, so that every intake answer comes
+within `intake_timeout_s`. The work is shielded, not cancelled: it goes on and is recorded at most once, as
+when a client gives up — a retry with the same idempotency key gets the first answer. Work that outlives its
+answer keeps one slot until it ends: the bound counts the work really going on, so a hub that falls behind
+does not let new work in on top of the old.
+
+Which 503: `overloaded` while the database is committing (the hub has more work than it does in time),
+`store_unavailable` when it is not — a deadline passed with no commit since the request began, or the hub has
+been full for a whole deadline without a single commit (the slots are held by work stuck on the database).
+
+One process, one event loop: the counts need no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from hub.store.events import StoreOverloaded, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Admission:
+    def __init__(self, capacity: int, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self.timeout_s = timeout_s
+        self.in_flight = 0
+        self._clock = clock
+        self._last_commit = 0.0  # when (on the clock) this process last committed
+        self._busy_since = 0.0  # when in_flight last went from 0 to more
+        # Work that outlived its deadline: kept referenced (asyncio holds tasks weakly) and ended at shutdown.
+        self._leftovers: set[asyncio.Task[Any]] = set()
+
+    @contextlib.contextmanager
+    def slots(self, wanted: int, *, partial: bool = False) -> Iterator[int]:
+        """Take `wanted` slots for the block, or raise (503) when none are free. With `partial`, as many as are
+        free (at least one) and the block gets how many; without, all or none."""
+        free = self.capacity - self.in_flight
+        granted = min(wanted, free) if partial else (wanted if wanted <= free else 0)
+        if wanted > 0 and granted <= 0:
+            raise self._refusal()
+        self._take(granted)
+        try:
+            yield granted
+        finally:
+            self.in_flight -= granted
+
+    def _take(self, count: int) -> None:
+        if self.in_flight == 0:
+            self._busy_since = self._clock()
+        self.in_flight += count
+
+    def _refusal(self) -> Exception:
+        now = self._clock()
+        if now - max(self._last_commit, self._busy_since) > self.timeout_s:
+            return StoreUnavailable(f"the hub is full ({self.in_flight} tickets in progress) and nothing has been "
+                                    f"committed for {self.timeout_s:g} s: the database is not answering; nothing "
+                                    "was done — retry after Retry-After")
+        return StoreOverloaded(f"{self.in_flight} tickets are in progress (the limit is {self.capacity}); nothing "
+                               "was done — retry after Retry-After")
+
+    def committed(self, _position: int) -> None:
+        """Committer listener: the database is answering (tells a slow hub from a stalled database)."""
+        self._last_commit = self._clock()
+
+    async def within(self, work: Coroutine[Any, Any, T]) -> T:
+        """`work`'s result, or StoreUnavailable/StoreOverloaded when it is not done within the deadline;
+        the work itself goes on (it may have been committed: the caller must be told the outcome is unknown)."""
+        started = self._clock()
+        task = asyncio.ensure_future(work)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            if task.done() and not task.cancelled():
+                failure = task.exception()
+                if failure is None:  # done in the same instant as the deadline
+                    return task.result()
+                # The work itself timed out (a pool acquire, a statement).
+                raise self._late(started, within_work=True) from failure
+            self._keep(task)
+            raise self._late(started, within_work=False) from None
+        except asyncio.CancelledError:  # the handler itself was cancelled (shutdown): the work still ends well
+            if not task.done():
+                self._keep(task)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def deadline(self) -> AsyncIterator[None]:
+        """The same deadline for a read (authentication): cancelled when late, since nothing is written."""
+        started = self._clock()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                yield
+        except TimeoutError:
+            raise self._late(started, within_work=False) from None
+
+    def _late(self, started: float, *, within_work: bool) -> Exception:
+        # Commits since this request began: the database answers and the hub is behind (its admitted work is
+        # more than it does in time) — "overloaded". None: the database is stalled or gone — "unavailable".
+        what = "a database wait timed out" if within_work else f"no answer within {self.timeout_s:g} s"
+        if self._last_commit > started:
+            return StoreOverloaded(f"{what}: the hub is behind; the outcome is unknown — retrying with the same "
+                                   "idempotency key is safe")
+        return StoreUnavailable(f"{what}: the database is not answering; the outcome is unknown — retrying with "
+                                "the same idempotency key is safe")
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Late work holds a slot of its own until it ends (its request's slots are given back with the 503)."""
+        self._take(1)
+        self._leftovers.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[Any]) -> None:
+        self.in_flight -= 1
+        self._leftovers.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.info("work answered 503 after its deadline ended later with an error",
+                     extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def close(self, wait_s: float = 5.0) -> None:
+        """At shutdown: give late work a moment to finish (it is bounded by the store's own timeouts), then
+        cancel what is left, so that no task outlives the application."""
+        if not self._leftovers:
+            return
+        _, pending = await asyncio.wait(set(self._leftovers), timeout=wait_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
