@@ -13,8 +13,9 @@ import orjson
 import pytest
 from aiohttp import web
 
+from tools.bench.load import TicketStream
 from tools.bench.procs import free_port
-from tools.bench.wrk import run_wrk
+from tools.bench.wrk import LNG_STEP, run_wrk
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk missing: scripts/system-packages.sh")
 
@@ -78,3 +79,33 @@ async def test_a_batch_answer_counts_the_tickets_it_accepted() -> None:
     assert len(seen.tickets) == len(set(seen.tickets))
     assert result.statuses[200] == result.requests > 0
     assert result.tickets_accepted == 9 * result.requests
+
+
+async def test_each_pass_over_the_templates_moves_their_points() -> None:
+    """Cycling templates must not repeat a ticket's place (the hub would merge most of a long run as duplicates):
+    every pass moves the longitude by LNG_STEP, in the Lua script as in TicketStream."""
+    seen = Seen()
+    points: list[float] = []
+
+    async def single(request: web.Request) -> web.Response:
+        points.append(orjson.loads(await request.read())["location"]["lng"])
+        return web.json_response({"case_id": "x"}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/hotline/tickets", single)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    templates = [('{"ticket_no":"', '","location":{"lng":@@LNG:108.3@@,"lat":22.8}}'),
+                 ('{"ticket_no":"', '","location":{"lng":@@LNG:108.4@@,"lat":22.8}}')]
+    try:
+        await run_wrk(f"http://127.0.0.1:{port}", "k", templates, seconds=1, connections=2)
+    finally:
+        await runner.cleanup()
+    assert len(points) > 10 and not seen.tickets
+    passes = {round((p - 108.3) / LNG_STEP) if p < 108.35 else round((p - 108.4) / LNG_STEP) for p in points}
+    assert len(passes) > 2, "the points moved from pass to pass"
+    stream = TicketStream(templates, prefix="T")
+    assert orjson.loads(stream.ticket(0))["location"]["lng"] == 108.3
+    assert orjson.loads(stream.ticket(2))["location"]["lng"] == pytest.approx(108.3 + LNG_STEP)

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from tools.bench.stats import Answers
-from tools.bench.wrk import BATCH_PATH, SINGLE_PATH
+from tools.bench.wrk import BATCH_PATH, SINGLE_PATH, shifted
 
 
 class TicketStream:
@@ -28,7 +28,7 @@ class TicketStream:
 
     def ticket(self, i: int) -> bytes:
         before, after = self._parts[i % len(self._parts)]
-        return before + str(i).encode() + after
+        return before + str(i).encode() + shifted(after, i, len(self._parts))
 
     def batch(self, start: int, n: int) -> bytes:
         return b'{"tickets":[' + b",".join(self.ticket(i) for i in range(start, start + n)) + b"]}"

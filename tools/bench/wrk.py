@@ -9,6 +9,7 @@ accepted), and prints one JSON line that tools.bench.stats.parse_wrk reads.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import shutil
 import tempfile
@@ -50,7 +51,11 @@ local counter = 0
 local function ticket()
   counter = counter + 1
   local t = templates[(counter %% #templates) + 1]
-  return t[1] .. run_id .. "-" .. thread_no .. "-" .. counter .. t[2]
+  -- Each pass over the templates moves their points ~390 m east (see ticket_templates): no ticket repeats another.
+  local shift = %(lng_step)s * (math.floor(counter / #templates) %% %(lng_passes)d)
+  local after = string.gsub(t[2], "@@LNG:([%%d%%.%%-]+)@@",
+                            function(v) return string.format("%%.6f", tonumber(v) + shift) end)
+  return t[1] .. run_id .. "-" .. thread_no .. "-" .. counter .. after
 end
 
 function request()
@@ -112,16 +117,36 @@ def _lua_string(text: str) -> str:
     return f"[{eq}[{text}]{eq}]"
 
 
+# Cycling through a fixed set of templates would repeat each ticket's place and category every pass, and the hub
+# would merge nine in ten tickets of a long run into earlier ones (a duplicate rate no hotline has). So each pass
+# moves the points east by LNG_STEP degrees (~390 m at Nanning's latitude, beyond the 150 m merge radius), for up
+# to LNG_PASSES passes: the longitude in a template is written `@@LNG:<degrees>@@` and filled in per ticket.
+LNG_STEP = 0.0038
+LNG_PASSES = 16
+_LNG = re.compile(rb"@@LNG:([-\d.]+)@@")
+
+
 def ticket_templates(n: int = 1000, seed: int = 1) -> list[tuple[str, str]]:
-    """`n` realistic tickets as JSON, each split around its ticket_no (which the script fills in)."""
+    """`n` realistic tickets as JSON, each split around its ticket_no (which the script fills in), with the
+    longitude of its point as `@@LNG:<degrees>@@` (shifted on each pass; see LNG_STEP)."""
     factory = TicketFactory(CountyRouter.nanning(), seed=seed)
     out = []
     for _ in range(n):
         ticket: dict[str, Any] = factory.ticket()
         ticket["ticket_no"] = _PLACEHOLDER
-        before, after = orjson.dumps(ticket).decode().split(_PLACEHOLDER)
+        text = orjson.dumps(ticket).decode()
+        if "location" in ticket:
+            lng = ticket["location"]["lng"]
+            text = text.replace(f'"lng":{orjson.dumps(lng).decode()}', f'"lng":@@LNG:{lng}@@', 1)
+        before, after = text.split(_PLACEHOLDER)
         out.append((before, after))
     return out
+
+
+def shifted(after: bytes, ticket_index: int, templates: int) -> bytes:
+    """A template's tail for ticket number `ticket_index`: its longitude moved for the pass it is in."""
+    shift = LNG_STEP * ((ticket_index // templates) % LNG_PASSES)
+    return _LNG.sub(lambda m: f"{float(m.group(1)) + shift:.6f}".encode(), after)
 
 
 def write_script(folder: Path, templates: list[tuple[str, str]], key: str, *, per_request: int = 1) -> Path:
@@ -129,7 +154,7 @@ def write_script(folder: Path, templates: list[tuple[str, str]], key: str, *, pe
     rows = ",\n".join(f"  {{{_lua_string(b)}, {_lua_string(a)}}}" for b, a in templates)
     script = _SCRIPT % {"templates": rows, "path": SINGLE_PATH if per_request == 1 else BATCH_PATH,
                         "per_request": per_request, "run_id": "W" + secrets.token_hex(4), "key": key,
-                        "marker": WRK_MARKER}
+                        "marker": WRK_MARKER, "lng_step": repr(LNG_STEP), "lng_passes": LNG_PASSES}
     path = folder / f"wrk-{secrets.token_hex(4)}.lua"
     path.write_text(script, encoding="utf-8")
     return path
