@@ -94,12 +94,24 @@ async def listen(redis: aioredis.Redis, channel: str, handle: Callable[[bytes], 
             await asyncio.sleep(1.0)
         finally:
             reader.cancel()
-            # Closing the subscription's own pool closes its socket, so a reader that absorbed the cancellation
-            # fails on its next read and ends (no retries: it cannot reconnect behind our back).
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
-                    await client.aclose(close_connection_pool=True)
+            await _close(client, pubsub, reader)
+
+
+async def _close(client: aioredis.Redis, pubsub: PubSub, reader: asyncio.Task[None]) -> None:
+    """Close a subscription's sockets whatever its reader is doing. Closing the subscription's own pool
+    closes its socket, so a reader that absorbed the cancellation fails on its next read and ends (no
+    retries: it cannot reconnect behind our back). Each step is bounded on its own: the pubsub's close waits
+    for a lock a reader caught mid-connect may hold, and must not keep the pool's sockets open."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(0.5):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
+    for _ in range(2):  # a reader caught mid-connect may open its socket after we closed the pool's
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(0.5):
+                await client.connection_pool.disconnect(inuse_connections=True)
+        if reader.done():
+            return
+        await asyncio.wait({reader}, timeout=0.5)
 
 
 def _subscription_client(redis: aioredis.Redis) -> aioredis.Redis:
