@@ -10,6 +10,9 @@ import subprocess
 import sys
 
 import aiohttp
+import asyncpg
+
+from hub.identity.auth import add_api_key, add_user
 
 
 def free_port() -> int:
@@ -57,3 +60,23 @@ class HubProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=20)
+
+
+DISPATCHER_PASSWORD = "correct horse battery"
+
+
+async def hotline_key_and_dispatcher(database_url: str, key_name: str) -> str:
+    """A hotline key (returned) and the Qingxiu county dispatcher `qx`, for tests of hubs run as processes."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        key = await add_api_key(conn, key_name, "hotline")
+        await add_user(conn, "qx", DISPATCHER_PASSWORD, "county_dispatcher", "450103")
+    finally:
+        await conn.close()
+    return key
+
+
+async def dispatcher_token(http: aiohttp.ClientSession, base: str) -> str:
+    """`qx`'s sign-in token from the hub at `base`."""
+    async with http.post(f"{base}/api/v1/auth/login", json={"username": "qx", "password": DISPATCHER_PASSWORD}) as resp:
+        return str((await resp.json())["token"])

@@ -11,13 +11,11 @@ import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
-import asyncpg
 import pytest
 
-from hub.identity.auth import add_api_key, add_user
 from hub.infra.embedded import ServiceUrls
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
-from tests.processes import free_port, wait_ready
+from tests.processes import dispatcher_token, free_port, hotline_key_and_dispatcher, wait_ready
 
 
 @pytest.fixture
@@ -59,16 +57,9 @@ async def test_exactly_one_of_two_independent_processes_leads(two_hubs: list[str
 async def test_ticket_posted_to_one_process_reaches_a_console_on_the_other(
         two_hubs: list[str], database_url: str) -> None:
     first, second = two_hubs
-    conn = await asyncpg.connect(database_url)
-    try:
-        key = await add_api_key(conn, "hotline-two-procs", "hotline")
-        await add_user(conn, "qx", "correct horse battery", "county_dispatcher", "450103")
-    finally:
-        await conn.close()
+    key = await hotline_key_and_dispatcher(database_url, "hotline-two-procs")
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{second}/api/v1/auth/login",
-                             json={"username": "qx", "password": "correct horse battery"}) as resp:
-            token = (await resp.json())["token"]
+        token = await dispatcher_token(http, second)
         ws = await http.ws_connect(f"{second.replace('http', 'ws')}/ws/console?token={token}")
         await ws.send_json({"type": "subscribe", "areas": ["450103"], "since": None})
         assert (await ws.receive_json(timeout=5))["type"] == "subscribed"

@@ -14,13 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
-from hub.identity.auth import add_api_key, add_user
 from hub.infra.embedded import ServiceUrls
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
-from tests.processes import free_port, wait_ready
+from tests.processes import dispatcher_token, free_port, hotline_key_and_dispatcher, wait_ready
 
 
 @pytest.fixture
@@ -98,16 +96,9 @@ async def post_through(base: str, key: str, body: dict[str, Any]) -> tuple[int, 
 
 
 async def test_a_console_sees_tickets_pushed_through_either_process(workers: str, database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        key = await add_api_key(conn, "hotline-workers", "hotline")
-        await add_user(conn, "qx", "correct horse battery", "county_dispatcher", "450103")
-    finally:
-        await conn.close()
+    key = await hotline_key_and_dispatcher(database_url, "hotline-workers")
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{workers}/api/v1/auth/login",
-                             json={"username": "qx", "password": "correct horse battery"}) as resp:
-            token = (await resp.json())["token"]
+        token = await dispatcher_token(http, workers)
         # Several consoles, each on its own connection: whichever process each landed on, the tickets below
         # come through both processes, so every console sees at least one pushed through the other process.
         consoles = [await http.ws_connect(f"{workers.replace('http', 'ws')}/ws/console?token={token}")
