@@ -171,6 +171,7 @@ class IntakeService:
     async def _answer(self, queued: list[tuple[_Decided, asyncio.Future[AppendResult]]]) -> None:
         # One deadline for the batch (its items share one or two commits), not one per item.
         await asyncio.wait([f for _, f in queued], timeout=self._committer.timeout_s)
+        merged: list[tuple[_Decided, AppendResult]] = []
         for item, appended in queued:
             future = item.waiting.future
             if not appended.done() or appended.cancelled():
@@ -179,15 +180,21 @@ class IntakeService:
                     "idempotency key is safe"))
             elif (exc := appended.exception()) is not None:
                 future.set_exception(exc)
+            elif not appended.result().duplicate and follow_ups(item.case, item.events):
+                merged.append((item, appended.result()))
             else:
-                result = appended.result()
-                if not result.duplicate and follow_ups(item.case, item.events):
-                    try:
-                        await self._actions.follow_up(item.case, item.events)  # a merged child joins its parent
-                    except Exception as follow_exc:  # noqa: BLE001 — answered to this submission alone
-                        future.set_exception(follow_exc)
-                        continue
-                future.set_result(IntakeOutcome(result.stream_id, result))
+                future.set_result(IntakeOutcome(appended.result().stream_id, appended.result()))
+        # A merged child is answered once it has joined its parent: after the others, whose answers need not
+        # wait for those appends, and concurrently.
+        await asyncio.gather(*(self._join_parent(item, result) for item, result in merged))
+
+    async def _join_parent(self, item: _Decided, result: AppendResult) -> None:
+        try:
+            await self._actions.follow_up(item.case, item.events)
+        except Exception as exc:  # noqa: BLE001 — answered to this submission alone
+            item.waiting.future.set_exception(exc)
+            return
+        item.waiting.future.set_result(IntakeOutcome(result.stream_id, result))
 
     # --- duplicates (合并) -----------------------------------------------------------------------------
 
