@@ -153,12 +153,13 @@ async def _with_conn(url: str, fn: object, *args: object, **kwargs: object) -> o
         await pool.close()
 
 
-def cmd_users_add(settings: Settings, name: str, role: str, area: str | None) -> int:
+def cmd_users_add(settings: Settings, name: str, role: str, area: str | None, display_name: str | None = None,
+                  unit: str | None = None) -> int:
     from hub.identity.auth import add_user
 
     password = sys.stdin.readline().rstrip("\n")
     with _database(settings) as url:
-        asyncio.run(_with_conn(url, add_user, name, password, role, area))
+        asyncio.run(_with_conn(url, add_user, name, password, role, area, display_name=display_name, unit=unit))
     print(f"user {name} ({role}{', ' + area if area else ''}) saved")
     return 0
 
@@ -281,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_user.add_argument("name")
     add_user.add_argument("--role", required=True, choices=sorted(ROLES - {"hotline", "iot", "open311"}))
     add_user.add_argument("--area", help="jurisdiction code (county 6, township 9, community 12 digits)")
+    add_user.add_argument("--display-name", help="the name consoles show for this user's actions (e.g. 张伟)")
+    add_user.add_argument("--unit", help="the matrix unit whose cases the user handles (township handlers: "
+                                         "their township's government unless given)")
     add_user.add_argument("--password-stdin", action="store_true", required=True)
     disable = users.add_parser("disable", help="disable a user: no more sign-ins, every session ended at once")
     disable.add_argument("name")
@@ -345,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "users" and args.action == "disable":
             return cmd_users_disable(settings, args.name)
         if args.command == "users":
-            return cmd_users_add(settings, args.name, args.role, args.area)
+            return cmd_users_add(settings, args.name, args.role, args.area, args.display_name, args.unit)
         if args.command == "keys" and args.action == "origins":
             return cmd_keys_origins(settings, args.name, args.add, args.remove)
         if args.command == "keys":

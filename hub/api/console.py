@@ -24,7 +24,8 @@ async def console_config(request: web.Request) -> web.Response:
     categories = [{"category": path[-1].channel_category, "code": path[-1].code,
                    "name": path[-1].name, "group": path[0].name} for path in (matrix.leaves() if matrix else [])]
     return json_response({
-        "user": {"name": principal.name, "role": principal.role, "area": principal.area, "view": principal.view},
+        "user": {"name": principal.name, "display_name": principal.display_name, "role": principal.role,
+                 "area": principal.area, "unit": principal.unit, "view": principal.view},
         # Tiles are optional: without a (government) tile server the boundary layers alone make the map.
         "map": {"tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
                 "centre": MAP_CENTRE},

@@ -39,6 +39,9 @@ class Principal:
     area: str | None  # jurisdiction code; None for machines
     # A hotline key's registered callback origins (connectors.callback_origins); empty for everyone else.
     callback_origins: frozenset[str] = frozenset()
+    # The name consoles show for this user's actions, and the matrix unit whose cases they handle (users table).
+    display_name: str | None = None
+    unit: str | None = None
 
     @property
     def view(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -58,13 +59,33 @@ def validate_role_area(role: str, area: str | None, *, machine: bool) -> None:
         raise ValueError("area must be an administrative code of 6, 9, 12 or 15 digits")
 
 
+_UNIT = re.compile(r"^\d{6,15}-[a-z0-9_]{1,32}$")
+PROFILE_MAX = 64
+
+
+def default_unit(role: str, area: str | None) -> str | None:
+    """A township handler works for their township's government unless told otherwise; other roles handle no
+    unit's cases unless given one (a county bureau's staff, say)."""
+    return f"{area}-gov" if role == "township_handler" and area else None
+
+
+def validate_profile(display_name: str | None, unit: str | None) -> None:
+    if display_name is not None and (not display_name.strip() or len(display_name) > PROFILE_MAX
+                                     or "\x00" in display_name):
+        raise ValueError(f"display name must be 1 to {PROFILE_MAX} characters without NUL")
+    if unit is not None and not _UNIT.match(unit):
+        raise ValueError("unit must be a matrix unit code such as 450103001-gov or 450103-cg")
+
+
 async def add_user(conn: Connection | asyncpg.Pool, username: str, password: str, role: str,
-                   area: str | None) -> None:
+                   area: str | None, *, display_name: str | None = None, unit: str | None = None) -> None:
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
     validate_role_area(role, area, machine=False)
+    validate_profile(display_name, unit)
     # argon2 is deliberately slow: keep it off the event loop.
-    await save_user(conn, username, await asyncio.to_thread(_hasher.hash, password), role, area)
+    await save_user(conn, username, await asyncio.to_thread(_hasher.hash, password), role, area,
+                    display_name=display_name, unit=unit)
 
 
 async def hash_password(password: str) -> str:
@@ -72,15 +93,17 @@ async def hash_password(password: str) -> str:
 
 
 async def save_user(conn: Connection | asyncpg.Pool, username: str, password_hash: str, role: str,
-                    area: str | None) -> None:
+                    area: str | None, *, display_name: str | None = None, unit: str | None = None) -> None:
     """Create or update a user with an argon2 hash made earlier (many users sharing one demo password
     need one hash, not one 0.2 s hash each)."""
     validate_role_area(role, area, machine=False)
+    validate_profile(display_name, unit)
+    area = default_area(role, area)
     await conn.execute(
-        "INSERT INTO users (username, password_hash, role, area) VALUES ($1, $2, $3, $4) "
+        "INSERT INTO users (username, password_hash, role, area, display_name, unit) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
-        "role = excluded.role, area = excluded.area",
-        username, password_hash, role, default_area(role, area),
+        "role = excluded.role, area = excluded.area, display_name = excluded.display_name, unit = excluded.unit",
+        username, password_hash, role, area, display_name, unit or default_unit(role, area),
     )
 
 
@@ -130,7 +153,8 @@ class Authenticator:
         is locked out. Failures and lock-outs go to the audit log."""
         attempt = await self._throttle.begin(username, address)
         row = await self._pool.fetchrow(
-            "SELECT password_hash, role, area, disabled_at FROM users WHERE username = $1", username)
+            "SELECT password_hash, role, area, display_name, unit, disabled_at FROM users WHERE username = $1",
+            username)
         stored = row["password_hash"] if row else _DUMMY_HASH
         try:
             await asyncio.to_thread(_hasher.verify, stored, password)
@@ -150,7 +174,7 @@ class Authenticator:
             "INSERT INTO sessions (token_hash, username, expires_at) VALUES ($1, $2, $3)",
             _digest(token), username, expires,
         )
-        return token, Principal(username, row["role"], row["area"])
+        return token, _user(username, row)
 
     async def _failed(self, attempt: Attempt, reason: str) -> None:
         await audit.record(self._pool, "login_failed", username=attempt.username, address=attempt.address,
@@ -194,9 +218,13 @@ class Authenticator:
                 digest)
             return Principal(row["name"], row["role"], None, frozenset(row["callback_origins"])) if row else None
         row = await self._pool.fetchrow(
-            "SELECT u.username, u.role, u.area FROM sessions s JOIN users u USING (username) "
+            "SELECT u.username, u.role, u.area, u.display_name, u.unit FROM sessions s JOIN users u USING (username) "
             "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL", digest)
-        return Principal(row["username"], row["role"], row["area"]) if row else None
+        return _user(row["username"], row) if row else None
+
+
+def _user(username: str, row: asyncpg.Record) -> Principal:
+    return Principal(username, row["role"], row["area"], display_name=row["display_name"], unit=row["unit"])
 
 
 async def disable_user(pool: asyncpg.Pool, username: str, *, by: str) -> int:

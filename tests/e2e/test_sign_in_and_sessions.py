@@ -263,3 +263,28 @@ async def test_the_audit_log_refuses_update_delete_and_truncate(hub: Hub) -> Non
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await pool.execute(sql)
     assert await pool.fetchval("SELECT username FROM audit_log") == "nobody"
+
+
+async def test_a_users_name_and_unit_reach_the_console_and_a_township_handler_defaults_to_its_government(
+        hub: Hub) -> None:
+    named = f"bureau-{uuid.uuid4().hex[:6]}"
+    await add_user(hub.app[POOL], named, PASSWORD, "county_dispatcher", "450103",
+                   display_name="李敏", unit="450103-cg")
+    handler = await new_user(hub, "township_handler", "450103001")
+    configs = []
+    for username in (named, handler):
+        async with hub.http.get(f"{hub.base}/api/v1/console/config",
+                                headers={"Authorization": f"Bearer {await token_of(hub, username)}"}) as resp:
+            configs.append((await resp.json())["user"])
+    assert (configs[0]["display_name"], configs[0]["unit"]) == ("李敏", "450103-cg")
+    assert (configs[1]["display_name"], configs[1]["unit"]) == (None, "450103001-gov")
+
+
+@pytest.mark.parametrize(("display_name", "unit", "field"), [
+    ("", None, "display name"), ("张" * 65, None, "display name"), ("a\x00b", None, "display name"),
+    (None, "cg", "unit"), (None, "450103-CG; drop", "unit")])
+async def test_a_bad_display_name_or_unit_is_refused_naming_the_field(
+        hub: Hub, display_name: str | None, unit: str | None, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        await add_user(hub.app[POOL], f"bad-{uuid.uuid4().hex[:6]}", PASSWORD, "township_handler", "450103001",
+                       display_name=display_name, unit=unit)
