@@ -297,7 +297,8 @@ export class KpiPanel {
     const top = ranked.slice(0, split);
     const bottom = ranked.slice(Math.max(split, ranked.length - 5)).reverse();
     this.els.red.innerHTML = top.length ? top.map(item).join("") : empty;
-    this.els.black.innerHTML = bottom.length ? bottom.map(item).join("") : empty;
+    this.els.black.innerHTML = bottom.length ? bottom.map(item).join("")
+      : (top.length ? `<li class="empty">${esc(w("kpi.board_few"))}</li>` : empty);
   }
 
   /** The cases of a township (GET /api/v1/cases?area=), newest first. */
