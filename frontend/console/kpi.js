@@ -20,7 +20,7 @@ const RATE_COLOURS = ["#4fa3d1", "#2e9d57", "#e6a117", "#b58ce0", "#d86a6a"];
 // After a live event the figures are asked for at least this long after it (longer than the server's
 // per-scope cache, hub.services.headline), so that the answer counts the event; and every so often anyway,
 // because SLA states move with the clock.
-const HEADLINE_DEBOUNCE_MS = 1500;
+const HEADLINE_DEBOUNCE_MS = 2500;
 const HEADLINE_EVERY_MS = 15000;
 
 /** The headline figures (在办, 超时, 预警, 待研判, 今日新增) from GET /api/v1/console/headline. */

@@ -36,7 +36,7 @@ def today_start(now: datetime) -> datetime:
 
 
 class Headline:
-    def __init__(self, reads: CaseReads, ttl_s: float = 1.0) -> None:
+    def __init__(self, reads: CaseReads, ttl_s: float = 2.0) -> None:
         self._reads = reads
         self._ttl = ttl_s
         self._cache: dict[frozenset[str], Figures] = {}

@@ -342,7 +342,7 @@ async def test_english_and_a_county_dispatcher_sees_only_their_county_masked(
 async def test_kpi_panel_ranks_townships_and_shows_the_hotspot_matrix(settings: Settings,
                                                                      desktop: BrowserContext) -> None:
     # One callback per township here: every township with one is ranked (the ranking's minimum sample is
-    # tested in tests/browser/test_console_figures.py).
+    # tested in tests/browser/test_command_centre_figures.py).
     async with running_hub(settings.model_copy(update={"kpi_min_samples": 1})) as hub:
         await _kpi_panel_ranks_townships(hub, desktop)
 
