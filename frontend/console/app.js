@@ -5,7 +5,7 @@ import { Api } from "/static/shared/api.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { FeedList } from "./feedlist.js";
-import { headline, headlineHtml, KpiPanel } from "./kpi.js";
+import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { CasePanel } from "./panel.js";
 import { Queues } from "./queues.js";
@@ -135,8 +135,10 @@ async function start() {
   const feedList = new FeedList({ el: $("#feed"), countEl: $("#feed-count"), onCase: openCase });
   const queues = new Queues({ api, tabsEl: $("#queue-tabs"), listEl: $("#queue-list"), onCase: openCase,
                               available: config.queues });
-  const kpi = new KpiPanel({ api, store, toast, els: { numbers: $("#kpi-numbers"), ranking: $("#kpi-ranking"),
-    red: $("#board-red"), black: $("#board-black"), heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
+  const kpi = new KpiPanel({ api, toast, area: user.area, onCase: openCase, els: { numbers: $("#kpi-numbers"),
+    rates: $("#kpi-rates"), trend: $("#kpi-trend"), ranking: $("#kpi-ranking"), rankNote: $("#kpi-rank-note"),
+    unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
+    heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
 
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
@@ -183,15 +185,16 @@ async function start() {
   }
   document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
-  // Header numbers (also on the KPI tab).
+  // Header numbers (also on the KPI tab): counted by the server for the whole jurisdiction, the same on every
+  // console (a snapshot holds only some cases); asked again after live events and every few seconds.
+  const headline = new Headline({ api, onChange: () => renderHeadline() });
   const renderHeadline = () => {
-    const n = headline(store);
-    $("#headline").innerHTML = headlineHtml(n);
-    if (kpi.visible) kpi.renderNumbers();
+    $("#headline").innerHTML = headlineHtml(headline.figures);
+    kpi.setFigures(headline.figures);
   };
 
   // The live feed drives everything.
-  store.on("snapshot", () => { map.refilter(); renderHeadline(); queues.refresh(); });
+  store.on("snapshot", () => { map.refilter(); headline.soon(); queues.refresh(); });
   store.on("events", (events, changed, touched) => {
     feedList.add(events, changed);
     map.update(changed);
@@ -199,10 +202,7 @@ async function start() {
     queues.refresh();
     headlineSoon();
   });
-  let headlineTimer = null;
-  const headlineSoon = () => {
-    if (!headlineTimer) headlineTimer = setTimeout(() => { headlineTimer = null; renderHeadline(); }, 500);
-  };
+  const headlineSoon = () => headline.soon();
   const feed = new LiveFeed({
     token: () => api.token,
     areas: [],
@@ -215,7 +215,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi,
+    feed, store, map, panel, queues, kpi, headline,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -239,10 +239,10 @@ async function start() {
   });
 
   setInterval(() => { panel.tick(); queues.tick(); }, 1000);
-  setInterval(renderHeadline, 15000); // SLA states move with the clock
   window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); });
 
   renderHeadline();
+  headline.load();
   feed.start();
   await map.setPath(homePath);
 }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ConfigDict
 
+from dispatch.inputs import AreaCode, InputModel
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
-from hub.api.schema import Route, errors
-from hub.identity.access import CITY_CODE, USER_ROLES
-from hub.keys import POLICY, SETTINGS
+from hub.api.schema import Route, errors, query
+from hub.identity.access import CITY_CODE, USER_ROLES, clip_scopes
+from hub.keys import CLOCK, HEADLINE, POLICY, SETTINGS
+from hub.services.headline import FIGURES
 from hub.store.reads import QUEUES
 
 # Nanning's centre (人民公园) and a zoom that shows the urban districts.
@@ -38,9 +41,32 @@ async def console_config(request: web.Request) -> web.Response:
     })
 
 
+class HeadlineQuery(InputModel):
+    model_config = ConfigDict(extra="forbid")
+    area: AreaCode | None = None  # within the caller's jurisdiction; none: all of it
+
+
+async def console_headline(request: web.Request) -> web.Response:
+    """The headline figures of the caller's jurisdiction (or the part `area` names), counted by the server
+    so that every console of the jurisdiction shows the same (hub.services.headline)."""
+    principal = await principal_of(request, *USER_ROLES)
+    wanted = HeadlineQuery.model_validate(dict(request.query))
+    scopes = clip_scopes(principal, [wanted.area] if wanted.area else [])
+    if not scopes:  # outside the caller's jurisdiction: nothing of it to count
+        return json_response({"as_of": request.app[CLOCK].now().isoformat(), "areas": [],
+                              **dict.fromkeys(FIGURES, 0)})
+    figures = await request.app[HEADLINE].figures(scopes, request.app[CLOCK].now())
+    return json_response({"as_of": figures.as_of.isoformat(), "areas": sorted(scopes), **figures.counts})
+
+
 ROUTES = [
     Route("GET", "/api/v1/console/config", console_config, {
         "summary": ("what a console needs to start: the user, the map set-up, the categories, the queues"
                     " and the case states"),
         "security": [{"bearer": []}], "responses": {"200": {"description": "configuration"}, **errors(401, 403)}}),
+    Route("GET", "/api/v1/console/headline", console_headline, {
+        "summary": ("the headline figures of the caller's jurisdiction, counted by the server: open (在办), overdue"
+                    " (超时), warning (预警), triage (待研判), today (今日新增, since 00:00 China time)"),
+        "security": [{"bearer": []}], "parameters": query(HeadlineQuery),
+        "responses": {"200": {"description": "figures and as_of"}, **errors(401, 403, 422)}}),
 ]
