@@ -8,7 +8,7 @@ import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
 import { api, draftFor, putCase, S, sessionEnded } from "./store.js";
-import { $, categoryName, contentOf, failureText, isConfidential, placeOf, shortTime } from "./ui.js";
+import { $, categoryName, contentOf, failureText, isConfidential, isHidden, placeOf, shortTime } from "./ui.js";
 import { w } from "./words.js";
 
 // The actions this console offers (others, e.g. push_down, belong to the desktop console).
@@ -63,7 +63,7 @@ function caseEssentials(c) {
   const active = activeDeadline(c);
   const status = slaStatus(c);
   const path = ((c.category || {}).path || []).slice(0, -1).join(" / ");
-  const address = isConfidential(c) ? "" : (report.address || "");
+  const address = isHidden(c) ? "" : (report.address || "");
   const deadlines = c.deadlines || {};
   const deadlineRows = ["sign_by", "resolve_by", "callback_by"].filter((k) => deadlines[k]).map((k) => {
     const current = active && active.key === k;
@@ -94,7 +94,8 @@ function caseEssentials(c) {
     ${active ? `<p class="ess-due sla-${status}">${esc(t(`deadline.${active.key}`))}
       <b data-countdown="${esc(active.due)}">${esc(countdown(active.due))}</b></p>` : ""}
     <p class="ess-place"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 22s7-7.2 7-12.5A7 7 0 0 0 5 9.5C5 14.8 12 22 12 22z"/><circle cx="12" cy="9.5" r="2.5"/></svg>${esc([address, placeOf(c)].filter(Boolean).join(" · ") || "—")}</p>
-    <p class="ess-content${isConfidential(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
+    ${isConfidential(c) && !isHidden(c) ? `<p class="notice warn confidential-note">${esc(w("case.confidential_shown"))}</p>` : ""}
+    <p class="ess-content${isHidden(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
     ${extension}${progress}${resolution}
     <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl>
     ${deadlineRows ? `<h3>${esc(t("case.deadlines"))}</h3><ul class="deadlines">${deadlineRows}</ul>` : ""}

@@ -14,7 +14,7 @@ from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
-from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case, view_of
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, READS
 from hub.services.case_actions import ActionError
 from hub.store.reads import QUEUES
@@ -49,7 +49,8 @@ async def act(request: web.Request) -> web.Response:
     except ActionError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from None
     await record_case_read(request, principal, outcome.case)
-    return json_response({"case": redact_case(outcome.case, principal.view), "position": outcome.position})
+    shown = redact_case(outcome.case, view_of(principal, outcome.case))
+    return json_response({"case": shown, "position": outcome.position})
 
 
 async def queue(request: web.Request) -> web.Response:

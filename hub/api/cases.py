@@ -25,6 +25,7 @@ from hub.identity.access import (
     may_see,
     redact_case,
     redact_event_data,
+    view_of,
 )
 from hub.keys import POLICY, POOL, READS
 from hub.store.events import read_stream
@@ -86,12 +87,13 @@ async def get_case(request: web.Request) -> web.Response:
     if doc is None or not may_see(principal, doc):  # alike, so that case ids cannot be probed
         raise ApiError(404, "not_found", "no such case")
     events = await read_stream(request.app[POOL], case_id)
-    case = dict(redact_case(doc, principal.view))
+    view = view_of(principal, doc)
+    case = dict(redact_case(doc, view))
     # What this caller may do now, so a console offers exactly those actions (the server still decides).
     case["allowed_actions"] = available_actions(doc, principal.role, request.app[POLICY].max_returns)
     case["timeline"] = [
         {"position": e.position, "version": e.version, "type": e.type,
-         "data": redact_event_data(e.type, e.data, principal.view), "actor": e.metadata.get("actor"),
+         "data": redact_event_data(e.type, e.data, view), "actor": e.metadata.get("actor"),
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e in events
     ]

@@ -1,0 +1,123 @@
+"""保密 tickets over HTTP and the console websocket (issue 15, item 1): the handling units' staff read what they
+must solve, never the caller; other units, the grid, the auditor and the public read neither; every unmasked
+read is in the access audit; lists and the live feed stay masked for every role (data minimisation)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hub.identity.auth import add_user
+from hub.keys import POOL
+from tests.conftest import Hub
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, console, push, ticket
+
+PASSWORD = "correct horse battery"
+CONTENT = "楼下商铺占道堆放垃圾，举报人要求保密"
+CALLER_PHONE = "13812341234"
+
+
+async def sign_in(hub: Hub, role: str, area: str | None, unit: str | None = None) -> str:
+    username = f"{role}-{uuid.uuid4().hex[:6]}"
+    await add_user(hub.app[POOL], username, PASSWORD, role, area, unit=unit)
+    async with hub.http.post(f"{hub.base}/api/v1/auth/login",
+                             json={"username": username, "password": PASSWORD}) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["token"])
+
+
+async def call(hub: Hub, token: str, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    async with hub.http.request(method, f"{hub.base}{path}", headers={"Authorization": f"Bearer {token}"},
+                                **kwargs) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_who_reads_a_confidential_ticket_over_http_and_the_websocket(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    # 暴露垃圾 is township-led with the county's urban management bureau assisting (R-sanitation-township).
+    status, placed = await push(hub, key, ticket(QINGXIU_SEAT, category="exposed_rubbish", content=CONTENT,
+                                                 confidential=True))
+    assert status == 202, placed
+    case_id = placed["case_id"]
+    operator = await sign_in(hub, "city_operator", None)
+    _, full = await call(hub, operator, "GET", f"/api/v1/cases/{case_id}")
+    areas, units = full["areas"], full["units"]
+    township, county = areas["township"]["code"], areas["county"]["code"]
+    assert units["lead"]["code"] == f"{township}-gov" and units["assist"][0]["code"] == f"{county}-cgj"
+    other_township = next(c for c in (f"{county}{n:03d}" for n in range(1, 20)) if c != township)
+    grid = (areas.get("grid") or areas.get("community") or areas["township"])["code"]
+
+    # role → (token, HTTP status of the case read, sees the content, sees the caller)
+    people: dict[str, tuple[str, int, bool, bool]] = {
+        "admin": (await sign_in(hub, "admin", None), 200, True, True),
+        "city_operator": (operator, 200, True, True),
+        "county_dispatcher": (await sign_in(hub, "county_dispatcher", county), 200, True, False),
+        "lead township's handler": (await sign_in(hub, "township_handler", township), 200, True, False),
+        "assisting bureau's staff": (await sign_in(hub, "township_handler", county, f"{county}-cgj"), 200, True, False),
+        "another bureau's staff": (await sign_in(hub, "township_handler", county, f"{county}-zjj"), 200, False, False),
+        "another township's handler": (await sign_in(hub, "township_handler", other_township), 404, False, False),
+        "grid_worker": (await sign_in(hub, "grid_worker", grid), 200, False, False),
+        "auditor": (await sign_in(hub, "auditor", None), 200, False, False),
+    }
+    auditor = people["auditor"][0]
+    _, before = await call(hub, auditor, "GET", "/api/v1/audit", params={"kind": "personal_data_read"})
+
+    for who, (token, expected_status, content, caller) in people.items():
+        status, case = await call(hub, token, "GET", f"/api/v1/cases/{case_id}")
+        assert status == expected_status, (who, case)
+        if status != 200:
+            assert CONTENT not in str(case)
+            continue
+        assert (case["report"]["content"] == CONTENT) is content, who
+        assert (CONTENT in str(case)) is content, f"{who}: the timeline's case.received follows the same rule"
+        assert bool(case["report"].get("content_hidden")) is not content, who
+        assert (CALLER_PHONE in str(case)) is caller, who
+        assert (case["location"] is not None) is content, who
+
+    # The public: machines get no case reads, and Open311 never lists a hotline ticket.
+    open311 = await hub.api_key("open311")
+    async with hub.http.get(f"{hub.base}/api/v1/cases/{case_id}", headers={"Authorization": f"Bearer {open311}"}) as r:
+        assert r.status in (401, 403) and CONTENT not in await r.text()
+    async with hub.http.get(f"{hub.base}/open311/v2/requests.json", params={"api_key": open311}) as r:
+        assert CONTENT not in await r.text()
+
+    # Every unmasked read is recorded, with what it revealed; masked reads are not.
+    _, after = await call(hub, auditor, "GET", "/api/v1/audit", params={"kind": "personal_data_read"})
+    new = after["entries"][: len(after["entries"]) - len(before["entries"])]
+    recorded = sorted((e["role"], tuple(e["detail"]["data"])) for e in new)
+    assert recorded == sorted([
+        ("admin", ("reporter", "confidential_content")), ("city_operator", ("reporter", "confidential_content")),
+        ("county_dispatcher", ("confidential_content",)), ("township_handler", ("confidential_content",)),
+        ("township_handler", ("confidential_content",))])
+
+    # The lead unit's handler acts on it and reads the answer's case like the case read.
+    handler = people["lead township's handler"][0]
+    status, acted = await call(hub, handler, "POST", f"/api/v1/cases/{case_id}/actions",
+                               json={"action": "accept", "expected_version": full["version"]})
+    assert status == 200, acted
+    assert acted["case"]["report"]["content"] == CONTENT and CALLER_PHONE not in str(acted)
+
+    # Lists and the console feed (snapshot and frames) carry the masked view to everyone, the handler too:
+    # the content leaves the hub only in an audited single read.
+    for who in ("city_operator", "lead township's handler", "grid_worker"):
+        token = people[who][0]
+        _, listed = await call(hub, token, "GET", "/api/v1/cases")
+        assert case_id in {c["case_id"] for c in listed["cases"]} and CONTENT not in str(listed), who
+        ws, _ = await console(hub, token, [])
+        snapshot = await ws.receive_json(timeout=5)
+        assert snapshot["type"] == "snapshot"
+        mine = [c for c in snapshot["cases"] if c["case_id"] == case_id]
+        assert mine and mine[0]["report"]["content_hidden"] is True and CONTENT not in str(snapshot), who
+        assert CALLER_PHONE not in str(snapshot)
+        await ws.close()
+    ws, _ = await console(hub, handler, [])
+    assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+    status, _ = await call(hub, handler, "POST", f"/api/v1/cases/{case_id}/actions",
+                           json={"action": "progress", "expected_version": acted["case"]["version"],
+                                 "note": "已到现场"})
+    assert status == 200
+    frame = await ws.receive_json(timeout=5)
+    while frame["type"] != "batch":
+        frame = await ws.receive_json(timeout=5)
+    assert case_id in str(frame) and CONTENT not in str(frame) and CALLER_PHONE not in str(frame)
+    await ws.close()
