@@ -7,7 +7,7 @@ import { countdown, esc, eventName, formatTime, sourceName, stateName, t } from 
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
-import { api, draftFor, putCase, S, sessionEnded } from "./store.js";
+import { api, draftFor, putCase, relationOf, S, sessionEnded } from "./store.js";
 import { $, categoryName, contentOf, failureText, isConfidential, isHidden, placeOf, shortTime } from "./ui.js";
 import { w } from "./words.js";
 
@@ -123,6 +123,14 @@ function photosHtml(c) {
     }).join("")}</div></section>`;
 }
 
+/** Why a case my unit does not lead offers comments only: who leads it, and what we are to it. */
+function whyOnlyComments(c) {
+  const relation = relationOf(c);
+  const lead = (c.units || {}).lead;
+  if ((relation !== "assist" && relation !== "watch") || !lead) return "";
+  return `<p class="notice info why-comments" data-relation="${relation}">${esc(w(`case.why.${relation}`, { lead: lead.name }))}</p>`;
+}
+
 function actionButtons(c) {
   const offered = HANDLER_ACTIONS.filter((a) => (c.allowed_actions || []).includes(a));
   if (!offered.length) return `<p class="muted no-actions act-section">${esc(w("case.no_actions"))}</p>`;
@@ -180,7 +188,7 @@ export function renderCase() {
   const c = o.doc;
   const focus = document.activeElement && document.activeElement.name;
   root.innerHTML = `${head}${caseEssentials(c)}${photosHtml(c)}
-    ${actionButtons(c)}${actionForm(c)}
+    ${whyOnlyComments(c)}${actionButtons(c)}${actionForm(c)}
     ${timelineHtml(c)}`;
   observePhotos();
   if (focus && S.form) { const el = $(`[data-form] [name="${focus}"]`, root); if (el) el.focus(); }
