@@ -6,7 +6,7 @@
 import { activeDeadline, caseColour, slaStatus } from "/static/shared/cases.js";
 import { countdown, esc, lang, sourceName, stateName, t } from "/static/shared/i18n.js";
 import { isMine, isOthers, relationOf, S } from "./store.js";
-import { $, $$, categoryName, contentOf, placeOf } from "./ui.js";
+import { $, $$, categoryName, contentOf, isConfidential, placeOf } from "./ui.js";
 import { w } from "./words.js";
 
 const TICK_MS = 30000;
@@ -89,7 +89,8 @@ function cardHtml(c, now) {
   const relation = relationOf(c);
   return `<button type="button" class="card sla-${status || "none"}" data-open="${esc(c.case_id)}"
       style="--c:${esc(caseColour(c, now))}">
-    <span class="card-top"><span class="card-cat">${esc(categoryName(c))}</span>${relation === "assist" || relation === "watch"
+    <span class="card-top"><span class="card-cat">${esc(categoryName(c))}</span>${isConfidential(c)
+      ? `<span class="card-conf">${esc(w("queue.confidential"))}</span>` : ""}${relation === "assist" || relation === "watch"
       ? `<span class="card-rel rel-${relation}">${esc(w(`queue.rel.${relation}`))}</span>` : ""}
       <span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span></span>
     <span class="card-due" data-due-for="${esc(c.case_id)}">${esc(deadlineText(c, now))}</span>

@@ -1,11 +1,13 @@
 """GET /api/v1/audit (admin, auditor): the access audit, and the one call that records a read of unmasked
 personal data.
 
-Where unmasked personal data leaves the hub: only single-case reads — GET /api/v1/cases/{id} and the case in
-an action's answer — for the roles that see reporters (hub.identity.access.SEES_REPORTER) and, of a confidential
-ticket's content, for those `sees_confidential_content` lets read it. Lists, queues and the
-console websocket carry the masked view to everyone (hub.identity.access.LIST_VIEW), Open311 is public and masked,
-KPIs hold no personal data. Each such read is recorded before the answer is sent.
+Where unmasked personal data leaves the hub: single-case reads — GET /api/v1/cases/{id} and the case in an
+action's answer — for the roles that see reporters (hub.identity.access.SEES_REPORTER) and, of a confidential
+ticket's content, for those `sees_confidential_content` lets read it; each is recorded here. Lists, queues and
+the console websocket never carry a caller (hub.identity.access.LIST_VIEW); they carry a confidential ticket's
+content only to the staff of the units handling it (`list_view`: it is their queue), which is not recorded per
+delivery — their opening the case is. Open311 is public and masked, KPIs hold no personal data. Each recorded
+read is recorded before the answer is sent.
 """
 
 from __future__ import annotations

@@ -18,10 +18,11 @@ from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import (
-    LIST_VIEW,
     USER_ROLES,
     case_in_scopes,
     clip_scopes,
+    list_view,
+    listed_view,
     may_see,
     redact_case,
     redact_event_data,
@@ -67,7 +68,9 @@ async def list_cases(request: web.Request) -> web.Response:
         scopes, state=query.state, category=query.category, ticket_no=query.ticket_no,
         before=_decode_cursor(query.cursor) if query.cursor else None, limit=query.limit + 1)
     page = rows[: query.limit]
-    cases = [redact_case(r["doc"], LIST_VIEW) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
+    view = list_view(principal)
+    cases = [redact_case(r["doc"], listed_view(view, r["doc"])) for r in page
+             if case_in_scopes(area_codes(r["doc"]), scopes)]
     next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["case_id"]) if len(rows) > query.limit else None
     return json_response({"cases": cases, "next_cursor": next_cursor})
 

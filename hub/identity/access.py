@@ -35,10 +35,14 @@ SEES_REPORTER = frozenset({"admin", "city_operator"})
 #   hotline, iot, open311   never (Open311 is public and publishes no confidential content)
 SEES_CONFIDENTIAL = frozenset({"admin", "city_operator", "county_dispatcher"})
 HANDLES_CONFIDENTIAL = frozenset({"township_handler"})
-# Lists, queues and the live console feed carry the masked view for every role (data minimisation, 最小必要):
-# an operator who must phone a caller, or a handler who must read a confidential ticket, opens the case, and
-# that single read is recorded in the access audit.
+# Lists, queues and the live console feed carry the masked view (data minimisation, 最小必要): an operator who
+# must phone a caller, or a dispatcher who must read a confidential ticket, opens the case, and that single read
+# is recorded in the access audit. One exception, `list_view`: the staff of a handling unit see the content of
+# the confidential cases their unit leads or assists in their own queue and feed — it is their work.
 LIST_VIEW = "masked"
+# A list or feed view naming a unit ("unit:450103001-gov"): LIST_VIEW, except that the confidential cases this
+# unit handles show their content ("content").
+UNIT_VIEW_PREFIX = "unit:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,7 @@ def case_in_scopes(area_codes: list[str], scopes: frozenset[str]) -> bool:
     return any(code_within(code, scope) for code in codes for scope in scopes)
 
 
-def handling_units(case: Case) -> frozenset[str]:
+def handling_units(case: Mapping[str, Any]) -> frozenset[str]:
     """The codes of the units that must act on a case: its lead unit and its assisting (协办) units."""
     units = case.get("units") or {}
     found = [units.get("lead"), *(units.get("assist") or [])]
@@ -106,6 +110,28 @@ def sees_confidential_content(principal: Principal, case: Case) -> bool:
     if principal.role in SEES_CONFIDENTIAL:
         return True
     return principal.role in HANDLES_CONFIDENTIAL and principal.unit in handling_units(case)
+
+
+def list_view(principal: Principal) -> str:
+    """The view of lists, queues and the live feed for this caller: LIST_VIEW, or for the staff of a unit
+    (HANDLES_CONFIDENTIAL with a `unit`) the view naming that unit, resolved per case by `listed_view`."""
+    if principal.role in HANDLES_CONFIDENTIAL and principal.unit:
+        return UNIT_VIEW_PREFIX + principal.unit
+    return LIST_VIEW
+
+
+def listed_view(view: str, case: Case) -> str:
+    """The view one case of a list or feed is shown in, for a subscription's `list_view` (lists are already
+    clipped to the caller's jurisdiction)."""
+    return listed_view_of(view, bool((case.get("report") or {}).get("confidential")), handling_units(case))
+
+
+def listed_view_of(view: str, confidential: bool, units: frozenset[str]) -> str:
+    """`listed_view` from the case's flag and `handling_units`, for a feed that reads only those: the same rule
+    as `sees_confidential_content` for HANDLES_CONFIDENTIAL (the unit leads or assists the case)."""
+    if not view.startswith(UNIT_VIEW_PREFIX):
+        return view
+    return "content" if confidential and view[len(UNIT_VIEW_PREFIX):] in units else LIST_VIEW
 
 
 def view_of(principal: Principal, case: Case) -> str:

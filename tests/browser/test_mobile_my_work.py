@@ -34,12 +34,15 @@ async def test_the_lead_townships_handler_reads_a_confidential_case_but_not_the_
     watched = await open_phone(phone, hub, await handler(hub, township))
     page = watched.page
 
-    # The queue (the live feed) carries the masked view to everyone: the card says the content is hidden.
+    # The queue (the live feed) carries the content to the lead unit's staff, never the caller.
     card = page.locator(f'#queue [data-open="{secret}"]')
-    await expect(card).to_contain_text("保密工单")
+    await expect(card.locator(".card-content")).to_have_text(SECRET)
+    await expect(card.locator(".card-conf")).to_have_text("保密")
+    await settled(page)
+    await watched.screenshot("mobile-confidential-queue")
     await card.tap()
     content = page.locator("#view-case .ess-content")
-    await expect(content).to_have_text(SECRET)  # opened: the audited single read shows it to the lead unit
+    await expect(content).to_have_text(SECRET)
     await expect(content).not_to_have_class("ess-content confidential")
     await expect(page.locator("#view-case .confidential-note")).to_contain_text("保密工单")
     await expect(page.locator('#view-case [data-action="accept"]')).to_be_visible()

@@ -10,7 +10,10 @@ import pytest
 
 from dispatch.case import Case
 from hub.identity.access import (
+    LIST_VIEW,
     Principal,
+    list_view,
+    listed_view,
     redact_case,
     redact_case_fields,
     redact_event_data,
@@ -76,6 +79,23 @@ def test_the_rule_for_every_role(who: str) -> None:
     # The access audit records exactly what this view unmasks.
     expected = (["reporter"] if caller else []) + (["confidential_content"] if content else [])
     assert revealed(case, view_of(principal, case)) == expected
+
+
+# Lists, queues and the live feed: the content of a confidential case only to the staff of its handling units.
+IN_LISTS = {"lead unit's handler", "assisting unit's staff"}
+
+
+@pytest.mark.parametrize("who", list(ROLES))
+def test_lists_and_the_feed_show_a_confidential_case_only_to_its_units_staff_and_never_a_caller(who: str) -> None:
+    principal, content, _caller = ROLES[who]
+    case = case_doc()
+    view = list_view(principal)
+    shown = redact_case(case, listed_view(view, case))
+    assert (CONTENT in str(shown)) is (who in IN_LISTS)
+    assert who not in IN_LISTS or content, "lists never show more than a case read"
+    assert "13900001111" not in str(shown) and "李四" not in str(shown)
+    plain = case_doc(confidential=False)
+    assert redact_case(plain, listed_view(view, plain)) == redact_case(plain, LIST_VIEW), "one shared view"
 
 
 @pytest.mark.parametrize("who", list(ROLES))
