@@ -307,7 +307,7 @@ export class CasePanel {
     parts.push(`<div class="stale-slot">${this.staleHtml()}</div>`);
     parts.push(this.actionsHtml(c));
     parts.push(`<h3>${esc(t("case.content"))}</h3>`);
-    const hidden = report.confidential && this.config.user.view !== "full";
+    const hidden = Boolean(report.content_hidden); // the hub's decision (sees_confidential_content), not the role's
     parts.push(`<p class="content" data-field="content">${esc(hidden ? t("case.confidential") : (report.content || "—"))}</p>`);
     if (report.title && !hidden) parts.push(`<p class="muted">${esc(report.title)}</p>`);
     parts.push(this.photosHtml(c));

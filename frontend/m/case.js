@@ -7,8 +7,8 @@ import { countdown, esc, eventName, formatTime, sourceName, stateName, t } from 
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
-import { api, draftFor, putCase, S, sessionEnded } from "./store.js";
-import { $, categoryName, contentOf, failureText, isConfidential, placeOf, shortTime } from "./ui.js";
+import { api, draftFor, putCase, relationOf, S, sessionEnded } from "./store.js";
+import { $, categoryName, contentOf, failureText, isConfidential, isHidden, placeOf, shortTime } from "./ui.js";
 import { w } from "./words.js";
 
 // The actions this console offers (others, e.g. push_down, belong to the desktop console).
@@ -63,7 +63,7 @@ function caseEssentials(c) {
   const active = activeDeadline(c);
   const status = slaStatus(c);
   const path = ((c.category || {}).path || []).slice(0, -1).join(" / ");
-  const address = isConfidential(c) ? "" : (report.address || "");
+  const address = isHidden(c) ? "" : (report.address || "");
   const deadlines = c.deadlines || {};
   const deadlineRows = ["sign_by", "resolve_by", "callback_by"].filter((k) => deadlines[k]).map((k) => {
     const current = active && active.key === k;
@@ -94,7 +94,8 @@ function caseEssentials(c) {
     ${active ? `<p class="ess-due sla-${status}">${esc(t(`deadline.${active.key}`))}
       <b data-countdown="${esc(active.due)}">${esc(countdown(active.due))}</b></p>` : ""}
     <p class="ess-place"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 22s7-7.2 7-12.5A7 7 0 0 0 5 9.5C5 14.8 12 22 12 22z"/><circle cx="12" cy="9.5" r="2.5"/></svg>${esc([address, placeOf(c)].filter(Boolean).join(" · ") || "—")}</p>
-    <p class="ess-content${isConfidential(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
+    ${isConfidential(c) && !isHidden(c) ? `<p class="notice warn confidential-note">${esc(w("case.confidential_shown"))}</p>` : ""}
+    <p class="ess-content${isHidden(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
     ${extension}${progress}${resolution}
     <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl>
     ${deadlineRows ? `<h3>${esc(t("case.deadlines"))}</h3><ul class="deadlines">${deadlineRows}</ul>` : ""}
@@ -120,6 +121,14 @@ function photosHtml(c) {
       return `<button type="button" class="photo${url ? " loaded" : ""}" data-photo="${esc(p.id)}">
         ${url ? `<img src="${esc(url)}" alt="">` : `<span>${esc(w("case.photo_tap"))}</span>`}</button>`;
     }).join("")}</div></section>`;
+}
+
+/** Why a case my unit does not lead offers comments only: who leads it, and what we are to it. */
+function whyOnlyComments(c) {
+  const relation = relationOf(c);
+  const lead = (c.units || {}).lead;
+  if ((relation !== "assist" && relation !== "watch") || !lead) return "";
+  return `<p class="notice info why-comments" data-relation="${relation}">${esc(w(`case.why.${relation}`, { lead: lead.name }))}</p>`;
 }
 
 function actionButtons(c) {
@@ -179,7 +188,7 @@ export function renderCase() {
   const c = o.doc;
   const focus = document.activeElement && document.activeElement.name;
   root.innerHTML = `${head}${caseEssentials(c)}${photosHtml(c)}
-    ${actionButtons(c)}${actionForm(c)}
+    ${whyOnlyComments(c)}${actionButtons(c)}${actionForm(c)}
     ${timelineHtml(c)}`;
   observePhotos();
   if (focus && S.form) { const el = $(`[data-form] [name="${focus}"]`, root); if (el) el.focus(); }
