@@ -5,7 +5,10 @@ legend and right column are usable at each size, and screenshots of both console
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
@@ -103,6 +106,59 @@ async def test_the_map_shows_the_whole_jurisdiction_on_load_and_after_going_home
         handler.assert_clean()
     finally:
         await context.close()
+
+
+# --- 5. deadlines already met ---------------------------------------------------------------------------
+
+def china_time(iso: str) -> str:
+    """The consoles' formatTime (zh): 2026年12月6日 14:00, in China time."""
+    at = datetime.fromisoformat(iso).astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"
+
+
+async def test_deadlines_already_met_show_as_met_with_their_time_not_a_countdown(
+        hub: Hub, desktop: BrowserContext, phone: BrowserContext) -> None:
+    seeded = await seed_cases(hub)
+    signed, closed = seeded["signed"], seeded["closed"]
+    assert closed["state"] == "closed" and signed["state"] == "accepted"
+    watched = await centre.sign_in(hub, desktop, "op-deadlines", "city_operator", None)
+    page = watched.page
+    rows = page.locator("#case-panel .deadlines li")
+
+    # Signed for: 签收时限 met at the sign-off time; 办结时限 still counts down.
+    await page.evaluate("id => window.cityloop.openCase(id)", signed["case_id"])
+    sign = rows.filter(has_text="签收时限")
+    await expect(sign).to_contain_text(f"已签收 {china_time(signed['accepted_at'])}")
+    await expect(sign.locator("[data-countdown]")).to_have_count(0)
+    await expect(sign).not_to_contain_text("剩余")
+    await expect(rows.filter(has_text="办结时限").locator("[data-countdown]")).to_have_text(
+        re.compile(r"^剩余"))
+
+    # Closed: every deadline met, each with its time; nothing counts down.
+    await page.evaluate("id => window.cityloop.openCase(id)", closed["case_id"])
+    await expect(page.locator('#case-panel [data-field="state"]')).to_have_text("已结案")
+    await expect(rows.filter(has_text="签收时限")).to_contain_text(
+        f"已签收 {china_time(closed['accepted_at'])}")
+    await expect(rows.filter(has_text="办结时限")).to_contain_text(
+        f"已办结 {china_time(closed['resolved_at'])}")
+    await expect(rows.filter(has_text="回访时限")).to_contain_text(
+        f"已回访结案 {china_time(closed['closed_at'])}")
+    await expect(page.locator("#case-panel .deadlines [data-countdown]")).to_have_count(0)
+    await expect(page.locator("#case-panel .deadlines")).not_to_contain_text("剩余")
+    await page.locator("#case-panel .deadlines").scroll_into_view_if_needed()
+    await watched.screenshot("command-centre-deadlines-met")
+    # In English too.
+    await page.locator("#lang").click()
+    await expect(rows.filter(has_text="Sign off by")).to_contain_text("Signed for")
+    watched.assert_clean()
+
+    # The phone reads deadlines the same way (one shared rule): the signed case's 签收时限 is met.
+    hand = await mobile.open_phone(phone, hub, await mobile.handler(hub, seeded["township"]))
+    await mobile.open_case(hand.page, signed["case_id"])
+    phone_sign = hand.page.locator("#view-case .deadlines li", has_text="签收时限")
+    await expect(phone_sign).to_contain_text("已签收")
+    await expect(phone_sign.locator("[data-countdown]")).to_have_count(0)
+    hand.assert_clean()
 
 
 # --- 9. layout: the headline, the legend and the right column ------------------------------------------------
