@@ -121,6 +121,7 @@ async function start() {
     who.hidden = false;
     const area = homePath[homePath.length - 1];
     who.textContent = `${user.name} · ${w(`role.${user.role}`)} · ${area.code === null ? t("drill.city") : area.name}`;
+    who.title = who.textContent; // cut short on a laptop: the whole line on hover
   };
   renderWho();
 
@@ -129,7 +130,7 @@ async function start() {
     showTab("case");
     // Stacked (narrow) layout: the panel is below the map; bring it up rather than open it out of sight.
     const column = $(".col-right");
-    if (column.getBoundingClientRect().top >= window.innerHeight) column.scrollIntoView({ block: "start" });
+    if (column.getBoundingClientRect().top > window.innerHeight * 0.6) column.scrollIntoView({ block: "start" });
     return panel.open(id);
   };
 
