@@ -105,3 +105,10 @@ async def test_console_config_gives_the_map_the_box_of_the_users_own_jurisdictio
     _, township = await get(hub, await hub.login("township_handler", code), "/api/v1/console/config")
     assert flat(township["map"]["bounds"]) == pytest.approx(box([first]), abs=1e-5)
     assert holds(county["map"]["bounds"], box([first]))
+
+    # A grid the layers do not have (a new grid worker's code): the community around it.
+    _, communities = await get(hub, operator, f"/api/v1/areas.geojson?parent={code}&simplify_m=0")
+    community = communities["features"][0]
+    unknown = community["properties"]["code"] + "999"
+    _, grid = await get(hub, await hub.login("grid_worker", unknown), "/api/v1/console/config")
+    assert flat(grid["map"]["bounds"]) == pytest.approx(box([community]), abs=1e-5)
