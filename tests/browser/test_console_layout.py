@@ -5,6 +5,7 @@ legend and right column are usable at each size, and screenshots of both console
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser import test_command_centre as centre
 from tests.browser import test_township_mobile as mobile
@@ -51,9 +53,12 @@ MAP_IN_WINDOW = """() => {
 
 
 async def areas_on_screen(page: Page, level: str, count: int) -> None:
-    """Every area of the level drawn (`count` of them) is inside the map's visible bounds."""
+    """Every area of the level drawn (`count` of them) is inside the map's visible bounds (a resized map
+    refits on its next frame: allow it a moment)."""
     await page.wait_for_function(f"() => {{ const m = window.cityloop.map; return m.current().level === '{level}'"
                                  f" && m.areaLayer && m.areaLayer.getLayers().length === {count}; }}")
+    with contextlib.suppress(PlaywrightTimeout):
+        await page.wait_for_function(f"() => ({OFF_SCREEN})().off.length === 0", timeout=3000)
     state = await page.evaluate(OFF_SCREEN)
     assert state["off"] == [], f"off-screen at {page.viewport_size}: {state}"
     assert await page.evaluate(MAP_IN_WINDOW), "the map itself is not wholly in the window"
@@ -84,6 +89,11 @@ async def test_the_map_shows_the_whole_jurisdiction_on_load_and_after_going_home
         await page.locator(".area-label", has_text="横州市").click(force=True)
         await expect(page.locator("#crumbs .crumb.current")).to_have_text("横州市")
         await page.locator('#crumbs button.crumb[data-depth="0"]').click()
+        await areas_on_screen(page, "city", counties)
+        # The window resized (a laptop's window, a rotated tablet): still the whole city.
+        await page.set_viewport_size(LAPTOP if size == "1920x1080" else WALL)
+        await areas_on_screen(page, "city", counties)
+        await page.set_viewport_size(SIZES[size])
         await areas_on_screen(page, "city", counties)
         city.assert_clean()
         await page.close()
