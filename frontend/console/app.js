@@ -121,16 +121,25 @@ async function start() {
     who.hidden = false;
     const area = homePath[homePath.length - 1];
     who.textContent = `${user.name} · ${w(`role.${user.role}`)} · ${area.code === null ? t("drill.city") : area.name}`;
+    who.title = who.textContent; // cut short on a laptop: the whole line on hover
   };
   renderWho();
 
   let panel;
-  const openCase = (id) => { showTab("case"); return panel.open(id); };
+  const openCase = (id) => {
+    showTab("case");
+    // Stacked (narrow) layout: the panel is below the map; bring it up rather than open it out of sight.
+    const column = $(".col-right");
+    if (column.getBoundingClientRect().top > window.innerHeight * 0.6) column.scrollIntoView({ block: "start" });
+    return panel.open(id);
+  };
 
   const map = new CaseMap({ el: $("#map"), api, config, store, onCase: openCase, toast,
                             onDrill: (path) => renderCrumbs(path) });
   map.onCount = (n) => { $("#map-count").textContent = w("map.cases", { n }); };
-  panel = new CasePanel({ el: $("#case-panel"), api, store, config, toast, onSelect: (id) => map.select(id),
+  // With no case picked the right column shows the KPI summary rather than an empty panel.
+  const onSelect = (id) => { map.select(id); if (!id) showTab("kpi"); };
+  panel = new CasePanel({ el: $("#case-panel"), api, store, config, toast, onSelect,
                           onLocate: (id) => map.locate(id) });
   const feedList = new FeedList({ el: $("#feed"), countEl: $("#feed-count"), onCase: openCase });
   const queues = new Queues({ api, tabsEl: $("#queue-tabs"), listEl: $("#queue-list"), onCase: openCase,
@@ -243,6 +252,7 @@ async function start() {
 
   renderHeadline();
   headline.load();
+  showTab("kpi");
   feed.start();
   await map.setPath(homePath);
 }

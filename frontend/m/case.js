@@ -2,7 +2,7 @@
 // content), photos, big buttons for exactly the actions the hub offers this user now, and the timeline.
 // While the full case loads over a slow link, the feed's summary of it is shown.
 
-import { activeDeadline, caseColour, slaStatus } from "/static/shared/cases.js";
+import { activeDeadline, caseColour, deadlineStates, slaStatus } from "/static/shared/cases.js";
 import { countdown, esc, eventName, formatTime, sourceName, stateName, t } from "/static/shared/i18n.js";
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
@@ -64,13 +64,11 @@ function caseEssentials(c) {
   const status = slaStatus(c);
   const path = ((c.category || {}).path || []).slice(0, -1).join(" / ");
   const address = isHidden(c) ? "" : (report.address || "");
-  const deadlines = c.deadlines || {};
-  const deadlineRows = ["sign_by", "resolve_by", "callback_by"].filter((k) => deadlines[k]).map((k) => {
-    const current = active && active.key === k;
-    const signed = k === "sign_by" && c.accepted_at;
-    return `<li class="${current ? "active" : ""}${signed ? " done" : ""}"><span>${esc(t(`deadline.${k}`))}</span>
-      <time>${esc(shortTime(deadlines[k]))}</time>${current ? `<b data-countdown="${esc(deadlines[k])}">${esc(countdown(deadlines[k]))}</b>`
-      : signed ? `<em>✓ ${esc(w("case.signed", { at: shortTime(c.accepted_at) }))}</em>` : ""}</li>`;
+  const deadlineRows = deadlineStates(c).map((d) => {
+    const current = active && active.key === d.key;
+    return `<li class="${current ? "active" : ""}${d.met ? " done" : ""}" data-deadline="${esc(d.key)}"><span>${esc(t(`deadline.${d.key}`))}</span>
+      <time>${esc(shortTime(d.due))}</time>${current ? `<b data-countdown="${esc(d.due)}">${esc(countdown(d.due))}</b>`
+      : d.met ? `<em>✓ ${esc(t(`deadline.met.${d.key}`, { at: shortTime(d.met) }))}${d.late ? ` · ${esc(t("deadline.late"))}` : ""}</em>` : ""}</li>`;
   }).join("");
   const lead = (c.units || {}).lead;
   const facts = [

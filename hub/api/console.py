@@ -12,11 +12,11 @@ from hub.api.errors import json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, query
 from hub.identity.access import CITY_CODE, USER_ROLES, clip_scopes
-from hub.keys import CLOCK, HEADLINE, POLICY, SETTINGS
+from hub.keys import CLOCK, HEADLINE, LOCATOR, POLICY, SETTINGS
 from hub.services.headline import FIGURES
 from hub.store.reads import QUEUES
 
-# Nanning's centre (人民公园) and a zoom that shows the urban districts.
+# Where the map starts when no boundary layer is loaded (nothing to fit): Nanning's centre (人民公园).
 MAP_CENTRE = {"lng": 108.3275, "lat": 22.8170, "zoom": 10}
 
 
@@ -30,8 +30,10 @@ async def console_config(request: web.Request) -> web.Response:
         "user": {"name": principal.name, "display_name": principal.display_name, "role": principal.role,
                  "area": principal.area, "unit": principal.unit, "view": principal.view},
         # Tiles are optional: without a (government) tile server the boundary layers alone make the map.
+        # `bounds` ([[south, west], [north, east]]) is the user's own jurisdiction, which the map fits at
+        # any screen size; null when no boundaries are loaded (then `centre`).
         "map": {"tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
-                "centre": MAP_CENTRE},
+                "centre": MAP_CENTRE, "bounds": request.app[LOCATOR].bounds(principal.area)},
         "city": {"code": CITY_CODE, "name": NANNING.name},
         "categories": categories,
         "queues": sorted(QUEUES),
