@@ -60,8 +60,8 @@ async def test_a_demo_run_shows_warning_overdue_escalated_returns_and_extensions
         summary = await run
         print(summary.render())
         assert seen == set(SIGHTS), f"never seen: {set(SIGHTS) - seen}"
-        assert summary.unexpected_5xx == 0 and summary.errors == 0
-        assert summary.actions["request_extension"] > 0 and summary.actions["review_return"] > 0
+        assert summary.unexpected_5xx == 0 and summary.errors == 0, summary.render()
+        assert summary.actions["request_extension"] > 0 and summary.actions["return"] > 0, summary.render()
         # The escalation is the hub's own: its timers reminded and supervised cases the crew left past their deadline.
         timers = {r["type"] for r in await pool.fetch(
             "SELECT DISTINCT type FROM events WHERE metadata->>'actor' NOT LIKE '%:sim-%'")}

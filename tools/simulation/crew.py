@@ -57,7 +57,7 @@ APPROVE_EXTENSION: Final = 0.8
 # from the case's own SLA schedule (the instants of its ladder steps), so it holds whatever the policy's limits
 # and the crew's speed; a pace whose moment is further away than LATE_HORIZON_S (a working-time clock paused
 # for the weekend, real limits of days) acts at once instead, so that the open cases do not pile up.
-PACES: Final = (("prompt", 70), ("near", 12), ("late", 8), ("supervised", 6), ("flagged", 4))
+PACES: Final = (("prompt", 64), ("near", 12), ("late", 10), ("supervised", 8), ("flagged", 6))
 PACE_WINDOWS: Final[dict[str, tuple[str, str | None]]] = {
     "near": ("warning", "reminder"), "late": ("reminder", "supervision"), "supervised": ("supervision", "flagged"),
     "flagged": ("flagged", None)}
