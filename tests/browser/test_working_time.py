@@ -54,7 +54,11 @@ async def test_both_consoles_say_clocks_are_paused_outside_working_hours_and_not
         await expect(paused).to_be_visible()
         await expect(paused).to_contain_text("非工作时间，计时暂停")
         await expect(paused).to_contain_text("2026年11月30日 08:00")
-        await centre.screenshot("working-time-paused-command-centre")
+        for width, height in ((1920, 1080), (1366, 768)):  # the wall screen and a small laptop: still in sight
+            await centre.page.set_viewport_size({"width": width, "height": height})
+            box = await paused.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (width, box)
+            await centre.screenshot(f"working-time-paused-command-centre-{width}x{height}")
         mobile = await open_phone(phone, hub, await handler(hub, XINZHU))
         await expect(mobile.page.locator("#worktime")).to_be_visible()
         await expect(mobile.page.locator("#worktime")).to_contain_text("非工作时间，计时暂停")
