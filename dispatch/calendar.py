@@ -81,6 +81,26 @@ class WorkingCalendar(BaseModel):
             day += timedelta(days=1)
         raise ValueError("no working time within ten years: check the calendar configuration")
 
+    def running_at(self, moment: datetime) -> tuple[bool, datetime]:
+        """Whether working time runs at `moment` (working-time clocks count), and when that next changes: the
+        end of this stretch of working time, or the start of the next one (a night, a weekend, a holiday)."""
+        _aware(moment)
+        cursor = moment.astimezone(self.tz)
+        day = cursor.date()
+        running = False
+        for _ in range(_MAX_DAYS):
+            for open_at, close_at in self._windows(day):
+                if running:
+                    if open_at > cursor:  # a gap after the stretch that was running
+                        return True, cursor.astimezone(moment.tzinfo)
+                    cursor = close_at  # contiguous periods: one stretch
+                elif cursor < open_at:
+                    return False, open_at.astimezone(moment.tzinfo)
+                elif cursor < close_at:
+                    running, cursor = True, close_at
+            day += timedelta(days=1)
+        raise ValueError("no working time within ten years: check the calendar configuration")
+
     def working_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time in [a, b); zero when b is not after a."""
         _aware(a)

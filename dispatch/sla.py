@@ -230,3 +230,12 @@ def next_due_at(case: Case, policy: SlaPolicy) -> datetime | None:
         return window_end
     pending = _pending_steps(case, policy)
     return pending[0][0] if pending else None
+
+
+def working_time(policy: SlaPolicy, now: datetime) -> JsonDict | None:
+    """Whether working-time clocks count now — what a console shows as 非工作时间，计时暂停 — and when that
+    changes. None when no class of the policy runs on working time (every clock is a calendar clock)."""
+    if not any(limits.clock == "working" for limits in policy.classes.values()):
+        return None
+    running, changes_at = policy.calendar.running_at(now)
+    return {"running": running, "changes_at": iso(changes_at)}

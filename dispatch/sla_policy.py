@@ -1,7 +1,8 @@
 """Time limits (PRODUCT.md section 3) as validated configuration, and how to read them on a clock.
 
-Limits are written as short durations ("30m", "2h", "5d", "1d4h"). On a working-time clock a day is the
+Limits are written as short durations ("30m", "2h", "5d", "1d4h", "90s"). On a working-time clock a day is the
 calendar's working day (7 h by default), so "5d" means five working days; on a calendar clock it is 24 h.
+Seconds are for limits shorter than real ones (a demo or a test that runs time faster).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from dispatch.calendar import WorkingCalendar, default_calendar
 
 ClockKind = Literal["calendar", "working"]
-Duration = Annotated[str, Field(pattern=r"^(\d+d)?(\d+h)?(\d+m)?$", min_length=2, description="e.g. 30m, 2h, 1d4h")]
-_PART = re.compile(r"(\d+)([dhm])")
+Duration = Annotated[str, Field(pattern=r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", min_length=2,
+                                description="e.g. 30m, 2h, 1d4h, 90s")]
+_PART = re.compile(r"(\d+)([dhms])")
 
 
 class ClassLimits(BaseModel):
@@ -99,7 +101,7 @@ class SlaPolicy(BaseModel):
 
     def seconds(self, duration: str, clock: ClockKind) -> int:
         day = self.calendar.day_length if clock == "working" else timedelta(days=1)
-        units = {"d": day, "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+        units = {"d": day, "h": timedelta(hours=1), "m": timedelta(minutes=1), "s": timedelta(seconds=1)}
         return int(sum((int(n) * units[u] for n, u in _PART.findall(duration)), timedelta()).total_seconds())
 
     def after(self, start: datetime, seconds: int, clock: ClockKind) -> datetime:

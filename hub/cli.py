@@ -25,6 +25,7 @@ from hub.identity.access import ROLES
 from hub.infra import heap
 from hub.infra.embedded import ServiceUrls, embedded_postgres, provide
 from hub.infra.logs import setup_logging
+from hub.infra.running import check_same_database, recorded
 from hub.infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def _database(settings: Settings) -> Iterator[str]:
     if settings.database_url is not None:
         yield settings.database_url
     else:
+        check_same_database(settings.run_dir, settings.data_dir)  # not a second database beside a running hub's
         with embedded_postgres(settings.data_dir) as url:
             yield url
 
@@ -119,11 +121,15 @@ def _serve_workers(settings: Settings, count: int) -> int:
 
 
 def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare | None = None,
-              while_serving: WhileServing = _nothing, workers: int = 1, worker_of: int | None = None) -> int:
+              while_serving: WhileServing = _nothing, workers: int = 1, worker_of: int | None = None,
+              command: str = "serve") -> int:
     # A plain `serve` runs the MQTT connector only when MQTT_URL says where the broker is; the demo asks for its own
     # Mosquitto (`start_mqtt`, when installed) so that the simulated sensors speak MQTT.
-    with provide(settings.database_url, settings.redis_url, settings.data_dir, settings.mqtt_url,
-                 start_mqtt=start_mqtt) as urls:
+    with contextlib.ExitStack() as stack:
+        urls = stack.enter_context(provide(settings.database_url, settings.redis_url, settings.data_dir,
+                                           settings.mqtt_url, start_mqtt=start_mqtt))
+        if settings.database_url is None:  # our embedded database: say where, for the other CLI commands
+            stack.enter_context(recorded(settings.run_dir, command, settings.data_dir, urls.database_url))
         if prepare is not None:
             asyncio.run(_with_conn(urls.database_url, prepare))
         if workers > 1:

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from dispatch.policy import Policy
 from hub.app import init_app
 from hub.identity.auth import add_api_key, add_user
 from hub.infra.clock import Clock
@@ -163,9 +164,10 @@ class Hub:
 
 
 @asynccontextmanager
-async def running_hub(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Hub]:
+async def running_hub(settings: Settings, clock: Clock | None = None,
+                      policy: Policy | None = None) -> AsyncIterator[Hub]:
     """A hub on a real socket for as long as the block runs (several may share one database)."""
-    server = TestServer(init_app(settings, clock=clock), host="127.0.0.1", port=0)
+    server = TestServer(init_app(settings, clock=clock, policy=policy), host="127.0.0.1", port=0)
     await server.start_server()
     running = Hub(server)
     try:

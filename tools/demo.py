@@ -9,10 +9,13 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Final
 
 import asyncpg
 from aiohttp import web
 
+from dispatch.policy import Policy
+from dispatch.sla_policy import ClockKind, SlaPolicy
 from geo.areas import LEVELS
 from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import add_api_key, add_user, hash_password, save_user
@@ -22,6 +25,9 @@ from hub.services.boundaries import activate, active_versions, exclusive, store_
 log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "cityloop-demo"
+# The simulated crew works this many times faster than real staff, and the demo's time limits are as many times
+# shorter: a 1 h limit lasts a minute, so that warnings, 催办 and 督办 show within the demo's first minutes.
+DEMO_SPEED: Final = 60.0
 # (username, role, area): the city centre, two neighbouring counties, a township, an auditor.
 DEMO_USERS = (
     ("admin", "admin", None),
@@ -88,20 +94,60 @@ async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
     return accounts
 
 
-def print_banner(base_url: str, *, simulating: bool = False) -> None:
+def print_banner(base_url: str, *, simulating: bool = False, sla_speed: float | None = None) -> None:
+    """The consoles, the API and the demo logins, framed: printed last, once the start-up log is out, so that
+    they are the first thing a newcomer sees."""
     lines = [
+        "CityLoop demo is ready",
         "",
-        f"  Command-centre console: {base_url}/console/",
-        f"  Township mobile console: {base_url}/m/",
-        f"  API description:         {base_url}/openapi.json",
-        "  Demo logins (password for all: " + DEMO_PASSWORD + "):",
+        f"Command-centre console:  {base_url}/console/",
+        f"Township mobile console: {base_url}/m/",
+        f"API description:         {base_url}/openapi.json",
+        "",
+        "Demo logins (password for all: " + DEMO_PASSWORD + "):",
     ]
-    lines += [f"    {u:<10} {r:<18} {a or 'whole city'}" for u, r, a in DEMO_USERS]
+    lines += [f"  {u:<10} {r:<18} {a or 'whole city'}" for u, r, a in DEMO_USERS]
     if simulating:
-        lines += ["  Live simulator: hotline, Open311, IoT and grid traffic at ~2 events/s; its staff sign in with",
-                  "    the same password: sim-operator, sim-county-<county code>, sim-township-<township code>,",
-                  "    sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001)."]
-    print("\n".join(lines) + "\n", flush=True)
+        lines += ["", "Live simulator: hotline, Open311, IoT and grid traffic at ~2 events/s; its staff sign in with",
+                  "  the same password: sim-operator, sim-county-<county code>, sim-township-<township code>,",
+                  "  sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001)."]
+    if sla_speed:
+        lines += ["", f"Time limits run {sla_speed:g}x faster than real ones: a 1 h limit lasts "
+                      f"{60 / sla_speed:g} min; working-time",
+                  "  limits still pause outside working hours (nights, weekends), as the consoles say."]
+    print("\n" + framed(lines) + "\n", flush=True)
+
+
+def framed(lines: Sequence[str]) -> str:
+    """`lines` in an ASCII box (any terminal, any encoding), the box as wide as the longest line."""
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line:<{width}} |" for line in lines), rule])
+
+
+def demo_policy(speed: float = DEMO_SPEED) -> Policy:
+    """The Nanning demo policy (hub/data/demo_policy.json) with every time limit `speed` times shorter."""
+    policy = Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes())
+    return policy if policy.sla is None else policy.model_copy(update={"sla": faster_sla(policy.sla, speed)})
+
+
+def faster_sla(sla: SlaPolicy, speed: float) -> SlaPolicy:
+    """The same limits `speed` times shorter, in seconds of the same clocks: the clock kinds, the working calendar
+    (working-time limits still pause at nights and weekends) and the ladder's shares stay as they are."""
+
+    def shorter(duration: str | None, clock: ClockKind) -> str | None:
+        return None if duration is None else f"{max(1, round(sla.seconds(duration, clock) / speed))}s"
+
+    classes = {name: limits.model_copy(update={"sign": shorter(limits.sign, limits.clock),
+                                                "resolve": shorter(limits.resolve, limits.clock)})
+               for name, limits in sla.classes.items()}
+    categories = {}
+    for name, override in sla.categories.items():
+        clock = sla.classes[override.sla_class or sla.default_class].clock
+        categories[name] = override.model_copy(update={"sign": shorter(override.sign, clock),
+                                                       "resolve": shorter(override.resolve, clock)})
+    return sla.model_copy(update={"classes": classes, "categories": categories,
+                                  "callback_window": shorter(sla.callback_window, "calendar")})
 
 
 async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
@@ -125,14 +171,20 @@ async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
 
 
 def serve_demo(settings: Settings, *, simulate: bool) -> int:
-    """`cityloop serve` with the demo around it: the demo policy (unless CITYLOOP_POLICY_FILE names another), its
-    own Mosquitto when MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users,
-    the banner and (unless `simulate` is false) the live simulator while it serves."""
+    """`cityloop serve` with the demo around it: the demo policy with its time limits DEMO_SPEED times shorter
+    (written to the data directory; unless CITYLOOP_POLICY_FILE names another policy), its own Mosquitto when
+    MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users, (unless `simulate`
+    is false) the live simulator while it serves, and last the framed banner."""
     from hub.cli import cmd_serve
     from hub.keys import POOL, SETTINGS
 
-    if settings.policy_file is None:
-        settings = settings.model_copy(update={"policy_file": DEMO_POLICY_FILE})
+    sla_speed: float | None = None
+    if settings.policy_file is None:  # the demo policy, its time limits as fast as the simulated crew
+        path = settings.data_dir / "demo-policy.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(demo_policy(DEMO_SPEED).model_dump_json(), encoding="utf-8")
+        settings = settings.model_copy(update={"policy_file": path})
+        sla_speed = DEMO_SPEED
 
     async def prepare(pool: asyncpg.Pool) -> None:
         await seed_demo_boundaries(pool, settings.data_dir / "geo-cache")
@@ -140,17 +192,21 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
     @contextlib.asynccontextmanager
     async def while_serving(app: web.Application, base: str) -> AsyncIterator[None]:
         accounts = await seed_demo(app[POOL])
-        print_banner(base, simulating=simulate)
         simulator: asyncio.Task[object] | None = None
         if simulate:
-            from tools.simulation import SimConfig, run_simulation
+            from tools.simulation import SimConfig, Simulator
 
             # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
             # crew works 60 times faster than real staff, so that cases move within a minute or two.
-            config = SimConfig(rate=2.0, duration=None, mqtt_url=app[SETTINGS].mqtt_url, speed=60.0,
+            config = SimConfig(rate=2.0, duration=None, mqtt_url=app[SETTINGS].mqtt_url, speed=DEMO_SPEED,
                                report_every_s=60.0)
-            simulator = asyncio.create_task(run_simulation(base, accounts, config))
+            running = Simulator(base, accounts, config)
+            simulator = asyncio.create_task(running.run())
             simulator.add_done_callback(_report_simulator_end)
+            # The banner comes last, after the simulator's start-up log, so that it is not scrolled away.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.ready.wait(), 30.0)
+        print_banner(base, simulating=simulate, sla_speed=sla_speed)
         try:
             yield
         finally:
@@ -159,7 +215,7 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
                     await simulator
 
-    return cmd_serve(settings, start_mqtt=True, prepare=prepare, while_serving=while_serving)
+    return cmd_serve(settings, start_mqtt=True, prepare=prepare, while_serving=while_serving, command="demo")
 
 
 def _report_simulator_end(task: asyncio.Task[object]) -> None:

@@ -4,6 +4,7 @@
 import { Api } from "/static/shared/api.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
+import { WorkingTime } from "/static/shared/worktime.js";
 import { FeedList } from "./feedlist.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
@@ -113,6 +114,10 @@ async function start() {
   $("#headline").hidden = false;
 
   setCategories(config.categories);
+  // 非工作时间，计时暂停: a small status beside the connection's, while working-time clocks are paused.
+  const worktimeEl = Object.assign(document.createElement("span"), { id: "worktime" });
+  $("#conn").before(worktimeEl);
+  new WorkingTime({ el: worktimeEl, api }).show(config.working_time);
   const store = new CaseStore(config.states);
   const user = config.user;
   const homePath = await homeAreas(user.area);

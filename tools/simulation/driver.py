@@ -43,6 +43,7 @@ class Simulator:
         self._sources: dict[str, Callable[[], Awaitable[None]]] = {}
         self._events: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self.ready = asyncio.Event()  # set once the channels are set up and traffic starts (or the set-up failed)
 
     def stop(self) -> None:
         """End the run early (Ctrl-C in `cityloop simulate`): no new events; `run()` returns its summary."""
@@ -58,7 +59,10 @@ class Simulator:
             http = Http(session, self.summary, config.max_in_flight)
             staff = StaffRoom(http, self.accounts)
             try:
-                crew = await self._set_up(http, staff)
+                try:
+                    crew = await self._set_up(http, staff)
+                finally:
+                    self.ready.set()
                 if crew is not None:
                     crew_task = asyncio.create_task(crew.run())
                 if config.report_every_s:
