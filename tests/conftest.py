@@ -89,6 +89,15 @@ def template_database(service_urls: ServiceUrls, work_dir: Path) -> Iterator[str
     asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+async def empty_database(service_urls: ServiceUrls) -> AsyncIterator[str]:
+    """A database with nothing in it, not even the migrations (a hub or the demo applies them)."""
+    name = f"cityloop_empty_{uuid.uuid4().hex[:10]}"
+    await _admin(service_urls.database_url, f'CREATE DATABASE "{name}"')
+    yield database_url_for(service_urls.database_url, name)
+    await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @asynccontextmanager
 async def fresh_database(service_urls: ServiceUrls, template_database: str) -> AsyncIterator[str]:
     """A database of its own, copied from the migrated template, dropped afterwards."""

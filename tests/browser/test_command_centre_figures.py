@@ -10,23 +10,11 @@ from playwright.async_api import BrowserContext, expect
 
 from hub.infra.settings import Settings
 from tests.browser.test_command_centre import api_get, sign_in
-from tests.conftest import Hub, running_hub
+from tests.conftest import running_hub
 from tests.e2e.test_case_lifecycle import Console
-from tests.e2e.test_console_figures import new_case, qingxiu_townships
+from tests.e2e.test_console_figures import close_case, new_case, qingxiu_townships
 
 FIGURES = ("open", "overdue", "warning", "triage", "today")
-
-
-async def close_case(hub: Hub, key: str, operator: Console, township: dict[str, str], community: str,
-                     satisfaction: str = "satisfied") -> str:
-    """A new case in the township, worked to its callback (closed unless the caller is dissatisfied)."""
-    handler = Console(hub, await hub.login("township_handler", township["code"]))
-    case_id = await new_case(hub, key, township, community)
-    case = await handler.ok(case_id, "accept", (await operator.case(case_id))["version"])
-    case = await handler.ok(case_id, "resolve", case["version"], note="已处理")
-    await operator.ok(case_id, "callback", case["version"], contacted=True,
-                      solved=satisfaction != "dissatisfied", satisfaction=satisfaction)
-    return case_id
 
 
 async def test_headline_shows_the_servers_figures_and_follows_new_cases(

@@ -47,6 +47,18 @@ async def new_case(hub: Hub, key: str, township: dict[str, str], community: str)
     return str(answer["case_id"])
 
 
+async def close_case(hub: Hub, key: str, operator: Console, township: dict[str, str], community: str,
+                     satisfaction: str = "satisfied") -> str:
+    """A new case in the township, worked to its callback (closed unless the caller is dissatisfied)."""
+    handler = Console(hub, await hub.login("township_handler", township["code"]))
+    case_id = await new_case(hub, key, township, community)
+    case = await handler.ok(case_id, "accept", (await operator.case(case_id))["version"])
+    case = await handler.ok(case_id, "resolve", case["version"], note="已处理")
+    await operator.ok(case_id, "callback", case["version"], contacted=True,
+                      solved=satisfaction != "dissatisfied", satisfaction=satisfaction)
+    return case_id
+
+
 async def get(hub: Hub, headers: dict[str, str], path: str, **params: str) -> dict[str, Any]:
     async with hub.http.get(f"{hub.base}{path}", params=params, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
@@ -145,20 +157,12 @@ async def test_kpis_carry_sample_sizes_rank_only_units_with_enough_and_trend_by_
         (busy, busy_places), (quiet, quiet_places) = qingxiu_townships(2, 2)
         operator = Console(hub, await hub.login("city_operator", None))
 
-        async def close_with(township: dict[str, str], community: str, satisfaction: str) -> None:
-            handler = Console(hub, await hub.login("township_handler", township["code"]))
-            case_id = await new_case(hub, key, township, community)
-            case = await handler.ok(case_id, "accept", (await operator.case(case_id))["version"])
-            case = await handler.ok(case_id, "resolve", case["version"], note="已处理")
-            await operator.ok(case_id, "callback", case["version"], contacted=True,
-                              solved=satisfaction != "dissatisfied", satisfaction=satisfaction)
-
         # The busy township: two valid callbacks, one dissatisfied. The quiet one: a single satisfied caller,
         # a perfect score on one sample — shown, but not ranked above the busy one.
-        await close_with(busy, busy_places[0], "satisfied")
+        await close_case(hub, key, operator, busy, busy_places[0], "satisfied")
         clock.advance(timedelta(days=1))
-        await close_with(busy, busy_places[1], "dissatisfied")
-        await close_with(quiet, quiet_places[0], "satisfied")
+        await close_case(hub, key, operator, busy, busy_places[1], "dissatisfied")
+        await close_case(hub, key, operator, quiet, quiet_places[0], "satisfied")
 
         body = await get(hub, operator.headers, "/api/v1/kpis", level="township", period="month")
         assert body["min_samples"] == 2

@@ -11,14 +11,13 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from hub.infra.embedded import ServiceUrls
-from tests.conftest import _admin, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 from tests.e2e.test_start_up import Process
 from tests.processes import free_port, wait_ready
@@ -26,14 +25,6 @@ from tests.processes import free_port, wait_ready
 # What the children must not inherit from the test run: they choose their database by CITYLOOP_DATA_DIR.
 UNSET = ("DATABASE_URL", "CITYLOOP_DATABASE_URL", "CITYLOOP_POLICY_FILE", "CITYLOOP_DATA_DIR")
 
-
-@pytest.fixture
-async def empty_database(service_urls: ServiceUrls) -> AsyncIterator[str]:
-    """A database with nothing in it (the demo migrates it and seeds its layers)."""
-    name = f"cityloop_empty_{uuid.uuid4().hex[:10]}"
-    await _admin(service_urls.database_url, f'CREATE DATABASE "{name}"')
-    yield database_url_for(service_urls.database_url, name)
-    await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ import geo
 from hub.cli import PLUGIN_COMMANDS
 from hub.identity.auth import add_api_key, add_user
 from hub.infra.embedded import ServiceUrls
-from tests.conftest import _admin, database_url_for
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 from tests.processes import free_port, wait_ready
 
@@ -31,14 +30,6 @@ COUNTIES = Path(geo.__file__).resolve().parent / "data" / "nanning_districts.geo
 POLICY_WARNING = "CITYLOOP_POLICY_FILE is not set"
 NO_BOUNDARIES = "no boundary layers are loaded"
 
-
-@pytest.fixture
-async def empty_database(service_urls: ServiceUrls) -> AsyncIterator[str]:
-    """A database with nothing in it: not even the migrations (the hub applies them)."""
-    name = f"cityloop_empty_{uuid.uuid4().hex[:10]}"
-    await _admin(service_urls.database_url, f'CREATE DATABASE "{name}"')
-    yield database_url_for(service_urls.database_url, name)
-    await _admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Process:
