@@ -7,8 +7,11 @@
 // change matters — then the panel reloads, says so, and keeps what the user typed for the retry.
 
 import { activeDeadline, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
-import { actionName, countdown, esc, formatTime, lang, sourceName, stateName, t } from "/static/shared/i18n.js";
-import { caseLabel, categoryName, evName, w, wv } from "./words.js";
+import {
+  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, lang, ruleName,
+  sourceName, stateName, t,
+} from "/static/shared/i18n.js";
+import { caseLabel, evName, w, wv } from "./words.js";
 
 const RETURN_REASONS = ["not_our_remit", "wrong_area", "unclear_ownership"];
 const SATISFACTION = ["satisfied", "basically_satisfied", "dissatisfied", "unreachable"];
@@ -471,9 +474,9 @@ export class CasePanel {
       if (value === null || value === undefined || value === "") return;
       rows.push(`<dt>${esc(label)}</dt><dd${field ? ` data-field="${field}"` : ""}>${value}</dd>`);
     };
-    row(t("case.category"), esc(((c.category && c.category.path) || []).join(" › ") || categoryName(report.category)));
+    row(t("case.category"), esc(categoryPath(c).join(" › ")));
     row(w("case.type"), esc(wv("type", report.type)));
-    row(w("case.channel"), esc(report.channel || ""));
+    row(w("case.channel"), esc(channelName(report.channel)), "channel");
     row(w("case.reported_at"), esc(report.reported_at ? formatTime(report.reported_at) : ""));
     row(w("case.created_at"), esc(formatTime(c.created_at)));
     const areas = c.areas || {};
@@ -484,8 +487,9 @@ export class CasePanel {
     const units = c.units || {};
     row(t("case.unit"), esc(units.lead ? units.lead.name : w("case.unit_none")), "lead");
     if (units.assist && units.assist.length) row(t("case.assist"), esc(units.assist.map((u) => u.name).join("、")));
-    row(t("case.rule"), c.rule ? `<code>${esc(c.rule)}</code>` : "", "rule");
-    row(w("case.explanation"), esc(c.explanation || ""), "explanation");
+    // A configured rule's id is a code (R-lighting); the built-in ones (fallback, manual …) read as words.
+    row(t("case.rule"), c.rule ? (ruleName(c.rule) === c.rule ? `<code>${esc(c.rule)}</code>` : esc(ruleName(c.rule))) : "", "rule");
+    row(w("case.explanation"), esc(explanationText(c.explanation_facts, c.explanation)), "explanation");
     if (c.triage_reason) row(w("case.triage_reason"), esc(wv("triage", c.triage_reason)));
     const who = report.reporter || {};
     if (who.name || who.phone) row(t("case.reporter"), esc([who.name, who.phone].filter(Boolean).join(" ")), "reporter");
@@ -528,7 +532,7 @@ export class CasePanel {
     return `<h3>${esc(t("case.timeline"))}</h3><ol class="timeline" data-field="timeline">`
       + events.map((e) => `<li data-position="${esc(String(e.position))}"><div class="tl-head"><b>${esc(evName(e.type))}</b>`
         + `<time>${esc(formatTime(e.occurred_at))}</time></div>`
-        + (e.actor ? `<div class="tl-actor">${esc(w("tl.by"))} ${esc(e.actor)}</div>` : "")
+        + (e.actor ? `<div class="tl-actor">${esc(w("tl.by"))} ${esc(actorText(e))}</div>` : "")
         + ((s) => (s ? `<div class="tl-data">${esc(s)}</div>` : ""))(summary(e.type, e.data || {}))
         + `</li>`).join("")
       + `</ol>`;

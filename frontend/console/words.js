@@ -1,7 +1,7 @@
 // The command centre's own words, on top of the shared dictionary (/static/shared/i18n.js): w(key)
 // looks here first and falls back to the shared t(key). Kept here so the shared file stays small.
 
-import { eventName, wordsOf } from "/static/shared/i18n.js";
+import { categoryLabel, categoryPath, eventName, setCategoryNames, wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
@@ -127,21 +127,22 @@ export function translatePage(root = document) {
   root.querySelectorAll("[data-w-title]").forEach((el) => { el.title = w(el.dataset.wTitle); });
 }
 
-// Category names by the channels' aliases and codes (GET /api/v1/console/config), for cases that have no
-// matrix category yet (triage): the shared caseTitle would show the raw alias ("flooding").
-let categoryNames = new Map();
-export function setCategories(list) {
-  categoryNames = new Map((list || []).flatMap((c) => [[c.category, c.name], [c.code, c.name]]));
+// Category names by code and channel name (GET /api/v1/console/config `category_names`), in the console's
+// language: also for cases that have no matrix category yet (triage), where the raw alias ("flooding") would show.
+export function setCategories(list, names) {
+  setCategoryNames(names || Object.fromEntries((list || []).flatMap((c) => {
+    const path = { zh: [c.group, c.name], en: [c.group_en || c.group, c.name_en || c.name] };
+    return [[c.category, path], [c.code, path]];
+  })));
 }
 
-/** The name of a category given by its alias or code ("flooding" → 道路积水). */
-export function categoryName(value) { return categoryNames.get(value) || value || ""; }
+/** The name of a category given by its alias or code ("flooding" → 道路积水 / Flooded road). */
+export function categoryName(value) { return categoryLabel(value); }
 
 /** A short title for lists: the category's last level, and where (township, else county). */
 export function caseLabel(c) {
-  const report = c.report || {};
-  const path = (c.category && c.category.path) || [];
-  const category = path[path.length - 1] || categoryNames.get(report.category) || report.category || "";
+  const path = categoryPath(c);
+  const category = path[path.length - 1] || "";
   const areas = c.areas || {};
   const place = (areas.township || areas.county || {}).name || "";
   return [category, place].filter(Boolean).join(" · ");

@@ -6,7 +6,7 @@
 // screens by the URL's hash (#/queue, #/case/<id>, #/report, #/me).
 
 import { LiveFeed } from "/static/shared/feed.js";
-import { lang, onLangChange, setLang, t, translate } from "/static/shared/i18n.js";
+import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import { loadAreaName, renderMe } from "./me.js";
 import { clearQueue, renderQueue, renderQueueStatus, scheduleRender, visibleQueue, wireQueue } from "./queue.js";
@@ -90,6 +90,7 @@ function enterApp() {
 async function loadConfig() {
   try {
     setConfig(await api.get("/api/v1/console/config"));
+    setCategoryNames(S.config.category_names);
     fillCategories();
     if (S.view === "me") renderMe();
     loadAreaName();
