@@ -8,7 +8,7 @@
 
 import { activeDeadline, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
 import {
-  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, lang, ruleName,
+  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, lang, ruleLabel, ruleName,
   sourceName, stateName, t,
 } from "/static/shared/i18n.js";
 import { caseLabel, evName, w, wv } from "./words.js";
@@ -487,8 +487,11 @@ export class CasePanel {
     const units = c.units || {};
     row(t("case.unit"), esc(units.lead ? units.lead.name : w("case.unit_none")), "lead");
     if (units.assist && units.assist.length) row(t("case.assist"), esc(units.assist.map((u) => u.name).join("、")));
-    // A configured rule's id is a code (R-lighting); the built-in ones (fallback, manual …) read as words.
-    row(t("case.rule"), c.rule ? (ruleName(c.rule) === c.rule ? `<code>${esc(c.rule)}</code>` : esc(ruleName(c.rule))) : "", "rule");
+    // A configured rule reads as what it covers, with its id (R-lighting) as a code; the built-in ones
+    // (fallback, manual …) read as words.
+    const ruleWords = ruleLabel(c.explanation_facts);
+    row(t("case.rule"), c.rule ? (ruleName(c.rule) !== c.rule ? esc(ruleName(c.rule))
+      : `${ruleWords ? `${esc(ruleWords)} ` : ""}<code>${esc(c.rule)}</code>`) : "", "rule");
     row(w("case.explanation"), esc(explanationText(c.explanation_facts, c.explanation)), "explanation");
     if (c.triage_reason) row(w("case.triage_reason"), esc(wv("triage", c.triage_reason)));
     const who = report.reporter || {};

@@ -233,28 +233,33 @@ export function ruleName(rule) {
   return String(rule);
 }
 
+/** A configured rule in words, from the dispatch's facts ("市容环境 各街镇"); "" for other kinds. */
+export function ruleLabel(facts) {
+  if (!facts || facts.kind !== "rule") return "";
+  const scope = facts.scope || {};
+  const where = scope.area ? (scope.area.name || scope.area.code) : t(`scope.${scope.level}`);
+  return t("why.rule_name", { category: categoryNodeName(facts.rule_category), scope: where });
+}
+
+function categoryNodeName(node) {
+  if (!node) return "";
+  const names = categoryNames[node.code];
+  if (names) return names[current][names[current].length - 1];
+  return (current === "en" && node.name_en) || node.name || node.code || "";
+}
+
 /** Why this unit leads, in words, from the facts the dispatch recorded (`explanation_facts`); a case
  * dispatched before those were recorded shows its stored sentence. */
 export function explanationText(facts, stored = "") {
   if (!facts || !facts.kind) return stored || "";
-  const nodeName = (node) => {
-    if (!node) return "";
-    const names = categoryNames[node.code];
-    if (names) return names[current][names[current].length - 1];
-    return (current === "en" && node.name_en) || node.name || node.code || "";
-  };
   const list = (units) => (units || []).map((u) => u.name || u.code).join(t("why.list_sep"));
   const place = (facts.place || []).map((a) => a.name || a.code).join(t("why.place_sep"));
-  const about = [nodeName(facts.category), place].filter(Boolean).join(" · ");
+  const about = [categoryNodeName(facts.category), place].filter(Boolean).join(" · ");
   const lead = facts.lead ? t(facts.alternative ? "why.alt_lead" : "why.lead", { unit: facts.lead.name || facts.lead.code }) : "";
   const assist = facts.assist && facts.assist.length ? t("why.assist", { units: list(facts.assist) }) : "";
   switch (facts.kind) {
-    case "rule": {
-      const scope = facts.scope || {};
-      const where = scope.area ? (scope.area.name || scope.area.code) : t(`scope.${scope.level}`);
-      const rule = t("why.rule_name", { category: nodeName(facts.rule_category), scope: where });
-      return t("why.rule", { about, rule, lead, assist });
-    }
+    case "rule":
+      return t("why.rule", { about, rule: ruleLabel(facts), lead, assist });
     case "special_owner": {
       const hints = Object.entries(facts.hints || {}).map(([k, v]) => {
         const key = `hint.${k}.${v}`;
