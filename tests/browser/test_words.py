@@ -105,6 +105,15 @@ async def test_both_consoles_show_words_not_codes_in_either_language(
     assert not any(name in english for name in CHINESE_CATEGORY), english
     await desk.screenshot("words-command-centre-en")
     await set_language(page, "zh")
+    # A case dispatched before the facts were recorded shows its stored sentence; an event without `by` (from
+    # the live feed) still names the role in words.
+    old = await page.evaluate("""async () => {
+        const words = await import("/static/shared/i18n.js");
+        return [words.explanationText(null, "R-lighting: stored"),
+                words.actorText({ actor: "county_dispatcher:sim-county-450107" }),
+                words.actorText({ actor: "system" }), words.ruleName("fallback:township_government")];
+    }""")
+    assert old == ["R-lighting: stored", "sim-county-450107（区县调度员）", "系统", "属地兜底（街镇政府）"]
     await desk.screenshot("words-command-centre-zh")
     desk.assert_clean()
 
