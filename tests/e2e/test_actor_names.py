@@ -11,6 +11,7 @@ from hub.identity.auth import add_user
 from hub.keys import LOCATOR, POLICY, POOL
 from hub.services.actors import describe_actors
 from tests.conftest import Hub
+from tests.e2e.test_grid_reports import post_report, report_fields
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 
 PASSWORD = "correct horse battery"
@@ -85,3 +86,14 @@ async def test_the_console_config_names_the_users_unit_and_categories_in_both_la
     assert names["03"] == {"zh": ["市容环境"], "en": ["City appearance"]}, "classes too: a case may sit on one"
     streetlight = next(c for c in config["categories"] if c["category"] == "streetlight")
     assert (streetlight["name_en"], streetlight["group_en"]) == ("Streetlight", "Public utilities")
+
+
+async def test_a_grid_workers_report_records_their_name_and_unit_at_the_time(hub: Hub) -> None:
+    worker = await user(hub, "grid-meng", "grid_worker", "450103", display_name="蒙小军", unit="450103-cgj")
+    status, answer = await post_report(hub, worker, report_fields())
+    assert status == 202, answer
+    await hub.app[POOL].execute("UPDATE users SET display_name = '蒙大军' WHERE username = 'grid-meng'")
+    timeline = (await api_get(hub, worker, f"/api/v1/cases/{answer['case_id']}"))["timeline"]
+    assert timeline[0]["actor"] == "grid_worker:grid-meng"
+    assert timeline[0]["by"] == {"kind": "user", "role": "grid_worker", "name": "蒙小军",
+                                 "unit": {"code": "450103-cgj", "name": "青秀区城市管理局"}}
