@@ -136,5 +136,11 @@ async def test_both_consoles_show_words_not_codes_in_either_language(
     assert_no_raw_words(english, "phone, English", chinese=False)
     assert not any(name in english for name in CHINESE_CATEGORY), english
     await hand.screenshot("words-mobile-en")
+    # The report form's category picker too.
+    await hand.page.locator('#nav [data-nav="report"]').tap()
+    picker = hand.page.locator("#report-category")
+    await expect(picker.locator('option[value="exposed_rubbish"]')).to_have_text("Exposed rubbish")
+    await expect(picker.locator('optgroup[label="City appearance"]')).to_have_count(1)
     await set_language(hand.page, "zh")
+    await expect(picker.locator('option[value="exposed_rubbish"]')).to_have_text("暴露垃圾")
     hand.assert_clean()
