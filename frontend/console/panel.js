@@ -532,6 +532,12 @@ export class CasePanel {
 
   timelineHtml(c) {
     const events = [...(c.timeline || [])].reverse();
+    // Some events name a unit by code only (a return, its review): its name from the dispatches.
+    unitNames = new Map();
+    for (const e of c.timeline || []) {
+      const d = e.data || {};
+      for (const u of [d.lead, ...(d.assist || [])]) if (u && u.code) unitNames.set(u.code, u.name);
+    }
     return `<h3>${esc(t("case.timeline"))}</h3><ol class="timeline" data-field="timeline">`
       + events.map((e) => `<li data-position="${esc(String(e.position))}"><div class="tl-head"><b>${esc(evName(e.type))}</b>`
         + `<time>${esc(formatTime(e.occurred_at))}</time></div>`
@@ -624,9 +630,10 @@ function caseRef(c) {
   return c.case_id.slice(0, 8);
 }
 
+let unitNames = new Map();
 function unitName(u) {
   if (!u) return "";
-  if (typeof u === "string") return u;
+  if (typeof u === "string") return unitNames.get(u) || u;
   return u.name || u.code || "";
 }
 

@@ -75,6 +75,10 @@ async def test_both_consoles_show_words_not_codes_in_either_language(
     handler_seen = f"陆海燕（{township_name}人民政府）"
     operator_seen = "周晓梅（南宁市城市运行管理指挥中心）"
 
+    # A second case the township returns: the return names the unit by code in its event.
+    returned_id = await mobile.new_ticket(hub, key, QINGXIU_SEAT, category=mobile.TRADING, content="路边占道经营")
+    await centre.api_act(hub, handler, returned_id, "return", 2, reason="not_our_remit", note="应由城管处理")
+
     desk = await open_console(hub, desktop, "op-words")
     page = desk.page
     await page.evaluate("id => window.cityloop.openCase(id)", case_id)
@@ -92,6 +96,12 @@ async def test_both_consoles_show_words_not_codes_in_either_language(
     await expect(timeline).to_contain_text(operator_seen)
     await expect(timeline).to_contain_text("12345热线接口")
     assert_no_raw_words(await visible_text(panel), "command centre, 中文", chinese=True)
+
+    await page.evaluate("id => window.cityloop.openCase(id)", returned_id)
+    await expect(timeline).to_contain_text(f"职能不符 · 应由城管处理 · {township_name}人民政府")
+    assert not re.search(r"\d{6,}-gov", await visible_text(timeline)), "a unit named by its code"
+    await page.evaluate("id => window.cityloop.openCase(id)", case_id)
+    await expect(panel.locator('[data-field="version"]')).to_have_text(str(case["version"]))
 
     await set_language(page, "en")
     await expect(panel).to_contain_text(" › ".join(ENGLISH_CATEGORY))
