@@ -228,12 +228,40 @@ class KpiRow:
             "mean_hours_to_resolve": ratio(self.hours_to_resolve, self.resolved),
         }
 
+    def samples(self) -> dict[str, int]:
+        """n behind each rate: the count its ratio divides by (a rate of 10 callbacks is not one of 1,000)."""
+        return {rate: getattr(self, count) for rate, count in SAMPLE_OF.items()}
+
     def as_json(self, weights: KpiWeights) -> JsonDict:
         counts = {_SHOWN.get(f.name, f.name): getattr(self, _SHOWN.get(f.name, f.name)) for f in fields(self)}
-        return {**counts, "overdue": self.overdue, **self.rates(weights)}
+        return {**counts, "overdue": self.overdue, **self.rates(weights), "samples": self.samples()}
 
 
 _SHOWN = {"time_to_sign": "hours_to_sign", "time_to_resolve": "hours_to_resolve"}
+# Each rate and the count it is a share of (KpiRow.rates): valid callbacks (有效回访) behind the three
+# callback rates and the composite; the assignments judged for on-time sign-off and resolution; ...
+SAMPLE_OF: Final = {
+    "response_rate": "valid_callbacks", "resolution_rate": "valid_callbacks", "satisfaction_rate": "valid_callbacks",
+    "composite": "valid_callbacks", "on_time_sign_rate": "sign_counted", "on_time_resolution_rate": "resolve_counted",
+    "return_rate": "dispatched", "redo_rate": "resolutions", "mean_hours_to_sign": "signed",
+    "mean_hours_to_resolve": "resolved",
+}
+
+
+def rank_rows(rows: list[JsonDict], min_samples: int) -> None:
+    """Rank rows (as_json) within each period and level by composite score, best first; a row with fewer than
+    `min_samples` valid callbacks, or no composite, is not ranked (`rank` None, `ranked` False): a township
+    with one satisfied caller would otherwise top the 红榜 at 100. Ties are broken by code."""
+    groups: dict[tuple[str, str], list[JsonDict]] = {}
+    for r in rows:
+        r["ranked"] = r["composite"] is not None and r["valid_callbacks"] >= min_samples
+        r["rank"] = None
+        if r["ranked"]:
+            groups.setdefault((r["period"], r["level"]), []).append(r)
+    for group in groups.values():
+        group.sort(key=lambda r: (-r["composite"], str(r["code"])))
+        for i, r in enumerate(group, 1):
+            r["rank"] = i
 
 
 def period_of(moment: datetime, period: Period, utc_offset_minutes: int = 480) -> str:

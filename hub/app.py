@@ -37,6 +37,7 @@ from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.mqtt import MqttSubscriber
@@ -153,6 +154,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
+    app[keys.HEADLINE] = Headline(reads, settings.headline_cache_s)  # the consoles' figures, shared per scope
     if missing := await missing_up_to(pool):
         log.warning("KPI figures leave out the events recorded before the KPI table existed: run "
                     "`cityloop projections rebuild` once", extra={"missing_up_to": missing})

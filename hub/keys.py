@@ -20,6 +20,7 @@ from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.readings import IotService
@@ -53,6 +54,7 @@ TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
 READS = web.AppKey("reads", CaseReads)
 KPIS = web.AppKey("kpis", Kpis)
+HEADLINE = web.AppKey("headline", Headline)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)

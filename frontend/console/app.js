@@ -5,7 +5,7 @@ import { Api } from "/static/shared/api.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { FeedList } from "./feedlist.js";
-import { headline, headlineHtml, KpiPanel } from "./kpi.js";
+import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { CasePanel } from "./panel.js";
 import { Queues } from "./queues.js";
@@ -122,22 +122,33 @@ async function start() {
     const area = homePath[homePath.length - 1];
     who.textContent = [user.display_name || user.name, user.unit_name || w(`role.${user.role}`),
       area.code === null ? t("drill.city") : area.name].filter(Boolean).join(" · ");
+    who.title = who.textContent; // cut short on a laptop: the whole line on hover
   };
   renderWho();
 
   let panel;
-  const openCase = (id) => { showTab("case"); return panel.open(id); };
+  const openCase = (id) => {
+    showTab("case");
+    // Stacked (narrow) layout: the panel is below the map; bring it up rather than open it out of sight.
+    const column = $(".col-right");
+    if (column.getBoundingClientRect().top > window.innerHeight * 0.6) column.scrollIntoView({ block: "start" });
+    return panel.open(id);
+  };
 
   const map = new CaseMap({ el: $("#map"), api, config, store, onCase: openCase, toast,
                             onDrill: (path) => renderCrumbs(path) });
   map.onCount = (n) => { $("#map-count").textContent = w("map.cases", { n }); };
-  panel = new CasePanel({ el: $("#case-panel"), api, store, config, toast, onSelect: (id) => map.select(id),
+  // With no case picked the right column shows the KPI summary rather than an empty panel.
+  const onSelect = (id) => { map.select(id); if (!id) showTab("kpi"); };
+  panel = new CasePanel({ el: $("#case-panel"), api, store, config, toast, onSelect,
                           onLocate: (id) => map.locate(id) });
   const feedList = new FeedList({ el: $("#feed"), countEl: $("#feed-count"), onCase: openCase });
   const queues = new Queues({ api, tabsEl: $("#queue-tabs"), listEl: $("#queue-list"), onCase: openCase,
                               available: config.queues });
-  const kpi = new KpiPanel({ api, store, toast, els: { numbers: $("#kpi-numbers"), ranking: $("#kpi-ranking"),
-    red: $("#board-red"), black: $("#board-black"), heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
+  const kpi = new KpiPanel({ api, toast, area: user.area, onCase: openCase, els: { numbers: $("#kpi-numbers"),
+    rates: $("#kpi-rates"), trend: $("#kpi-trend"), ranking: $("#kpi-ranking"), rankNote: $("#kpi-rank-note"),
+    unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
+    heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
 
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
@@ -187,15 +198,16 @@ async function start() {
   }
   document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
-  // Header numbers (also on the KPI tab).
+  // Header numbers (also on the KPI tab): counted by the server for the whole jurisdiction, the same on every
+  // console (a snapshot holds only some cases); asked again after live events and every few seconds.
+  const headline = new Headline({ api, onChange: () => renderHeadline() });
   const renderHeadline = () => {
-    const n = headline(store);
-    $("#headline").innerHTML = headlineHtml(n);
-    if (kpi.visible) kpi.renderNumbers();
+    $("#headline").innerHTML = headlineHtml(headline.figures);
+    kpi.setFigures(headline.figures);
   };
 
   // The live feed drives everything.
-  store.on("snapshot", () => { map.refilter(); renderHeadline(); queues.refresh(); });
+  store.on("snapshot", () => { map.refilter(); headline.soon(); queues.refresh(); });
   store.on("events", (events, changed, touched) => {
     feedList.add(events, changed);
     map.update(changed);
@@ -203,10 +215,7 @@ async function start() {
     queues.refresh();
     headlineSoon();
   });
-  let headlineTimer = null;
-  const headlineSoon = () => {
-    if (!headlineTimer) headlineTimer = setTimeout(() => { headlineTimer = null; renderHeadline(); }, 500);
-  };
+  const headlineSoon = () => headline.soon();
   const feed = new LiveFeed({
     token: () => api.token,
     areas: [],
@@ -219,7 +228,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi,
+    feed, store, map, panel, queues, kpi, headline,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -243,10 +252,11 @@ async function start() {
   });
 
   setInterval(() => { panel.tick(); queues.tick(); }, 1000);
-  setInterval(renderHeadline, 15000); // SLA states move with the clock
   window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); });
 
   renderHeadline();
+  headline.load();
+  showTab("kpi");
   feed.start();
   await map.setPath(homePath);
 }

@@ -45,7 +45,14 @@ export class CaseMap {
                                  maxZoom: 18, fadeAnimation: false });
     this.map = map;
     const cfg = this.config.map;
-    map.setView([cfg.centre.lat, cfg.centre.lng], cfg.centre.zoom);
+    // The user's own jurisdiction, whole, at whatever size the screen is (the server knows its box);
+    // the boundaries drawn next refine it. Without boundaries there is nothing to fit: the city centre.
+    this.fitted = null; // the bounds last fitted, for as long as the user has not moved the map since
+    if (!this.fit(cfg.bounds && L.latLngBounds(cfg.bounds))) map.setView([cfg.centre.lat, cfg.centre.lng], cfg.centre.zoom);
+    map.on("zoomstart movestart", () => { if (!this.fitting) this.fitted = null; });
+    // The map's box changes with the layout as well as with the window (the toolbar wraps, a column
+    // collapses): keep it sized, and keep a fitted view fitted.
+    if (window.ResizeObserver) new ResizeObserver(() => this.invalidate()).observe(this.el);
     if (cfg.tile_url) {
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 18 }).addTo(map);
       L.control.attribution({ prefix: false }).addTo(map);
@@ -70,10 +77,18 @@ export class CaseMap {
       const div = L.DomUtil.create("div", "legend");
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
+      div.addEventListener("click", (ev) => {
+        if (!ev.target.closest(".legend-toggle")) return;
+        this.legendOpen = !this.legendOpen;
+        this.legendChosen = true; // the user's choice holds whatever the size
+        this.renderLegend();
+      });
       this.legendEl = div;
       this.renderLegend();
       return div;
     };
+    this.legendChosen = false;
+    this.legendOpen = this.roomy();
     this.legend.addTo(map);
     // Colours follow the clock (a case turns amber and red without any event): recolour twice a minute.
     this.recolourTimer = setInterval(() => this.recolourAll(), 30000);
@@ -140,14 +155,24 @@ export class CaseMap {
         }
       },
     }).addTo(this.map);
-    if (!cur.code) { // the city: the deployment's own view (the urban districts, where most cases are)
-      const centre = this.config.map.centre;
-      this.map.setView([centre.lat, centre.lng], centre.zoom, { animate: false });
-      return;
+    // The area drilled into, whole: its children's shapes, else its own outline, else (the city, with
+    // nothing drawn) the server's box of the user's jurisdiction.
+    const candidates = [this.areaLayer.getBounds(), this.outlineLayer.getLayers()[0]?.getBounds(),
+                        !cur.code && this.config.map.bounds ? L.latLngBounds(this.config.map.bounds) : null];
+    this.fit(candidates.find((b) => b && b.isValid()));
+  }
+
+  /** Show `bounds` whole (false when there is nothing to fit). */
+  fit(bounds) {
+    if (!bounds || !bounds.isValid()) return false;
+    this.fitting = true;
+    try {
+      this.map.fitBounds(bounds, { padding: [16, 16], animate: false });
+    } finally {
+      this.fitting = false;
     }
-    const bounds = this.areaLayer.getBounds();
-    const fit = bounds.isValid() ? bounds : this.outlineLayer.getLayers()[0]?.getBounds();
-    if (fit && fit.isValid()) this.map.fitBounds(fit, { padding: [16, 16], animate: false });
+    this.fitted = bounds;
+    return true;
   }
 
   areaStyle(feature) {
@@ -327,10 +352,19 @@ export class CaseMap {
 
   // --- legend -----------------------------------------------------------------------------------------
 
+  /** Whether the map is big enough to keep the legend open over it (a wall screen); smaller maps get a
+   * one-line legend button instead, so that the legend never covers the cases. */
+  roomy() { return this.el.clientWidth >= 900 && this.el.clientHeight >= 720; }
+
   renderLegend() {
     if (!this.legendEl) return;
+    const open = this.legendOpen !== false;
+    this.legendEl.classList.toggle("collapsed", !open);
+    const toggle = `<button type="button" class="legend-toggle" aria-expanded="${open}" title="${esc(w(open ? "legend.hide" : "legend.show"))}">`
+      + `${esc(w("legend.title"))}<span aria-hidden="true">${open ? "▾" : "▸"}</span></button>`;
+    if (!open) { this.legendEl.innerHTML = toggle; return; }
     const dot = (colour, label) => `<li><i style="background:${colour}"></i>${esc(label)}</li>`;
-    let html = `<h4>${esc(w("legend.title"))}</h4><ul>`;
+    let html = `${toggle}<ul>`;
     html += dot(SLA_COLOURS.on_time, t("sla.on_time")) + dot(SLA_COLOURS.warning, t("sla.warning"))
       + dot(SLA_COLOURS.overdue, t("sla.overdue"));
     for (const state of ["triage", "resolved", "parked", "closed"]) html += dot(STATE_COLOURS[state], stateName(state));
@@ -353,7 +387,21 @@ export class CaseMap {
     if (this.heatOn) this.loadHeat();
   }
 
-  invalidate() { this.map.invalidateSize(); }
+  /** After the map's box changed size: redraw, and fit again what was fitted unless the user moved since. */
+  invalidate() {
+    const fitted = this.fitted;
+    this.fitting = true;
+    try {
+      this.map.invalidateSize({ animate: false, pan: false });
+    } finally {
+      this.fitting = false;
+    }
+    if (fitted) this.fit(fitted);
+    if (!this.legendChosen && this.legendOpen !== this.roomy()) {
+      this.legendOpen = this.roomy();
+      this.renderLegend();
+    }
+  }
 }
 
 /** An area's name for a map label: the short form (新竹社区, not 新竹社区居委会) when there is one. */

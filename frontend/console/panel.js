@@ -6,7 +6,7 @@
 // not silently reload under the user's hands; it says the case changed, and the server answers 409 if the
 // change matters — then the panel reloads, says so, and keeps what the user typed for the retry.
 
-import { activeDeadline, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
+import { activeDeadline, deadlineStates, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
 import {
   actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, lang, ruleLabel, ruleName,
   sourceName, stateName, t,
@@ -310,7 +310,7 @@ export class CasePanel {
     parts.push(`<div class="stale-slot">${this.staleHtml()}</div>`);
     parts.push(this.actionsHtml(c));
     parts.push(`<h3>${esc(t("case.content"))}</h3>`);
-    const hidden = report.confidential && this.config.user.view !== "full";
+    const hidden = Boolean(report.content_hidden); // the hub's decision (sees_confidential_content), not the role's
     parts.push(`<p class="content" data-field="content">${esc(hidden ? t("case.confidential") : (report.content || "—"))}</p>`);
     if (report.title && !hidden) parts.push(`<p class="muted">${esc(report.title)}</p>`);
     parts.push(this.photosHtml(c));
@@ -520,13 +520,13 @@ export class CasePanel {
   }
 
   deadlinesHtml(c) {
-    const deadlines = Object.entries(c.deadlines || {}).filter(([, v]) => v);
+    const deadlines = deadlineStates(c);
     if (!deadlines.length) return "";
     const sla = c.sla || {};
     const cls = sla.class ? ` <span class="muted">(${esc(wv("urgency", sla.class))}${sla.clock ? " · " + esc(sla.clock === "working" ? lang2("工作时间", "working time") : lang2("自然时间", "calendar time")) : ""})</span>` : "";
     return `<h3>${esc(w("case.all_deadlines"))}${cls}</h3><ul class="deadlines">`
-      + deadlines.map(([key, due]) => `<li><span>${esc(t(`deadline.${key}`) === `deadline.${key}` ? key : t(`deadline.${key}`))}</span>`
-        + `<span>${esc(formatTime(due))}</span><span class="countdown" data-countdown="${esc(due)}">${esc(countdown(due))}</span></li>`).join("")
+      + deadlines.map((d) => `<li data-deadline="${esc(d.key)}"><span>${esc(t(`deadline.${d.key}`) === `deadline.${d.key}` ? d.key : t(`deadline.${d.key}`))}</span>`
+        + `<span>${esc(formatTime(d.due))}</span>${deadlineStatusHtml(d)}</li>`).join("")
       + `</ul>`;
   }
 
@@ -558,6 +558,16 @@ export class CasePanel {
 }
 
 function lang2(zh, en) { return lang() === "en" ? en : zh; }
+
+/** A deadline met reads as met, with when (the phone's way); only a running one counts down. */
+function deadlineStatusHtml(d) {
+  if (d.met) {
+    return `<span class="met${d.late ? " late" : ""}" data-field="met">✓ ${esc(t(`deadline.met.${d.key}`, { at: formatTime(d.met) }))}`
+      + `${d.late ? ` · ${esc(t("deadline.late"))}` : ""}</span>`;
+  }
+  if (d.running) return `<span class="countdown" data-countdown="${esc(d.due)}">${esc(countdown(d.due))}</span>`;
+  return `<span class="muted">${esc(d.paused ? t("deadline.paused") : "—")}</span>`;
+}
 
 function fieldHtml(spec) {
   const label = `<span>${esc(w(spec.label || `f.${spec.name}`))}${spec.optional ? "" : " *"}</span>`;

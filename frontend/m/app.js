@@ -9,7 +9,9 @@ import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import { loadAreaName, renderMe } from "./me.js";
-import { clearQueue, renderQueue, renderQueueStatus, scheduleRender, visibleQueue, wireQueue } from "./queue.js";
+import {
+  clearQueue, renderQueue, renderQueueStatus, scheduleRender, tabIds, visibleQueue, wireQueue,
+} from "./queue.js";
 import {
   fillCategories, renderGps, renderReportResult, renderReportThumbs, reportAnother, showReport, wireReport,
 } from "./report.js";
@@ -23,6 +25,7 @@ const SCREENS = ["queue", "case", "report", "me"];
 window.cityloop = {
   get feed() { return S.feed; },
   queueIds: () => visibleQueue().map((c) => c.case_id),
+  tabIds, // ("mine" | "others") → the case ids that tab lists
 };
 
 // --- sign-in ------------------------------------------------------------------------------------------
@@ -91,6 +94,7 @@ async function loadConfig() {
   try {
     setConfig(await api.get("/api/v1/console/config"));
     setCategoryNames(S.config.category_names);
+    scheduleRender(); // my unit is known now: 我的待办 and the other tab follow it
     fillCategories();
     if (S.view === "me") renderMe();
     loadAreaName();

@@ -2,15 +2,15 @@
 // content), photos, big buttons for exactly the actions the hub offers this user now, and the timeline.
 // While the full case loads over a slow link, the feed's summary of it is shown.
 
-import { activeDeadline, caseColour, slaStatus } from "/static/shared/cases.js";
+import { activeDeadline, caseColour, deadlineStates, slaStatus } from "/static/shared/cases.js";
 import {
   actorText, categoryPath, channelName, countdown, esc, eventName, explanationText, formatTime, sourceName, stateName, t,
 } from "/static/shared/i18n.js";
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
-import { api, draftFor, putCase, S, sessionEnded } from "./store.js";
-import { $, categoryName, contentOf, failureText, isConfidential, placeOf, shortTime } from "./ui.js";
+import { api, draftFor, putCase, relationOf, S, sessionEnded } from "./store.js";
+import { $, categoryName, contentOf, failureText, isConfidential, isHidden, placeOf, shortTime } from "./ui.js";
 import { w } from "./words.js";
 
 // The actions this console offers (others, e.g. push_down, belong to the desktop console).
@@ -65,14 +65,12 @@ function caseEssentials(c) {
   const active = activeDeadline(c);
   const status = slaStatus(c);
   const path = categoryPath(c).slice(0, -1).join(" / ");
-  const address = isConfidential(c) ? "" : (report.address || "");
-  const deadlines = c.deadlines || {};
-  const deadlineRows = ["sign_by", "resolve_by", "callback_by"].filter((k) => deadlines[k]).map((k) => {
-    const current = active && active.key === k;
-    const signed = k === "sign_by" && c.accepted_at;
-    return `<li class="${current ? "active" : ""}${signed ? " done" : ""}"><span>${esc(t(`deadline.${k}`))}</span>
-      <time>${esc(shortTime(deadlines[k]))}</time>${current ? `<b data-countdown="${esc(deadlines[k])}">${esc(countdown(deadlines[k]))}</b>`
-      : signed ? `<em>✓ ${esc(w("case.signed", { at: shortTime(c.accepted_at) }))}</em>` : ""}</li>`;
+  const address = isHidden(c) ? "" : (report.address || "");
+  const deadlineRows = deadlineStates(c).map((d) => {
+    const current = active && active.key === d.key;
+    return `<li class="${current ? "active" : ""}${d.met ? " done" : ""}" data-deadline="${esc(d.key)}"><span>${esc(t(`deadline.${d.key}`))}</span>
+      <time>${esc(shortTime(d.due))}</time>${current ? `<b data-countdown="${esc(d.due)}">${esc(countdown(d.due))}</b>`
+      : d.met ? `<em>✓ ${esc(t(`deadline.met.${d.key}`, { at: shortTime(d.met) }))}${d.late ? ` · ${esc(t("deadline.late"))}` : ""}</em>` : ""}</li>`;
   }).join("");
   const lead = (c.units || {}).lead;
   const facts = [
@@ -98,7 +96,8 @@ function caseEssentials(c) {
     ${active ? `<p class="ess-due sla-${status}">${esc(t(`deadline.${active.key}`))}
       <b data-countdown="${esc(active.due)}">${esc(countdown(active.due))}</b></p>` : ""}
     <p class="ess-place"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 22s7-7.2 7-12.5A7 7 0 0 0 5 9.5C5 14.8 12 22 12 22z"/><circle cx="12" cy="9.5" r="2.5"/></svg>${esc([address, placeOf(c)].filter(Boolean).join(" · ") || "—")}</p>
-    <p class="ess-content${isConfidential(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
+    ${isConfidential(c) && !isHidden(c) ? `<p class="notice warn confidential-note">${esc(w("case.confidential_shown"))}</p>` : ""}
+    <p class="ess-content${isHidden(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
     ${extension}${progress}${resolution}
     <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl>
     ${deadlineRows ? `<h3>${esc(t("case.deadlines"))}</h3><ul class="deadlines">${deadlineRows}</ul>` : ""}
@@ -124,6 +123,14 @@ function photosHtml(c) {
       return `<button type="button" class="photo${url ? " loaded" : ""}" data-photo="${esc(p.id)}">
         ${url ? `<img src="${esc(url)}" alt="">` : `<span>${esc(w("case.photo_tap"))}</span>`}</button>`;
     }).join("")}</div></section>`;
+}
+
+/** Why a case my unit does not lead offers comments only: who leads it, and what we are to it. */
+function whyOnlyComments(c) {
+  const relation = relationOf(c);
+  const lead = (c.units || {}).lead;
+  if ((relation !== "assist" && relation !== "watch") || !lead) return "";
+  return `<p class="notice info why-comments" data-relation="${relation}">${esc(w(`case.why.${relation}`, { lead: lead.name }))}</p>`;
 }
 
 function actionButtons(c) {
@@ -182,7 +189,7 @@ export function renderCase() {
   const c = o.doc;
   const focus = document.activeElement && document.activeElement.name;
   root.innerHTML = `${head}${caseEssentials(c)}${photosHtml(c)}
-    ${actionButtons(c)}${actionForm(c)}
+    ${whyOnlyComments(c)}${actionButtons(c)}${actionForm(c)}
     ${timelineHtml(c)}`;
   observePhotos();
   if (focus && S.form) { const el = $(`[data-form] [name="${focus}"]`, root); if (el) el.focus(); }

@@ -1,10 +1,12 @@
-// 我的待办: my township's cases sorted by deadline (overdue first), counts by state as filters, and the
-// countdowns that move every 30 s without rebuilding the cards.
+// 我的待办: the cases my unit leads and must act on, sorted by deadline (overdue first), counts by state as
+// filters, and the countdowns that move every 30 s without rebuilding the cards. A second tab (协办/关注) lists
+// the cases my unit assists or my area watches, each naming its lead unit: comments only, so never in the
+// badge or the counts of my work.
 
 import { activeDeadline, caseColour, slaStatus } from "/static/shared/cases.js";
 import { countdown, esc, lang, sourceName, stateName, t } from "/static/shared/i18n.js";
-import { isMine, ledByMe, S } from "./store.js";
-import { $, $$, categoryName, contentOf, placeOf } from "./ui.js";
+import { isMine, isOthers, relationOf, S } from "./store.js";
+import { $, $$, categoryName, contentOf, isConfidential, placeOf } from "./ui.js";
 import { w } from "./words.js";
 
 const TICK_MS = 30000;
@@ -16,10 +18,17 @@ function dueOf(c) {
   return d ? Date.parse(d.due) : Infinity;
 }
 
-function myQueue() {
-  return [...S.cases.values()].filter(isMine)
+const TABS = { mine: isMine, others: isOthers };
+
+function listOf(tab) {
+  return [...S.cases.values()].filter(TABS[tab] || isMine)
     .sort((a, b) => dueOf(a) - dueOf(b) || String(a.created_at).localeCompare(String(b.created_at)));
 }
+
+function myQueue() { return listOf(S.tab); }
+
+/** The case ids a tab lists, in order (for diagnostics and tests). */
+export function tabIds(tab) { return listOf(tab).map((c) => c.case_id); }
 
 function matchesFilter(c, filter) {
   if (filter === "all") return true;
@@ -46,9 +55,16 @@ function renderCounts(all) {
   $("#counts").innerHTML = keys.map((key) => `<button type="button" class="chip chip-${key}" data-filter="${key}"
     data-count="${counts[key]}" aria-pressed="${S.filter === key}" title="${esc(key === "all" || key === "overdue"
     ? w(`queue.count.${key}`) : stateName(key))}"><b>${counts[key]}</b><span>${esc(w(`queue.count.${key}`))}</span></button>`).join("");
+  // The badge and the first tab count my unit's work only, whichever tab is shown.
+  const mine = S.tab === "mine" ? all : listOf("mine");
+  const toSign = mine.filter((c) => c.state === "dispatched").length;
+  const others = S.tab === "others" ? all.length : listOf("others").length;
   const badge = $("#nav-badge");
-  badge.textContent = String(counts.dispatched + counts.overdue > 99 ? "99+" : counts.dispatched);
-  badge.hidden = counts.dispatched === 0;
+  badge.textContent = String(toSign > 99 ? "99+" : toSign);
+  badge.hidden = toSign === 0;
+  $("#queue-tabs").innerHTML = [["mine", mine.length], ["others", others]].map(([tab, n]) => `<button type="button"
+    role="tab" class="tab" data-tab="${tab}" data-count="${n}" aria-selected="${S.tab === tab}">${
+    esc(w(`queue.tab.${tab}`))} <b>${n}</b></button>`).join("");
 }
 
 export function renderQueueStatus() {
@@ -62,22 +78,26 @@ export function renderQueueStatus() {
     return;
   }
   const stale = status === "live" ? "" : `<p class="notice warn">${esc(w("queue.stale"))}</p>`;
-  el.innerHTML = stale + (visibleQueue().length ? "" : `<p class="empty">${esc(t("queue.empty"))}</p>`);
+  const empty = S.tab === "others" ? w("queue.others_empty") : t("queue.empty");
+  el.innerHTML = stale + (visibleQueue().length ? "" : `<p class="empty">${esc(empty)}</p>`);
 }
 
 function cardHtml(c, now) {
   const status = slaStatus(c, now);
   const lead = (c.units || {}).lead;
   const ticket = (c.report || {}).ticket_no;
+  const relation = relationOf(c);
   return `<button type="button" class="card sla-${status || "none"}" data-open="${esc(c.case_id)}"
       style="--c:${esc(caseColour(c, now))}">
-    <span class="card-top"><span class="card-cat">${esc(categoryName(c))}</span>
+    <span class="card-top"><span class="card-cat">${esc(categoryName(c))}</span>${isConfidential(c)
+      ? `<span class="card-conf">${esc(w("queue.confidential"))}</span>` : ""}${relation === "assist" || relation === "watch"
+      ? `<span class="card-rel rel-${relation}">${esc(w(`queue.rel.${relation}`))}</span>` : ""}
       <span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span></span>
     <span class="card-due" data-due-for="${esc(c.case_id)}">${esc(deadlineText(c, now))}</span>
     <span class="card-place">${esc(placeOf(c) || (c.report || {}).address || "")}</span>
     <span class="card-content">${esc(contentOf(c))}</span>
-    <span class="card-meta">${esc(sourceName(c.source))}${ticket ? ` · ${esc(ticket)}` : ""}${
-      !ledByMe(c) && lead ? ` · ${esc(w("queue.lead"))}: ${esc(lead.name)}` : ""}</span>
+    ${relation !== "mine" && lead ? `<span class="card-lead">${esc(w("queue.lead"))}: ${esc(lead.name)}</span>` : ""}
+    <span class="card-meta">${esc(sourceName(c.source))}${ticket ? ` · ${esc(ticket)}` : ""}</span>
   </button>`;
 }
 
@@ -99,7 +119,7 @@ export function renderQueue() {
       cardEls.set(c.case_id, li);
       if (S.fresh.delete(c.case_id)) li.classList.add("fresh");
     }
-    const sig = `${c.version}|${lang()}|${slaStatus(c, now)}`;
+    const sig = `${c.version}|${lang()}|${slaStatus(c, now)}|${relationOf(c)}`;
     if (li.dataset.sig !== sig) { li.innerHTML = cardHtml(c, now); li.dataset.sig = sig; }
     const expected = prev ? prev.nextSibling : ol.firstChild;
     if (expected !== li) ol.insertBefore(li, expected);
@@ -143,6 +163,14 @@ export function clearQueue() {
 }
 
 export function wireQueue() {
+  $("#queue-tabs").addEventListener("click", (ev) => {
+    const b = ev.target.closest("[data-tab]");
+    if (!b || S.tab === b.dataset.tab) return;
+    S.tab = b.dataset.tab;
+    S.filter = "all";
+    renderQueue();
+    renderQueueStatus();
+  });
   $("#counts").addEventListener("click", (ev) => {
     const b = ev.target.closest("[data-filter]");
     if (!b) return;

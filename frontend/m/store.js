@@ -16,6 +16,7 @@ export const S = {
   cases: new Map(), // case_id → the case as the feed last gave it
   snapshot: false, // the first snapshot has arrived
   filter: "all",
+  tab: "mine", // the queue's tab: "mine" (我的待办) or "others" (协办 and watched cases)
   view: null,
   open: null, // {id, doc, loading, error, changed, notice: {kind, text}, fieldErrors: {}}
   form: null, // the action whose form is open
@@ -56,23 +57,45 @@ export function forgetSession() {
   finished = new Set();
   S.open = null;
   S.drafts.clear();
+  S.tab = "mine";
 }
 
 // --- the cases --------------------------------------------------------------------------------------------
 
-/** My work: a case in a working state, led by my township's government or placed in my area. */
-export function isMine(c) {
+/** The matrix unit this user works for (GET /api/v1/console/config `user.unit`); until the configuration has
+ * arrived, a township handler's default: their township's government. */
+export function myUnit() {
+  const unit = S.config && S.config.user && S.config.user.unit;
+  if (unit) return unit;
   const area = api.session && api.session.area;
-  if (!area || !WORKING.has(c.state)) return false;
-  const lead = (c.units || {}).lead;
-  if (lead && lead.code === `${area}-gov`) return true;
-  return Object.values(c.areas || {}).some((a) => a && a.code === area);
+  return area && !S.config ? `${area}-gov` : null;
 }
 
-export function ledByMe(c) {
-  const lead = (c.units || {}).lead;
-  return Boolean(lead && api.session && lead.code === `${api.session.area}-gov`);
+function inMyArea(c) {
+  const area = api.session && api.session.area;
+  return Boolean(area) && Object.values(c.areas || {}).some((a) => a && a.code === area);
 }
+
+/** What this user's unit has to do with a case being worked (dispatched, accepted, return requested):
+ *  "mine"   — my unit leads it: 我的待办, the badge and the counts;
+ *  "assist" — my unit assists (协办): the other tab, comments only;
+ *  "watch"  — it is in my area but another unit leads it: the other tab, comments only;
+ *  null     — none of these, or not being worked. */
+export function relationOf(c) {
+  if (!WORKING.has(c.state)) return null;
+  const lead = (c.units || {}).lead;
+  const unit = myUnit();
+  if (!lead) return null;
+  if (unit && lead.code === unit) return "mine";
+  if (unit && ((c.units || {}).assist || []).some((u) => u && u.code === unit)) return "assist";
+  return inMyArea(c) ? "watch" : null;
+}
+
+/** My work: a case in a working state led by my unit. */
+export function isMine(c) { return relationOf(c) === "mine"; }
+
+/** A case my unit assists or my area watches: listed apart, with the lead unit named. */
+export function isOthers(c) { const r = relationOf(c); return r === "assist" || r === "watch"; }
 
 /** The feed's snapshot replaces every case. */
 export function applySnapshot(cases) {
@@ -93,7 +116,7 @@ export function applyEvents(events) {
       if (finished.has(c.state) && !isOpen(e.case_id)) S.cases.delete(e.case_id);
       else S.cases.set(e.case_id, c);
     }
-    if (c && !old && S.snapshot && isMine(c)) S.fresh.add(e.case_id);
+    if (c && !old && S.snapshot && (isMine(c) || isOthers(c))) S.fresh.add(e.case_id);
     // The open case screen holds its own copy (with the timeline), also of a case the queue does not keep.
     if (S.open && S.open.id === e.case_id && S.open.doc && (e.case.version ?? 0) > S.open.doc.version) {
       S.open.changed = true;
@@ -104,12 +127,12 @@ export function applyEvents(events) {
 }
 
 /** A case from the REST API, unless the feed already brought a newer version. The feed's cases carry
- * neither a timeline nor actions; `onlyMine`: a case the feed did not bring is kept only if it is mine. */
+ * neither a timeline nor actions; `onlyMine`: a case the feed did not bring is kept only if it is listed. */
 export function putCase(c, { onlyMine = false } = {}) {
   const known = S.cases.get(c.case_id);
   if (!known || c.version >= (known.version ?? 0)) {
     const { timeline: _t, allowed_actions: _a, ...summary } = c;
-    if (!onlyMine || known || isMine(summary)) S.cases.set(c.case_id, summary);
+    if (!onlyMine || known || isMine(summary) || isOthers(summary)) S.cases.set(c.case_id, summary);
   }
 }
 

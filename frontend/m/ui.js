@@ -55,7 +55,11 @@ export function placeOf(c) {
 
 export function isConfidential(c) { return Boolean((c.report || {}).confidential); }
 
+/** The hub hid a confidential ticket's content from this user (hub.identity.access.sees_confidential_content):
+ * its answer says so; the phone never decides it from the role. */
+export function isHidden(c) { return Boolean((c.report || {}).content_hidden); }
+
 export function contentOf(c) {
-  if (isConfidential(c)) return t("case.confidential");
+  if (isHidden(c)) return t("case.confidential");
   return (c.report || {}).content || "";
 }

@@ -18,6 +18,34 @@ export function activeDeadline(c) {
   return null;
 }
 
+// What meets each deadline: signing for the case (签收), resolving it (办结), and the callback that closes it.
+const MET_AT = { sign_by: "accepted_at", resolve_by: "resolved_at", callback_by: "closed_at" };
+const DEADLINE_ORDER = ["sign_by", "resolve_by", "callback_by"];
+const RUNS_IN = { sign_by: ["dispatched"], resolve_by: ["dispatched", "accepted"], callback_by: ["resolved"] };
+
+/**
+ * Every deadline of a case and where it stands, in the loop's order: {key, due, met, late, running}.
+ * `met` is when it was met (null while not), `late` whether that was after `due`; a deadline not met is
+ * `running` while the case's state runs its clock (a console counts it down), else stopped (the clock
+ * paused for a return review, or the case left the loop without it). Both consoles read deadlines here.
+ */
+export function deadlineStates(c) {
+  const deadlines = c.deadlines || {};
+  const keys = Object.keys(deadlines).filter((k) => deadlines[k])
+    .sort((a, b) => rank(a) - rank(b));
+  return keys.map((key) => {
+    const due = deadlines[key];
+    const met = (MET_AT[key] && c[MET_AT[key]]) || null;
+    return { key, due, met, late: Boolean(met && Date.parse(met) > Date.parse(due)),
+             running: !met && (RUNS_IN[key] || []).includes(c.state), paused: !met && c.state === "return_requested" };
+  });
+}
+
+function rank(key) {
+  const i = DEADLINE_ORDER.indexOf(key);
+  return i < 0 ? DEADLINE_ORDER.length : i;
+}
+
 /** "on_time" | "warning" | "overdue" | null (closed, merged, parked...). */
 export function slaStatus(c, now = Date.now()) {
   const d = activeDeadline(c);

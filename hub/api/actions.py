@@ -14,7 +14,15 @@ from hub.api.cases import case_id_of
 from hub.api.errors import ApiError, json_response, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
-from hub.identity.access import LIST_VIEW, USER_ROLES, case_in_scopes, clip_scopes, redact_case
+from hub.identity.access import (
+    USER_ROLES,
+    case_in_scopes,
+    clip_scopes,
+    list_view,
+    listed_view,
+    redact_case,
+    view_of,
+)
 from hub.keys import ACTIONS, CLOCK, PHOTO_STORE, READS
 from hub.services.case_actions import ActionError
 from hub.store.reads import QUEUES
@@ -49,7 +57,8 @@ async def act(request: web.Request) -> web.Response:
     except ActionError as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.fields) from None
     await record_case_read(request, principal, outcome.case)
-    return json_response({"case": redact_case(outcome.case, principal.view), "position": outcome.position})
+    shown = redact_case(outcome.case, view_of(principal, outcome.case))
+    return json_response({"case": shown, "position": outcome.position})
 
 
 async def queue(request: web.Request) -> web.Response:
@@ -62,7 +71,8 @@ async def queue(request: web.Request) -> web.Response:
     if not scopes:
         return json_response({"queue": name, "cases": []})
     docs = await request.app[READS].queue(name, scopes, request.app[CLOCK].now(), query.limit)
-    cases: list[Case] = [redact_case(doc, LIST_VIEW) for doc in docs
+    view = list_view(principal)
+    cases: list[Case] = [redact_case(doc, listed_view(view, doc)) for doc in docs
                          if case_in_scopes(area_codes(doc), scopes)]
     return json_response({"queue": name, "cases": cases})
 

@@ -1,10 +1,13 @@
 """GET /api/v1/audit (admin, auditor): the access audit, and the one call that records a read of unmasked
 personal data.
 
-Where unmasked personal data leaves the hub: only single-case reads — GET /api/v1/cases/{id} and the case in
-an action's answer — for the roles that see reporters (hub.identity.access.SEES_REPORTER). Lists, queues and the
-console websocket carry the masked view to everyone (hub.identity.access.LIST_VIEW), Open311 is public and masked,
-KPIs hold no personal data. Each such read is recorded before the answer is sent.
+Where unmasked personal data leaves the hub: single-case reads — GET /api/v1/cases/{id} and the case in an
+action's answer — for the roles that see reporters (hub.identity.access.SEES_REPORTER) and, of a confidential
+ticket's content, for those `sees_confidential_content` lets read it; each is recorded here. Lists, queues and
+the console websocket never carry a caller (hub.identity.access.LIST_VIEW); they carry a confidential ticket's
+content only to the staff of the units handling it (`list_view`: it is their queue), which is not recorded per
+delivery — their opening the case is. Open311 is public and masked, KPIs hold no personal data. Each recorded
+read is recorded before the answer is sent.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from hub.api.errors import ApiError, json_response
 from hub.api.identity import client_address, principal_of
 from hub.api.schema import Route, errors, query
 from hub.identity import audit
-from hub.identity.access import Principal, personal_data
+from hub.identity.access import Principal, revealed, view_of
 from hub.identity.audit import Kind
 from hub.keys import POOL
 
@@ -39,11 +42,9 @@ class AuditQuery(InputModel):
 
 
 async def record_case_read(request: web.Request, principal: Principal, case: Case) -> None:
-    """`principal` is about to receive `case` in its own view: record it when that view is unmasked and the
-    case holds personal data (who, when — the entry's time —, which case, through which path)."""
-    if principal.view != "full":
-        return
-    found = personal_data(case)
+    """`principal` is about to receive `case` in its own view (`view_of`): record it when that view unmasks
+    personal data the case holds (who, when — the entry's time —, which case, through which path, and what)."""
+    found = revealed(case, view_of(principal, case))
     if found:
         await audit.record(request.app[POOL], "personal_data_read", username=principal.name, role=principal.role,
                            address=client_address(request), case_id=case.get("case_id"),

@@ -18,13 +18,15 @@ from hub.api.errors import ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import (
-    LIST_VIEW,
     USER_ROLES,
     case_in_scopes,
     clip_scopes,
+    list_view,
+    listed_view,
     may_see,
     redact_case,
     redact_event_data,
+    view_of,
 )
 from hub.keys import LOCATOR, POLICY, POOL, READS
 from hub.services.actors import describe_actors
@@ -67,7 +69,9 @@ async def list_cases(request: web.Request) -> web.Response:
         scopes, state=query.state, category=query.category, ticket_no=query.ticket_no,
         before=_decode_cursor(query.cursor) if query.cursor else None, limit=query.limit + 1)
     page = rows[: query.limit]
-    cases = [redact_case(r["doc"], LIST_VIEW) for r in page if case_in_scopes(area_codes(r["doc"]), scopes)]
+    view = list_view(principal)
+    cases = [redact_case(r["doc"], listed_view(view, r["doc"])) for r in page
+             if case_in_scopes(area_codes(r["doc"]), scopes)]
     next_cursor = _encode_cursor(page[-1]["created_at"], page[-1]["case_id"]) if len(rows) > query.limit else None
     return json_response({"cases": cases, "next_cursor": next_cursor})
 
@@ -87,7 +91,8 @@ async def get_case(request: web.Request) -> web.Response:
     if doc is None or not may_see(principal, doc):  # alike, so that case ids cannot be probed
         raise ApiError(404, "not_found", "no such case")
     events = await read_stream(request.app[POOL], case_id)
-    case = dict(redact_case(doc, principal.view))
+    view = view_of(principal, doc)
+    case = dict(redact_case(doc, view))
     # What this caller may do now, so a console offers exactly those actions (the server still decides).
     case["allowed_actions"] = available_actions(doc, principal.role, request.app[POLICY].max_returns)
     # `actor` as recorded ("role:username"); `by` as people read it: the name and unit (hub.services.actors).
@@ -95,7 +100,7 @@ async def get_case(request: web.Request) -> web.Response:
                                [e.metadata for e in events])
     case["timeline"] = [
         {"position": e.position, "version": e.version, "type": e.type,
-         "data": redact_event_data(e.type, e.data, principal.view), "actor": e.metadata.get("actor"), "by": who,
+         "data": redact_event_data(e.type, e.data, view), "actor": e.metadata.get("actor"), "by": who,
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e, who in zip(events, by, strict=True)
     ]

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import ConfigDict
 
+from dispatch.inputs import AreaCode, InputModel
 from dispatch.matrix import Matrix
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from geo.areas import NANNING
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
-from hub.api.schema import Route, errors
-from hub.identity.access import CITY_CODE, USER_ROLES
-from hub.keys import LOCATOR, POLICY, SETTINGS
+from hub.api.schema import Route, errors, query
+from hub.identity.access import CITY_CODE, USER_ROLES, clip_scopes
+from hub.keys import CLOCK, HEADLINE, LOCATOR, POLICY, SETTINGS
 from hub.services.actors import unit_ref
+from hub.services.headline import FIGURES
 from hub.store.reads import QUEUES
 
-# Nanning's centre (人民公园) and a zoom that shows the urban districts.
+# Where the map starts when no boundary layer is loaded (nothing to fit): Nanning's centre (人民公园).
 MAP_CENTRE = {"lng": 108.3275, "lat": 22.8170, "zoom": 10}
 
 
@@ -41,8 +44,10 @@ async def console_config(request: web.Request) -> web.Response:
                  "area": principal.area, "unit": principal.unit, "view": principal.view,
                  "unit_name": (unit_ref(matrix, request.app[LOCATOR].area_chain, principal.unit) or {}).get("name")},
         # Tiles are optional: without a (government) tile server the boundary layers alone make the map.
+        # `bounds` ([[south, west], [north, east]]) is the user's own jurisdiction, which the map fits at
+        # any screen size; null when no boundaries are loaded (then `centre`).
         "map": {"tile_url": settings.map_tile_url, "tile_attribution": settings.map_tile_attribution,
-                "centre": MAP_CENTRE},
+                "centre": MAP_CENTRE, "bounds": request.app[LOCATOR].bounds(principal.area)},
         "city": {"code": CITY_CODE, "name": NANNING.name},
         "categories": categories,
         # Every node of the tree, leaves and classes (a case may sit on a class), by code and by channel name,
@@ -55,10 +60,33 @@ async def console_config(request: web.Request) -> web.Response:
     })
 
 
+class HeadlineQuery(InputModel):
+    model_config = ConfigDict(extra="forbid")
+    area: AreaCode | None = None  # within the caller's jurisdiction; none: all of it
+
+
+async def console_headline(request: web.Request) -> web.Response:
+    """The headline figures of the caller's jurisdiction (or the part `area` names), counted by the server
+    so that every console of the jurisdiction shows the same (hub.services.headline)."""
+    principal = await principal_of(request, *USER_ROLES)
+    wanted = HeadlineQuery.model_validate(dict(request.query))
+    scopes = clip_scopes(principal, [wanted.area] if wanted.area else [])
+    if not scopes:  # outside the caller's jurisdiction: nothing of it to count
+        return json_response({"as_of": request.app[CLOCK].now().isoformat(), "areas": [],
+                              **dict.fromkeys(FIGURES, 0)})
+    figures = await request.app[HEADLINE].figures(scopes, request.app[CLOCK].now())
+    return json_response({"as_of": figures.as_of.isoformat(), "areas": sorted(scopes), **figures.counts})
+
+
 ROUTES = [
     Route("GET", "/api/v1/console/config", console_config, {
         "summary": ("what a console needs to start: the user, the map set-up, the categories (with their names"
                     " in Chinese and English), the queues"
                     " and the case states"),
         "security": [{"bearer": []}], "responses": {"200": {"description": "configuration"}, **errors(401, 403)}}),
+    Route("GET", "/api/v1/console/headline", console_headline, {
+        "summary": ("the headline figures of the caller's jurisdiction, counted by the server: open (在办), overdue"
+                    " (超时), warning (预警), triage (待研判), today (今日新增, since 00:00 China time)"),
+        "security": [{"bearer": []}], "parameters": query(HeadlineQuery),
+        "responses": {"200": {"description": "figures and as_of"}, **errors(401, 403, 422)}}),
 ]

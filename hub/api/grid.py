@@ -36,7 +36,7 @@ from hub.api.cases import case_id_of
 from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, inline_defs, json_body
-from hub.identity.access import Principal, may_see
+from hub.identity.access import Principal, may_see, sees_confidential_content
 from hub.keys import ACTIONS, ADMISSION, CLOCK, INTAKE, LOCATOR, METRICS, PHOTO_STORE, POLICY, SETTINGS
 from hub.services.actors import recorded_actor
 from hub.services.photos import is_photo_id
@@ -239,13 +239,15 @@ async def upload_photo(request: web.Request) -> web.Response:
 
 
 async def get_photo(request: web.Request) -> web.Response:
-    """404 alike for a missing case, a case outside the caller's jurisdiction and a photo the case does not
-    name: a 403 would confirm to a stranger that the case exists."""
+    """404 alike for a missing case, a case outside the caller's jurisdiction, a photo the case does not name
+    and a confidential ticket's photo for someone who may not read its content: a 403 would confirm to a
+    stranger that the case exists."""
     principal = await principal_of(request)
     case_id = case_id_of(request)
     photo_id = request.match_info["photo_id"]
     case = await request.app[ACTIONS].load(case_id) if is_photo_id(photo_id) else None
-    if case is None or not may_see(principal, case) or not _names_photo(case, photo_id):
+    if case is None or not may_see(principal, case) or not _names_photo(case, photo_id) or (
+            (case.get("report") or {}).get("confidential") and not sees_confidential_content(principal, case)):
         raise ApiError(404, "not_found", "no such photo on a case you may see")
     stored = await request.app[PHOTO_STORE].get(photo_id)
     if stored is None:

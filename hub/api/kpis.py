@@ -11,12 +11,13 @@ from aiohttp import web
 from pydantic import ConfigDict, Field, model_validator
 
 from dispatch.inputs import HubDate, InputModel
+from dispatch.kpi import rank_rows
 from geo.areas import code_within
 from hub.api.errors import json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, query
 from hub.identity.access import USER_ROLES, Principal, clip_scopes
-from hub.keys import CLOCK, KPIS
+from hub.keys import CLOCK, KPIS, SETTINGS
 from hub.services.kpis import CHINA, Period
 
 COLUMNS = (
@@ -59,12 +60,16 @@ async def _rows(request: web.Request) -> list[dict[str, Any]]:
     end = query.end or today
     start = query.start or end - timedelta(days=365)
     rows = await request.app[KPIS].rows(level=query.level, period=query.period, start=start, end=end, as_of=now)
-    return _visible(principal, rows)
+    visible = _visible(principal, rows)
+    # Ranked among the rows the caller sees (a county's townships for its dispatcher).
+    rank_rows(visible, request.app[SETTINGS].kpi_min_samples)
+    return visible
 
 
 async def kpis(request: web.Request) -> web.Response:
     rows = await _rows(request)
-    return json_response({"as_of": request.app[CLOCK].now().isoformat(), "rows": rows})
+    return json_response({"as_of": request.app[CLOCK].now().isoformat(),
+                          "min_samples": request.app[SETTINGS].kpi_min_samples, "rows": rows})
 
 
 async def kpis_csv(request: web.Request) -> web.Response:
@@ -80,7 +85,8 @@ async def kpis_csv(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/kpis", kpis, {
-        "summary": "KPIs per unit, township, county, city and period", "security": [{"bearer": []}],
+        "summary": ("KPIs per unit, township, county, city and period; each row's `samples` (n behind each rate)"
+                    " and `rank` (null below `min_samples` valid callbacks)"), "security": [{"bearer": []}],
         "parameters": query(KpiQuery), "responses": {"200": {"description": "rows"}, **errors(401, 422)}}),
     Route("GET", "/api/v1/kpis.csv", kpis_csv, {
         "summary": "the same as CSV", "security": [{"bearer": []}], "parameters": query(KpiQuery),

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     console_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     console_heartbeat_s: float = Field(default=15.0, gt=0)
     console_snapshot_limit: int = Field(default=2_000, ge=1)
+    # The consoles' headline figures (GET /api/v1/console/headline) are computed at most once per scope per
+    # this long and shared by every console asking: a thousand consoles cost one query per scope per 2 s
+    # (the console asks 2.5 s after live events, so that what it is given counts them).
+    headline_cache_s: float = Field(default=2.0, ge=0)
+    # A unit with fewer valid callbacks (有效回访) than this in a period is shown but not ranked (红黑榜).
+    kpi_min_samples: int = Field(default=5, ge=1)
     # Without a Redis wake-up (Redis down, or a commit in another process) the store is polled this often.
     store_poll_s: float = Field(default=1.0, gt=0)
 

@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from dispatch.inputs import AreaCode, BigintId, InputModel
 from hub.api.errors import ApiError, validation_fields
-from hub.identity.access import LIST_VIEW, USER_ROLES, clip_scopes
+from hub.identity.access import USER_ROLES, clip_scopes, list_view
 from hub.identity.auth import token_digest
 from hub.keys import AUTH, GATEWAY, SESSIONS, SETTINGS, SOCKETS
 from hub.live.gateway import ConsoleClient, encode
@@ -65,9 +65,10 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                     writer.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await writer
-            # The feed is masked for every role (LIST_VIEW); unmasked data comes with an audited case read.
-            client = ConsoleClient(clip_scopes(principal, sub.areas), LIST_VIEW, settings.console_queue_frames,
-                                   settings.console_queue_bytes)
+            # The feed is masked (LIST_VIEW) but for a unit's own confidential cases (list_view); the caller's
+            # name and number come only with an audited case read.
+            client = ConsoleClient(clip_scopes(principal, sub.areas), list_view(principal),
+                                   settings.console_queue_frames, settings.console_queue_bytes)
             writer = asyncio.create_task(_write(ws, client))
             await ws.send_frame(encode({"type": "subscribed", "areas": sorted(client.scopes)}), WSMsgType.TEXT)
             await gateway.attach(client, sub.since)

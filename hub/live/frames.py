@@ -7,6 +7,11 @@ SQL, so the hub never decodes a whole document to send a few fields. Where a con
 case is sent. A later event of a case already sent whole in the same frame carries an empty patch: its fields,
 read in the same statement, have just been sent. Redaction (hub.identity.access) treats a patch exactly as the
 same fields of the whole case.
+
+A subscription's view is LIST_VIEW, or for a unit's staff a view naming the unit (hub.identity.access.list_view):
+a row is encoded in the view it resolves to (`shown_as`), so every row of a case that is not confidential, or not
+that unit's, shares the masked encoding; only a confidential case's rows get a second one, for its units' staff.
+The statement reads a patch's `units` only for confidential cases.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import orjson
 from dispatch.case import area_codes
 from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
 from geo.areas import code_prefix
-from hub.identity.access import CITY_CODE, redact_case, redact_case_fields, redact_event_data
+from hub.identity.access import (
+    CITY_CODE,
+    UNIT_VIEW_PREFIX,
+    handling_units,
+    listed_view_of,
+    redact_case,
+    redact_case_fields,
+    redact_event_data,
+)
 from hub.infra.db import Connection
 
 
@@ -47,7 +60,9 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
            FROM jsonb_array_elements_text(coalesce({_literal({t: sorted(k) for t, k in WRITTEN_FIELDS.items()})}::jsonb
                                                    -> e.type, {_literal(sorted(ALWAYS_WRITTEN))}::jsonb)) AS f)
        END AS patch,
-       x.doc #> '{{report,confidential}}' AS confidential
+       x.doc #> '{{report,confidential}}' AS confidential,
+       CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
+            THEN x.doc -> 'units' END AS units
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 CROSS JOIN LATERAL (
@@ -76,7 +91,7 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_record", "case_id", "codes", "position", "whole")
+    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "case_id", "codes", "position", "whole")
 
     def __init__(self, record: Record) -> None:
         self._record = record
@@ -84,6 +99,7 @@ class FeedRow:
         self.case_id = str(record["stream_id"])
         self.whole: bool = bool(record["whole"])
         self._doc: Any = _MISSING
+        self._handling: tuple[bool, frozenset[str]] | None = None
         self._events: dict[str, bytes] = {}
         self._encoded: dict[tuple[str, Form], bytes] = {}
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
@@ -101,7 +117,27 @@ class FeedRow:
             self._doc = orjson.loads(text) if text is not None else None
         return self._doc
 
+    def shown_as(self, view: str) -> str:
+        """The view this row is encoded in for a subscription's view: a unit's view resolves per case
+        (hub.identity.access.listed_view_of) to "content" or the masked view."""
+        if not view.startswith(UNIT_VIEW_PREFIX):
+            return view
+        if self._handling is None:
+            self._handling = self._confidential_units()
+        confidential, units = self._handling
+        return listed_view_of(view, confidential, units)
+
+    def _confidential_units(self) -> tuple[bool, frozenset[str]]:
+        if self.whole:
+            doc = self.doc()
+            if doc is None:
+                return False, frozenset()
+            return bool((doc.get("report") or {}).get("confidential")), handling_units(doc)
+        units = self._record["units"]
+        return bool(self._record["confidential"]), handling_units({"units": units}) if units else frozenset()
+
     def encoded(self, view: str, form: Form) -> bytes:
+        view = self.shown_as(view)
         key = (view, form)
         out = self._encoded.get(key)
         if out is None:

@@ -3,7 +3,8 @@
 The gateway reads committed events in position order (woken by local commits and Redis, or by a slow
 poll), gathers them for `coalesce_s`, and sends each subscription what changed (hub.live.frames: patches,
 the whole case only where a console may not hold it). Rows are matched to subscriptions through an index of
-area-code prefixes; one frame per distinct (areas, privacy view) is encoded once, as bytes, and every client
+area-code prefixes; one frame per distinct (areas, privacy view — LIST_VIEW, or a unit's, see hub.live.frames)
+is encoded once, as bytes, and every client
 with that subscription is handed the same object. Snapshots likewise: one per (areas, view), built once and
 reused by every console that connects until the feed moves past it. A client whose queue is full is dropped —
 it reconnects with its last position and misses nothing — so a slow console never slows the others.
@@ -22,7 +23,7 @@ import orjson
 
 from dispatch.case import area_codes
 from geo.areas import code_prefix
-from hub.identity.access import case_in_scopes, redact_case
+from hub.identity.access import case_in_scopes, listed_view, redact_case
 from hub.infra.loops import wake_or_timeout
 from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.events import head_position
@@ -276,6 +277,6 @@ class ConsoleGateway:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
             docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
-        cases = [redact_case(doc, view) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
+        cases = [redact_case(doc, listed_view(view, doc)) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
         self.snapshots_built += 1
         return position, encode({"type": "snapshot", "position": position, "cases": cases})

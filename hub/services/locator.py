@@ -149,6 +149,20 @@ class Locator:
             chain["city"] = _ref(NANNING)
         return chain
 
+    def bounds(self, code: str | None) -> list[list[float]] | None:
+        """The box around `code` (the whole city for None or the city's code) as [[south, west], [north, east]]
+        in WGS84, the way a map fits it; None with no layer active. A code the layers lack (a grid nobody
+        drew) falls back to its nearest enclosing area, then to the city."""
+        index = self._boundaries.index
+        if index is None:
+            return None
+        shape = None
+        while code and code != NANNING.code and shape is None:
+            shape = index.area(code)
+            code = _parent_of(code)
+        west, south, east, north = shape.geometry.bounds if shape is not None else index.bounds
+        return [[round(south, 6), round(west, 6)], [round(north, 6), round(east, 6)]]
+
     def features(self, parent: str | None, level: str | None, tolerance_deg: float) -> dict[str, Any]:
         """The children of `parent` as a GeoJSON FeatureCollection, simplified for drawing on a map
         (`tolerance_deg` ≈ metres / 111,000; 0 keeps every vertex). Cached per boundary version."""
@@ -195,3 +209,8 @@ def _child_level(parent: str | None) -> str:
     if parent is None or (len(parent) == 6 and parent.endswith("00")):
         return "county"
     return {6: "township", 9: "community", 12: "grid"}.get(len(parent), "county")
+
+
+def _parent_of(code: str) -> str | None:
+    """The enclosing area's code by prefix (grid 15 → community 12 → township 9 → county 6), None above a county."""
+    return code[:-3] if len(code) in (9, 12, 15) else None

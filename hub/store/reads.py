@@ -17,7 +17,7 @@ from typing import Any, Final
 import asyncpg
 
 from dispatch.events import Case
-from dispatch.states import FINISHED_STATES
+from dispatch.states import FINISHED_STATES, OPEN_STATES
 from geo.areas import code_prefix
 from hub.identity.access import CITY_CODE
 from hub.infra.db import Connection
@@ -39,6 +39,26 @@ QUEUES: Final[dict[str, str]] = {
     "supervised": (f"{OPEN_CASE_SQL}"
                    " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
 }
+
+# The consoles' headline figures (在办, 超时, 预警, 待研判, 今日新增) of a scope. Two parts, each an index scan
+# rather than a pass over every case: the open cases (by state, `cases_state`) and those created since `$today`
+# (the local day's start, `cases_created` of migration 0016). Overdue is the `overdue` queue's own filter; 预警
+# is a case not overdue whose running clock (签收 while dispatched, 办结 once accepted) passed its warning step —
+# what the consoles colour amber. Parameters after the scope's two: $now, $today.
+_OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in sorted(OPEN_STATES)))
+_HEADLINE_OVERDUE = "coalesce(" + QUEUES["overdue"] + ", false)"
+_HEADLINE_WARNING = (
+    "coalesce((state = 'dispatched' AND (doc->'sla'->'sign'->'steps'->>'warning')::timestamptz < $now)"
+    " OR (state = 'accepted' AND (doc->'sla'->'resolve'->'steps'->>'warning')::timestamptz < $now), false)")
+HEADLINE_SQL: Final = f"""
+SELECT o.open, o.overdue, o.warning, o.triage, t.today FROM
+  (SELECT count(*) AS open,
+          count(*) FILTER (WHERE {_HEADLINE_OVERDUE}) AS overdue,
+          count(*) FILTER (WHERE NOT {_HEADLINE_OVERDUE} AND {_HEADLINE_WARNING}) AS warning,
+          count(*) FILTER (WHERE state = 'triage') AS triage
+   FROM cases WHERE {{clause}} AND {_OPEN_STATES_SQL}) o,
+  (SELECT count(*) AS today FROM cases WHERE {{clause}} AND created_at >= $today) t
+"""
 
 # What the public Open311 API publishes: requests submitted through Open311, nothing else. A 12345 hotline
 # complaint, a sensor alarm or a grid report is the government's record, not a public one (the partial
@@ -158,6 +178,15 @@ class CaseReads:
             f"SELECT doc FROM cases WHERE {clause} AND {condition} ORDER BY last_position DESC LIMIT ${len(args)}",
             *args)
         return [r["doc"] for r in rows]
+
+    async def headline(self, scopes: frozenset[str], now: datetime, today: datetime) -> dict[str, int]:
+        """The headline figures of the cases in `scopes` (HEADLINE_SQL): open, overdue, warning, triage,
+        today (created since `today`)."""
+        clause, args = visible_clause(scopes)
+        sql = HEADLINE_SQL.format(clause=clause).replace("$now", "$3").replace("$today", "$4")
+        row = await self._pool.fetchrow(sql, *args, now, today)
+        assert row is not None  # an aggregate without GROUP BY always returns one row
+        return {name: int(row[name]) for name in ("open", "overdue", "warning", "triage", "today")}
 
     async def open_in_scopes(self, conn: Connection, scopes: frozenset[str], limit: int) -> list[Case]:
         """The open cases in `scopes`, most recently changed first: a console's snapshot, read on `conn`

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+import shapely
+from shapely.geometry import shape
+
 from dispatch.states import FINISHED_STATES, OPEN_STATES, STATES
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
@@ -64,3 +68,47 @@ async def test_the_consoles_and_their_libraries_are_served_by_the_hub(hub: Hub) 
             assert resp.status == 200, path
     async with hub.http.get(f"{hub.base}/static/vendor/leaflet/../package.json") as resp:
         assert resp.status in (403, 404), "only the libraries' dist folders are served"
+
+
+async def test_console_config_gives_the_map_the_box_of_the_users_own_jurisdiction(hub: Hub) -> None:
+    """The map fits these bounds ([[south, west], [north, east]]): the whole city for a city role, the county
+    for its dispatcher, the township for its handler; each holds every area below it."""
+    def box(features: list[dict[str, Any]]) -> tuple[float, float, float, float]:
+        west, south, east, north = (float(v) for v in shapely.total_bounds([shape(f["geometry"]) for f in features]))
+        return south, west, north, east
+
+    def flat(bounds: list[list[float]]) -> list[float]:
+        return [*bounds[0], *bounds[1]]
+
+    def holds(bounds: list[list[float]], inner: tuple[float, float, float, float]) -> bool:
+        (south, west), (north, east) = bounds
+        eps = 1e-5
+        return (south - eps <= inner[0] and west - eps <= inner[1]
+                and north + eps >= inner[2] and east + eps >= inner[3])
+
+    operator = await hub.login("city_operator", None)
+    _, counties = await get(hub, operator, "/api/v1/areas.geojson?simplify_m=0")
+    assert len(counties["features"]) == 12
+    _, config = await get(hub, operator, "/api/v1/console/config")
+    city = config["map"]["bounds"]
+    assert holds(city, box(counties["features"])), "every county is inside the city operator's box"
+    assert flat(city) == pytest.approx(box(counties["features"]), abs=1e-5)
+
+    _, county = await get(hub, await hub.login("county_dispatcher", "450103"), "/api/v1/console/config")
+    _, own = await get(hub, operator, "/api/v1/areas/450103")
+    assert flat(county["map"]["bounds"]) == pytest.approx(box([own]), abs=1e-5)
+    assert not holds(county["map"]["bounds"], box(counties["features"])), "a county's box is not the city's"
+
+    _, townships = await get(hub, operator, "/api/v1/areas.geojson?parent=450103&simplify_m=0")
+    first = townships["features"][0]
+    code = first["properties"]["code"]
+    _, township = await get(hub, await hub.login("township_handler", code), "/api/v1/console/config")
+    assert flat(township["map"]["bounds"]) == pytest.approx(box([first]), abs=1e-5)
+    assert holds(county["map"]["bounds"], box([first]))
+
+    # A grid the layers do not have (a new grid worker's code): the community around it.
+    _, communities = await get(hub, operator, f"/api/v1/areas.geojson?parent={code}&simplify_m=0")
+    community = communities["features"][0]
+    unknown = community["properties"]["code"] + "999"
+    _, grid = await get(hub, await hub.login("grid_worker", unknown), "/api/v1/console/config")
+    assert flat(grid["map"]["bounds"]) == pytest.approx(box([community]), abs=1e-5)

@@ -205,7 +205,8 @@ async def test_case_reads_are_clipped_to_role_and_area(hub: Hub) -> None:
     status, case = await get("qingxiu", placed["case_id"])
     assert status == 200 and case["state"] == "dispatched" and case["version"] == 2
     assert [t["type"] for t in case["timeline"]] == ["case.received", "case.dispatched"]
-    assert case["report"]["content"] == "【保密】", "confidential content is hidden from county roles"
+    # 保密 protects the caller: the county's dispatcher reads the problem (to dispatch it), not who called.
+    assert case["report"]["content"] == "路灯不亮" and case["report"]["reporter"]["phone"] == "138****1234"
     assert case["timeline"][0]["data"]["report"]["reporter"]["name"] == "张*"
     assert (await get("xingning", placed["case_id"]))[0] == 404, "another county's case: as if it did not exist"
     status, full = await get("operator", placed["case_id"])

@@ -112,6 +112,8 @@ async def test_serve_on_an_empty_database_starts_without_boundaries_and_takes_th
         assert (case["state"], case["triage_reason"]) == ("triage", "no_boundaries")
         assert await get(http, f"{hub.base}/api/v1/areas", ops) == {"areas": []}
         assert (await get(http, f"{hub.base}/api/v1/areas.geojson", ops))["features"] == []
+        map_setup = (await get(http, f"{hub.base}/api/v1/console/config", ops))["map"]
+        assert map_setup["bounds"] is None and map_setup["centre"], "nothing to fit: the map starts on the centre"
         lng, lat = QINGXIU_SEAT
         routed = await get(http, f"{hub.base}/api/v1/route", ops, lng=str(lng), lat=str(lat))
         assert not routed["inside"]
@@ -128,6 +130,8 @@ async def test_serve_on_an_empty_database_starts_without_boundaries_and_takes_th
                 await asyncio.sleep(0.2)
                 routed = await get(http, f"{hub.base}/api/v1/route", ops, lng=str(lng), lat=str(lat))
         assert routed["areas"]["county"] == {"code": "450103", "name": "青秀区"}
+        (south, west), (north, east) = (await get(http, f"{hub.base}/api/v1/console/config", ops))["map"]["bounds"]
+        assert south < lat < north and west < lng < east
         assert len((await get(http, f"{hub.base}/api/v1/areas", ops))["areas"]) == 12
     assert hub.stop() == 0
 

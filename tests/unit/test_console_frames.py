@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dispatch.case import new_case
 from hub.identity.access import case_in_scopes, redact_case, redact_case_fields
-from hub.live.frames import FeedRow, ScopeIndex, batch_frame
+from hub.live.frames import FeedRow, Form, ScopeIndex, batch_frame
 
 T = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 PHONE, NAME, CONTENT = "13812341234", "张三", "小区门口路灯不亮"
@@ -44,13 +44,13 @@ def test_a_patch_shows_its_fields_exactly_as_the_whole_case_shows_them(
 
 def record(position: int, case_id: str, *, type_: str = "case.accepted", version: int = 2, whole: bool = False,
            doc: dict[str, Any] | None = None, patch: dict[str, Any] | None = None, confidential: Any = None,
-           scope: list[str] | None = None) -> dict[str, Any]:
+           scope: list[str] | None = None, units: dict[str, Any] | None = None) -> dict[str, Any]:
     """A row as hub.live.frames reads it from the store."""
     return {"position": position, "stream_id": uuid.UUID(case_id), "version": version, "type": type_, "data": {},
             "actor": "system", "scope": scope if scope is not None else ["450100", "450103"], "occurred_at": T,
             "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole,
             "doc": orjson.dumps(doc).decode() if doc is not None else None, "patch": patch,
-            "confidential": confidential}
+            "confidential": confidential, "units": units}
 
 
 def cases_of(frame: bytes) -> list[dict[str, Any]]:
@@ -73,6 +73,32 @@ def test_patches_in_frames_are_redacted_by_the_cases_own_flag() -> None:
     assert CONTENT not in str(batch_frame(rows, "masked")) and PHONE not in str(batch_frame(rows, "masked"))
     full = cases_of(batch_frame(rows, "full"))
     assert full[0]["location"] == doc["location"] and full[1]["report"] == doc["report"]
+
+
+def test_a_units_staff_get_its_confidential_cases_content_and_share_every_other_encoding() -> None:
+    """A unit's view (list_view) resolves per row: its own confidential case shows its content (never the
+    caller); another unit's confidential case and every other case are the masked encoding, the same bytes."""
+    ours, theirs, plain = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    units = {"lead": {"code": "450103001-gov", "name": "新竹街道"}, "assist": [{"code": "450103-cgj", "name": "城管"}]}
+    secret = {**case_doc(True, {"name": NAME, "phone": PHONE}), "units": units}
+    rows = [FeedRow(record(5, ours, version=1, whole=True, doc={**secret, "case_id": ours})),
+            FeedRow(record(6, ours, patch={"report": secret["report"], "version": 3}, confidential=True,
+                           units=units)),
+            FeedRow(record(7, theirs, patch={"report": secret["report"], "version": 3}, confidential=True,
+                           units={"lead": {"code": "450103002-gov", "name": "别的街道"}, "assist": []})),
+            FeedRow(record(8, plain, patch={"report": case_doc(False, None)["report"], "version": 3},
+                           confidential=False))]
+    for view in ("unit:450103001-gov", "unit:450103-cgj"):
+        whole, covered, other, normal = cases_of(batch_frame(rows, view))
+        assert whole["report"]["content"] == CONTENT and whole["location"] == secret["location"]
+        assert covered == {"case_id": ours, "version": 3, "patch": True}
+        assert other["report"]["content"] == "【保密】" and normal["report"]["content"] == CONTENT
+        assert PHONE not in str(batch_frame(rows, view)) and NAME not in str(batch_frame(rows, view))
+        for row in rows[2:]:
+            assert row.encoded(view, Form.PATCH) is row.encoded("masked", Form.PATCH), "one shared encoding"
+    stranger = cases_of(batch_frame(rows, "unit:450103-zjj"))
+    assert CONTENT not in str(stranger[:3]) and stranger[0]["report"]["content_hidden"] is True
+    assert batch_frame(rows, "unit:450103-zjj") == batch_frame(rows, "masked")
 
 
 def test_a_frame_carries_each_case_whole_once_and_later_events_as_empty_patches() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dispatch import commands as c
 from dispatch.case import Case, Intake, Routing, apply, new_case, receive
-from dispatch.kpi import STATE_EVENTS, KpiAccumulator, KpiWeights, kpi_rows
+from dispatch.kpi import SAMPLE_OF, STATE_EVENTS, KpiAccumulator, KpiRow, KpiWeights, kpi_rows, rank_rows
 from dispatch.lifecycle import decide
 from dispatch.permissions import ALLOWED_STATES, Actor, Refusal
 from dispatch.policy import Policy
@@ -281,3 +281,26 @@ def test_the_rules_read_off_the_events_agree_with_folding_the_cases(policy_name:
             log.append((case_id, ev.type, ev.data, version, now))
     for as_of in (now + timedelta(days=d) for d in (0, 0.1, 1, 3, 7, 12, 20, 45)):
         assert comparable(kpi_rows(log, as_of)) == comparable(reference_rows(log, as_of))
+
+
+def test_rows_rank_within_period_and_level_only_with_enough_valid_callbacks() -> None:
+    def row(period: str, level: str, code: str, composite: float | None, n: int) -> dict[str, object]:
+        return {"period": period, "level": level, "code": code, "composite": composite, "valid_callbacks": n}
+    rows = [row("2026-11", "township", "A", 1.0, 1),  # perfect on one callback: shown, not ranked
+            row("2026-11", "township", "B", 0.8, 5), row("2026-11", "township", "C", 0.9, 7),
+            row("2026-11", "township", "D", 0.8, 6),  # tie with B: by code
+            row("2026-11", "township", "E", None, 9),  # no composite (a rate without its n): not ranked
+            row("2026-11", "county", "K", 0.5, 20), row("2026-12", "township", "B", 0.7, 5)]
+    rank_rows(rows, min_samples=5)
+    ranks = {(r["period"], r["level"], r["code"]): (r["ranked"], r["rank"]) for r in rows}
+    assert ranks == {
+        ("2026-11", "township", "A"): (False, None), ("2026-11", "township", "C"): (True, 1),
+        ("2026-11", "township", "B"): (True, 2), ("2026-11", "township", "D"): (True, 3),
+        ("2026-11", "township", "E"): (False, None), ("2026-11", "county", "K"): (True, 1),
+        ("2026-12", "township", "B"): (True, 1)}
+
+
+def test_every_rate_names_the_count_it_is_a_share_of() -> None:
+    shown = KpiRow("township", "450103001", "新竹街道", "2026-11").as_json(KpiWeights())
+    assert set(shown["samples"]) == set(KpiRow("city", "450100", "南宁市", "2026-11").rates(KpiWeights()))
+    assert all(shown[count] == shown["samples"][rate] for rate, count in SAMPLE_OF.items())
