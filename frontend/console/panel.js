@@ -8,7 +8,7 @@
 
 import { activeDeadline, deadlineStates, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
 import {
-  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, lang, ruleLabel, ruleName,
+  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, ruleLabel, ruleName,
   sourceName, stateName, t,
 } from "/static/shared/i18n.js";
 import { caseLabel, evName, w, wv } from "./words.js";
@@ -298,7 +298,7 @@ export class CasePanel {
       + (status ? `<span class="badge sla-${status}">${esc(t(`sla.${status}`))}</span>` : "")
       + `<span class="badge src">${esc(sourceName(c.source))}</span>`
       + (report.urgency && report.urgency !== "normal" ? `<span class="badge urg-${esc(report.urgency)}">${esc(wv("urgency", report.urgency))}</span>` : "")
-      + (report.confidential ? `<span class="badge conf">${esc(lang2("保密", "Confidential"))}</span>` : "")
+      + (report.confidential ? `<span class="badge conf">${esc(w("badge.confidential"))}</span>` : "")
       + (c.flags || []).map((f) => `<span class="badge flag">${esc(wv("flag", f))}</span>`).join("")
       + `</div>`);
     if (d) {
@@ -523,7 +523,7 @@ export class CasePanel {
     const deadlines = deadlineStates(c);
     if (!deadlines.length) return "";
     const sla = c.sla || {};
-    const cls = sla.class ? ` <span class="muted">(${esc(wv("urgency", sla.class))}${sla.clock ? " · " + esc(sla.clock === "working" ? lang2("工作时间", "working time") : lang2("自然时间", "calendar time")) : ""})</span>` : "";
+    const cls = sla.class ? ` <span class="muted">(${esc(wv("urgency", sla.class))}${sla.clock ? " · " + esc(w(sla.clock === "working" ? "clock.working" : "clock.calendar")) : ""})</span>` : "";
     return `<h3>${esc(w("case.all_deadlines"))}${cls}</h3><ul class="deadlines">`
       + deadlines.map((d) => `<li data-deadline="${esc(d.key)}"><span>${esc(t(`deadline.${d.key}`) === `deadline.${d.key}` ? d.key : t(`deadline.${d.key}`))}</span>`
         + `<span>${esc(formatTime(d.due))}</span>${deadlineStatusHtml(d)}</li>`).join("")
@@ -557,7 +557,6 @@ export class CasePanel {
   }
 }
 
-function lang2(zh, en) { return lang() === "en" ? en : zh; }
 
 /** A deadline met reads as met, with when (the phone's way); only a running one counts down. */
 function deadlineStatusHtml(d) {
