@@ -14,7 +14,7 @@ from typing import Any
 from dispatch import sla
 from dispatch.events import Case, DomainEvent, JsonDict
 from dispatch.fold import AREA_LEVELS, STATES, apply, fold, new_case
-from dispatch.matrix import Matrix, hints_of
+from dispatch.matrix import Matrix, category_of, hints_of, place_of
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
 
@@ -67,7 +67,10 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
     data: dict[str, Any] = {"areas": routing.areas, "assist": [], "flags": flags, "routing": routing.details}
     if matrix is None:
         unit, rule = responsible_unit(routing.areas)
-        data |= {"lead": unit.as_json(), "rule": rule}
+        data |= {"lead": unit.as_json(), "rule": rule,
+                 "explanation_facts": {"kind": "fallback", "rule": rule, "why": "no_matrix",
+                                       "level": next(lv for lv in ("township", "county") if lv in routing.areas),
+                                       "place": place_of(routing.areas), "lead": unit.as_json(), "assist": []}}
     else:
         category = intake.report.get("category")
         if not isinstance(category, str) or not matrix.knows(category):
@@ -77,7 +80,7 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
         path = matrix.path(category)
         data |= {"lead": assignment.lead.as_json(), "assist": [u.as_json() for u in assignment.assist],
                  "rule": assignment.rule_id, "explanation": assignment.explanation,
-                 "category": {"code": path[-1].code, "path": [n.name for n in path]}}
+                 "explanation_facts": assignment.facts, "category": category_of(path)}
     if policy is not None and policy.sla is not None and now is not None:
         schedule = sla.start_clocks(intake.report, now, policy.sla)
         data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}

@@ -19,7 +19,8 @@ _WRITES: Final[dict[str, frozenset[str]]] = {name: frozenset(keys) for name, key
     "case.received": ("state", "source", "report", "location", "sensor"),
     "case.triaged": ("state", "triage_reason", "routing"),
     "case.merge_suggested": ("merge_suggestion",),
-    "case.dispatched": ("state", "areas", "units", "rule", "explanation", "category", "flags", "triage_reason",
+    "case.dispatched": ("state", "areas", "units", "rule", "explanation", "explanation_facts",
+                        "category", "flags", "triage_reason",
                         "routing", "pending_return", "sla", "deadlines", "supervision_level", "dispatch_count",
                         "dispatched_at", "accepted_at"),
     # dispatch.handlers_lifecycle

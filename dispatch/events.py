@@ -24,7 +24,8 @@ class Case(TypedDict):
     units: JsonDict  # {"lead": unit or None, "assist": [units]} (主办 / 协办)
     rule: str | None  # the matrix rule (or manual:<role>) that named the lead unit
     explanation: str | None
-    category: JsonDict | None  # {"code", "path"}: the leaf of the category tree the matrix placed it in
+    explanation_facts: JsonDict | None  # the explanation as facts (dispatch.matrix.Assignment.facts); None before
+    category: JsonDict | None  # {"code", "path", "path_en"?}: the leaf of the category tree the matrix placed it in
     flags: list[str]
     deadlines: JsonDict  # sign_by, resolve_by, callback_by … as ISO strings
     sla: JsonDict | None  # the SLA schedule the deadlines come from (clocks, pauses, steps done)

@@ -35,6 +35,7 @@ def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
     case["units"] = {"lead": data["lead"], "assist": list(data.get("assist", []))}
     case["rule"] = data.get("rule")
     case["explanation"] = data.get("explanation")
+    case["explanation_facts"] = data.get("explanation_facts")
     if data.get("category") is not None:
         case["category"] = data["category"]
     case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))

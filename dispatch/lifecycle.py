@@ -17,6 +17,7 @@ from dispatch.codes import LEVELS, level_of, unit_level, within
 from dispatch.context import Ctx, Decision
 from dispatch.events import Case, DomainEvent
 from dispatch.linking import LINK_DECIDERS
+from dispatch.matrix import place_of
 from dispatch.permissions import Actor, Refusal, handles, review_roles, role_refusal, state_refusal
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
@@ -72,25 +73,40 @@ def _unit(ctx: Ctx, code: str, name: str | None, areas: Mapping[str, Mapping[str
     return Unit(code, code, level if area_code.isdigit() else None)
 
 
-def _alternative(ctx: Ctx) -> tuple[Unit, tuple[Unit, ...], str, str] | None:
+Choice = tuple[Unit, tuple[Unit, ...], str, str, dict[str, Any]]  # lead, assist, rule, explanation, its facts
+
+
+def _alternative(ctx: Ctx) -> Choice | None:
     """The unit the system proposes for 改派: never one that has returned the case."""
     exclude = frozenset(ctx.case.get("returned_by") or ())
     if ctx.policy.matrix is not None:
         found = ctx.policy.matrix.propose_alternative(ctx.case, exclude)
-        return (found.lead, found.assist, found.rule_id, found.explanation) if found else None
+        return (found.lead, found.assist, found.rule_id, found.explanation, found.facts) if found else None
     areas = ctx.case.get("areas") or {}
     for level in ("township", "county"):
         if level in areas:
             unit, rule = responsible_unit({level: areas[level]})
             if unit.code not in exclude:
-                return Unit(unit.code, unit.name, level), (), rule, f"属地兜底 → {unit.name}"
+                lead = Unit(unit.code, unit.name, level)
+                return lead, (), rule, f"属地兜底 → {unit.name}", {
+                    "kind": "fallback", "rule": rule, "level": level, "why": "exhausted", "place": place_of(areas),
+                    "lead": _ref(lead), "assist": []}
     return None
 
 
 def _dispatched(ctx: Ctx, areas: Mapping[str, Any], lead: Unit, assist: tuple[Unit, ...], rule: str,
-                explanation: str) -> DomainEvent:
+                explanation: str, facts: dict[str, Any]) -> DomainEvent:
     return _event("case.dispatched", areas=dict(areas), lead=lead.as_json(), assist=[u.as_json() for u in assist],
-                  rule=rule, flags=[], explanation=explanation, **ctx.fresh_clocks())
+                  rule=rule, flags=[], explanation=explanation, explanation_facts=facts, **ctx.fresh_clocks())
+
+
+def _ref(unit: Unit) -> dict[str, str]:
+    return {"code": unit.code, "name": unit.name}
+
+
+def _chosen_by(kind: str, ctx: Ctx, areas: Mapping[str, Any], unit: Unit) -> dict[str, Any]:
+    """The facts of a unit a person named (a dispatcher's 派单, a reviewer's 改派): by which role, where."""
+    return {"kind": kind, "role": ctx.actor.role, "place": place_of(areas), "lead": _ref(unit), "assist": []}
 
 
 # --- deciders ------------------------------------------------------------------------------------
@@ -103,7 +119,7 @@ def _dispatch(ctx: Ctx, cmd: c.Dispatch) -> Decision:
     if ctx.case["state"] == "dispatched" and ctx.lead is not None and ctx.lead["code"] == unit.code:
         return _illegal(f"the case is already dispatched to {unit.name}")
     why = f"dispatched by {ctx.actor.name} ({ctx.actor.role}) to {unit.name}"
-    return [_dispatched(ctx, areas, unit, (), f"manual:{ctx.actor.role}", why)]
+    return [_dispatched(ctx, areas, unit, (), f"manual:{ctx.actor.role}", why, _chosen_by("manual", ctx, areas, unit))]
 
 
 def _accept(ctx: Ctx, cmd: c.Accept) -> Decision:
@@ -147,8 +163,8 @@ def _review_return(ctx: Ctx, cmd: c.ReviewReturn) -> Decision:
         unit = _unit(ctx, cmd.unit, cmd.unit_name, areas)
         if isinstance(unit, Refusal):
             return unit
-        choice: tuple[Unit, tuple[Unit, ...], str, str] = (
-            unit, (), f"review:{ctx.actor.role}", f"named by the reviewer {ctx.actor.name}")
+        choice: Choice = (unit, (), f"review:{ctx.actor.role}", f"named by the reviewer {ctx.actor.name}",
+                          _chosen_by("review", ctx, areas, unit))
     else:
         proposal = _alternative(ctx)
         if proposal is None:

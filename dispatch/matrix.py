@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -34,6 +34,7 @@ class _Frozen(BaseModel):
 class CategoryNode(_Frozen):
     code: str
     name: str
+    name_en: str | None = None  # the English consoles' name; they show `name` when it is missing
     aliases: tuple[str, ...] = ()  # channel names for this class, e.g. the simulator's "exposed_rubbish"
     children: tuple[CategoryNode, ...] = ()
 
@@ -78,7 +79,10 @@ class Assignment:
     lead: Unit
     assist: tuple[Unit, ...]
     rule_id: str
-    explanation: str
+    explanation: str  # one English sentence, for logs and API clients that read it
+    # The same explanation as facts (`explanation_facts` of a case), which the consoles put into words in
+    # each language: kind (rule | special_owner | fallback | manual), category, place, rule, scope, lead ...
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class Matrix(_Frozen):
@@ -140,6 +144,10 @@ class Matrix(_Frozen):
     def knows(self, category: str | None) -> bool:
         return category is not None and category in self._nodes
 
+    def category_keys(self) -> list[str]:
+        """Every code and channel name (alias) the tree knows."""
+        return list(self._nodes)
+
     def leaves(self) -> list[tuple[CategoryNode, ...]]:
         """Every leaf category with its path from the root, in the tree's order (the services a citizen
         or a grid worker picks from)."""
@@ -179,11 +187,13 @@ class Matrix(_Frozen):
         codes = [n.code for n in path]
         label = "/".join(n.name for n in path)
         place = next((areas[lv]["name"] for lv in reversed(LEVELS) if lv in areas), "?")
+        about = {"category": _node_ref(path[-1]), "place": place_of(areas)}
         for owner in self.special_owners:
             if all(hints.get(k) == v for k, v in owner.hints.items()) and (
                     not owner.categories or any(c in codes for c in owner.categories)):
                 yield from self._offer(owner.lead, owner.assist, areas, owner.id,
-                                       f"{label} in {place}: special owner {owner.hints} overrides the area rule")
+                                       f"{label} in {place}: special owner {owner.hints} overrides the area rule",
+                                       {"kind": "special_owner", **about, "hints": dict(owner.hints)})
         matching = [r for r in self.rules if r.category in codes and r.level in areas
                     and (r.area is None or within(areas[r.level]["code"], r.area))]
         matching.sort(key=lambda r: (r.area is not None, codes.index(r.category), LEVELS.index(r.level)),
@@ -191,16 +201,29 @@ class Matrix(_Frozen):
         for rule in matching:
             scope = f"area {rule.area}" if rule.area else f"every {rule.level}"
             yield from self._offer(rule.lead, rule.assist, areas, rule.id,
-                                   f"{label} in {place}: rule for {self.path(rule.category)[-1].name} in {scope}")
+                                   f"{label} in {place}: rule for {self.path(rule.category)[-1].name} in {scope}",
+                                   {"kind": "rule", **about, "rule_category": _node_ref(self.path(rule.category)[-1]),
+                                    "scope": {"level": rule.level, "area": self._area_ref(rule.area, areas)}})
         why = "other candidates exhausted" if matching else "no rule applies"
         for level in ("township", "county"):  # 属地兜底
             if level in areas:
                 unit, rule_id = responsible_unit({level: dict(areas[level])})
-                yield Assignment(Unit(unit.code, unit.name, level), (), rule_id,
-                                 f"{rule_id}: {label} in {place}: {why}, 属地兜底 → lead {unit.name}")
+                lead = Unit(unit.code, unit.name, level)
+                yield Assignment(lead, (), rule_id,
+                                 f"{rule_id}: {label} in {place}: {why}, 属地兜底 → lead {unit.name}",
+                                 {"kind": "fallback", **about, "rule": rule_id, "level": level,
+                                  "why": "exhausted" if matching else "no_rule", "lead": _unit_ref(lead),
+                                  "assist": [], "alternative": False})
+
+    def _area_ref(self, code: str | None, areas: Areas) -> dict[str, str] | None:
+        """An area a rule names, with its name when the case's own areas or the county list know it."""
+        if code is None:
+            return None
+        name = next((a["name"] for a in areas.values() if a.get("code") == code), self.counties.get(code))
+        return {"code": code, "name": name} if name else {"code": code}
 
     def _offer(self, lead: str, assist: tuple[str, ...], areas: Areas, rule_id: str,
-               why: str) -> Iterator[Assignment]:
+               why: str, facts: dict[str, Any]) -> Iterator[Assignment]:
         units = [self._resolve(t, areas) for t in (lead, *assist)]
         found = [u for u in units if u is not None]
         if units[0] is None:
@@ -209,7 +232,9 @@ class Matrix(_Frozen):
             others = tuple(u for u in found if u.code != unit.code)
             role = "lead" if i == 0 else "alternative lead"
             names = "、".join(u.name for u in others) or "none"
-            yield Assignment(unit, others, rule_id, f"{rule_id}: {why} → {role} {unit.name}, assist {names}")
+            yield Assignment(unit, others, rule_id, f"{rule_id}: {why} → {role} {unit.name}, assist {names}",
+                             {**facts, "rule": rule_id, "lead": _unit_ref(unit),
+                              "assist": [_unit_ref(u) for u in others], "alternative": i > 0})
 
     def assign(self, category: str, areas: Areas, hints: Mapping[str, str] | None = None) -> Assignment:
         """The lead and assisting units for a category in a place. Raises KeyError for an unknown category
@@ -230,6 +255,30 @@ class Matrix(_Frozen):
                 return assignment
             seen.add(assignment.lead.code)
         return None
+
+
+def _node_ref(node: CategoryNode) -> dict[str, str]:
+    return {"code": node.code, "name": node.name} | ({"name_en": node.name_en} if node.name_en else {})
+
+
+def _unit_ref(unit: Unit) -> dict[str, str]:
+    return {"code": unit.code, "name": unit.name}
+
+
+def category_of(path: tuple[CategoryNode, ...]) -> dict[str, Any]:
+    """A case's `category`: the node's code and the names from the root, and the English names when the tree
+    has every one (a console in English shows those)."""
+    out: dict[str, Any] = {"code": path[-1].code, "path": [n.name for n in path]}
+    if all(n.name_en for n in path):
+        out["path_en"] = [n.name_en for n in path]
+    return out
+
+
+def place_of(areas: Areas) -> list[dict[str, str]]:
+    """Where a case is, for an explanation: its areas from the county down to the community (the city is
+    implied; a grid is too fine to name a unit by)."""
+    return [{"level": lv, "code": areas[lv]["code"], "name": areas[lv]["name"]}
+            for lv in ("county", "township", "community") if lv in areas]
 
 
 def category_key(case: Mapping[str, Any]) -> str | None:

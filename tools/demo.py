@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import add_api_key, add_user, hash_password, save_user
 from hub.infra.settings import Settings
 from hub.services.boundaries import activate, active_versions, exclusive, store_version
+from tools.simulation import content
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,18 @@ DEMO_USERS = (
     ("grid1", "grid_worker", "450103001"),  # a grid worker (网格员) of 新竹街道
     ("auditor", "auditor", None),
 )
+# Who the demo users are to the people they work with (users.display_name, users.unit): the consoles show an
+# action's author by name and unit. Units are the demo matrix's (hub/data/demo_policy.json); *-zhzx is the city's
+# or a county's 城市运行管理(指挥)中心, where operators and dispatchers sit.
+DEMO_PROFILES: dict[str, tuple[str, str | None]] = {
+    "admin": ("系统管理员", None),
+    "operator": ("周晓梅", "450100-zhzx"),
+    "qingxiu": ("黄志强", "450103-zhzx"),
+    "xingning": ("韦丽娟", "450102-zhzx"),
+    "xinzhu": ("陆海燕", "450103001-gov"),
+    "grid1": ("蒙小军", "450103001-gov"),
+    "auditor": ("覃文", None),
+}
 # The simulator's staff are named by role and area, so that a rerun finds the same users again.
 SIM_USER_PREFIX = {"city_operator": "sim-operator", "county_dispatcher": "sim-county",
                    "township_handler": "sim-township", "grid_worker": "sim-grid"}
@@ -78,15 +92,35 @@ class SimulatorAccounts:
             async with self._hash_lock:  # one argon2 hash of the shared password serves every login
                 if self._hash is None:
                     self._hash = await hash_password(self._password)
-            await save_user(self._pool, username, self._hash, role, area)
+            await save_user(self._pool, username, self._hash, role, area, display_name=sim_display_name(username),
+                            unit=sim_unit(role, area))
             self._users[(role, area)] = username
         return self._users[(role, area)], self._password
+
+
+def sim_display_name(username: str) -> str:
+    """A Chinese name for a simulated staff member, the same on every run (seeded by the username)."""
+    rng = random.Random(username)
+    return content.pick(rng, content.SURNAMES) + "".join(rng.choice(content.GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def sim_unit(role: str, area: str) -> str | None:
+    """The unit a simulated staff member works for: the command centre of their city or county, their
+    township's government (a township handler's default, and the grid workers' 网格化管理 sits there too)."""
+    if role == "city_operator":
+        return "450100-zhzx"
+    if role == "county_dispatcher":
+        return f"{area}-zhzx"
+    if role in ("township_handler", "grid_worker"):
+        return f"{area}-gov"
+    return None
 
 
 async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
     """Create (or reset) the demo users; return the simulator's accounts (keys and the operator made now)."""
     for username, role, area in DEMO_USERS:
-        await add_user(pool, username, DEMO_PASSWORD, role, area)
+        display_name, unit = DEMO_PROFILES.get(username, (None, None))
+        await add_user(pool, username, DEMO_PASSWORD, role, area, display_name=display_name, unit=unit)
     accounts = SimulatorAccounts(pool, DEMO_PASSWORD)
     for role in ("hotline", "open311", "iot"):
         await accounts.api_key(role)

@@ -113,7 +113,7 @@ async function start() {
   $("#logout").hidden = false;
   $("#headline").hidden = false;
 
-  setCategories(config.categories);
+  setCategories(config.categories, config.category_names);
   // 非工作时间，计时暂停: a small status beside the connection's, while working-time clocks are paused.
   const worktimeEl = Object.assign(document.createElement("span"), { id: "worktime" });
   $("#conn").before(worktimeEl);
@@ -125,7 +125,8 @@ async function start() {
     const who = $("#who");
     who.hidden = false;
     const area = homePath[homePath.length - 1];
-    who.textContent = `${user.name} · ${w(`role.${user.role}`)} · ${area.code === null ? t("drill.city") : area.name}`;
+    who.textContent = [user.display_name || user.name, user.unit_name || w(`role.${user.role}`),
+      area.code === null ? t("drill.city") : area.name].filter(Boolean).join(" · ");
     who.title = who.textContent; // cut short on a laptop: the whole line on hover
   };
   renderWho();
@@ -180,7 +181,10 @@ async function start() {
     const chosen = categorySelect.value;
     categorySelect.innerHTML = "";
     categorySelect.append(new Option(w("map.category_all"), ""));
-    for (const c of config.categories) categorySelect.append(new Option(`${c.group} · ${c.name}`, c.code));
+    const en = lang() === "en";
+    for (const c of config.categories) {
+      categorySelect.append(new Option(en ? `${c.group_en || c.group} · ${c.name_en || c.name}` : `${c.group} · ${c.name}`, c.code));
+    }
     categorySelect.value = chosen;
   };
   renderCategories();

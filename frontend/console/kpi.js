@@ -4,7 +4,7 @@
 // listed as under-sampled — the red and black lists (红黑榜), the cases of a township a click picks, and a
 // category × county heat matrix of the last 30 days' cases (高频事项). Refreshed every minute while shown.
 
-import { esc, formatTime, stateName } from "/static/shared/i18n.js";
+import { categoryLabel, esc, formatTime, stateName } from "/static/shared/i18n.js";
 import { caseLabel, w } from "./words.js";
 
 const REFRESH_MS = 60000;
@@ -347,7 +347,9 @@ export class KpiPanel {
     const totals = new Map();
     for (const r of rows) totals.set(r.category, (totals.get(r.category) || 0) + r.cases);
     const categories = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a)).slice(0, 14);
-    const names = new Map(rows.map((r) => [r.category, r.category_name || r.category]));
+    // In the console's language when the category tree knows the code (the rows carry the Chinese name).
+    const label = (r) => (categoryLabel(r.category) !== r.category ? categoryLabel(r.category) : r.category_name || r.category);
+    const names = new Map(rows.map((r) => [r.category, label(r)]));
     const data = [];
     let max = 1;
     for (const r of rows) {

@@ -7,8 +7,11 @@
 // change matters — then the panel reloads, says so, and keeps what the user typed for the retry.
 
 import { activeDeadline, deadlineStates, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
-import { actionName, countdown, esc, formatTime, lang, sourceName, stateName, t } from "/static/shared/i18n.js";
-import { caseLabel, categoryName, evName, w, wv } from "./words.js";
+import {
+  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, ruleLabel, ruleName,
+  sourceName, stateName, t,
+} from "/static/shared/i18n.js";
+import { caseLabel, evName, w, wv } from "./words.js";
 
 const RETURN_REASONS = ["not_our_remit", "wrong_area", "unclear_ownership"];
 const SATISFACTION = ["satisfied", "basically_satisfied", "dissatisfied", "unreachable"];
@@ -295,7 +298,7 @@ export class CasePanel {
       + (status ? `<span class="badge sla-${status}">${esc(t(`sla.${status}`))}</span>` : "")
       + `<span class="badge src">${esc(sourceName(c.source))}</span>`
       + (report.urgency && report.urgency !== "normal" ? `<span class="badge urg-${esc(report.urgency)}">${esc(wv("urgency", report.urgency))}</span>` : "")
-      + (report.confidential ? `<span class="badge conf">${esc(lang2("保密", "Confidential"))}</span>` : "")
+      + (report.confidential ? `<span class="badge conf">${esc(w("badge.confidential"))}</span>` : "")
       + (c.flags || []).map((f) => `<span class="badge flag">${esc(wv("flag", f))}</span>`).join("")
       + `</div>`);
     if (d) {
@@ -471,9 +474,9 @@ export class CasePanel {
       if (value === null || value === undefined || value === "") return;
       rows.push(`<dt>${esc(label)}</dt><dd${field ? ` data-field="${field}"` : ""}>${value}</dd>`);
     };
-    row(t("case.category"), esc(((c.category && c.category.path) || []).join(" › ") || categoryName(report.category)));
+    row(t("case.category"), esc(categoryPath(c).join(" › ")));
     row(w("case.type"), esc(wv("type", report.type)));
-    row(w("case.channel"), esc(report.channel || ""));
+    row(w("case.channel"), esc(channelName(report.channel)), "channel");
     row(w("case.reported_at"), esc(report.reported_at ? formatTime(report.reported_at) : ""));
     row(w("case.created_at"), esc(formatTime(c.created_at)));
     const areas = c.areas || {};
@@ -484,8 +487,12 @@ export class CasePanel {
     const units = c.units || {};
     row(t("case.unit"), esc(units.lead ? units.lead.name : w("case.unit_none")), "lead");
     if (units.assist && units.assist.length) row(t("case.assist"), esc(units.assist.map((u) => u.name).join("、")));
-    row(t("case.rule"), c.rule ? `<code>${esc(c.rule)}</code>` : "", "rule");
-    row(w("case.explanation"), esc(c.explanation || ""), "explanation");
+    // A configured rule reads as what it covers, with its id (R-lighting) as a code; the built-in ones
+    // (fallback, manual …) read as words.
+    const ruleWords = ruleLabel(c.explanation_facts);
+    row(t("case.rule"), c.rule ? (ruleName(c.rule) !== c.rule ? esc(ruleName(c.rule))
+      : `${ruleWords ? `${esc(ruleWords)} ` : ""}<code>${esc(c.rule)}</code>`) : "", "rule");
+    row(w("case.explanation"), esc(explanationText(c.explanation_facts, c.explanation)), "explanation");
     if (c.triage_reason) row(w("case.triage_reason"), esc(wv("triage", c.triage_reason)));
     const who = report.reporter || {};
     if (who.name || who.phone) row(t("case.reporter"), esc([who.name, who.phone].filter(Boolean).join(" ")), "reporter");
@@ -516,7 +523,7 @@ export class CasePanel {
     const deadlines = deadlineStates(c);
     if (!deadlines.length) return "";
     const sla = c.sla || {};
-    const cls = sla.class ? ` <span class="muted">(${esc(wv("urgency", sla.class))}${sla.clock ? " · " + esc(sla.clock === "working" ? lang2("工作时间", "working time") : lang2("自然时间", "calendar time")) : ""})</span>` : "";
+    const cls = sla.class ? ` <span class="muted">(${esc(wv("urgency", sla.class))}${sla.clock ? " · " + esc(w(sla.clock === "working" ? "clock.working" : "clock.calendar")) : ""})</span>` : "";
     return `<h3>${esc(w("case.all_deadlines"))}${cls}</h3><ul class="deadlines">`
       + deadlines.map((d) => `<li data-deadline="${esc(d.key)}"><span>${esc(t(`deadline.${d.key}`) === `deadline.${d.key}` ? d.key : t(`deadline.${d.key}`))}</span>`
         + `<span>${esc(formatTime(d.due))}</span>${deadlineStatusHtml(d)}</li>`).join("")
@@ -525,10 +532,16 @@ export class CasePanel {
 
   timelineHtml(c) {
     const events = [...(c.timeline || [])].reverse();
+    // Some events name a unit by code only (a return, its review): its name from the dispatches.
+    unitNames = new Map();
+    for (const e of c.timeline || []) {
+      const d = e.data || {};
+      for (const u of [d.lead, ...(d.assist || [])]) if (u && u.code) unitNames.set(u.code, u.name);
+    }
     return `<h3>${esc(t("case.timeline"))}</h3><ol class="timeline" data-field="timeline">`
       + events.map((e) => `<li data-position="${esc(String(e.position))}"><div class="tl-head"><b>${esc(evName(e.type))}</b>`
         + `<time>${esc(formatTime(e.occurred_at))}</time></div>`
-        + (e.actor ? `<div class="tl-actor">${esc(w("tl.by"))} ${esc(e.actor)}</div>` : "")
+        + (e.actor ? `<div class="tl-actor">${esc(w("tl.by"))} ${esc(actorText(e))}</div>` : "")
         + ((s) => (s ? `<div class="tl-data">${esc(s)}</div>` : ""))(summary(e.type, e.data || {}))
         + `</li>`).join("")
       + `</ol>`;
@@ -544,7 +557,6 @@ export class CasePanel {
   }
 }
 
-function lang2(zh, en) { return lang() === "en" ? en : zh; }
 
 /** A deadline met reads as met, with when (the phone's way); only a running one counts down. */
 function deadlineStatusHtml(d) {
@@ -627,9 +639,10 @@ function caseRef(c) {
   return c.case_id.slice(0, 8);
 }
 
+let unitNames = new Map();
 function unitName(u) {
   if (!u) return "";
-  if (typeof u === "string") return u;
+  if (typeof u === "string") return unitNames.get(u) || u;
   return u.name || u.code || "";
 }
 

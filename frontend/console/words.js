@@ -1,7 +1,7 @@
 // The command centre's own words, on top of the shared dictionary (/static/shared/i18n.js): w(key)
 // looks here first and falls back to the shared t(key). Kept here so the shared file stays small.
 
-import { eventName, wordsOf } from "/static/shared/i18n.js";
+import { categoryLabel, categoryPath, eventName, setCategoryNames, wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
@@ -39,7 +39,7 @@ const WORDS = {
     "case.returns": "退单次数", "case.redos": "重办次数", "case.children": "合并子件", "case.parent": "主件",
     "case.resolution": "办结说明", "case.outcome": "结案方式", "case.photo_failed": "照片加载失败",
     "case.unit_none": "未指定", "case.locate": "地图定位", "case.address": "地址", "case.id": "工单ID",
-    "tl.by": "操作人",
+    "tl.by": "操作人", "badge.confidential": "保密", "clock.working": "工作时间", "clock.calendar": "自然时间",
     "action.sending": "提交中…", "action.confirm": "确认执行“{a}”？", "action.done": "已提交：{a}",
     "action.failed": "操作失败",
     "f.note": "说明", "f.reason": "原因", "f.until": "延期至", "f.approve": "审核结果", "f.area": "区域",
@@ -99,7 +99,8 @@ const WORDS = {
     "case.returns": "Returns", "case.redos": "Redos", "case.children": "Merged duplicates", "case.parent": "Parent case",
     "case.resolution": "Resolution", "case.outcome": "Outcome", "case.photo_failed": "Photo failed to load",
     "case.unit_none": "None", "case.locate": "Show on map", "case.address": "Address", "case.id": "Case id",
-    "tl.by": "by",
+    "tl.by": "by", "badge.confidential": "Confidential", "clock.working": "working time",
+    "clock.calendar": "calendar time",
     "action.sending": "Sending…", "action.confirm": "Carry out “{a}”?", "action.done": "Done: {a}",
     "action.failed": "Action failed",
     "f.note": "Note", "f.reason": "Reason", "f.until": "Extend until", "f.approve": "Decision", "f.area": "Area",
@@ -145,21 +146,22 @@ export function translatePage(root = document) {
   root.querySelectorAll("[data-w-title]").forEach((el) => { el.title = w(el.dataset.wTitle); });
 }
 
-// Category names by the channels' aliases and codes (GET /api/v1/console/config), for cases that have no
-// matrix category yet (triage): the shared caseTitle would show the raw alias ("flooding").
-let categoryNames = new Map();
-export function setCategories(list) {
-  categoryNames = new Map((list || []).flatMap((c) => [[c.category, c.name], [c.code, c.name]]));
+// Category names by code and channel name (GET /api/v1/console/config `category_names`), in the console's
+// language: also for cases that have no matrix category yet (triage), where the raw alias ("flooding") would show.
+export function setCategories(list, names) {
+  setCategoryNames(names || Object.fromEntries((list || []).flatMap((c) => {
+    const path = { zh: [c.group, c.name], en: [c.group_en || c.group, c.name_en || c.name] };
+    return [[c.category, path], [c.code, path]];
+  })));
 }
 
-/** The name of a category given by its alias or code ("flooding" → 道路积水). */
-export function categoryName(value) { return categoryNames.get(value) || value || ""; }
+/** The name of a category given by its alias or code ("flooding" → 道路积水 / Flooded road). */
+export function categoryName(value) { return categoryLabel(value); }
 
 /** A short title for lists: the category's last level, and where (township, else county). */
 export function caseLabel(c) {
-  const report = c.report || {};
-  const path = (c.category && c.category.path) || [];
-  const category = path[path.length - 1] || categoryNames.get(report.category) || report.category || "";
+  const path = categoryPath(c);
+  const category = path[path.length - 1] || "";
   const areas = c.areas || {};
   const place = (areas.township || areas.county || {}).name || "";
   return [category, place].filter(Boolean).join(" · ");

@@ -6,7 +6,7 @@
 // screens by the URL's hash (#/queue, #/case/<id>, #/report, #/me).
 
 import { LiveFeed } from "/static/shared/feed.js";
-import { lang, onLangChange, setLang, t, translate } from "/static/shared/i18n.js";
+import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import { loadAreaName, renderMe } from "./me.js";
@@ -106,6 +106,7 @@ function showWorkingTime(state) {
 async function loadConfig() {
   try {
     setConfig(await api.get("/api/v1/console/config"));
+    setCategoryNames(S.config.category_names);
     scheduleRender(); // my unit is known now: 我的待办 and the other tab follow it
     showWorkingTime(S.config.working_time);
     fillCategories();

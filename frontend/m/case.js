@@ -3,7 +3,9 @@
 // While the full case loads over a slow link, the feed's summary of it is shown.
 
 import { activeDeadline, caseColour, deadlineStates, slaStatus } from "/static/shared/cases.js";
-import { countdown, esc, eventName, formatTime, sourceName, stateName, t } from "/static/shared/i18n.js";
+import {
+  actorText, categoryPath, channelName, countdown, esc, eventName, explanationText, formatTime, sourceName, stateName, t,
+} from "/static/shared/i18n.js";
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
@@ -62,7 +64,7 @@ function caseEssentials(c) {
   const reporter = report.reporter || {};
   const active = activeDeadline(c);
   const status = slaStatus(c);
-  const path = ((c.category || {}).path || []).slice(0, -1).join(" / ");
+  const path = categoryPath(c).slice(0, -1).join(" / ");
   const address = isHidden(c) ? "" : (report.address || "");
   const deadlineRows = deadlineStates(c).map((d) => {
     const current = active && active.key === d.key;
@@ -74,10 +76,12 @@ function caseEssentials(c) {
   const facts = [
     [t("case.reporter"), [reporter.name, reporter.phone].filter(Boolean).join(" ")],
     [t("case.source"), sourceName(c.source)],
+    [w("case.channel"), report.channel && report.channel !== c.source ? channelName(report.channel) : ""],
     [w("case.urgency"), report.urgency ? w(`urgency.${report.urgency}`) : ""],
     [t("case.ticket"), report.ticket_no || ""],
     [w("case.reported_at"), shortTime(report.reported_at || c.created_at)],
     [w("case.lead_unit"), lead ? lead.name : ""],
+    [w("case.explanation"), explanationText(c.explanation_facts, c.explanation)],
   ].filter(([, v]) => v);
   const extension = c.extension && c.extension.until
     ? `<p class="notice info">${esc(w("case.extension_pending", { until: formatTime(c.extension.until) }))}</p>` : "";
@@ -152,8 +156,7 @@ function timelineHtml(c) {
     if (data.until) bits.push(`${w("form.until")}: ${formatTime(data.until)}`);
     if (data.note) bits.push(data.note);
     if (data.photos && data.photos.length) bits.push(`${t("case.photos")} ×${data.photos.length}`);
-    const actor = String(e.actor || "");
-    const who = actor.includes(":") ? actor.split(":").slice(1).join(":") : actor;
+    const who = actorText(e);
     return `<li><div class="tl-head"><b>${esc(eventName(e.type))}</b><time>${esc(shortTime(e.occurred_at))}</time></div>
       ${bits.length ? `<p>${esc(bits.join(" · "))}</p>` : ""}${who ? `<small>${esc(w("case.actor"))}: ${esc(who)}</small>` : ""}</li>`;
   };

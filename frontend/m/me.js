@@ -8,12 +8,14 @@ import { w } from "./words.js";
 
 export function renderMe() {
   const s = api.session || {};
+  const user = (S.config && S.config.user) || {};
   const stats = S.feed ? S.feed.stats : { events: 0, reconnects: 0 };
   const status = $("#conn").dataset.status;
   $("#view-me").innerHTML = `<div class="card-block">
     <h2>${esc(w("me.title"))}</h2>
     <dl class="facts wide">
-      <div><dt>${esc(w("me.user"))}</dt><dd>${esc(s.username || "")}</dd></div>
+      <div><dt>${esc(w("me.user"))}</dt><dd>${esc([user.display_name, s.username].filter(Boolean).join(" · "))}</dd></div>
+      ${user.unit_name ? `<div><dt>${esc(w("me.unit"))}</dt><dd>${esc(user.unit_name)}</dd></div>` : ""}
       <div><dt>${esc(w("me.role"))}</dt><dd>${esc(w(`role.${s.role}`))}</dd></div>
       <div><dt>${esc(w("me.area"))}</dt><dd>${esc([S.areaName, s.area].filter(Boolean).join(" · "))}</dd></div>
       <div><dt>${esc(w("me.conn"))}</dt><dd><span class="conn-inline" data-status="${esc(status)}">${esc(t(`conn.${status}`))}</span></dd></div>

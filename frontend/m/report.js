@@ -3,7 +3,7 @@
 // report sent twice over a bad link is still one case.
 
 import { ApiError } from "/static/shared/api.js";
-import { esc, stateName, t } from "/static/shared/i18n.js";
+import { esc, lang, stateName, t } from "/static/shared/i18n.js";
 import { shrink, thumbUrl } from "./photos.js";
 import { api, newReportDraft, S, sessionEnded } from "./store.js";
 import { $, $$, categoryName, failureText, fieldsByName, placeOf } from "./ui.js";
@@ -15,12 +15,14 @@ export function fillCategories() {
   const select = $("#report-category");
   const chosen = select.value;
   const groups = new Map();
+  const en = lang() === "en"; // the config names each category in both languages
   for (const c of (S.config && S.config.categories) || []) {
-    if (!groups.has(c.group)) groups.set(c.group, []);
-    groups.get(c.group).push(c);
+    const group = en ? (c.group_en || c.group) : c.group;
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group).push(c);
   }
   select.innerHTML = `<option value="">${esc(w("report.category.pick"))}</option>` + [...groups].map(([group, items]) =>
-    `<optgroup label="${esc(group)}">${items.map((c) => `<option value="${esc(c.category)}">${esc(c.name)}</option>`).join("")}</optgroup>`).join("");
+    `<optgroup label="${esc(group)}">${items.map((c) => `<option value="${esc(c.category)}">${esc(en ? (c.name_en || c.name) : c.name)}</option>`).join("")}</optgroup>`).join("");
   select.value = chosen;
 }
 

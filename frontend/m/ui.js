@@ -1,8 +1,7 @@
 // Small things every screen of the phone uses: DOM look-ups, the toast, how a failure and a case read.
 
 import { ApiError } from "/static/shared/api.js";
-import { formatTime, t } from "/static/shared/i18n.js";
-import { S } from "./store.js";
+import { categoryPath, formatTime, t } from "/static/shared/i18n.js";
 import { w } from "./words.js";
 
 export const $ = (sel, root = document) => root.querySelector(sel);
@@ -43,12 +42,10 @@ export function shortTime(iso) {
 
 // --- how a case reads ----------------------------------------------------------------------------------
 
+/** The case's category in the phone's language (its last level). */
 export function categoryName(c) {
-  const path = (c.category && c.category.path) || [];
-  if (path.length) return path[path.length - 1];
-  const code = (c.report || {}).category;
-  const known = S.config && S.config.categories.find((x) => x.category === code || x.code === code);
-  return known ? known.name : (code || "—");
+  const path = categoryPath(c);
+  return path.length ? path[path.length - 1] : "—";
 }
 
 export function placeOf(c) {

@@ -30,6 +30,22 @@ const DICT = {
     "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
     "worktime.paused": "非工作时间，计时暂停", "worktime.resumes": "{time} 恢复计时",
     "worktime.explain": "按工作日计的时限在夜间、周末和节假日不计时；特急、紧急工单按自然时间照常计时",
+    "role.admin": "管理员", "role.city_operator": "市级值班员", "role.county_dispatcher": "区县调度员",
+    "role.township_handler": "街镇承办人", "role.grid_worker": "网格员", "role.auditor": "审计",
+    "actor.system": "系统", "actor.hotline": "12345热线接口", "actor.open311": "Open311接口",
+    "actor.iot": "物联感知设备 {name}", "actor.person": "{name}（{unit}）",
+    // 派单说明, put together from the facts the dispatch recorded (explanation_facts).
+    "why.rule": "{about}：按规则「{rule}」→ {lead}{assist}",
+    "why.special_owner": "{about}：{hints}专属权属，优先于属地规则 → {lead}{assist}",
+    "why.fallback": "{about}：{why}，属地兜底 → {lead}",
+    "why.manual": "{about}：{role}人工派单 → {lead}", "why.review": "{about}：退单审核，{role}改派 → {lead}",
+    "why.rule_name": "{category} {scope}", "why.lead": "主办 {unit}", "why.alt_lead": "备选主办 {unit}",
+    "why.assist": "，协办 {units}", "why.list_sep": "、", "why.place_sep": "",
+    "why.no_rule": "无适用规则", "why.exhausted": "其他候选单位均已退单", "why.no_matrix": "未配置权责清单",
+    "scope.city": "全市", "scope.county": "各区县", "scope.township": "各街镇", "scope.community": "各社区",
+    "scope.grid": "各网格", "hint.road.national_highway": "国道",
+    "rule.fallback.township_government": "属地兜底（街镇政府）", "rule.fallback.county_government": "属地兜底（区县政府）",
+    "rule.manual": "人工派单（{role}）", "rule.review": "退单改派（{role}）",
   },
   en: {
     "app.title": "City Operations Hub", "app.console": "Command centre", "app.mobile": "Township desk",
@@ -60,6 +76,24 @@ const DICT = {
     "worktime.paused": "Outside working hours: clocks paused", "worktime.resumes": "resumes {time}",
     "worktime.explain": "Working-time limits do not count at night, at weekends and on holidays; critical and "
       + "urgent cases run on calendar time as usual",
+    "role.admin": "Admin", "role.city_operator": "City operator", "role.county_dispatcher": "County dispatcher",
+    "role.township_handler": "Township handler", "role.grid_worker": "Grid worker", "role.auditor": "Auditor",
+    "actor.system": "System", "actor.hotline": "12345 hotline interface", "actor.open311": "Open311 interface",
+    "actor.iot": "IoT device {name}", "actor.person": "{name} ({unit})",
+    "why.rule": "{about}: rule “{rule}” → {lead}{assist}",
+    "why.special_owner": "{about}: {hints} has its own owner, before the area rule → {lead}{assist}",
+    "why.fallback": "{about}: {why}, so the area's government leads (fallback) → {lead}",
+    "why.manual": "{about}: dispatched by hand by a {role} → {lead}",
+    "why.review": "{about}: re-dispatched by a {role} reviewing a return → {lead}",
+    "why.rule_name": "{category}, {scope}", "why.lead": "lead {unit}", "why.alt_lead": "alternative lead {unit}",
+    "why.assist": ", assisting {units}", "why.list_sep": ", ", "why.place_sep": " ",
+    "why.no_rule": "no rule applies", "why.exhausted": "every other candidate returned it",
+    "why.no_matrix": "no responsibility matrix configured",
+    "scope.city": "whole city", "scope.county": "every county", "scope.township": "every township",
+    "scope.community": "every community", "scope.grid": "every grid", "hint.road.national_highway": "national highway",
+    "rule.fallback.township_government": "Fallback (township government)",
+    "rule.fallback.county_government": "Fallback (county government)",
+    "rule.manual": "Dispatched by hand ({role})", "rule.review": "Re-dispatched on review ({role})",
   },
 };
 
@@ -106,9 +140,16 @@ const ACTIONS = {
         comment: "Comment" },
 };
 
+// Where a case came from (its `source`) and by which channel the hotline or an app got it (`report.channel`).
 const SOURCES = {
-  zh: { hotline: "12345热线", open311: "Open311", iot: "物联感知", grid: "网格巡查" },
-  en: { hotline: "12345 hotline", open311: "Open311", iot: "IoT sensor", grid: "Grid patrol" },
+  zh: { hotline: "12345热线", open311: "Open311", iot: "物联感知", grid: "网格上报", reopen: "重新受理" },
+  en: { hotline: "12345 hotline", open311: "Open311", iot: "IoT sensor", grid: "Grid report", reopen: "Reopened" },
+};
+const CHANNELS = {
+  zh: { phone: "12345热线电话", wechat: "12345微信", app: "12345手机App", web: "12345网站", sms: "短信",
+        email: "电子邮件", console: "指挥中心录入" },
+  en: { phone: "12345 phone call", wechat: "12345 WeChat", app: "12345 mobile app", web: "12345 website", sms: "SMS",
+        email: "Email", console: "Entered at the command centre" },
 };
 
 let current = localStorage.getItem("cityloop.lang") === "en" ? "en" : "zh";
@@ -140,6 +181,110 @@ export const stateName = (state) => STATES[current][state] ?? state;
 export const eventName = (type) => EVENTS[current][type] ?? (current === "en" ? type.replace(/^case\./, "").replace(/_/g, " ") : type);
 export const actionName = (action) => ACTIONS[current][action] ?? action;
 export const sourceName = (source) => SOURCES[current][source] ?? source ?? "";
+/** A report's channel (phone, wechat, grid, iot …) in words; a source's name for the channels that are one. */
+export const channelName = (channel) => CHANNELS[current][channel] ?? SOURCES[current][channel] ?? channel ?? "";
+export const roleName = (role) => (DICT[current][`role.${role}`] ?? role ?? "");
+
+// --- category names in the console's language --------------------------------------------------------
+// GET /api/v1/console/config gives `category_names`: code or channel name → {zh: [root … node], en: [...]}.
+let categoryNames = {};
+export function setCategoryNames(names) { categoryNames = names || {}; }
+
+/** A case's category path (root … node) in the current language: the names the case carries, the English
+ * ones from the case (`path_en`) or the configured tree; else the channel's category looked up in the tree. */
+export function categoryPath(c) {
+  const cat = c && c.category;
+  const known = (key) => (key && categoryNames[key] ? categoryNames[key][current] : null);
+  if (cat && Array.isArray(cat.path) && cat.path.length) {
+    if (current === "zh") return cat.path;
+    return cat.path_en || known(cat.code) || cat.path;
+  }
+  const raw = c && c.report && c.report.category;
+  return known(raw) || (raw ? [String(raw)] : []);
+}
+/** The name of a category given by code or channel name ("flooding" → 道路积水 / Flooded road). */
+export function categoryLabel(value) {
+  const names = value && categoryNames[value] ? categoryNames[value][current] : null;
+  return names ? names[names.length - 1] : (value || "");
+}
+
+// --- who did it ----------------------------------------------------------------------------------------
+/** An event's actor for people: the server's `by` (name and unit), else the recorded "role:username". */
+export function actorText(e) {
+  const by = e && e.by;
+  if (by && by.kind) {
+    if (by.kind === "user") {
+      const unit = by.unit ? (by.unit.name || by.unit.code) : roleName(by.role);
+      return unit ? t("actor.person", { name: by.name, unit }) : String(by.name || "");
+    }
+    if (by.kind === "iot") return t("actor.iot", { name: by.name || "" }).trim();
+    if (DICT[current][`actor.${by.kind}`]) return t(`actor.${by.kind}`);
+    return String(by.name || "");
+  }
+  const actor = String((e && e.actor) || "");
+  if (!actor) return "";
+  const [role, ...rest] = actor.split(":");
+  const name = rest.join(":");
+  if (role === "system") return t("actor.system");
+  if (role === "iot") return t("actor.iot", { name }).trim();
+  if (DICT[current][`actor.${role}`]) return t(`actor.${role}`);
+  if (DICT[current][`role.${role}`]) return name ? t("actor.person", { name, unit: roleName(role) }) : roleName(role);
+  return actor;
+}
+
+// --- 派单说明 -------------------------------------------------------------------------------------------
+/** The routing rule a case's `rule` names: a configured rule's id as it is, the built-in ones in words. */
+export function ruleName(rule) {
+  if (!rule) return "";
+  const [kind, arg] = String(rule).split(":");
+  if (kind === "fallback" && DICT[current][`rule.fallback.${arg}`]) return t(`rule.fallback.${arg}`);
+  if ((kind === "manual" || kind === "review") && arg) return t(`rule.${kind}`, { role: roleName(arg) });
+  return String(rule);
+}
+
+/** A configured rule in words, from the dispatch's facts ("市容环境 各街镇"); "" for other kinds. */
+export function ruleLabel(facts) {
+  if (!facts || facts.kind !== "rule") return "";
+  const scope = facts.scope || {};
+  const where = scope.area ? (scope.area.name || scope.area.code) : t(`scope.${scope.level}`);
+  return t("why.rule_name", { category: categoryNodeName(facts.rule_category), scope: where });
+}
+
+function categoryNodeName(node) {
+  if (!node) return "";
+  const names = categoryNames[node.code];
+  if (names) return names[current][names[current].length - 1];
+  return (current === "en" && node.name_en) || node.name || node.code || "";
+}
+
+/** Why this unit leads, in words, from the facts the dispatch recorded (`explanation_facts`); a case
+ * dispatched before those were recorded shows its stored sentence. */
+export function explanationText(facts, stored = "") {
+  if (!facts || !facts.kind) return stored || "";
+  const list = (units) => (units || []).map((u) => u.name || u.code).join(t("why.list_sep"));
+  const place = (facts.place || []).map((a) => a.name || a.code).join(t("why.place_sep"));
+  const about = [categoryNodeName(facts.category), place].filter(Boolean).join(" · ");
+  const lead = facts.lead ? t(facts.alternative ? "why.alt_lead" : "why.lead", { unit: facts.lead.name || facts.lead.code }) : "";
+  const assist = facts.assist && facts.assist.length ? t("why.assist", { units: list(facts.assist) }) : "";
+  switch (facts.kind) {
+    case "rule":
+      return t("why.rule", { about, rule: ruleLabel(facts), lead, assist });
+    case "special_owner": {
+      const hints = Object.entries(facts.hints || {}).map(([k, v]) => {
+        const key = `hint.${k}.${v}`;
+        return DICT[current][key] ? t(key) : `${k}=${v}`;
+      }).join(t("why.list_sep"));
+      return t("why.special_owner", { about, hints, lead, assist });
+    }
+    case "fallback":
+      return t("why.fallback", { about, why: t(`why.${facts.why}`), lead });
+    case "manual":
+    case "review":
+      return t(`why.${facts.kind}`, { about: about || place, role: roleName(facts.role), lead });
+    default:
+      return stored || "";
+  }
+}
 
 /** Apply `data-i18n` keys to elements below `root` (text content) and `data-i18n-placeholder`. */
 export function translate(root = document) {

@@ -28,7 +28,8 @@ from hub.identity.access import (
     redact_event_data,
     view_of,
 )
-from hub.keys import POLICY, POOL, READS
+from hub.keys import LOCATOR, POLICY, POOL, READS
+from hub.services.actors import describe_actors
 from hub.store.events import read_stream
 
 
@@ -94,11 +95,14 @@ async def get_case(request: web.Request) -> web.Response:
     case = dict(redact_case(doc, view))
     # What this caller may do now, so a console offers exactly those actions (the server still decides).
     case["allowed_actions"] = available_actions(doc, principal.role, request.app[POLICY].max_returns)
+    # `actor` as recorded ("role:username"); `by` as people read it: the name and unit (hub.services.actors).
+    by = await describe_actors(request.app[POOL], request.app[POLICY].matrix, request.app[LOCATOR].area_chain,
+                               [e.metadata for e in events])
     case["timeline"] = [
         {"position": e.position, "version": e.version, "type": e.type,
-         "data": redact_event_data(e.type, e.data, view), "actor": e.metadata.get("actor"),
+         "data": redact_event_data(e.type, e.data, view), "actor": e.metadata.get("actor"), "by": who,
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
-        for e in events
+        for e, who in zip(events, by, strict=True)
     ]
     await record_case_read(request, principal, doc)
     return json_response(case)

@@ -37,7 +37,8 @@ from hub.api.errors import MALFORMED_BODY, ApiError, json_response
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, inline_defs, json_body
 from hub.identity.access import Principal, may_see, sees_confidential_content
-from hub.keys import ACTIONS, ADMISSION, CLOCK, INTAKE, METRICS, PHOTO_STORE, SETTINGS
+from hub.keys import ACTIONS, ADMISSION, CLOCK, INTAKE, LOCATOR, METRICS, PHOTO_STORE, POLICY, SETTINGS
+from hub.services.actors import recorded_actor
 from hub.services.photos import is_photo_id
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,8 @@ async def _submit_report(request: web.Request, principal: Principal) -> web.Resp
     reported_at = request.app[CLOCK].now().isoformat()
     outcome = await request.app[ADMISSION].within(request.app[INTAKE].submit(
         submission(form, photo_ids, principal.name, reported_at, location),
-        actor=f"{principal.role}:{principal.name}"))  # grid_worker:<name> for the workers themselves
+        actor=f"{principal.role}:{principal.name}",  # grid_worker:<name> for the workers themselves
+        recorded=recorded_actor(principal, request.app[POLICY].matrix, request.app[LOCATOR].area_chain)))
     duplicate = outcome.result.duplicate
     request.app[METRICS].inc("grid_reports_duplicate_total" if duplicate else "grid_reports_total")
     answer = ReportAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,

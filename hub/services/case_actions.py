@@ -22,6 +22,7 @@ from dispatch.policy import Policy
 from geo.areas import code_within
 from hub.identity.access import Principal, may_see
 from hub.infra.clock import Clock
+from hub.services.actors import recorded_actor
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, VersionConflict
 from hub.store.reads import CaseReads
@@ -102,7 +103,7 @@ class CaseActions:
         try:
             result = await self._committer.append(AppendRequest(
                 uuid.UUID(case["case_id"]), expected, decision, now,
-                metadata={"actor": f"{actor.role}:{actor.name}", "action": command.action,
+                metadata={"actor": f"{actor.role}:{actor.name}", **self._recorded(principal), "action": command.action,
                           "scope": sorted(set(area_codes(case)) | set(area_codes(new_case)))},
                 projection=new_case))
         except VersionConflict as conflict:
@@ -110,6 +111,10 @@ class CaseActions:
                               "reload it and retry") from None
         await self.follow_up(new_case, decision)
         return ActionOutcome(new_case, result.last_position)
+
+    def _recorded(self, principal: Principal | None) -> dict[str, Any]:
+        """The person's name and unit at the time of the action (none for the system's follow-ups)."""
+        return recorded_actor(principal, self._policy.matrix, self._area_chain) if principal is not None else {}
 
     async def _related(self, case: Case, command: Command, principal: Principal | None) -> dict[str, Case]:
         """The other cases the command names, each only if `principal` may see it (the system, acting

@@ -19,9 +19,10 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from connectors.submission import Submission
 from dispatch.case import Intake, area_codes, fold, receive
@@ -56,6 +57,7 @@ class _Waiting:
     submission: Submission
     actor: str
     future: asyncio.Future[IntakeOutcome]
+    recorded: Mapping[str, Any]  # a person's name and unit at the time (hub.services.actors.recorded_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +80,14 @@ class IntakeService:
         self._batch_max = batch_max
         self._answering: set[asyncio.Task[None]] = set()
 
-    async def submit(self, submission: Submission, actor: str) -> IntakeOutcome:
-        """Route, decide and record a new problem from any channel; answered after the commit."""
+    async def submit(self, submission: Submission, actor: str,
+                     recorded: Mapping[str, Any] | None = None) -> IntakeOutcome:
+        """Route, decide and record a new problem from any channel; answered after the commit. `recorded`:
+        what the event's metadata keeps about a person who reported it (name and unit)."""
         future: asyncio.Future[IntakeOutcome] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a caller that left reads nothing
         try:
-            self._queue.put_nowait(_Waiting(submission, actor, future))
+            self._queue.put_nowait(_Waiting(submission, actor, future, recorded or {}))
         except asyncio.QueueFull:
             raise StoreOverloaded("intake queue full") from None
         # A caller that goes away (client disconnect) does not stop its submission being recorded.
@@ -163,7 +167,7 @@ class IntakeService:
         return AppendRequest(
             stream_id=uuid.UUID(item.case["case_id"]), expected_version=0, events=item.events, occurred_at=now,
             # `scope`: where the case is, so consoles are chosen by where it was when this happened.
-            metadata={"actor": item.waiting.actor, "source": submission.source,
+            metadata={"actor": item.waiting.actor, **item.waiting.recorded, "source": submission.source,
                       "idempotency_key": submission.idempotency_key, "scope": area_codes(item.case)},
             idempotency_key=submission.idempotency_key, projection=item.case,
         )

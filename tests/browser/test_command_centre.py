@@ -137,7 +137,7 @@ async def test_ticket_posted_after_sign_in_appears_live_and_opens_in_the_panel(
     panel = page.locator("#case-panel")
     await expect(panel.locator(".ticket")).to_have_text(body["ticket_no"])
     case = await api_get(hub, token, f"/api/v1/cases/{case_id}")
-    await expect(panel.locator('[data-field="rule"]')).to_have_text(case["rule"])
+    await expect(panel.locator('[data-field="rule"] code')).to_have_text(case["rule"])  # after what it covers
     await expect(panel.locator('[data-field="lead"]')).to_have_text(case["units"]["lead"]["name"])
     await expect(panel.locator('[data-field="reporter"]')).to_have_text("张三 13812341234")
     buttons = panel.locator('[data-field="actions"] button[data-action]')

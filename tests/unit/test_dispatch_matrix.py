@@ -87,7 +87,9 @@ def test_receive_with_the_matrix_records_units_explanation_and_deadlines() -> No
     assert case is not None and case["state"] == "dispatched"
     assert case["units"]["lead"] == {"code": "450103001-gov", "name": "新竹街道人民政府", "level": "township"}
     assert case["units"]["assist"][0]["name"] == "青秀区城市管理局"
-    assert case["category"] == {"code": "030101", "path": ["市容环境", "环卫设施", "暴露垃圾"]}
+    assert case["category"] == {"code": "030101", "path": ["市容环境", "环卫设施", "暴露垃圾"],
+                                "path_en": ["City appearance", "Sanitation facilities", "Exposed rubbish"]}
+    assert case["explanation_facts"] == MATRIX.assign("exposed_rubbish", QINGXIU).facts
     assert case["explanation"] is not None and "R-sanitation-township" in case["explanation"]
     assert case["deadlines"]["resolve_by"]
     unknown = receive(Intake("hotline", {"category": "ufo"}, None), Routing(inside=True, areas=QINGXIU), MATRIX)
@@ -107,6 +109,60 @@ def test_an_approved_return_goes_to_the_unit_the_matrix_proposes() -> None:
                       NOW, policy)
     assert not isinstance(reviewed, Refusal)
     assert reviewed[-1].data["lead"]["code"] == "450103-cgj" and "alternative lead" in reviewed[-1].data["explanation"]
+
+
+PLACE = [{"level": "county", "code": "450103", "name": "青秀区"},
+         {"level": "township", "code": "450103001", "name": "新竹街道"}]
+
+
+def test_a_rule_explains_itself_as_facts_the_consoles_put_into_words() -> None:
+    facts = MATRIX.assign("streetlight", QINGXIU).facts
+    assert facts == {
+        "kind": "rule", "rule": "R-lighting", "alternative": False,
+        "category": {"code": "010101", "name": "路灯", "name_en": "Streetlight"}, "place": PLACE,
+        "rule_category": {"code": "0101", "name": "照明设施", "name_en": "Lighting"},
+        "scope": {"level": "county", "area": None},
+        "lead": {"code": "450103-cgj", "name": "青秀区城市管理局"}, "assist": []}
+
+
+def test_an_area_rule_names_its_area_and_an_alternative_lead_says_so() -> None:
+    facts = MATRIX.assign("exposed_rubbish", HENGZHOU).facts
+    assert (facts["rule"], facts["scope"]) == ("R-sanitation-hengzhou",
+                                               {"level": "county", "area": {"code": "450181", "name": "横州市"}})
+    assert facts["assist"] == [{"code": "450181100-gov", "name": "横州镇人民政府"}]
+    case = cast(Case, {"category": {"code": "030101"}, "report": {}, "areas": QINGXIU})
+    second = MATRIX.propose_alternative(case, {"450103001-gov"})
+    assert second is not None and second.facts["alternative"] is True
+    assert second.facts["lead"] == {"code": "450103-cgj", "name": "青秀区城市管理局"}
+
+
+def test_a_special_owner_and_the_fallback_explain_themselves_as_facts() -> None:
+    owner = MATRIX.assign("road_damage", QINGXIU, {"road": "national_highway"}).facts
+    assert (owner["kind"], owner["rule"], owner["hints"]) == ("special_owner", "S-national-highway",
+                                                              {"road": "national_highway"})
+    fallback = MATRIX.assign("consult", QINGXIU).facts
+    assert {k: fallback[k] for k in ("kind", "rule", "level", "why", "lead")} == {
+        "kind": "fallback", "rule": "fallback:township_government", "level": "township", "why": "no_rule",
+        "lead": {"code": "450103001-gov", "name": "新竹街道人民政府"}}
+    assert fallback["category"]["name_en"] == "Enquiry" and fallback["place"] == PLACE
+
+
+def test_without_a_matrix_the_fallback_and_a_manual_dispatch_still_explain_themselves() -> None:
+    events = receive(Intake("hotline", {"category": "x"}, None), Routing(inside=True, areas=QINGXIU))
+    assert events[-1].data["explanation_facts"] == {
+        "kind": "fallback", "rule": "fallback:township_government", "level": "township", "why": "no_matrix",
+        "place": PLACE, "lead": {"code": "450103001-gov", "name": "新竹街道人民政府"}, "assist": []}
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)]) or cast(Case, {})
+    manual = decide(case, c.Dispatch(area="450103", unit="450103-cgj"), Actor("l", "county_dispatcher"), NOW,
+                    Policy(matrix=MATRIX))
+    assert not isinstance(manual, Refusal)
+    assert {k: manual[0].data["explanation_facts"][k] for k in ("kind", "role", "lead")} == {
+        "kind": "manual", "role": "county_dispatcher", "lead": {"code": "450103-cgj", "name": "青秀区城市管理局"}}
+
+
+def test_every_category_of_the_demo_tree_has_an_english_name() -> None:
+    missing = [key for key in MATRIX.category_keys() if not MATRIX.path(key)[-1].name_en]
+    assert missing == []
 
 
 def test_dispatching_to_a_unit_outside_the_matrix_needs_its_name() -> None:
