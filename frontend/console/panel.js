@@ -300,6 +300,8 @@ export class CasePanel {
       + (report.urgency && report.urgency !== "normal" ? `<span class="badge urg-${esc(report.urgency)}">${esc(wv("urgency", report.urgency))}</span>` : "")
       + (report.confidential ? `<span class="badge conf">${esc(w("badge.confidential"))}</span>` : "")
       + (c.flags || []).map((f) => `<span class="badge flag">${esc(wv("flag", f))}</span>`).join("")
+      // No point, no address: the hub read the place from the complaint's words (routing.evidence says which).
+      + (c.routing && c.routing.located_from_text ? `<span class="badge flag" data-field="located-from-text">${esc(wv("flag", "located_from_text"))}</span>` : "")
       + `</div>`);
     if (d) {
       parts.push(`<div class="deadline sla-${status || "none"}" data-field="active-deadline">
@@ -482,6 +484,9 @@ export class CasePanel {
     const areas = c.areas || {};
     const chain = LEVELS.map((lv) => areas[lv] && areas[lv].name).filter(Boolean);
     row(w("case.chain"), esc(chain.join(" › ")), "areas");
+    if (c.routing && c.routing.located_from_text) {
+      row(w("case.place_evidence"), esc(Object.values(c.routing.evidence || {}).join("、")), "place-evidence");
+    }
     if (report.address) row(w("case.address"), esc(report.address));
     if (c.location) row(w("case.location"), esc(`${c.location.lng.toFixed(5)}, ${c.location.lat.toFixed(5)}`));
     const units = c.units || {};
