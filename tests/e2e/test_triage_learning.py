@@ -3,7 +3,11 @@ learns the hotline's wording from that choice (issue 16, items 3 and 4)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import os
+import subprocess
+import sys
 from typing import Any
 
 from hub.infra.db import Connection
@@ -143,3 +147,27 @@ async def test_the_hub_learns_the_hotlines_wording_from_a_dispatchers_choice_and
     async with hub.http.get(url, headers=admin.headers) as resp:
         [entry] = (await resp.json())["learned"]
     assert entry["revoked_by"] == revoked["revoked_by"], "the revocation is recorded"
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "CITYLOOP_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-m", "hub.cli", "learned", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+async def test_the_cli_lists_and_revokes_what_was_learned(hub: Hub, database_url: str) -> None:
+    key = await hub.hotline_key()
+    dispatcher = Console(hub, await hub.login("county_dispatcher", "450103"))
+    case_id = await _triaged_in_qingxiu(hub, key)
+    await dispatcher.ok(case_id, "dispatch", (await dispatcher.case(case_id))["version"], category="010101")
+    listed = await asyncio.to_thread(_cli, database_url, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "zx-0931" in listed.stdout and "010101" in listed.stdout and case_id in listed.stdout
+    revoked = await asyncio.to_thread(_cli, database_url, "revoke", "zx-0931", "--by", "ops")
+    assert revoked.returncode == 0, revoked.stderr
+    again = await asyncio.to_thread(_cli, database_url, "revoke", "zx-0931")
+    assert again.returncode == 1 and "in force" in again.stderr
+    await hub.app[LEARNED].refresh()  # what a running hub's learned-watch does every few seconds
+    assert hub.app[LEARNED].lookup(WORDING) is None
+    listed = await asyncio.to_thread(_cli, database_url, "list")
+    assert "revoked by cli:ops" in listed.stdout
