@@ -11,6 +11,7 @@ from dispatch.learned import GENERIC_WORDS, known_keys, learnable, learned_from,
 from dispatch.lifecycle import decide
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from hub.identity.access import redact_case
 from tests.unit.test_dispatch_matrix import MATRIX, QINGXIU
 
 NOW = datetime(2026, 10, 9, 9, 0, tzinfo=UTC)
@@ -73,3 +74,12 @@ def test_a_chosen_category_must_be_a_leaf_of_the_tree_and_a_dispatch_names_a_uni
                             (c.Dispatch(unit="450103-cgj"), "area: name the area of the unit")):
         refused = decide(case, command, actor, NOW, policy)  # type: ignore[arg-type]
         assert isinstance(refused, Refusal) and refused.reason == reason
+
+
+def test_the_evidence_words_of_a_confidential_case_are_hidden_where_its_content_is() -> None:
+    case = _triage_case(SUGGESTIONS)
+    case["report"] = {**case["report"], "confidential": True}  # type: ignore[dict-item]
+    masked = redact_case(case, "masked")  # type: ignore[arg-type]
+    assert [s["evidence"] for s in masked["suggestions"]] == [[], []]
+    assert [s["code"] for s in masked["suggestions"]] == ["010102", "010101"]
+    assert redact_case(case, "content")["suggestions"] == SUGGESTIONS  # type: ignore[arg-type]
