@@ -74,7 +74,9 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
     else:
         category = intake.report.get("category")
         if not isinstance(category, str) or not matrix.knows(category):
-            events.append(DomainEvent("case.triaged", {"reason": "unknown_category"}))
+            # Placed, only the category is unclear: the case keeps its areas (its county sees it as 待研判).
+            events.append(DomainEvent("case.triaged", {"reason": "unknown_category", "areas": routing.areas,
+                                                       "flags": flags, "routing": routing.details}))
             return events
         assignment = matrix.assign(category, routing.areas, hints_of(intake.report))
         path = matrix.path(category)

@@ -28,7 +28,7 @@ def new_case(case_id: str, at: datetime) -> Case:
         "case_id": case_id, "state": "received", "version": 0, "source": None, "report": {},
         "location": None, "areas": {}, "units": {"lead": None, "assist": []}, "rule": None,
         "explanation": None, "explanation_facts": None,
-        "category": None, "flags": [], "deadlines": {}, "sla": None, "triage_reason": None,
+        "category": None, "flags": [], "deadlines": {}, "sla": None, "triage_reason": None, "suggestions": [],
         "escalation_level": 0, "supervision_level": 0, "return_count": 0, "returned_by": [],
         "pending_return": None, "arbitrated": False, "extension": None, "extension_count": 0,
         "redo_count": 0, "dispatch_count": 0, "subtasks": [], "callbacks": [], "resolution": None,

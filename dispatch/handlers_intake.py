@@ -21,6 +21,14 @@ def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
     case["state"] = "triage"
     case["triage_reason"] = data.get("reason")
     case["routing"] = data.get("routing") or {}
+    # A case triaged after it was placed (its category is unclear) keeps where it is, so that its county and
+    # township see it and dispatch it; an unplaced one (no location, outside the city) has no `areas`.
+    if "areas" in data:
+        case["areas"] = data["areas"]
+    if data.get("flags"):
+        case["flags"] = sorted(set(case.get("flags", [])) | set(data["flags"]))
+    # What the understanding step proposes (up to three {code, confidence, evidence, rule}), best first.
+    case["suggestions"] = list(data.get("suggestions") or [])
 
 
 def _merge_suggested(case: Case, data: JsonDict, at: datetime) -> None:
