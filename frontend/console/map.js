@@ -50,6 +50,19 @@ export class CaseMap {
     this.fitted = null; // the bounds last fitted, for as long as the user has not moved the map since
     if (!this.fit(cfg.bounds && L.latLngBounds(cfg.bounds))) map.setView([cfg.centre.lat, cfg.centre.lng], cfg.centre.zoom);
     map.on("zoomstart movestart", () => { if (!this.fitting) this.fitted = null; });
+    // A zoom the user started (wheel, +/−, pinch) animates for a quarter second, and Leaflet drops any view
+    // set meanwhile (setView returns early while _animatingZoom): a fit asked for then (全市 clicked straight
+    // after a wheel turn) would be lost and the map left zoomed in. Such a fit waits for the zoom to end.
+    this.zooming = false;
+    this.pendingFit = null;
+    map.on("zoomstart", () => { if (!this.fitting) this.zooming = true; });
+    map.on("zoomend", () => {
+      if (this.fitting) return;
+      this.zooming = false;
+      const pending = this.pendingFit;
+      this.pendingFit = null;
+      if (pending) this.fit(pending);
+    });
     // The map's box changes with the layout as well as with the window (the toolbar wraps, a column
     // collapses): keep it sized, and keep a fitted view fitted.
     if (window.ResizeObserver) new ResizeObserver(() => this.invalidate()).observe(this.el);
@@ -165,6 +178,7 @@ export class CaseMap {
   /** Show `bounds` whole (false when there is nothing to fit). */
   fit(bounds) {
     if (!bounds || !bounds.isValid()) return false;
+    if (this.zooming) { this.pendingFit = bounds; return true; } // applied on the zoom's zoomend
     this.fitting = true;
     try {
       this.map.fitBounds(bounds, { padding: [16, 16], animate: false });

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime, time, timedelta
 from typing import Final
 
 import asyncpg
+import pytest
 
+from dispatch.calendar import WorkingCalendar
 from hub.infra.settings import Settings
 from hub.keys import POOL
 from tests.conftest import running_hub
 from tools.demo import SimulatorAccounts, demo_policy
 from tools.simulation import SimConfig, Simulator
+from tools.simulation.config import CITY_TZ
 from tools.simulation.crew import FollowUpCrew
 
 SPEED: Final = 600.0  # an urgent case's 1 h sign-off limit lasts 6 s; 督办 follows 3 s after the deadline
@@ -43,9 +47,28 @@ async def sights(pool: asyncpg.Pool) -> set[str]:
     return {name for name in SIGHTS if row is not None and row[name]}
 
 
-async def test_a_demo_run_shows_warning_overdue_escalated_returns_and_extensions(settings: Settings) -> None:
+def calendar_where_working_time(runs: bool) -> WorkingCalendar:
+    """A working calendar on which, today and for weeks around (China time), working time runs all day long (as
+    in office hours) or never (as at night, at weekends and on holidays). The demo runs at any hour, and the
+    normal classes' working-time clocks count only in office hours: with the real calendar, what this test saw
+    (and which classes made the colours) depended on when it ran."""
+    today = datetime.now(CITY_TZ).date()
+    days = frozenset(today + timedelta(days=n) for n in range(-2, 60))
+    if runs:
+        return WorkingCalendar(periods=((time.min, time.max),), extra_workdays=days)
+    return WorkingCalendar(workdays=frozenset(), extra_holidays=days)  # no 调休 day may open a window either
+
+
+@pytest.mark.parametrize("working_time_runs", [True, False], ids=["office-hours", "clocks-paused"])
+async def test_a_demo_run_shows_warning_overdue_escalated_returns_and_extensions(
+        settings: Settings, working_time_runs: bool) -> None:
     fast = settings.model_copy(update={"sla_sweep_s": 0.3})
-    async with running_hub(fast, policy=demo_policy(SPEED)) as hub:
+    policy = demo_policy(SPEED)
+    assert policy.sla is not None
+    calendar = calendar_where_working_time(working_time_runs)
+    policy = policy.model_copy(update={"sla": policy.sla.model_copy(update={"calendar": calendar})})
+    assert policy.sla is not None and policy.sla.calendar.running_at(datetime.now(UTC))[0] is working_time_runs
+    async with running_hub(fast, policy=policy) as hub:
         pool = hub.app[POOL]
         config = SimConfig(rate=6.0, duration=None, speed=SPEED, poll_s=0.5, seed=11)
         simulator = Simulator(hub.base, SimulatorAccounts(pool), config)
