@@ -56,6 +56,8 @@ class Case(TypedDict):
     comment_count: int
     routing: JsonDict  # how the place was found (point, address, confidence)
     merge_suggestion: JsonDict | None
+    understanding: JsonDict | None  # what intake read from the words: code, confidence, evidence, rule
+    suggestions: list[JsonDict]  # in triage: intake's best three categories, each with its evidence
     sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
     dispatched_at: str | None
     accepted_at: str | None

@@ -21,6 +21,10 @@ def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
     case["state"] = "triage"
     case["triage_reason"] = data.get("reason")
     case["routing"] = data.get("routing") or {}
+    # What intake read from the words: its best three categories for the dispatcher, and danger.
+    case["understanding"] = data.get("understanding")
+    case["suggestions"] = list(data.get("suggestions") or [])
+    case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
 
 
 def _merge_suggested(case: Case, data: JsonDict, at: datetime) -> None:
@@ -40,6 +44,9 @@ def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
         case["category"] = data["category"]
     case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
     case["triage_reason"] = None
+    case["suggestions"] = []
+    if "understanding" in data:
+        case["understanding"] = data["understanding"]
     if "routing" in data:
         case["routing"] = data["routing"]
     case["pending_return"] = None
