@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch.policy import Policy
-from dispatch.understanding import Understander, train
+from dispatch.understanding import Understander, trained
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tickets_labelled.csv"
 
@@ -62,8 +62,7 @@ def understander_for(policy: Policy, training: Sequence[Row]) -> Understander:
     assert policy.matrix is not None, "the policy has no matrix: nothing to recognise"
     leaves = {path[-1].code for path in policy.matrix.leaves()}
     rows = [r for r in training if r["code"] in leaves]
-    model = train([r["text"] for r in rows], [r["code"] for r in rows])
-    return Understander(policy.matrix, policy.intake, model)
+    return trained(policy.matrix, policy.intake, [r["text"] for r in rows], [r["code"] for r in rows])
 
 
 def evaluate(understander: Understander, rows: Sequence[Row], repeat: int = 5) -> Figures:

@@ -13,7 +13,8 @@ from dispatch.understanding.understander import (
     Understander,
     Understanding,
     raised_urgency,
+    trained,
 )
 
 __all__ = ["URGENCY_RANK", "DangerWords", "IntakePolicy", "Learned", "Suggestion", "TextModel", "Understander",
-           "Understanding", "raised_urgency", "train"]
+           "Understanding", "raised_urgency", "train", "trained"]

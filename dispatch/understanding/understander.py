@@ -21,20 +21,21 @@ from rapidfuzz import fuzz, process
 
 from dispatch.matrix import CategoryNode, Matrix
 from dispatch.understanding.config import IntakePolicy
-from dispatch.understanding.model import ModelGuess, TextModel
-from dispatch.understanding.text import affirmed, folded, meaningless, plain
+from dispatch.understanding.model import ModelGuess, TextModel, train
+from dispatch.understanding.text import affirmed, denied, folded, meaningless, plain
 
 Learned = Callable[[str], str | None]
 
 URGENCY_RANK: dict[str, int] = {"normal": 0, "complex": 0, "urgent": 1, "critical": 2}
 # Field rules that read the field loosely: when the content clearly names another leaf, neither wins.
-_LOOSE_RULES = frozenset({"normalised", "path", "fuzzy"})
-_PATH_SEPARATORS = re.compile(r"\s*(?:->|>|/|\\|\||》|→|—)\s*")
+_LOOSE_RULES = frozenset({"normalised", "path", "fuzzy", "keywords"})
+_PATH_SEPARATORS = re.compile(r"\s*(?:->|>|/|\\|\||》|→|—|-)\s*")
 # Suffixes of branch names that carry no meaning of their own: 井盖设施 is also called 井盖.
 _NAME_SUFFIXES = ("设施", "问题", "管理", "类")
 _FUZZY_CUTOFF = 75.0
 _CONFLICT_CONFIDENCE = 0.8  # the content's confidence in another leaf that overrules a loosely read field
 _MODEL_WEIGHT = 0.5  # the model's share of the content score when keywords matched too
+_KEYWORD_SATURATION = 3.0  # matched characters (a leaf's name counts double) for full keyword confidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +143,13 @@ class Understander:
             words = " ".join(_text(report.get(k)) for k in ("title", "content"))
             # An unrecognised field is words of the complaint too ("井盖丢了").
             texts.append(words if hit is not None or plain(raw) in self._generic else f"{raw} {words}")
-        guesses: list[ModelGuess | None] = list(self.model.guess_many(texts)) if self.model else [None] * len(texts)
+        found = [self._keyword_matches(t) for t in texts]
+        guesses: list[ModelGuess | None] = [None] * len(texts)
+        if self.model is not None:
+            guesses = list(self.model.guess_many(texts, [weights for _, weights in found]))
         out = []
-        for report, raw, hit, text, guess in zip(reports, fields, hits, texts, guesses, strict=True):
-            decided = self._decide(raw, hit, text, guess)
+        for report, hit, text, matches, guess in zip(reports, hits, texts, found, guesses, strict=True):
+            decided = self._decide(hit, text, matches, guess)
             out.append(self._with_danger(decided, report))
         return out
 
@@ -158,15 +162,15 @@ class Understander:
         if self.matrix.knows(value):
             node = self.matrix.path(value)[-1]
             return _Hit(node, "code" if value == node.code else "alias", 1.0, (value,))
+        key = plain(value)
+        if not key or key in self._generic:  # 其他, 综合 and the like (市容环境 too, though it names a branch)
+            return None
         if value in self._names:
             return _Hit(self._names[value], "name", 1.0, (value,))
         if learned is not None:
             code = learned(value)
             if code is not None and self.matrix.knows(code):
                 return _Hit(self.matrix.path(code)[-1], "learned", 1.0, (value,))
-        key = plain(value)
-        if not key or key in self._generic:
-            return None
         if key in self._catalogue:
             return _Hit(self.matrix.path(self._catalogue[key])[-1], "catalogue", 1.0, (value,))
         if key in self._plain:
@@ -177,7 +181,7 @@ class Understander:
             for segment in reversed(segments):  # deepest first
                 hit = self._read_segment(segment)
                 if hit is not None:
-                    return _Hit(hit.node, "path", 0.9, (segment.strip(),))
+                    return _Hit(hit.node, "path", min(0.9, hit.confidence), (segment.strip(),))
             return None
         return self._read_segment(value, whole=False)
 
@@ -194,9 +198,19 @@ class Understander:
                 return _Hit(self.matrix.path(self._catalogue[key])[-1], "catalogue", 1.0, (segment,))
             if key in self._plain:
                 return _Hit(self._plain[key][0], "normalised", 0.95, (segment,))
-        for name in self._contained:  # longest first: 路灯不亮 → 路灯
-            if name in key:
+        # A name inside the field ("路灯不亮" → 路灯), then the field's keywords when they point to one leaf
+        # ("道路下沉", "违停"), then a branch name without its suffix (…道路…), then a near-miss spelling.
+        inside = [name for name in self._contained if name in key]
+        for name in inside:  # longest first
+            if self._plain[name][1]:
                 return _Hit(self._plain[name][0], "normalised", 0.9, (name,))
+        matched, weight = self._keyword_matches(segment)
+        if weight:
+            best = max(weight, key=lambda code: weight[code])
+            if weight[best] > sum(weight.values()) - weight[best]:
+                return _Hit(self.matrix.path(best)[-1], "keywords", 0.85, tuple(matched[best]))
+        if inside:
+            return _Hit(self._plain[inside[0]][0], "normalised", 0.85, (inside[0],))
         if len(key) >= 3:
             near = process.extractOne(key, self._plain.keys(), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
             if near is not None:
@@ -205,35 +219,54 @@ class Understander:
 
     # --- the content ------------------------------------------------------------------------------------
 
-    def _content(self, text: str, guess: ModelGuess | None, within: list[str] | None = None) -> list[_Scored]:
-        """Every leaf the content points to, best first, scores summing to at most 1."""
+    def keyword_weights(self, text: str) -> dict[str, float]:
+        """Each leaf's keyword weight in `text`: what the model takes beside the n-grams (and is trained on)."""
+        return self._keyword_matches(text)[1]
+
+    def _keyword_matches(self, text: str) -> tuple[dict[str, list[str]], dict[str, float]]:
+        """The keywords of each leaf found in `text` and their weight: matched characters, a leaf's own name
+        counting double (景观灯 says more than 灯不亮); a longer phrase takes its characters first (路灯杆 is
+        not also 路灯)."""
         lowered = folded(text)
         matched: dict[str, list[str]] = {}
         weight: dict[str, float] = {}
-        used = bytearray(len(lowered))  # characters a longer phrase already took: 路灯杆 is not also 路灯
+        used = bytearray(len(lowered))
         for phrase, code in self._keywords:
             start = lowered.find(phrase)
             while start >= 0:
                 end = start + len(phrase)
-                if not any(used[start:end]) and (within is None or code in within):
+                if not any(used[start:end]):
                     used[start:end] = b"\x01" * len(phrase)
+                    if denied(lowered, start, self.policy.negations, self.policy.negation_window):
+                        start = lowered.find(phrase, start + 1)
+                        continue  # 没有闻到煤气味 is no gas leak
                     if phrase not in matched.get(code, ()):
                         matched.setdefault(code, []).append(phrase)
-                    # A leaf's own name counts double: 景观灯 says more than 灯不亮.
                     weight[code] = weight.get(code, 0.0) + len(phrase) * (2 if phrase in self._leaf_names else 1)
                 start = lowered.find(phrase, start + 1)
+        return matched, weight
+
+    def _content(self, found: tuple[dict[str, list[str]], dict[str, float]], guess: ModelGuess | None,
+                 within: list[str] | None = None) -> list[_Scored]:
+        """The leaves the content points to, best first (at most three), scores summing to at most 1."""
+        matched, weight = found
+        if within is not None:
+            matched = {c: m for c, m in matched.items() if c in within}
+            weight = {c: w for c, w in weight.items() if c in within}
         total = sum(weight.values())
-        # Keywords alone: the share of the matched length, damped while little matched (one 2-character word).
-        keyword = {c: w / total * min(1.0, max(weight.values()) / 3) for c, w in weight.items()} if total else {}
+        # Keywords alone: the share of the matched weight, damped while little matched (one 2-character word).
+        keyword = {c: w / total * min(1.0, max(weight.values()) / _KEYWORD_SATURATION) for c, w in weight.items()} \
+            if total else {}
         model: dict[str, float] = {}
         if guess is not None:
             scores = {c: s for c, s in guess.scores.items() if within is None or c in within}
             mass = sum(scores.values()) or 1.0
             model = {c: s / mass for c, s in scores.items()}
-        if model and keyword:
-            codes = set(model) | set(keyword)
+        if model and self.model is not None and self.model.uses_keywords:
+            combined = model  # the model weighed the keywords itself
+        elif model and keyword:
             combined = {c: _MODEL_WEIGHT * model.get(c, 0.0) + (1 - _MODEL_WEIGHT) * keyword.get(c, 0.0)
-                        for c in codes}
+                        for c in set(model) | set(keyword)}
         else:
             combined = model or keyword
         out = []
@@ -247,19 +280,20 @@ class Understander:
 
     # --- the decision -----------------------------------------------------------------------------------
 
-    def _decide(self, raw: str, hit: _Hit | None, text: str, guess: ModelGuess | None) -> Understanding:
+    def _decide(self, hit: _Hit | None, text: str, found: tuple[dict[str, list[str]], dict[str, float]],
+                guess: ModelGuess | None) -> Understanding:
         threshold = self.policy.threshold
         if hit is not None and (hit.rule in ("code", "alias") or not hit.node.children):
             # Our own code or channel name stands (an operator chose it); so does a leaf, unless it was read
             # loosely and the content clearly names another leaf.
-            content = self._content(text, guess) if hit.rule in _LOOSE_RULES else []
+            content = self._content(found, guess) if hit.rule in _LOOSE_RULES else []
             if content and content[0].code != hit.node.code and content[0].score >= _CONFLICT_CONFIDENCE and \
                     all(s.code != hit.node.code for s in content):
                 field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 return Understanding(None, content[0].score, (), None,
                                      _suggestions([_as_suggestion(s) for s in content], field_guess),
                                      reason="unknown_category")
-            agreeing = content or self._content(text, guess)
+            agreeing = content or self._content(found, guess)
             extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])
             evidence = _unique([*hit.evidence, *extra])
             own = Suggestion(hit.node.code, hit.confidence, evidence, hit.rule)
@@ -270,7 +304,7 @@ class Understander:
             assert hit is not None
             return Understanding(node.code, hit.confidence, hit.evidence, hit.rule,
                                  (Suggestion(node.code, hit.confidence, hit.evidence, hit.rule),))
-        content = self._content(text, guess, within)
+        content = self._content(found, guess, within)
         suggestions = [_as_suggestion(s) for s in content]
         if within is not None and hit is not None:
             # The branch the field named, its leaves in the content's order then the tree's.
@@ -299,6 +333,14 @@ class Understander:
             return decided
         return Understanding(decided.category, decided.confidence, decided.evidence, decided.rule,
                              decided.suggestions, decided.reason, level, tuple(found))
+
+
+def trained(matrix: Matrix, policy: IntakePolicy | None, texts: Sequence[str], codes: Sequence[str]) -> Understander:
+    """An understander whose model is trained on labelled texts, with the keyword matches as features."""
+    plain_reader = Understander(matrix, policy)
+    leaves = [path[-1].code for path in matrix.leaves()]
+    model = train(texts, codes, [plain_reader.keyword_weights(t) for t in texts], leaves)
+    return Understander(matrix, policy, model)
 
 
 def raised_urgency(current: str, understood: Understanding | None) -> str:

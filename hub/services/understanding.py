@@ -9,13 +9,13 @@ process and training file (a test process builds many hubs).
 from __future__ import annotations
 
 import csv
-import functools
 import logging
 from pathlib import Path
 from typing import Final
 
+from dispatch.matrix import Matrix
 from dispatch.policy import Policy
-from dispatch.understanding import TextModel, Understander, train
+from dispatch.understanding import IntakePolicy, Understander, trained
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +27,25 @@ def build_understander(policy: Policy, training_file: Path | None = TRAINING_FIL
     labelled texts for at least two of the matrix's leaves."""
     if policy.matrix is None:
         return None
-    leaves = frozenset(path[-1].code for path in policy.matrix.leaves())
-    model = trained_model(training_file, leaves) if training_file is not None else None
-    return Understander(policy.matrix, policy.intake, model)
+    # Cached by the policy's content (a frozen model; a test process builds many hubs with a few policies).
+    key = (policy.matrix.model_dump_json(), policy.intake.model_dump_json(), training_file)
+    if key not in _BUILT:
+        _BUILT[key] = _understander(policy.matrix, policy.intake, training_file)
+    return _BUILT[key]
 
 
-@functools.lru_cache(maxsize=4)
-def trained_model(training_file: Path, leaves: frozenset[str]) -> TextModel | None:
-    """A model of the texts labelled with one of `leaves` (rows for other categories are left out)."""
-    if not training_file.is_file():
+_BUILT: dict[tuple[str, str, Path | None], Understander] = {}
+
+
+def _understander(matrix: Matrix, intake: IntakePolicy, training_file: Path | None) -> Understander:
+    """Trained on the texts labelled with one of the matrix's leaves (rows for other categories are left out)."""
+    if training_file is None or not training_file.is_file():
         log.warning("no intake training texts: categories are read from keywords only",
                     extra={"training_file": str(training_file)})
-        return None
+        return Understander(matrix, intake)
+    leaves = {path[-1].code for path in matrix.leaves()}
     with training_file.open(encoding="utf-8", newline="") as f:
         rows = [(row["text"], row["code"]) for row in csv.DictReader(f) if row.get("code") in leaves]
     if len({code for _, code in rows}) < 2:
-        return None
-    return train([text for text, _ in rows], [code for _, code in rows])
+        return Understander(matrix, intake)
+    return trained(matrix, intake, [text for text, _ in rows], [code for _, code in rows])

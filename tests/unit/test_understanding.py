@@ -36,7 +36,8 @@ def read(category: str, content: str = "", **more: Any) -> Understanding:
     ("井盖设施", "name", "010201"),
     ("井盖", "normalised", "010201"),  # a branch name without its 设施
     ("streetlihgt", "fuzzy", "010101"),  # a near-miss spelling
-    ("暴漏垃圾", "fuzzy", "030101"),
+    ("drain_blokced", "fuzzy", "010301"),
+    ("道路下沉", "keywords", "020102"),  # the hotline's own words: the field's keywords name one leaf
     ("城乡建设>市政设施>路灯照明", "path", "010101"),  # another taxonomy's path, deepest segment first
     ("市政设施/井盖", "path", "010201"),
     ("0301020", "catalogue", "010201"),  # the hotline's own catalogue (demo policy)
