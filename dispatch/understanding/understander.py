@@ -99,7 +99,7 @@ class Understander:
         self._names: dict[str, CategoryNode] = {}
         self._plain: dict[str, tuple[CategoryNode, bool]] = {}  # normalised key → node, exact (not a core)
         self._leaves: dict[str, list[str]] = {}  # any node's code → its leaves' codes
-        self._keywords: list[tuple[str, str]] = []  # (phrase, leaf code), longest first
+        self._keywords: list[tuple[str, str]] = []  # (phrase, leaf code)
         self._leaf_names: set[str] = set()
         for path in matrix.leaves():
             for node in path:
@@ -116,7 +116,12 @@ class Understander:
             if not node.children:
                 self._keywords += [(folded(k), node.code) for k in (node.name, *node.keywords)]
                 self._leaf_names.add(folded(node.name))
-        self._keywords = sorted(set(self._keywords), key=lambda kv: (-len(kv[0]), kv))
+        self._keyword_leaves: dict[str, list[str]] = {}
+        for phrase, code in sorted(set(self._keywords)):
+            if phrase and code not in self._keyword_leaves.setdefault(phrase, []):
+                self._keyword_leaves[phrase].append(code)
+        self._keyword_pattern = re.compile("|".join(
+            re.escape(p) for p in sorted(self._keyword_leaves, key=lambda p: (-len(p), p))) or "(?!)")
         # Longest first, then the deeper node: "路灯照明" holds 路灯 (a leaf) and 照明 (a branch).
         self._contained = sorted((k for k in self._plain if len(k) >= 2),
                                  key=lambda k: (len(k), len(self.matrix.path(self._plain[k][0].code))), reverse=True)
@@ -225,25 +230,20 @@ class Understander:
 
     def _keyword_matches(self, text: str) -> tuple[dict[str, list[str]], dict[str, float]]:
         """The keywords of each leaf found in `text` and their weight: matched characters, a leaf's own name
-        counting double (景观灯 says more than 灯不亮); a longer phrase takes its characters first (路灯杆 is
+        counting double (景观灯 says more than 灯不亮); the longest phrase at each place takes its characters (路灯杆 is
         not also 路灯)."""
         lowered = folded(text)
         matched: dict[str, list[str]] = {}
         weight: dict[str, float] = {}
-        used = bytearray(len(lowered))
-        for phrase, code in self._keywords:
-            start = lowered.find(phrase)
-            while start >= 0:
-                end = start + len(phrase)
-                if not any(used[start:end]):
-                    used[start:end] = b"\x01" * len(phrase)
-                    if denied(lowered, start, self.policy.negations, self.policy.negation_window):
-                        start = lowered.find(phrase, start + 1)
-                        continue  # 没有闻到煤气味 is no gas leak
-                    if phrase not in matched.get(code, ()):
-                        matched.setdefault(code, []).append(phrase)
-                    weight[code] = weight.get(code, 0.0) + len(phrase) * (2 if phrase in self._leaf_names else 1)
-                start = lowered.find(phrase, start + 1)
+        # One scan: at each place the longest phrase that starts there (alternatives are longest first).
+        for found in self._keyword_pattern.finditer(lowered):
+            phrase = found.group()
+            if denied(lowered, found.start(), self.policy.negations, self.policy.negation_window):
+                continue  # 没有闻到煤气味 is no gas leak
+            for code in self._keyword_leaves[phrase]:
+                if phrase not in matched.get(code, ()):
+                    matched.setdefault(code, []).append(phrase)
+                weight[code] = weight.get(code, 0.0) + len(phrase) * (2 if phrase in self._leaf_names else 1)
         return matched, weight
 
     def _content(self, found: tuple[dict[str, list[str]], dict[str, float]], guess: ModelGuess | None,
@@ -315,9 +315,10 @@ class Understander:
             best = content[0]
             evidence = _unique([*(hit.evidence if hit else ()), *best.evidence])
             return Understanding(best.code, best.score, evidence, best.rule, tuple(suggestions[:3]))
-        unclear = not content and meaningless(text)
+        if meaningless(text) and not found[1]:  # nothing to read: the model's guesses would be noise
+            return Understanding(None, 0.0, (), None, (), reason="category_unclear")
         return Understanding(None, content[0].score if content else 0.0, (), None, tuple(suggestions[:3]),
-                             reason="category_unclear" if unclear else "unknown_category")
+                             reason="unknown_category")
 
     def _with_danger(self, decided: Understanding, report: Mapping[str, Any]) -> Understanding:
         text = folded(" ".join(_text(report.get(k)) for k in ("title", "content")))

@@ -61,7 +61,7 @@ def test_the_content_decides_when_the_field_is_generic() -> None:
 
 def test_the_evidence_of_a_field_includes_the_content_words_that_agree() -> None:
     understood = read("路灯", "路灯不亮")
-    assert understood.evidence == ("路灯", "灯不亮")
+    assert understood.evidence == ("路灯", "不亮")  # 识别为 路灯（依据：路灯、不亮）
 
 
 def test_a_branch_name_with_several_leaves_lets_the_content_choose_among_them() -> None:
@@ -146,7 +146,7 @@ def received(report: dict[str, Any], routing: Routing | None = None) -> dict[str
 def test_receive_dispatches_under_the_recognised_leaf_with_its_understanding() -> None:
     case = received({"ticket_no": "T1", "category": "路灯", "content": "路灯不亮", "urgency": "normal"})
     assert case["state"] == "dispatched" and case["category"]["code"] == "010101"
-    assert case["understanding"] == {"code": "010101", "confidence": 1.0, "evidence": ["路灯", "灯不亮"],
+    assert case["understanding"] == {"code": "010101", "confidence": 1.0, "evidence": ["路灯", "不亮"],
                                      "rule": "name"}
     assert case["units"]["lead"]["code"] == "450103-cgj"
     generic = received({"ticket_no": "T2", "category": "其他", "content": "一排路灯晚上全部不亮"})
