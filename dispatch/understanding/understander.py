@@ -297,7 +297,9 @@ class Understander:
             extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])
             evidence = _unique([*hit.evidence, *extra])
             own = Suggestion(hit.node.code, hit.confidence, evidence, hit.rule)
-            return Understanding(hit.node.code, hit.confidence, evidence, hit.rule, (own,))
+            # The content's other readings follow, for a dispatcher who disagrees with the field.
+            return Understanding(hit.node.code, hit.confidence, evidence, hit.rule,
+                                 _suggestions([_as_suggestion(s) for s in agreeing], own))
         within = self._leaves[hit.node.code] if hit is not None else None
         if within is not None and len(within) == 1:  # a branch with one leaf names it
             node = self.matrix.path(within[0])[-1]

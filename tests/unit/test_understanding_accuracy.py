@@ -24,4 +24,4 @@ def test_the_test_part_is_understood_within_the_targets() -> None:
     assert figures.wrong_rate <= 0.01, figures.lines()  # the target: at most 1 % dispatched under a wrong category
     # The target is 95 %; measured 91.2 % (README). This floor catches a regression meanwhile.
     assert figures.top1_clear >= 0.90, figures.lines()
-    assert figures.top3_clear >= 0.93, figures.lines()
+    assert figures.top3_clear >= 0.94, figures.lines()
