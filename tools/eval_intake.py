@@ -111,3 +111,9 @@ def main(split: str = "test", path: Path = LABELLED, policy: Policy | None = Non
         for row_id, expected, got, text in figures.wrong:
             print(f"  wrong {row_id}: {expected} → {got}: {text}")
     return 0
+
+
+if __name__ == "__main__":  # python -m tools.eval_intake [dev|test]
+    import sys
+
+    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else "test"))
