@@ -296,10 +296,16 @@ class Understander:
             agreeing = content or self._content(found, guess)
             extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])
             evidence = _unique([*hit.evidence, *extra])
-            own = Suggestion(hit.node.code, hit.confidence, evidence, hit.rule)
+            confidence = hit.confidence
+            if confidence < threshold:  # a near-miss spelling, say: the content may confirm it
+                support = next((s.score for s in agreeing if s.code == hit.node.code), 0.0)
+                confidence = 1 - (1 - confidence) * (1 - support)
+            own = Suggestion(hit.node.code, confidence, evidence, hit.rule)
             # The content's other readings follow, for a dispatcher who disagrees with the field.
-            return Understanding(hit.node.code, hit.confidence, evidence, hit.rule,
-                                 _suggestions([_as_suggestion(s) for s in agreeing], own))
+            suggestions = _suggestions([_as_suggestion(s) for s in agreeing], own)
+            if confidence < threshold:
+                return Understanding(None, confidence, (), None, suggestions, reason="unknown_category")
+            return Understanding(hit.node.code, confidence, evidence, hit.rule, suggestions)
         within = self._leaves[hit.node.code] if hit is not None else None
         if within is not None and len(within) == 1:  # a branch with one leaf names it
             node = self.matrix.path(within[0])[-1]

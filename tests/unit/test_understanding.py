@@ -35,8 +35,6 @@ def read(category: str, content: str = "", **more: Any) -> Understanding:
     ("ＳＴＲＥＥＴＬＩＧＨＴ", "normalised", "010101"),  # full-width (NFKC)
     ("井盖设施", "name", "010201"),
     ("井盖", "normalised", "010201"),  # a branch name without its 设施
-    ("streetlihgt", "fuzzy", "010101"),  # a near-miss spelling
-    ("drain_blokced", "fuzzy", "010301"),
     ("道路下沉", "keywords", "020102"),  # the hotline's own words: the field's keywords name one leaf
     ("城乡建设>市政设施>路灯照明", "path", "010101"),  # another taxonomy's path, deepest segment first
     ("市政设施/井盖", "path", "010201"),
@@ -49,6 +47,15 @@ def test_the_channel_field_is_read_by_its_strongest_rule(category: str, rule: st
     assert understood.evidence and understood.reason is None
     assert 0.6 <= understood.confidence <= 1.0
     assert understood.suggestions[0].code == code
+
+
+def test_a_near_miss_spelling_dispatches_when_the_content_confirms_it_else_it_is_the_first_suggestion() -> None:
+    confirmed = read("streetlihgt", "路灯不亮")
+    assert (confirmed.category, confirmed.rule) == ("010101", "fuzzy")
+    assert confirmed.confidence >= POLICY.intake.threshold and confirmed.evidence[0] == "streetlihgt"
+    alone = read("drain_blokced", "请尽快处理")
+    assert alone.category is None and alone.reason == "unknown_category"
+    assert (alone.suggestions[0].code, alone.suggestions[0].rule) == ("010301", "fuzzy")
 
 
 def test_the_content_decides_when_the_field_is_generic() -> None:
