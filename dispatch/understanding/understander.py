@@ -302,10 +302,10 @@ class Understander:
                 confidence = 1 - (1 - confidence) * (1 - support)
             own = Suggestion(hit.node.code, confidence, evidence, hit.rule)
             # The content's other readings follow, for a dispatcher who disagrees with the field.
-            suggestions = _suggestions([_as_suggestion(s) for s in agreeing], own)
+            readings = _suggestions([_as_suggestion(s) for s in agreeing], own)
             if confidence < threshold:
-                return Understanding(None, confidence, (), None, suggestions, reason="unknown_category")
-            return Understanding(hit.node.code, confidence, evidence, hit.rule, suggestions)
+                return Understanding(None, confidence, (), None, readings, reason="unknown_category")
+            return Understanding(hit.node.code, confidence, evidence, hit.rule, readings)
         within = self._leaves[hit.node.code] if hit is not None else None
         if within is not None and len(within) == 1:  # a branch with one leaf names it
             node = self.matrix.path(within[0])[-1]
