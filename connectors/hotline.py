@@ -71,12 +71,15 @@ class Reporter(InputModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-class Place(InputModel):
-    """Where a report says the problem is: a point, an address text, or both — at least one. Shared by every
-    input that names a place (a ticket, a routing question)."""
+class PlaceFields(InputModel):
+    """Where a report says the problem is: a point, an address text, or both."""
 
     location: Location | None = None
     address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
+class Place(PlaceFields):
+    """A point, an address text, or both — at least one: a routing question has nothing else to go on."""
 
     @model_validator(mode="after")
     def _location_or_address(self) -> Self:
@@ -85,15 +88,20 @@ class Place(InputModel):
         return self
 
 
-class HotlineTicket(Place):
-    """One ticket as the 12345 system records it. Unknown fields are refused so typos do not vanish."""
+class HotlineTicket(PlaceFields):
+    """One ticket as the 12345 system records it. Unknown fields are refused so typos do not vanish.
+
+    `location` and `address` are both optional: a ticket with neither is placed from its (required) `content`
+    when that names a place (我在双义村这边，道路积水), and goes to triage (`no_location`) when it does not."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     ticket_no: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w\-.:/]+$")]
     type: TicketType
     category: Annotated[str, Field(min_length=1, max_length=64)]
-    content: Annotated[str, Field(min_length=1, max_length=10_000)]
+    content: Annotated[str, Field(min_length=1, max_length=10_000, description=(
+        "The complaint in the caller's words. Required; with neither `location` nor `address` the place is "
+        "read from it (a village, community, township or county it names), else the case goes to triage."))]
     reported_at: Moment
     title: Annotated[str, Field(max_length=200)] | None = None
     channel: Annotated[str, Field(max_length=32)] | None = None
@@ -108,7 +116,7 @@ class HotlineTicket(Place):
 
     def submission(self) -> Submission:
         point = (self.location.lng, self.location.lat, self.location.crs) if self.location else None
-        return Submission("hotline", self.report(), self.idempotency_key(), point, self.address)
+        return Submission("hotline", self.report(), self.idempotency_key(), point, self.address, self.content)
 
     def idempotency_key(self) -> str:
         return f"hotline:{self.ticket_no}"

@@ -2,7 +2,8 @@
 
 Each channel validates its own input (a ticket, an Open311 form, a grid report, a device's alarm) and says
 what it amounts to in the same words: where it came from, what to keep on the case, where it is (a point
-in the CRS it was sent in, an address text, or both) and the key that makes a retry harmless. The hub then
+in the CRS it was sent in, an address text, or both; with neither, the complaint's own words may say) and
+the key that makes a retry harmless. The hub then
 routes, decides and records every channel's submission the same way (hub.services.intake).
 """
 
@@ -24,3 +25,5 @@ class Submission:
     idempotency_key: str  # the same key again answers with the first submission's case
     point: Point | None = None
     address: str | None = None
+    # The complaint in the reporter's words: where the place is looked for when there is no point or address.
+    content: str | None = None

@@ -82,8 +82,10 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
         if understood is not None and understood.category is not None and matrix.knows(understood.category):
             category = understood.category
         elif not isinstance(category, str) or not matrix.knows(category):
+            # Placed, only the category is unclear: the case keeps its areas (its county sees it as 待研判).
             reason = understood.reason if understood is not None and understood.reason else "unknown_category"
-            events.append(DomainEvent("case.triaged", {"reason": reason, **read}))
+            events.append(DomainEvent("case.triaged", {**read, "reason": reason, "areas": routing.areas,
+                                                       "flags": flags, "routing": routing.details}))
             return events
         assignment = matrix.assign(category, routing.areas, hints_of(intake.report))
         path = matrix.path(category)

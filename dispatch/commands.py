@@ -28,10 +28,13 @@ class Dispatch(Command):
     the chosen area's levels from its gazetteer; without it the domain reuses the case's own areas."""
 
     action: ClassVar[str] = "dispatch"
-    area: AreaCode
-    unit: str = Field(min_length=1, max_length=64)
+    area: AreaCode | None = None  # needed with `unit`; with only `category`, the case's own areas
+    unit: str | None = Field(default=None, min_length=1, max_length=64)
     unit_name: str | None = Field(default=None, max_length=100)
     areas: dict[str, dict[str, str]] | None = None
+    # 研判: the category the dispatcher chose (a leaf's code or channel name). Without `unit` the matrix picks
+    # the units for it, as at intake; the choice is recorded, and the hub learns the hotline's wording from it.
+    category: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class Accept(Command):

@@ -33,7 +33,12 @@ class Ctx:
             return {}
         return {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
 
-    def fresh_clocks(self) -> JsonDict:
+    def fresh_clocks(self, category: str | None = None) -> JsonDict:
+        """New clocks for a (re-)dispatch; `category`: the channel name of a category a dispatcher chose, whose
+        limits apply instead of those of the name the channel sent."""
         if self.policy.sla is None:
             return {}
-        return self.sla_data(sla.start_clocks(self.case.get("report") or {}, self.now, self.policy.sla))
+        report = self.case.get("report") or {}
+        if category is not None:
+            report = {**report, "category": category}
+        return self.sla_data(sla.start_clocks(report, self.now, self.policy.sla))

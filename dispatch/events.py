@@ -30,6 +30,7 @@ class Case(TypedDict):
     deadlines: JsonDict  # sign_by, resolve_by, callback_by … as ISO strings
     sla: JsonDict | None  # the SLA schedule the deadlines come from (clocks, pauses, steps done)
     triage_reason: str | None
+    suggestions: list[JsonDict]  # the understanding step's proposals in triage: {code, confidence, evidence, rule}
     escalation_level: int
     supervision_level: int  # 催办 1 → 督办 2 → 挂牌督办 3
     return_count: int
@@ -57,7 +58,6 @@ class Case(TypedDict):
     routing: JsonDict  # how the place was found (point, address, confidence)
     merge_suggestion: JsonDict | None
     understanding: JsonDict | None  # what intake read from the words: code, confidence, evidence, rule
-    suggestions: list[JsonDict]  # in triage: intake's best three categories, each with its evidence
     sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
     dispatched_at: str | None
     accepted_at: str | None

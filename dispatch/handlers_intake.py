@@ -21,10 +21,16 @@ def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
     case["state"] = "triage"
     case["triage_reason"] = data.get("reason")
     case["routing"] = data.get("routing") or {}
-    # What intake read from the words: its best three categories for the dispatcher, and danger.
+    # A case triaged after it was placed (its category is unclear) keeps where it is, so that its county and
+    # township see it and dispatch it; an unplaced one (no location, outside the city) has no `areas`.
+    if "areas" in data:
+        case["areas"] = data["areas"]
+    if data.get("flags"):  # danger_from_text, near_boundary ...
+        case["flags"] = sorted(set(case.get("flags", [])) | set(data["flags"]))
+    # What the understanding step read ({code, confidence, evidence, rule}, danger) and proposes (up to three
+    # {code, confidence, evidence, rule}), best first.
     case["understanding"] = data.get("understanding")
     case["suggestions"] = list(data.get("suggestions") or [])
-    case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
 
 
 def _merge_suggested(case: Case, data: JsonDict, at: datetime) -> None:

@@ -17,7 +17,7 @@ from dispatch.codes import LEVELS, level_of, unit_level, within
 from dispatch.context import Ctx, Decision
 from dispatch.events import Case, DomainEvent
 from dispatch.linking import LINK_DECIDERS
-from dispatch.matrix import place_of
+from dispatch.matrix import CategoryNode, category_of, hints_of, place_of
 from dispatch.permissions import Actor, Refusal, handles, review_roles, role_refusal, state_refusal
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
@@ -95,9 +95,10 @@ def _alternative(ctx: Ctx) -> Choice | None:
 
 
 def _dispatched(ctx: Ctx, areas: Mapping[str, Any], lead: Unit, assist: tuple[Unit, ...], rule: str,
-                explanation: str, facts: dict[str, Any]) -> DomainEvent:
+                explanation: str, facts: dict[str, Any], channel_category: str | None = None) -> DomainEvent:
     return _event("case.dispatched", areas=dict(areas), lead=lead.as_json(), assist=[u.as_json() for u in assist],
-                  rule=rule, flags=[], explanation=explanation, explanation_facts=facts, **ctx.fresh_clocks())
+                  rule=rule, flags=[], explanation=explanation, explanation_facts=facts,
+                  **ctx.fresh_clocks(channel_category))
 
 
 def _ref(unit: Unit) -> dict[str, str]:
@@ -111,15 +112,65 @@ def _chosen_by(kind: str, ctx: Ctx, areas: Mapping[str, Any], unit: Unit) -> dic
 
 # --- deciders ------------------------------------------------------------------------------------
 
+def _chosen_category(ctx: Ctx, category: str) -> tuple[CategoryNode, ...] | Refusal:
+    """The path of the leaf a dispatcher chose: it must be in the tree, and a leaf (what the rules and the
+    learning key on)."""
+    matrix = ctx.policy.matrix
+    if matrix is None or not matrix.knows(category):
+        return _illegal(f"category: {category!r} is not a category of the tree")
+    path = matrix.path(category)
+    if path[-1].children:
+        return _illegal(f"category: {path[-1].name} has sub-categories; choose one of them")
+    return path
+
+
 def _dispatch(ctx: Ctx, cmd: c.Dispatch) -> Decision:
+    path = _chosen_category(ctx, cmd.category) if cmd.category is not None else None
+    if isinstance(path, Refusal):
+        return path
+    if cmd.unit is None:
+        if path is None:
+            return _illegal("unit: name a unit, or a category for the matrix to choose the units")
+        return _dispatch_by_category(ctx, cmd, path)
+    if cmd.area is None:
+        return _illegal("area: name the area of the unit")
     areas = _areas_for(ctx.case, cmd.area, cmd.areas)
     unit = _unit(ctx, cmd.unit, cmd.unit_name, areas)
     if isinstance(unit, Refusal):
         return unit
-    if ctx.case["state"] == "dispatched" and ctx.lead is not None and ctx.lead["code"] == unit.code:
+    if ctx.case["state"] == "dispatched" and ctx.lead is not None and ctx.lead["code"] == unit.code \
+            and path is None:
         return _illegal(f"the case is already dispatched to {unit.name}")
     why = f"dispatched by {ctx.actor.name} ({ctx.actor.role}) to {unit.name}"
-    return [_dispatched(ctx, areas, unit, (), f"manual:{ctx.actor.role}", why, _chosen_by("manual", ctx, areas, unit))]
+    event = _dispatched(ctx, areas, unit, (), f"manual:{ctx.actor.role}", why, _chosen_by("manual", ctx, areas, unit),
+                        path[-1].channel_category if path else None)
+    return [_with_category(ctx, event, path) if path else event]
+
+
+def _dispatch_by_category(ctx: Ctx, cmd: c.Dispatch, path: tuple[CategoryNode, ...]) -> Decision:
+    """研判 in one click: the dispatcher names the category, the matrix names the units, as it would have at
+    intake, in the case's own areas (or the area named)."""
+    matrix = ctx.policy.matrix
+    assert matrix is not None  # _chosen_category found the category in it
+    areas = _areas_for(ctx.case, cmd.area, cmd.areas) if cmd.area is not None else dict(ctx.case.get("areas") or {})
+    if not any(level in areas for level in ("township", "county")):
+        return _illegal("area: the case is not placed in a county; name the area to dispatch it to")
+    found = matrix.assign(path[-1].code, areas, hints_of(ctx.case.get("report") or {}))
+    if ctx.case["state"] == "dispatched" and ctx.lead is not None and ctx.lead["code"] == found.lead.code \
+            and (ctx.case.get("category") or {}).get("code") == path[-1].code:
+        return _illegal(f"the case is already dispatched to {found.lead.name} under this category")
+    event = _dispatched(ctx, areas, found.lead, found.assist, found.rule_id, found.explanation, found.facts,
+                        path[-1].channel_category)
+    return [_with_category(ctx, event, path)]
+
+
+def _with_category(ctx: Ctx, event: DomainEvent, path: tuple[CategoryNode, ...]) -> DomainEvent:
+    """The dispatch event with the category a person chose: who chose it, and whether it was one the
+    understanding step suggested (the hub learns the hotline's wording from such choices)."""
+    suggested = [s.get("code") for s in ctx.case.get("suggestions") or []]
+    return DomainEvent(event.type, {**event.data, "category": category_of(path),
+                                    "chosen_by": {"name": ctx.actor.name, "role": ctx.actor.role},
+                                    "from_suggestion": path[-1].code in suggested})
 
 
 def _accept(ctx: Ctx, cmd: c.Accept) -> Decision:

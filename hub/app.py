@@ -43,6 +43,7 @@ from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.mqtt import MqttSubscriber
 from hub.services.iot.readings import IotService
 from hub.services.kpis import Kpis
+from hub.services.learned import LearnedCategories
 from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import LocalPhotoStore
@@ -140,17 +141,22 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
     app[keys.PROJECTION] = projection
     kpi_projection = KpiProjection()
+    # What dispatchers' 研判 taught the hub; its `lookup` is for the understanding step of intake.
+    learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix)
+    await learned.refresh()
 
     async def project(conn: Connection, accepted: Accepted) -> None:
-        # Both read models are written in the append transaction, from the batch the committer holds.
+        # The read models are written in the append transaction, from the batch the committer holds.
         await projection(conn, accepted)
         await kpi_projection(conn, accepted)
+        await learned.project(conn, accepted)
 
     reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
     committer = GroupCommitter(app[keys.COMMIT_POOL], project, queue_size=settings.append_queue_size,
                                batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
     admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
     committer.on_commit(admission.committed)
+    committer.on_commit(learned.committed)
     bus = WakeupBus(app[keys.REDIS])
     gateway = ConsoleGateway(
         pool, reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
@@ -178,7 +184,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     clock = app[keys.CLOCK]
     app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
-                                     understander=understander)
+                                     understander=understander, learned=learned.lookup)
     app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)
@@ -198,6 +204,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "wakeup-subscriber": bus.run_subscriber, "console-feed": gateway.run,
         "console-heartbeat": gateway.run_heartbeat,
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
+        "learned-watch": lambda: learned.run_watch(settings.boundary_check_s),  # other processes' learning
         "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
     }
     # Loops the deployment runs once, in the process that leads (hub.infra.leader); they are safe to overlap

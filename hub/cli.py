@@ -226,6 +226,31 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:
+    """What dispatchers' 研判 taught the hub: list, or revoke one entry (running hubs drop it within
+    CITYLOOP_BOUNDARY_CHECK_S, the period of their learned-categories refresh)."""
+    from hub.services.learned import LearnedCategories
+
+    async def run(pool: asyncpg.Pool) -> int:
+        learned = LearnedCategories(pool, None)
+        if args.action == "revoke":
+            entry = await learned.revoke(args.key, f"cli:{args.by}")
+            if entry is None:
+                print(f"cityloop learned: nothing learned under {args.key!r} is in force", file=sys.stderr)
+                return 1
+            print(f"revoked {entry['key']} → {entry['code']}")
+            return 0
+        for e in await learned.entries():
+            state = f"revoked by {e['revoked_by']} at {e['revoked_at']}" if e["revoked_at"] else "in force"
+            print(f"{e['key']:<24} {e['code']:<8} {e['original']!r} from {e['learned_from']} by {e['by']} "
+                  f"at {e['at']} ({state})")
+        return 0
+
+    with _database(settings) as url:
+        code = asyncio.run(_with_conn(url, run))
+    return code if isinstance(code, int) else 1
+
+
 def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
     from hub.services import geo_admin
 
@@ -327,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     act = geo.add_parser("activate", help="switch a loaded version on")
     act.add_argument("version", type=int)
     geo.add_parser("versions", help="list boundary versions")
+    learned = sub.add_parser("learned", help="what the hub learned from dispatchers' category choices").add_subparsers(
+        dest="action", required=True)
+    learned.add_parser("list", help="every learned hotline wording → category, revoked ones too")
+    revoke = learned.add_parser("revoke", help="stop applying a learned wording (kept, with who revoked it)")
+    revoke.add_argument("key", help="the normalised wording, as `learned list` shows it")
+    revoke.add_argument("--by", default=os.environ.get("USER", "admin"), help="who revokes it (recorded)")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
@@ -366,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_geo(settings, args)
         if args.command == "devices":
             return cmd_devices(settings, args)
+        if args.command == "learned":
+            return cmd_learned(settings, args)
         if hasattr(args, "run"):  # a plugin command
             return int(args.run(settings, args))
     except (ValueError, asyncpg.PostgresError) as exc:

@@ -25,6 +25,7 @@ from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.readings import IotService
 from hub.services.kpis import Kpis
+from hub.services.learned import LearnedCategories
 from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import PhotoStore
@@ -54,6 +55,8 @@ TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
 READS = web.AppKey("reads", CaseReads)
 KPIS = web.AppKey("kpis", Kpis)
+# What dispatchers' choices taught: `app[LEARNED].lookup` is the `learned` callable of the understanding step.
+LEARNED = web.AppKey("learned", LearnedCategories)
 HEADLINE = web.AppKey("headline", Headline)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)

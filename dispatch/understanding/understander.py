@@ -126,6 +126,7 @@ class Understander:
         self._contained = sorted((k for k in self._plain if len(k) >= 2),
                                  key=lambda k: (len(k), len(self.matrix.path(self._plain[k][0].code))), reverse=True)
         self._catalogue = {plain(k): v for k, v in self.policy.hotline_catalogue.items()}
+        self._fuzzy_keys = [k for k in self._plain if not k.isdigit()]
 
     def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
         held = self._plain.get(key)
@@ -216,8 +217,8 @@ class Understander:
                 return _Hit(self.matrix.path(best)[-1], "keywords", 0.85, tuple(matched[best]))
         if inside:
             return _Hit(self._plain[inside[0]][0], "normalised", 0.85, (inside[0],))
-        if len(key) >= 3:
-            near = process.extractOne(key, self._plain.keys(), scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
+        if len(key) >= 3 and not key.isdigit():  # a near-miss code is another code, not a typo
+            near = process.extractOne(key, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
             if near is not None:
                 return _Hit(self._plain[near[0]][0], "fuzzy", near[1] / 100 * 0.9, (segment,))
         return None

@@ -149,7 +149,8 @@ async function start() {
                           onLocate: (id) => map.locate(id) });
   const feedList = new FeedList({ el: $("#feed"), countEl: $("#feed-count"), onCase: openCase });
   const queues = new Queues({ api, tabsEl: $("#queue-tabs"), listEl: $("#queue-list"), onCase: openCase,
-                              available: config.queues });
+                              available: config.queues, toast,
+                              canDispatch: ["admin", "city_operator", "county_dispatcher"].includes(user.role) });
   const kpi = new KpiPanel({ api, toast, area: user.area, onCase: openCase, els: { numbers: $("#kpi-numbers"),
     rates: $("#kpi-rates"), trend: $("#kpi-trend"), ranking: $("#kpi-ranking"), rankNote: $("#kpi-rank-note"),
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),

@@ -8,9 +8,10 @@
 
 import { activeDeadline, deadlineStates, slaStatus, STATE_COLOURS } from "/static/shared/cases.js";
 import {
-  actionName, actorText, categoryPath, channelName, countdown, esc, explanationText, formatTime, ruleLabel, ruleName,
+  actionName, actorText, categoryLabel, categoryPath, channelName, countdown, esc, explanationText, formatTime, ruleLabel, ruleName,
   sourceName, stateName, t,
 } from "/static/shared/i18n.js";
+import { canChoose, chooseCategory, pickerHtml, suggestionsHtml } from "./triage.js";
 import { caseLabel, evName, w, wv } from "./words.js";
 
 const RETURN_REASONS = ["not_our_remit", "wrong_area", "unclear_ownership"];
@@ -140,6 +141,37 @@ export class CasePanel {
     else if (what === "action") this.openForm(target.dataset.action);
     else if (what === "cancel") { this.form = null; if (this.stale) this.reload(); else this.render(); }
     else if (what === "photo") target.classList.toggle("big");
+    else if (what === "choose-category") this.choose(target.dataset.category, target);
+    else if (what === "choose-picked") {
+      const select = this.el.querySelector('select[name="triage_category"]');
+      if (select && select.value) this.choose(select.value, target);
+      else this.toast(w("triage.pick_first"), "warn");
+    }
+  }
+
+  /** 研判 in one click: dispatch the triage case under the chosen category (the hub's matrix names the units). */
+  async choose(code, button) {
+    const c = this.case;
+    if (!c || !code) return;
+    const id = c.case_id;
+    this.el.querySelectorAll(".triage-choice button").forEach((b) => { b.disabled = true; });
+    try {
+      const answer = await chooseCategory(this.api, c, code);
+      if (id !== this.caseId) return;
+      this.form = null;
+      this.stale = false;
+      this.toast(w("triage.dispatched", { c: categoryLabel(code) }), "ok");
+      this.case = { ...answer.case, timeline: c.timeline, allowed_actions: [] };
+      this.store.put(answer.case);
+      this.render();
+      await this.reload();
+    } catch (err) {
+      if (id !== this.caseId) return;
+      if (err.status === 409) { await this.reload(); this.toast(t("action.conflict"), "warn"); return; }
+      this.el.querySelectorAll(".triage-choice button").forEach((b) => { b.disabled = false; });
+      this.toast(`${t("action.failed")}: ${err.describe ? err.describe() : String(err)}`, "error");
+      if (button) button.classList.add("bad");
+    }
   }
 
   openForm(action, values = {}) {
@@ -300,6 +332,8 @@ export class CasePanel {
       + (report.urgency && report.urgency !== "normal" ? `<span class="badge urg-${esc(report.urgency)}">${esc(wv("urgency", report.urgency))}</span>` : "")
       + (report.confidential ? `<span class="badge conf">${esc(w("badge.confidential"))}</span>` : "")
       + (c.flags || []).map((f) => `<span class="badge flag">${esc(wv("flag", f))}</span>`).join("")
+      // No point, no address: the hub read the place from the complaint's words (routing.evidence says which).
+      + (c.routing && c.routing.located_from_text ? `<span class="badge flag" data-field="located-from-text">${esc(wv("flag", "located_from_text"))}</span>` : "")
       + `</div>`);
     if (d) {
       parts.push(`<div class="deadline sla-${status || "none"}" data-field="active-deadline">
@@ -308,6 +342,7 @@ export class CasePanel {
         <span class="when">${esc(formatTime(d.due))}</span></div>`);
     }
     parts.push(`<div class="stale-slot">${this.staleHtml()}</div>`);
+    if (canChoose(c)) parts.push(this.triageHtml(c));
     parts.push(this.actionsHtml(c));
     parts.push(`<h3>${esc(t("case.content"))}</h3>`);
     const hidden = Boolean(report.content_hidden); // the hub's decision (sees_confidential_content), not the role's
@@ -318,6 +353,13 @@ export class CasePanel {
     parts.push(this.deadlinesHtml(c));
     parts.push(this.timelineHtml(c));
     return parts.join("");
+  }
+
+  triageHtml(c) {
+    const suggested = suggestionsHtml(c);
+    return `<h3>${esc(w("triage.title"))}</h3><div class="triage-choice" data-field="triage">`
+      + (suggested ? `<p class="muted">${esc(w("triage.suggested"))}</p>${suggested}` : "")
+      + pickerHtml(this.config.categories) + `</div>`;
   }
 
   actionsHtml(c) {
@@ -482,6 +524,9 @@ export class CasePanel {
     const areas = c.areas || {};
     const chain = LEVELS.map((lv) => areas[lv] && areas[lv].name).filter(Boolean);
     row(w("case.chain"), esc(chain.join(" › ")), "areas");
+    if (c.routing && c.routing.located_from_text) {
+      row(w("case.place_evidence"), esc(Object.values(c.routing.evidence || {}).join("、")), "place-evidence");
+    }
     if (report.address) row(w("case.address"), esc(report.address));
     if (c.location) row(w("case.location"), esc(`${c.location.lng.toFixed(5)}, ${c.location.lat.toFixed(5)}`));
     const units = c.units || {};

@@ -3,15 +3,18 @@
 
 import { activeDeadline, caseColour } from "/static/shared/cases.js";
 import { countdown, esc, stateName, t } from "/static/shared/i18n.js";
-import { caseLabel, w } from "./words.js";
+import { canChoose, chooseCategory, suggestionsHtml } from "./triage.js";
+import { caseLabel, categoryName, w } from "./words.js";
 
 export const QUEUES = ["triage", "returns", "extensions", "overdue", "supervised", "merge_suggestions"];
 const LIMIT = 100;
 const MIN_INTERVAL_MS = 2000;
 
 export class Queues {
-  constructor({ api, tabsEl, listEl, onCase, available }) {
+  constructor({ api, tabsEl, listEl, onCase, available, canDispatch = false, toast = () => {} }) {
     this.api = api;
+    this.canDispatch = canDispatch; // the triage queue offers its suggestions as one-click dispatches
+    this.toast = toast;
     this.tabsEl = tabsEl;
     this.listEl = listEl;
     this.onCase = onCase;
@@ -29,10 +32,13 @@ export class Queues {
       this.render();
     });
     listEl.addEventListener("click", (ev) => {
+      const choice = ev.target.closest('[data-do="choose-category"]');
+      if (choice) { this.choose(choice.closest("li[data-case-id]").dataset.caseId, choice.dataset.category, choice); return; }
       const li = ev.target.closest("li[data-case-id]");
       if (li) this.onCase(li.dataset.caseId);
     });
     listEl.addEventListener("keydown", (ev) => {
+      if (ev.target.closest("button")) return; // a suggestion's own button
       const li = ev.target.closest("li[data-case-id]");
       if (li && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); this.onCase(li.dataset.caseId); }
     });
@@ -71,8 +77,27 @@ export class Queues {
     const cases = this.data[this.active];
     if (!cases) { this.listEl.innerHTML = `<li class="empty">${esc(t("loading"))}</li>`; return; }
     if (!cases.length) { this.listEl.innerHTML = `<li class="empty">${esc(w("queue.empty"))}</li>`; return; }
-    this.listEl.innerHTML = cases.map((c) => itemHtml(c)).join("")
+    const offer = this.active === "triage" && this.canDispatch;
+    this.listEl.innerHTML = cases.map((c) => itemHtml(c, offer && canChoose(c))).join("")
       + (cases.length >= LIMIT ? `<li class="empty">${esc(w("queue.more", { n: LIMIT }))}</li>` : "");
+  }
+
+  /** One click on a suggestion: dispatch the triage case under it, then show the case. */
+  async choose(caseId, code, button) {
+    const c = (this.data.triage || []).find((x) => x.case_id === caseId);
+    if (!c) return;
+    button.disabled = true;
+    try {
+      await chooseCategory(this.api, c, code);
+      this.toast(w("triage.dispatched", { c: categoryName(code) }), "ok");
+      this.data.triage = this.data.triage.filter((x) => x.case_id !== caseId);
+      this.render();
+      this.onCase(caseId);
+    } catch (err) {
+      button.disabled = false;
+      this.toast(`${t("action.failed")}: ${err.describe ? err.describe() : String(err)}`, err.status === 409 ? "warn" : "error");
+    }
+    this.refresh();
   }
 
   /** Countdowns move between refreshes. */
@@ -81,12 +106,12 @@ export class Queues {
   }
 }
 
-function itemHtml(c) {
+function itemHtml(c, offer = false) {
   const report = c.report || {};
   const d = activeDeadline(c);
   const due = d ? `<span class="due" data-due="${esc(d.due)}">${esc(countdown(d.due))}</span>` : "";
   return `<li data-case-id="${esc(c.case_id)}" tabindex="0"><i class="swatch" style="background:${esc(caseColour(c))}"></i>`
     + `<span class="title">${esc(caseLabel(c) || report.category || "")}</span>`
     + `<span class="state">${esc(stateName(c.state))}</span>`
-    + `<span class="sub">${esc(report.ticket_no || "")}</span>${due}</li>`;
+    + `<span class="sub">${esc(report.ticket_no || "")}</span>${due}${offer ? suggestionsHtml(c) : ""}</li>`;
 }

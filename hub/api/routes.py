@@ -9,7 +9,22 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.api import actions, audit, cases, console, geo, grid, health, hotline, hotspots, identity, iot, kpis, open311
+from hub.api import (
+    actions,
+    audit,
+    cases,
+    console,
+    geo,
+    grid,
+    health,
+    hotline,
+    hotspots,
+    identity,
+    iot,
+    kpis,
+    learned,
+    open311,
+)
 from hub.api.errors import json_response
 from hub.api.openapi import build_spec
 from hub.api.schema import Route
@@ -44,6 +59,7 @@ _SITE = [
 ROUTES: list[Route] = [
     *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
+    *learned.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/
     *_SITE,
 ]

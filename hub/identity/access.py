@@ -218,6 +218,8 @@ def _masked_fields(fields: Mapping[str, Any], confidential: bool, view: str = "m
         out["report"] = redact_report(out["report"] or {}, view)
     if confidential and view != "content" and "location" in out:
         out["location"] = None
+    if confidential and view != "content" and out.get("suggestions"):  # evidence words quote the content
+        out["suggestions"] = [{**s, "evidence": []} for s in out["suggestions"]]
     return out
 
 

@@ -87,7 +87,10 @@ class CaseActions:
         outcome = await self._decide_and_append(case, command, actor, expected, principal)
         if isinstance(outcome, Refusal):
             status = 403 if outcome.code == "forbidden_role" else 422
-            raise ActionError(status, outcome.code, outcome.reason)
+            # A refused category names its field, like a malformed one: the console shows it by the picker.
+            fields = [{"field": "category", "message": outcome.reason.removeprefix("category: ")}] \
+                if outcome.reason.startswith("category: ") else []
+            raise ActionError(status, outcome.code, outcome.reason, fields)
         return outcome
 
     async def _decide_and_append(self, case: Case, command: Command, actor: Actor, expected: int,

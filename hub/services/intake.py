@@ -150,13 +150,14 @@ class IntakeService:
 
     def _place(self, batch: Sequence[_Waiting]) -> list[Placed | Exception]:
         items = [(w.submission.point, w.submission.address) for w in batch]
+        contents = [w.submission.content for w in batch]
         try:
-            return list(self._locator.place_many(items))
+            return list(self._locator.place_many(items, contents))
         except ValueError:  # one bad point: place them one by one so that only it fails
             out: list[Placed | Exception] = []
-            for point, address in items:
+            for (point, address), content in zip(items, contents, strict=True):
                 try:
-                    out.append(self._locator.place(point, address))
+                    out.append(self._locator.place(point, address, content))
                 except ValueError as exc:
                     out.append(exc)
             return out

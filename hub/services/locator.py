@@ -1,7 +1,10 @@
 """Where a case belongs: the adapter between the pure geo packages and the domain's `Routing`.
 
 A point is converted to WGS84 and placed in the active jurisdiction layers; text without a usable
-point goes through the address gazetteer, which must be confident (and unambiguous) to route. With no
+point goes through the address gazetteer, which must be confident (and unambiguous) to route. A report with
+neither a point nor an address is looked for in its own words (the complaint's content, read as prose by
+the same gazetteer): routed the same way when confident, marked `located_from_text` with the words it was
+read from, else unplaced (`no_location`) as before. With no
 layer active (a new hub nobody has loaded boundaries into) a point is not placed (`no_boundaries`), the
 area tree is empty, and the gazetteer, which does not depend on the layers, still reads addresses.
 """
@@ -32,14 +35,17 @@ class Placed:
     neighbours: list[dict[str, str]] = field(default_factory=list)
     distance_m: float = 0.0
     confidence: float = 0.0
-    method: str | None = None  # "point" | "address"
+    method: str | None = None  # "point" | "address" | "text" (the complaint's content)
     ambiguous: list[dict[str, str]] = field(default_factory=list)
     boundary_versions: dict[str, int] = field(default_factory=dict)
     wgs84: dict[str, float] | None = None
     reason: str | None = None  # why it could not be placed
+    evidence: dict[str, str] = field(default_factory=dict)  # method "text": {level: the words naming it}
 
     def routing(self) -> Routing:
         details: dict[str, Any] = {"method": self.method, "confidence": self.confidence}
+        if self.method == "text" and self.inside:
+            details |= {"located_from_text": True, "evidence": self.evidence}
         if self.neighbours:
             details["neighbours"] = self.neighbours
         if self.ambiguous:
@@ -80,36 +86,50 @@ class Locator:
 
     def locate_address(self, text: str) -> Placed:
         match: AddressMatch = self._gazetteer.match(text)
-        ambiguous = [{"code": a.code, "name": a.name, "level": a.level} for a in match.ambiguous]
+        ambiguous = _refs(match)
         if not match.confident:
             reason = "outside_city" if match.outside else ("address_ambiguous" if ambiguous else "address_unmatched")
             return Placed(inside=False, confidence=match.confidence, method="address", ambiguous=ambiguous,
                           reason=reason)
-        areas = {"city": _ref(NANNING)}
-        for level in LEVELS:
-            area = match.areas.get(level)
-            if area is not None and level != "city":
-                areas[level] = _ref(area)
-        return Placed(inside=True, areas=areas, confidence=match.confidence, method="address",
+        return Placed(inside=True, areas=_areas_of(match), confidence=match.confidence, method="address",
                       ambiguous=ambiguous)
 
-    def place(self, point: tuple[float, float, Crs] | None, address: str | None) -> Placed:
-        """A point inside the city wins; otherwise the address text is tried; otherwise triage."""
-        return self._settle(self.locate_point(*point) if point is not None else None, address)
+    def locate_text(self, content: str) -> Placed:
+        """A place the complaint names in its own words ("我在双义村这边，道路积水"). Unconfident, ambiguous or
+        in another city, it is no location (`no_location`): prose mentions places in passing ("从柳州来"), so
+        what it names is a clue for the operator (kept in `ambiguous`), never a reason of its own."""
+        match = self._gazetteer.find_in_text(content)
+        ambiguous = _refs(match)
+        if not match.confident:
+            return Placed(inside=False, confidence=match.confidence, method="text", ambiguous=ambiguous,
+                          reason="no_location")
+        return Placed(inside=True, areas=_areas_of(match), confidence=match.confidence, method="text",
+                      ambiguous=ambiguous, evidence=dict(match.matched))
 
-    def _settle(self, placed: Placed | None, address: str | None) -> Placed:
-        """The answer for a point's placement (None: no point) and the report's address text."""
+    def place(self, point: tuple[float, float, Crs] | None, address: str | None, content: str | None = None) -> Placed:
+        """A point inside the city wins; otherwise the address text is tried; with neither, the complaint's
+        content; otherwise triage."""
+        return self._settle(self.locate_point(*point) if point is not None else None, address, content)
+
+    def _settle(self, placed: Placed | None, address: str | None, content: str | None) -> Placed:
+        """The answer for a point's placement (None: no point), the report's address text and its content."""
         if placed is not None and placed.inside:
             return placed
         if address:
             by_text = self.locate_address(address)
             if by_text.inside or placed is None:
                 return by_text if placed is None else _with_point(by_text, placed)
+        if placed is None and not address and content:
+            return self.locate_text(content)
         return placed if placed is not None else Placed(inside=False, reason="no_location")
 
-    def place_many(self, items: Sequence[tuple[tuple[float, float, Crs] | None, str | None]]) -> list[Placed]:
+    def place_many(self, items: Sequence[tuple[tuple[float, float, Crs] | None, str | None]],
+                   contents: Sequence[str | None] | None = None) -> list[Placed]:
         """`place` for a batch (intake's): the points are located together (vectorised), the rest one by one.
-        The same answers as `place` for each item; a bad point raises ValueError as `place` would."""
+        `contents[i]`: item i's complaint text (none when omitted). The same answers as `place` for each item;
+        a bad point raises ValueError as `place` would."""
+        if contents is not None and len(contents) != len(items):
+            raise TypeError(f"{len(contents)} contents for {len(items)} items")
         points = {i: to_wgs84(*point) for i, (point, _) in enumerate(items) if point is not None}
         index = self._boundaries.index
         by_point: dict[int, Placed] = {}
@@ -120,7 +140,8 @@ class Locator:
             found = index.locate_many([lng for lng, _ in points.values()], [lat for _, lat in points.values()])
             by_point = {i: self._from_located(one, {"lng": lng, "lat": lat})
                         for (i, (lng, lat)), one in zip(points.items(), found, strict=True)}
-        return [self._settle(by_point.get(i), address) for i, (_, address) in enumerate(items)]
+        return [self._settle(by_point.get(i), address, contents[i] if contents is not None else None)
+                for i, (_, address) in enumerate(items)]
 
     def children(self, parent: str | None, level: str | None) -> list[dict[str, Any]]:
         index = self._boundaries.index
@@ -195,6 +216,19 @@ class Locator:
                            "synthetic": shape.synthetic,
                            "boundary_version": self._boundaries.versions.get(shape.level)},
         }
+
+
+def _refs(match: AddressMatch) -> list[dict[str, str]]:
+    return [{"code": a.code, "name": a.name, "level": a.level} for a in match.ambiguous]
+
+
+def _areas_of(match: AddressMatch) -> dict[str, dict[str, str]]:
+    areas = {"city": _ref(NANNING)}
+    for level in LEVELS:
+        area = match.areas.get(level)
+        if area is not None and level != "city":
+            areas[level] = _ref(area)
+    return areas
 
 
 def _with_point(by_text: Placed, by_point: Placed) -> Placed:

@@ -40,24 +40,26 @@ QUEUES: Final[dict[str, str]] = {
                    " AND coalesce((doc->>'supervision_level')::int, 0) > 0"),
 }
 
-# The consoles' headline figures (在办, 超时, 预警, 待研判, 今日新增) of a scope. Two parts, each an index scan
-# rather than a pass over every case: the open cases (by state, `cases_state`) and those created since `$today`
-# (the local day's start, `cases_created` of migration 0016). Overdue is the `overdue` queue's own filter; 预警
-# is a case not overdue whose running clock (签收 while dispatched, 办结 once accepted) passed its warning step —
-# what the consoles colour amber. Parameters after the scope's two: $now, $today.
+# The consoles' headline figures (在办, 超时, 预警, 待研判, 今日新增), counted once for the whole city by place: one
+# row per (county, township, community, grid) with its counts, from which hub.services.headline sums any scope.
+# Two parts, each an index scan rather than a pass over every case: the open cases (by state, `cases_state`) and
+# those created since `$today` (the local day's start, `cases_created` of migration 0016). Overdue is the
+# `overdue` queue's own filter; 预警 is a case not overdue whose running clock (签收 while dispatched, 办结 once
+# accepted) passed its warning step — what the consoles colour amber. Parameters: $1 now, $2 today.
 _OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s}'" for s in sorted(OPEN_STATES)))
-_HEADLINE_OVERDUE = "coalesce(" + QUEUES["overdue"] + ", false)"
+_HEADLINE_OVERDUE = "coalesce(" + QUEUES["overdue"].replace("$now", "$1") + ", false)"
 _HEADLINE_WARNING = (
-    "coalesce((state = 'dispatched' AND (doc->'sla'->'sign'->'steps'->>'warning')::timestamptz < $now)"
-    " OR (state = 'accepted' AND (doc->'sla'->'resolve'->'steps'->>'warning')::timestamptz < $now), false)")
+    "coalesce((state = 'dispatched' AND (doc->'sla'->'sign'->'steps'->>'warning')::timestamptz < $1)"
+    " OR (state = 'accepted' AND (doc->'sla'->'resolve'->'steps'->>'warning')::timestamptz < $1), false)")
+_PLACE = "county_code, township_code, community_code, grid_code"
 HEADLINE_SQL: Final = f"""
-SELECT o.open, o.overdue, o.warning, o.triage, t.today FROM
-  (SELECT count(*) AS open,
-          count(*) FILTER (WHERE {_HEADLINE_OVERDUE}) AS overdue,
-          count(*) FILTER (WHERE NOT {_HEADLINE_OVERDUE} AND {_HEADLINE_WARNING}) AS warning,
-          count(*) FILTER (WHERE state = 'triage') AS triage
-   FROM cases WHERE {{clause}} AND {_OPEN_STATES_SQL}) o,
-  (SELECT count(*) AS today FROM cases WHERE {{clause}} AND created_at >= $today) t
+SELECT {_PLACE}, count(*) AS open,
+       count(*) FILTER (WHERE {_HEADLINE_OVERDUE}) AS overdue,
+       count(*) FILTER (WHERE NOT {_HEADLINE_OVERDUE} AND {_HEADLINE_WARNING}) AS warning,
+       count(*) FILTER (WHERE state = 'triage') AS triage, 0 AS today
+FROM cases WHERE {_OPEN_STATES_SQL} GROUP BY {_PLACE}
+UNION ALL
+SELECT {_PLACE}, 0, 0, 0, 0, count(*) FROM cases WHERE created_at >= $2 GROUP BY {_PLACE}
 """
 
 # What the public Open311 API publishes: requests submitted through Open311, nothing else. A 12345 hotline
@@ -179,14 +181,11 @@ class CaseReads:
             *args)
         return [r["doc"] for r in rows]
 
-    async def headline(self, scopes: frozenset[str], now: datetime, today: datetime) -> dict[str, int]:
-        """The headline figures of the cases in `scopes` (HEADLINE_SQL): open, overdue, warning, triage,
-        today (created since `today`)."""
-        clause, args = visible_clause(scopes)
-        sql = HEADLINE_SQL.format(clause=clause).replace("$now", "$3").replace("$today", "$4")
-        row = await self._pool.fetchrow(sql, *args, now, today)
-        assert row is not None  # an aggregate without GROUP BY always returns one row
-        return {name: int(row[name]) for name in ("open", "overdue", "warning", "triage", "today")}
+    async def headline(self, now: datetime, today: datetime) -> list[asyncpg.Record]:
+        """The headline figures by place (HEADLINE_SQL): rows of county_code, township_code, community_code,
+        grid_code and open, overdue, warning, triage, today (created since `today`); a place may have two rows."""
+        rows: list[asyncpg.Record] = await self._pool.fetch(HEADLINE_SQL, now, today)
+        return rows
 
     async def open_in_scopes(self, conn: Connection, scopes: frozenset[str], limit: int) -> list[Case]:
         """The open cases in `scopes`, most recently changed first: a console's snapshot, read on `conn`

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.keys import QUARANTINE
+from hub.keys import POOL, QUARANTINE
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT
 from tests.unit.test_grid_report import png
@@ -116,4 +116,16 @@ async def test_no_request_makes_the_hub_fail_as_the_machine_clients(hub: Hub, tm
     ids = await seed(hub, operator)
     code, output = await run_schemathesis(hub, f"X-API-Key: {await hub.api_key('iot')}", ids, iot,
                                           "--include-path-regex", r"^/api/v1/iot/")
+    assert code == 0, output[-20_000:]
+
+
+async def test_no_request_makes_the_hub_fail_as_an_admin_on_the_admin_paths(hub: Hub, tmp_path: Path) -> None:
+    """The admin-only paths (what the hub learned from 研判), as the admin who may use them, with a learned entry
+    for the revoke to find."""
+    await hub.app[POOL].execute(
+        "INSERT INTO learned_categories (key, original, code, case_id, learned_by, learned_at) "
+        "VALUES ('zx-0931', 'ZX-0931', '010101', gen_random_uuid(), 'county_dispatcher:d', now())")
+    token = await hub.login("admin", None)
+    code, output = await run_schemathesis(hub, f"Authorization: Bearer {token}", {"key": ["zx-0931"]}, tmp_path,
+                                          "--include-path-regex", r"^/api/v1/admin/")
     assert code == 0, output[-20_000:]

@@ -50,3 +50,26 @@ async def test_the_batch_itself_is_checked(hub: Hub) -> None:
     assert status == 422
     status, _ = await post_batch(hub, await hub.api_key("iot"), {"tickets": [ticket(QINGXIU_SEAT)]})
     assert status == 403
+
+
+async def test_tickets_placed_by_their_content_in_a_batch(hub: Hub) -> None:
+    """In a batch too a ticket with neither `location` nor `address` is placed from its content; one that
+    has no content either is refused alone, naming the field."""
+    key = await hub.hotline_key()
+    by_text = ticket(None, category="070101", content="我在双义村这边，道路积水")
+    nowhere = ticket(None, content="路灯不亮")
+    empty = {k: v for k, v in ticket(None).items() if k != "content"}
+    status, body = await post_batch(hub, key, {"tickets": [ticket(QINGXIU_SEAT), by_text, empty, nowhere]})
+    assert status == 200
+    results = body["results"]
+    assert [r["status"] for r in results] == [202, 202, 422, 202]
+    assert [f["field"] for f in results[2]["error"]["fields"]] == ["content"]
+    operator = await hub.login("city_operator", None)
+    cases = []
+    for r in (results[1], results[3]):
+        async with hub.http.get(f"{hub.base}/api/v1/cases/{r['case_id']}",
+                                headers={"Authorization": f"Bearer {operator}"}) as resp:
+            cases.append(await resp.json())
+    assert (cases[0]["state"], cases[0]["areas"]["community"]["code"]) == ("dispatched", "450107100207")
+    assert cases[0]["routing"]["located_from_text"] is True
+    assert (cases[1]["state"], cases[1]["triage_reason"]) == ("triage", "no_location")

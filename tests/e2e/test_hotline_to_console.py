@@ -173,8 +173,9 @@ async def test_bad_tickets_name_each_bad_field_and_keys_are_checked(hub: Hub) ->
     fields = {f["field"] for f in body["error"]["fields"]}
     assert {"ticket_no", "location.lat", "location.crs", "type"} <= fields
 
-    status, body = await push(hub, key, {k: v for k, v in ticket().items()})
-    assert status == 422 and "location" in body["error"]["fields"][0]["message"]
+    # No place and no content: nothing to place it by; the 422 names the missing field.
+    status, body = await push(hub, key, {k: v for k, v in ticket().items() if k != "content"})
+    assert status == 422 and [f["field"] for f in body["error"]["fields"]] == ["content"]
 
     async with hub.http.post(f"{hub.base}/api/v1/hotline/tickets", data=b"{not json",
                              headers={"X-API-Key": key}) as resp:
@@ -256,6 +257,42 @@ async def test_address_only_tickets_route_by_text_or_go_to_triage(hub: Hub) -> N
     assert (ambiguous["state"], ambiguous["triage_reason"]) == ("triage", "address_ambiguous")
     elsewhere = await case_of("柳州市城中区某路口")
     assert (elsewhere["state"], elsewhere["triage_reason"]) == ("triage", "outside_city")
+
+
+async def test_a_ticket_placed_only_by_its_content_reaches_that_county(hub: Hub) -> None:
+    """Neither `location` nor `address`: the village the caller names in the content places the case."""
+    key = await hub.hotline_key()
+    status, body = await push(hub, key, ticket(None, category="070101", content="我在双义村这边，道路积水"))
+    assert status == 202
+    xixiangtang = await hub.login("county_dispatcher", "450107")
+    async with hub.http.get(f"{hub.base}/api/v1/cases/{body['case_id']}",
+                            headers={"Authorization": f"Bearer {xixiangtang}"}) as resp:
+        assert resp.status == 200
+        case = await resp.json()
+    assert case["state"] == "dispatched"
+    assert case["areas"]["township"] == {"code": "450107100", "name": "金陵镇"}
+    assert case["areas"]["community"] == {"code": "450107100207", "name": "双义村委会"}
+    assert case["routing"]["method"] == "text" and case["routing"]["located_from_text"] is True
+    assert case["routing"]["evidence"] == {"community": "双义村"}
+    assert case["units"]["lead"]["name"] == "西乡塘区住房和城乡建设局"
+    async with hub.http.get(f"{hub.base}/api/v1/cases", headers={"Authorization": f"Bearer {xixiangtang}"}) as resp:
+        assert [c["case_id"] for c in (await resp.json())["cases"]] == [body["case_id"]]
+    xingning = await hub.login("county_dispatcher", "450102")
+    async with hub.http.get(f"{hub.base}/api/v1/cases", headers={"Authorization": f"Bearer {xingning}"}) as resp:
+        assert (await resp.json())["cases"] == []
+
+
+async def test_a_ticket_naming_no_place_anywhere_is_accepted_for_triage(hub: Hub) -> None:
+    key = await hub.hotline_key()
+    status, body = await push(hub, key, ticket(None, content="我家楼下一排路灯晚上全部不亮，已经三天了"))
+    assert status == 202
+    operator = await hub.login("city_operator", None)
+    async with hub.http.get(f"{hub.base}/api/v1/queues/triage",
+                            headers={"Authorization": f"Bearer {operator}"}) as resp:
+        triage = (await resp.json())["cases"]
+    assert [(c["case_id"], c["triage_reason"]) for c in triage] == [(body["case_id"], "no_location")]
+    assert triage[0]["report"]["content"] == "我家楼下一排路灯晚上全部不亮，已经三天了"
+    assert "located_from_text" not in triage[0]["routing"]
 
 
 async def test_console_needs_a_valid_token(hub: Hub) -> None:

@@ -47,6 +47,27 @@ async def test_a_batch_is_placed_as_each_submission_would_be_alone(hub: Hub) -> 
     assert together[0].inside and together[1].inside and not together[2].inside and together[3].inside
 
 
+async def test_a_batch_places_contents_as_each_would_be_placed_alone(hub: Hub) -> None:
+    """With neither point nor address the complaint's content is read for a place; never otherwise."""
+    locator = hub.app[LOCATOR]
+    items: list[tuple[tuple[float, float, Crs] | None, str | None]] = [
+        (None, None), (None, None), (None, None), ((*QINGXIU_SEAT, Crs.WGS84), None), (None, "南宁市兴宁区"),
+    ]
+    contents = ["我在双义村这边，道路积水", "路灯不亮", "新华村那边路灯坏了", "我在双义村这边", "我在双义村这边"]
+    together = locator.place_many(items, contents)
+    assert together == [locator.place(point, address, content)
+                        for (point, address), content in zip(items, contents, strict=True)]
+    by_text, nothing, ambiguous, by_point, by_address = together
+    assert (by_text.inside, by_text.method, by_text.areas["community"]["code"]) == (True, "text", "450107100207")
+    assert by_text.routing().details["located_from_text"] is True
+    assert by_text.routing().details["evidence"] == {"community": "双义村"}
+    assert (nothing.inside, nothing.method, nothing.reason) == (False, "text", "no_location")
+    assert (ambiguous.inside, ambiguous.reason, len(ambiguous.ambiguous)) == (False, "no_location", 2)
+    assert "located_from_text" not in ambiguous.routing().details
+    assert (by_point.method, by_address.method) == ("point", "address")
+    assert by_address.areas["county"]["code"] == "450102"
+
+
 async def test_concurrent_submissions_share_one_duplicate_search_per_batch(hub: Hub) -> None:
     reads = hub.app[READS]
     searches: list[int] = []

@@ -91,7 +91,8 @@ def test_the_table_names_every_handler_and_nothing_else() -> None:
 SCHEDULE = {"resolve": {"due": "2026-10-01T09:00:00+08:00"}, "done": []}
 SAMPLES: dict[str, list[dict[str, Any]]] = {
     "case.received": [{"source": "hotline", "report": {"ticket_no": "T", "device_id": "D"}, "location": None}],
-    "case.triaged": [{"reason": "no_location", "routing": {}}],
+    "case.triaged": [{"reason": "unknown_category", "routing": {}, "areas": AREAS, "flags": ["near_boundary"],
+                      "suggestions": [{"code": "010101", "confidence": 0.5, "evidence": ["路灯"], "rule": "k"}]}],
     "case.merge_suggested": [{"into": "P", "score": 0.8}],
     "case.dispatched": [{"areas": AREAS, "lead": {"code": "u", "name": "U"}, "assist": [], "rule": "R",
                          "explanation": "e", "category": {"code": "x", "path": ["X"]}, "flags": ["near_boundary"],
@@ -143,7 +144,8 @@ def test_every_handler_writes_exactly_the_fields_of_its_entry() -> None:
 def test_whole_cases_go_with_first_events_placements_and_reopenings() -> None:
     assert needs_whole_case("case.accepted", 1) and needs_whole_case("case.received", 1)
     assert not needs_whole_case("case.accepted", 5) and not needs_whole_case("case.something_new", 5)
-    assert {t for t in HANDLERS if needs_whole_case(t, 2)} == {"case.dispatched", "case.reopened", "case.split"}
+    assert {t for t in HANDLERS if needs_whole_case(t, 2)} == {"case.dispatched", "case.triaged", "case.reopened",
+                                                                  "case.split"}
 
 
 def reading(case: Case, seq: int, state: str) -> list[tuple[str, dict[str, Any]]]:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from dispatch import commands as c
-from dispatch.case import Case, Intake, Routing, fold, receive
+from dispatch.case import AREA_LEVELS, Case, Intake, Routing, area_codes, fold, receive
 from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
@@ -94,7 +94,17 @@ def test_receive_with_the_matrix_records_units_explanation_and_deadlines() -> No
     assert case["explanation"] is not None and "R-sanitation-township" in case["explanation"]
     assert case["deadlines"]["resolve_by"]
     unknown = receive(Intake("hotline", {"category": "ufo"}, None), Routing(inside=True, areas=QINGXIU), MATRIX)
-    assert unknown[-1].type == "case.triaged" and unknown[-1].data == {"reason": "unknown_category"}
+    assert unknown[-1].type == "case.triaged" and unknown[-1].data["reason"] == "unknown_category"
+
+
+def test_a_case_triaged_for_its_category_keeps_the_areas_its_point_routed_to() -> None:
+    routing = Routing(inside=True, near_boundary=True, areas=QINGXIU, details={"method": "point"})
+    events = receive(Intake("hotline", {"category": "ufo"}, {"lng": 108.49, "lat": 22.79}), routing, MATRIX)
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)])
+    assert case is not None and (case["state"], case["triage_reason"]) == ("triage", "unknown_category")
+    assert case["areas"] == QINGXIU, "its county and township see it as 待研判"
+    assert area_codes(case) == [QINGXIU[lv]["code"] for lv in AREA_LEVELS if lv in QINGXIU]
+    assert (case["flags"], case["routing"]) == (["near_boundary"], {"method": "point"})
 
 
 def test_an_approved_return_goes_to_the_unit_the_matrix_proposes() -> None:

@@ -161,7 +161,8 @@ def test_receive_dispatches_under_the_recognised_leaf_with_its_understanding() -
     # Without an understanding, receive behaves as before: the name is not one of our keys.
     plain = receive(Intake("hotline", {"category": "路灯"}, None), Routing(True, areas=QINGXIU), now=NOW,
                     policy=POLICY)
-    assert plain[-1].data == {"reason": "unknown_category"}
+    assert plain[-1].type == "case.triaged" and plain[-1].data["reason"] == "unknown_category"
+    assert "understanding" not in plain[-1].data
 
 
 def test_receive_sends_the_unsure_to_triage_with_suggestions() -> None:

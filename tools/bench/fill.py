@@ -69,7 +69,7 @@ async def sample_cases(pool: asyncpg.Pool, n: int, seed: int = 7) -> list[Sample
     for _ in range(n):
         ticket = HotlineTicket.model_validate(factory.ticket())
         submission = ticket.submission()
-        placed = locator.place(submission.point, submission.address)
+        placed = locator.place(submission.point, submission.address, submission.content)
         now = datetime.now(UTC)
         events = receive(Intake(submission.source, submission.report, placed.wgs84), placed.routing(),
                          now=now, policy=policy)
