@@ -142,7 +142,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.PROJECTION] = projection
     kpi_projection = KpiProjection()
     # What dispatchers' 研判 taught the hub; its `lookup` is for the understanding step of intake.
-    learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix)
+    learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix, policy.intake.generic_categories)
     await learned.refresh()
 
     async def project(conn: Connection, accepted: Accepted) -> None:
