@@ -17,6 +17,7 @@ from dispatch.fold import AREA_LEVELS, STATES, apply, fold, new_case
 from dispatch.matrix import Matrix, category_of, hints_of, place_of
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
+from dispatch.understanding import Understanding, raised_urgency
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +50,27 @@ class Intake:
 
 
 def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now: datetime | None = None,
-            policy: Policy | None = None) -> list[DomainEvent]:
+            policy: Policy | None = None, understood: Understanding | None = None) -> list[DomainEvent]:
     """Decide what a newly received case becomes: dispatched to the responsible units, or triage.
 
-    `matrix` (else `policy.matrix`) chooses the units; with `policy.sla` and `now` the clocks start."""
+    `matrix` (else `policy.matrix`) chooses the units; with `policy.sla` and `now` the clocks start.
+    `understood`: what intake read from the report's words (dispatch.understanding): the category it recognised
+    when the channel's is not ours, its suggestions when unsure, and the urgency its danger words call for."""
     events = [DomainEvent("case.received", {"source": intake.source, "report": intake.report,
                                              "location": intake.location})]
+    read = _understood_data(understood)
     placed = routing.deepest
     if not routing.inside or placed is None:
         reason = routing.reason or ("no_location" if intake.location is None else "outside_city")
-        events.append(DomainEvent("case.triaged", {"reason": reason, "routing": routing.details}))
+        events.append(DomainEvent("case.triaged", {"reason": reason, "routing": routing.details, **read}))
         return events
     matrix = matrix if matrix is not None else (policy.matrix if policy is not None else None)
     flags = ["near_boundary"] if routing.near_boundary else []
+    flags += read.get("flags", [])
     if routing.details.get("neighbours"):
         flags.append("near_internal_boundary")  # the dispatcher sees which neighbour it might belong to
     data: dict[str, Any] = {"areas": routing.areas, "assist": [], "flags": flags, "routing": routing.details}
+    sla_report: dict[str, Any] = dict(intake.report)  # what the clocks read: the words may raise the urgency
     if matrix is None:
         unit, rule = responsible_unit(routing.areas)
         data |= {"lead": unit.as_json(), "rule": rule,
@@ -73,9 +79,12 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
                                        "place": place_of(routing.areas), "lead": unit.as_json(), "assist": []}}
     else:
         category = intake.report.get("category")
-        if not isinstance(category, str) or not matrix.knows(category):
+        if understood is not None and understood.category is not None and matrix.knows(understood.category):
+            category = understood.category
+        elif not isinstance(category, str) or not matrix.knows(category):
             # Placed, only the category is unclear: the case keeps its areas (its county sees it as 待研判).
-            events.append(DomainEvent("case.triaged", {"reason": "unknown_category", "areas": routing.areas,
+            reason = understood.reason if understood is not None and understood.reason else "unknown_category"
+            events.append(DomainEvent("case.triaged", {**read, "reason": reason, "areas": routing.areas,
                                                        "flags": flags, "routing": routing.details}))
             return events
         assignment = matrix.assign(category, routing.areas, hints_of(intake.report))
@@ -83,11 +92,31 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
         data |= {"lead": assignment.lead.as_json(), "assist": [u.as_json() for u in assignment.assist],
                  "rule": assignment.rule_id, "explanation": assignment.explanation,
                  "explanation_facts": assignment.facts, "category": category_of(path)}
+        if "understanding" in read:
+            data["understanding"] = read["understanding"]
+        if category != intake.report.get("category"):
+            # The per-category limits are keyed on the channel names: a recognised leaf brings its own.
+            sla_report["category"] = path[-1].channel_category
     if policy is not None and policy.sla is not None and now is not None:
-        schedule = sla.start_clocks(intake.report, now, policy.sla)
+        if understood is not None and understood.urgency is not None:
+            sla_report["urgency"] = raised_urgency(policy.sla.class_of(sla_report), understood)
+        schedule = sla.start_clocks(sla_report, now, policy.sla)
         data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
     events.append(DomainEvent("case.dispatched", data))
     return events
+
+
+def _understood_data(understood: Understanding | None) -> dict[str, Any]:
+    """What the intake events carry of the understanding: the decision, the suggestions when there is no
+    category, and the danger flag when the words signal danger."""
+    if understood is None:
+        return {}
+    out: dict[str, Any] = {"understanding": understood.decision()}
+    if understood.category is None:
+        out["suggestions"] = [s.as_json() for s in understood.suggestions]
+    if understood.danger:
+        out["flags"] = ["danger_from_text"]
+    return out
 
 
 def area_codes(case: Case) -> list[str]:

@@ -17,10 +17,10 @@ ALWAYS_WRITTEN: Final = frozenset({"version", "updated_at"})
 _WRITES: Final[dict[str, frozenset[str]]] = {name: frozenset(keys) for name, keys in {
     # dispatch.handlers_intake
     "case.received": ("state", "source", "report", "location", "sensor"),
-    "case.triaged": ("state", "triage_reason", "routing", "areas", "flags", "suggestions"),
+    "case.triaged": ("state", "triage_reason", "routing", "areas", "flags", "understanding", "suggestions"),
     "case.merge_suggested": ("merge_suggestion",),
     "case.dispatched": ("state", "areas", "units", "rule", "explanation", "explanation_facts",
-                        "category", "flags", "triage_reason",
+                        "category", "flags", "triage_reason", "understanding", "suggestions",
                         "routing", "pending_return", "sla", "deadlines", "supervision_level", "dispatch_count",
                         "dispatched_at", "accepted_at"),
     # dispatch.handlers_lifecycle

@@ -57,6 +57,7 @@ class Case(TypedDict):
     comment_count: int
     routing: JsonDict  # how the place was found (point, address, confidence)
     merge_suggestion: JsonDict | None
+    understanding: JsonDict | None  # what intake read from the words: code, confidence, evidence, rule
     sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
     dispatched_at: str | None
     accepted_at: str | None

@@ -25,9 +25,11 @@ def _triaged(case: Case, data: JsonDict, at: datetime) -> None:
     # township see it and dispatch it; an unplaced one (no location, outside the city) has no `areas`.
     if "areas" in data:
         case["areas"] = data["areas"]
-    if data.get("flags"):
+    if data.get("flags"):  # danger_from_text, near_boundary ...
         case["flags"] = sorted(set(case.get("flags", [])) | set(data["flags"]))
-    # What the understanding step proposes (up to three {code, confidence, evidence, rule}), best first.
+    # What the understanding step read ({code, confidence, evidence, rule}, danger) and proposes (up to three
+    # {code, confidence, evidence, rule}), best first.
+    case["understanding"] = data.get("understanding")
     case["suggestions"] = list(data.get("suggestions") or [])
 
 
@@ -48,6 +50,9 @@ def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
         case["category"] = data["category"]
     case["flags"] = sorted(set(case.get("flags", [])) | set(data.get("flags", [])))
     case["triage_reason"] = None
+    case["suggestions"] = []
+    if "understanding" in data:
+        case["understanding"] = data["understanding"]
     if "routing" in data:
         case["routing"] = data["routing"]
     case["pending_return"] = None

@@ -10,7 +10,7 @@ already knows (a code, a channel alias or a name), which needs no learning.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,9 +31,10 @@ GENERIC_WORDS: Final = frozenset(learned_key(w) for w in (
     "建议", "求助", "举报", "表扬", "other", "others", "misc", "general", "unknown", "n/a", "none"))
 
 
-def known_keys(matrix: Matrix) -> frozenset[str]:
-    """The keys of every code, channel alias and name (in both languages) of the tree: understood already."""
-    keys = {learned_key(k) for k in matrix.category_keys()}
+def known_keys(matrix: Matrix, generic: Iterable[str] = ()) -> frozenset[str]:
+    """The keys never learned: every code, channel alias and name (in both languages) of the tree, understood
+    already, and the policy's `generic` wordings (其他, 市容环境 …), for which intake reads the content instead."""
+    keys = {learned_key(k) for k in (*matrix.category_keys(), *generic)}
     for path in matrix.leaves():
         for node in path:
             keys |= {learned_key(n) for n in (node.name, node.name_en) if n}

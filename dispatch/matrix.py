@@ -36,6 +36,9 @@ class CategoryNode(_Frozen):
     name: str
     name_en: str | None = None  # the English consoles' name; they show `name` when it is missing
     aliases: tuple[str, ...] = ()  # channel names for this class, e.g. the simulator's "exposed_rubbish"
+    # Words and phrases of a complaint about this class (leaves), read by intake when the channel's category
+    # says nothing (dispatch.understanding): a city edits them here, without code.
+    keywords: tuple[str, ...] = ()
     children: tuple[CategoryNode, ...] = ()
 
     @property

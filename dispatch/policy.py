@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.matrix import Matrix
 from dispatch.merge import MergePolicy
 from dispatch.sla_policy import SlaPolicy
+from dispatch.understanding.config import IntakePolicy
 
 
 class Policy(BaseModel):
@@ -17,3 +20,14 @@ class Policy(BaseModel):
     sla: SlaPolicy | None = Field(default_factory=SlaPolicy)  # None: no deadlines, no timers
     matrix: Matrix | None = None  # None: only the 属地兜底 fallback decides who acts
     merge: MergePolicy = Field(default_factory=lambda: MergePolicy())
+    intake: IntakePolicy = Field(default_factory=IntakePolicy)  # how intake reads a report's words
+
+    @model_validator(mode="after")
+    def _catalogue_names_leaves(self) -> Self:
+        if self.matrix is None:
+            return self
+        leaves = {path[-1].code for path in self.matrix.leaves()}
+        for key, code in self.intake.hotline_catalogue.items():
+            if code not in leaves:
+                raise ValueError(f"intake.hotline_catalogue.{key}: {code!r} is not a leaf category of the matrix")
+        return self

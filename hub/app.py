@@ -49,6 +49,7 @@ from hub.services.outbox import Outbox
 from hub.services.photos import LocalPhotoStore
 from hub.services.quarantine import Quarantine
 from hub.services.timers import SlaTimers
+from hub.services.understanding import build_understander
 from hub.store.committer import GroupCommitter
 from hub.store.events import Accepted
 from hub.store.kpi_projection import KpiProjection, missing_up_to
@@ -130,16 +131,18 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.METRICS] = Metrics()
     boundaries = Boundaries(pool, settings.near_boundary_m)
     await boundaries.refresh()
-    gazetteer = await asyncio.to_thread(Gazetteer.from_data_dir)
+    policy = app[keys.POLICY]
+    # The understanding step's model trains while the gazetteer loads (both in threads).
+    gazetteer, understander = await asyncio.gather(asyncio.to_thread(Gazetteer.from_data_dir),
+                                                   asyncio.to_thread(build_understander, policy))
     app[keys.BOUNDARIES] = boundaries
     app[keys.LOCATOR] = Locator(boundaries, gazetteer)
-    policy = app[keys.POLICY]
     sla = policy.sla
     projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
     app[keys.PROJECTION] = projection
     kpi_projection = KpiProjection()
     # What dispatchers' 研判 taught the hub; its `lookup` is for the understanding step of intake.
-    learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix)
+    learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix, policy.intake.generic_categories)
     await learned.refresh()
 
     async def project(conn: Connection, accepted: Accepted) -> None:
@@ -180,7 +183,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
                                                  settings.session_check_s)
     clock = app[keys.CLOCK]
     app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
-    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS])
+    app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
+                                     understander=understander, learned=learned.lookup)
     app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)

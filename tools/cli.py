@@ -1,4 +1,4 @@
-"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`.
+"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`, `eval-intake`.
 
 hub/cli.py finds them through the `cityloop.commands` entry points (pyproject.toml) and never imports this
 package. Each function here takes the subparsers, adds its parser and sets `run(settings, args) -> exit code`.
@@ -50,6 +50,23 @@ def bench(sub: Subparsers) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="hub processes per `cityloop serve` (passed on as `serve --workers N`)")
     parser.set_defaults(run=run_bench)
+
+
+def eval_intake(sub: Subparsers) -> None:
+    parser = sub.add_parser("eval-intake", help="how well intake understands tickets: accuracy, triage and "
+                                                "wrong rates, µs per ticket, on the labelled set's test part")
+    parser.add_argument("--split", default="test", choices=("test", "dev"), help="which part to measure")
+    parser.add_argument("--file", default=None, help="the labelled CSV (default tests/fixtures/tickets_labelled.csv)")
+    parser.add_argument("--verbose", action="store_true", help="list the tickets dispatched under a wrong category")
+    parser.set_defaults(run=run_eval_intake)
+
+
+def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tools.eval_intake import LABELLED, main
+
+    return main(args.split, Path(args.file) if args.file else LABELLED, verbose=args.verbose)
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -517,6 +517,13 @@ export class CasePanel {
       rows.push(`<dt>${esc(label)}</dt><dd${field ? ` data-field="${field}"` : ""}>${value}</dd>`);
     };
     row(t("case.category"), esc(categoryPath(c).join(" › ")));
+    // 智能分拨: what intake recognised and the words it went by ("识别为 路灯（依据：路灯、不亮）").
+    const u = c.understanding;
+    if (u && u.code) {
+      row(w("case.understood"), esc(w("case.understood_as", { category: categoryLabel(u.code),
+        evidence: (u.evidence || []).join("、") || "—", confidence: Math.round((u.confidence || 0) * 100) })),
+      "understanding");
+    }
     row(w("case.type"), esc(wv("type", report.type)));
     row(w("case.channel"), esc(channelName(report.channel)), "channel");
     row(w("case.reported_at"), esc(report.reported_at ? formatTime(report.reported_at) : ""));

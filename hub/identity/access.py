@@ -220,6 +220,8 @@ def _masked_fields(fields: Mapping[str, Any], confidential: bool, view: str = "m
         out["location"] = None
     if confidential and view != "content" and out.get("suggestions"):  # evidence words quote the content
         out["suggestions"] = [{**s, "evidence": []} for s in out["suggestions"]]
+    if confidential and view != "content" and out.get("understanding"):  # so do the understanding's
+        out["understanding"] = {**out["understanding"], "evidence": [], "danger": []}
     return out
 
 

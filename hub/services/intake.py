@@ -35,6 +35,7 @@ from dispatch.merge import Candidate, best_match
 from dispatch.permissions import SYSTEM, Refusal
 from dispatch.policy import Policy
 from dispatch.states import UNRESOLVED_STATES
+from dispatch.understanding import Learned, Understander, Understanding
 from hub.infra.clock import Clock
 from hub.infra.db import describe, is_unavailable
 from hub.services.case_actions import CaseActions
@@ -69,7 +70,8 @@ class _Decided:
 
 class IntakeService:
     def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock,
-                 reads: CaseReads, actions: CaseActions, *, queue_size: int = 20_000, batch_max: int = 500) -> None:
+                 reads: CaseReads, actions: CaseActions, *, queue_size: int = 20_000, batch_max: int = 500,
+                 understander: Understander | None = None, learned: Learned | None = None) -> None:
         self._locator = locator
         self._committer = committer
         self._policy = policy
@@ -79,6 +81,10 @@ class IntakeService:
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue(maxsize=queue_size)
         self._batch_max = batch_max
         self._answering: set[asyncio.Task[None]] = set()
+        # Reads each report's words (category, urgency); `learned`: what dispatchers taught (hotline category
+        # string → leaf), consulted after our own codes and names.
+        self._understander = understander
+        self.learned = learned
 
     async def submit(self, submission: Submission, actor: str,
                      recorded: Mapping[str, Any] | None = None) -> IntakeOutcome:
@@ -120,12 +126,13 @@ class IntakeService:
     async def _take(self, batch: list[_Waiting]) -> None:
         now = self._clock.now()
         decided: list[_Decided] = []
-        for waiting, placed in zip(batch, self._place(batch), strict=True):
+        understood = self._understand(batch)
+        for waiting, placed, read in zip(batch, self._place(batch), understood, strict=True):
             if isinstance(placed, Exception):
                 waiting.future.set_exception(placed)
                 continue
             try:
-                decided.append(self._decide(waiting, placed, now))
+                decided.append(self._decide(waiting, placed, now, read))
             except Exception as exc:  # noqa: BLE001 — answered to this submission alone
                 waiting.future.set_exception(exc)
         decided = await self._merge_duplicates(decided, now)
@@ -155,10 +162,28 @@ class IntakeService:
                     out.append(exc)
             return out
 
-    def _decide(self, waiting: _Waiting, placed: Placed, now: datetime) -> _Decided:
+    def _understand(self, batch: Sequence[_Waiting]) -> list[Understanding | None]:
+        """The whole batch read at once (the model scores it in one call)."""
+        if self._understander is None:
+            return [None] * len(batch)
+        reports = [w.submission.report for w in batch]
+        try:
+            return list(self._understander.understand_many(reports, learned=self.learned))
+        except Exception:  # noqa: BLE001 — one report the reader chokes on must not fail its batch
+            log.exception("intake understanding failed for a batch; reading its reports one by one")
+            out: list[Understanding | None] = []
+            for report in reports:
+                try:
+                    out.append(self._understander.understand(report, learned=self.learned))
+                except Exception:  # noqa: BLE001 — this report goes on as the channel described it
+                    log.exception("intake understanding failed for a report")
+                    out.append(None)
+            return out
+
+    def _decide(self, waiting: _Waiting, placed: Placed, now: datetime, understood: Understanding | None) -> _Decided:
         submission = waiting.submission
         intake = Intake(source=submission.source, report=submission.report, location=placed.wgs84)
-        events = receive(intake, placed.routing(), now=now, policy=self._policy)
+        events = receive(intake, placed.routing(), now=now, policy=self._policy, understood=understood)
         case = fold(str(uuid.uuid4()), [(e.type, e.data, i + 1, now) for i, e in enumerate(events)])
         assert case is not None
         return _Decided(waiting, case, events)

@@ -11,6 +11,7 @@ for every ticket.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -33,9 +34,11 @@ _COLUMNS = "key, original, code, case_id, learned_by, learned_at, revoked_by, re
 
 
 class LearnedCategories:
-    def __init__(self, pool: asyncpg.Pool, matrix: Matrix | None) -> None:
+    def __init__(self, pool: asyncpg.Pool, matrix: Matrix | None, generic: Iterable[str] = ()) -> None:
         self._pool = pool
-        self._known = known_keys(matrix) if matrix is not None else frozenset()
+        # Never learned: what the tree knows, and the policy's generic wordings (其他, 市容环境 …), which the
+        # understanding step reads the content for before it would consult a learned entry.
+        self._known = known_keys(matrix, generic) if matrix is not None else frozenset()
         self._codes: dict[str, str] = {}  # key → leaf code, the entries not revoked
         self._pending: dict[str, str] = {}  # learned in the transaction being committed
 

@@ -23,20 +23,22 @@ SUGGESTIONS = [{"code": "010102", "confidence": 0.46, "evidence": ["灯"], "rule
 
 
 async def triage_case_with_suggestions(hub: Hub, key: str) -> str:
-    """A ticket whose category and content the hub cannot place in the tree: triage, in Qingxiu. Until the
-    understanding step (issue 16, core) suggests categories itself, the test records its triage event with the
-    suggestions such a step would make."""
-    _, answer = await push(hub, key, ticket(QINGXIU_SEAT, category="ZX-0931", content="请尽快派人来看看"))
+    """A ticket whose category and content the hub cannot place in the tree: triage, in Qingxiu. The
+    understanding step's own suggestions for such vague content are the model's guesses; the test records a
+    triage event with fixed suggestions, so that what the buttons say is known."""
+    # A new wording each time: a dispatcher's choice teaches the hub the wording it was made for.
+    wording = f"ZX-{uuid.uuid4().int % 10**8:08d}"
+    _, answer = await push(hub, key, ticket(QINGXIU_SEAT, category=wording, content="请尽快派人来看看"))
     case_id = str(answer["case_id"])
     case = await hub.app[READS].get(uuid.UUID(case_id))
     assert case is not None and case["state"] == "triage"
-    if not case.get("suggestions"):
-        at = datetime.fromisoformat(case["updated_at"])
-        events = [DomainEvent("case.triaged", {"reason": case["triage_reason"], "areas": case["areas"],
-                                               "routing": case["routing"], "suggestions": SUGGESTIONS})]
-        await hub.app[COMMITTER].append(AppendRequest(
-            uuid.UUID(case_id), case["version"], events, at, metadata={"actor": "system", "scope": [
-                a["code"] for a in case["areas"].values()]}, projection=fold_onto(case, events, at)))
+    assert case["suggestions"], "the understanding step suggests categories itself"
+    at = datetime.fromisoformat(case["updated_at"])
+    events = [DomainEvent("case.triaged", {"reason": case["triage_reason"], "areas": case["areas"],
+                                           "routing": case["routing"], "suggestions": SUGGESTIONS})]
+    await hub.app[COMMITTER].append(AppendRequest(
+        uuid.UUID(case_id), case["version"], events, at, metadata={"actor": "system", "scope": [
+            a["code"] for a in case["areas"].values()]}, projection=fold_onto(case, events, at)))
     return case_id
 
 

@@ -4,7 +4,6 @@ learns the hotline's wording from that choice (issue 16, items 3 and 4)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
@@ -113,12 +112,11 @@ async def test_the_hub_learns_the_hotlines_wording_from_a_dispatchers_choice_and
 
     # The next ticket with the same wording goes straight to the leaf once the understanding step consults
     # the learned map (core's dispatch.understanding, issue 16 item 1).
-    following = await _triaged_in_qingxiu(hub, key, "ＺＸ－０９３１")
-    if importlib.util.find_spec("dispatch.understanding") is not None:
-        after = await dispatcher.case(following)
-        assert (after["state"], after["category"]["code"]) == ("dispatched", "010101")
-    # TODO(lead, at merge of issue 16 core): the branch above runs once dispatch.understanding exists and intake
-    # passes app[LEARNED].lookup to understand(report, learned=...); drop the condition then.
+    status, answer = await push(hub, key, ticket(QINGXIU_SEAT, category="ＺＸ－０９３１", content=VAGUE))
+    assert status == 202
+    after = await dispatcher.case(answer["case_id"])
+    assert (after["state"], after["category"]["code"]) == ("dispatched", "010101")
+    assert after["understanding"]["rule"] == "learned"
 
     admin = Console(hub, await hub.login("admin", None))
     operator = Console(hub, await hub.login("city_operator", None))

@@ -125,3 +125,17 @@ def test_the_handling_view_is_the_same_for_a_whole_case_its_patches_and_its_rece
     received = redact_event_data("case.received", {"report": case["report"], "location": case["location"]}, "content")
     assert received["report"] == whole["report"] and received["report"]["content"] == CONTENT
     assert received["report"]["reporter"] == {"name": "李*", "phone": "139****1111"}
+
+
+def test_the_words_intake_recognised_a_confidential_case_by_are_hidden_where_its_content_is() -> None:
+    """The understanding's evidence and danger words quote the content, as the triage suggestions do."""
+    case: dict[str, Any] = {"case_id": "c", "report": {"confidential": True, "content": "燃气泄漏，有人受伤"},
+            "understanding": {"code": "060301", "confidence": 0.97, "evidence": ["燃气泄漏"], "rule": "keywords",
+                              "danger": ["有人受伤"], "urgency": "critical"},
+            "suggestions": [{"code": "060301", "confidence": 0.9, "evidence": ["燃气泄漏"], "rule": "keywords"}]}
+    masked = redact_case(case, "masked")  # type: ignore[arg-type]
+    assert masked["understanding"] == {**case["understanding"], "evidence": [], "danger": []}
+    assert masked["suggestions"][0]["evidence"] == []
+    assert redact_case(case, "content")["understanding"] == case["understanding"]  # type: ignore[arg-type]
+    plain: dict[str, Any] = {**case, "report": {"content": "燃气泄漏，有人受伤"}}
+    assert redact_case(plain, "masked")["understanding"] == case["understanding"]  # type: ignore[arg-type]

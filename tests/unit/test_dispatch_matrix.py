@@ -14,6 +14,7 @@ from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from dispatch.understanding import IntakePolicy
 from tools.demo_matrix import demo_matrix, demo_policy, nanning_matrix
 
 CST = timezone(timedelta(hours=8))
@@ -210,7 +211,10 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
 
 
 def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
-    assert demo_policy() == Policy(matrix=MATRIX)
+    # The demo adds a hotline catalogue (dispatch.understanding) and otherwise keeps every default.
+    catalogue = demo_policy().intake.hotline_catalogue
+    assert catalogue
+    assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue))
 
 
 def test_the_indexes_are_plain_attributes_that_serialisation_and_equality_ignore() -> None:

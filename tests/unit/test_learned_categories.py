@@ -11,6 +11,7 @@ from dispatch.learned import GENERIC_WORDS, known_keys, learnable, learned_from,
 from dispatch.lifecycle import decide
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from hub.data import DEMO_POLICY_FILE
 from hub.identity.access import redact_case
 from tests.unit.test_dispatch_matrix import MATRIX, QINGXIU
 
@@ -83,3 +84,12 @@ def test_the_evidence_words_of_a_confidential_case_are_hidden_where_its_content_
     assert [s["evidence"] for s in masked["suggestions"]] == [[], []]
     assert [s["code"] for s in masked["suggestions"]] == ["010102", "010101"]
     assert redact_case(case, "content")["suggestions"] == SUGGESTIONS  # type: ignore[arg-type]
+
+
+def test_the_policys_generic_wordings_are_never_learned_either() -> None:
+    """Intake reads the content for 城市管理 or 综合类 before it would consult a learned entry, so learning them
+    would store what is never used."""
+    generic = Policy.model_validate_json(DEMO_POLICY_FILE.read_text()).intake.generic_categories
+    assert "城市管理" in generic and learnable("城市管理", KNOWN) == learned_key("城市管理")
+    assert learnable("城市管理", known_keys(MATRIX, generic)) is None
+    assert learnable("市政设施/路灯", known_keys(MATRIX, generic)) == learned_key("市政设施/路灯")

@@ -1,0 +1,380 @@
+"""Understanding a report: which leaf of our category tree it is about, how sure we are and why, and whether
+its words signal danger. Pure: the caller gives the matrix, the intake policy, an optional trained model and
+an optional lookup of what dispatchers taught (hotline category string → leaf).
+
+The channel's category field is tried first, strongest rule first: our code or alias, a name of any level,
+what a dispatcher taught, the hotline catalogue, the normalised field, another taxonomy's path (deepest
+segment first), a name inside the field ("路灯不亮" → 路灯), a near-miss spelling. The content decides when
+the field is generic (其他), unknown, names a branch with several leaves, or was read by a weak rule and the
+content clearly says otherwise. Every answer carries its evidence and rule; below the policy's threshold the
+category is None and the suggestions carry the best three.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from dispatch.matrix import CategoryNode, Matrix
+from dispatch.understanding.config import IntakePolicy
+from dispatch.understanding.model import ModelGuess, TextModel, train
+from dispatch.understanding.text import affirmed, denied, folded, meaningless, plain
+
+Learned = Callable[[str], str | None]
+
+URGENCY_RANK: dict[str, int] = {"normal": 0, "complex": 0, "urgent": 1, "critical": 2}
+# Field rules that read the field loosely: when the content clearly names another leaf, neither wins.
+_LOOSE_RULES = frozenset({"normalised", "path", "fuzzy", "keywords"})
+_PATH_SEPARATORS = re.compile(r"\s*(?:->|>|/|\\|\||》|→|—|-)\s*")
+# Suffixes of branch names that carry no meaning of their own: 井盖设施 is also called 井盖.
+_NAME_SUFFIXES = ("设施", "问题", "管理", "类")
+_FUZZY_CUTOFF = 75.0
+_CONFLICT_CONFIDENCE = 0.8  # the content's confidence in another leaf that overrules a loosely read field
+_MODEL_WEIGHT = 0.5  # the model's share of the content score when keywords matched too
+_KEYWORD_SATURATION = 3.0  # matched characters (a leaf's name counts double) for full keyword confidence
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    code: str
+    confidence: float
+    evidence: tuple[str, ...]
+    rule: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"code": self.code, "confidence": round(self.confidence, 3), "evidence": list(self.evidence),
+                "rule": self.rule}
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    category: str | None  # the code to dispatch under (a leaf, or the channel's own code); None: triage
+    confidence: float
+    evidence: tuple[str, ...]
+    rule: str | None  # code/alias/name/learned/catalogue/normalised/path/fuzzy/keywords/model
+    suggestions: tuple[Suggestion, ...] = ()
+    reason: str | None = None  # category_unclear (nothing to read) or unknown_category, when category is None
+    urgency: str | None = None  # what the words call for ("urgent", "critical"), None when nothing
+    danger: tuple[str, ...] = field(default=())  # the danger words found (not denied)
+
+    def decision(self) -> dict[str, Any]:
+        """What the case keeps as `understanding`: the code, confidence, evidence and rule (plus the danger
+        words when there were any)."""
+        out: dict[str, Any] = {"code": self.category, "confidence": round(self.confidence, 3),
+                               "evidence": list(self.evidence), "rule": self.rule}
+        if self.danger:
+            out["danger"] = list(self.danger)
+            out["urgency"] = self.urgency
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    node: CategoryNode
+    rule: str
+    confidence: float
+    evidence: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Scored:
+    code: str
+    score: float
+    evidence: list[str]
+    rule: str
+
+
+class Understander:
+    """Built once from the policy (and the trained model), then asked for every report."""
+
+    def __init__(self, matrix: Matrix, policy: IntakePolicy | None = None, model: TextModel | None = None) -> None:
+        self.matrix = matrix
+        self.policy = policy or IntakePolicy()
+        self.model = model
+        self._generic = {plain(g) for g in self.policy.generic_categories}
+        self._names: dict[str, CategoryNode] = {}
+        self._plain: dict[str, tuple[CategoryNode, bool]] = {}  # normalised key → node, exact (not a core)
+        self._leaves: dict[str, list[str]] = {}  # any node's code → its leaves' codes
+        self._keywords: list[tuple[str, str]] = []  # (phrase, leaf code)
+        self._leaf_names: set[str] = set()
+        for path in matrix.leaves():
+            for node in path:
+                self._leaves.setdefault(node.code, []).append(path[-1].code)
+        for code in self._leaves:
+            node = matrix.path(code)[-1]
+            self._names.setdefault(node.name, node)
+            for key in (node.code, node.name, *node.aliases, *((node.name_en,) if node.name_en else ())):
+                if plain(key) not in self._generic:
+                    self._add_plain(plain(key), node, True)
+            for suffix in _NAME_SUFFIXES:
+                if node.name.endswith(suffix) and len(node.name) - len(suffix) >= 2:
+                    self._add_plain(plain(node.name[: -len(suffix)]), node, False)
+            if not node.children:
+                self._keywords += [(folded(k), node.code) for k in (node.name, *node.keywords)]
+                self._leaf_names.add(folded(node.name))
+        self._keyword_leaves: dict[str, list[str]] = {}
+        for phrase, code in sorted(set(self._keywords)):
+            if phrase and code not in self._keyword_leaves.setdefault(phrase, []):
+                self._keyword_leaves[phrase].append(code)
+        self._keyword_pattern = re.compile("|".join(
+            re.escape(p) for p in sorted(self._keyword_leaves, key=lambda p: (-len(p), p))) or "(?!)")
+        # Longest first, then the deeper node: "路灯照明" holds 路灯 (a leaf) and 照明 (a branch).
+        self._contained = sorted((k for k in self._plain if len(k) >= 2),
+                                 key=lambda k: (len(k), len(self.matrix.path(self._plain[k][0].code))), reverse=True)
+        self._catalogue = {plain(k): v for k, v in self.policy.hotline_catalogue.items()}
+        self._fuzzy_keys = [k for k in self._plain if not k.isdigit()]
+
+    def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
+        held = self._plain.get(key)
+        # The deeper node wins a shared key (a leaf named like its branch is the more precise reading).
+        if key and (held is None or len(self.matrix.path(node.code)) > len(self.matrix.path(held[0].code))):
+            self._plain[key] = (node, exact)
+
+    # --- the public face ------------------------------------------------------------------------------
+
+    def understand(self, report: Mapping[str, Any], *, learned: Learned | None = None) -> Understanding:
+        return self.understand_many([report], learned=learned)[0]
+
+    def understand_many(self, reports: Sequence[Mapping[str, Any]], *,
+                        learned: Learned | None = None) -> list[Understanding]:
+        """One answer per report; the model scores the whole batch in one call."""
+        fields = [_text(r.get("category")) for r in reports]
+        hits = [self._read_field(f, learned) for f in fields]
+        texts = []
+        for report, raw, hit in zip(reports, fields, hits, strict=True):
+            words = " ".join(_text(report.get(k)) for k in ("title", "content"))
+            # An unrecognised field is words of the complaint too ("井盖丢了").
+            texts.append(words if hit is not None or plain(raw) in self._generic else f"{raw} {words}")
+        found = [self._keyword_matches(t) for t in texts]
+        guesses: list[ModelGuess | None] = [None] * len(texts)
+        if self.model is not None:
+            guesses = list(self.model.guess_many(texts, [weights for _, weights in found]))
+        out = []
+        for report, hit, text, matches, guess in zip(reports, hits, texts, found, guesses, strict=True):
+            decided = self._decide(hit, text, matches, guess)
+            out.append(self._with_danger(decided, report))
+        return out
+
+    # --- the field --------------------------------------------------------------------------------------
+
+    def _read_field(self, raw: str, learned: Learned | None) -> _Hit | None:
+        value = raw.strip()
+        if not value:
+            return None
+        if self.matrix.knows(value):
+            node = self.matrix.path(value)[-1]
+            return _Hit(node, "code" if value == node.code else "alias", 1.0, (value,))
+        key = plain(value)
+        if not key or key in self._generic:  # 其他, 综合 and the like (市容环境 too, though it names a branch)
+            return None
+        if value in self._names:
+            return _Hit(self._names[value], "name", 1.0, (value,))
+        if learned is not None:
+            code = learned(value)
+            if code is not None and self.matrix.knows(code):
+                return _Hit(self.matrix.path(code)[-1], "learned", 1.0, (value,))
+        if key in self._catalogue:
+            return _Hit(self.matrix.path(self._catalogue[key])[-1], "catalogue", 1.0, (value,))
+        if key in self._plain:
+            node, exact = self._plain[key]
+            return _Hit(node, "normalised", 0.95 if exact else 0.9, (value,))
+        segments = [s for s in _PATH_SEPARATORS.split(folded(value)) if plain(s)]
+        if len(segments) > 1:
+            for segment in reversed(segments):  # deepest first
+                hit = self._read_segment(segment)
+                if hit is not None:
+                    return _Hit(hit.node, "path", min(0.9, hit.confidence), (segment.strip(),))
+            return None
+        return self._read_segment(value, whole=False)
+
+    def _read_segment(self, segment: str, whole: bool = True) -> _Hit | None:
+        key = plain(segment)
+        if not key or key in self._generic:
+            return None
+        if whole:
+            word = segment.strip()
+            found = self.matrix.path(word)[-1] if self.matrix.knows(word) else self._names.get(word)
+            if found is not None:
+                return _Hit(found, "name", 1.0, (segment,))
+            if key in self._catalogue:
+                return _Hit(self.matrix.path(self._catalogue[key])[-1], "catalogue", 1.0, (segment,))
+            if key in self._plain:
+                return _Hit(self._plain[key][0], "normalised", 0.95, (segment,))
+        # A name inside the field ("路灯不亮" → 路灯), then the field's keywords when they point to one leaf
+        # ("道路下沉", "违停"), then a branch name without its suffix (…道路…), then a near-miss spelling.
+        inside = [name for name in self._contained if name in key]
+        for name in inside:  # longest first
+            if self._plain[name][1]:
+                return _Hit(self._plain[name][0], "normalised", 0.9, (name,))
+        matched, weight = self._keyword_matches(segment)
+        if weight:
+            best = max(weight, key=lambda code: weight[code])
+            if weight[best] > sum(weight.values()) - weight[best]:
+                return _Hit(self.matrix.path(best)[-1], "keywords", 0.85, tuple(matched[best]))
+        if inside:
+            return _Hit(self._plain[inside[0]][0], "normalised", 0.85, (inside[0],))
+        if len(key) >= 3 and not key.isdigit():  # a near-miss code is another code, not a typo
+            near = process.extractOne(key, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF)
+            if near is not None:
+                return _Hit(self._plain[near[0]][0], "fuzzy", near[1] / 100 * 0.9, (segment,))
+        return None
+
+    # --- the content ------------------------------------------------------------------------------------
+
+    def keyword_weights(self, text: str) -> dict[str, float]:
+        """Each leaf's keyword weight in `text`: what the model takes beside the n-grams (and is trained on)."""
+        return self._keyword_matches(text)[1]
+
+    def _keyword_matches(self, text: str) -> tuple[dict[str, list[str]], dict[str, float]]:
+        """The keywords of each leaf found in `text` and their weight: matched characters, a leaf's own name
+        counting double (景观灯 says more than 灯不亮); the longest phrase at each place takes its characters (路灯杆 is
+        not also 路灯)."""
+        lowered = folded(text)
+        matched: dict[str, list[str]] = {}
+        weight: dict[str, float] = {}
+        # One scan: at each place the longest phrase that starts there (alternatives are longest first).
+        for found in self._keyword_pattern.finditer(lowered):
+            phrase = found.group()
+            if denied(lowered, found.start(), self.policy.negations, self.policy.negation_window):
+                continue  # 没有闻到煤气味 is no gas leak
+            for code in self._keyword_leaves[phrase]:
+                if phrase not in matched.get(code, ()):
+                    matched.setdefault(code, []).append(phrase)
+                weight[code] = weight.get(code, 0.0) + len(phrase) * (2 if phrase in self._leaf_names else 1)
+        return matched, weight
+
+    def _content(self, found: tuple[dict[str, list[str]], dict[str, float]], guess: ModelGuess | None,
+                 within: list[str] | None = None) -> list[_Scored]:
+        """The leaves the content points to, best first (at most three), scores summing to at most 1."""
+        matched, weight = found
+        if within is not None:
+            matched = {c: m for c, m in matched.items() if c in within}
+            weight = {c: w for c, w in weight.items() if c in within}
+        total = sum(weight.values())
+        # Keywords alone: the share of the matched weight, damped while little matched (one 2-character word).
+        keyword = {c: w / total * min(1.0, max(weight.values()) / _KEYWORD_SATURATION) for c, w in weight.items()} \
+            if total else {}
+        model: dict[str, float] = {}
+        if guess is not None:
+            scores = {c: s for c, s in guess.scores.items() if within is None or c in within}
+            mass = sum(scores.values()) or 1.0
+            model = {c: s / mass for c, s in scores.items()}
+        if model and self.model is not None and self.model.uses_keywords:
+            combined = model  # the model weighed the keywords itself
+        elif model and keyword:
+            combined = {c: _MODEL_WEIGHT * model.get(c, 0.0) + (1 - _MODEL_WEIGHT) * keyword.get(c, 0.0)
+                        for c in set(model) | set(keyword)}
+        else:
+            combined = model or keyword
+        out = []
+        for code, score in sorted(combined.items(), key=lambda kv: -kv[1])[:3]:
+            if code in matched:
+                out.append(_Scored(code, score, list(matched[code]), "keywords"))
+            else:
+                evidence = guess.evidence.get(code, []) if guess is not None else []
+                out.append(_Scored(code, score, list(evidence), "model"))
+        return [s for s in out if s.score > 0]
+
+    # --- the decision -----------------------------------------------------------------------------------
+
+    def _decide(self, hit: _Hit | None, text: str, found: tuple[dict[str, list[str]], dict[str, float]],
+                guess: ModelGuess | None) -> Understanding:
+        threshold = self.policy.threshold
+        if hit is not None and (hit.rule in ("code", "alias") or not hit.node.children):
+            # Our own code or channel name stands (an operator chose it); so does a leaf, unless it was read
+            # loosely and the content clearly names another leaf.
+            content = self._content(found, guess) if hit.rule in _LOOSE_RULES else []
+            if content and content[0].code != hit.node.code and content[0].score >= _CONFLICT_CONFIDENCE and \
+                    all(s.code != hit.node.code for s in content):
+                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
+                return Understanding(None, content[0].score, (), None,
+                                     _suggestions([_as_suggestion(s) for s in content], field_guess),
+                                     reason="unknown_category")
+            agreeing = content or self._content(found, guess)
+            extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])
+            evidence = _unique([*hit.evidence, *extra])
+            confidence = hit.confidence
+            if confidence < threshold:  # a near-miss spelling, say: the content may confirm it
+                support = next((s.score for s in agreeing if s.code == hit.node.code), 0.0)
+                confidence = 1 - (1 - confidence) * (1 - support)
+            own = Suggestion(hit.node.code, confidence, evidence, hit.rule)
+            # The content's other readings follow, for a dispatcher who disagrees with the field.
+            readings = _suggestions([_as_suggestion(s) for s in agreeing], own)
+            if confidence < threshold:
+                return Understanding(None, confidence, (), None, readings, reason="unknown_category")
+            return Understanding(hit.node.code, confidence, evidence, hit.rule, readings)
+        within = self._leaves[hit.node.code] if hit is not None else None
+        if within is not None and len(within) == 1:  # a branch with one leaf names it
+            node = self.matrix.path(within[0])[-1]
+            assert hit is not None
+            return Understanding(node.code, hit.confidence, hit.evidence, hit.rule,
+                                 (Suggestion(node.code, hit.confidence, hit.evidence, hit.rule),))
+        content = self._content(found, guess, within)
+        suggestions = [_as_suggestion(s) for s in content]
+        if within is not None and hit is not None:
+            # The branch the field named, its leaves in the content's order then the tree's.
+            ranked = [s.code for s in content]
+            rest = [c for c in within if c not in ranked]
+            suggestions += [Suggestion(c, 0.0, hit.evidence, hit.rule) for c in rest]
+        if content and content[0].score >= threshold:
+            best = content[0]
+            evidence = _unique([*(hit.evidence if hit else ()), *best.evidence])
+            return Understanding(best.code, best.score, evidence, best.rule, tuple(suggestions[:3]))
+        if meaningless(text) and not found[1]:  # nothing to read: the model's guesses would be noise
+            return Understanding(None, 0.0, (), None, (), reason="category_unclear")
+        return Understanding(None, content[0].score if content else 0.0, (), None, tuple(suggestions[:3]),
+                             reason="unknown_category")
+
+    def _with_danger(self, decided: Understanding, report: Mapping[str, Any]) -> Understanding:
+        text = folded(" ".join(_text(report.get(k)) for k in ("title", "content")))
+        found: list[str] = []
+        level: str | None = None
+        for group in self.policy.danger:
+            words = affirmed(text, group.words, self.policy.negations, self.policy.negation_window)
+            if words:
+                found += [w for w in words if not any(w in f for f in found)]
+                if level is None or URGENCY_RANK[group.level] > URGENCY_RANK[level]:
+                    level = group.level
+        if not found:
+            return decided
+        return Understanding(decided.category, decided.confidence, decided.evidence, decided.rule,
+                             decided.suggestions, decided.reason, level, tuple(found))
+
+
+def trained(matrix: Matrix, policy: IntakePolicy | None, texts: Sequence[str], codes: Sequence[str]) -> Understander:
+    """An understander whose model is trained on labelled texts, with the keyword matches as features."""
+    plain_reader = Understander(matrix, policy)
+    leaves = [path[-1].code for path in matrix.leaves()]
+    model = train(texts, codes, [plain_reader.keyword_weights(t) for t in texts], leaves)
+    return Understander(matrix, policy, model)
+
+
+def raised_urgency(current: str, understood: Understanding | None) -> str:
+    """The urgency after the words were read: never lower than `current` (normal < urgent < critical)."""
+    if understood is None or understood.urgency is None:
+        return current
+    return understood.urgency if URGENCY_RANK[understood.urgency] > URGENCY_RANK.get(current, 0) else current
+
+
+def _as_suggestion(scored: _Scored) -> Suggestion:
+    return Suggestion(scored.code, scored.score, tuple(scored.evidence), scored.rule)
+
+
+def _suggestions(content: list[Suggestion], first: Suggestion) -> tuple[Suggestion, ...]:
+    return tuple([first, *(s for s in content if s.code != first.code)][:3])
+
+
+def _unique(words: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for word in words:
+        if word and word not in out:
+            out.append(word)
+    return tuple(out)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,201 @@
+"""The understanding step of intake (issue 16): category from the channel's field and from the content, with
+evidence, rule and confidence; urgency from danger words with negation; and how `receive` acts on it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from dispatch.case import Intake, Routing, fold, receive
+from dispatch.policy import Policy
+from dispatch.understanding import IntakePolicy, Understander, Understanding, raised_urgency
+from tools.demo_matrix import demo_matrix, demo_policy
+
+CST = timezone(timedelta(hours=8))
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=CST)
+QINGXIU = {"city": {"code": "450100", "name": "南宁市"}, "county": {"code": "450103", "name": "青秀区"},
+           "township": {"code": "450103001", "name": "新竹街道"}}
+POLICY = demo_policy()
+READER = Understander(demo_matrix(), POLICY.intake)  # keywords and rules only: no model
+
+
+def read(category: str, content: str = "", **more: Any) -> Understanding:
+    return READER.understand({"category": category, "content": content, **more})
+
+
+@pytest.mark.parametrize(("category", "rule", "code"), [
+    ("010101", "code", "010101"),
+    ("streetlight", "alias", "010101"),
+    ("路灯", "name", "010101"),  # the name of a leaf
+    ("燃气", "name", "060301"),  # a branch with one leaf names that leaf
+    ("路灯不亮", "normalised", "010101"),  # 不/没 phrasing around a name
+    ("路 灯！", "normalised", "010101"),  # spaces and punctuation
+    ("ＳＴＲＥＥＴＬＩＧＨＴ", "normalised", "010101"),  # full-width (NFKC)
+    ("井盖设施", "name", "010201"),
+    ("井盖", "normalised", "010201"),  # a branch name without its 设施
+    ("道路下沉", "keywords", "020102"),  # the hotline's own words: the field's keywords name one leaf
+    ("城乡建设>市政设施>路灯照明", "path", "010101"),  # another taxonomy's path, deepest segment first
+    ("市政设施/井盖", "path", "010201"),
+    ("0301020", "catalogue", "010201"),  # the hotline's own catalogue (demo policy)
+    ("水电气热/燃气/燃气泄漏", "catalogue", "060301"),
+])
+def test_the_channel_field_is_read_by_its_strongest_rule(category: str, rule: str, code: str) -> None:
+    understood = read(category, "请尽快处理")
+    assert (understood.category, understood.rule) == (code, rule)
+    assert understood.evidence and understood.reason is None
+    assert 0.6 <= understood.confidence <= 1.0
+    assert understood.suggestions[0].code == code
+
+
+def test_a_near_miss_spelling_dispatches_when_the_content_confirms_it_else_it_is_the_first_suggestion() -> None:
+    confirmed = read("streetlihgt", "路灯不亮")
+    assert (confirmed.category, confirmed.rule) == ("010101", "fuzzy")
+    assert confirmed.confidence >= POLICY.intake.threshold and confirmed.evidence[0] == "streetlihgt"
+    alone = read("drain_blokced", "请尽快处理")
+    assert alone.category is None and alone.reason == "unknown_category"
+    assert (alone.suggestions[0].code, alone.suggestions[0].rule) == ("010301", "fuzzy")
+
+
+def test_the_content_decides_when_the_field_is_generic() -> None:
+    understood = read("其他", "一排路灯晚上全部不亮")
+    assert (understood.category, understood.rule) == ("010101", "keywords")
+    assert set(understood.evidence) >= {"路灯", "不亮"}
+    configured = Understander(demo_matrix(), IntakePolicy(generic_categories=("杂项",)))
+    assert configured.understand({"category": "杂项", "content": "一排路灯晚上全部不亮"}).category == "010101"
+
+
+def test_the_evidence_of_a_field_includes_the_content_words_that_agree() -> None:
+    understood = read("路灯", "路灯不亮")
+    assert understood.evidence == ("路灯", "不亮")  # 识别为 路灯（依据：路灯、不亮）
+
+
+def test_a_branch_name_with_several_leaves_lets_the_content_choose_among_them() -> None:
+    assert read("照明设施", "广场的景观灯坏了").category == "010102"
+    unsure = read("照明设施", "坏了")
+    assert unsure.category is None and unsure.reason == "unknown_category"
+    assert {s.code for s in unsure.suggestions} == {"010101", "010102"}
+
+
+def test_a_learned_mapping_is_consulted_after_our_codes_and_names() -> None:
+    taught = {"夜间照明报修": "010102", "路灯": "020101"}
+    understood = READER.understand({"category": "夜间照明报修", "content": "x"}, learned=taught.get)
+    assert (understood.category, understood.rule) == ("010102", "learned")
+    # Our own name wins over anything taught.
+    assert READER.understand({"category": "路灯", "content": "x"}, learned=taught.get).category == "010101"
+    # A taught code the matrix does not know is ignored.
+    assert READER.understand({"category": "夜间照明报修"}, learned=lambda _: "999999").rule != "learned"
+
+
+def test_unsure_content_goes_to_triage_with_three_suggestions() -> None:
+    understood = read("其他", "路边有垃圾堆着，还有车乱停，路灯也不亮")
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert len(understood.suggestions) == 3
+    assert {s.code for s in understood.suggestions} == {"010101", "030101", "040101"}
+    assert all(s.evidence and s.rule == "keywords" for s in understood.suggestions)
+
+
+@pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345"])
+def test_empty_or_meaningless_content_is_category_unclear(content: str) -> None:
+    understood = read("其他", content)
+    assert understood.category is None and understood.reason == "category_unclear"
+
+
+def test_an_unknown_field_with_unknown_content_is_unknown_category() -> None:
+    understood = read("火星来客", "有个很奇怪的情况想反映一下")
+    assert understood.category is None and understood.reason == "unknown_category"
+
+
+def test_a_loosely_read_field_that_the_content_contradicts_goes_to_triage() -> None:
+    understood = read("路灯问题反映", "小区门口下水道堵塞，污水外溢，臭水横流")
+    assert understood.category is None
+    assert [s.code for s in understood.suggestions][:2] == ["010101", "010301"] or \
+        understood.suggestions[0].code == "010301"
+    # Our own code is what the operator chose: it stands.
+    assert read("010101", "小区门口下水道堵塞，污水外溢，臭水横流").category == "010101"
+
+
+@pytest.mark.parametrize(("content", "urgency", "words"), [
+    ("小区门口闻到很浓的煤气味", "critical", ("煤气味",)),
+    ("电梯停了，有人被困在里面", "critical", ("有人被困",)),
+    ("路面塌陷了一个大洞", "critical", ("塌陷",)),
+    ("电线掉在地上冒烟", "urgent", ("电线掉", "冒烟")),
+    ("车撞了电线杆，没有人受伤，也没闻到煤气味", None, ()),
+    ("不是着火，是有人在烧东西", None, ()),
+    ("路灯不亮，有人落水了", "critical", ("落水",)),  # a negation does not reach across a clause
+])
+def test_danger_words_raise_the_urgency_and_negation_is_handled(content: str, urgency: str | None,
+                                                                 words: tuple[str, ...]) -> None:
+    understood = read("其他", content)
+    assert understood.urgency == urgency
+    assert set(understood.danger) >= set(words)
+    assert bool(understood.danger) == bool(words)
+
+
+def test_the_urgency_is_never_lowered() -> None:
+    critical = read("其他", "有人被困")
+    urgent = read("其他", "冒烟")
+    assert raised_urgency("normal", critical) == "critical"
+    assert raised_urgency("critical", urgent) == "critical"
+    assert raised_urgency("urgent", read("其他", "路灯不亮")) == "urgent"
+
+
+def received(report: dict[str, Any], routing: Routing | None = None) -> dict[str, Any]:
+    understood = READER.understand(report)
+    events = receive(Intake("hotline", report, {"lng": 108.4, "lat": 22.8}), routing or Routing(True, areas=QINGXIU),
+                     now=NOW, policy=POLICY, understood=understood)
+    case = fold("k", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)])
+    assert case is not None
+    return dict(case)
+
+
+def test_receive_dispatches_under_the_recognised_leaf_with_its_understanding() -> None:
+    case = received({"ticket_no": "T1", "category": "路灯", "content": "路灯不亮", "urgency": "normal"})
+    assert case["state"] == "dispatched" and case["category"]["code"] == "010101"
+    assert case["understanding"] == {"code": "010101", "confidence": 1.0, "evidence": ["路灯", "不亮"],
+                                     "rule": "name"}
+    assert case["units"]["lead"]["code"] == "450103-cgj"
+    generic = received({"ticket_no": "T2", "category": "其他", "content": "一排路灯晚上全部不亮"})
+    assert generic["category"]["code"] == "010101" and generic["understanding"]["rule"] == "keywords"
+    # Without an understanding, receive behaves as before: the name is not one of our keys.
+    plain = receive(Intake("hotline", {"category": "路灯"}, None), Routing(True, areas=QINGXIU), now=NOW,
+                    policy=POLICY)
+    assert plain[-1].type == "case.triaged" and plain[-1].data["reason"] == "unknown_category"
+    assert "understanding" not in plain[-1].data
+
+
+def test_receive_sends_the_unsure_to_triage_with_suggestions() -> None:
+    case = received({"ticket_no": "T3", "category": "其他", "content": "路边有垃圾堆着，还有车乱停，路灯也不亮"})
+    assert case["state"] == "triage" and case["triage_reason"] == "unknown_category"
+    assert len(case["suggestions"]) == 3 and {"code", "confidence", "evidence", "rule"} <= set(case["suggestions"][0])
+    unclear = received({"ticket_no": "T4", "category": "其他", "content": "？？"})
+    assert unclear["triage_reason"] == "category_unclear"
+    unplaced = received({"ticket_no": "T5", "category": "其他", "content": "路灯不亮"},
+                        Routing(False, reason="no_location"))
+    assert unplaced["state"] == "triage" and unplaced["understanding"]["code"] == "010101"
+
+
+def test_danger_from_text_raises_the_urgency_and_starts_the_matching_clocks() -> None:
+    calm = received({"ticket_no": "T6", "category": "路灯", "content": "路灯不亮", "urgency": "normal"})
+    assert calm["sla"]["class"] == "normal" and "danger_from_text" not in calm["flags"]
+    danger = received({"ticket_no": "T7", "category": "路灯", "content": "路灯杆倒了，有人受伤", "urgency": "normal"})
+    assert danger["sla"]["class"] == "critical"
+    assert "danger_from_text" in danger["flags"]
+    assert danger["understanding"]["danger"] == ["有人受伤"] and danger["understanding"]["urgency"] == "critical"
+    assert danger["deadlines"]["resolve_by"] < calm["deadlines"]["resolve_by"]
+    # Never lowered: a critical ticket stays critical with urgent words.
+    kept = received({"ticket_no": "T8", "category": "路灯", "content": "冒烟", "urgency": "critical"})
+    assert kept["sla"]["class"] == "critical"
+
+
+def test_a_recognised_leaf_brings_its_channel_name_for_the_per_category_limits() -> None:
+    case = received({"ticket_no": "T9", "category": "燃气泄漏", "content": "楼道里有味道"})
+    assert case["category"]["code"] == "060301" and case["sla"]["class"] == "critical"  # gas_leak: critical
+
+
+def test_a_catalogue_entry_must_name_a_leaf() -> None:
+    data = POLICY.model_dump()
+    data["intake"]["hotline_catalogue"] = {"X1": "01"}
+    with pytest.raises(ValueError, match="not a leaf category"):
+        Policy.model_validate(data)
