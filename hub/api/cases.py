@@ -98,9 +98,11 @@ async def get_case(request: web.Request) -> web.Response:
     # `actor` as recorded ("role:username"); `by` as people read it: the name and unit (hub.services.actors).
     by = await describe_actors(request.app[POOL], request.app[POLICY].matrix, request.app[LOCATOR].area_chain,
                                [e.metadata for e in events])
+    confidential = bool((doc.get("report") or {}).get("confidential"))
     case["timeline"] = [
         {"position": e.position, "version": e.version, "type": e.type,
-         "data": redact_event_data(e.type, e.data, view), "actor": e.metadata.get("actor"), "by": who,
+         "data": redact_event_data(e.type, e.data, view, confidential=confidential),
+         "actor": e.metadata.get("actor"), "by": who,
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e, who in zip(events, by, strict=True)
     ]

@@ -246,6 +246,13 @@ def redact_case_fields(fields: Mapping[str, Any], view: str, *, confidential: bo
     return dict(fields) if view == "full" else _masked_fields(fields, confidential, view)
 
 
-def redact_event_data(event_type: str, data: dict[str, Any], view: str) -> dict[str, Any]:
-    """Only `case.received` carries the report; every later event is shown as it is."""
-    return data if view == "full" or event_type != "case.received" else _masked_document(data, view)
+def redact_event_data(event_type: str, data: dict[str, Any], view: str, *, confidential: bool = False
+                      ) -> dict[str, Any]:
+    """`case.received` carries the report; a later event of a confidential case may quote its content (the
+    understanding's evidence, triage suggestions) and is masked by the same rule; the rest is shown as it is.
+    `confidential` is the case's own flag, which a later event does not carry."""
+    if view == "full":
+        return data
+    if event_type == "case.received":
+        return _masked_document(data, view)
+    return _masked_fields(data, True, view) if confidential else data

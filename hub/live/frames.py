@@ -127,6 +127,11 @@ class FeedRow:
         confidential, units = self._handling
         return listed_view_of(view, confidential, units)
 
+    def _is_confidential(self) -> bool:
+        if self._handling is None:
+            self._handling = self._confidential_units()
+        return self._handling[0]
+
     def _confidential_units(self) -> tuple[bool, frozenset[str]]:
         if self.whole:
             doc = self.doc()
@@ -150,8 +155,13 @@ class FeedRow:
         out = self._events.get(view)
         if out is None:
             r = self._record
+            data = r["data"]
+            # Only an event that quotes the content (the understanding's evidence, triage suggestions) needs to
+            # know whether its case is confidential: the others are not masked, and need no document decoded.
+            quotes = view != "full" and ("understanding" in data or "suggestions" in data)
+            data = redact_event_data(r["type"], data, view, confidential=quotes and self._is_confidential())
             out = self._events[view] = orjson.dumps({
-                "type": r["type"], "version": r["version"], "data": redact_event_data(r["type"], r["data"], view),
+                "type": r["type"], "version": r["version"], "data": data,
                 "actor": r["actor"], "occurred_at": r["occurred_at"].isoformat(),
                 "recorded_at": r["recorded_at"].isoformat()})
         return out

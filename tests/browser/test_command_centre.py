@@ -33,13 +33,19 @@ CATEGORIES = ["streetlight", "noise", "exposed_rubbish", "road_damage", "illegal
 async def sign_in(hub: Hub, context: BrowserContext, username: str, role: str, area: str | None) -> Watched:
     """A user with a known password signs in through the console's own form; returns once the feed is live."""
     await add_user(hub.app[POOL], username, PASSWORD, role, area)
+    watched = await open_signed_in(hub, context, username)
+    await watched.page.wait_for_function("() => window.cityloop && window.cityloop.snapshotPosition() !== null")
+    return watched
+
+
+async def open_signed_in(hub: Hub, context: BrowserContext, username: str) -> Watched:
+    """An existing user signs in through the console's own form; returns once the feed is live."""
     watched = await open_page(context, f"{hub.base}/console/")
     page = watched.page
     await page.locator("#login input[name=username]").fill(username)
     await page.locator("#login input[name=password]").fill(PASSWORD)
     await page.locator("#login button[type=submit]").click()
     await expect(page.locator("#conn")).to_have_attribute("data-status", "live")
-    await page.wait_for_function("() => window.cityloop && window.cityloop.snapshotPosition() !== null")
     return watched
 
 

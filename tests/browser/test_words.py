@@ -12,7 +12,6 @@ from hub.identity.auth import add_user
 from hub.keys import POOL
 from tests.browser import test_command_centre as centre
 from tests.browser import test_township_mobile as mobile
-from tests.browser.conftest import Watched, open_page
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT
 
@@ -43,16 +42,6 @@ async def person(hub: Hub, username: str, role: str, area: str | None, display_n
     return await centre.api_token(hub, username)
 
 
-async def open_console(hub: Hub, desktop: BrowserContext, username: str) -> Watched:
-    watched = await open_page(desktop, f"{hub.base}/console/")
-    page = watched.page
-    await page.locator("#login input[name=username]").fill(username)
-    await page.locator("#login input[name=password]").fill(PASSWORD)
-    await page.locator("#login button[type=submit]").click()
-    await expect(page.locator("#conn")).to_have_attribute("data-status", "live")
-    return watched
-
-
 async def set_language(page: Page, language: str) -> None:
     if await page.evaluate("() => document.documentElement.lang") != ("en" if language == "en" else "zh-CN"):
         await page.locator("#lang").click()
@@ -79,7 +68,7 @@ async def test_both_consoles_show_words_not_codes_in_either_language(
     returned_id = await mobile.new_ticket(hub, key, QINGXIU_SEAT, category=mobile.TRADING, content="路边占道经营")
     await centre.api_act(hub, handler, returned_id, "return", 2, reason="not_our_remit", note="应由城管处理")
 
-    desk = await open_console(hub, desktop, "op-words")
+    desk = await centre.open_signed_in(hub, desktop, "op-words")
     page = desk.page
     await page.evaluate("id => window.cityloop.openCase(id)", case_id)
     panel = page.locator("#case-panel")

@@ -139,3 +139,19 @@ def test_the_words_intake_recognised_a_confidential_case_by_are_hidden_where_its
     assert redact_case(case, "content")["understanding"] == case["understanding"]  # type: ignore[arg-type]
     plain: dict[str, Any] = {**case, "report": {"content": "燃气泄漏，有人受伤"}}
     assert redact_case(plain, "masked")["understanding"] == case["understanding"]  # type: ignore[arg-type]
+
+
+def test_later_events_of_a_confidential_case_hide_the_words_they_quote_from_its_content() -> None:
+    """The timeline and the live feed show a triage's suggestions and a dispatch's understanding; where the reader
+    may not see a confidential case's content, their evidence words go too. Other cases' events are untouched."""
+    triaged = {"reason": "unknown_category", "areas": {"county": {"code": "450103", "name": "青秀区"}},
+               "suggestions": [{"code": "060301", "confidence": 0.6, "evidence": ["煤气味"], "rule": "keywords"}]}
+    dispatched = {"understanding": {"code": "060301", "confidence": 0.95, "evidence": ["燃气泄漏"], "rule": "model",
+                                    "danger": ["燃气泄漏"], "urgency": "critical"}}
+    hidden = redact_event_data("case.triaged", triaged, "masked", confidential=True)
+    assert hidden["suggestions"][0]["evidence"] == [] and hidden["areas"] == triaged["areas"]
+    understood = redact_event_data("case.dispatched", dispatched, "masked", confidential=True)["understanding"]
+    assert understood["evidence"] == [] and understood["danger"] == [] and understood["code"] == "060301"
+    assert redact_event_data("case.triaged", triaged, "content", confidential=True) == triaged
+    assert redact_event_data("case.triaged", triaged, "masked", confidential=False) == triaged
+    assert redact_event_data("case.dispatched", dispatched, "full", confidential=True) == dispatched
