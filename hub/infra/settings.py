@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     console_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     console_heartbeat_s: float = Field(default=15.0, gt=0)
     console_snapshot_limit: int = Field(default=2_000, ge=1)
-    # The consoles' headline figures (GET /api/v1/console/headline) are computed at most once per scope per
-    # this long and shared by every console asking: a thousand consoles cost one query per scope per 2 s
+    # The consoles' headline figures (GET /api/v1/console/headline) are counted for the whole city at most once
+    # per this long and every scope is summed from that count: a thousand consoles cost one query per 2 s
     # (the console asks 2.5 s after live events, so that what it is given counts them).
     headline_cache_s: float = Field(default=2.0, ge=0)
     # A unit with fewer valid callbacks (有效回访) than this in a period is shown but not ranked (红黑榜).
