@@ -17,11 +17,11 @@ from hub.store.events import Accepted, head_position, read_after
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
                    last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat, device_id,
-                   category_code, source, callback_url)
+                   category_code, source, callback_url, reported_at, imported)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
                      $14::timestamptz[], $15::float8[], $16::float8[], $17::text[], $18::text[], $19::text[],
-                     $20::text[])
+                     $20::text[], $21::timestamptz[], $22::bool[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
@@ -29,6 +29,7 @@ ON CONFLICT (case_id) DO UPDATE SET
     ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
     lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
     category_code = excluded.category_code, source = excluded.source, callback_url = excluded.callback_url,
+    reported_at = excluded.reported_at, imported = excluded.imported,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -36,6 +37,13 @@ ON CONFLICT (case_id) DO UPDATE SET
 def _code(case: Case, level: str) -> str | None:
     area = (case.get("areas") or {}).get(level)
     return area["code"] if area else None
+
+
+def reported_at(case: Case) -> datetime:
+    """When the report behind a case was made (its channel's `reported_at`), else when the case began:
+    early warning and analysis count reports at this time."""
+    at = (case.get("report") or {}).get("reported_at")
+    return datetime.fromisoformat(at if isinstance(at, str) else case["created_at"])
 
 
 NextDue = Callable[[Case], datetime | None]
@@ -49,7 +57,7 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(20)]
+    cols: list[list[Any]] = [[] for _ in range(22)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
@@ -59,7 +67,7 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
             _code(case, "community"), next_due(case) if next_due is not None else None,
             *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
             report.get("device_id"), (case.get("category") or {}).get("code"), case.get("source"),
-            callback_url(case, None),
+            callback_url(case, None), reported_at(case), bool(case.get("imported")),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)

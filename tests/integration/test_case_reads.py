@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from hub.keys import POOL, READS
 from tests.conftest import Hub
@@ -37,3 +38,21 @@ async def test_reads_get_and_page_by_scope_and_cursor(hub: Hub) -> None:
     async with hub.app[POOL].acquire() as conn:
         docs = await reads.open_in_scopes(conn, frozenset({other}), 10)
     assert [d["case_id"] for d in docs] == [str(ids[1])]
+
+
+async def test_projection_keeps_when_each_report_was_made(hub: Hub) -> None:
+    """Early warning counts reports at their `reported_at`: a ticket pushed two days late counts then."""
+    key = await hub.hotline_key()
+    late = datetime.now(UTC) - timedelta(days=2, minutes=7)
+    status, body = await push(hub, key, ticket(QINGXIU_SEAT, reported_at=late.isoformat()))
+    assert status == 202
+    status, fresh = await push(hub, key, ticket(XINGNING_SEAT))
+    assert status == 202
+    async with hub.app[POOL].acquire() as conn:
+        rows = {str(r["case_id"]): r for r in await conn.fetch(
+            "SELECT case_id, reported_at, created_at, imported FROM cases WHERE case_id = ANY($1::uuid[])",
+            [uuid.UUID(body["case_id"]), uuid.UUID(fresh["case_id"])])}
+    assert rows[body["case_id"]]["reported_at"] == late
+    assert rows[body["case_id"]]["created_at"] - late > timedelta(days=2)
+    assert rows[fresh["case_id"]]["reported_at"] <= rows[fresh["case_id"]]["created_at"]
+    assert not any(r["imported"] for r in rows.values())
