@@ -48,7 +48,7 @@ def record(position: int, case_id: str, *, type_: str = "case.accepted", version
     """A row as hub.live.frames reads it from the store."""
     return {"position": position, "stream_id": uuid.UUID(case_id), "version": version, "type": type_, "data": {},
             "actor": "system", "scope": scope if scope is not None else ["450100", "450103"], "occurred_at": T,
-            "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole,
+            "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole, "imported": False,
             "doc": orjson.dumps(doc).decode() if doc is not None else None, "patch": patch,
             "confidential": confidential, "units": units}
 
