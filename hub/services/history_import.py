@@ -35,6 +35,7 @@ import orjson
 from pydantic import ValidationError
 
 from connectors.history import HistoricalTicket, Outcome, order_problem
+from connectors.submission import Submission
 from dispatch import commands as c
 from dispatch.case import Intake, area_codes, new_case, receive
 from dispatch.events import Case, DomainEvent
@@ -101,15 +102,14 @@ class StepRefused(ValueError):
         self.field = field_name
 
 
-def replay(case_id: str, ticket: HistoricalTicket, placed: Placed, understood: Understanding | None,
-           policy: Policy) -> list[Step]:
+def replay(case_id: str, ticket: HistoricalTicket, submission: Submission, placed: Placed,
+           understood: Understanding | None, policy: Policy) -> list[Step]:
     """The ticket's history as the domain decides it, one Step per moment the old system recorded. Raises
     StepRefused (naming the outcome's field) when the domain refuses a step (e.g. a unit unknown to the matrix
     without unit_name, or a ticket that went to triage and names no unit that handled it)."""
     outcome = ticket.outcome or Outcome()
     reported = ticket.reported_at
     dispatched = outcome.dispatched_at or reported
-    submission = ticket.submission()
     intake = Intake(source=submission.source, report=submission.report, location=placed.wgs84, imported=True)
     # The clocks start when it was dispatched, so that the KPIs judge it against the deadlines it had.
     received, *routed = receive(intake, placed.routing(), now=dispatched, policy=policy, understood=understood)
@@ -231,11 +231,30 @@ class HistoryImporter:
         return cls(pool, Locator(boundaries, gazetteer), policy, understander, learned.lookup, batch=batch)
 
     async def run(self, lines: Iterable[str | bytes], progress: Callable[[int], None] | None = None) -> ImportSummary:
-        """Import every line; `progress(n)` after each batch with the lines it took. A bad line is rejected
-        with its number and field and never stops the others."""
+        """Import every line; `progress(n)` after each batch is committed, with the lines it took. A bad line is
+        rejected with its number and field and never stops the others.
+
+        A pipeline of two: while one batch commits, the next is read, routed and decided (in a thread, so that
+        the commit's round trips go on meanwhile) — the work is mostly CPU, the commit mostly waiting."""
         summary = ImportSummary()
         started = time.perf_counter()
         seen: set[str] = set()
+        committing: asyncio.Task[None] | None = None
+        for chunk, count in self._chunks(lines, summary):
+            stored = await self._stored([p.ticket.idempotency_key() for p in chunk])
+            prepared, already, rejected = await asyncio.to_thread(self._prepare, chunk, stored, seen)
+            summary.already_there += already  # counted here, in the loop's thread, as the commits are
+            summary.rejected += rejected
+            if committing is not None:
+                await committing
+            committing = asyncio.create_task(self._commit(prepared, count, summary, progress))
+        if committing is not None:
+            await committing
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _chunks(self, lines: Iterable[str | bytes], summary: ImportSummary) -> Iterator[tuple[list[_Parsed], int]]:
+        """Batches of valid tickets, each with the number of lines it took (the rejected and blank ones too)."""
         chunk: list[_Parsed] = []
         read = 0
         for number, line in enumerate(lines, 1):
@@ -244,17 +263,10 @@ class HistoryImporter:
             if parsed is not None:
                 chunk.append(parsed)
             if len(chunk) >= self._batch:
-                await self._import(chunk, seen, summary)
-                chunk = []
-                if progress is not None:
-                    progress(read)
-                read = 0
-        if chunk:
-            await self._import(chunk, seen, summary)
-        if progress is not None and read:
-            progress(read)
-        summary.seconds = time.perf_counter() - started
-        return summary
+                yield chunk, read
+                chunk, read = [], 0
+        if chunk or read:
+            yield chunk, read
 
     def _parse(self, number: int, line: str | bytes, summary: ImportSummary) -> _Parsed | None:
         if not line.strip():
@@ -281,48 +293,61 @@ class HistoryImporter:
             return None
         return _Parsed(number, ticket)
 
-    async def _import(self, chunk: list[_Parsed], seen: set[str], summary: ImportSummary) -> None:
-        keys = [p.ticket.idempotency_key() for p in chunk]
-        stored = {r["key"] for r in await self._pool.fetch(
-            "SELECT key FROM idempotency_keys WHERE key = ANY($1::text[])", keys)}
+    async def _stored(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self._pool.fetch("SELECT key FROM idempotency_keys WHERE key = ANY($1::text[])", keys)
+        return {r["key"] for r in rows}
+
+    def _prepare(self, chunk: list[_Parsed], stored: set[str],
+                 seen: set[str]) -> tuple[list[list[AppendRequest]], int, list[Rejected]]:
+        """Each new ticket's appends (routed, understood and replayed through the domain), how many were there
+        already, and the rejected ones. Runs in a thread: it touches no state the event loop does but `seen`,
+        which only it uses."""
         fresh: list[_Parsed] = []
-        for parsed, key in zip(chunk, keys, strict=True):
+        already = 0
+        rejected: list[Rejected] = []
+        for parsed in chunk:
+            key = parsed.ticket.idempotency_key()
             if key in stored or key in seen:  # in the store already, or earlier in this file
-                summary.already_there += 1
+                already += 1
             else:
                 seen.add(key)
                 fresh.append(parsed)
-        if not fresh:
-            return
         submissions = [p.ticket.submission() for p in fresh]
         places = place_all(self._locator, submissions)
         understood = understand_all(self._understander, [s.report for s in submissions], self._learned)
-        tickets: list[tuple[int, list[AppendRequest]]] = []
-        requests: list[AppendRequest] = []
-        for parsed, placed, read in zip(fresh, places, understood, strict=True):
+        out: list[list[AppendRequest]] = []
+        for parsed, submission, placed, read in zip(fresh, submissions, places, understood, strict=True):
             if isinstance(placed, Exception):
-                summary.rejected.append(Rejected(parsed.line, "location", str(placed)))
+                rejected.append(Rejected(parsed.line, "location", str(placed)))
                 continue
             case_id = uuid.uuid4()
             try:
-                steps = replay(str(case_id), parsed.ticket, placed, read, self._policy)
+                steps = replay(str(case_id), parsed.ticket, submission, placed, read, self._policy)
             except StepRefused as exc:
-                summary.rejected.append(Rejected(parsed.line, exc.field, str(exc)))
+                rejected.append(Rejected(parsed.line, exc.field, str(exc)))
                 continue
-            mine = requests_of(case_id, parsed.ticket.idempotency_key(), steps)
-            tickets.append((len(requests), mine))
-            requests += mine
-        if not requests:
-            return
-        async with self._pool.acquire() as conn, conn.transaction():
-            answers = await append_batch(conn, requests, self._project)
-        for first, _mine in tickets:
-            answer = answers[first]
-            # A ticket pushed live meanwhile: its first append answers `duplicate`, the rest conflict (unwritten).
-            if isinstance(answer, AppendResult) and not answer.duplicate:
-                summary.imported += 1
-            else:
-                summary.already_there += 1
+            out.append(requests_of(case_id, submission.idempotency_key, steps))
+        return out, already, rejected
+
+    async def _commit(self, tickets: list[list[AppendRequest]], lines: int, summary: ImportSummary,
+                      progress: Callable[[int], None] | None) -> None:
+        requests = [request for mine in tickets for request in mine]
+        if requests:
+            async with self._pool.acquire() as conn, conn.transaction():
+                answers = await append_batch(conn, requests, self._project)
+            first = 0
+            for mine in tickets:
+                answer = answers[first]
+                # A ticket pushed live meanwhile: its first append answers `duplicate`, the rest conflict.
+                if isinstance(answer, AppendResult) and not answer.duplicate:
+                    summary.imported += 1
+                else:
+                    summary.already_there += 1
+                first += len(mine)
+        if progress is not None:
+            progress(lines)
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

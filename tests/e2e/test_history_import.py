@@ -133,5 +133,6 @@ async def test_a_live_ticket_with_a_past_reported_at_counts_then(hub: Hub, setti
         case_id = uuid.UUID((await resp.json())["case_id"])
     row = await hub.app[POOL].fetchrow(
         "SELECT reported_at, created_at, imported, next_due_at FROM cases WHERE case_id = $1", case_id)
+    assert row is not None
     assert row["reported_at"] == past and row["created_at"] > past  # counted when reported, received now
     assert row["imported"] is False and row["next_due_at"] is not None  # a live case: its clocks run

@@ -114,17 +114,11 @@ def write(path: Path, tickets: Iterator[dict[str, Any]]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools.cli import history_arguments  # the same options as `cityloop generate-history`
+
     parser = argparse.ArgumentParser(prog="python -m tools.simulation.history", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run(args)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=28, help="how many days of history, ending last midnight")
-    parser.add_argument("--per-day", type=float, default=300.0, help="tickets on an ordinary weekday")
-    parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file to write")
-    parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
+    history_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:
