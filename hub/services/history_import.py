@@ -21,7 +21,7 @@ few hundred tickets, one transaction each, with the same projectors the hub's co
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,8 +55,6 @@ from hub.services.understanding import build_understander
 from hub.store.events import Accepted, AppendRequest, AppendResult, append_batch
 from hub.store.kpi_projection import KpiProjection
 from hub.store.projection import CaseProjection
-
-log = logging.getLogger(__name__)
 
 # Who did what the old system recorded: an admin may take every step of the loop (the domain's role rules),
 # and the metadata's `actor` says it was the import.
@@ -240,16 +238,22 @@ class HistoryImporter:
         started = time.perf_counter()
         seen: set[str] = set()
         committing: asyncio.Task[None] | None = None
-        for chunk, count in self._chunks(lines, summary):
-            stored = await self._stored([p.ticket.idempotency_key() for p in chunk])
-            prepared, already, rejected = await asyncio.to_thread(self._prepare, chunk, stored, seen)
-            summary.already_there += already  # counted here, in the loop's thread, as the commits are
-            summary.rejected += rejected
+        try:
+            for chunk, count in self._chunks(lines, summary):
+                stored = await self._stored([p.ticket.idempotency_key() for p in chunk])
+                prepared, already, rejected = await asyncio.to_thread(self._prepare, chunk, stored, seen)
+                summary.already_there += already  # counted here, in the loop's thread, as the commits are
+                summary.rejected += rejected
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(self._commit(prepared, count, summary, progress))
             if committing is not None:
                 await committing
-            committing = asyncio.create_task(self._commit(prepared, count, summary, progress))
-        if committing is not None:
-            await committing
+        finally:  # stopped (the demo shutting down): no commit left running on its own
+            if committing is not None and not committing.done():
+                committing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await committing
         summary.seconds = time.perf_counter() - started
         return summary
 
