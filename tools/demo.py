@@ -225,7 +225,8 @@ async def seed_demo_history(app: web.Application, days: int, per_day: float = HI
         return
     policy = Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes())
     understander = await asyncio.to_thread(build_understander, policy)  # the hub's own, cached by content
-    importer = HistoryImporter(pool, app[LOCATOR], policy, understander)
+    # Small transactions: each holds the store's append lock, and the demo's live traffic is flowing meanwhile.
+    importer = HistoryImporter(pool, app[LOCATOR], policy, understander, batch=200)
     tickets = await asyncio.to_thread(lambda: [orjson.dumps(t) for t in generate(days, per_day, seed=HISTORY_SEED)])
     summary = await importer.run(tickets)
     log.info("demo history imported", extra={"days": days, "imported": summary.imported,
