@@ -33,6 +33,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dispatch.matrix import Matrix
+
 JsonDict = dict[str, Any]
 ALERT_NAMESPACE: Final = uuid.UUID("6f1c3a52-6c1e-4a8e-9d55-0a7e57a1e717")
 METHOD: Final = "poisson_upper_tail"  # Kulldorff 2001 recurrence-interval thresholding
@@ -258,6 +260,7 @@ class Detector:
         self._places: dict[tuple[str, str], Place] = {}
         self.episodes: dict[Cell, Episode] = {}
         self.tests = 0  # cells evaluated, for the measurement tool
+        self._observed = 0
 
     def with_baseline(self, baseline: Baseline) -> None:
         self.baseline = baseline
@@ -281,6 +284,9 @@ class Detector:
         """Add one report and say which alert it raises or updates (at most one surge and one IoT alert)."""
         at = min(report.at, now)
         out: list[Decision] = []
+        self._observed += 1
+        if self._observed % 1000 == 0:
+            self._forget(now)
         if report.source == "iot" and report.sensor_kind and report.device_id and report.township:
             out += self._observe_iot(report, at, now, decide)
         if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
@@ -303,6 +309,14 @@ class Detector:
             out.append(self._decide(crossings, now))
         return out
 
+    def _forget(self, now: datetime) -> None:
+        """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
+        self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
+        for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
+            del self._recent[key]
+        for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
+            del self._iot[iot_key]
+
     def _test(self, cell: Cell, recent: list[tuple[datetime, str]], now: datetime, place: Place) -> _Crossing | None:
         self.tests += 1
         start = now - timedelta(hours=cell.window_h)
@@ -311,7 +325,10 @@ class Detector:
         if observed < self.policy.min_count:
             return None
         expected = self.baseline.expected(cell.category, cell.level, cell.area, now, cell.window_h)
-        p = poisson_sf(observed, expected)
+        # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
+        # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.
+        # Testing `observed` itself would make every arrival look one report more surprising than it is.
+        p = poisson_sf(observed - 1, expected)
         if p > self.alpha:
             return None
         return _Crossing(cell, observed, expected, p, recent[first][0], [cid for _, cid in recent[first:]], place)
@@ -385,6 +402,15 @@ def _prune(recent: list[Any], before: datetime) -> None:
         del recent[:cut]
 
 
+def category_paths(matrix: Matrix | None) -> dict[str, list[str]]:
+    """Each category code of the tree → the names from the root (an alert's `category.path`)."""
+    out: dict[str, list[str]] = {}
+    for path in matrix.leaves() if matrix is not None else []:
+        for depth in range(1, len(path) + 1):
+            out.setdefault(path[depth - 1].code, [n.name for n in path[:depth]])
+    return out
+
+
 def cell_of(key: str) -> Cell:
     kind, category, level, area, window = key.split("|")
     return Cell(kind, category, level, area, float(window))
@@ -440,4 +466,4 @@ def area_scope(evidence: Mapping[str, Any]) -> list[str]:
 
 
 __all__ = ["Baseline", "Cell", "Detector", "Episode", "HistoryRow", "Place", "Raise", "Report", "Update",
-           "WarningPolicy", "apply_alert", "area_scope", "cell_of", "new_alert", "poisson_sf"]
+           "WarningPolicy", "apply_alert", "area_scope", "category_paths", "cell_of", "new_alert", "poisson_sf"]

@@ -27,6 +27,7 @@ from dispatch.warning import (
     Raise,
     Report,
     WarningPolicy,
+    category_paths,
     cell_of,
 )
 from hub.infra.clock import Clock
@@ -71,15 +72,6 @@ def _report(row: Any) -> Report:
         if row["township_code"] else None
     return Report(str(row["case_id"]), row["reported_at"], row["category_code"], county, township,
                   row["source"] or "", row["device_id"], row["sensor_kind"])
-
-
-def category_paths(matrix: Matrix | None) -> dict[str, list[str]]:
-    """Each category code of the tree → the names from the root (an alert's `category.path`)."""
-    out: dict[str, list[str]] = {}
-    for path in matrix.leaves() if matrix is not None else []:
-        for depth in range(1, len(path) + 1):
-            out.setdefault(path[depth - 1].code, [n.name for n in path[:depth]])
-    return out
 
 
 async def load_baseline(conn: asyncpg.Pool | asyncpg.Connection, policy: WarningPolicy, now: datetime) -> Baseline:

@@ -17,7 +17,7 @@ from dispatch.events import JsonDict
 from dispatch.warning import apply_alert, area_scope, new_alert
 from geo.areas import code_prefix, code_within
 from hub.infra.db import Connection
-from hub.store.events import Accepted, read_stream
+from hub.store.events import Accepted
 
 ALERT_EVENT_PREFIX = "alert."
 
@@ -46,10 +46,15 @@ async def project_alerts(conn: Connection, accepted: Accepted) -> None:
     for req, res in accepted:
         if isinstance(req.projection, AlertRow):
             latest[req.projection.doc["alert_id"]] = (req.projection.doc, res.last_position)
-    if not latest:
+    await write_alerts(conn, list(latest.values()))
+
+
+async def write_alerts(conn: Connection, rows: list[tuple[JsonDict, int]]) -> None:
+    """Upsert (alert document, last position) rows into `alerts`."""
+    if not rows:
         return
     cols: list[list[Any]] = [[] for _ in range(13)]
-    for doc, position in latest.values():
+    for doc, position in rows:
         values = (doc["alert_id"], doc["version"], doc["state"], doc["kind"], doc["area"]["level"],
                   doc["area"]["code"], doc.get("county_code"), (doc.get("category") or {}).get("code"),
                   doc.get("cell") or "", datetime.fromisoformat(doc["raised_at"]),
@@ -98,12 +103,22 @@ class AlertReads:
             "SELECT doc FROM alerts WHERE updated_at > $1 ORDER BY updated_at", since)]
 
 
-async def fold_alert(conn: Connection | asyncpg.Pool, alert_id: uuid.UUID) -> JsonDict | None:
-    """An alert folded from its events (for a rebuild or a check against the projection)."""
-    events = await read_stream(conn, alert_id)
-    if not events:
-        return None
-    doc = new_alert(str(alert_id))
-    for ev in events:
-        doc = apply_alert(doc, ev.type, ev.data, ev.version)
-    return doc
+_ALERT_EVENTS = f"""
+SELECT position, stream_id, version, type, data FROM events WHERE type LIKE '{ALERT_EVENT_PREFIX}%'
+ORDER BY stream_id, version
+"""
+
+
+async def rebuild_alerts(pool: asyncpg.Pool) -> int:
+    """Fold every alert stream into `alerts` again, under the events lock (alerts are few: one statement reads
+    them all); return the events read."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+        rows = await conn.fetch(_ALERT_EVENTS)
+        docs: dict[uuid.UUID, tuple[JsonDict, int]] = {}
+        for ev in rows:
+            doc = docs[ev["stream_id"]][0] if ev["stream_id"] in docs else new_alert(str(ev["stream_id"]))
+            docs[ev["stream_id"]] = (apply_alert(doc, ev["type"], ev["data"], ev["version"]), ev["position"])
+        await conn.execute("DELETE FROM alerts")
+        await write_alerts(conn, list(docs.values()))
+    return len(rows)

@@ -212,3 +212,17 @@ def test_the_alert_document_folds_its_events() -> None:
     doc = apply_alert(doc, "alert.closed", {"by": who, "at": "2026-11-30T11:00:00+08:00", "note": None}, 4)
     assert (doc["state"], doc["closed_at"], doc["note"], doc["version"]) == ("closed", "2026-11-30T11:00:00+08:00",
                                                                              "去看", 4)
+
+
+def test_the_issue_targets_hold_on_simulated_traffic() -> None:
+    """`cityloop eval-warning` in small: background of 3 a day → at most 1 false alarm a week; a surge of 12 in
+    one township within an hour is always alerted, by its 12th report."""
+    from dispatch.policy import Policy
+    from hub.data import DEMO_POLICY_FILE
+    from tools.eval_warning import evaluate
+
+    figures = evaluate(Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes()), per_day=3.0, weeks=26,
+                       trials=20, sizes=(12,))
+    assert figures.false_alarms / figures.weeks <= 1.0
+    sensitivity, median_report, delay = figures.surges[12]
+    assert sensitivity == 1.0 and median_report <= 12 and delay == 0.0
