@@ -77,3 +77,12 @@ class DomainEvent:
 
     type: str
     data: JsonDict = field(default_factory=dict)
+
+
+CASE_EVENT_PREFIX = "case."
+
+
+def is_case_event(event_type: str) -> bool:
+    """Whether an event belongs to a case stream. The store also holds other streams (alerts; directives and
+    incidents later): every reader that folds cases asks this, so a new kind of stream never breaks them."""
+    return event_type.startswith(CASE_EVENT_PREFIX)

@@ -269,6 +269,7 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
 async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
+    from hub.store.alerts import rebuild_alerts
     from hub.store.kpi_projection import rebuild_kpis
     from hub.store.projection import CaseProjection
 
@@ -277,6 +278,8 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     print(f"cases rebuilt from {count:,} events")
     count = await rebuild_kpis(pool)
     print(f"KPI assignments rebuilt from {count:,} events")
+    count = await rebuild_alerts(pool)
+    print(f"alerts rebuilt from {count:,} events")
 
 
 def cmd_rebuild(settings: Settings) -> int:

@@ -18,6 +18,7 @@ from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
+from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.headline import Headline
@@ -30,6 +31,7 @@ from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import PhotoStore
 from hub.services.quarantine import Quarantine
+from hub.services.surge import SurgeWatch
 from hub.services.timers import SlaTimers
 from hub.store.committer import GroupCommitter
 from hub.store.projection import CaseProjection
@@ -66,4 +68,7 @@ PHOTO_STORE = web.AppKey("photo_store", PhotoStore)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SESSIONS = web.AppKey("sessions", SessionWatch)
 LEADERSHIP = web.AppKey("leadership", Leadership)
+# Early warning: the alerts (reads and actions) and the leader's detector loop (hub.services.surge).
+ALERTS = web.AppKey("alerts", Alerts)
+SURGE = web.AppKey("surge", SurgeWatch)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -1,4 +1,5 @@
-"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`, `eval-intake`.
+"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`, `eval-intake`,
+`eval-warning`.
 
 hub/cli.py finds them through the `cityloop.commands` entry points (pyproject.toml) and never imports this
 package. Each function here takes the subparsers, adds its parser and sets `run(settings, args) -> exit code`.
@@ -92,6 +93,23 @@ def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
     from tools.eval_intake import LABELLED, main
 
     return main(args.split, Path(args.file) if args.file else LABELLED, verbose=args.verbose)
+
+
+def eval_warning(sub: Subparsers) -> None:
+    parser = sub.add_parser("eval-warning", help="the early-warning detector on simulated traffic: false alarms per "
+                                                 "week, sensitivity and delay on injected surges, µs per report")
+    parser.add_argument("--per-day", default="3,30,300", metavar="N[,N]",
+                        help="background reports a day in the city, one run each (default 3,30,300)")
+    parser.add_argument("--weeks", type=int, default=52, help="simulated weeks of background (default 52)")
+    parser.add_argument("--trials", type=int, default=100, help="injected surges per size (default 100)")
+    parser.add_argument("--seed", type=int, default=2026, help="the simulation's seed (deterministic)")
+    parser.set_defaults(run=run_eval_warning)
+
+
+def run_eval_warning(settings: Settings, args: argparse.Namespace) -> int:
+    from tools.eval_warning import main
+
+    return main([float(n) for n in args.per_day.split(",") if n], args.weeks, args.trials, args.seed)
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from dispatch.case import STATES, area_codes
 from dispatch.inputs import AreaCode, InputModel, check_moment
 from dispatch.permissions import available_actions
 from hub.api.audit import record_case_read
-from hub.api.errors import ApiError, json_response
+from hub.api.errors import ApiError, json_response, path_uuid
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import (
@@ -78,10 +78,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 def case_id_of(request: web.Request) -> uuid.UUID:
     """The {case_id} of the path; anything that is not a UUID names no case."""
-    try:
-        return uuid.UUID(request.match_info["case_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such case") from None
+    return path_uuid(request, "case_id", "case")
 
 
 async def get_case(request: web.Request) -> web.Response:

@@ -26,6 +26,7 @@ import orjson
 
 from dispatch.case import area_codes
 from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
+from dispatch.events import is_case_event
 from geo.areas import code_prefix
 from hub.identity.access import (
     CITY_CODE,
@@ -37,6 +38,7 @@ from hub.identity.access import (
     redact_event_data,
 )
 from hub.infra.db import Connection
+from hub.store.alerts import ALERT_EVENT_PREFIX, shown_alert
 
 
 def _literal(value: Any) -> str:
@@ -65,10 +67,12 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        END AS patch,
        x.doc #> '{{report,confidential}}' AS confidential,
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
-            THEN x.doc -> 'units' END AS units
+            THEN x.doc -> 'units' END AS units,
+       a.doc::text AS alert
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
+LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
     SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
            OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
@@ -96,8 +100,8 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "case_id", "codes", "imported", "position",
-                 "whole")
+    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "imported",
+                 "position", "whole")
 
     def __init__(self, record: Record) -> None:
         self._record = record
@@ -109,13 +113,24 @@ class FeedRow:
         self._handling: tuple[bool, frozenset[str]] | None = None
         self._events: dict[str, bytes] = {}
         self._encoded: dict[tuple[str, Form], bytes] = {}
+        # An alert's event goes out as an `alert` frame to whoever watches its areas (its `scope`); events of
+        # other streams that are not cases (issue 18's directives, incidents…) are not part of this feed yet.
+        self.alert: bytes | None = None
+        if not is_case_event(record["type"]):
+            self.codes: tuple[str, ...] = ()
+            text = record["alert"]
+            if text is not None:
+                self.alert = orjson.dumps({"type": "alert", "position": self.position,
+                                           "alert": shown_alert(orjson.loads(text))})
+                self.codes = tuple(record["scope"] or ())
+            return
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
         # an event recorded without one goes by where the case is now. Unplaced cases belong to the city.
         scope = record["scope"]
         if scope is None:
             doc = self.doc()
             scope = area_codes(doc) if doc is not None else []
-        self.codes: tuple[str, ...] = tuple(scope) or (CITY_CODE,)
+        self.codes = tuple(scope) or (CITY_CODE,)
 
     def doc(self) -> Any:
         """The whole case document (only rows that go whole carry it)."""
@@ -199,6 +214,9 @@ def batch_frame(rows: Iterable[FeedRow], view: str) -> bytes:
     sent_whole: set[str] = set()
     parts = []
     for row in rows:
+        if row.alert is not None:
+            parts.append(row.alert)  # the same for every view: an alert names no person
+            continue
         if row.case_id in sent_whole:
             form = Form.COVERED
         elif row.whole:

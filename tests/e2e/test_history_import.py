@@ -3,6 +3,7 @@ ticket_no; it feeds the KPIs and never the live clocks, callbacks or consoles.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import orjson
 
 from dispatch.sla import next_due_at
 from hub.infra.settings import Settings
-from hub.keys import OUTBOX, POLICY, POOL
+from hub.keys import OUTBOX, POLICY, POOL, SURGE
 from hub.store.kpi_projection import rebuild_kpis
 from hub.store.projection import rebuild_cases
 from tests.conftest import Hub
@@ -166,3 +167,23 @@ async def test_a_live_ticket_with_a_past_reported_at_counts_then(hub: Hub, setti
     assert row is not None
     assert row["reported_at"] == past and row["created_at"] > past  # counted when reported, received now
     assert row["imported"] is False and row["next_due_at"] is not None  # a live case: its clocks run
+
+
+async def test_an_imported_cluster_is_baseline_not_a_live_alert(hub: Hub, settings: Settings, tmp_path: Path) -> None:
+    """Twelve imported reports of one problem in one township within the last hour are history: they feed
+    the baseline, but early warning alerts on live reports only (the old system already handled them)."""
+    start = datetime.now(CST) - timedelta(minutes=50)
+    lines = [orjson.dumps(ticket(QINGXIU_SEAT, reported_at=iso(start + timedelta(minutes=3 * i)))).decode()
+             for i in range(12)]
+    path = tmp_path / "cluster.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    watch = hub.app[SURGE]
+    async with asyncio.timeout(15):  # the leader's follower is running before the import
+        while watch.detector is None:
+            await asyncio.sleep(0.1)
+    assert "imported: 12" in import_tickets(path, settings).stdout
+    head = await hub.app[POOL].fetchval("SELECT max(position) FROM events")
+    async with asyncio.timeout(15):  # and reads past the imported reports
+        while watch.position < head:
+            await asyncio.sleep(0.1)
+    assert await hub.app[POOL].fetchval("SELECT count(*) FROM alerts") == 0
