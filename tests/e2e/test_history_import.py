@@ -3,7 +3,6 @@ ticket_no; it feeds the KPIs and never the live clocks, callbacks or consoles.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from hub.store.kpi_projection import rebuild_kpis
 from hub.store.projection import rebuild_cases
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, ticket
+from tests.integration.test_callbacks import eventually
 
 CST = timezone(timedelta(hours=8))
 UNSET = ("DATABASE_URL", "REDIS_URL", "MQTT_URL", "CITYLOOP_POLICY_FILE")
@@ -178,12 +178,8 @@ async def test_an_imported_cluster_is_baseline_not_a_live_alert(hub: Hub, settin
     path = tmp_path / "cluster.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     watch = hub.app[SURGE]
-    async with asyncio.timeout(15):  # the leader's follower is running before the import
-        while watch.detector is None:
-            await asyncio.sleep(0.1)
+    await eventually(lambda: watch.detector is not None)  # the leader's follower runs before the import
     assert "imported: 12" in import_tickets(path, settings).stdout
     head = await hub.app[POOL].fetchval("SELECT max(position) FROM events")
-    async with asyncio.timeout(15):  # and reads past the imported reports
-        while watch.position < head:
-            await asyncio.sleep(0.1)
+    await eventually(lambda: watch.position >= head)  # and reads past the imported reports
     assert await hub.app[POOL].fetchval("SELECT count(*) FROM alerts") == 0
