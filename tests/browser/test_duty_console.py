@@ -10,6 +10,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, expect
 
 from hub.services.duty import today
+from tests.browser import test_township_mobile as mobile
 from tests.browser.test_command_centre import api_token, sign_in
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
@@ -98,4 +99,21 @@ async def test_a_county_dispatcher_lists_its_county_and_an_unscheduled_urgent_ca
     box = page.locator('#case-panel [data-field="duty-officer"]')
     await expect(box.locator(".duty-gap")).to_have_text("未排班")
     await expect(box).to_have_class("duty-box gap")
+    watched.assert_clean()
+
+
+async def test_the_phone_console_shows_the_lead_units_duty_officer_on_a_case(
+        hub: Hub, phone: BrowserContext) -> None:
+    operator = await hub.login("city_operator", None)
+    township = await mobile.township_at(hub, operator, QINGXIU_SEAT)
+    # Sanitation is township-led (R-sanitation-township): the handler's own government leads it.
+    case_id = await mobile.new_ticket(hub, await hub.hotline_key(), QINGXIU_SEAT, category="exposed_rubbish")
+    await put_officer(hub, operator, f"{township}-gov", "韦丽娟", "13907719999")
+    watched = await mobile.open_phone(phone, hub, await mobile.handler(hub, township))
+    await mobile.open_case(watched.page, case_id)
+    row = watched.page.locator('#view-case [data-field="duty-officer"]')
+    await expect(row).to_contain_text("值班人员")
+    await expect(row).to_contain_text("韦丽娟")
+    # Their own unit's officer: a colleague to hand over to, so the number is there to call.
+    await expect(row.locator("a.duty-phone")).to_have_attribute("href", "tel:13907719999")
     watched.assert_clean()
