@@ -38,12 +38,13 @@ CREATE TABLE duty_roster_changes (
 );
 CREATE INDEX duty_roster_changes_unit ON duty_roster_changes (unit, day, id);
 
-CREATE FUNCTION duty_roster_changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Append-only as audit_log is (migration 0010); one function for any table that must be (later logs reuse it).
+CREATE FUNCTION refuse_change_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'duty_roster_changes is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 CREATE TRIGGER duty_roster_changes_no_update_delete BEFORE UPDATE OR DELETE ON duty_roster_changes
-    FOR EACH ROW EXECUTE FUNCTION duty_roster_changes_append_only();
+    FOR EACH ROW EXECUTE FUNCTION refuse_change_append_only();
 CREATE TRIGGER duty_roster_changes_no_truncate BEFORE TRUNCATE ON duty_roster_changes
-    FOR EACH STATEMENT EXECUTE FUNCTION duty_roster_changes_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_append_only();
