@@ -16,10 +16,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hub.keys import DUTY, POOL
+from hub.keys import DUTY, LOCATOR, POOL
 from hub.services.duty import today
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
+from tools.demo import DEMO_ROSTER_GAPS, seed_demo_roster
 
 XINZHU = "450103001"  # 新竹街道, 青秀区
 CHINA = timedelta(hours=8)
@@ -233,3 +234,19 @@ async def test_the_cli_sets_lists_and_clears_with_field_errors(hub: Hub, databas
     assert await hub.app[DUTY].on_day(datetime.fromisoformat(day).date()) == []
     empty = await asyncio.to_thread(cli, database_url, "list", "--date", day)
     assert "nobody" in empty.stdout
+
+
+async def test_the_demo_roster_covers_today_and_tomorrow_but_its_gaps(hub: Hub) -> None:
+    locator, roster = hub.app[LOCATOR], hub.app[DUTY]
+    townships = [a["code"] for a in locator.children(None, "township")]
+    counties = [a["code"] for a in locator.children(None, "county")]
+    now = datetime.now(UTC)
+    made = await seed_demo_roster(roster, townships, counties, now)
+    assert made == 2 * (2 + 2 * len(counties) + len(townships) - len(DEMO_ROSTER_GAPS))
+    assert await seed_demo_roster(roster, townships, counties, now) == 0, "a second start changes nothing"
+    operator = await hub.login("city_operator", None)
+    for day in (today(now), today(now) + timedelta(days=1)):
+        _, body = await call(hub, operator, "GET", "/api/v1/duty", params={"date": day.isoformat()})
+        gaps = {u["code"] for u in body["units"] if not u["officers"]}
+        assert gaps == set(DEMO_ROSTER_GAPS), day
+    assert await roster.duty_officer("450100-zhzx", now) is not None
