@@ -71,8 +71,8 @@ def sees_duty_phone(principal: Principal, unit: str) -> bool:
     if principal.role in SEES_REPORTER or (principal.unit is not None and principal.unit == unit):
         return True
     area = unit.partition("-")[0]
-    return (principal.role == "county_dispatcher" and principal.area is not None and area.isdigit()
-            and code_within(area, principal.area))
+    return (principal.role == "county_dispatcher" and principal.area is not None and area.isascii()
+            and area.isdigit() and len(area) in (6, 9, 12, 15) and code_within(area, principal.area))
 
 
 def default_area(role: str, area: str | None) -> str | None:

@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from dispatch.codes import level_of
 from dispatch.inputs import HubDate, InputModel
 from dispatch.matrix import Matrix
-from geo.areas import code_within
+from geo.areas import code_pattern, code_within
 from hub.infra.db import Connection
 from hub.services.actors import AreaChain
 from hub.services.kpis import CHINA
@@ -33,9 +33,11 @@ SHIFT_MAX: Final = 16
 NOTE_MAX: Final = 200
 # Mainland numbers a duty phone may be: a mobile (13x–19x, 11 digits) or a landline with its area code
 # (0771-1234567, 0771-12345678, an extension after a dash), each optionally after +86 / 86.
-PHONE_PATTERN: Final = r"^(?:\+?86[ -]?)?(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(?:-\d{1,6})?)$"
+# ASCII digits only ([0-9]: a regex \d also matches full-width digits, which nobody can dial).
+PHONE_PATTERN: Final = r"^(?:\+?86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8}(?:-[0-9]{1,6})?)$"
 _PHONE = re.compile(PHONE_PATTERN)
-_UNIT_CODE = re.compile(r"^\d{6,15}-[a-z0-9_]{1,32}$")
+# A unit code: a division code of 6, 9, 12 or 15 digits (geo.areas), a dash, a kind.
+_UNIT_CODE = re.compile(code_pattern().removesuffix("$") + r"-[a-z0-9_]{1,32}$")
 
 
 class DutyAssignment(InputModel):

@@ -59,11 +59,12 @@ async def test_the_city_and_a_county_set_officers_within_their_jurisdiction_and_
     status, body = await call(hub, handler, "PUT", f"/api/v1/duty/{XINZHU}-gov", json=officer(day))
     assert status == 403, body
 
-    for unit in ("450103-nope", "999999-gov", "not-a-unit", "450103001999-gov"):
+    for unit in ("450103-nope", "999999-gov", "not-a-unit", "450103001999-gov", "4501031-gov", "４５０１０３-gov"):
         status, body = await call(hub, operator, "PUT", f"/api/v1/duty/{unit}", json=officer(day))
         assert status == 422 and fields(body) == {"unit"}, (unit, body)
     for bad, field in ((officer(day, phone="12345"), "phone"), (officer(day, phone="138123456789"), "phone"),
-                       (officer(day, phone="1381234567\x00"), "phone"), (officer(day, name="黄\x00"), "name"),
+                       (officer(day, phone="1381234567\x00"), "phone"),
+                       (officer(day, phone="１３８１２３４５６７８"), "phone"), (officer(day, name="黄\x00"), "name"),
                        (officer(day, name="黄" * 33), "name"), (officer(day, name="  "), "name"),
                        (officer("2026-13-01"), "date"), (officer(day, shift="班" * 17), "shift"),
                        (officer(day, note="x" * 201), "note"), ({"date": day, "name": "黄"}, "phone")):
