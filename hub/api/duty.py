@@ -1,5 +1,6 @@
 """The duty roster (值班) over HTTP: GET /api/v1/duty (who is on duty on a day, in the caller's jurisdiction),
-PUT /api/v1/duty/{unit} (put an officer on a day's roster), DELETE /api/v1/duty/{unit} (take them off).
+PUT /api/v1/duty/{unit} (put an officer on a day's roster), DELETE /api/v1/duty/{unit} (take them off),
+GET /api/v1/duty/{unit}/changes (who changed it when).
 
 Who reads: every staff role, clipped to its jurisdiction — the city's roles every unit, a county dispatcher the
 units of its county (its government, bureaus and townships), a township handler or grid worker its township's.
@@ -149,6 +150,22 @@ async def clear_duty(request: web.Request) -> web.Response:
     return json_response({"unit": {"code": unit.code, "name": unit.name, "level": unit.level}, "cleared": cleared})
 
 
+async def duty_changes(request: web.Request) -> web.Response:
+    """Who changed a unit's roster, when, from what to what: the change log, newest first."""
+    principal = await principal_of(request, *SETTERS, "auditor")
+    unit = _unit_of(request, principal)
+    changes = await request.app[DUTY].changes(unit.code)
+    if sees_duty_phone(principal, unit.code):
+        if any(c["before"] or c["after"] for c in changes):
+            await record_duty_read(request, principal, [unit.code])
+    else:
+        for change in changes:
+            for side in ("before", "after"):
+                if change[side]:
+                    change[side] = shown(principal, unit.code, change[side])
+    return json_response({"unit": {"code": unit.code, "name": unit.name, "level": unit.level}, "changes": changes})
+
+
 _UNIT_PARAM: dict[str, Any] = {"name": "unit", "in": "path", "required": True,
                                "schema": {"type": "string", "minLength": 1, "maxLength": 64},
                                "description": "a responsibility-matrix unit code: 450103-gov, 450103-cgj, "
@@ -191,6 +208,20 @@ ROUTES = [
             "type": "object", "properties": {"unit": _UNIT_REF, "officer": _OFFICER},
             "required": ["unit", "officer"]})},
             **errors(400, 401, 403, 404, 422)}}),
+    Route("GET", "/api/v1/duty/{unit}/changes", duty_changes, {
+        "summary": "the unit's roster changes, newest first: who set or cleared which day's shift when, the entry "
+                   "before and after (admin, city operator, auditor; a county dispatcher within its county)",
+        "security": [{"bearer": []}], "parameters": [_UNIT_PARAM],
+        "responses": {"200": {"description": "the change log", **_json({
+            "type": "object", "properties": {"unit": _UNIT_REF, "changes": {"type": "array", "items": {
+                "type": "object", "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                    "by": {"type": "string"}, "action": {"enum": ["set", "clear"]},
+                    "date": {"type": "string", "format": "date"}, "shift": {"type": "string"},
+                    "before": {"type": ["object", "null"]}, "after": {"type": ["object", "null"]}},
+                "required": ["id", "at", "by", "action", "date", "shift", "before", "after"]}}},
+            "required": ["unit", "changes"]})},
+            **errors(401, 403, 404, 422)}}),
     Route("DELETE", "/api/v1/duty/{unit}", clear_duty, {
         "summary": "take a unit's officers of a day (or one shift) off the roster; logged with who and when",
         "security": [{"bearer": []}], "parameters": [_UNIT_PARAM, *query(DutyClear)],

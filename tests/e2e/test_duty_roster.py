@@ -90,8 +90,16 @@ async def test_the_city_and_a_county_set_officers_within_their_jurisdiction_and_
     assert status == 200 and body["cleared"] == 1, body
     status, body = await call(hub, qingxiu, "DELETE", "/api/v1/duty/450103-cgj", params={"date": "yesterday"})
     assert status == 422 and fields(body) == {"date"}, body
-    changes = await hub.app[DUTY].changes("450103-cgj")
+    status, body = await call(hub, qingxiu, "GET", "/api/v1/duty/450103-cgj/changes")
+    assert status == 200, body
+    changes = body["changes"]
     assert [c["action"] for c in changes] == ["clear", "set"] and changes[0]["before"]["name"] == "黄海峰"
+    assert changes[0]["by"].startswith("county_dispatcher:") and changes[1]["after"]["phone"] == "0771-5551234"
+    auditor = await hub.login("auditor", None)
+    status, body = await call(hub, auditor, "GET", "/api/v1/duty/450103-cgj/changes")
+    assert status == 200 and body["changes"][1]["after"]["phone"] == "077****1234", body
+    assert (await call(hub, qingxiu, "GET", "/api/v1/duty/450102-gov/changes"))[0] == 404
+    assert (await call(hub, handler, "GET", f"/api/v1/duty/{XINZHU}-gov/changes"))[0] == 403
 
 
 async def test_each_role_reads_its_jurisdiction_and_only_the_callers_see_the_numbers(hub: Hub) -> None:
