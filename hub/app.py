@@ -38,6 +38,7 @@ from hub.services.admission import Admission
 from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -187,6 +188,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     sessions = app[keys.SESSIONS] = SessionWatch(pool, app[keys.REDIS], f"cityloop:{namespace}:revoked",
                                                  settings.session_check_s)
     clock = app[keys.CLOCK]
+    app[keys.DUTY] = DutyRoster(pool, policy.matrix, app[keys.LOCATOR].area_chain)
     app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
                                      understander=understander, learned=learned.lookup)

@@ -266,6 +266,61 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duty(settings: Settings, args: argparse.Namespace) -> int:
+    """The duty roster (值班): set, list, clear. Changes are logged as "cli:<os user>"; a list shows the numbers
+    (whoever runs this holds the database) and is recorded in the access audit like an unmasked API read."""
+    import getpass
+    from datetime import date
+
+    from hub.app import load_policy
+    from hub.identity import audit
+    from hub.infra.clock import Clock
+    from hub.services.boundaries import Boundaries
+    from hub.services.duty import DutyAssignment, DutyRoster, today
+    from hub.services.locator import area_chain
+
+    by = f"cli:{getpass.getuser()}"
+    day = date.fromisoformat(args.date) if args.date else today(Clock().now())
+
+    async def run(pool: asyncpg.Pool) -> int:
+        boundaries = Boundaries(pool, settings.near_boundary_m)
+        await boundaries.refresh()  # the areas' names: a township's government is named after its township
+        roster = DutyRoster(pool, load_policy(settings).matrix, lambda code: area_chain(boundaries.index, code))
+        if args.action == "list":
+            entries = await roster.on_day(day, [args.within] if args.within else [])
+            for e in entries:
+                unit = roster.unit(e["unit"])
+                hours = f" {e['starts']}–{e['ends']}" if e["starts"] else ""
+                print(f"{e['date']} {e['unit']:<16} {unit.name if unit else '?'} {e['shift'] or '全天'}{hours} "
+                      f"{e['name']} {e['phone']}{' (' + e['note'] + ')' if e['note'] else ''} "
+                      f"— set by {e['set_by']} at {e['set_at']}")
+            if not entries:
+                print(f"nobody is on the roster on {day.isoformat()}")
+            else:
+                await audit.record(pool, "personal_data_read", username=by, path="cli duty list",
+                                   detail={"data": ["duty_phone"], "units": sorted({e["unit"] for e in entries})})
+            return 0
+        unit = roster.unit(args.unit)
+        if unit is None:
+            print(f"cityloop duty: unit: {args.unit!r} is no unit of the responsibility matrix "
+                  "(e.g. 450103-gov, 450103-cgj, 450103001-gov)", file=sys.stderr)
+            return 2
+        if args.action == "clear":
+            cleared = await roster.clear(unit.code, day, args.shift, by)
+            print(f"{cleared} duty entr{'y' if cleared == 1 else 'ies'} of {unit.name} on {day.isoformat()} cleared")
+            return 0
+        entry = DutyAssignment.model_validate({
+            "date": day, "name": args.name, "phone": args.phone, "shift": args.shift or "", "starts": args.starts,
+            "ends": args.ends, "note": args.note})
+        saved = await roster.set(unit.code, entry, by)
+        print(f"{unit.name} ({unit.code}) {saved['date']} {saved['shift'] or '全天'}: {saved['name']} {saved['phone']}")
+        return 0
+
+    with _database(settings) as url:
+        code = asyncio.run(_with_conn(url, run))
+    return code if isinstance(code, int) else 1
+
+
 async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
@@ -394,6 +449,24 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = learned.add_parser("revoke", help="stop applying a learned wording (kept, with who revoked it)")
     revoke.add_argument("key", help="the normalised wording, as `learned list` shows it")
     revoke.add_argument("--by", default=os.environ.get("USER", "admin"), help="who revokes it (recorded)")
+    duty = sub.add_parser("duty", help="the duty roster (值班): who is on duty in a unit on a day").add_subparsers(
+        dest="action", required=True)
+    duty_set = duty.add_parser("set", help="put an officer on a unit's roster for a day (replaces the same shift)")
+    duty_set.add_argument("unit", help="a matrix unit code: 450103-gov, 450103-cgj, 450103001-gov, 450100-zhzx")
+    duty_set.add_argument("--date", help="YYYY-MM-DD, the local day the shift starts (default today)")
+    duty_set.add_argument("--name", required=True)
+    duty_set.add_argument("--phone", required=True, help="a mainland mobile or landline number")
+    duty_set.add_argument("--shift", help="a shift label (白班, 夜班); default the whole day")
+    duty_set.add_argument("--starts", help="the shift's local start, HH:MM (with --ends and --shift)")
+    duty_set.add_argument("--ends", help="the shift's local end, HH:MM; not after --starts: the next morning")
+    duty_set.add_argument("--note")
+    duty_list = duty.add_parser("list", help="every officer on the roster on a day")
+    duty_list.add_argument("--date", help="YYYY-MM-DD (default today)")
+    duty_list.add_argument("--within", help="only units inside this area code")
+    duty_clear = duty.add_parser("clear", help="take a unit's officers of a day (or one shift) off the roster")
+    duty_clear.add_argument("unit")
+    duty_clear.add_argument("--date", help="YYYY-MM-DD (default today)")
+    duty_clear.add_argument("--shift", help="only this shift (default: every shift of the day)")
     imports = sub.add_parser("import", help="history from an earlier system").add_subparsers(dest="action",
                                                                                              required=True)
     tickets = imports.add_parser("tickets", help="12345 tickets (JSON Lines, the push API's schema plus `outcome`) "
@@ -443,8 +516,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_devices(settings, args)
         if args.command == "learned":
             return cmd_learned(settings, args)
+        if args.command == "duty":
+            return cmd_duty(settings, args)
         if hasattr(args, "run"):  # a plugin command
             return int(args.run(settings, args))
+    except ValidationError as exc:  # a field of `duty set`, named
+        print(f"cityloop {args.command}: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors(include_url=False)),
+            file=sys.stderr)
+        return 2
     except (ValueError, asyncpg.PostgresError) as exc:
         print(f"cityloop {args.command}: {exc}", file=sys.stderr)
         return 2

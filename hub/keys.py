@@ -21,6 +21,7 @@ from hub.services.admission import Admission
 from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -60,6 +61,8 @@ KPIS = web.AppKey("kpis", Kpis)
 # What dispatchers' choices taught: `app[LEARNED].lookup` is the `learned` callable of the understanding step.
 LEARNED = web.AppKey("learned", LearnedCategories)
 HEADLINE = web.AppKey("headline", Headline)
+# The duty roster (值班): `app[DUTY].duty_officer(unit, at)` is who to phone in a unit now.
+DUTY = web.AppKey("duty", DutyRoster)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)

@@ -9,6 +9,7 @@ import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +23,7 @@ from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import add_api_key, add_user, hash_password, save_user
 from hub.infra.settings import Settings
 from hub.services.boundaries import activate, active_versions, exclusive, store_version
+from hub.services.duty import DutyAssignment, DutyRoster, today
 from tools.simulation import content
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,38 @@ async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
         await accounts.api_key(role)
     await accounts.user("city_operator", "450100")
     return accounts
+
+
+# The demo roster (值班) leaves these townships' governments without an officer, so that the command centre's
+# 今日值班 shows what a gap looks like (未排班); every other county and township has one today and tomorrow.
+DEMO_ROSTER_GAPS: Final = frozenset({"450103005-gov", "450102003-gov"})
+
+
+async def seed_demo_roster(roster: DutyRoster, townships: Sequence[str], counties: Sequence[str],
+                           now: datetime) -> int:
+    """Today's and tomorrow's duty officers (值班) for the demo: the city's command centre and every county's
+    government by day (白班 08:00–18:00) and night (夜班 18:00–08:00), every township's government for the whole
+    day but DEMO_ROSTER_GAPS. Names and numbers are made up, the same on every run; a unit someone already put on
+    the roster is left as it is. How many entries were set."""
+    first = today(now)
+    count = 0
+    for day in (first, first + timedelta(days=1)):
+        taken = {e["unit"] for e in await roster.on_day(day)}
+        plan: list[tuple[str, str, str | None, str | None]] = [("450100-zhzx", "白班", "08:00", "18:00"),
+                                                                ("450100-zhzx", "夜班", "18:00", "08:00")]
+        for county in counties:
+            plan += [(f"{county}-gov", "白班", "08:00", "18:00"), (f"{county}-gov", "夜班", "18:00", "08:00")]
+        plan += [(f"{code}-gov", "", None, None) for code in townships if f"{code}-gov" not in DEMO_ROSTER_GAPS]
+        for unit, shift, starts, ends in plan:
+            if unit in taken or roster.unit(unit) is None:
+                continue
+            rng = random.Random(f"{unit}/{day.isoformat()}/{shift}")
+            name = content.pick(rng, content.SURNAMES) + "".join(rng.choice(content.GIVEN) for _ in range(2))
+            phone = rng.choice(content.MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+            await roster.set(unit, DutyAssignment.model_validate(
+                {"date": day, "name": name, "phone": phone, "shift": shift, "starts": starts, "ends": ends}), "demo")
+            count += 1
+    return count
 
 
 def print_banner(base_url: str, *, simulating: bool = False, sla_speed: float | None = None) -> None:
@@ -240,7 +274,7 @@ def serve_demo(settings: Settings, *, simulate: bool, history_days: int = HISTOR
     MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users, (unless `simulate`
     is false) the live simulator while it serves, and last the framed banner."""
     from hub.cli import cmd_serve
-    from hub.keys import POOL, SETTINGS
+    from hub.keys import CLOCK, DUTY, LOCATOR, POOL, SETTINGS
 
     sla_speed: float | None = None
     if settings.policy_file is None:  # the demo policy, its time limits as fast as the simulated crew
@@ -256,6 +290,9 @@ def serve_demo(settings: Settings, *, simulate: bool, history_days: int = HISTOR
     @contextlib.asynccontextmanager
     async def while_serving(app: web.Application, base: str) -> AsyncIterator[None]:
         accounts = await seed_demo(app[POOL])
+        locator = app[LOCATOR]
+        await seed_demo_roster(app[DUTY], [a["code"] for a in locator.children(None, "township")],
+                               [a["code"] for a in locator.children(None, "county")], app[CLOCK].now())
         # In the background: the hub serves at once, and the history lands within seconds (README, "Importing
         # history": its events never reach the consoles' live feed).
         history = asyncio.create_task(seed_demo_history(app, history_days))

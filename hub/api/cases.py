@@ -14,6 +14,7 @@ from dispatch.case import STATES, area_codes
 from dispatch.inputs import AreaCode, InputModel, check_moment
 from dispatch.permissions import available_actions
 from hub.api.audit import record_case_read
+from hub.api.duty import case_duty_officer
 from hub.api.errors import ApiError, json_response, path_uuid
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
@@ -103,6 +104,8 @@ async def get_case(request: web.Request) -> web.Response:
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e, who in zip(events, by, strict=True)
     ]
+    # 值班: whom to phone in the lead unit now (the command centre shows it on urgent cases' panels).
+    case["duty_officer"] = await case_duty_officer(request, principal, doc)
     await record_case_read(request, principal, doc)
     return json_response(case)
 

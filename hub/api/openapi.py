@@ -18,11 +18,12 @@ from hub.api.geo import RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.schema import Error, inline_defs
+from hub.services.duty import DutyAssignment
 
 # The models operations refer to by `$ref` (hub.api.schema.ref): they become components.schemas.
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
                                   TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS,
-                                  *alerts_api.OPENAPI_MODELS]
+                                  *alerts_api.OPENAPI_MODELS, DutyAssignment]
 
 
 def action_request_schema() -> dict[str, Any]:

@@ -65,7 +65,8 @@ async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
     return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
             "alert_id": [alert_id],
             "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
-            "code": ["450103", "450103001"], "service_code": ["010101"]}
+            "code": ["450103", "450103001"], "service_code": ["010101"],
+            "unit": ["450103001-gov", "450103-cgj", "450100-zhzx"]}
 
 
 def config(ids: dict[str, list[Any]]) -> str:
