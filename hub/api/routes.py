@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub.api import (
     actions,
+    analysis,
     audit,
     cases,
     console,
@@ -57,7 +58,7 @@ _SITE = [
 ]
 
 ROUTES: list[Route] = [
-    *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES,
+    *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES, *analysis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
     *learned.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/
