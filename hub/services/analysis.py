@@ -285,7 +285,8 @@ WITH r AS (
 SELECT a.case_id AS a, b.case_id AS b
 FROM r a CROSS JOIN (VALUES (-1), (0), (1)) AS near(d)
 JOIN r b ON b.category_code = a.category_code AND b.band = a.band + near.d
-WHERE b.case_id > a.case_id AND abs(extract(epoch FROM b.reported_at - a.reported_at)) <= extract(epoch FROM $3::interval)
+WHERE b.case_id > a.case_id
+  AND abs(extract(epoch FROM b.reported_at - a.reported_at)) <= extract(epoch FROM $3::interval)
   AND {EARTH_RADIUS_M} * sqrt(radians(a.lat - b.lat) ^ 2
                               + (cos(radians((a.lat + b.lat) / 2)) * radians(a.lng - b.lng)) ^ 2) <= $4::float8
 UNION ALL
