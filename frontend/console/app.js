@@ -6,6 +6,7 @@ import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
 import { FeedList } from "./feedlist.js";
+import { AnalysisPanel } from "./analysis.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { CasePanel } from "./panel.js";
@@ -155,6 +156,7 @@ async function start() {
     rates: $("#kpi-rates"), trend: $("#kpi-trend"), ranking: $("#kpi-ranking"), rankNote: $("#kpi-rank-note"),
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
+  const analysis = new AnalysisPanel({ api, toast, area: user.area, onCase: openCase, root: $("#analysis-panel") });
 
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
@@ -201,6 +203,7 @@ async function start() {
     document.querySelectorAll(".col-right .tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
     document.querySelectorAll(".col-right .tab-body").forEach((b) => { b.hidden = b.dataset.body !== name; });
     if (name === "kpi") kpi.show(); else kpi.hide();
+    if (name === "analysis") analysis.show(); else analysis.hide();
   }
   document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -234,7 +237,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline,
+    feed, store, map, panel, queues, kpi, analysis, headline,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -251,6 +254,7 @@ async function start() {
     queues.render();
     panel.render();
     kpi.relabel();
+    analysis.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");
@@ -258,7 +262,7 @@ async function start() {
   });
 
   setInterval(() => { panel.tick(); queues.tick(); }, 1000);
-  window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); });
+  window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); analysis.resize(); });
 
   renderHeadline();
   headline.load();

@@ -305,7 +305,7 @@ async def repeats(request: web.Request, q: RepeatQuery) -> tuple[dict[str, Any],
             "area": {"code": place.area, "level": place.level, "name": _area_name(request, place.area)},
             "candidates": found}
     columns = ("category_code", "category_name", "area_code", "area_name", "address", "lng", "lat", "spread_m",
-               "reports", "first_reported_at", "last_reported_at", "tickets")
+               "reports", "problems", "first_reported_at", "last_reported_at", "tickets")
     return body, [Table("repeats", columns, found)]
 
 

@@ -30,6 +30,7 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "p50_hours": ("中位时长(小时)", "p50 (hours)"), "p90_hours": ("P90时长(小时)", "p90 (hours)"),
     "oldest_hours": ("最长等待(小时)", "Oldest (hours)"), "oldest_tickets": ("等待最久的工单", "Oldest tickets"),
     "kind": ("类型", "Kind"), "reason": ("原因", "Reason"), "reports": ("反映次数", "Reports"),
+    "problems": ("独立工单数", "Cases (not merged)"),
     "first_reported_at": ("首次反映", "First reported"), "last_reported_at": ("最近反映", "Last reported"),
     "spread_m": ("范围(米)", "Spread (m)"), "lng": ("经度", "Longitude"), "lat": ("纬度", "Latitude"),
     "address": ("地址", "Address"), "tickets": ("工单号", "Tickets"), "day": ("日期", "Day"),

@@ -62,6 +62,8 @@ def _candidate(reports: list[asyncpg.Record]) -> dict[str, Any]:
         "address": next((r["address"] for r in reports if r["address"]), None),
         "lng": round(lng, 6) if lng is not None else None, "lat": round(lat, 6) if lat is not None else None,
         "spread_m": round(spread, 1) if spread is not None else None, "reports": len(reports),
+        # Reports merged into another as duplicates are reports, not separate problems: both counts are shown.
+        "problems": sum(r["state"] != "merged" for r in reports),
         "first_reported_at": first["reported_at"].isoformat(), "last_reported_at": last["reported_at"].isoformat(),
         "tickets": [r["ticket_no"] for r in reports if r["ticket_no"]],
         "cases": [{"case_id": str(r["case_id"]), "ticket_no": r["ticket_no"], "state": r["state"],
