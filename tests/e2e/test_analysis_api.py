@@ -267,3 +267,16 @@ async def test_a_level_above_the_area_and_a_nul_are_refused(hub: Hub) -> None:
     for name, params in (("repeats", {"days": "93"}), ("repeats", {"radius_m": "5"}), ("trend", {"horizon": "30"})):
         status, body = await get(hub, operator, name, **params)
         assert status == 422 and body["error"]["fields"][0]["field"] == next(iter(params)), (name, body)
+
+
+async def test_the_analysis_routes_are_in_openapi_with_their_parameters(hub: Hub) -> None:
+    async with hub.http.get(f"{hub.base}/openapi.json") as resp:
+        paths = (await resp.json())["paths"]
+    for name in ("volumes", "funnel", "returns", "repeats", "trend"):
+        for suffix in ("", ".csv", ".xlsx"):
+            operation = paths[f"/api/v1/analysis/{name}{suffix}"]["get"]
+            names = {p["name"] for p in operation["parameters"]}
+            assert {"from", "to", "area", "category", "source", "lang"} <= names, (name, suffix)
+    volumes = {p["name"]: p for p in paths["/api/v1/analysis/volumes"]["get"]["parameters"]}
+    assert volumes["period"]["schema"]["enum"] == ["day", "week", "month"]
+    assert "text/csv" in paths["/api/v1/analysis/returns.csv"]["get"]["responses"]["200"]["content"]
