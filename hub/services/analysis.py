@@ -168,7 +168,8 @@ class Analysis:
         """The slim facts of these reports, for the repeat-complaint list."""
         rows: list[asyncpg.Record] = await self._pool.fetch(
             "SELECT case_id, ticket_no, state, source, category_code, county_code, township_code, community_code, "
-            "lat, lng, reported_at, CASE WHEN lat IS NULL THEN doc->'report'->>'address' END AS address "
+            "lat, lng, reported_at, CASE WHEN lat IS NULL THEN doc->'report'->>'address' END AS address, "
+            "coalesce((doc->'report'->>'confidential')::boolean, false) AS confidential "
             "FROM cases WHERE case_id = ANY($1::uuid[]) ORDER BY reported_at", case_ids)
         return rows
 

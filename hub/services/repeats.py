@@ -51,7 +51,10 @@ def _metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 def _candidate(reports: list[asyncpg.Record]) -> dict[str, Any]:
     first, last = reports[0], reports[-1]
-    points = [(r["lat"], r["lng"]) for r in reports if r["lat"] is not None]
+    # A confidential (保密) report's place is hidden in every list (hub.identity.access): it counts and is listed
+    # by ticket, but lends neither its point nor its address to the candidate's place.
+    shown = [r for r in reports if not r["confidential"]]
+    points = [(r["lat"], r["lng"]) for r in shown if r["lat"] is not None]
     lat = sum(p[0] for p in points) / len(points) if points else None
     lng = sum(p[1] for p in points) / len(points) if points else None
     spread = (max(_metres(lat, lng, p[0], p[1]) for p in points)
@@ -59,7 +62,7 @@ def _candidate(reports: list[asyncpg.Record]) -> dict[str, Any]:
     area = next((r[c] for c in ("community_code", "township_code", "county_code") for r in reports if r[c]), None)
     return {
         "category_code": first["category_code"], "area_code": area,
-        "address": next((r["address"] for r in reports if r["address"]), None),
+        "address": next((r["address"] for r in shown if r["address"]), None),
         "lng": round(lng, 6) if lng is not None else None, "lat": round(lat, 6) if lat is not None else None,
         "spread_m": round(spread, 1) if spread is not None else None, "reports": len(reports),
         # Reports merged into another as duplicates are reports, not separate problems: both counts are shown.

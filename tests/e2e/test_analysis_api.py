@@ -46,10 +46,11 @@ async def seed(hub: Hub, clock: FixedClock) -> Seeded:
     s.township = township
     s.address = {i: f"青秀区{township['name']}{c}门口" for i, c in enumerate(communities)}
 
-    async def report(name: str, category: str, place: int | None, reported_at: datetime | None = None) -> None:
+    async def report(name: str, category: str, place: int | None, reported_at: datetime | None = None,
+                     confidential: bool = False) -> None:
         at = reported_at or clock.now()
         body = (ticket(XINGNING_SEAT, category=category) if place is None
-                else ticket(None, address=s.address[place], category=category))
+                else ticket(None, address=s.address[place], category=category, confidential=confidential))
         body["reported_at"] = at.isoformat()
         status, answer = await push(hub, key, body)
         assert status == 202, answer
@@ -62,7 +63,7 @@ async def seed(hub: Hub, clock: FixedClock) -> Seeded:
     clock.set(WEEK1)
     await report("v1", "exposed_rubbish", 0)
     await report("v2", "noise", 1)
-    await report("rep1", "manhole_cover", 5)
+    await report("rep1", "manhole_cover", 5, confidential=True)  # counts, but lends no place to the candidate
     # v1: returned (职能不符), the return refused, signed, resolved, called back unsolved → a redo (返工).
     clock.advance(HOUR)
     case = await operator.case(s.ids["v1"])
@@ -200,7 +201,8 @@ async def test_analysis_counts_clips_and_exports(settings: Settings) -> None:
         [candidate] = repeats["candidates"]
         assert candidate["category_code"] == "010201" and candidate["reports"] == 3
         assert [c["case_id"] for c in candidate["cases"]] == [s.ids["rep1"], s.ids["rep2"], s.ids["rep3"]]
-        assert candidate["first_reported_at"] == WEEK1.isoformat()
+        assert candidate["first_reported_at"] == WEEK1.isoformat() and candidate["problems"] == 3
+        assert candidate["address"] in (None, s.address[5]) and candidate["area_code"].startswith(x)
         assert (await ok(hub, operator, "repeats", min_reports=4, **weeks))["candidates"] == []
         assert (await ok(hub, operator, "repeats", days=5, **weeks))["candidates"][0]["reports"] == 2
         assert (await ok(hub, xingning, "repeats", **weeks))["candidates"] == []
@@ -220,6 +222,10 @@ async def test_analysis_counts_clips_and_exports(settings: Settings) -> None:
         table = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
         [csv_row] = [r for r in table if r["区域编码"] == x]
         assert (csv_row["数量"], csv_row["上期数量"], csv_row["环比变化率(%)"]) == ("5", "4", "25.0")
+        _, disposition, raw = await ok(hub, operator, "volumes.csv", area="450103", sheet="totals", **week2)
+        assert disposition == 'attachment; filename="analysis-volumes-totals.csv"'
+        [total_row] = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert (total_row["区域编码"], total_row["数量"], total_row["环比变化"]) == (x, "5", "1")
         _, _, raw = await ok(hub, operator, "returns", format="csv", lang="en", **weeks)
         assert {r["Reason"] for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))} == {
             "Not our remit", "Unsolved at callback"}
