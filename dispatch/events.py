@@ -59,6 +59,7 @@ class Case(TypedDict):
     merge_suggestion: JsonDict | None
     understanding: JsonDict | None  # what intake read from the words: code, confidence, evidence, rule
     sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
+    imported: bool  # history from an earlier system (数据平滑迁移): no live clocks, callbacks or merges
     dispatched_at: str | None
     accepted_at: str | None
     resolved_at: str | None

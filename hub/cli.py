@@ -285,6 +285,39 @@ def cmd_rebuild(settings: Settings) -> int:
     return 0
 
 
+def cmd_import_tickets(settings: Settings, path: Path, batch: int) -> int:
+    """`cityloop import tickets PATH`: history from an earlier 12345 system (hub.services.history_import), with
+    a progress bar (rich) and a summary; exit code 1 when a line was rejected."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hub.app import load_policy
+    from hub.services.history_import import HistoryImporter, ImportSummary, read_lines
+
+    if not path.is_file():
+        print(f"cityloop import: no such file: {path}", file=sys.stderr)
+        return 2
+    with path.open("rb") as f:
+        total = sum(1 for _ in f)
+    policy = load_policy(settings)
+
+    async def run(pool: asyncpg.Pool) -> ImportSummary:
+        importer = await HistoryImporter.open(pool, policy, settings.near_boundary_m, batch=batch)
+        with Progress(TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), transient=False) as progress:
+            task = progress.add_task(path.name, total=total)
+            return await importer.run(read_lines(path), lambda n: progress.advance(task, n))
+
+    with _database(settings) as url:
+        summary = asyncio.run(_with_conn(url, run))
+    assert isinstance(summary, ImportSummary)
+    rate = summary.imported / summary.seconds if summary.seconds else 0.0
+    print(f"imported: {summary.imported:,}  already there: {summary.already_there:,}  "
+          f"rejected: {len(summary.rejected):,}  ({summary.seconds:.1f} s, {rate:,.0f} tickets/s)")
+    for rejected in summary.rejected:
+        print(rejected)
+    return 1 if summary.rejected else 0
+
+
 def run_with_database(settings: Settings, fn: Callable[[asyncpg.Pool], Awaitable[object]]) -> object:
     """For plugin commands: `fn` on a pool of the database the built-in commands use (DATABASE_URL, else the
     embedded one under CITYLOOP_DATA_DIR), migrated first."""
@@ -358,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = learned.add_parser("revoke", help="stop applying a learned wording (kept, with who revoked it)")
     revoke.add_argument("key", help="the normalised wording, as `learned list` shows it")
     revoke.add_argument("--by", default=os.environ.get("USER", "admin"), help="who revokes it (recorded)")
+    imports = sub.add_parser("import", help="history from an earlier system").add_subparsers(dest="action",
+                                                                                             required=True)
+    tickets = imports.add_parser("tickets", help="12345 tickets (JSON Lines, the push API's schema plus `outcome`) "
+                                                 "recorded at their original times, idempotent by ticket_no")
+    tickets.add_argument("path", type=Path)
+    tickets.add_argument("--batch", type=_positive, default=500, help="tickets per transaction")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
@@ -391,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_keys_origins(settings, args.name, args.add, args.remove)
         if args.command == "keys":
             return cmd_keys_add(settings, args.name, args.role, args.callback_origin)
+        if args.command == "import":
+            return cmd_import_tickets(settings, args.path, args.batch)
         if args.command == "projections":
             return cmd_rebuild(settings)
         if args.command == "geo":

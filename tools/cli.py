@@ -19,6 +19,9 @@ Subparsers = Any  # argparse's _SubParsersAction, which is private
 def demo(sub: Subparsers) -> None:
     parser = sub.add_parser("demo", help="serve with demo data, logins and a live simulator")
     parser.add_argument("--no-simulate", action="store_true", help="no simulated traffic")
+    parser.add_argument("--history-days", type=int, default=28, metavar="N",
+                        help="import N days of generated background history at start when the database has none "
+                             "(0: none)")
     parser.set_defaults(run=run_demo)
 
 
@@ -61,6 +64,28 @@ def eval_intake(sub: Subparsers) -> None:
     parser.set_defaults(run=run_eval_intake)
 
 
+def generate_history(sub: Subparsers) -> None:
+    parser = sub.add_parser("generate-history", help="N days of realistic background 12345 tickets with outcomes, "
+                                                     "as JSON Lines for `cityloop import tickets`")
+    history_arguments(parser)
+    parser.set_defaults(run=run_generate_history)
+
+
+def history_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
+    parser.add_argument("--days", type=int, default=28, help="how many days of history, ending last midnight")
+    parser.add_argument("--per-day", type=float, default=300.0, help="tickets on an ordinary weekday")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file to write")
+    parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
+
+
+def run_generate_history(settings: Settings, args: argparse.Namespace) -> int:
+    from tools.simulation.history import run
+
+    return run(args)
+
+
 def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -72,7 +97,7 @@ def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     from tools.demo import serve_demo
 
-    return serve_demo(settings, simulate=not args.no_simulate)
+    return serve_demo(settings, simulate=not args.no_simulate, history_days=args.history_days)
 
 
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:

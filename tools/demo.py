@@ -204,7 +204,37 @@ async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
         return True
 
 
-def serve_demo(settings: Settings, *, simulate: bool) -> int:
+HISTORY_DAYS: Final = 28
+HISTORY_PER_DAY: Final = 150.0  # tickets on an ordinary weekday (tools.simulation.history)
+HISTORY_SEED: Final = 17
+
+
+async def seed_demo_history(app: web.Application, days: int, per_day: float = HISTORY_PER_DAY) -> None:
+    """When the database holds no imported history yet: `days` days of generated background tickets with their
+    outcomes, imported as `cityloop import tickets` would (the KPI tab and the analyses have a past to show).
+    The demo policy at its real speed: history's deadlines were real days, not the demo's faster ones."""
+    import orjson
+
+    from hub.keys import LOCATOR, POOL
+    from hub.services.history_import import HistoryImporter
+    from hub.services.understanding import build_understander
+    from tools.simulation.history import generate
+
+    pool = app[POOL]
+    if days <= 0 or await pool.fetchval("SELECT EXISTS (SELECT 1 FROM cases WHERE imported)"):
+        return
+    policy = Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes())
+    understander = await asyncio.to_thread(build_understander, policy)  # the hub's own, cached by content
+    # Small transactions: each holds the store's append lock, and the demo's live traffic is flowing meanwhile.
+    importer = HistoryImporter(pool, app[LOCATOR], policy, understander, batch=200)
+    tickets = await asyncio.to_thread(lambda: [orjson.dumps(t) for t in generate(days, per_day, seed=HISTORY_SEED)])
+    summary = await importer.run(tickets)
+    log.info("demo history imported", extra={"days": days, "imported": summary.imported,
+                                             "already_there": summary.already_there,
+                                             "rejected": len(summary.rejected), "seconds": round(summary.seconds, 1)})
+
+
+def serve_demo(settings: Settings, *, simulate: bool, history_days: int = HISTORY_DAYS) -> int:
     """`cityloop serve` with the demo around it: the demo policy with its time limits DEMO_SPEED times shorter
     (written to the data directory; unless CITYLOOP_POLICY_FILE names another policy), its own Mosquitto when
     MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users, (unless `simulate`
@@ -226,6 +256,10 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
     @contextlib.asynccontextmanager
     async def while_serving(app: web.Application, base: str) -> AsyncIterator[None]:
         accounts = await seed_demo(app[POOL])
+        # In the background: the hub serves at once, and the history lands within seconds (README, "Importing
+        # history": its events never reach the consoles' live feed).
+        history = asyncio.create_task(seed_demo_history(app, history_days))
+        history.add_done_callback(_report_history_end)
         simulator: asyncio.Task[object] | None = None
         if simulate:
             from tools.simulation import SimConfig, Simulator
@@ -244,6 +278,9 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
         try:
             yield
         finally:
+            history.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
+                await history
             if simulator is not None:
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
@@ -256,3 +293,8 @@ def _report_simulator_end(task: asyncio.Task[object]) -> None:
     """The demo's simulator runs until shutdown; if it stops before, say why (the hub keeps serving)."""
     if not task.cancelled() and task.exception() is not None:
         logging.getLogger("tools.simulation").error("the demo simulator stopped", exc_info=task.exception())
+
+
+def _report_history_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the demo history import failed", exc_info=task.exception())

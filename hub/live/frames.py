@@ -49,11 +49,14 @@ def _text_array(values: Iterable[str]) -> str:
 
 
 # The per-type field lists and the types that go whole come from dispatch.changes, compiled into the statement.
+# Imported history (metadata `imported`, hub.services.history_import) is read for its position only: a
+# console shows what happens now, and ten thousand tickets of last month arriving in a second would bury it
+# (the imported cases still open appear in the next snapshot, like any case).
 # The case document is detoasted once per row (`doc || '{}'` in a lateral that is not flattened) instead of
 # once per field picked; whole documents come as text and are decoded only if a frame needs them whole.
 _READ: Final = f"""
 SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
-       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole,
+       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, i.imported,
        CASE WHEN w.whole THEN c.doc::text END AS doc,
        CASE WHEN x.doc IS NOT NULL THEN (
            SELECT jsonb_object_agg(f, x.doc -> f)
@@ -65,10 +68,12 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
             THEN x.doc -> 'units' END AS units
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
+CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
 CROSS JOIN LATERAL (
-    SELECT e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
-           OR NOT coalesce(e.metadata ? 'scope', false) AS whole) w
-LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole THEN c.doc || '{{}}'::jsonb END AS doc OFFSET 0) x ON true
+    SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
+           OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
+LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole AND NOT i.imported THEN c.doc || '{{}}'::jsonb END AS doc
+                   OFFSET 0) x ON true
 WHERE e.position > $1 ORDER BY e.position LIMIT $2
 """
 
@@ -91,13 +96,15 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "case_id", "codes", "position", "whole")
+    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "case_id", "codes", "imported", "position",
+                 "whole")
 
     def __init__(self, record: Record) -> None:
         self._record = record
         self.position: int = record["position"]
         self.case_id = str(record["stream_id"])
         self.whole: bool = bool(record["whole"])
+        self.imported: bool = bool(record["imported"])  # shown to no console (see the statement above)
         self._doc: Any = _MISSING
         self._handling: tuple[bool, frozenset[str]] | None = None
         self._events: dict[str, bytes] = {}
@@ -220,6 +227,8 @@ class ScopeIndex:
         out: dict[frozenset[str], list[FeedRow]] = defaultdict(list)
         watchers, lengths = self._watchers, self._lengths
         for row in rows:
+            if row.imported:
+                continue
             for code in row.codes:
                 for n in lengths:
                     if len(code) < n:
