@@ -174,15 +174,12 @@ class Analysis:
         return rows
 
 
-# The cases reported in the range ($1, $2) with their assignments (kpi_assignments, one per dispatch). Only
-# the callback and closing times are read from the case document, and only for cases that reached them.
+# The cases reported in the range ($1, $2) with their assignments (kpi_assignments, one per dispatch), from slim
+# columns only (the callback and closing times: migration 0020), never the case documents.
 _FUNNEL_CTE = """
 WITH c AS (
-    SELECT c.case_id, c.reported_at, c.state,
-           CASE WHEN c.state IN ('resolved', 'closed') THEN (c.doc->>'resolved_at')::timestamptz END AS resolved_at,
-           CASE WHEN c.state IN ('resolved', 'closed') THEN (c.doc->'callbacks'->-1->>'at')::timestamptz
-           END AS callback_at,
-           CASE WHEN c.state = 'closed' THEN (c.doc->>'closed_at')::timestamptz END AS closed_at
+    SELECT c.case_id, c.reported_at, c.state, c.callback_at,
+           CASE WHEN c.state = 'closed' THEN c.closed_at END AS closed_at
     FROM cases c
     WHERE c.reported_at >= $1 AND c.reported_at < $2 AND c.state <> 'merged' AND {where}
 ), a AS (
@@ -217,8 +214,8 @@ _STEPS = """
     SELECT 'resolve', unit_code, unit_name, resolved_at - signed_at FROM a
     WHERE resolved_at IS NOT NULL AND signed_at IS NOT NULL
     UNION ALL
-    SELECT 'evaluate', a.unit_code, a.unit_name, c.callback_at - c.resolved_at FROM c JOIN a USING (case_id)
-    WHERE NOT a.ended AND c.callback_at >= c.resolved_at
+    SELECT 'evaluate', a.unit_code, a.unit_name, c.callback_at - a.resolved_at FROM c JOIN a USING (case_id)
+    WHERE NOT a.ended AND c.state IN ('resolved', 'closed') AND c.callback_at >= a.resolved_at
     UNION ALL
     SELECT 'close', a.unit_code, a.unit_name, c.closed_at - c.callback_at FROM c JOIN a USING (case_id)
     WHERE NOT a.ended AND c.closed_at >= c.callback_at

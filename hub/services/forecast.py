@@ -7,7 +7,7 @@ and a fitted trend extrapolated for two weeks promises growth or decline nobody 
 days cannot estimate a weekly season, so a short series gets ETS(A,N,N) (simple exponential smoothing); fewer
 than MIN_DAYS days get no forecast at all. Counts are never negative: the band is clipped at zero.
 
-The fit is CPU work (10–100 ms): callers run it in a thread, off the event loop.
+The fit is CPU work (up to ~0.1 s): callers run it in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import numpy as np
 
 MIN_DAYS: Final = 7
 SEASON: Final = 7  # days in the weekly season
+HEURISTIC_DAYS: Final = 10
+HEURISTIC_SEASONAL_DAYS: Final = 20
 METHOD_SEASONAL: Final = "ETS(A,N,A) weekly, statsmodels"
 METHOD_SIMPLE: Final = "ETS(A,N,N), statsmodels"
 
@@ -41,8 +43,13 @@ def forecast(first_day: date, counts: list[int], horizon: int, level: float) -> 
     with warnings.catch_warnings():
         # Convergence and overflow warnings on flat or tiny series: the fit still answers (a flat band).
         warnings.simplefilter("ignore")
+        # The initial states from the first seasons (Hyndman et al. 2008, §2.6.1) rather than fitted beside the
+        # smoothing parameters: ten times faster on 90 days (0.1 s against 1 s here), the same AIC and band.
+        # statsmodels needs 10 days for it, 20 with the season; shorter series are cheap to fit in full.
+        heuristic = len(counts) >= (HEURISTIC_SEASONAL_DAYS if seasonal else HEURISTIC_DAYS)
         model = ETSModel(series, error="add", trend=None, seasonal="add" if seasonal else None,
-                         seasonal_periods=SEASON if seasonal else None)
+                         seasonal_periods=SEASON if seasonal else None,
+                         initialization_method="heuristic" if heuristic else "estimated")
         fitted = model.fit(disp=False)
         frame = fitted.get_prediction(start=len(counts), end=len(counts) + horizon - 1).summary_frame(
             alpha=1 - level)
