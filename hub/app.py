@@ -36,6 +36,7 @@ from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
 from hub.services.alerts import Alerts
+from hub.services.analysis import Analysis
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.duty import DutyRoster
@@ -169,6 +170,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
+    app[keys.ANALYSIS] = Analysis(pool)  # the same projections, grouped for 研判分析
     app[keys.HEADLINE] = Headline(reads, settings.headline_cache_s)  # the consoles' figures, shared per scope
     if missing := await missing_up_to(pool):
         log.warning("KPI figures leave out the events recorded before the KPI table existed: run "

@@ -19,6 +19,7 @@ from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
 from hub.services.alerts import Alerts
+from hub.services.analysis import Analysis
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.duty import DutyRoster
@@ -58,6 +59,7 @@ TIMERS = web.AppKey("timers", SlaTimers)
 PROJECTION = web.AppKey("projection", CaseProjection)
 READS = web.AppKey("reads", CaseReads)
 KPIS = web.AppKey("kpis", Kpis)
+ANALYSIS = web.AppKey("analysis", Analysis)  # 研判分析: grouped reads of the projections
 # What dispatchers' choices taught: `app[LEARNED].lookup` is the `learned` callable of the understanding step.
 LEARNED = web.AppKey("learned", LearnedCategories)
 HEADLINE = web.AppKey("headline", Headline)

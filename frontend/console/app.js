@@ -7,6 +7,7 @@ import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
 import { DutyPanel } from "./duty.js";
 import { FeedList } from "./feedlist.js";
+import { AnalysisPanel } from "./analysis.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { CasePanel } from "./panel.js";
@@ -157,6 +158,7 @@ async function start() {
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
   const duty = new DutyPanel({ el: $("#duty-panel"), api, toast });
+  const analysis = new AnalysisPanel({ api, toast, area: user.area, onCase: openCase, root: $("#analysis-panel") });
 
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
@@ -204,6 +206,7 @@ async function start() {
     document.querySelectorAll(".col-right .tab-body").forEach((b) => { b.hidden = b.dataset.body !== name; });
     if (name === "kpi") kpi.show(); else kpi.hide();
     if (name === "duty") duty.show(); else duty.hide();
+    if (name === "analysis") analysis.show(); else analysis.hide();
   }
   document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -237,7 +240,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline, duty,
+    feed, store, map, panel, queues, kpi, analysis, headline, duty,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -255,6 +258,7 @@ async function start() {
     panel.render();
     kpi.relabel();
     duty.relabel();
+    analysis.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");
@@ -262,7 +266,7 @@ async function start() {
   });
 
   setInterval(() => { panel.tick(); queues.tick(); }, 1000);
-  window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); });
+  window.addEventListener("resize", () => { map.invalidate(); map.recolourAll(); kpi.resize(); analysis.resize(); });
 
   renderHeadline();
   headline.load();

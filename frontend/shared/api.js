@@ -113,6 +113,29 @@ export class Api {
       clearTimeout(timer);
     }
   }
+  /** A file the hub writes (an export): its bytes and the name its Content-Disposition gives. */
+  async download(path, params, { timeoutMs = 60000 } = {}) {
+    const query = params ? "?" + new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "")) : "";
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const resp = await fetch(path + query, { headers: { Authorization: `Bearer ${this.token}` }, signal: controller.signal });
+      if (!resp.ok) {
+        if (resp.status === 401) this.logout();
+        let body = null;
+        try { body = await resp.json(); } catch { /* not our JSON */ }
+        throw new ApiError(resp.status, body);
+      }
+      const named = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "");
+      return { blob: await resp.blob(), filename: named ? named[1] : path.split("/").pop() };
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(0, { error: { code: err && err.name === "AbortError" ? "timeout" : "network", message: String(err) } });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   upload(path, formData) { return this.request("POST", path, null, { form: formData, timeoutMs: 120000 }); }
 
   /** An action on a case. A 409 (someone changed it) comes back as ApiError status 409: reload and retry. */

@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.api import (
     actions,
     alerts,
+    analysis,
     audit,
     cases,
     console,
@@ -59,7 +60,7 @@ _SITE = [
 ]
 
 ROUTES: list[Route] = [
-    *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES,
+    *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES, *analysis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
     *learned.ROUTES, *alerts.ROUTES, *duty.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/

@@ -18,11 +18,11 @@ from hub.store.events import Accepted, head_position, read_after
 _UPSERT = """
 INSERT INTO {table} (case_id, version, state, county_code, township_code, grid_code, category, ticket_no,
                    last_position, created_at, updated_at, doc, community_code, next_due_at, lng, lat, device_id,
-                   category_code, source, callback_url, reported_at, imported)
+                   category_code, source, callback_url, reported_at, imported, callback_at, closed_at)
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
                      $14::timestamptz[], $15::float8[], $16::float8[], $17::text[], $18::text[], $19::text[],
-                     $20::text[], $21::timestamptz[], $22::bool[])
+                     $20::text[], $21::timestamptz[], $22::bool[], $23::timestamptz[], $24::timestamptz[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
@@ -30,7 +30,8 @@ ON CONFLICT (case_id) DO UPDATE SET
     ticket_no = excluded.ticket_no, last_position = excluded.last_position, next_due_at = excluded.next_due_at,
     lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
     category_code = excluded.category_code, source = excluded.source, callback_url = excluded.callback_url,
-    reported_at = excluded.reported_at, imported = excluded.imported,
+    reported_at = excluded.reported_at, imported = excluded.imported, callback_at = excluded.callback_at,
+    closed_at = excluded.closed_at,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -47,6 +48,16 @@ def reported_at(case: Case) -> datetime:
     return datetime.fromisoformat(at if isinstance(at, str) else case["created_at"])
 
 
+def _moment(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def callback_at(case: Case) -> datetime | None:
+    """When the case's latest callback (回访) was recorded: the analysis funnel's "evaluated" time."""
+    callbacks = case.get("callbacks") or []
+    return _moment(callbacks[-1].get("at")) if callbacks else None
+
+
 NextDue = Callable[[Case], datetime | None]
 
 
@@ -58,7 +69,7 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
         prev = latest.get(case["case_id"])
         if prev is None or prev[0]["version"] < case["version"]:
             latest[case["case_id"]] = (case, position)
-    cols: list[list[Any]] = [[] for _ in range(22)]
+    cols: list[list[Any]] = [[] for _ in range(24)]
     for case, position in latest.values():
         report = case.get("report") or {}
         values = (
@@ -68,7 +79,8 @@ async def upsert_cases(conn: Connection, rows: list[tuple[Case, int]], table: st
             _code(case, "community"), next_due(case) if next_due is not None else None,
             *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
             report.get("device_id"), (case.get("category") or {}).get("code"), case.get("source"),
-            callback_url(case, None), reported_at(case), bool(case.get("imported")),
+            callback_url(case, None), reported_at(case), bool(case.get("imported")), callback_at(case),
+            _moment(case.get("closed_at")),
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)
