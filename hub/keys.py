@@ -21,6 +21,7 @@ from hub.services.admission import Admission
 from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.directives import Directives
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -71,4 +72,6 @@ LEADERSHIP = web.AppKey("leadership", Leadership)
 # Early warning: the alerts (reads and actions) and the leader's detector loop (hub.services.surge).
 ALERTS = web.AppKey("alerts", Alerts)
 SURGE = web.AppKey("surge", SurgeWatch)
+# Directives (政令一键智达): issuing, answering, reminding, and the leader's reminder/overdue timer.
+DIRECTIVES = web.AppKey("directives", Directives)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -12,6 +12,7 @@ from aiohttp import web
 from hub.api import (
     actions,
     alerts,
+    directives,
     audit,
     cases,
     console,
@@ -60,7 +61,7 @@ _SITE = [
 ROUTES: list[Route] = [
     *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
-    *learned.ROUTES, *alerts.ROUTES,
+    *learned.ROUTES, *alerts.ROUTES, *directives.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/
     *_SITE,
 ]
