@@ -169,7 +169,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     alert_reads = AlertReads(pool)
     directive_reads = DirectiveReads(pool)
     gateway = ConsoleGateway(
-        pool, reads, alert_reads, directive_reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
+        pool, reads, alert_reads, directive_reads, coalesce_s=settings.console_coalesce_ms / 1000,
+        poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow

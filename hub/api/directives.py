@@ -8,11 +8,10 @@ an answer, one not addressed to the caller's unit — is answered 404, as a case
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal, Self
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dispatch import directives as rules
 from dispatch.inputs import AreaCode, InputModel, Moment
@@ -251,7 +250,7 @@ DIRECTIVE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "required": ["directive_id", "state", "total", "acknowledged", "replied", "overdue", "recipients"]}
 _ONE = {"200": {"description": "the directive", "content": {"application/json": {"schema": DIRECTIVE_SCHEMA}}}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-OPENAPI_MODELS = [DirectiveBody, ReplyBody, RemindBody, DirectiveCreated]
+OPENAPI_MODELS: list[type[BaseModel]] = [DirectiveBody, ReplyBody, RemindBody, DirectiveCreated]
 
 ROUTES = [
     Route("POST", "/api/v1/directives", create_directive, {

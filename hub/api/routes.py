@@ -12,10 +12,10 @@ from aiohttp import web
 from hub.api import (
     actions,
     alerts,
-    directives,
     audit,
     cases,
     console,
+    directives,
     geo,
     grid,
     health,
