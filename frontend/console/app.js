@@ -8,6 +8,7 @@ import { WorkingTime } from "/static/shared/worktime.js";
 import { FeedList } from "./feedlist.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
+import { DirectivePanel } from "./directives.js";
 import { CasePanel } from "./panel.js";
 import { Queues } from "./queues.js";
 import { CaseStore } from "./store.js";
@@ -156,6 +157,10 @@ async function start() {
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
 
+  const directives = new DirectivePanel({ el: $("#directive-panel"), api, user, toast,
+                                         canIssue: ["admin", "city_operator", "county_dispatcher"].includes(user.role) });
+  directives.load();
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -227,6 +232,7 @@ async function start() {
     areas: [],
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
+    onDirectives: (docs) => directives.put(docs),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -234,7 +240,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline,
+    feed, store, map, panel, queues, kpi, headline, directives,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -251,6 +257,7 @@ async function start() {
     queues.render();
     panel.render();
     kpi.relabel();
+    directives.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");
