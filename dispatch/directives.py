@@ -2,13 +2,15 @@
 
 A directive is a stream of its own in the event store (not a case: dispatch.events.is_case_event says no):
 
-| event | data | when |
-|---|---|---|
-| `directive.issued` | title, content, attachments, recipients [{code, name, area}], recipients_spec, due, reply (`ack` 签收 / `report` 回复), issued_by, issuer_area, incident_id, at | the issuer sends it |
-| `directive.acknowledged` | unit, by, at | a recipient unit's staff sign for it (签收), once per unit |
-| `directive.replied` | unit, by, at, text, photos | a recipient unit reports back (only when `reply` is `report`), once per unit; implies 签收 |
-| `directive.reminded` | units, at, by (None: the timer), shares | 催办 at configured shares of the time limit, or one click of the issuer |
-| `directive.overdue` | units, escalated_to {unit: superior unit}, at | the deadline passed with these units' answers missing (上报上级) |
+- `directive.issued` (title, content, attachments, recipients [{code, name, area}], recipients_spec, due, reply —
+  `ack` 签收 only or `report` a reply —, issued_by, issuer_area, incident_id, at): the issuer sends it;
+- `directive.acknowledged` (unit, by, at): a recipient unit's staff sign for it (签收), once per unit;
+- `directive.replied` (unit, by, at, text, photos): a unit reports back, only when `reply` is `report`, once per
+  unit; a reply is a receipt too;
+- `directive.reminded` (units, at, by — None for the timer —, shares): 催办 at the configured shares of the time
+  limit, or the issuer's one click;
+- `directive.overdue` (units, escalated_to {unit: superior unit}, at): the deadline passed with these units'
+  answers missing (上报上级).
 
 Per recipient the state is `pending`, `acknowledged`, `replied` or `overdue` (the answer the directive requires —
 签收 for `ack`, a reply for `report` — is missing at the deadline). A late answer is still taken (the point is
