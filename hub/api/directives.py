@@ -108,7 +108,7 @@ async def _check_photos(request: web.Request, photos: list[str], name: str) -> N
 
 
 def _raise(exc: DirectiveError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message, exc.fields)
+    return ApiError(exc.refusal.status, exc.refusal.code, exc.refusal.reason, exc.fields)
 
 
 async def create_directive(request: web.Request) -> web.Response:

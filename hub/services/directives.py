@@ -33,11 +33,12 @@ _AREA_LENGTHS = (6, 9, 12, 15)
 
 
 class DirectiveError(Exception):
+    """A refusal (dispatch.directives.Refusal: the status, code and reason the API answers) and the fields it
+    names (several, for recipients)."""
+
     def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        self.refusal = rules.Refusal(status, code, message)
         self.fields = fields or []
 
 

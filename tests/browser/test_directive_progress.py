@@ -24,6 +24,13 @@ async def phone_of(browser: Browser, hub: Hub, township: str) -> tuple[BrowserCo
     return context, await mobile.open_phone(context, hub, await mobile.handler(hub, township))
 
 
+async def command_centre(hub: Hub, desktop: BrowserContext, username: str) -> tuple[Watched, str, list[str]]:
+    """A city operator on the command centre, an API token of the city, and the county's townships."""
+    watched = await centre.sign_in(hub, desktop, username, "city_operator", None)
+    operator = await hub.login("city_operator", None)
+    return watched, operator, await townships(hub, operator, COUNTY)
+
+
 async def open_notices(page: Page) -> None:
     await page.locator('#nav [data-nav="directives"]').tap()
     await expect(page.locator("#view-directives")).to_be_visible()
@@ -31,10 +38,8 @@ async def open_notices(page: Page) -> None:
 
 async def test_a_directive_to_every_township_reaches_100_percent_live_on_the_command_centre(
         hub: Hub, desktop: BrowserContext, browser: Browser) -> None:
-    operator_console = await centre.sign_in(hub, desktop, "op-directive", "city_operator", None)
+    operator_console, operator, codes = await command_centre(hub, desktop, "op-directive")
     desk = operator_console.page
-    operator = await hub.login("city_operator", None)
-    codes = await townships(hub, operator, COUNTY)
     assert len(codes) >= 3
     phones = [await phone_of(browser, hub, code) for code in codes[:2]]
 
@@ -64,6 +69,7 @@ async def test_a_directive_to_every_township_reaches_100_percent_live_on_the_com
         await expect(item.locator(".dir-count")).to_contain_text(f"{n}/{len(codes)}")
     # One click reminds the missing ones.
     await item.locator('[data-do="remind"]').click()
+    await expect(desk.locator("#toasts")).to_contain_text(f"已催办 {len(codes) - 2} 个单位")
     status, doc = await call(hub, operator, "GET", f"/api/v1/directives/{directive_id}")
     assert status == 200 and doc["reminders"][-1]["units"] == [f"{c}-gov" for c in codes[2:]]
     # The rest answer (from their own devices, here over the API).
@@ -84,10 +90,8 @@ async def test_a_directive_to_every_township_reaches_100_percent_live_on_the_com
 
 async def test_a_report_is_sent_from_the_phone_and_shown_on_the_command_centre(
         hub: Hub, desktop: BrowserContext, phone: BrowserContext) -> None:
-    operator_console = await centre.sign_in(hub, desktop, "op-report", "city_operator", None)
+    operator_console, operator, codes = await command_centre(hub, desktop, "op-report")
     desk = operator_console.page
-    operator = await hub.login("city_operator", None)
-    codes = await townships(hub, operator, COUNTY)
     due = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
     status, created = await call(hub, operator, "POST", "/api/v1/directives", {
         "title": "汛情排查上报", "content": "请上报辖区积水点排查情况", "recipients": {"units": [f"{codes[0]}-gov"]},

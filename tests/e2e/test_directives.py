@@ -100,8 +100,8 @@ async def test_a_directive_to_every_township_of_a_county_is_answered_once_per_un
     assert status == 200 and again["version"] == doc["version"], "a second 签收 of the same unit changes nothing"
 
     # Live: the operator sees the progress; the addressed township its directive; the stranger nothing.
-    seen = await directive_frames_until(ws_op, lambda found: any(d["acknowledged"] == 1 for d in found))
-    assert seen[-1]["directive_id"] == created["directive_id"]
+    frames = await directive_frames_until(ws_op, lambda found: any(d["acknowledged"] == 1 for d in found))
+    assert frames[-1]["directive_id"] == created["directive_id"]
     await directive_frames_until(ws_first, lambda found: any(d["acknowledged"] == 1 for d in found))
     status, doc = await call(hub, second, "POST", f"{path}/ack")
     assert status == 200 and doc["acknowledged"] == 2
@@ -158,6 +158,31 @@ async def test_named_units_field_errors_and_jurisdiction(hub: Hub) -> None:
     assert status == 403, "only the issuer (or the level above) reminds"
 
 
+async def test_every_county_government_or_bureau_of_the_city_and_the_incident_filter(hub: Hub) -> None:
+    operator = await hub.login("city_operator", None)
+    counties = await call(hub, operator, "GET", "/api/v1/areas?level=county")
+    codes = [a["code"] for a in counties[1]["areas"]]
+    status, created = await call(hub, operator, "POST", "/api/v1/directives",
+                                 body({"level": "county", "parent": "450100"}, incident_id="INC-2026-007"))
+    assert status == 201 and created["recipients"] == len(codes) >= 12
+    status, bureaus = await call(hub, operator, "POST", "/api/v1/directives",
+                                 body({"level": "county", "parent": "450100", "kind": "cgj"}))
+    assert status == 201 and bureaus["recipients"] == len(codes)
+    status, doc = await call(hub, operator, "GET", f"/api/v1/directives/{bureaus['directive_id']}")
+    assert {r["unit"]["code"] for r in doc["recipients"]} == {f"{c}-cgj" for c in codes}
+    status, answer = await call(hub, operator, "POST", "/api/v1/directives",
+                                body({"level": "county", "parent": "450100", "kind": "nosuch"}))
+    assert status == 422 and fields(answer) == ["recipients"]
+    status, listed = await call(hub, operator, "GET", "/api/v1/directives?incident=INC-2026-007")
+    assert [d["directive_id"] for d in listed["directives"]] == [created["directive_id"]]
+    # A county's dispatcher sees the city's directive to its government; another county's township does not.
+    qingxiu = await hub.login("county_dispatcher", QINGXIU)
+    status, listed = await call(hub, qingxiu, "GET", "/api/v1/directives")
+    assert created["directive_id"] in [d["directive_id"] for d in listed["directives"]]
+    status, _ = await call(hub, qingxiu, "POST", f"/api/v1/directives/{created['directive_id']}/remind", {})
+    assert status == 403, "a county does not remind for the city"
+
+
 async def test_a_report_is_made_once_with_photos_seen_by_the_issuer(hub: Hub) -> None:
     operator = await hub.login("city_operator", None)
     codes = await townships(hub, operator, QINGXIU)
@@ -176,7 +201,7 @@ async def test_a_report_is_made_once_with_photos_seen_by_the_issuer(hub: Hub) ->
     assert status == 422 and fields(answer) == ["text"]
     status, answer = await call(hub, handler, "POST", f"{path}/reply", {"text": "ok", "photos": ["f" * 64]})
     assert status == 422 and fields(answer) == ["photos[0]"]
-    status, doc = await call(hub, handler, "POST", f"{path}/reply", {"text": "已排查 12 处，清理 3 处", "photos": [photo]})
+    status, doc = await call(hub, handler, "POST", f"{path}/reply", {"text": "已排查 12 处", "photos": [photo]})
     assert status == 200 and doc["replied"] == 1 and doc["acknowledged"] == 1 and doc["state"] == "open"
     status, answer = await call(hub, handler, "POST", f"{path}/reply", {"text": "again"})
     assert status == 409 and answer["error"]["code"] == "already_replied"
