@@ -110,4 +110,9 @@ async def test_a_report_is_sent_from_the_phone_and_shown_on_the_command_centre(
     await expect(item.locator(".dir-count")).to_contain_text("1/1（100%）")
     await item.locator('[data-do="unfold"]').click()
     await expect(item.locator(".dir-recipients")).to_contain_text("已排查 12 处积水点")
+    # In English, from the words tables.
+    await desk.locator("#lang").click()
+    await expect(item.locator(".dir-count")).to_have_text("Done 1/1 (100%)")
+    await expect(item.locator(".badge")).to_have_text("Completed")
+    await expect(item.locator(".dir-recipients")).to_contain_text("Reported")
     operator_console.assert_clean()
