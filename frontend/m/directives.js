@@ -4,7 +4,7 @@
 
 import { DirectiveBook } from "/static/shared/directives.js";
 import { countdown, esc, formatTime, t } from "/static/shared/i18n.js";
-import { shrink, thumbUrl } from "./photos.js";
+import { openViewer, shrink, thumbUrl } from "./photos.js";
 import { api, S } from "./store.js";
 import { $, failureText, fieldsByName, toast } from "./ui.js";
 import { w } from "./words.js";
@@ -23,7 +23,13 @@ export async function loadDirectives() {
   if (S.view === "directives") renderDirectives();
 }
 
-export function forgetDirectives() { book.byId.clear(); drafts.clear(); renderBadge(); }
+export function forgetDirectives() {
+  book.byId.clear();
+  drafts.clear();
+  for (const url of photoUrls.values()) URL.revokeObjectURL(url);
+  photoUrls.clear();
+  renderBadge();
+}
 
 function mine(d) {
   const unit = S.config && S.config.user && S.config.user.unit;
@@ -79,9 +85,30 @@ function cardHtml(d) {
     <p class="sub">${esc(t("dir.issued_by"))}: ${esc((d.issued_by && ((d.issued_by.unit && d.issued_by.unit.name) || d.issued_by.name)) || "")}
       · ${esc(formatTime(d.issued_at))}</p>
     <p class="due ${over ? "over" : ""}">${esc(t("dir.due"))} ${esc(formatTime(d.due))} · <span data-countdown="${esc(d.due)}">${esc(countdown(d.due))}</span></p>
-    ${d.attachments.length ? `<p class="sub">${esc(t("dir.attachments"))} ×${d.attachments.length}</p>` : ""}
+    ${d.attachments.length ? `<div class="photo-grid">${d.attachments.map((p) => photoButton(p)).join("")}</div>` : ""}
     ${r.reminded ? `<p class="sub">${esc(t("dir.reminded", { n: r.reminded }))}</p>` : ""}
     ${answer}${signed || d.reply === "report" ? replyForm : ""}</li>`;
+}
+
+const photoUrls = new Map(); // photo id → object URL (kept while signed in: a directive's photos are few)
+
+function photoButton(id) {
+  const url = photoUrls.get(id);
+  return url ? `<button type="button" class="photo loaded" data-dir-photo="${esc(id)}"><img src="${esc(url)}" alt=""></button>`
+    : `<button type="button" class="photo" data-dir-photo="${esc(id)}"><span>${esc(w("case.photo_tap"))}</span></button>`;
+}
+
+/** A directive's attachment: fetched with the bearer token on a tap (phones on slow links), then shown full screen. */
+async function showPhoto(button) {
+  const id = button.dataset.dirPhoto;
+  if (photoUrls.has(id)) { openViewer(photoUrls.get(id)); return; }
+  const directive = button.closest("[data-directive]").dataset.directive;
+  try {
+    photoUrls.set(id, await api.fileUrl(`/api/v1/directives/${encodeURIComponent(directive)}/photos/${encodeURIComponent(id)}`));
+    renderDirectives();
+  } catch {
+    button.innerHTML = `<span>${esc(w("case.photo_failed"))}</span>`;
+  }
 }
 
 /** Countdowns move between events. */
@@ -136,6 +163,8 @@ async function sendReply(id) {
 export function wireDirectives() {
   const root = $("#view-directives");
   root.addEventListener("click", (ev) => {
+    const photo = ev.target.closest("[data-dir-photo]");
+    if (photo) { showPhoto(photo); return; }
     const btn = ev.target.closest("[data-dir]");
     if (!btn || busy) return;
     const id = btn.closest("[data-directive]").dataset.directive;

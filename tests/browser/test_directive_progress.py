@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.browser import test_command_centre as centre
@@ -13,6 +14,7 @@ from tests.browser import test_township_mobile as mobile
 from tests.browser.conftest import PHONE, Watched
 from tests.conftest import Hub
 from tests.e2e.test_directives import call, townships
+from tests.unit.test_grid_report import png
 
 COUNTY = "450103"
 
@@ -93,9 +95,14 @@ async def test_a_report_is_sent_from_the_phone_and_shown_on_the_command_centre(
     operator_console, operator, codes = await command_centre(hub, desktop, "op-report")
     desk = operator_console.page
     due = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    form = aiohttp.FormData()
+    form.add_field("photo", png(3), filename="map.png", content_type="image/png")
+    async with hub.http.post(f"{hub.base}/api/v1/photos", data=form, headers=mobile.bearer(operator)) as resp:
+        assert resp.status == 201
+        attachment = (await resp.json())["photo_id"]
     status, created = await call(hub, operator, "POST", "/api/v1/directives", {
         "title": "汛情排查上报", "content": "请上报辖区积水点排查情况", "recipients": {"units": [f"{codes[0]}-gov"]},
-        "due": due, "reply": "report"})
+        "due": due, "reply": "report", "attachments": [attachment]})
     assert status == 201
     await desk.locator('.col-right .tab[data-tab="directives"]').click()
     item = desk.locator(f'#directive-panel [data-directive="{created["directive_id"]}"]')
@@ -104,6 +111,8 @@ async def test_a_report_is_sent_from_the_phone_and_shown_on_the_command_centre(
     hand = (await mobile.open_phone(phone, hub, await mobile.handler(hub, codes[0]))).page
     await open_notices(hand)
     card = hand.locator(f'#view-directives [data-directive="{created["directive_id"]}"]')
+    await card.locator(f'[data-dir-photo="{attachment}"]').tap()  # the attachment, fetched with the token
+    await expect(card.locator(f'[data-dir-photo="{attachment}"] img')).to_be_visible()
     await card.locator("[data-reply-text]").fill("已排查 12 处积水点，清理 3 处")
     await card.locator('[data-dir="reply"]').tap()
     await expect(card).to_have_attribute("data-state", "replied")
