@@ -27,6 +27,10 @@ export class DirectivePanel {
     this.errors = {};
     this.areas = []; // the parents a directive may name: the city's counties, or the dispatcher's own county
     this.open = new Set(); // directives whose recipient table is unfolded
+    // Today's duty officers (值班, GET /api/v1/duty of the duty roster) by unit code, to call a missing unit;
+    // a hub without the roster answers 404 and the list simply shows no officers.
+    this.duty = new Map();
+    this.dutyLoaded = 0;
     el.innerHTML = `<div class="dir-head"><h3>${esc(w("dir.list"))}</h3>
       ${canIssue ? `<button type="button" class="ghost" data-do="compose">${esc(w("dir.compose"))}</button>` : ""}</div>
       <form class="dir-form" hidden novalidate></form><ol class="dir-list"></ol>`;
@@ -37,7 +41,31 @@ export class DirectivePanel {
     this.form.addEventListener("change", (ev) => { if (ev.target.name === "mode") this.syncMode(); });
   }
 
+  async loadDuty() {
+    if (this.dutyLoaded === -1 || Date.now() - this.dutyLoaded < 300000) return;
+    this.dutyLoaded = Date.now();
+    try {
+      const body = await this.api.get("/api/v1/duty");
+      this.duty = new Map((body.units || []).map((u) => [u.code, u.officers || []]));
+      this.renderList();
+    } catch (err) {
+      if (err.status === 404 || err.status === 405) this.dutyLoaded = -1; // no roster on this hub
+    }
+  }
+
+  /** A missing unit's duty officer(s): name and a number to call (a tel: link unless the hub masked it). */
+  dutyHtml(code) {
+    const officers = this.duty.get(code) || [];
+    return officers.map((o) => {
+      const phone = o.phone || "";
+      const call = phone && !phone.includes("*")
+        ? `<a href="tel:${esc(phone.replace(/[ -]/g, ""))}">${esc(phone)}</a>` : esc(phone);
+      return ` <span class="dir-duty">${esc(w("dir.duty", { name: o.name }))} ${call}</span>`;
+    }).join("");
+  }
+
   async load() {
+    this.loadDuty();
     try {
       const body = await this.api.get("/api/v1/directives", { limit: 100 });
       this.book.put(body.directives);
@@ -169,6 +197,7 @@ export class DirectivePanel {
   put(docs) { this.book.put(docs); }
 
   renderList() {
+    this.loadDuty();
     const items = this.book.list();
     if (!items.length) { this.listEl.innerHTML = `<li class="empty">${esc(t("dir.none"))}</li>`; return; }
     this.listEl.innerHTML = items.map((d) => this.itemHtml(d)).join("");
@@ -193,7 +222,7 @@ export class DirectivePanel {
       <div class="dir-progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.pct}">
         <i style="width:${p.pct}%"></i><span class="dir-count">${esc(w("dir.count", { n: p.done, m: p.total, pct: p.pct }))}</span></div>
       ${absent.length ? `<div class="small dir-missing">${esc(w("dir.missing", { n: absent.length }))}
-        ${absent.slice(0, 12).map((r) => `<span class="chip" data-missing="${esc(r.unit.code)}">${esc(r.unit.name)}</span>`).join("")}
+        ${absent.slice(0, 12).map((r) => `<span class="chip" data-missing="${esc(r.unit.code)}">${esc(r.unit.name)}${this.dutyHtml(r.unit.code)}</span>`).join("")}
         ${absent.length > 12 ? "…" : ""}</div>` : ""}
       <div class="dir-buttons">${mayRemind ? `<button type="button" class="ghost" data-do="remind">${esc(w("dir.remind", { n: absent.length }))}</button>` : ""}
         <button type="button" class="ghost" data-do="unfold">${esc(w(this.open.has(d.directive_id) ? "dir.fold" : "dir.unfold"))}</button></div>
