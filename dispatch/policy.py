@@ -6,6 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dispatch.directives import DirectivePolicy
 from dispatch.matrix import Matrix
 from dispatch.merge import MergePolicy
 from dispatch.sla_policy import SlaPolicy
@@ -23,6 +24,7 @@ class Policy(BaseModel):
     merge: MergePolicy = Field(default_factory=lambda: MergePolicy())
     intake: IntakePolicy = Field(default_factory=IntakePolicy)  # how intake reads a report's words
     warning: WarningPolicy = Field(default_factory=WarningPolicy)  # early warning: surges and IoT area alarms
+    directives: DirectivePolicy = Field(default_factory=DirectivePolicy)  # 政令一键智达: reminders, escalation
 
     @model_validator(mode="after")
     def _catalogue_names_leaves(self) -> Self:

@@ -39,6 +39,7 @@ from hub.services.alerts import Alerts
 from hub.services.analysis import Analysis
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.directives import Directives
 from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
@@ -56,6 +57,7 @@ from hub.services.timers import SlaTimers
 from hub.services.understanding import build_understander
 from hub.store.alerts import AlertReads, project_alerts
 from hub.store.committer import GroupCommitter
+from hub.store.directives import DirectiveProjection, DirectiveReads
 from hub.store.events import Accepted
 from hub.store.kpi_projection import KpiProjection, missing_up_to
 from hub.store.projection import CaseProjection
@@ -146,6 +148,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     projection = CaseProjection((lambda case: next_due_at(case, sla)) if sla else None)
     app[keys.PROJECTION] = projection
     kpi_projection = KpiProjection()
+    directive_projection = DirectiveProjection(policy.directives)
     # What dispatchers' 研判 taught the hub; its `lookup` is for the understanding step of intake.
     learned = app[keys.LEARNED] = LearnedCategories(pool, policy.matrix, policy.intake.generic_categories)
     await learned.refresh()
@@ -154,6 +157,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         # The read models are written in the append transaction, from the batch the committer holds.
         await projection(conn, accepted)
         await project_alerts(conn, accepted)
+        await directive_projection(conn, accepted)
         await kpi_projection(conn, accepted)
         await learned.project(conn, accepted)
 
@@ -165,8 +169,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     committer.on_commit(learned.committed)
     bus = WakeupBus(app[keys.REDIS])
     alert_reads = AlertReads(pool)
+    directive_reads = DirectiveReads(pool)
     gateway = ConsoleGateway(
-        pool, reads, alert_reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
+        pool, reads, alert_reads, directive_reads, coalesce_s=settings.console_coalesce_ms / 1000,
+        poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
@@ -210,6 +216,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
                                          poll_s=settings.store_poll_s)
     committer.on_commit(surge.wake)
     bus.subscribe(surge.wake)
+    directives = app[keys.DIRECTIVES] = Directives(directive_reads, committer, policy.directives, policy.matrix,
+                                                   app[keys.LOCATOR].area_chain, app[keys.LOCATOR].children, clock)
 
     # Loops every process runs for itself: its commits, its intake stage, its consoles, its in-memory indexes
     # (the boundary watch refreshes this process's own routing index, so it is not led).
@@ -227,6 +235,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "outbox-writer": outbox.run_writer, "outbox-deliverer": outbox.run_deliverer,
         "early-warning": surge.run,  # derive once: each new report is evaluated by one process
+        "directive-timers": lambda: directives.run(settings.sla_sweep_s),  # reminders and overdue, like SLA
     }
     if settings.mqtt_url is not None:
         async def take(topic: str, payload: bytes) -> None:

@@ -22,6 +22,7 @@ from hub.services.alerts import Alerts
 from hub.services.analysis import Analysis
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.directives import Directives
 from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
@@ -76,4 +77,6 @@ LEADERSHIP = web.AppKey("leadership", Leadership)
 # Early warning: the alerts (reads and actions) and the leader's detector loop (hub.services.surge).
 ALERTS = web.AppKey("alerts", Alerts)
 SURGE = web.AppKey("surge", SurgeWatch)
+# Directives (政令一键智达): issuing, answering, reminding, and the leader's reminder/overdue timer.
+DIRECTIVES = web.AppKey("directives", Directives)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

@@ -10,6 +10,7 @@ import { FeedList } from "./feedlist.js";
 import { AnalysisPanel } from "./analysis.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
+import { DirectivePanel } from "./directives.js";
 import { CasePanel } from "./panel.js";
 import { Queues } from "./queues.js";
 import { CaseStore } from "./store.js";
@@ -160,6 +161,10 @@ async function start() {
   const duty = new DutyPanel({ el: $("#duty-panel"), api, toast });
   const analysis = new AnalysisPanel({ api, toast, area: user.area, onCase: openCase, root: $("#analysis-panel") });
 
+  const directives = new DirectivePanel({ el: $("#directive-panel"), api, user, toast,
+                                         canIssue: ["admin", "city_operator", "county_dispatcher"].includes(user.role) });
+  directives.load();
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -233,6 +238,7 @@ async function start() {
     areas: [],
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
+    onDirectives: (docs) => directives.put(docs),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -240,7 +246,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, analysis, headline, duty,
+    feed, store, map, panel, queues, kpi, analysis, headline, duty, directives,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -259,6 +265,7 @@ async function start() {
     kpi.relabel();
     duty.relabel();
     analysis.relabel();
+    directives.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");

@@ -9,6 +9,9 @@ import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
+import {
+  forgetDirectives, loadDirectives, putDirectives, renderDirectives, tickDirectives, wireDirectives,
+} from "./directives.js";
 import { loadAreaName, renderMe } from "./me.js";
 import {
   clearQueue, renderQueue, renderQueueStatus, scheduleRender, tabIds, visibleQueue, wireQueue,
@@ -20,7 +23,7 @@ import { api, applyEvents, applySnapshot, forgetSession, onSessionEnd, S, setCon
 import { $, $$, failureText } from "./ui.js";
 import { translateWords, w } from "./words.js";
 
-const SCREENS = ["queue", "case", "report", "me"];
+const SCREENS = ["queue", "case", "directives", "report", "me"];
 
 // Diagnostics for support staff and tests.
 window.cityloop = {
@@ -69,6 +72,7 @@ function signOut(message = "") {
   api.logout();
   forgetSession();
   clearQueue();
+  forgetDirectives();
   if (location.hash) history.replaceState(null, "", location.pathname);
   showLogin(message);
 }
@@ -83,11 +87,13 @@ function enterApp() {
     areas: [],
     onSnapshot: (cases) => { applySnapshot(cases); scheduleRender(); },
     onEvents: (events) => { if (applyEvents(events)) showCaseChanged(); scheduleRender(); },
+    onDirectives: (docs) => putDirectives(docs),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => signOut(t("login.failed")),
   });
   S.feed.start();
+  loadDirectives();
   route();
 }
 
@@ -111,6 +117,7 @@ async function loadConfig() {
     showWorkingTime(S.config.working_time);
     fillCategories();
     if (S.view === "me") renderMe();
+    if (S.view === "directives") renderDirectives(); // my unit is known now
     loadAreaName();
   } catch (err) {
     if (err.status === 401) signOut();
@@ -142,6 +149,7 @@ function route() {
   }
   if (view === "queue") { renderQueue(); renderQueueStatus(); }
   if (view === "case") openCase(decodeURIComponent(id));
+  if (view === "directives") renderDirectives();
   if (view === "report") showReport();
   if (view === "me") renderMe();
   window.scrollTo(0, 0);
@@ -178,6 +186,7 @@ function applyLang() {
   if (S.view === "queue") renderQueueStatus();
   if (S.view === "case") renderCase();
   if (S.view === "me") renderMe();
+  if (S.view === "directives") renderDirectives();
 }
 
 function toggleLang() { setLang(lang() === "zh" ? "en" : "zh"); }
@@ -210,6 +219,8 @@ function wire() {
   wireQueue();
   wireCase();
   wireReport();
+  wireDirectives();
+  setInterval(tickDirectives, 1000);
   window.addEventListener("hashchange", route);
   onLangChange(applyLang);
   onSessionEnd(signOut);

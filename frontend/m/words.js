@@ -6,6 +6,7 @@ import { wordsOf } from "/static/shared/i18n.js";
 const WORDS = {
   zh: {
     "nav.queue": "我的待办", "nav.report": "上报", "nav.me": "我的",
+    "nav.directives": "通知", "dir.title": "通知/指令", "dir.send_reply": "提交回复",
     "lang.short": "EN",
     "queue.count.all": "全部", "queue.count.overdue": "已超时", "queue.count.dispatched": "待签收",
     "queue.count.accepted": "办理中", "queue.count.return_requested": "退单中", "case.signed": "已签收 {at}",
@@ -54,6 +55,7 @@ const WORDS = {
   },
   en: {
     "nav.queue": "My queue", "nav.report": "Report", "nav.me": "Me",
+    "nav.directives": "Notices", "dir.title": "Notices and directives", "dir.send_reply": "Send report",
     "lang.short": "中",
     "queue.count.all": "All", "queue.count.overdue": "Overdue", "queue.count.dispatched": "To sign",
     "queue.count.accepted": "Working", "queue.count.return_requested": "Returned", "case.signed": "signed {at}",

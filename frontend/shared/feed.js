@@ -12,6 +12,9 @@ export class LiveFeed {
    * @param {(events: object[]) => void} opts.onEvents  events in position order, each {position, case_id, event, case}
    * @param {(alerts: object[]) => void} [opts.onAlerts]  alerts raised or changed, in position order (the alert as
    *   of now: keep the highest `version` per `alert_id`)
+   * @param {(directives: object[], snapshot?: boolean) => void} [opts.onDirectives]  directives issued or
+   *   changed, in position order (as of now: keep the highest `version` per `directive_id`); after a snapshot, the
+   *   current directives in scope with `snapshot` true
    * @param {(state: "connecting"|"live"|"reconnecting"|"offline") => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.checkAuth]  after a failed handshake: is the token still good?
    * @param {() => void} [opts.onUnauthorized]
@@ -93,6 +96,7 @@ export class LiveFeed {
       this.stats.snapshots += 1;
       this.position = msg.position;
       this.opts.onSnapshot(msg.cases, msg.position, msg.alerts || []);
+      if (this.opts.onDirectives) this.opts.onDirectives(msg.directives || [], true);
       this._status("live");
     } else if (msg.type === "event") {
       this._events([msg]);
@@ -121,8 +125,12 @@ export class LiveFeed {
     // Early-warning alerts travel in the same feed ({"type": "alert", "position", "alert"}): they go to
     // `onAlerts` (when the console has one), the case events to `onEvents`.
     const alerts = fresh.filter((e) => e.type === "alert");
-    const cases = alerts.length ? fresh.filter((e) => e.type !== "alert") : fresh;
+    // Directives likewise ({"type": "directive", "position", "directive"}) go to `onDirectives`.
+    const directives = fresh.filter((e) => e.type === "directive");
+    const cases = alerts.length || directives.length
+      ? fresh.filter((e) => e.type !== "alert" && e.type !== "directive") : fresh;
     if (alerts.length && this.opts.onAlerts) this.opts.onAlerts(alerts.map((e) => e.alert));
+    if (directives.length && this.opts.onDirectives) this.opts.onDirectives(directives.map((e) => e.directive));
     if (cases.length) this.opts.onEvents(cases);
   }
 

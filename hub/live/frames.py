@@ -26,6 +26,7 @@ import orjson
 
 from dispatch.case import area_codes
 from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
+from dispatch.directives import DIRECTIVE_EVENT_PREFIX
 from dispatch.events import is_case_event
 from geo.areas import code_prefix
 from hub.identity.access import (
@@ -39,6 +40,7 @@ from hub.identity.access import (
 )
 from hub.infra.db import Connection
 from hub.store.alerts import ALERT_EVENT_PREFIX, shown_alert
+from hub.store.directives import directive_visible
 
 
 def _literal(value: Any) -> str:
@@ -68,11 +70,12 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        x.doc #> '{{report,confidential}}' AS confidential,
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
             THEN x.doc -> 'units' END AS units,
-       a.doc::text AS alert
+       a.doc::text AS alert, d.doc::text AS directive
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
 LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
+LEFT JOIN directives d ON d.directive_id = e.stream_id AND e.type LIKE '{DIRECTIVE_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
     SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
            OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
@@ -100,8 +103,8 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "imported",
-                 "position", "whole")
+    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "directive",
+                 "directive_doc", "imported", "position", "whole")
 
     def __init__(self, record: Record) -> None:
         self._record = record
@@ -116,12 +119,22 @@ class FeedRow:
         # An alert's event goes out as an `alert` frame to whoever watches its areas (its `scope`); events of
         # other streams that are not cases (issue 18's directives, incidents…) are not part of this feed yet.
         self.alert: bytes | None = None
+        # A directive's event goes out as a `directive` frame (the directive as of now) to the consoles of its
+        # issuer's and its recipients' areas (its `scope`), a unit's staff only for their unit's (directive_visible).
+        self.directive: bytes | None = None
+        self.directive_doc: Any = None
         if not is_case_event(record["type"]):
             self.codes: tuple[str, ...] = ()
             text = record["alert"]
             if text is not None:
                 self.alert = orjson.dumps({"type": "alert", "position": self.position,
                                            "alert": shown_alert(orjson.loads(text))})
+                self.codes = tuple(record["scope"] or ())
+            text = record["directive"]
+            if text is not None:
+                self.directive_doc = orjson.loads(text)
+                self.directive = orjson.dumps({"type": "directive", "position": self.position,
+                                               "directive": orjson.Fragment(text)})
                 self.codes = tuple(record["scope"] or ())
             return
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
@@ -216,6 +229,12 @@ def batch_frame(rows: Iterable[FeedRow], view: str) -> bytes:
     for row in rows:
         if row.alert is not None:
             parts.append(row.alert)  # the same for every view: an alert names no person
+            continue
+        if row.directive is not None:
+            # The same for every view that sees it; a unit's staff see only their unit's directives (the area
+            # index has already matched the subscription's areas).
+            if not view.startswith(UNIT_VIEW_PREFIX) or directive_visible(row.directive_doc, view, frozenset()):
+                parts.append(row.directive)
             continue
         if row.case_id in sent_whole:
             form = Form.COVERED

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,13 @@ async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
                                                       "threshold": 1e-3},
         "window": {"hours": 1.0, "start": now.isoformat(), "end": now.isoformat(), "first_report_at": now.isoformat()},
         "at": now.isoformat(), "case_ids": [report["case_id"]]}, now)
+    directive = {"title": "台风", "content": "排查排水设施", "recipients": {"units": ["450103001-gov", "450103-cgj"]},
+                 "due": (now + timedelta(days=1)).isoformat(), "reply": "report", "attachments": report["photos"]}
+    async with hub.http.post(f"{hub.base}/api/v1/directives", json=directive, headers=auth) as resp:
+        assert resp.status == 201, await resp.text()
+        directive_id = (await resp.json())["directive_id"]
     return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
-            "alert_id": [alert_id],
+            "alert_id": [alert_id], "directive_id": [directive_id],
             "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
             "code": ["450103", "450103001"], "service_code": ["010101"],
             "unit": ["450103001-gov", "450103-cgj", "450100-zhzx"]}
