@@ -2,9 +2,11 @@
 // all driven by one LiveFeed (INTERFACES.md "Websocket") and the REST API.
 
 import { Api } from "/static/shared/api.js";
+import { AlertBook } from "/static/shared/alerts.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
+import { AlertDesk } from "./alerts.js";
 import { FeedList } from "./feedlist.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
@@ -156,6 +158,19 @@ async function start() {
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
 
+  // 预警: the feed's alerts in a book; the banner, the 预警 tab and the pulsing areas follow it.
+  const alertBook = new AlertBook();
+  const countyName = (code) => {
+    const county = ((map.shapes.get("") || {}).features || []).find((f) => f.properties.code === code);
+    if (county) return county.properties.name;
+    for (const c of store.values()) if (c.areas && c.areas.county && c.areas.county.code === code) return c.areas.county.name;
+    return "";
+  };
+  const alerts = new AlertDesk({ book: alertBook, api, store, role: user.role, toast, countyName, onCase: openCase,
+                                 listEl: $("#alert-panel"), bannerEl: $("#alert-banner"), countEl: $("#alert-count"),
+                                 onShow: () => showTab("alerts") });
+  alertBook.on(() => map.setAlerts(alertBook.list()));
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -227,6 +242,7 @@ async function start() {
     areas: [],
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
+    onAlerts: (list, live) => { if (live) alertBook.put(list); else alertBook.replace(list); },
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -234,7 +250,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline,
+    feed, store, map, panel, queues, kpi, headline, alertBook, alerts,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -249,6 +265,7 @@ async function start() {
     renderCategories();
     feedList.render();
     queues.render();
+    alerts.relabel();
     panel.render();
     kpi.relabel();
     renderHeadline();

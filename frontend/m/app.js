@@ -8,6 +8,7 @@
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
+import { openAlert, renderAlert, renderAlertCards, wireAlerts } from "./alerts.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import { loadAreaName, renderMe } from "./me.js";
 import {
@@ -20,13 +21,14 @@ import { api, applyEvents, applySnapshot, forgetSession, onSessionEnd, S, setCon
 import { $, $$, failureText } from "./ui.js";
 import { translateWords, w } from "./words.js";
 
-const SCREENS = ["queue", "case", "report", "me"];
+const SCREENS = ["queue", "case", "report", "me", "alert"];
 
 // Diagnostics for support staff and tests.
 window.cityloop = {
   get feed() { return S.feed; },
   queueIds: () => visibleQueue().map((c) => c.case_id),
   tabIds, // ("mine" | "others") → the case ids that tab lists
+  alertIds: () => S.alerts.list().map((a) => a.alert_id),
 };
 
 // --- sign-in ------------------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ function enterApp() {
     areas: [],
     onSnapshot: (cases) => { applySnapshot(cases); scheduleRender(); },
     onEvents: (events) => { if (applyEvents(events)) showCaseChanged(); scheduleRender(); },
+    onAlerts: (list, live) => { if (live) S.alerts.put(list); else S.alerts.replace(list); },
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => signOut(t("login.failed")),
@@ -132,16 +135,17 @@ function route() {
   if (!api.signedIn) { showLogin(); return; }
   const hash = location.hash.replace(/^#\/?/, "");
   const [name, id] = hash.split("/");
-  const view = SCREENS.includes(name) && (name !== "case" || id) ? name : "queue";
+  const view = SCREENS.includes(name) && ((name !== "case" && name !== "alert") || id) ? name : "queue";
   if (view !== "case" && S.open) closeCase();
   S.view = view;
   for (const v of SCREENS) $(`#view-${v}`).hidden = v !== view;
   for (const b of $$("#nav [data-nav]")) {
-    const current = b.dataset.nav === view || (view === "case" && b.dataset.nav === "queue");
+    const current = b.dataset.nav === view || ((view === "case" || view === "alert") && b.dataset.nav === "queue");
     if (current) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
   if (view === "queue") { renderQueue(); renderQueueStatus(); }
   if (view === "case") openCase(decodeURIComponent(id));
+  if (view === "alert") openAlert(decodeURIComponent(id));
   if (view === "report") showReport();
   if (view === "me") renderMe();
   window.scrollTo(0, 0);
@@ -175,6 +179,8 @@ function applyLang() {
   renderReportThumbs();
   renderReportResult();
   renderQueue();
+  renderAlertCards();
+  renderAlert();
   if (S.view === "queue") renderQueueStatus();
   if (S.view === "case") renderCase();
   if (S.view === "me") renderMe();
@@ -208,6 +214,7 @@ function wire() {
   });
   $("#viewer").addEventListener("click", () => { $("#viewer").hidden = true; });
   wireQueue();
+  wireAlerts(go);
   wireCase();
   wireReport();
   window.addEventListener("hashchange", route);

@@ -9,6 +9,8 @@ export class LiveFeed {
    * @param {string[]} [opts.areas]          area codes to watch (empty: the caller's whole jurisdiction)
    * @param {(cases: object[], position: number) => void} opts.onSnapshot
    * @param {(events: object[]) => void} opts.onEvents  events in position order, each {position, case_id, event, case}
+   * @param {(alerts: object[], live: boolean) => void} [opts.onAlerts]  early-warning alerts: the snapshot's
+   *        (live false) and the feed's `alert` items (live true), each the API's alert with its `version`
    * @param {(state: "connecting"|"live"|"reconnecting"|"offline") => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.checkAuth]  after a failed handshake: is the token still good?
    * @param {() => void} [opts.onUnauthorized]
@@ -90,8 +92,11 @@ export class LiveFeed {
       this.stats.snapshots += 1;
       this.position = msg.position;
       this.opts.onSnapshot(msg.cases, msg.position);
+      if (this.opts.onAlerts) this.opts.onAlerts(msg.alerts || [], false);
       this._status("live");
     } else if (msg.type === "event") {
+      this._events([msg]);
+    } else if (msg.type === "alert") {
       this._events([msg]);
     } else if (msg.type === "batch") {
       this._events(msg.events);
@@ -115,7 +120,11 @@ export class LiveFeed {
     this.stats.events += fresh.length;
     this.stats.received.push(...fresh.map((e) => e.position));
     if (this.stats.received.length > 5000) this.stats.received.splice(0, this.stats.received.length - 5000);
-    this.opts.onEvents(fresh);
+    // Alerts share the positions of case events but are no case's: they go to their own listener.
+    const alerts = fresh.filter((e) => e.type === "alert");
+    const cases = alerts.length ? fresh.filter((e) => e.type !== "alert") : fresh;
+    if (cases.length) this.opts.onEvents(cases);
+    if (alerts.length && this.opts.onAlerts) this.opts.onAlerts(alerts.map((e) => e.alert), true);
   }
 
   _feedWatchdog() {

@@ -1,0 +1,213 @@
+// 预警 on the command centre: a dismissable banner over the map when an alert is raised or grows, the 预警
+// tab listing the alerts of the jurisdiction with their evidence, who acknowledged or closed them and when,
+// acknowledge / close with a note (for the roles the API allows), and the linked cases one click away.
+// The alerts come from the live feed (AlertBook); an action's answer goes into the book too, and every other
+// console learns of it from its own feed.
+
+import {
+  ACKNOWLEDGE_ROLES, alertCategoryPath, alertKindName, alertLine, alertPlace, alertStateName, CLOSE_ROLES,
+  expectedText, isNews, whoWhen, windowText,
+} from "/static/shared/alerts.js";
+import { esc, formatTime, stateName, t } from "/static/shared/i18n.js";
+import { caseLabel } from "./words.js";
+
+// "active": open and acknowledged (someone is on it, but it is not over) — what the tab shows by default.
+const FILTERS = { active: ["open", "acknowledged"], open: ["open"], acknowledged: ["acknowledged"], closed: ["closed"], all: null };
+const LINKED_FETCH = 30; // cases the feed did not bring, fetched one by one: a surge links a few dozen at most
+
+export class AlertDesk {
+  /**
+   * @param {object} o
+   * @param {import("/static/shared/alerts.js").AlertBook} o.book
+   * @param {object} o.api   @param {object} o.store  the CaseStore
+   * @param {string} o.role  the signed-in user's role
+   * @param {HTMLElement} o.listEl  the 预警 tab's body   @param {HTMLElement} o.bannerEl  over the map
+   * @param {HTMLElement} o.countEl the tab's count
+   * @param {(id: string) => void} o.onCase   @param {() => void} o.onShow  bring the 预警 tab forward
+   * @param {(code: string) => string} o.countyName   @param {Function} o.toast
+   */
+  constructor(o) {
+    Object.assign(this, o);
+    this.filter = "active";
+    this.expanded = new Set(); // alert ids whose linked cases are listed
+    this.forms = new Map(); // alert id -> "acknowledge" | "close": the note form open under it
+    this.bannerId = null;
+    this.closedLoaded = false;
+    this.book.on((changed, how) => {
+      const news = changed.filter(isNews);
+      if (news.length) this.showBanner(news[news.length - 1].alert.alert_id);
+      else if (how === "snapshot" && !this.bannerId) {
+        const open = this.book.list(["open"]);
+        if (open.length) this.showBanner(open[0].alert_id);
+      }
+      if (this.bannerId && this.book.get(this.bannerId)?.state !== "open") this.hideBanner();
+      else if (this.bannerId) this.renderBanner();
+      this.render();
+    });
+    this.bannerEl.addEventListener("click", (ev) => {
+      if (ev.target.closest("[data-do=dismiss]")) { this.hideBanner(); return; }
+      const id = this.bannerId;
+      if (!id) return;
+      if (!(FILTERS[this.filter] || ["open"]).includes("open")) this.filter = "active";
+      this.expanded.add(id);
+      this.onShow();
+      this.render();
+      this.listEl.querySelector(`[data-alert-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" });
+    });
+    this.listEl.addEventListener("click", (ev) => this.click(ev));
+    this.listEl.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(ev.target); });
+    this.render();
+  }
+
+  // --- the banner --------------------------------------------------------------------------------------
+
+  showBanner(id) { this.bannerId = id; this.renderBanner(); }
+
+  hideBanner() { this.bannerId = null; this.bannerEl.hidden = true; this.bannerEl.innerHTML = ""; }
+
+  renderBanner() {
+    const a = this.bannerId && this.book.get(this.bannerId);
+    if (!a) { this.hideBanner(); return; }
+    const others = this.book.list(["open"]).length - 1;
+    this.bannerEl.dataset.alertId = a.alert_id;
+    this.bannerEl.innerHTML = `<span class="alert-icon" aria-hidden="true">⚠</span>`
+      + `<button type="button" class="alert-text" data-do="show">${esc(alertLine(a, this.countyName))}</button>`
+      + (others > 0 ? `<span class="alert-more">${esc(t("alert.more", { n: others }))}</span>` : "")
+      + `<button type="button" class="alert-dismiss" data-do="dismiss" title="${esc(t("alert.dismiss"))}"`
+      + ` aria-label="${esc(t("alert.dismiss"))}">×</button>`;
+    this.bannerEl.hidden = false;
+  }
+
+  // --- the 预警 tab ------------------------------------------------------------------------------------
+
+  render() {
+    const open = this.book.list(["open"]).length;
+    this.countEl.textContent = open ? String(open) : "";
+    this.countEl.classList.toggle("has", open > 0);
+    const alerts = this.book.list(FILTERS[this.filter]);
+    const filters = Object.keys(FILTERS).map((f) => `<button type="button" class="chip${f === this.filter ? " active" : ""}"`
+      + ` data-filter="${f}" aria-pressed="${f === this.filter}">${esc(f === "all" ? t("all") : f === "active" ? t("alert.active") : alertStateName(f))}</button>`).join("");
+    const focus = document.activeElement && this.listEl.contains(document.activeElement) ? document.activeElement : null;
+    const typing = focus && focus.tagName === "TEXTAREA" ? { id: focus.closest("[data-alert-id]")?.dataset.alertId, value: focus.value } : null;
+    this.listEl.innerHTML = `<div class="alert-filters">${filters}</div>`
+      + (alerts.length ? `<ol class="alert-list">${alerts.map((a) => this.itemHtml(a)).join("")}</ol>`
+        : `<p class="muted">${esc(t("alert.none"))}</p>`);
+    if (typing && typing.id) { // a live update must not lose the note being typed
+      const area = this.listEl.querySelector(`[data-alert-id="${CSS.escape(typing.id)}"] textarea`);
+      if (area) { area.value = typing.value; area.focus(); }
+    }
+  }
+
+  itemHtml(a) {
+    const id = a.alert_id;
+    const canAck = a.state === "open" && ACKNOWLEDGE_ROLES.has(this.role);
+    const canClose = a.state !== "closed" && CLOSE_ROLES.has(this.role);
+    const rows = [
+      [t("alert.kind"), alertKindName(a.kind)],
+      [t("alert.category"), alertCategoryPath(a)],
+      [t("alert.area"), alertPlace(a, this.countyName)],
+      [t("alert.window"), `${windowText(a)} · ${t("alert.observed", { n: a.observed ?? 0 })} / ${t("alert.expected", { n: expectedText(a) })}`],
+      [t("alert.raised_at"), formatTime(a.raised_at)],
+    ];
+    if (a.kind === "iot_cluster" && (a.devices || []).length) rows.push([t("alert.devices"), a.devices.join(t("why.list_sep"))]);
+    if (a.acknowledged_by) rows.push([t("alert.acknowledged"), whoWhen(a.acknowledged_by, a.acknowledged_at)]);
+    if (a.closed_by) rows.push([t("alert.closed"), whoWhen(a.closed_by, a.closed_at)]);
+    if (a.note) rows.push([t("alert.note"), a.note]);
+    const form = this.forms.get(id);
+    const linked = this.expanded.has(id);
+    return `<li class="alert-item state-${esc(a.state)}" data-alert-id="${esc(id)}" data-state="${esc(a.state)}">`
+      + `<div class="alert-head"><span class="alert-state">${esc(alertStateName(a.state))}</span>`
+      + `<span class="alert-title">${esc(alertLine(a, this.countyName))}</span></div>`
+      + `<dl class="alert-facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>`
+      + `<div class="alert-actions"><button type="button" data-do="cases" aria-expanded="${linked}">`
+      + `${esc(t("alert.cases", { n: (a.case_ids || []).length }))}</button>`
+      + (canAck ? `<button type="button" data-do="acknowledge">${esc(t("alert.acknowledge"))}</button>` : "")
+      + (canClose ? `<button type="button" class="ghost" data-do="close">${esc(t("alert.close"))}</button>` : "")
+      + `</div>`
+      + (form ? `<form class="alert-form" data-action="${esc(form)}"><label>${esc(t("alert.note"))}`
+        + `<textarea name="note" rows="2" maxlength="1000" placeholder="${esc(t("alert.note_ph"))}"></textarea></label>`
+        + `<div class="alert-actions"><button type="submit">${esc(t(`alert.${form}`))}</button>`
+        + `<button type="button" class="ghost" data-do="cancel">${esc(t("action.cancel"))}</button></div>`
+        + `<p class="error" role="alert"></p></form>` : "")
+      + (linked ? `<ol class="list alert-cases" data-linked="${esc(id)}">${(a.case_ids || []).map((cid) => this.caseHtml(cid)).join("")}</ol>` : "")
+      + `</li>`;
+  }
+
+  caseHtml(id) {
+    const c = this.store.get(id);
+    const label = c ? (caseLabel(c) || (c.report || {}).ticket_no || id) : id.slice(0, 8);
+    const sub = c ? `<span class="state">${esc(stateName(c.state))}</span><span class="sub">${esc((c.report || {}).ticket_no || "")}</span>` : "";
+    return `<li data-case-id="${esc(id)}" tabindex="0"><span class="title">${esc(label)}</span>${sub}</li>`;
+  }
+
+  click(ev) {
+    const filter = ev.target.closest("[data-filter]");
+    if (filter) {
+      this.filter = filter.dataset.filter;
+      if ((this.filter === "closed" || this.filter === "all") && !this.closedLoaded) this.loadAll();
+      this.render();
+      return;
+    }
+    const li = ev.target.closest("[data-alert-id]");
+    const caseLi = ev.target.closest("li[data-case-id]");
+    if (caseLi) { this.onCase(caseLi.dataset.caseId); return; }
+    const button = ev.target.closest("button[data-do]");
+    if (!li || !button) return;
+    const id = li.dataset.alertId;
+    const what = button.dataset.do;
+    if (what === "cases") {
+      if (this.expanded.has(id)) this.expanded.delete(id); else { this.expanded.add(id); this.fetchLinked(id); }
+    } else if (what === "acknowledge" || what === "close") {
+      this.forms.set(id, what);
+    } else if (what === "cancel") {
+      this.forms.delete(id);
+    }
+    this.render();
+    if (what === "acknowledge" || what === "close") this.listEl.querySelector(`[data-alert-id="${CSS.escape(id)}"] textarea`)?.focus();
+  }
+
+  async submit(form) {
+    const li = form.closest("[data-alert-id]");
+    const id = li.dataset.alertId;
+    const action = form.dataset.action;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    form.querySelector(".error").textContent = "";
+    try {
+      const note = form.note.value.trim();
+      const doc = await this.api.post(`/api/v1/alerts/${encodeURIComponent(id)}/${action}`, note ? { note } : {});
+      this.forms.delete(id);
+      this.toast(t(`alert.done.${action}`), "ok");
+      this.book.put([doc], "rest");
+      this.render();
+    } catch (err) {
+      button.disabled = false;
+      const text = `${t("action.failed")}: ${err.describe ? err.describe() : String(err)}`;
+      form.querySelector(".error").textContent = text;
+      this.toast(text, "error");
+    }
+  }
+
+  /** Closed alerts are not in the snapshot: asked for once when the user looks at them. */
+  async loadAll() {
+    try {
+      const body = await this.api.get("/api/v1/alerts", { state: "all", limit: 200 });
+      this.closedLoaded = true;
+      this.book.put(body.alerts || [], "rest");
+    } catch (err) {
+      this.toast(`${t("action.failed")}: ${err.describe ? err.describe() : String(err)}`, "error");
+    }
+  }
+
+  /** Linked cases the feed did not bring (finished, or past the snapshot's cut): fetched to name them. */
+  async fetchLinked(id) {
+    const a = this.book.get(id);
+    const missing = (a?.case_ids || []).filter((cid) => !this.store.get(cid)).slice(0, LINKED_FETCH);
+    let got = 0;
+    await Promise.all(missing.map((cid) => this.api.get(`/api/v1/cases/${encodeURIComponent(cid)}`)
+      .then((c) => { this.store.put(c); got += 1; }).catch(() => {})));
+    if (got) this.render();
+  }
+
+  relabel() { this.render(); if (this.bannerId) this.renderBanner(); }
+}

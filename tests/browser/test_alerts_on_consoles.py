@@ -1,0 +1,148 @@
+"""预警 on both consoles (issue 17, item 3), with a real surge: twelve reports pushed over the hotline API in one
+township raise an alert that reaches the command centre live (a banner over the map, the 预警 tab, the township
+pulsing on the map, the linked cases one click away) and the phone of that township's handler, who acknowledges
+it with a note; the command centre then shows 已确认 with who and when from its feed, without asking the API;
+a handler of another township never sees it. Screenshots of the banner over the map (1366×768) and of the phone
+(390×844) are kept in test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from playwright.async_api import Browser, BrowserContext, Request, expect
+
+from hub.keys import SURGE
+from tests.browser import test_command_centre as centre
+from tests.browser import test_township_mobile as mobile
+from tests.browser.test_console_layout import LAPTOP, PHONE, context_at
+from tests.conftest import Hub
+from tests.e2e.test_early_warning import SURGE_SIZE, history
+from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT
+
+PULSING = "() => window.cityloop.map.pulsingAreas()"
+
+
+async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_phone(
+        hub: Hub, browser: Browser, phone: BrowserContext) -> None:
+    key = await hub.hotline_key()
+    await history(hub, key)
+    await hub.app[SURGE].refresh()  # the hourly baseline, learnt now from the history just pushed
+    operator = await hub.login("city_operator", None)
+    township = await mobile.township_at(hub, operator, QINGXIU_SEAT)
+    other_township = await mobile.township_at(hub, operator, XINGNING_SEAT)
+
+    laptop = await context_at(browser, LAPTOP)
+    stranger_context = await context_at(browser, PHONE)
+    try:
+        desk_console = await centre.sign_in(hub, laptop, "op-alerts", "city_operator", None)
+        desk = desk_console.page
+        asked: list[str] = []  # the command centre's requests for alerts: none, the feed brings them
+
+        def note_request(request: Request) -> None:
+            if "/api/v1/alerts" in request.url:
+                asked.append(f"{request.method} {request.url}")
+        desk.on("request", note_request)
+        handler_name = await mobile.handler(hub, township)
+        hand_phone = await mobile.open_phone(phone, hub, handler_name)
+        hand = hand_phone.page
+        stranger_phone = await mobile.open_phone(stranger_context, hub, await mobile.handler(hub, other_township))
+        await expect(desk.locator("#alert-banner")).to_be_hidden()
+        await expect(hand.locator("#alerts [data-alert]")).to_have_count(0)
+
+        case_ids = [await mobile.new_ticket(hub, key, QINGXIU_SEAT) for _ in range(SURGE_SIZE)]
+        twelfth = time.monotonic()
+
+        # The command centre: the banner over the map, within seconds, naming the township and the count.
+        banner = desk.locator("#alert-banner")
+        await expect(banner).to_be_visible(timeout=20_000)
+        await expect(banner).to_contain_text(f"{SURGE_SIZE} 起", timeout=20_000)
+        print(f"banner showing {SURGE_SIZE} reports {time.monotonic() - twelfth:.2f} s after the 12th was accepted")
+        await expect(banner).to_contain_text("预警：")
+        alert_id = await banner.get_attribute("data-alert-id")
+        assert alert_id
+        alert = await centre.api_get(hub, operator, f"/api/v1/alerts/{alert_id}")
+        assert alert["area"]["code"] == township and set(alert["case_ids"]) == set(case_ids)
+        await expect(banner).to_contain_text(alert["area"]["name"])
+        await expect(desk.locator("#alert-count")).to_have_text("1")
+        # The township pulses on the map while the alert is open.
+        await desk.wait_for_function(f"() => ({PULSING})().includes({township!r})")
+        assert await desk.locator("#map path.alert-pulse").count() >= 1
+        animation = await desk.locator("#map path.alert-pulse").first.evaluate(
+            "el => getComputedStyle(el).animationName")
+        assert animation == "area-pulse"
+        # The banner leaves the map usable: it covers a strip at its top, not the map.
+        box, map_box = await banner.bounding_box(), await desk.locator("#map").bounding_box()
+        assert box and map_box and box["height"] < 60 and box["width"] < map_box["width"]
+        await mobile.settled(desk)
+        await desk_console.screenshot("alert-banner-command-centre-1366x768")
+
+        # One click on the banner: the 预警 tab with the alert's evidence and its linked cases listed.
+        await banner.locator(".alert-text").click()
+        item = desk.locator(f'#alert-panel [data-alert-id="{alert_id}"]')
+        await expect(item).to_be_visible()
+        await expect(item).to_have_attribute("data-state", "open")
+        await expect(item).to_contain_text("待确认")
+        await expect(item).to_contain_text("数量激增")
+        await expect(item).to_contain_text(" › ".join(alert["category"]["path"]))
+        linked = item.locator("[data-linked] li[data-case-id]")
+        await expect(linked).to_have_count(SURGE_SIZE)
+        assert set(await linked.evaluate_all("els => els.map((el) => el.dataset.caseId)")) == set(case_ids)
+        # ... and one more click opens a linked case in the panel.
+        first = await linked.first.get_attribute("data-case-id")
+        await linked.first.click()
+        await desk.wait_for_function("id => window.cityloop.panel.caseId === id", arg=first)
+        await expect(desk.locator('#case-panel [data-field="version"]')).to_be_visible()
+        await desk.locator('.col-right .tab[data-tab="alerts"]').click()
+        await expect(item).to_be_visible()
+
+        # The phone of the township's handler: a card at the top of 我的待办, live.
+        card = hand.locator(f'#alerts [data-alert="{alert_id}"]')
+        await expect(card).to_be_visible()
+        await expect(card).to_contain_text(f"{SURGE_SIZE} 起")
+        await mobile.settled(hand)
+        await hand_phone.screenshot("alert-mobile-390x844")
+        await card.tap()
+        detail = hand.locator("#view-alert .alert-detail")
+        await expect(detail).to_have_attribute("data-state", "open")
+        await expect(hand.locator("#view-alert .alert-cases [data-open]")).to_have_count(SURGE_SIZE)
+        await hand.locator("#alert-note").fill("已派网格员到场核实停水范围")
+        await hand.locator("#alert-ack button[type=submit]").tap()
+        await expect(detail).to_have_attribute("data-state", "acknowledged")
+        await expect(hand.locator("#alert-ack")).to_have_count(0)  # nothing more for a handler to do
+        await expect(detail).to_contain_text(handler_name)
+        await expect(detail).to_contain_text("已派网格员到场核实停水范围")
+        await hand_phone.screenshot("alert-mobile-acknowledged-390x844")
+
+        # The command centre follows from its feed: 已确认, who and when, the pulse stops, the banner goes.
+        await expect(item).to_have_attribute("data-state", "acknowledged")
+        await expect(item).to_contain_text("已确认")
+        await expect(item).to_contain_text(handler_name)
+        await expect(item).to_contain_text("街镇承办人")
+        await expect(item).to_contain_text("已派网格员到场核实停水范围")
+        acked = await centre.api_get(hub, operator, f"/api/v1/alerts/{alert_id}")
+        assert acked["state"] == "acknowledged" and acked["acknowledged_by"]["username"] == handler_name
+        await expect(desk.locator("#alert-count")).to_have_text("")
+        await desk.wait_for_function(f"() => !({PULSING})().length")
+        await expect(banner).to_be_hidden()
+        assert not asked, f"the command centre asked the API instead of following its feed: {asked}"
+
+        # The operator closes it with a note (the handler's phone offered no close); the phone's card goes.
+        await item.locator('[data-do="close"]').click()
+        await item.locator("textarea[name=note]").fill("供水已恢复")
+        await item.locator("button[type=submit]").click()
+        await expect(item).to_have_count(0)  # the 预警 tab shows the alerts not closed by default
+        await hand.locator('[data-act="back"]').tap()
+        await expect(hand.locator(f'#alerts [data-alert="{alert_id}"]')).to_have_count(0)
+
+        # The handler of another township never saw it.
+        await asyncio.sleep(0.5)
+        assert await stranger_phone.page.evaluate("() => window.cityloop.alertIds()") == []
+        await expect(stranger_phone.page.locator("#alerts [data-alert]")).to_have_count(0)
+
+        desk_console.assert_clean()
+        hand_phone.assert_clean()
+        stranger_phone.assert_clean()
+    finally:
+        await laptop.close()
+        await stranger_context.close()
