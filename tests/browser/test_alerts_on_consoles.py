@@ -146,3 +146,59 @@ async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_ph
     finally:
         await laptop.close()
         await stranger_context.close()
+
+
+async def test_who_may_act_on_an_alert_and_a_refusal_shows_the_apis_error(hub: Hub, desktop: BrowserContext) -> None:
+    """An auditor reads the alert (in English) with no action offered; the county's dispatcher opens the
+    acknowledge form, the township acknowledges meanwhile, and the dispatcher's late acknowledgement is refused
+    with the API's error under the form; the dispatcher then closes it; another county's dispatcher never sees it."""
+    key = await hub.hotline_key()
+    await history(hub, key)
+    await hub.app[SURGE].refresh()
+    operator = await hub.login("city_operator", None)
+    township = await mobile.township_at(hub, operator, QINGXIU_SEAT)
+    auditor_console = await centre.sign_in(hub, desktop, "au-alerts", "auditor", None)
+    dispatcher_console = await centre.sign_in(hub, desktop, "cd-alerts", "county_dispatcher", township[:6])
+    elsewhere_console = await centre.sign_in(hub, desktop, "cd-alerts-xn", "county_dispatcher", "450102")
+    auditor, dispatcher, elsewhere = auditor_console.page, dispatcher_console.page, elsewhere_console.page
+    await auditor.locator("#lang").click()
+    await expect(auditor.locator("html")).to_have_attribute("lang", "en")
+
+    for _ in range(SURGE_SIZE):
+        await mobile.new_ticket(hub, key, QINGXIU_SEAT)
+    await expect(auditor.locator("#alert-banner")).to_contain_text(f"{SURGE_SIZE} in 1 h", timeout=20_000)
+    await expect(auditor.locator("#alert-banner")).to_contain_text("Alert:")
+    alert_id = await auditor.locator("#alert-banner").get_attribute("data-alert-id")
+    await auditor.locator('.col-right .tab[data-tab="alerts"]').click()
+    read_only = auditor.locator(f'#alert-panel [data-alert-id="{alert_id}"]')
+    await expect(read_only).to_contain_text("Surge")
+    await expect(read_only.locator('[data-do="cases"]')).to_be_visible()
+    await expect(read_only.locator('[data-do="acknowledge"], [data-do="close"]')).to_have_count(0)
+
+    await dispatcher.locator("#alert-banner .alert-text").click()
+    item = dispatcher.locator(f'#alert-panel [data-alert-id="{alert_id}"]')
+    await item.locator('[data-do="acknowledge"]').click()
+    await item.locator("textarea[name=note]").fill("区里派人")
+    handler = await hub.login("township_handler", township)
+    async with hub.http.post(f"{hub.base}/api/v1/alerts/{alert_id}/acknowledge", json={"note": "街道已到场"},
+                             headers=mobile.bearer(handler)) as resp:
+        assert resp.status == 200, await resp.text()
+    await expect(item).to_have_attribute("data-state", "acknowledged")  # live, from the dispatcher's feed
+    await expect(read_only).to_contain_text("Acknowledged")  # and the auditor's
+    await expect(item.locator('[data-do="acknowledge"]')).to_have_count(0)
+    await item.locator("form button[type=submit]").click()
+    await expect(item.locator("form .error")).to_contain_text("cannot acknowledge")
+
+    await item.locator('[data-do="close"]').click()
+    await item.locator('form[data-action="close"] textarea[name=note]').fill("已处置完毕")
+    await item.locator('form[data-action="close"] button[type=submit]').click()
+    await expect(item).to_have_count(0)
+    await dispatcher.locator('#alert-panel [data-filter="closed"]').click()
+    await expect(item).to_have_attribute("data-state", "closed")
+    await expect(item).to_contain_text("已处置完毕")
+    await expect(item).to_contain_text("区县调度员")
+
+    assert await elsewhere.evaluate("() => window.cityloop.alertBook.list().length") == 0
+    await expect(elsewhere.locator("#alert-banner")).to_be_hidden()
+    for watched in (auditor_console, dispatcher_console, elsewhere_console):
+        watched.assert_clean()
