@@ -71,7 +71,7 @@ export class AlertDesk {
     const others = this.book.list(["open"]).length - 1;
     this.bannerEl.dataset.alertId = a.alert_id;
     this.bannerEl.innerHTML = `<span class="alert-icon" aria-hidden="true">⚠</span>`
-      + `<button type="button" class="alert-text" data-do="show">${esc(alertLine(a, this.countyName))}</button>`
+      + `<button type="button" class="alert-text" data-do="show" title="${esc(alertLine(a, this.countyName))}">${esc(alertLine(a, this.countyName))}</button>`
       + (others > 0 ? `<span class="alert-more">${esc(t("alert.more", { n: others }))}</span>` : "")
       + `<button type="button" class="alert-dismiss" data-do="dismiss" title="${esc(t("alert.dismiss"))}"`
       + ` aria-label="${esc(t("alert.dismiss"))}">×</button>`;

@@ -76,6 +76,13 @@ async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_ph
         assert box and map_box and box["height"] < 60 and box["width"] < map_box["width"]
         await mobile.settled(desk)
         await desk_console.screenshot("alert-banner-command-centre-1366x768")
+        # The same console on a phone-sized window: the banner spans the map beside its zoom buttons, wrapped.
+        await desk.set_viewport_size(PHONE)
+        await desk.locator("#map").scroll_into_view_if_needed()
+        narrow, narrow_map = await banner.bounding_box(), await desk.locator("#map").bounding_box()
+        assert narrow and narrow_map and narrow["width"] < narrow_map["width"] and narrow["height"] < 80
+        await desk_console.screenshot("alert-banner-command-centre-390x844")
+        await desk.set_viewport_size(LAPTOP)
 
         # One click on the banner: the 预警 tab with the alert's evidence and its linked cases listed.
         await banner.locator(".alert-text").click()
