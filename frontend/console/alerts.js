@@ -4,11 +4,9 @@
 // The alerts come from the live feed (AlertBook); an action's answer goes into the book too, and every other
 // console learns of it from its own feed.
 
-import {
-  ACKNOWLEDGE_ROLES, alertCategoryPath, alertKindName, alertLine, alertPlace, alertStateName, CLOSE_ROLES,
-  expectedText, isNews, whoWhen, windowText,
-} from "/static/shared/alerts.js";
-import { esc, formatTime, stateName, t } from "/static/shared/i18n.js";
+import { ACKNOWLEDGE_ROLES, alertFacts, alertLine, alertStateName, CLOSE_ROLES, isNews } from "/static/shared/alerts.js";
+import { caseColour } from "/static/shared/cases.js";
+import { esc, stateName, t } from "/static/shared/i18n.js";
 import { caseLabel } from "./words.js";
 
 // "active": open and acknowledged (someone is on it, but it is not over) — what the tab shows by default.
@@ -31,6 +29,8 @@ export class AlertDesk {
     this.filter = "active";
     this.expanded = new Set(); // alert ids whose linked cases are listed
     this.forms = new Map(); // alert id -> "acknowledge" | "close": the note form open under it
+    this.notes = new Map(); // alert id -> the note typed so far: a live re-render must not lose it
+    this.errors = new Map(); // alert id -> the API's refusal, shown under the form
     this.bannerId = null;
     this.closedLoaded = false;
     this.book.on((changed, how) => {
@@ -56,6 +56,10 @@ export class AlertDesk {
     });
     this.listEl.addEventListener("click", (ev) => this.click(ev));
     this.listEl.addEventListener("submit", (ev) => { ev.preventDefault(); this.submit(ev.target); });
+    this.listEl.addEventListener("input", (ev) => {
+      const li = ev.target.name === "note" && ev.target.closest("[data-alert-id]");
+      if (li) this.notes.set(li.dataset.alertId, ev.target.value);
+    });
     this.render();
   }
 
@@ -87,32 +91,19 @@ export class AlertDesk {
     const alerts = this.book.list(FILTERS[this.filter]);
     const filters = Object.keys(FILTERS).map((f) => `<button type="button" class="chip${f === this.filter ? " active" : ""}"`
       + ` data-filter="${f}" aria-pressed="${f === this.filter}">${esc(f === "all" ? t("all") : f === "active" ? t("alert.active") : alertStateName(f))}</button>`).join("");
-    const focus = document.activeElement && this.listEl.contains(document.activeElement) ? document.activeElement : null;
-    const typing = focus && focus.tagName === "TEXTAREA" ? { id: focus.closest("[data-alert-id]")?.dataset.alertId, value: focus.value } : null;
+    const focused = this.listEl.contains(document.activeElement) && document.activeElement.name === "note"
+      ? document.activeElement.closest("[data-alert-id]")?.dataset.alertId : null;
     this.listEl.innerHTML = `<div class="alert-filters">${filters}</div>`
       + (alerts.length ? `<ol class="alert-list">${alerts.map((a) => this.itemHtml(a)).join("")}</ol>`
         : `<p class="muted">${esc(t("alert.none"))}</p>`);
-    if (typing && typing.id) { // a live update must not lose the note being typed
-      const area = this.listEl.querySelector(`[data-alert-id="${CSS.escape(typing.id)}"] textarea`);
-      if (area) { area.value = typing.value; area.focus(); }
-    }
+    if (focused) this.listEl.querySelector(`[data-alert-id="${CSS.escape(focused)}"] textarea`)?.focus();
   }
 
   itemHtml(a) {
     const id = a.alert_id;
     const canAck = a.state === "open" && ACKNOWLEDGE_ROLES.has(this.role);
     const canClose = a.state !== "closed" && CLOSE_ROLES.has(this.role);
-    const rows = [
-      [t("alert.kind"), alertKindName(a.kind)],
-      [t("alert.category"), alertCategoryPath(a)],
-      [t("alert.area"), alertPlace(a, this.countyName)],
-      [t("alert.window"), `${windowText(a)} · ${t("alert.observed", { n: a.observed ?? 0 })} / ${t("alert.expected", { n: expectedText(a) })}`],
-      [t("alert.raised_at"), formatTime(a.raised_at)],
-    ];
-    if (a.kind === "iot_cluster" && (a.devices || []).length) rows.push([t("alert.devices"), a.devices.join(t("why.list_sep"))]);
-    if (a.acknowledged_by) rows.push([t("alert.acknowledged"), whoWhen(a.acknowledged_by, a.acknowledged_at)]);
-    if (a.closed_by) rows.push([t("alert.closed"), whoWhen(a.closed_by, a.closed_at)]);
-    if (a.note) rows.push([t("alert.note"), a.note]);
+    const rows = alertFacts(a, this.countyName);
     const form = this.forms.get(id);
     const linked = this.expanded.has(id);
     return `<li class="alert-item state-${esc(a.state)}" data-alert-id="${esc(id)}" data-state="${esc(a.state)}">`
@@ -125,10 +116,10 @@ export class AlertDesk {
       + (canClose ? `<button type="button" class="ghost" data-do="close">${esc(t("alert.close"))}</button>` : "")
       + `</div>`
       + (form ? `<form class="alert-form" data-action="${esc(form)}"><label>${esc(t("alert.note"))}`
-        + `<textarea name="note" rows="2" maxlength="1000" placeholder="${esc(t("alert.note_ph"))}"></textarea></label>`
+        + `<textarea name="note" rows="2" maxlength="1000" placeholder="${esc(t("alert.note_ph"))}">${esc(this.notes.get(id) || "")}</textarea></label>`
         + `<div class="alert-actions"><button type="submit">${esc(t(`alert.${form}`))}</button>`
         + `<button type="button" class="ghost" data-do="cancel">${esc(t("action.cancel"))}</button></div>`
-        + `<p class="error" role="alert"></p></form>` : "")
+        + `<p class="error" role="alert">${esc(this.errors.get(id) || "")}</p></form>` : "")
       + (linked ? `<ol class="list alert-cases" data-linked="${esc(id)}">${(a.case_ids || []).map((cid) => this.caseHtml(cid)).join("")}</ol>` : "")
       + `</li>`;
   }
@@ -137,7 +128,8 @@ export class AlertDesk {
     const c = this.store.get(id);
     const label = c ? (caseLabel(c) || (c.report || {}).ticket_no || id) : id.slice(0, 8);
     const sub = c ? `<span class="state">${esc(stateName(c.state))}</span><span class="sub">${esc((c.report || {}).ticket_no || "")}</span>` : "";
-    return `<li data-case-id="${esc(id)}" tabindex="0"><span class="title">${esc(label)}</span>${sub}</li>`;
+    const colour = c ? caseColour(c) : "#8c8c8c";
+    return `<li data-case-id="${esc(id)}" tabindex="0"><i class="swatch" style="background:${esc(colour)}"></i><span class="title">${esc(label)}</span>${sub}</li>`;
   }
 
   click(ev) {
@@ -159,33 +151,34 @@ export class AlertDesk {
       if (this.expanded.has(id)) this.expanded.delete(id); else { this.expanded.add(id); this.fetchLinked(id); }
     } else if (what === "acknowledge" || what === "close") {
       this.forms.set(id, what);
+      this.errors.delete(id);
     } else if (what === "cancel") {
       this.forms.delete(id);
+      this.errors.delete(id);
     }
     this.render();
     if (what === "acknowledge" || what === "close") this.listEl.querySelector(`[data-alert-id="${CSS.escape(id)}"] textarea`)?.focus();
   }
 
   async submit(form) {
-    const li = form.closest("[data-alert-id]");
-    const id = li.dataset.alertId;
+    const id = form.closest("[data-alert-id]").dataset.alertId;
     const action = form.dataset.action;
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
+    form.querySelector("button[type=submit]").disabled = true;
+    this.errors.delete(id);
     form.querySelector(".error").textContent = "";
     try {
       const note = form.note.value.trim();
       const doc = await this.api.post(`/api/v1/alerts/${encodeURIComponent(id)}/${action}`, note ? { note } : {});
       this.forms.delete(id);
+      this.notes.delete(id);
       this.toast(t(`alert.done.${action}`), "ok");
       this.book.put([doc], "rest");
-      this.render();
     } catch (err) {
-      button.disabled = false;
       const text = `${t("action.failed")}: ${err.describe ? err.describe() : String(err)}`;
-      form.querySelector(".error").textContent = text;
+      this.errors.set(id, text);
       this.toast(text, "error");
     }
+    this.render();
   }
 
   /** Closed alerts are not in the snapshot: asked for once when the user looks at them. */

@@ -3,8 +3,7 @@
 // cases (each opens the case screen) and, for the roles the API allows, acknowledge with a note.
 
 import {
-  ACKNOWLEDGE_ROLES, alertCategoryPath, alertKindName, alertLine, alertPlace, alertStateName, expectedText,
-  whoWhen, windowText,
+  ACKNOWLEDGE_ROLES, alertFacts, alertKindName, alertLine, alertStateName, whoWhen,
 } from "/static/shared/alerts.js";
 import { caseColour } from "/static/shared/cases.js";
 import { esc, formatTime, stateName, t } from "/static/shared/i18n.js";
@@ -62,15 +61,7 @@ export function renderAlert() {
       : `<p class="muted">${esc(t("loading"))}</p>`}</div>`;
     return;
   }
-  const rows = [
-    [t("alert.kind"), alertKindName(a.kind)], [t("alert.category"), alertCategoryPath(a)],
-    [t("alert.area"), alertPlace(a, countyName)],
-    [t("alert.window"), `${windowText(a)} · ${t("alert.observed", { n: a.observed ?? 0 })} / ${t("alert.expected", { n: expectedText(a) })}`],
-    [t("alert.raised_at"), formatTime(a.raised_at)],
-  ];
-  if (a.acknowledged_by) rows.push([t("alert.acknowledged"), whoWhen(a.acknowledged_by, a.acknowledged_at)]);
-  if (a.closed_by) rows.push([t("alert.closed"), whoWhen(a.closed_by, a.closed_at)]);
-  if (a.note) rows.push([t("alert.note"), a.note]);
+  const rows = alertFacts(a, countyName);
   const canAck = a.state === "open" && ACKNOWLEDGE_ROLES.has((api.session || {}).role);
   const cases = (a.case_ids || []).map((id) => {
     const c = S.cases.get(id);

@@ -98,5 +98,21 @@ export function whoWhen(by, at) {
   return `${who} ${formatTime(at)}`;
 }
 
+/** The evidence and what people did, as [label, value] rows for a list of facts. */
+export function alertFacts(a, countyName) {
+  const rows = [
+    [t("alert.kind"), alertKindName(a.kind)],
+    [t("alert.category"), alertCategoryPath(a)],
+    [t("alert.area"), alertPlace(a, countyName)],
+    [t("alert.window"), `${windowText(a)} · ${t("alert.observed", { n: a.observed ?? 0 })} / ${t("alert.expected", { n: expectedText(a) })}`],
+    [t("alert.raised_at"), formatTime(a.raised_at)],
+  ];
+  if (a.kind === "iot_cluster" && (a.devices || []).length) rows.push([t("alert.devices"), a.devices.join(t("why.list_sep"))]);
+  if (a.acknowledged_by) rows.push([t("alert.acknowledged"), whoWhen(a.acknowledged_by, a.acknowledged_at)]);
+  if (a.closed_by) rows.push([t("alert.closed"), whoWhen(a.closed_by, a.closed_at)]);
+  if (a.note) rows.push([t("alert.note"), a.note]);
+  return rows;
+}
+
 export const alertStateName = (state) => t(`alert.state.${state}`);
 export const alertKindName = (kind) => t(`alert.kind.${kind}`);

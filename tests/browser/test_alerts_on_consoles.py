@@ -193,6 +193,7 @@ async def test_who_may_act_on_an_alert_and_a_refusal_shows_the_apis_error(hub: H
     await expect(item).to_have_attribute("data-state", "acknowledged")  # live, from the dispatcher's feed
     await expect(read_only).to_contain_text("Acknowledged")  # and the auditor's
     await expect(item.locator('[data-do="acknowledge"]')).to_have_count(0)
+    await expect(item.locator("textarea[name=note]")).to_have_value("区里派人")  # the live update kept the note
     await item.locator("form button[type=submit]").click()
     await expect(item.locator("form .error")).to_contain_text("cannot acknowledge")
 
