@@ -96,7 +96,8 @@ export class AlertDesk {
     this.listEl.innerHTML = `<div class="alert-filters">${filters}</div>`
       + (alerts.length ? `<ol class="alert-list">${alerts.map((a) => this.itemHtml(a)).join("")}</ol>`
         : `<p class="muted">${esc(t("alert.none"))}</p>`);
-    if (focused) this.listEl.querySelector(`[data-alert-id="${CSS.escape(focused)}"] textarea`)?.focus();
+    const area = focused && this.listEl.querySelector(`[data-alert-id="${CSS.escape(focused)}"] textarea`);
+    if (area) { area.focus(); area.selectionStart = area.selectionEnd = area.value.length; }
   }
 
   itemHtml(a) {

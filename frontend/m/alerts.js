@@ -36,7 +36,11 @@ export function renderAlertCards() {
 }
 
 export async function openAlert(id) {
-  if (A.id !== id) Object.assign(A, { id, note: "", busy: false, error: "" });
+  if (A.id !== id) {
+    Object.assign(A, { id, note: "", busy: false, error: "" });
+    const root = $("#view-alert");
+    if (root) root.innerHTML = "";
+  }
   renderAlert();
   if (!S.alerts.get(id)) {
     try { S.alerts.put([await api.get(`/api/v1/alerts/${encodeURIComponent(id)}`)], "rest"); } catch (err) {
@@ -49,20 +53,48 @@ export async function openAlert(id) {
   fetchLinked(id);
 }
 
+/** Set a part of the screen only if it changed: a live update of the evidence or of the linked cases must not
+ *  rebuild the form the handler is typing in. */
+function setPart(el, html) {
+  if (el.dataset.html === html) return false;
+  el.innerHTML = html;
+  el.dataset.html = html;
+  return true;
+}
+
 export function renderAlert() {
   const root = $("#view-alert");
   if (!root || S.view !== "alert") return;
-  const a = S.alerts.get(A.id);
+  if (!root.querySelector(".alert-parts")) {
+    root.innerHTML = `<div class="alert-parts"><div data-part="head"></div><div data-part="detail"></div>
+      <div data-part="form"></div><div data-part="cases"></div></div>`;
+  }
+  const part = (name) => root.querySelector(`[data-part="${name}"]`);
   const typed = $("#alert-note");
-  if (typed) A.note = typed.value; // a live update must not lose the note being typed
-  const back = `<div class="case-head"><button type="button" class="btn ghost back" data-act="back">‹ ${esc(w("case.back"))}</button></div>`;
+  if (typed) A.note = typed.value;
+  setPart(part("head"), `<div class="case-head"><button type="button" class="btn ghost back" data-act="back">‹ ${esc(w("case.back"))}</button></div>`);
+  const a = S.alerts.get(A.id);
   if (!a) {
-    root.innerHTML = `${back}<div class="card-block">${A.error ? `<p class="notice warn">${esc(A.error)}</p>`
-      : `<p class="muted">${esc(t("loading"))}</p>`}</div>`;
+    setPart(part("detail"), `<div class="card-block">${A.error ? `<p class="notice warn">${esc(A.error)}</p>`
+      : `<p class="muted">${esc(t("loading"))}</p>`}</div>`);
+    setPart(part("form"), "");
+    setPart(part("cases"), "");
     return;
   }
   const rows = alertFacts(a, countyName);
+  setPart(part("detail"), `<div class="card-block alert-detail state-${esc(a.state)}" data-alert-id="${esc(a.alert_id)}" data-state="${esc(a.state)}">
+      <p class="alert-state">${esc(alertStateName(a.state))}</p>
+      <h2>${esc(alertLine(a, countyName))}</h2>
+      <dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>
+    </div>`);
   const canAck = a.state === "open" && ACKNOWLEDGE_ROLES.has((api.session || {}).role);
+  const rebuilt = setPart(part("form"), canAck ? `<form id="alert-ack" class="card-block" novalidate>
+      <label class="field"><span>${esc(t("alert.note"))}</span>
+        <textarea id="alert-note" name="note" rows="3" maxlength="1000" placeholder="${esc(t("alert.note_ph"))}"></textarea></label>
+      ${A.error ? `<p class="notice warn" role="alert">${esc(A.error)}</p>` : ""}
+      <button type="submit" class="btn primary block"${A.busy ? " disabled aria-busy=\"true\"" : ""}>${esc(t("alert.acknowledge"))}</button>
+    </form>` : "");
+  if (rebuilt && $("#alert-note")) $("#alert-note").value = A.note;
   const cases = (a.case_ids || []).map((id) => {
     const c = S.cases.get(id);
     return `<li><button type="button" class="card" data-open="${esc(id)}" style="--c:${esc(c ? caseColour(c) : "#8c8c8c")}">
@@ -70,20 +102,8 @@ export function renderAlert() {
       ${c ? `<span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span>` : ""}</span>
       ${c ? `<span class="card-place">${esc(placeOf(c) || (c.report || {}).address || "")}</span>` : ""}</button></li>`;
   }).join("");
-  root.innerHTML = `${back}
-    <div class="card-block alert-detail state-${esc(a.state)}" data-alert-id="${esc(a.alert_id)}" data-state="${esc(a.state)}">
-      <p class="alert-state">${esc(alertStateName(a.state))}</p>
-      <h2>${esc(alertLine(a, countyName))}</h2>
-      <dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>
-    </div>
-    ${canAck ? `<form id="alert-ack" class="card-block" novalidate>
-      <label class="field"><span>${esc(t("alert.note"))}</span>
-        <textarea id="alert-note" name="note" rows="3" maxlength="1000" placeholder="${esc(t("alert.note_ph"))}">${esc(A.note)}</textarea></label>
-      ${A.error ? `<p class="notice warn" role="alert">${esc(A.error)}</p>` : ""}
-      <button type="submit" class="btn primary block"${A.busy ? " disabled aria-busy=\"true\"" : ""}>${esc(t("alert.acknowledge"))}</button>
-    </form>` : ""}
-    <h3 class="alert-cases-title">${esc(t("alert.cases", { n: (a.case_ids || []).length }))}</h3>
-    <ol class="cards alert-cases">${cases}</ol>`;
+  setPart(part("cases"), `<h3 class="alert-cases-title">${esc(t("alert.cases", { n: (a.case_ids || []).length }))}</h3>
+    <ol class="cards alert-cases">${cases}</ol>`);
 }
 
 async function acknowledge(ev) {

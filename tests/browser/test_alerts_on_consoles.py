@@ -114,6 +114,13 @@ async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_ph
         await expect(detail).to_have_attribute("data-state", "open")
         await expect(hand.locator("#view-alert .alert-cases [data-open]")).to_have_count(SURGE_SIZE)
         await hand.locator("#alert-note").fill("已派网格员到场核实停水范围")
+        # One more report while the handler types: the alert grows live on both consoles, the note stays.
+        await mobile.new_ticket(hub, key, QINGXIU_SEAT)
+        await expect(detail).to_contain_text(f"{SURGE_SIZE + 1} 起")
+        await expect(hand.locator("#view-alert .alert-cases [data-open]")).to_have_count(SURGE_SIZE + 1)
+        await expect(hand.locator("#alert-note")).to_have_value("已派网格员到场核实停水范围")
+        await expect(banner).to_contain_text(f"{SURGE_SIZE + 1} 起")
+        await expect(item.locator("[data-linked] li[data-case-id]")).to_have_count(SURGE_SIZE + 1)
         await hand.locator("#alert-ack button[type=submit]").tap()
         await expect(detail).to_have_attribute("data-state", "acknowledged")
         await expect(hand.locator("#alert-ack")).to_have_count(0)  # nothing more for a handler to do
