@@ -251,7 +251,9 @@ class Detector:
 
     def __init__(self, policy: WarningPolicy, baseline: Baseline, paths: CategoryPath | None = None) -> None:
         self.policy = policy
+        self.alpha = 0.0
         self.baseline = baseline
+        self.with_baseline(baseline)
         self._paths = paths or {}
         self._span = timedelta(hours=max(policy.windows_h))
         self._iot_span = timedelta(hours=policy.iot_window_h)
@@ -264,13 +266,10 @@ class Detector:
 
     def with_baseline(self, baseline: Baseline) -> None:
         self.baseline = baseline
-
-    @property
-    def alpha(self) -> float:
-        """The p-value threshold: false alarms per day / tests per day (Kulldorff's recurrence interval)."""
         cells_per_report = len(CATEGORY_LEVELS) * len(AREA_LEVELS) * len(self.policy.windows_h)
-        tests_per_day = max(self.baseline.reports_per_day, 1.0) * cells_per_report
-        return self.policy.false_alarms_per_day / tests_per_day
+        tests_per_day = max(baseline.reports_per_day, 1.0) * cells_per_report
+        # The p-value threshold: false alarms per day / tests per day (Kulldorff's recurrence interval).
+        self.alpha = self.policy.false_alarms_per_day / tests_per_day
 
     def restore(self, episode: Episode) -> None:
         """An episode already raised (read back after a restart): later reports update it, never raise it again."""
@@ -292,6 +291,9 @@ class Detector:
         if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
             return out
         crossings: list[_Crossing] = []
+        # Where each window starts, as the key bisect compares with (after every report of that moment).
+        starts = [(window, (now - timedelta(hours=window), "\uffff")) for window in self.policy.windows_h] \
+            if decide else []
         for place in (report.county, report.township):
             if place is None:
                 continue
@@ -300,8 +302,13 @@ class Detector:
                 recent = self._recent.setdefault((cat, place.level, place.code), [])
                 insort(recent, (at, report.case_id))
                 _prune(recent, now - self._span)
-                for window in self.policy.windows_h if decide else ():
-                    crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, now, place)
+                for window, start in starts:
+                    self.tests += 1
+                    first = bisect_right(recent, start)
+                    if len(recent) - first < self.policy.min_count:
+                        continue  # most cells, most of the time: no Cell built, no expectation computed
+                    crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, first, now,
+                                          place)
                     if crossing is not None:
                         crossing.county = report.county.code if report.county else None
                         crossings.append(crossing)
@@ -317,13 +324,9 @@ class Detector:
         for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
             del self._iot[iot_key]
 
-    def _test(self, cell: Cell, recent: list[tuple[datetime, str]], now: datetime, place: Place) -> _Crossing | None:
-        self.tests += 1
-        start = now - timedelta(hours=cell.window_h)
-        first = bisect_right(recent, (start, "\uffff"))
+    def _test(self, cell: Cell, recent: list[tuple[datetime, str]], first: int, now: datetime,
+              place: Place) -> _Crossing | None:
         observed = len(recent) - first
-        if observed < self.policy.min_count:
-            return None
         expected = self.baseline.expected(cell.category, cell.level, cell.area, now, cell.window_h)
         # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
         # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.

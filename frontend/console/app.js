@@ -240,9 +240,9 @@ async function start() {
   const feed = new LiveFeed({
     token: () => api.token,
     areas: [],
-    onSnapshot: (cases, position) => store.replace(cases, position),
+    onSnapshot: (cases, position, alerts) => { store.replace(cases, position); alertBook.replace(alerts); },
     onEvents: (events) => store.apply(events),
-    onAlerts: (list, live) => { if (live) alertBook.put(list); else alertBook.replace(list); },
+    onAlerts: (list) => alertBook.put(list),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },

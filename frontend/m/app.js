@@ -83,9 +83,9 @@ function enterApp() {
   S.feed = new LiveFeed({
     token: () => api.token,
     areas: [],
-    onSnapshot: (cases) => { applySnapshot(cases); scheduleRender(); },
+    onSnapshot: (cases, _position, alerts) => { applySnapshot(cases); S.alerts.replace(alerts); scheduleRender(); },
     onEvents: (events) => { if (applyEvents(events)) showCaseChanged(); scheduleRender(); },
-    onAlerts: (list, live) => { if (live) S.alerts.put(list); else S.alerts.replace(list); },
+    onAlerts: (list) => S.alerts.put(list),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => signOut(t("login.failed")),

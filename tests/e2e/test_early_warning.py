@@ -78,6 +78,10 @@ async def test_a_surge_raises_one_alert_for_its_township_live_and_survives_a_res
         other_township = other_case["areas"]["township"]["code"]
         handler = await hub.login("township_handler", township)
         stranger = await hub.login("township_handler", other_township)
+        ws_mine, _ = await console(hub, handler, [])
+        ws_theirs, _ = await console(hub, stranger, [])
+        for socket in (ws_mine, ws_theirs):
+            assert (await socket.receive_json(timeout=5))["type"] == "snapshot"
         surge_ids = [first["case_id"]]
         for _ in range(SURGE_SIZE - 1):
             status, body = await push(hub, key, ticket(QINGXIU_SEAT))
@@ -106,6 +110,19 @@ async def test_a_surge_raises_one_alert_for_its_township_live_and_survives_a_res
         assert {f["alert"]["alert_id"] for f in frames} == {alert["alert_id"]}
         assert all(isinstance(f["position"], int) for f in frames)
         await ws.close()
+        # The township's own console gets it; another township's console does not (a later ticket of theirs
+        # arrives, and nothing of the alert came before it: the feed is in position order).
+        assert await alert_frames_until(ws_mine, lambda f: any(a["alert"]["observed"] >= SURGE_SIZE for a in f))
+        _, theirs = await push(hub, key, ticket(XINGNING_SEAT))
+        seen: list[Any] = []
+        async with asyncio.timeout(15):
+            while not any(e.get("case_id") == theirs["case_id"] for e in seen):
+                msg = await ws_theirs.receive_json()
+                if msg["type"] == "batch":
+                    seen += msg["events"]
+        assert not [e for e in seen if e["type"] == "alert"]
+        await ws_mine.close()
+        await ws_theirs.close()
 
         # Another township's handler does not see it, by list or by id; an auditor reads but does not act.
         status, body = await get(hub, stranger, "/api/v1/alerts?state=all")
