@@ -49,7 +49,7 @@ export class AlertDesk {
       const id = this.bannerId;
       if (!id) return;
       if (!(FILTERS[this.filter] || ["open"]).includes("open")) this.filter = "active";
-      this.expanded.add(id);
+      if (!this.expanded.has(id)) { this.expanded.add(id); this.fetchLinked(id); }
       this.onShow();
       this.render();
       this.listEl.querySelector(`[data-alert-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" });
