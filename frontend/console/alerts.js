@@ -88,6 +88,7 @@ export class AlertDesk {
     const open = this.book.list(["open"]).length;
     this.countEl.textContent = open ? String(open) : "";
     this.countEl.classList.toggle("has", open > 0);
+    this.countEl.hidden = !open; // no empty bubble beside 预警
     const alerts = this.book.list(FILTERS[this.filter]);
     const filters = Object.keys(FILTERS).map((f) => `<button type="button" class="chip${f === this.filter ? " active" : ""}"`
       + ` data-filter="${f}" aria-pressed="${f === this.filter}">${esc(f === "all" ? t("all") : f === "active" ? t("alert.active") : alertStateName(f))}</button>`).join("");

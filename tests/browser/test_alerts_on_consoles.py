@@ -142,6 +142,7 @@ async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_ph
         await desk.wait_for_function(f"() => !({PULSING})().length")
         await expect(banner).to_be_hidden()
         assert not asked, f"the command centre asked the API instead of following its feed: {asked}"
+        await desk_console.screenshot("alert-tab-command-centre-1366x768")
 
         # The operator closes it with a note (the handler's phone offered no close); the phone's card goes.
         await item.locator('[data-do="close"]').click()
