@@ -2,9 +2,11 @@
 // all driven by one LiveFeed (INTERFACES.md "Websocket") and the REST API.
 
 import { Api } from "/static/shared/api.js";
+import { AlertBook } from "/static/shared/alerts.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
+import { AlertDesk } from "./alerts.js";
 import { DutyPanel } from "./duty.js";
 import { FeedList } from "./feedlist.js";
 import { AnalysisPanel } from "./analysis.js";
@@ -165,6 +167,19 @@ async function start() {
                                          canIssue: ["admin", "city_operator", "county_dispatcher"].includes(user.role) });
   directives.load();
 
+  // 预警: the feed's alerts in a book; the banner, the 预警 tab and the pulsing areas follow it.
+  const alertBook = new AlertBook();
+  const countyName = (code) => {
+    const county = ((map.shapes.get("") || {}).features || []).find((f) => f.properties.code === code);
+    if (county) return county.properties.name;
+    for (const c of store.values()) if (c.areas && c.areas.county && c.areas.county.code === code) return c.areas.county.name;
+    return "";
+  };
+  const alerts = new AlertDesk({ book: alertBook, api, store, role: user.role, toast, countyName, onCase: openCase,
+                                 listEl: $("#alert-panel"), bannerEl: $("#alert-banner"), countEl: $("#alert-count"),
+                                 onShow: () => showTab("alerts") });
+  alertBook.on(() => map.setAlerts(alertBook.list()));
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -236,9 +251,10 @@ async function start() {
   const feed = new LiveFeed({
     token: () => api.token,
     areas: [],
-    onSnapshot: (cases, position) => store.replace(cases, position),
+    onSnapshot: (cases, position, alerts) => { store.replace(cases, position); alertBook.replace(alerts); },
     onEvents: (events) => store.apply(events),
     onDirectives: (docs) => directives.put(docs),
+    onAlerts: (list) => alertBook.put(list),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -246,7 +262,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, analysis, headline, duty, directives,
+    feed, store, map, panel, queues, kpi, analysis, headline, duty, directives, alertBook, alerts,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -261,6 +277,7 @@ async function start() {
     renderCategories();
     feedList.render();
     queues.render();
+    alerts.relabel();
     panel.render();
     kpi.relabel();
     duty.relabel();

@@ -70,11 +70,14 @@ export class CaseMap {
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 18 }).addTo(map);
       L.control.attribution({ prefix: false }).addTo(map);
     }
-    for (const [name, z] of [["context", 380], ["areas", 390], ["outline", 395]]) {
+    for (const [name, z] of [["context", 380], ["areas", 390], ["outline", 395], ["alerts", 396]]) {
       map.createPane(name).style.zIndex = String(z);
     }
     map.getPane("context").style.pointerEvents = "none";
     map.getPane("outline").style.pointerEvents = "none";
+    map.getPane("alerts").style.pointerEvents = "none"; // a pulsing area must not catch the clicks that drill
+    this.alertLayers = new Map(); // alert_id -> L.GeoJSON of its area, pulsing while the alert is open
+    this.alertSeq = 0;
 
     this.contextLayer = L.layerGroup().addTo(map);
     this.areaLayer = null;
@@ -193,6 +196,42 @@ export class CaseMap {
     if (!this.heatCounts) return AREA_STYLE;
     const n = this.heatCounts.get(feature.properties.code) || 0;
     return { ...AREA_STYLE, fillColor: heatColour(n, this.heatMax), fillOpacity: n ? 0.72 : 0.3 };
+  }
+
+  // --- alerts -----------------------------------------------------------------------------------------
+
+  /** The areas of open alerts pulse (CSS class `alert-pulse`, console.css) over whatever level is drawn;
+   *  an acknowledged or closed alert stops. Shapes come from the same cached /api/v1/areas.geojson pages. */
+  async setAlerts(alerts) {
+    const seq = ++this.alertSeq;
+    const open = alerts.filter((a) => a.state === "open" && a.area && a.area.code);
+    const wanted = new Set(open.map((a) => a.alert_id));
+    for (const [id, layer] of this.alertLayers) {
+      if (!wanted.has(id)) { this.map.removeLayer(layer); this.alertLayers.delete(id); }
+    }
+    for (const a of open) {
+      if (this.alertLayers.has(a.alert_id)) continue;
+      const parent = a.area.level === "township" ? a.county_code || a.area.code.slice(0, 6) : null;
+      let shapes;
+      try { shapes = await this.children(parent); } catch { continue; } // no boundaries: nothing to pulse
+      if (seq !== this.alertSeq || this.alertLayers.has(a.alert_id)) return;
+      const own = shapes.features.filter((f) => f.properties.code === a.area.code);
+      if (!own.length) continue;
+      const layer = L.geoJSON({ type: "FeatureCollection", features: own }, {
+        pane: "alerts", interactive: false,
+        style: () => ({ className: "alert-pulse", color: "#ff5a4f", weight: 3, opacity: 1, fillColor: "#ff3b30", fillOpacity: 0.3 }),
+      }).addTo(this.map);
+      layer.eachLayer((part) => {
+        const el = part.getElement && part.getElement();
+        if (el) { el.dataset.alertId = a.alert_id; el.dataset.area = a.area.code; }
+      });
+      this.alertLayers.set(a.alert_id, layer);
+    }
+  }
+
+  /** The codes of the areas pulsing now (diagnostics and tests). */
+  pulsingAreas() {
+    return [...this.map.getPane("alerts").querySelectorAll("path.alert-pulse")].map((el) => el.dataset.area);
   }
 
   // --- hotspots ---------------------------------------------------------------------------------------

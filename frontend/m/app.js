@@ -8,6 +8,7 @@
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setCategoryNames, setLang, t, translate } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
+import { openAlert, renderAlert, renderAlertCards, wireAlerts } from "./alerts.js";
 import { closeCase, openCase, renderCase, showCaseChanged, wireCase } from "./case.js";
 import {
   forgetDirectives, loadDirectives, putDirectives, renderDirectives, tickDirectives, wireDirectives,
@@ -23,13 +24,14 @@ import { api, applyEvents, applySnapshot, forgetSession, onSessionEnd, S, setCon
 import { $, $$, failureText } from "./ui.js";
 import { translateWords, w } from "./words.js";
 
-const SCREENS = ["queue", "case", "directives", "report", "me"];
+const SCREENS = ["queue", "case", "directives", "report", "me", "alert"];
 
 // Diagnostics for support staff and tests.
 window.cityloop = {
   get feed() { return S.feed; },
   queueIds: () => visibleQueue().map((c) => c.case_id),
   tabIds, // ("mine" | "others") → the case ids that tab lists
+  alertIds: () => S.alerts.list().map((a) => a.alert_id),
 };
 
 // --- sign-in ------------------------------------------------------------------------------------------
@@ -85,9 +87,10 @@ function enterApp() {
   S.feed = new LiveFeed({
     token: () => api.token,
     areas: [],
-    onSnapshot: (cases) => { applySnapshot(cases); scheduleRender(); },
+    onSnapshot: (cases, _position, alerts) => { applySnapshot(cases); S.alerts.replace(alerts); scheduleRender(); },
     onEvents: (events) => { if (applyEvents(events)) showCaseChanged(); scheduleRender(); },
     onDirectives: (docs) => putDirectives(docs),
+    onAlerts: (list) => S.alerts.put(list),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => signOut(t("login.failed")),
@@ -139,17 +142,18 @@ function route() {
   if (!api.signedIn) { showLogin(); return; }
   const hash = location.hash.replace(/^#\/?/, "");
   const [name, id] = hash.split("/");
-  const view = SCREENS.includes(name) && (name !== "case" || id) ? name : "queue";
+  const view = SCREENS.includes(name) && ((name !== "case" && name !== "alert") || id) ? name : "queue";
   if (view !== "case" && S.open) closeCase();
   S.view = view;
   for (const v of SCREENS) $(`#view-${v}`).hidden = v !== view;
   for (const b of $$("#nav [data-nav]")) {
-    const current = b.dataset.nav === view || (view === "case" && b.dataset.nav === "queue");
+    const current = b.dataset.nav === view || ((view === "case" || view === "alert") && b.dataset.nav === "queue");
     if (current) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
   if (view === "queue") { renderQueue(); renderQueueStatus(); }
   if (view === "case") openCase(decodeURIComponent(id));
   if (view === "directives") renderDirectives();
+  if (view === "alert") openAlert(decodeURIComponent(id));
   if (view === "report") showReport();
   if (view === "me") renderMe();
   window.scrollTo(0, 0);
@@ -183,6 +187,8 @@ function applyLang() {
   renderReportThumbs();
   renderReportResult();
   renderQueue();
+  renderAlertCards();
+  renderAlert();
   if (S.view === "queue") renderQueueStatus();
   if (S.view === "case") renderCase();
   if (S.view === "me") renderMe();
@@ -217,6 +223,7 @@ function wire() {
   });
   $("#viewer").addEventListener("click", () => { $("#viewer").hidden = true; });
   wireQueue();
+  wireAlerts(go);
   wireCase();
   wireReport();
   wireDirectives();

@@ -1,6 +1,7 @@
 // What the phone knows: the signed-in API client, the cases of the live feed, the screen's state and the
 // drafts typed into forms. Only the functions here change the cases; the screens read `S` and render.
 
+import { AlertBook } from "/static/shared/alerts.js";
 import { Api } from "/static/shared/api.js";
 import { applyCase } from "/static/shared/cases.js";
 
@@ -14,6 +15,7 @@ export const S = {
   areaName: "",
   feed: null, // the LiveFeed while signed in
   cases: new Map(), // case_id → the case as the feed last gave it
+  alerts: new AlertBook(), // 预警 of my jurisdiction, from the feed (and the API's answers)
   snapshot: false, // the first snapshot has arrived
   filter: "all",
   tab: "mine", // the queue's tab: "mine" (我的待办) or "others" (协办 and watched cases)
@@ -52,6 +54,7 @@ function isOpen(id) { return Boolean(S.open && S.open.id === id); }
 export function forgetSession() {
   S.feed = null;
   S.cases.clear();
+  S.alerts.replace([]);
   S.snapshot = false;
   S.config = null;
   finished = new Set();

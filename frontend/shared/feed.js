@@ -100,6 +100,8 @@ export class LiveFeed {
       this._status("live");
     } else if (msg.type === "event") {
       this._events([msg]);
+    } else if (msg.type === "alert") {
+      this._events([msg]);
     } else if (msg.type === "batch") {
       this._events(msg.events);
     } else if (msg.type === "ping") {
