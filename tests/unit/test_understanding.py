@@ -11,6 +11,7 @@ import pytest
 from dispatch.case import Intake, Routing, fold, receive
 from dispatch.policy import Policy
 from dispatch.understanding import IntakePolicy, Understander, Understanding, raised_urgency
+from hub.services.understanding import build_understander
 from tools.demo_matrix import demo_matrix, demo_policy
 
 CST = timezone(timedelta(hours=8))
@@ -94,6 +95,31 @@ def test_unsure_content_goes_to_triage_with_three_suggestions() -> None:
     assert len(understood.suggestions) == 3
     assert {s.code for s in understood.suggestions} == {"010101", "030101", "040101"}
     assert all(s.evidence and s.rule == "keywords" for s in understood.suggestions)
+
+
+def test_a_path_names_a_leaf_by_its_own_segment_before_a_near_miss_of_a_deeper_one() -> None:
+    # "公共设施" is a near miss of the branch 公用设施; the path's first segment is the leaf 建议 itself.
+    understood = read("建议>城市建设>公共设施", "建议在南湖公园多装几个公共厕所")
+    assert (understood.category, understood.rule, understood.evidence[0]) == ("080201", "path", "建议")
+    assert read("城乡建设>市政设施>路灯照明").category == "010101"  # an exact deep segment still comes first
+
+
+@pytest.fixture(scope="module")
+def modelled() -> Understander:
+    """The understander the hub builds (model trained on the development part and the extra texts)."""
+    understander = build_understander(POLICY)
+    assert understander is not None and understander.model is not None
+    return understander
+
+
+def test_with_the_model_a_complaint_naming_two_problems_goes_to_triage_with_both(modelled: Understander) -> None:
+    two = modelled.understand({"category": "其他", "content": "那家烧烤店又吵又占道，桌子摆到马路上，音响放到半夜"})
+    assert two.category is None and two.reason == "unknown_category"
+    assert {"050101", "040201"} <= {s.code for s in two.suggestions}
+    # Each problem on its own is dispatched.
+    assert modelled.understand({"category": "其他", "content": "楼下那家店的音响放到半夜，吵得睡不着"}).category == "050101"
+    assert modelled.understand({"category": "其他", "content": "那家店把桌子摆到马路上，人都过不去"}).category == \
+        "040201"
 
 
 @pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345"])
