@@ -117,9 +117,9 @@ def test_with_the_model_a_complaint_naming_two_problems_goes_to_triage_with_both
     assert two.category is None and two.reason == "unknown_category"
     assert {"050101", "040201"} <= {s.code for s in two.suggestions}
     # Each problem on its own is dispatched.
-    assert modelled.understand({"category": "其他", "content": "楼下那家店的音响放到半夜，吵得睡不着"}).category == "050101"
-    assert modelled.understand({"category": "其他", "content": "那家店把桌子摆到马路上，人都过不去"}).category == \
-        "040201"
+    noise = modelled.understand({"category": "其他", "content": "楼下那家店的音响放到半夜，吵得睡不着"})
+    stalls = modelled.understand({"category": "其他", "content": "那家店把桌子摆到马路上，人都过不去"})
+    assert (noise.category, stalls.category) == ("050101", "040201")
 
 
 @pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345"])
