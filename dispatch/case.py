@@ -47,6 +47,9 @@ class Intake:
     source: str  # hotline | iot | grid | open311
     report: JsonDict  # the channel's fields worth keeping (ticket_no, category, content, reporter, ...)
     location: JsonDict | None  # {"lng", "lat"} in WGS84, after conversion; None when only an address
+    # History from an earlier system, recorded at its original times: the case never runs live SLA clocks,
+    # callbacks or merges (hub.services.history_import).
+    imported: bool = False
 
 
 def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now: datetime | None = None,
@@ -56,8 +59,10 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
     `matrix` (else `policy.matrix`) chooses the units; with `policy.sla` and `now` the clocks start.
     `understood`: what intake read from the report's words (dispatch.understanding): the category it recognised
     when the channel's is not ours, its suggestions when unsure, and the urgency its danger words call for."""
-    events = [DomainEvent("case.received", {"source": intake.source, "report": intake.report,
-                                             "location": intake.location})]
+    received: dict[str, Any] = {"source": intake.source, "report": intake.report, "location": intake.location}
+    if intake.imported:
+        received["imported"] = True
+    events = [DomainEvent("case.received", received)]
     read = _understood_data(understood)
     placed = routing.deepest
     if not routing.inside or placed is None:

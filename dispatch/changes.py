@@ -16,7 +16,7 @@ ALWAYS_WRITTEN: Final = frozenset({"version", "updated_at"})
 
 _WRITES: Final[dict[str, frozenset[str]]] = {name: frozenset(keys) for name, keys in {
     # dispatch.handlers_intake
-    "case.received": ("state", "source", "report", "location", "sensor"),
+    "case.received": ("state", "source", "report", "location", "sensor", "imported"),
     "case.triaged": ("state", "triage_reason", "routing", "areas", "flags", "understanding", "suggestions"),
     "case.merge_suggested": ("merge_suggestion",),
     "case.dispatched": ("state", "areas", "units", "rule", "explanation", "explanation_facts",

@@ -59,6 +59,7 @@ class Case(TypedDict):
     merge_suggestion: JsonDict | None
     understanding: JsonDict | None  # what intake read from the words: code, confidence, evidence, rule
     sensor: JsonDict | None  # machine-detected cases: device, alarms, recovery
+    imported: bool  # history from an earlier system (数据平滑迁移): no live clocks, callbacks or merges
     dispatched_at: str | None
     accepted_at: str | None
     resolved_at: str | None
@@ -76,3 +77,12 @@ class DomainEvent:
 
     type: str
     data: JsonDict = field(default_factory=dict)
+
+
+CASE_EVENT_PREFIX = "case."
+
+
+def is_case_event(event_type: str) -> bool:
+    """Whether an event belongs to a case stream. The store also holds other streams (alerts; directives and
+    incidents later): every reader that folds cases asks this, so a new kind of stream never breaks them."""
+    return event_type.startswith(CASE_EVENT_PREFIX)

@@ -15,6 +15,7 @@ def _received(case: Case, data: JsonDict, at: datetime) -> None:
     case["report"] = data["report"]
     case["location"] = data.get("location")
     case["sensor"] = sensor_at_intake(data["report"])
+    case["imported"] = bool(data.get("imported"))
 
 
 def _triaged(case: Case, data: JsonDict, at: datetime) -> None:

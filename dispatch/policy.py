@@ -10,6 +10,7 @@ from dispatch.matrix import Matrix
 from dispatch.merge import MergePolicy
 from dispatch.sla_policy import SlaPolicy
 from dispatch.understanding.config import IntakePolicy
+from dispatch.warning import WarningPolicy
 
 
 class Policy(BaseModel):
@@ -21,6 +22,7 @@ class Policy(BaseModel):
     matrix: Matrix | None = None  # None: only the 属地兜底 fallback decides who acts
     merge: MergePolicy = Field(default_factory=lambda: MergePolicy())
     intake: IntakePolicy = Field(default_factory=IntakePolicy)  # how intake reads a report's words
+    warning: WarningPolicy = Field(default_factory=WarningPolicy)  # early warning: surges and IoT area alarms
 
     @model_validator(mode="after")
     def _catalogue_names_leaves(self) -> Self:

@@ -207,7 +207,10 @@ def _awaiting_callback(case: Case) -> datetime | None:
 
 
 def due_timer_events(case: Case, now: datetime, policy: SlaPolicy) -> list[DomainEvent]:
-    """The timer events due at `now` that the case has not had yet; empty once they are applied."""
+    """The timer events due at `now` that the case has not had yet; empty once they are applied (and always
+    for imported history, see next_due_at)."""
+    if case.get("imported"):
+        return []
     window_end = _awaiting_callback(case)
     if window_end is not None:
         return [DomainEvent("case.closed", {"outcome": "no_answer"})] if window_end <= now else []
@@ -224,7 +227,11 @@ def due_timer_events(case: Case, now: datetime, policy: SlaPolicy) -> list[Domai
 
 
 def next_due_at(case: Case, policy: SlaPolicy) -> datetime | None:
-    """When `due_timer_events` will next have something for this case (None: nothing scheduled)."""
+    """When `due_timer_events` will next have something for this case (None: nothing scheduled). Imported
+    history never runs live clocks: its deadlines passed in the old system, and firing them now would warn,
+    escalate and close cases that are long settled."""
+    if case.get("imported"):
+        return None
     window_end = _awaiting_callback(case)
     if window_end is not None:
         return window_end

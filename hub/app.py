@@ -35,8 +35,10 @@ from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
+from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -48,8 +50,10 @@ from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import LocalPhotoStore
 from hub.services.quarantine import Quarantine
+from hub.services.surge import SurgeWatch
 from hub.services.timers import SlaTimers
 from hub.services.understanding import build_understander
+from hub.store.alerts import AlertReads, project_alerts
 from hub.store.committer import GroupCommitter
 from hub.store.events import Accepted
 from hub.store.kpi_projection import KpiProjection, missing_up_to
@@ -148,6 +152,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     async def project(conn: Connection, accepted: Accepted) -> None:
         # The read models are written in the append transaction, from the batch the committer holds.
         await projection(conn, accepted)
+        await project_alerts(conn, accepted)
         await kpi_projection(conn, accepted)
         await learned.project(conn, accepted)
 
@@ -158,8 +163,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     committer.on_commit(admission.committed)
     committer.on_commit(learned.committed)
     bus = WakeupBus(app[keys.REDIS])
+    alert_reads = AlertReads(pool)
     gateway = ConsoleGateway(
-        pool, reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
+        pool, reads, alert_reads, coalesce_s=settings.console_coalesce_ms / 1000, poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
@@ -182,6 +188,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     sessions = app[keys.SESSIONS] = SessionWatch(pool, app[keys.REDIS], f"cityloop:{namespace}:revoked",
                                                  settings.session_check_s)
     clock = app[keys.CLOCK]
+    app[keys.DUTY] = DutyRoster(pool, policy.matrix, app[keys.LOCATOR].area_chain)
     app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
                                      understander=understander, learned=learned.lookup)
@@ -196,6 +203,11 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     quarantine.register("callback", outbox.replay)
     committer.on_commit(outbox.wake)
     bus.subscribe(outbox.wake)
+    app[keys.ALERTS] = alerts = Alerts(alert_reads, committer)
+    surge = app[keys.SURGE] = SurgeWatch(pool, alerts, policy.warning, policy.matrix, clock,
+                                         poll_s=settings.store_poll_s)
+    committer.on_commit(surge.wake)
+    bus.subscribe(surge.wake)
 
     # Loops every process runs for itself: its commits, its intake stage, its consoles, its in-memory indexes
     # (the boundary watch refreshes this process's own routing index, so it is not led).
@@ -212,6 +224,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     led: dict[str, Job] = {
         "sla-timers": lambda: app[keys.TIMERS].run(settings.sla_sweep_s),
         "outbox-writer": outbox.run_writer, "outbox-deliverer": outbox.run_deliverer,
+        "early-warning": surge.run,  # derive once: each new report is evaluated by one process
     }
     if settings.mqtt_url is not None:
         async def take(topic: str, payload: bytes) -> None:

@@ -266,9 +266,65 @@ def cmd_geo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duty(settings: Settings, args: argparse.Namespace) -> int:
+    """The duty roster (值班): set, list, clear. Changes are logged as "cli:<os user>"; a list shows the numbers
+    (whoever runs this holds the database) and is recorded in the access audit like an unmasked API read."""
+    import getpass
+    from datetime import date
+
+    from hub.app import load_policy
+    from hub.identity import audit
+    from hub.infra.clock import Clock
+    from hub.services.boundaries import Boundaries
+    from hub.services.duty import DutyAssignment, DutyRoster, today
+    from hub.services.locator import area_chain
+
+    by = f"cli:{getpass.getuser()}"
+    day = date.fromisoformat(args.date) if args.date else today(Clock().now())
+
+    async def run(pool: asyncpg.Pool) -> int:
+        boundaries = Boundaries(pool, settings.near_boundary_m)
+        await boundaries.refresh()  # the areas' names: a township's government is named after its township
+        roster = DutyRoster(pool, load_policy(settings).matrix, lambda code: area_chain(boundaries.index, code))
+        if args.action == "list":
+            entries = await roster.on_day(day, [args.within] if args.within else [])
+            for e in entries:
+                unit = roster.unit(e["unit"])
+                hours = f" {e['starts']}–{e['ends']}" if e["starts"] else ""
+                print(f"{e['date']} {e['unit']:<16} {unit.name if unit else '?'} {e['shift'] or '全天'}{hours} "
+                      f"{e['name']} {e['phone']}{' (' + e['note'] + ')' if e['note'] else ''} "
+                      f"— set by {e['set_by']} at {e['set_at']}")
+            if not entries:
+                print(f"nobody is on the roster on {day.isoformat()}")
+            else:
+                await audit.record(pool, "personal_data_read", username=by, path="cli duty list",
+                                   detail={"data": ["duty_phone"], "units": sorted({e["unit"] for e in entries})})
+            return 0
+        unit = roster.unit(args.unit)
+        if unit is None:
+            print(f"cityloop duty: unit: {args.unit!r} is no unit of the responsibility matrix "
+                  "(e.g. 450103-gov, 450103-cgj, 450103001-gov)", file=sys.stderr)
+            return 2
+        if args.action == "clear":
+            cleared = await roster.clear(unit.code, day, args.shift, by)
+            print(f"{cleared} duty entr{'y' if cleared == 1 else 'ies'} of {unit.name} on {day.isoformat()} cleared")
+            return 0
+        entry = DutyAssignment.model_validate({
+            "date": day, "name": args.name, "phone": args.phone, "shift": args.shift or "", "starts": args.starts,
+            "ends": args.ends, "note": args.note})
+        saved = await roster.set(unit.code, entry, by)
+        print(f"{unit.name} ({unit.code}) {saved['date']} {saved['shift'] or '全天'}: {saved['name']} {saved['phone']}")
+        return 0
+
+    with _database(settings) as url:
+        code = asyncio.run(_with_conn(url, run))
+    return code if isinstance(code, int) else 1
+
+
 async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
+    from hub.store.alerts import rebuild_alerts
     from hub.store.kpi_projection import rebuild_kpis
     from hub.store.projection import CaseProjection
 
@@ -277,12 +333,47 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     print(f"cases rebuilt from {count:,} events")
     count = await rebuild_kpis(pool)
     print(f"KPI assignments rebuilt from {count:,} events")
+    count = await rebuild_alerts(pool)
+    print(f"alerts rebuilt from {count:,} events")
 
 
 def cmd_rebuild(settings: Settings) -> int:
     with _database(settings) as url:
         asyncio.run(_with_conn(url, _rebuild, settings))
     return 0
+
+
+def cmd_import_tickets(settings: Settings, path: Path, batch: int) -> int:
+    """`cityloop import tickets PATH`: history from an earlier 12345 system (hub.services.history_import), with
+    a progress bar (rich) and a summary; exit code 1 when a line was rejected."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hub.app import load_policy
+    from hub.services.history_import import HistoryImporter, ImportSummary, read_lines
+
+    if not path.is_file():
+        print(f"cityloop import: no such file: {path}", file=sys.stderr)
+        return 2
+    with path.open("rb") as f:
+        total = sum(1 for _ in f)
+    policy = load_policy(settings)
+
+    async def run(pool: asyncpg.Pool) -> ImportSummary:
+        importer = await HistoryImporter.open(pool, policy, settings.near_boundary_m, batch=batch)
+        with Progress(TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), transient=False) as progress:
+            task = progress.add_task(path.name, total=total)
+            return await importer.run(read_lines(path), lambda n: progress.advance(task, n))
+
+    with _database(settings) as url:
+        summary = asyncio.run(_with_conn(url, run))
+    assert isinstance(summary, ImportSummary)
+    rate = summary.imported / summary.seconds if summary.seconds else 0.0
+    print(f"imported: {summary.imported:,}  already there: {summary.already_there:,}  "
+          f"rejected: {len(summary.rejected):,}  ({summary.seconds:.1f} s, {rate:,.0f} tickets/s)")
+    for rejected in summary.rejected:
+        print(rejected)
+    return 1 if summary.rejected else 0
 
 
 def run_with_database(settings: Settings, fn: Callable[[asyncpg.Pool], Awaitable[object]]) -> object:
@@ -358,6 +449,30 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = learned.add_parser("revoke", help="stop applying a learned wording (kept, with who revoked it)")
     revoke.add_argument("key", help="the normalised wording, as `learned list` shows it")
     revoke.add_argument("--by", default=os.environ.get("USER", "admin"), help="who revokes it (recorded)")
+    duty = sub.add_parser("duty", help="the duty roster (值班): who is on duty in a unit on a day").add_subparsers(
+        dest="action", required=True)
+    duty_set = duty.add_parser("set", help="put an officer on a unit's roster for a day (replaces the same shift)")
+    duty_set.add_argument("unit", help="a matrix unit code: 450103-gov, 450103-cgj, 450103001-gov, 450100-zhzx")
+    duty_set.add_argument("--date", help="YYYY-MM-DD, the local day the shift starts (default today)")
+    duty_set.add_argument("--name", required=True)
+    duty_set.add_argument("--phone", required=True, help="a mainland mobile or landline number")
+    duty_set.add_argument("--shift", help="a shift label (白班, 夜班); default the whole day")
+    duty_set.add_argument("--starts", help="the shift's local start, HH:MM (with --ends and --shift)")
+    duty_set.add_argument("--ends", help="the shift's local end, HH:MM; not after --starts: the next morning")
+    duty_set.add_argument("--note")
+    duty_list = duty.add_parser("list", help="every officer on the roster on a day")
+    duty_list.add_argument("--date", help="YYYY-MM-DD (default today)")
+    duty_list.add_argument("--within", help="only units inside this area code")
+    duty_clear = duty.add_parser("clear", help="take a unit's officers of a day (or one shift) off the roster")
+    duty_clear.add_argument("unit")
+    duty_clear.add_argument("--date", help="YYYY-MM-DD (default today)")
+    duty_clear.add_argument("--shift", help="only this shift (default: every shift of the day)")
+    imports = sub.add_parser("import", help="history from an earlier system").add_subparsers(dest="action",
+                                                                                             required=True)
+    tickets = imports.add_parser("tickets", help="12345 tickets (JSON Lines, the push API's schema plus `outcome`) "
+                                                 "recorded at their original times, idempotent by ticket_no")
+    tickets.add_argument("path", type=Path)
+    tickets.add_argument("--batch", type=_positive, default=500, help="tickets per transaction")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
@@ -391,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_keys_origins(settings, args.name, args.add, args.remove)
         if args.command == "keys":
             return cmd_keys_add(settings, args.name, args.role, args.callback_origin)
+        if args.command == "import":
+            return cmd_import_tickets(settings, args.path, args.batch)
         if args.command == "projections":
             return cmd_rebuild(settings)
         if args.command == "geo":
@@ -399,8 +516,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_devices(settings, args)
         if args.command == "learned":
             return cmd_learned(settings, args)
+        if args.command == "duty":
+            return cmd_duty(settings, args)
         if hasattr(args, "run"):  # a plugin command
             return int(args.run(settings, args))
+    except ValidationError as exc:  # a field of `duty set`, named
+        print(f"cityloop {args.command}: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors(include_url=False)),
+            file=sys.stderr)
+        return 2
     except (ValueError, asyncpg.PostgresError) as exc:
         print(f"cityloop {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -18,8 +18,10 @@ from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
 from hub.live.sessions import SessionWatch
 from hub.services.admission import Admission
+from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
+from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
@@ -30,6 +32,7 @@ from hub.services.locator import Locator
 from hub.services.outbox import Outbox
 from hub.services.photos import PhotoStore
 from hub.services.quarantine import Quarantine
+from hub.services.surge import SurgeWatch
 from hub.services.timers import SlaTimers
 from hub.store.committer import GroupCommitter
 from hub.store.projection import CaseProjection
@@ -58,6 +61,8 @@ KPIS = web.AppKey("kpis", Kpis)
 # What dispatchers' choices taught: `app[LEARNED].lookup` is the `learned` callable of the understanding step.
 LEARNED = web.AppKey("learned", LearnedCategories)
 HEADLINE = web.AppKey("headline", Headline)
+# The duty roster (值班): `app[DUTY].duty_officer(unit, at)` is who to phone in a unit now.
+DUTY = web.AppKey("duty", DutyRoster)
 METRICS = web.AppKey("metrics", Metrics)
 DEVICES = web.AppKey("devices", DeviceRegistry)
 IOT = web.AppKey("iot", IotService)
@@ -66,4 +71,7 @@ PHOTO_STORE = web.AppKey("photo_store", PhotoStore)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SESSIONS = web.AppKey("sessions", SessionWatch)
 LEADERSHIP = web.AppKey("leadership", Leadership)
+# Early warning: the alerts (reads and actions) and the leader's detector loop (hub.services.surge).
+ALERTS = web.AppKey("alerts", Alerts)
+SURGE = web.AppKey("surge", SurgeWatch)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

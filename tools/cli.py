@@ -1,4 +1,5 @@
-"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`, `eval-intake`.
+"""The `cityloop` subcommands that are tools, not the hub: `demo`, `simulate`, `bench`, `eval-intake`,
+`eval-warning`.
 
 hub/cli.py finds them through the `cityloop.commands` entry points (pyproject.toml) and never imports this
 package. Each function here takes the subparsers, adds its parser and sets `run(settings, args) -> exit code`.
@@ -19,6 +20,9 @@ Subparsers = Any  # argparse's _SubParsersAction, which is private
 def demo(sub: Subparsers) -> None:
     parser = sub.add_parser("demo", help="serve with demo data, logins and a live simulator")
     parser.add_argument("--no-simulate", action="store_true", help="no simulated traffic")
+    parser.add_argument("--history-days", type=int, default=28, metavar="N",
+                        help="import N days of generated background history at start when the database has none "
+                             "(0: none)")
     parser.set_defaults(run=run_demo)
 
 
@@ -62,6 +66,28 @@ def eval_intake(sub: Subparsers) -> None:
     parser.set_defaults(run=run_eval_intake)
 
 
+def generate_history(sub: Subparsers) -> None:
+    parser = sub.add_parser("generate-history", help="N days of realistic background 12345 tickets with outcomes, "
+                                                     "as JSON Lines for `cityloop import tickets`")
+    history_arguments(parser)
+    parser.set_defaults(run=run_generate_history)
+
+
+def history_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
+    parser.add_argument("--days", type=int, default=28, help="how many days of history, ending last midnight")
+    parser.add_argument("--per-day", type=float, default=300.0, help="tickets on an ordinary weekday")
+    parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file to write")
+    parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same file")
+
+
+def run_generate_history(settings: Settings, args: argparse.Namespace) -> int:
+    from tools.simulation.history import run
+
+    return run(args)
+
+
 def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -70,10 +96,27 @@ def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
     return main(args.split, Path(args.file) if args.file else LABELLED, verbose=args.verbose)
 
 
+def eval_warning(sub: Subparsers) -> None:
+    parser = sub.add_parser("eval-warning", help="the early-warning detector on simulated traffic: false alarms per "
+                                                 "week, sensitivity and delay on injected surges, µs per report")
+    parser.add_argument("--per-day", default="3,30,300", metavar="N[,N]",
+                        help="background reports a day in the city, one run each (default 3,30,300)")
+    parser.add_argument("--weeks", type=int, default=52, help="simulated weeks of background (default 52)")
+    parser.add_argument("--trials", type=int, default=100, help="injected surges per size (default 100)")
+    parser.add_argument("--seed", type=int, default=2026, help="the simulation's seed (deterministic)")
+    parser.set_defaults(run=run_eval_warning)
+
+
+def run_eval_warning(settings: Settings, args: argparse.Namespace) -> int:
+    from tools.eval_warning import main
+
+    return main([float(n) for n in args.per_day.split(",") if n], args.weeks, args.trials, args.seed)
+
+
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     from tools.demo import serve_demo
 
-    return serve_demo(settings, simulate=not args.no_simulate)
+    return serve_demo(settings, simulate=not args.no_simulate, history_days=args.history_days)
 
 
 def run_simulate(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +23,7 @@ from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import add_api_key, add_user, hash_password, save_user
 from hub.infra.settings import Settings
 from hub.services.boundaries import activate, active_versions, exclusive, store_version
+from hub.services.duty import DutyAssignment, DutyRoster, today
 from tools.simulation import content
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,38 @@ async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
     return accounts
 
 
+# The demo roster (值班) leaves these townships' governments without an officer, so that the command centre's
+# 今日值班 shows what a gap looks like (未排班); every other county and township has one today and tomorrow.
+DEMO_ROSTER_GAPS: Final = frozenset({"450103005-gov", "450102003-gov"})
+
+
+async def seed_demo_roster(roster: DutyRoster, townships: Sequence[str], counties: Sequence[str],
+                           now: datetime) -> int:
+    """Today's and tomorrow's duty officers (值班) for the demo: the city's command centre and every county's
+    government by day (白班 08:00–18:00) and night (夜班 18:00–08:00), every township's government for the whole
+    day but DEMO_ROSTER_GAPS. Names and numbers are made up, the same on every run; a unit someone already put on
+    the roster is left as it is. How many entries were set."""
+    first = today(now)
+    count = 0
+    for day in (first, first + timedelta(days=1)):
+        taken = {e["unit"] for e in await roster.on_day(day)}
+        plan: list[tuple[str, str, str | None, str | None]] = [("450100-zhzx", "白班", "08:00", "18:00"),
+                                                                ("450100-zhzx", "夜班", "18:00", "08:00")]
+        for county in counties:
+            plan += [(f"{county}-gov", "白班", "08:00", "18:00"), (f"{county}-gov", "夜班", "18:00", "08:00")]
+        plan += [(f"{code}-gov", "", None, None) for code in townships if f"{code}-gov" not in DEMO_ROSTER_GAPS]
+        for unit, shift, starts, ends in plan:
+            if unit in taken or roster.unit(unit) is None:
+                continue
+            rng = random.Random(f"{unit}/{day.isoformat()}/{shift}")
+            name = content.pick(rng, content.SURNAMES) + "".join(rng.choice(content.GIVEN) for _ in range(2))
+            phone = rng.choice(content.MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+            await roster.set(unit, DutyAssignment.model_validate(
+                {"date": day, "name": name, "phone": phone, "shift": shift, "starts": starts, "ends": ends}), "demo")
+            count += 1
+    return count
+
+
 def print_banner(base_url: str, *, simulating: bool = False, sla_speed: float | None = None) -> None:
     """The consoles, the API and the demo logins, framed: printed last, once the start-up log is out, so that
     they are the first thing a newcomer sees."""
@@ -204,13 +238,43 @@ async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
         return True
 
 
-def serve_demo(settings: Settings, *, simulate: bool) -> int:
+HISTORY_DAYS: Final = 28
+HISTORY_PER_DAY: Final = 150.0  # tickets on an ordinary weekday (tools.simulation.history)
+HISTORY_SEED: Final = 17
+
+
+async def seed_demo_history(app: web.Application, days: int, per_day: float = HISTORY_PER_DAY) -> None:
+    """When the database holds no imported history yet: `days` days of generated background tickets with their
+    outcomes, imported as `cityloop import tickets` would (the KPI tab and the analyses have a past to show).
+    The demo policy at its real speed: history's deadlines were real days, not the demo's faster ones."""
+    import orjson
+
+    from hub.keys import LOCATOR, POOL
+    from hub.services.history_import import HistoryImporter
+    from hub.services.understanding import build_understander
+    from tools.simulation.history import generate
+
+    pool = app[POOL]
+    if days <= 0 or await pool.fetchval("SELECT EXISTS (SELECT 1 FROM cases WHERE imported)"):
+        return
+    policy = Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes())
+    understander = await asyncio.to_thread(build_understander, policy)  # the hub's own, cached by content
+    # Small transactions: each holds the store's append lock, and the demo's live traffic is flowing meanwhile.
+    importer = HistoryImporter(pool, app[LOCATOR], policy, understander, batch=200)
+    tickets = await asyncio.to_thread(lambda: [orjson.dumps(t) for t in generate(days, per_day, seed=HISTORY_SEED)])
+    summary = await importer.run(tickets)
+    log.info("demo history imported", extra={"days": days, "imported": summary.imported,
+                                             "already_there": summary.already_there,
+                                             "rejected": len(summary.rejected), "seconds": round(summary.seconds, 1)})
+
+
+def serve_demo(settings: Settings, *, simulate: bool, history_days: int = HISTORY_DAYS) -> int:
     """`cityloop serve` with the demo around it: the demo policy with its time limits DEMO_SPEED times shorter
     (written to the data directory; unless CITYLOOP_POLICY_FILE names another policy), its own Mosquitto when
     MQTT_URL is unset, the synthetic layers seeded before the hub starts, then the demo users, (unless `simulate`
     is false) the live simulator while it serves, and last the framed banner."""
     from hub.cli import cmd_serve
-    from hub.keys import POOL, SETTINGS
+    from hub.keys import CLOCK, DUTY, LOCATOR, POOL, SETTINGS
 
     sla_speed: float | None = None
     if settings.policy_file is None:  # the demo policy, its time limits as fast as the simulated crew
@@ -226,6 +290,13 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
     @contextlib.asynccontextmanager
     async def while_serving(app: web.Application, base: str) -> AsyncIterator[None]:
         accounts = await seed_demo(app[POOL])
+        locator = app[LOCATOR]
+        await seed_demo_roster(app[DUTY], [a["code"] for a in locator.children(None, "township")],
+                               [a["code"] for a in locator.children(None, "county")], app[CLOCK].now())
+        # In the background: the hub serves at once, and the history lands within seconds (README, "Importing
+        # history": its events never reach the consoles' live feed).
+        history = asyncio.create_task(seed_demo_history(app, history_days))
+        history.add_done_callback(_report_history_end)
         simulator: asyncio.Task[object] | None = None
         if simulate:
             from tools.simulation import SimConfig, Simulator
@@ -244,6 +315,9 @@ def serve_demo(settings: Settings, *, simulate: bool) -> int:
         try:
             yield
         finally:
+            history.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
+                await history
             if simulator is not None:
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # its end was logged
@@ -256,3 +330,8 @@ def _report_simulator_end(task: asyncio.Task[object]) -> None:
     """The demo's simulator runs until shutdown; if it stops before, say why (the hub keeps serving)."""
     if not task.cancelled() and task.exception() is not None:
         logging.getLogger("tools.simulation").error("the demo simulator stopped", exc_info=task.exception())
+
+
+def _report_history_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the demo history import failed", exc_info=task.exception())

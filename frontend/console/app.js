@@ -5,6 +5,7 @@ import { Api } from "/static/shared/api.js";
 import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
+import { DutyPanel } from "./duty.js";
 import { FeedList } from "./feedlist.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
@@ -155,6 +156,7 @@ async function start() {
     rates: $("#kpi-rates"), trend: $("#kpi-trend"), ranking: $("#kpi-ranking"), rankNote: $("#kpi-rank-note"),
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
+  const duty = new DutyPanel({ el: $("#duty-panel"), api, toast });
 
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
@@ -201,6 +203,7 @@ async function start() {
     document.querySelectorAll(".col-right .tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
     document.querySelectorAll(".col-right .tab-body").forEach((b) => { b.hidden = b.dataset.body !== name; });
     if (name === "kpi") kpi.show(); else kpi.hide();
+    if (name === "duty") duty.show(); else duty.hide();
   }
   document.querySelectorAll(".col-right .tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -234,7 +237,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline,
+    feed, store, map, panel, queues, kpi, headline, duty,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -251,6 +254,7 @@ async function start() {
     queues.render();
     panel.render();
     kpi.relabel();
+    duty.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");

@@ -11,6 +11,7 @@ import {
   actionName, actorText, categoryLabel, categoryPath, channelName, countdown, esc, explanationText, formatTime, ruleLabel, ruleName,
   sourceName, stateName, t,
 } from "/static/shared/i18n.js";
+import { officerHtml } from "/static/shared/duty.js";
 import { canChoose, chooseCategory, pickerHtml, suggestionsHtml } from "./triage.js";
 import { caseLabel, evName, w, wv } from "./words.js";
 
@@ -341,6 +342,7 @@ export class CasePanel {
         <span class="countdown" data-countdown="${esc(d.due)}">${esc(countdown(d.due))}</span>
         <span class="when">${esc(formatTime(d.due))}</span></div>`);
     }
+    if (isUrgent(c) && c.units && c.units.lead) parts.push(dutyHtml(c));
     parts.push(`<div class="stale-slot">${this.staleHtml()}</div>`);
     if (canChoose(c)) parts.push(this.triageHtml(c));
     parts.push(this.actionsHtml(c));
@@ -539,6 +541,7 @@ export class CasePanel {
     const units = c.units || {};
     row(t("case.unit"), esc(units.lead ? units.lead.name : w("case.unit_none")), "lead");
     if (units.assist && units.assist.length) row(t("case.assist"), esc(units.assist.map((u) => u.name).join("、")));
+    if (c.duty_officer && !isUrgent(c)) row(t("duty.officer"), officerHtml(c.duty_officer), "duty-officer-row");
     // A configured rule reads as what it covers, with its id (R-lighting) as a code; the built-in ones
     // (fallback, manual …) read as words.
     const ruleWords = ruleLabel(c.explanation_facts);
@@ -658,6 +661,20 @@ function readValues(form) {
     values[el.name] = el.value.trim();
   }
   return values;
+}
+
+/** 紧急 and 特急: the urgency the case's clocks run on (the words may have raised it), else the report's. */
+function isUrgent(c) {
+  const level = (c.sla && c.sla.class) || (c.report || {}).urgency;
+  return level === "urgent" || level === "critical";
+}
+
+/** An urgent case's lead unit's duty officer (值班), to phone now; or the gap (未排班), which matters as much. */
+function dutyHtml(c) {
+  const o = c.duty_officer;
+  return `<div class="duty-box${o ? "" : " gap"}" data-field="duty-officer">
+    <span class="label">${esc(t("duty.officer"))} · ${esc(c.units.lead.name)}</span>
+    ${o ? `<span class="duty-line">${officerHtml(o)}</span>` : `<span class="duty-gap">${esc(t("duty.none"))}</span>`}</div>`;
 }
 
 /** Units known from the cases this console holds (the responsibility matrix's real units). */

@@ -68,6 +68,9 @@ const WORDS = {
     "queue.empty": "暂无待办", "queue.more": "仅显示前 {n} 条",
     "sla.label": "时限",
     "toast.offline": "实时连接已断开，正在重连", "toast.signin_expired": "登录已过期，请重新登录",
+    "duty.title": "今日值班", "duty.summary": "{date} 已排班 {n} / {m}", "duty.counties": "区县",
+    "duty.townships": "街镇", "duty.others": "其他单位", "duty.empty": "辖区内暂无单位",
+    "duty.load_failed": "值班表加载失败",
   },
   en: {
     "app.console": "Command centre",
@@ -138,6 +141,9 @@ const WORDS = {
     "queue.empty": "Nothing to do", "queue.more": "First {n} shown",
     "sla.label": "Deadline",
     "toast.offline": "Live connection lost; reconnecting", "toast.signin_expired": "Signed out: please sign in again",
+    "duty.title": "On duty today", "duty.summary": "{date}: {n} of {m} on the roster", "duty.counties": "Counties",
+    "duty.townships": "Townships", "duty.others": "Other units", "duty.empty": "No units in your jurisdiction",
+    "duty.load_failed": "Could not load the duty roster",
   },
 };
 

@@ -6,6 +6,7 @@ import { activeDeadline, caseColour, deadlineStates, slaStatus } from "/static/s
 import {
   actorText, categoryPath, channelName, countdown, esc, eventName, explanationText, formatTime, sourceName, stateName, t,
 } from "/static/shared/i18n.js";
+import { officerHtml } from "/static/shared/duty.js";
 import { actionForm, collectDraft, FORM_ACTIONS, runAction } from "./forms.js";
 import { loadPhoto, observePhotos, openViewer, releasePhotos } from "./photos.js";
 import { scheduleRender } from "./queue.js";
@@ -99,9 +100,15 @@ function caseEssentials(c) {
     ${isConfidential(c) && !isHidden(c) ? `<p class="notice warn confidential-note">${esc(w("case.confidential_shown"))}</p>` : ""}
     <p class="ess-content${isHidden(c) ? " confidential" : ""}">${esc(contentOf(c))}</p>
     ${extension}${progress}${resolution}
-    <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}</dl>
+    <dl class="facts">${facts.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join("")}${dutyRow(c)}</dl>
     ${deadlineRows ? `<h3>${esc(t("case.deadlines"))}</h3><ul class="deadlines">${deadlineRows}</ul>` : ""}
   </article>`;
+}
+
+/** The lead unit's duty officer (值班) now, with the number to call when the hub shows it to this user. */
+function dutyRow(c) {
+  if (!c.duty_officer) return "";
+  return `<div data-field="duty-officer"><dt>${esc(t("duty.officer"))}</dt><dd>${officerHtml(c.duty_officer)}</dd></div>`;
 }
 
 function casePhotos(c) {

@@ -7,8 +7,11 @@ export class LiveFeed {
    * @param {object} opts
    * @param {() => string} opts.token        the signed-in user's token
    * @param {string[]} [opts.areas]          area codes to watch (empty: the caller's whole jurisdiction)
-   * @param {(cases: object[], position: number) => void} opts.onSnapshot
+   * @param {(cases: object[], position: number, alerts: object[]) => void} opts.onSnapshot  alerts: open and
+   *   acknowledged early-warning alerts in scope, as GET /api/v1/alerts shows them
    * @param {(events: object[]) => void} opts.onEvents  events in position order, each {position, case_id, event, case}
+   * @param {(alerts: object[]) => void} [opts.onAlerts]  alerts raised or changed, in position order (the alert as
+   *   of now: keep the highest `version` per `alert_id`)
    * @param {(state: "connecting"|"live"|"reconnecting"|"offline") => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.checkAuth]  after a failed handshake: is the token still good?
    * @param {() => void} [opts.onUnauthorized]
@@ -89,7 +92,7 @@ export class LiveFeed {
     } else if (msg.type === "snapshot") {
       this.stats.snapshots += 1;
       this.position = msg.position;
-      this.opts.onSnapshot(msg.cases, msg.position);
+      this.opts.onSnapshot(msg.cases, msg.position, msg.alerts || []);
       this._status("live");
     } else if (msg.type === "event") {
       this._events([msg]);
@@ -115,7 +118,12 @@ export class LiveFeed {
     this.stats.events += fresh.length;
     this.stats.received.push(...fresh.map((e) => e.position));
     if (this.stats.received.length > 5000) this.stats.received.splice(0, this.stats.received.length - 5000);
-    this.opts.onEvents(fresh);
+    // Early-warning alerts travel in the same feed ({"type": "alert", "position", "alert"}): they go to
+    // `onAlerts` (when the console has one), the case events to `onEvents`.
+    const alerts = fresh.filter((e) => e.type === "alert");
+    const cases = alerts.length ? fresh.filter((e) => e.type !== "alert") : fresh;
+    if (alerts.length && this.opts.onAlerts) this.opts.onAlerts(alerts.map((e) => e.alert));
+    if (cases.length) this.opts.onEvents(cases);
   }
 
   _feedWatchdog() {

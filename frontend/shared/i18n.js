@@ -28,6 +28,7 @@ const DICT = {
     "photo.add": "拍照/选图", "queue.empty": "暂无待办", "loading": "加载中…", "all": "全部",
     "drill.city": "南宁市", "drill.up": "返回上级",
     "urgency.normal": "一般", "urgency.urgent": "紧急", "urgency.critical": "特急", "urgency.complex": "复杂",
+    "duty.officer": "值班人员", "duty.none": "未排班", "duty.whole_day": "全天", "duty.call": "拨打 {name}",
     "worktime.paused": "非工作时间，计时暂停", "worktime.resumes": "{time} 恢复计时",
     "worktime.explain": "按工作日计的时限在夜间、周末和节假日不计时；特急、紧急工单按自然时间照常计时",
     "role.admin": "管理员", "role.city_operator": "市级值班员", "role.county_dispatcher": "区县调度员",
@@ -73,6 +74,7 @@ const DICT = {
     "gps.failed": "No GPS position", "photo.add": "Photo", "queue.empty": "Nothing to do", "loading": "Loading…",
     "all": "All", "drill.city": "Nanning", "drill.up": "Up a level",
     "urgency.normal": "Normal", "urgency.urgent": "Urgent", "urgency.critical": "Critical", "urgency.complex": "Complex",
+    "duty.officer": "On duty", "duty.none": "No one on duty", "duty.whole_day": "All day", "duty.call": "Call {name}",
     "worktime.paused": "Outside working hours: clocks paused", "worktime.resumes": "resumes {time}",
     "worktime.explain": "Working-time limits do not count at night, at weekends and on holidays; critical and "
       + "urgent cases run on calendar time as usual",

@@ -6,8 +6,10 @@ action's answer — for the roles that see reporters (hub.identity.access.SEES_R
 ticket's content, for those `sees_confidential_content` lets read it; each is recorded here. Lists, queues and
 the console websocket never carry a caller (hub.identity.access.LIST_VIEW); they carry a confidential ticket's
 content only to the staff of the units handling it (`list_view`: it is their queue), which is not recorded per
-delivery — their opening the case is. Open311 is public and masked, KPIs hold no personal data. Each recorded
-read is recorded before the answer is sent.
+delivery — their opening the case is. Open311 is public and masked, KPIs hold no personal data. Duty
+officers' (值班) phone numbers are personal data too: each answer carrying one unmasked (GET /api/v1/duty, a case's
+`duty_officer`) is recorded, `detail.data` ["duty_phone"] with the units. Each recorded read is recorded before
+the answer is sent.
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ async def record_case_read(request: web.Request, principal: Principal, case: Cas
         await audit.record(request.app[POOL], "personal_data_read", username=principal.name, role=principal.role,
                            address=client_address(request), case_id=case.get("case_id"),
                            path=f"{request.method} {request.path}", detail={"data": found})
+
+
+async def record_duty_read(request: web.Request, principal: Principal, units: list[str],
+                           case: Case | None = None) -> None:
+    """`principal` is about to receive the unmasked phone numbers of these units' duty officers (值班): recorded
+    like a caller's number (which units; the case whose panel showed them, if any)."""
+    if units:
+        await audit.record(request.app[POOL], "personal_data_read", username=principal.name, role=principal.role,
+                           address=client_address(request), case_id=case.get("case_id") if case else None,
+                           path=f"{request.method} {request.path}",
+                           detail={"data": ["duty_phone"], "units": sorted(set(units))})
 
 
 async def list_audit(request: web.Request) -> web.Response:

@@ -14,7 +14,8 @@ from dispatch.case import STATES, area_codes
 from dispatch.inputs import AreaCode, InputModel, check_moment
 from dispatch.permissions import available_actions
 from hub.api.audit import record_case_read
-from hub.api.errors import ApiError, json_response
+from hub.api.duty import case_duty_officer
+from hub.api.errors import ApiError, json_response, path_uuid
 from hub.api.identity import principal_of
 from hub.api.schema import CASE_ID, Route, errors, query
 from hub.identity.access import (
@@ -78,10 +79,7 @@ async def list_cases(request: web.Request) -> web.Response:
 
 def case_id_of(request: web.Request) -> uuid.UUID:
     """The {case_id} of the path; anything that is not a UUID names no case."""
-    try:
-        return uuid.UUID(request.match_info["case_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such case") from None
+    return path_uuid(request, "case_id", "case")
 
 
 async def get_case(request: web.Request) -> web.Response:
@@ -106,6 +104,8 @@ async def get_case(request: web.Request) -> web.Response:
          "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.recorded_at.isoformat()}
         for e, who in zip(events, by, strict=True)
     ]
+    # 值班: whom to phone in the lead unit now (the command centre shows it on urgent cases' panels).
+    case["duty_officer"] = await case_duty_officer(request, principal, doc)
     await record_case_read(request, principal, doc)
     return json_response(case)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -107,6 +108,14 @@ def path_param(request: web.Request, name: str, adapter: TypeAdapter[T]) -> T:
     except ValidationError as exc:
         raise ApiError(422, "validation_failed", f"{name} is not valid",
                        [{"field": name, "message": e["msg"]} for e in exc.errors(include_url=False)]) from None
+
+
+def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
+    """The UUID path parameter `name`; anything that is not a UUID names no record: 404 "no such `what`"."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise ApiError(404, "not_found", f"no such {what}") from None
 
 
 async def read_json(request: web.Request) -> Any:

@@ -11,16 +11,19 @@ from pydantic.json_schema import models_json_schema
 from connectors.hotline import HotlineTicket
 from dispatch.commands import PUBLIC_COMMANDS
 from dispatch.inputs import MAX_BIGINT
+from hub.api import alerts as alerts_api
 from hub.api import grid
 from hub.api import iot as iot_api
 from hub.api.geo import RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
 from hub.api.identity import LoginRequest, LoginResponse
 from hub.api.schema import Error, inline_defs
+from hub.services.duty import DutyAssignment
 
 # The models operations refer to by `$ref` (hub.api.schema.ref): they become components.schemas.
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
-                                  TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS]
+                                  TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS,
+                                  *alerts_api.OPENAPI_MODELS, DutyAssignment]
 
 
 def action_request_schema() -> dict[str, Any]:

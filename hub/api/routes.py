@@ -11,9 +11,11 @@ from aiohttp import web
 
 from hub.api import (
     actions,
+    alerts,
     audit,
     cases,
     console,
+    duty,
     geo,
     grid,
     health,
@@ -59,7 +61,7 @@ _SITE = [
 ROUTES: list[Route] = [
     *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
-    *learned.ROUTES,
+    *learned.ROUTES, *alerts.ROUTES, *duty.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/
     *_SITE,
 ]

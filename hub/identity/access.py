@@ -63,6 +63,18 @@ class Principal:
         return "full" if self.role in SEES_REPORTER else "masked"
 
 
+def sees_duty_phone(principal: Principal, unit: str) -> bool:
+    """Whether `principal` is shown the phone number of `unit`'s duty officer (值班) rather than 138****1234: the
+    staff who must call them — the command centre (SEES_REPORTER) for every unit, a county dispatcher for the
+    units of its county —, and the unit's own staff (their colleague, to hand over to). The number is personal
+    data like a caller's: every unmasked read is recorded in the access audit (hub.api.audit)."""
+    if principal.role in SEES_REPORTER or (principal.unit is not None and principal.unit == unit):
+        return True
+    area = unit.partition("-")[0]
+    return (principal.role == "county_dispatcher" and principal.area is not None and area.isascii()
+            and area.isdigit() and len(area) in (6, 9, 12, 15) and code_within(area, principal.area))
+
+
 def default_area(role: str, area: str | None) -> str | None:
     if area is None and role in CITY_WIDE_ROLES:
         return CITY_CODE

@@ -26,6 +26,7 @@ import orjson
 
 from dispatch.case import area_codes
 from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
+from dispatch.events import is_case_event
 from geo.areas import code_prefix
 from hub.identity.access import (
     CITY_CODE,
@@ -37,6 +38,7 @@ from hub.identity.access import (
     redact_event_data,
 )
 from hub.infra.db import Connection
+from hub.store.alerts import ALERT_EVENT_PREFIX, shown_alert
 
 
 def _literal(value: Any) -> str:
@@ -49,11 +51,14 @@ def _text_array(values: Iterable[str]) -> str:
 
 
 # The per-type field lists and the types that go whole come from dispatch.changes, compiled into the statement.
+# Imported history (metadata `imported`, hub.services.history_import) is read for its position only: a
+# console shows what happens now, and ten thousand tickets of last month arriving in a second would bury it
+# (the imported cases still open appear in the next snapshot, like any case).
 # The case document is detoasted once per row (`doc || '{}'` in a lateral that is not flattened) instead of
 # once per field picked; whole documents come as text and are decoded only if a frame needs them whole.
 _READ: Final = f"""
 SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
-       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole,
+       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, i.imported,
        CASE WHEN w.whole THEN c.doc::text END AS doc,
        CASE WHEN x.doc IS NOT NULL THEN (
            SELECT jsonb_object_agg(f, x.doc -> f)
@@ -62,13 +67,17 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        END AS patch,
        x.doc #> '{{report,confidential}}' AS confidential,
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
-            THEN x.doc -> 'units' END AS units
+            THEN x.doc -> 'units' END AS units,
+       a.doc::text AS alert
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
+CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
+LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
-    SELECT e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
-           OR NOT coalesce(e.metadata ? 'scope', false) AS whole) w
-LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole THEN c.doc || '{{}}'::jsonb END AS doc OFFSET 0) x ON true
+    SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
+           OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
+LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole AND NOT i.imported THEN c.doc || '{{}}'::jsonb END AS doc
+                   OFFSET 0) x ON true
 WHERE e.position > $1 ORDER BY e.position LIMIT $2
 """
 
@@ -91,24 +100,37 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "case_id", "codes", "position", "whole")
+    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "imported",
+                 "position", "whole")
 
     def __init__(self, record: Record) -> None:
         self._record = record
         self.position: int = record["position"]
         self.case_id = str(record["stream_id"])
         self.whole: bool = bool(record["whole"])
+        self.imported: bool = bool(record["imported"])  # shown to no console (see the statement above)
         self._doc: Any = _MISSING
         self._handling: tuple[bool, frozenset[str]] | None = None
         self._events: dict[str, bytes] = {}
         self._encoded: dict[tuple[str, Form], bytes] = {}
+        # An alert's event goes out as an `alert` frame to whoever watches its areas (its `scope`); events of
+        # other streams that are not cases (issue 18's directives, incidents…) are not part of this feed yet.
+        self.alert: bytes | None = None
+        if not is_case_event(record["type"]):
+            self.codes: tuple[str, ...] = ()
+            text = record["alert"]
+            if text is not None:
+                self.alert = orjson.dumps({"type": "alert", "position": self.position,
+                                           "alert": shown_alert(orjson.loads(text))})
+                self.codes = tuple(record["scope"] or ())
+            return
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
         # an event recorded without one goes by where the case is now. Unplaced cases belong to the city.
         scope = record["scope"]
         if scope is None:
             doc = self.doc()
             scope = area_codes(doc) if doc is not None else []
-        self.codes: tuple[str, ...] = tuple(scope) or (CITY_CODE,)
+        self.codes = tuple(scope) or (CITY_CODE,)
 
     def doc(self) -> Any:
         """The whole case document (only rows that go whole carry it)."""
@@ -192,6 +214,9 @@ def batch_frame(rows: Iterable[FeedRow], view: str) -> bytes:
     sent_whole: set[str] = set()
     parts = []
     for row in rows:
+        if row.alert is not None:
+            parts.append(row.alert)  # the same for every view: an alert names no person
+            continue
         if row.case_id in sent_whole:
             form = Form.COVERED
         elif row.whole:
@@ -220,6 +245,8 @@ class ScopeIndex:
         out: dict[frozenset[str], list[FeedRow]] = defaultdict(list)
         watchers, lengths = self._watchers, self._lengths
         for row in rows:
+            if row.imported:
+                continue
             for code in row.codes:
                 for n in lengths:
                     if len(code) < n:

@@ -26,6 +26,7 @@ from geo.areas import code_prefix
 from hub.identity.access import case_in_scopes, listed_view, redact_case
 from hub.infra.loops import wake_or_timeout
 from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
+from hub.store.alerts import AlertReads, shown_alert
 from hub.store.events import head_position
 from hub.store.reads import CaseReads
 
@@ -104,10 +105,12 @@ def encode(message: dict[str, Any]) -> bytes:
 
 
 class ConsoleGateway:
-    def __init__(self, pool: asyncpg.Pool, reads: CaseReads, *, coalesce_s: float, poll_s: float, heartbeat_s: float,
+    def __init__(self, pool: asyncpg.Pool, reads: CaseReads, alerts: AlertReads, *, coalesce_s: float, poll_s: float,
+                 heartbeat_s: float,
                  snapshot_limit: int, page: int = 2_000) -> None:
         self._pool = pool
         self._reads = reads
+        self._alerts = alerts
         self._coalesce_s = coalesce_s
         self._poll_s = poll_s
         self._heartbeat_s = heartbeat_s
@@ -277,6 +280,9 @@ class ConsoleGateway:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             position = await head_position(conn)
             docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
+            alerts = await self._alerts.open_in_scopes(conn, scopes, self._snapshot_limit)
         cases = [redact_case(doc, listed_view(view, doc)) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
         self.snapshots_built += 1
-        return position, encode({"type": "snapshot", "position": position, "cases": cases})
+        # The alerts not closed in these areas (open and acknowledged), as the API shows them.
+        return position, encode({"type": "snapshot", "position": position, "cases": cases,
+                                 "alerts": [shown_alert(a) for a in alerts]})

@@ -149,36 +149,10 @@ class IntakeService:
             task.add_done_callback(self._answering.discard)
 
     def _place(self, batch: Sequence[_Waiting]) -> list[Placed | Exception]:
-        items = [(w.submission.point, w.submission.address) for w in batch]
-        contents = [w.submission.content for w in batch]
-        try:
-            return list(self._locator.place_many(items, contents))
-        except ValueError:  # one bad point: place them one by one so that only it fails
-            out: list[Placed | Exception] = []
-            for (point, address), content in zip(items, contents, strict=True):
-                try:
-                    out.append(self._locator.place(point, address, content))
-                except ValueError as exc:
-                    out.append(exc)
-            return out
+        return place_all(self._locator, [w.submission for w in batch])
 
     def _understand(self, batch: Sequence[_Waiting]) -> list[Understanding | None]:
-        """The whole batch read at once (the model scores it in one call)."""
-        if self._understander is None:
-            return [None] * len(batch)
-        reports = [w.submission.report for w in batch]
-        try:
-            return list(self._understander.understand_many(reports, learned=self.learned))
-        except Exception:  # noqa: BLE001 — one report the reader chokes on must not fail its batch
-            log.exception("intake understanding failed for a batch; reading its reports one by one")
-            out: list[Understanding | None] = []
-            for report in reports:
-                try:
-                    out.append(self._understander.understand(report, learned=self.learned))
-                except Exception:  # noqa: BLE001 — this report goes on as the channel described it
-                    log.exception("intake understanding failed for a report")
-                    out.append(None)
-            return out
+        return understand_all(self._understander, [w.submission.report for w in batch], self.learned)
 
     def _decide(self, waiting: _Waiting, placed: Placed, now: datetime, understood: Understanding | None) -> _Decided:
         submission = waiting.submission
@@ -283,3 +257,39 @@ def _fail(waiting: Sequence[_Waiting], exc: BaseException) -> None:
     for w in waiting:
         if not w.future.done():
             w.future.set_exception(exc)
+
+
+def place_all(locator: Locator, submissions: Sequence[Submission]) -> list[Placed | Exception]:
+    """Where each submission is, placed in one vectorised call; a bad point fails only its own submission."""
+    items = [(s.point, s.address) for s in submissions]
+    contents = [s.content for s in submissions]
+    try:
+        return list(locator.place_many(items, contents))
+    except ValueError:  # one bad point: place them one by one so that only it fails
+        out: list[Placed | Exception] = []
+        for (point, address), content in zip(items, contents, strict=True):
+            try:
+                out.append(locator.place(point, address, content))
+            except ValueError as exc:
+                out.append(exc)
+        return out
+
+
+def understand_all(understander: Understander | None, reports: Sequence[Mapping[str, Any]],
+                   learned: Learned | None) -> list[Understanding | None]:
+    """What each report's words say, the whole batch read at once (the model scores it in one call); a report
+    the reader chokes on goes on as its channel described it."""
+    if understander is None:
+        return [None] * len(reports)
+    try:
+        return list(understander.understand_many(reports, learned=learned))
+    except Exception:  # noqa: BLE001 — one report the reader chokes on must not fail its batch
+        log.exception("intake understanding failed for a batch; reading its reports one by one")
+        out: list[Understanding | None] = []
+        for report in reports:
+            try:
+                out.append(understander.understand(report, learned=learned))
+            except Exception:  # noqa: BLE001 — this report goes on as the channel described it
+                log.exception("intake understanding failed for a report")
+                out.append(None)
+        return out

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from dispatch.events import is_case_event
 from dispatch.learned import Learned, known_keys, learned_from, learned_key
 from dispatch.matrix import Matrix
 from hub.infra.db import Connection
@@ -61,6 +62,8 @@ class LearnedCategories:
         self._pending = {}
         learned: list[tuple[Learned, uuid.UUID, str, datetime]] = []
         for req, _result in accepted:
+            if not is_case_event(req.events[0].type):
+                continue
             report = (req.projection or {}).get("report") or {}
             for event in req.events:
                 if event.type != "case.dispatched":

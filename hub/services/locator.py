@@ -19,7 +19,7 @@ from dispatch.case import Routing
 from geo.areas import LEVELS, NANNING, Area
 from geo.crs import Crs, to_wgs84
 from geo.gazetteer import AddressMatch, Gazetteer
-from geo.hierarchy import Located
+from geo.hierarchy import JurisdictionIndex, Located
 from hub.services.boundaries import Boundaries
 
 
@@ -56,6 +56,20 @@ class Placed:
             details["distance_m"] = round(self.distance_m, 1)
         return Routing(inside=self.inside, near_boundary=self.near_boundary, areas=self.areas,
                        reason=self.reason, details=details)
+
+
+def area_chain(index: JurisdictionIndex | None, code: str) -> dict[str, dict[str, str]]:
+    """`Locator.area_chain` on an index of its own (a command-line tool has boundaries but no locator)."""
+    chain: dict[str, dict[str, str]] = {}
+    if index is None:
+        return chain
+    shape = index.area(code)
+    while shape is not None:
+        chain[shape.level] = {"code": shape.code, "name": shape.name}
+        shape = index.area(shape.parent_code) if shape.parent_code else None
+    if chain:
+        chain["city"] = _ref(NANNING)
+    return chain
 
 
 class Locator:
@@ -158,17 +172,7 @@ class Locator:
     def area_chain(self, code: str) -> dict[str, dict[str, str]]:
         """The named areas from the city down to `code` ({level: {code, name}}), from the active layers;
         empty when the code is not an area there."""
-        index = self._boundaries.index
-        chain: dict[str, dict[str, str]] = {}
-        if index is None:
-            return chain
-        shape = index.area(code)
-        while shape is not None:
-            chain[shape.level] = {"code": shape.code, "name": shape.name}
-            shape = index.area(shape.parent_code) if shape.parent_code else None
-        if chain:
-            chain["city"] = _ref(NANNING)
-        return chain
+        return area_chain(self._boundaries.index, code)
 
     def bounds(self, code: str | None) -> list[list[float]] | None:
         """The box around `code` (the whole city for None or the city's code) as [[south, west], [north, east]]

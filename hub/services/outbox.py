@@ -79,7 +79,8 @@ RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outb
 
 # The next page of events after $1 (at most $2 events), as a range of positions read from the index alone, and
 # the events in it that may need a callback: reported types ($3), on hotline cases with a callback URL of their
-# own or (when $4, a default URL is configured) any hotline case. At least one row: `upto` is on every row.
+# own or (when $4, a default URL is configured) any hotline case — never imported history, whose hotline
+# system learned the outcome long ago. At least one row: `upto` is on every row.
 _PAGE = """
 WITH page AS (
     SELECT max(position) AS upto FROM (SELECT position FROM events WHERE position > $1 ORDER BY position LIMIT $2) p)
@@ -87,7 +88,7 @@ SELECT page.upto, e.position, e.stream_id, e.type, e.data, e.occurred_at
 FROM page LEFT JOIN LATERAL (
     SELECT e.* FROM events e JOIN cases c ON c.case_id = e.stream_id
     WHERE e.position > $1 AND e.position <= page.upto AND e.type = ANY($3::text[])
-      AND c.source = 'hotline' AND (c.callback_url IS NOT NULL OR $4)
+      AND c.source = 'hotline' AND NOT c.imported AND (c.callback_url IS NOT NULL OR $4)
     ORDER BY e.position) e ON true
 """
 

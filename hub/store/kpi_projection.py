@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
-from dispatch.events import JsonDict
+from dispatch.events import JsonDict, is_case_event
 from dispatch.kpi import KPI_EVENTS, LEVELS, Assignment, Assignments
 from hub.infra.db import Connection
 from hub.store.events import Accepted
@@ -96,6 +96,8 @@ class KpiProjection:
         seen: set[str] = set()
         existing: set[str] = set()  # streams that had events before this batch (not new tickets)
         for req, res in accepted:
+            if not is_case_event(req.events[0].type):
+                continue  # an alert's (or another non-case stream's) append: no KPI in it
             case_id = str(req.stream_id)
             if case_id not in seen:
                 seen.add(case_id)

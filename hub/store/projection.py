@@ -11,6 +11,7 @@ import asyncpg
 
 from connectors.callbacks import callback_url
 from dispatch.case import Case, apply, new_case
+from dispatch.events import is_case_event
 from hub.infra.db import Connection
 from hub.store.events import Accepted, head_position, read_after
 
@@ -84,7 +85,8 @@ class CaseProjection:
 
     async def __call__(self, conn: Connection, accepted: Accepted) -> None:
         await upsert_cases(conn, [(req.projection, res.last_position) for req, res in accepted
-                                  if req.projection is not None], next_due=self._next_due)
+                                  if req.projection is not None and is_case_event(req.events[0].type)],
+                           next_due=self._next_due)
 
     async def rebuild(self, pool: asyncpg.Pool, page: int = 5_000) -> int:
         return await rebuild_cases(pool, page, self._next_due)
@@ -122,6 +124,7 @@ _BY_STREAM = """
 SELECT position, stream_id, version, type, data, occurred_at FROM events
 WHERE position <= $1 AND (stream_id, version) > ($2, $3) ORDER BY stream_id, version LIMIT $4
 """
+# Only case streams are folded into `cases`; the store holds other streams too (alerts, ...).
 
 
 async def _replay_streams(conn: Connection, head: int, page: int, next_due: NextDue | None) -> int:
@@ -133,6 +136,8 @@ async def _replay_streams(conn: Connection, head: int, page: int, next_due: Next
     last = 0
     while batch := await conn.fetch(_BY_STREAM, head, *after, page):
         for ev in batch:
+            if not is_case_event(ev["type"]):
+                continue
             key = str(ev["stream_id"])
             if case is None or case["case_id"] != key:
                 if case is not None:
@@ -161,10 +166,13 @@ async def _replay_after(conn: Connection, position: int, page: int, next_due: Ne
             "SELECT case_id, doc FROM cases_rebuild WHERE case_id = ANY($1::uuid[])",
             list({ev.stream_id for ev in batch}))}
         for ev in batch:
+            if not is_case_event(ev.type):
+                continue
             key = str(ev.stream_id)
             prev = cases[key][0] if key in cases else stored.get(ev.stream_id) or new_case(key, ev.occurred_at)
             cases[key] = (apply(prev, ev.type, ev.data, ev.version, ev.occurred_at), ev.position)
-        await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
+        if cases:
+            await upsert_cases(conn, list(cases.values()), table="cases_rebuild", next_due=next_due)
         count += len(batch)
         position = batch[-1].position
     return count

@@ -89,7 +89,8 @@ class AtAddress:
 
 _CANDIDATE_COLUMNS = "c.case_id, c.state, c.created_at, c.lng, c.lat, c.device_id, c.category_code"
 # One statement for a whole intake batch (uses cases_category_place for boxes); the address branch reads
-# one field of the document in PostgreSQL, for the few reports that have no location.
+# one field of the document in PostgreSQL, for the few reports that have no location. Imported history is
+# never a parent: a live report joins live work, not a ticket of the old system.
 _DUPLICATE_CANDIDATES = f"""
 SELECT b.i, c.*, NULL::text AS address
 FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
@@ -97,7 +98,7 @@ FROM unnest($1::int[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6:
 CROSS JOIN LATERAL (
     SELECT {_CANDIDATE_COLUMNS} FROM cases c
     WHERE c.category = b.category AND c.lat BETWEEN b.lat0 AND b.lat1 AND c.lng BETWEEN b.lng0 AND b.lng1
-      AND c.created_at > $10 AND c.state = ANY($11::text[])
+      AND c.created_at > $10 AND c.state = ANY($11::text[]) AND NOT c.imported
     ORDER BY c.created_at DESC LIMIT 50) c
 UNION ALL
 SELECT b.i, c.*
@@ -105,7 +106,7 @@ FROM unnest($7::int[], $8::text[], $9::text[]) AS b(i, category, address)
 CROSS JOIN LATERAL (
     SELECT {_CANDIDATE_COLUMNS}, c.doc->'report'->>'address' AS address FROM cases c
     WHERE c.category = b.category AND c.doc->'report'->>'address' = b.address
-      AND c.created_at > $10 AND c.state = ANY($11::text[])
+      AND c.created_at > $10 AND c.state = ANY($11::text[]) AND NOT c.imported
     ORDER BY c.created_at DESC LIMIT 50) c
 """
 

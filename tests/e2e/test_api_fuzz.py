@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.keys import POOL, QUARANTINE
+from hub.keys import ALERTS, CLOCK, POOL, QUARANTINE
 from tests.conftest import Hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT
 from tests.unit.test_grid_report import png
@@ -53,9 +53,20 @@ async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
     async with hub.http.post(f"{hub.base}/open311/v2/requests.json", data=open311) as resp:
         assert resp.status == 201, await resp.text()
         [created] = await resp.json()
+    alert_id = "0b9a3a5e-2f1d-4a3c-9a4e-5d6f7a8b9c0d"  # recorded through the hub's own append path
+    now = hub.app[CLOCK].now()
+    await hub.app[ALERTS].raise_alert(alert_id, {
+        "kind": "surge", "cell": "surge|010101|township|450103001|1", "category": {"code": "010101", "path": ["x"]},
+        "area": {"level": "township", "code": "450103001", "name": "新竹街道"}, "county_code": "450103",
+        "observed": 5, "expected": 0.1, "statistic": {"method": "poisson_upper_tail", "p_value": 1e-7,
+                                                      "threshold": 1e-3},
+        "window": {"hours": 1.0, "start": now.isoformat(), "end": now.isoformat(), "first_report_at": now.isoformat()},
+        "at": now.isoformat(), "case_ids": [report["case_id"]]}, now)
     return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
+            "alert_id": [alert_id],
             "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
-            "code": ["450103", "450103001"], "service_code": ["010101"]}
+            "code": ["450103", "450103001"], "service_code": ["010101"],
+            "unit": ["450103001-gov", "450103-cgj", "450100-zhzx"]}
 
 
 def config(ids: dict[str, list[Any]]) -> str:

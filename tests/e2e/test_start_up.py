@@ -132,7 +132,8 @@ async def test_demo_is_a_plugin_command_that_seeds_its_layers_and_users_and_uses
         processes: list[Process]) -> None:
     # The hub's CLI knows these commands only from the installed metadata (`pip install -e .` after a change).
     assert {e.value for e in entry_points(group=PLUGIN_COMMANDS)} == {
-        "tools.cli:demo", "tools.cli:simulate", "tools.cli:bench", "tools.cli:eval_intake"}
+        "tools.cli:demo", "tools.cli:simulate", "tools.cli:bench", "tools.cli:eval_intake",
+        "tools.cli:generate_history", "tools.cli:eval_warning"}
     demo = Process(["demo", "--no-simulate"], {
         "DATABASE_URL": empty_database, "REDIS_URL": service_urls.redis_url, "MQTT_URL": service_urls.mqtt_url or "",
         "CITYLOOP_MQTT_CLIENT_ID": f"cityloop-test-{uuid.uuid4().hex[:10]}", "CITYLOOP_MQTT_SESSION_EXPIRY_S": "0",

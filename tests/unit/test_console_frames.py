@@ -44,11 +44,12 @@ def test_a_patch_shows_its_fields_exactly_as_the_whole_case_shows_them(
 
 def record(position: int, case_id: str, *, type_: str = "case.accepted", version: int = 2, whole: bool = False,
            doc: dict[str, Any] | None = None, patch: dict[str, Any] | None = None, confidential: Any = None,
-           scope: list[str] | None = None, units: dict[str, Any] | None = None) -> dict[str, Any]:
+           scope: list[str] | None = None, units: dict[str, Any] | None = None,
+           imported: bool = False) -> dict[str, Any]:
     """A row as hub.live.frames reads it from the store."""
     return {"position": position, "stream_id": uuid.UUID(case_id), "version": version, "type": type_, "data": {},
             "actor": "system", "scope": scope if scope is not None else ["450100", "450103"], "occurred_at": T,
-            "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole,
+            "recorded_at": T, "case_version": (doc or {}).get("version", 3), "whole": whole, "imported": imported,
             "doc": orjson.dumps(doc).decode() if doc is not None else None, "patch": patch,
             "confidential": confidential, "units": units}
 
@@ -114,6 +115,18 @@ def test_a_frame_carries_each_case_whole_once_and_later_events_as_empty_patches(
     assert patch == {"case_id": second, "version": 3, "patch": True, "state": "accepted"}
     # Without the first row (a client that had it already) the second goes whole.
     assert cases_of(batch_frame(rows[1:], "masked"))[0] == redact_case(doc, "masked")  # type: ignore[arg-type]
+
+
+def test_imported_history_reaches_no_console() -> None:
+    """Imported events (hub.services.history_import) are read for their position only: no subscription sees them,
+    not even the city-wide one, so a large import never floods a console."""
+    live, old = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [FeedRow(record(1, old, scope=["450100", "450103"], imported=True)),
+            FeedRow(record(2, live, scope=["450100", "450103"])),
+            FeedRow(record(3, old, scope=["450100", "450103"], imported=True))]
+    city, township = frozenset({"450100"}), frozenset({"450103"})
+    seen = ScopeIndex([city, township]).split(rows)
+    assert [r.position for r in seen[city]] == [r.position for r in seen[township]] == [2]
 
 
 CODES = ["450100", "450102", "450103", "450105", "450102001", "450103001", "450103002", "450105002",

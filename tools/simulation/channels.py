@@ -48,18 +48,21 @@ class TicketFactory:
     VAGUE: Final = 0.15  # of the address-only tickets: the operator has to triage them
 
     def __init__(self, router: CountyRouter | None = None, seed: int | None = None, *, places: Places | None = None,
-                 callback_url: str | None = None, run_id: str | None = None) -> None:
+                 callback_url: str | None = None, run_id: str | None = None, vague: float = VAGUE) -> None:
         self._rng = random.Random(seed)
+        self._vague = vague
         self._places: Places = places or CountyPlaces(router or CountyRouter.nanning())
         self._callback_url = callback_url
         self._run = run_id or secrets.token_hex(3).upper()
         self._count = 0
 
-    def ticket(self) -> dict[str, Any]:
+    def ticket(self, reported: datetime | None = None) -> dict[str, Any]:
+        """A ticket reported now (a few minutes ago: recorded once the call is over), or at `reported`."""
         rng = self._rng
         self._count += 1
         topic = content.weighted_topic(rng, "hotline")
-        reported = _now_local() - timedelta(seconds=rng.randint(5, 180))  # recorded once the call is over
+        if reported is None:
+            reported = _now_local() - timedelta(seconds=rng.randint(5, 180))
         ticket: dict[str, Any] = {
             "ticket_no": f"12345-{reported:%Y%m%d}-{self._run}{self._count:06d}",
             "type": content.pick(rng, topic.types), "category": topic.category, "title": topic.title,
@@ -73,7 +76,7 @@ class TicketFactory:
             ticket["callback_url"] = self._callback_url
         if rng.random() < self.ADDRESS_ONLY:  # a caller who only says where: the gazetteer places it
             ticket["channel"] = "phone"
-            if rng.random() < self.VAGUE:
+            if rng.random() < self._vague:
                 ticket["address"] = content.vague_address(rng)
             else:
                 ticket["address"] = content.community_address(rng)[0]

@@ -1,0 +1,472 @@
+"""Early warning (监测预警): surges of reports per category × area × window, and IoT area alarms. Pure: no I/O.
+
+Method: a prospective Poisson upper-tail test of each cell against a seasonal baseline, with its threshold set
+from the expected number of false alarms per day (Kulldorff M., "Prospective time periodic geographical disease
+surveillance using a scan statistic", J. R. Stat. Soc. A 164(1):61–72, 2001 — the "recurrence interval" of a
+prospective test is 1 / (p-value threshold × tests per day)). Why this and not EARS C2/C3 or a CUSUM: at a city's
+background of a few reports a day spread over a hundred townships most cells see zero reports for weeks, where the
+EARS methods' standard deviation of a 7-day baseline is 0 (every single report is "infinite sigma") and a CUSUM
+needs a per-cell reference value it cannot estimate; the exact Poisson tail is well defined at μ = 0.01 and says
+precisely how surprising 12 reports are.
+
+Expected count of a cell (category c at any level of the tree, area a = a county or a township) over a window
+(t − w, t]: rate(c, a) × the mass of the hour-of-week profile over the window. The profile (168 bins, local time,
+mean 1) is learned city-wide from the history; the cell's rate is shrunk towards its prior, the city's rate of the
+category × the area's share of all reports (a gamma-Poisson posterior mean with `shrinkage_hours` of pseudo
+exposure), so that a cell with little history borrows from the parent area and does not see 0 expected.
+
+Episodes: a cell that crosses the threshold raises one alert; while it keeps crossing (until one window has
+passed since its last crossing) later reports update that alert. Of the cells one report makes cross, only one is
+alerted: one whose episode is already open (updated), else the most specific (deepest category, township before
+county, shortest window) — an ancestor cell is not alerted again for the same evidence.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from bisect import bisect_right, insort
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dispatch.matrix import Matrix
+
+JsonDict = dict[str, Any]
+ALERT_NAMESPACE: Final = uuid.UUID("6f1c3a52-6c1e-4a8e-9d55-0a7e57a1e717")
+METHOD: Final = "poisson_upper_tail"  # Kulldorff 2001 recurrence-interval thresholding
+HOURS_PER_WEEK: Final = 168
+AREA_LEVELS: Final = ("county", "township")
+ALERT_STATES: Final = ("open", "acknowledged", "closed")
+# Category codes nest by prefix (01 → 0101 → 010101): the tree's levels are these prefix lengths.
+CATEGORY_LEVELS: Final = (2, 4, 6)
+
+
+class WarningPolicy(BaseModel):
+    """What the city configures for early warning (the policy's `warning`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    windows_h: tuple[float, ...] = Field(default=(1.0, 6.0, 24.0), min_length=1)
+    false_alarms_per_day: float = Field(default=0.1, gt=0)  # expected, over every cell tested
+    min_count: int = Field(default=3, ge=1)  # fewer reports than this in a window never alert
+    shrinkage_hours: float = Field(default=720.0, ge=0)  # pseudo exposure of a cell's prior (gamma-Poisson)
+    history_days: int = Field(default=56, ge=1)  # the baseline learns from this much history
+    baseline_refresh_s: float = Field(default=3600.0, gt=0)
+    utc_offset_minutes: int = 480  # hour of day and weekday are local (Asia/Shanghai)
+    excluded_sources: tuple[str, ...] = ("iot",)  # machine alarms are watched by the IoT rule, not counted
+    iot_devices: int = Field(default=3, ge=2)  # distinct devices of one kind alarming in one township …
+    iot_window_h: float = Field(default=1.0, gt=0)  # … within this window raise an area alert
+    max_case_ids: int = Field(default=200, ge=1)  # evidence kept per alert
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    level: str
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One report as the detector needs it (a row of the `cases` projection)."""
+
+    case_id: str
+    at: datetime  # reported_at
+    category: str | None  # leaf code, None while in triage
+    county: Place | None
+    township: Place | None
+    source: str
+    device_id: str | None = None
+    sensor_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    kind: str  # "surge" | "iot_cluster"
+    category: str  # a category code (any level), or for iot_cluster the device kind
+    level: str
+    area: str
+    window_h: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.category}|{self.level}|{self.area}|{self.window_h:g}"
+
+
+def category_levels(code: str) -> list[str]:
+    """The code and its ancestors' codes, most general first: 010101 → [01, 0101, 010101]."""
+    return [code[:n] for n in CATEGORY_LEVELS if n <= len(code)] or [code]
+
+
+def poisson_sf(observed: int, mu: float) -> float:
+    """P(X ≥ observed) for X ~ Poisson(mu), summing the upper tail in log space (exact at tiny mu)."""
+    if observed <= 0:
+        return 1.0
+    if mu <= 0:
+        return 0.0
+    if observed <= mu:  # the tail holds at least about half the mass: never an alert, spare the sum
+        return 1.0 - _poisson_cdf(observed - 1, mu) if observed < 50 else 0.5
+    log_term = -mu + observed * math.log(mu) - math.lgamma(observed + 1)
+    total, k, term = 0.0, observed, math.exp(log_term)
+    while term > 1e-300:
+        total += term
+        k += 1
+        term *= mu / k
+        if term < total * 1e-15:
+            break
+    return min(1.0, total)
+
+
+def _poisson_cdf(n: int, mu: float) -> float:
+    term = math.exp(-mu)
+    total = term
+    for k in range(1, n + 1):
+        term *= mu / k
+        total += term
+    return min(1.0, total)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One group of the baseline query: reports of a leaf category in a township, in an hour of the week."""
+
+    category: str | None
+    county: str | None
+    township: str | None
+    hour_of_week: int
+    count: int
+
+
+class Baseline:
+    """Expected counts per cell, learned from `hours` of history (see the module docstring)."""
+
+    def __init__(self, rows: Iterable[HistoryRow], hours: float, policy: WarningPolicy) -> None:
+        self.hours = max(hours, 1.0)
+        self._shrink = policy.shrinkage_hours
+        self._offset = timedelta(minutes=policy.utc_offset_minutes)
+        per_how = [0.0] * HOURS_PER_WEEK
+        cells: dict[tuple[str, str, str], int] = {}  # (category, level, area) → reports
+        cats: dict[str, int] = {}
+        areas: dict[tuple[str, str], int] = {}
+        total = 0
+        for row in rows:
+            per_how[row.hour_of_week % HOURS_PER_WEEK] += row.count
+            total += row.count
+            for level, code in (("county", row.county), ("township", row.township)):
+                if code:
+                    areas[(level, code)] = areas.get((level, code), 0) + row.count
+            for cat in category_levels(row.category) if row.category else ():
+                cats[cat] = cats.get(cat, 0) + row.count
+                for level, code in (("county", row.county), ("township", row.township)):
+                    if code:
+                        cells[(cat, level, code)] = cells.get((cat, level, code), 0) + row.count
+        self.total = total
+        self._cells, self._cats, self._areas = cells, cats, areas
+        self._area_counts = {lv: sum(n for (level, _), n in areas.items() if level == lv) for lv in AREA_LEVELS}
+        self._area_kinds = {lv: sum(1 for (level, _) in areas if level == lv) for lv in AREA_LEVELS}
+        # Hour-of-week profile, mean 1, with one pseudo report per bin so an empty hour is not impossible.
+        mean = (total + HOURS_PER_WEEK) / HOURS_PER_WEEK
+        profile = [(n + 1.0) / mean for n in per_how]
+        self._cum = [0.0]
+        for value in profile:
+            self._cum.append(self._cum[-1] + value)
+
+    @property
+    def reports_per_day(self) -> float:
+        return self.total / self.hours * 24.0
+
+    def rate(self, category: str, level: str, area: str) -> float:
+        """Reports per hour (profile mean) of a cell: its own history shrunk towards the category's city rate
+        × the area's share of the reports (0.5 pseudo report per category, 1 per area: never exactly 0)."""
+        city_rate = (self._cats.get(category, 0) + 0.5) / self.hours
+        share = (self._areas.get((level, area), 0) + 1.0) / (self._area_counts[level] + self._area_kinds[level] + 1.0)
+        prior = city_rate * share
+        own = self._cells.get((category, level, area), 0)
+        return (own + self._shrink * prior) / (self.hours + self._shrink)
+
+    def profile_mass(self, start: datetime, end: datetime) -> float:
+        """∫ profile over [start, end) in hours (local hour of week)."""
+        return self._position(end) - self._position(start)
+
+    def _position(self, at: datetime) -> float:
+        """Cumulative profile mass from a fixed Monday 00:00 local to `at`."""
+        local = at.astimezone(UTC) + self._offset
+        epoch = datetime(1970, 1, 5, tzinfo=UTC)  # a Monday
+        hours = (local - epoch).total_seconds() / 3600.0
+        weeks, rest = divmod(hours, HOURS_PER_WEEK)
+        whole = int(rest)
+        return weeks * self._cum[-1] + self._cum[whole] + (rest - whole) * (self._cum[whole + 1] - self._cum[whole])
+
+    def expected(self, category: str, level: str, area: str, end: datetime, window_h: float) -> float:
+        return self.rate(category, level, area) * self.profile_mass(end - timedelta(hours=window_h), end)
+
+
+@dataclass(slots=True)
+class Episode:
+    alert_id: str
+    cell: Cell
+    expires: datetime  # one window after the last crossing
+    observed: int
+    case_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Raise:
+    alert_id: str
+    evidence: JsonDict
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    alert_id: str
+    evidence: JsonDict
+
+
+Decision = Raise | Update
+
+
+@dataclass(slots=True)
+class _Crossing:
+    cell: Cell
+    observed: int
+    expected: float
+    p_value: float
+    start: datetime
+    case_ids: list[str]
+    place: Place
+    devices: list[str] = field(default_factory=list)
+    county: str | None = None
+
+
+CategoryPath = Mapping[str, Sequence[str]]  # code → names from the root
+
+
+class Detector:
+    """The detector's running state: the reports of the longest window per cell, and the open episodes.
+    `observe` is called once per newly committed report, with the time it is evaluated at."""
+
+    def __init__(self, policy: WarningPolicy, baseline: Baseline, paths: CategoryPath | None = None) -> None:
+        self.policy = policy
+        self.alpha = 0.0
+        self.baseline = baseline
+        self.with_baseline(baseline)
+        self._paths = paths or {}
+        self._span = timedelta(hours=max(policy.windows_h))
+        self._iot_span = timedelta(hours=policy.iot_window_h)
+        self._recent: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
+        self._iot: dict[tuple[str, str], list[tuple[datetime, str, str]]] = {}
+        self._places: dict[tuple[str, str], Place] = {}
+        self.episodes: dict[Cell, Episode] = {}
+        self.tests = 0  # cells evaluated, for the measurement tool
+        self._observed = 0
+
+    def with_baseline(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+        cells_per_report = len(CATEGORY_LEVELS) * len(AREA_LEVELS) * len(self.policy.windows_h)
+        tests_per_day = max(baseline.reports_per_day, 1.0) * cells_per_report
+        # The p-value threshold: false alarms per day / tests per day (Kulldorff's recurrence interval).
+        self.alpha = self.policy.false_alarms_per_day / tests_per_day
+
+    def restore(self, episode: Episode) -> None:
+        """An episode already raised (read back after a restart): later reports update it, never raise it again."""
+        self.episodes[episode.cell] = episode
+
+    def remember(self, report: Report, now: datetime) -> None:
+        """Add a report already evaluated (the windows' contents after a restart) without deciding anything."""
+        self.observe(report, now, decide=False)
+
+    def observe(self, report: Report, now: datetime, *, decide: bool = True) -> list[Decision]:
+        """Add one report and say which alert it raises or updates (at most one surge and one IoT alert)."""
+        at = min(report.at, now)
+        out: list[Decision] = []
+        self._observed += 1
+        if self._observed % 1000 == 0:
+            self._forget(now)
+        if report.source == "iot" and report.sensor_kind and report.device_id and report.township:
+            out += self._observe_iot(report, at, now, decide)
+        if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
+            return out
+        crossings: list[_Crossing] = []
+        # Where each window starts, as the key bisect compares with (after every report of that moment).
+        starts = [(window, (now - timedelta(hours=window), "\uffff")) for window in self.policy.windows_h] \
+            if decide else []
+        for place in (report.county, report.township):
+            if place is None:
+                continue
+            self._places[(place.level, place.code)] = place
+            for cat in category_levels(report.category):
+                recent = self._recent.setdefault((cat, place.level, place.code), [])
+                insort(recent, (at, report.case_id))
+                _prune(recent, now - self._span)
+                for window, start in starts:
+                    self.tests += 1
+                    first = bisect_right(recent, start)
+                    if len(recent) - first < self.policy.min_count:
+                        continue  # most cells, most of the time: no Cell built, no expectation computed
+                    crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, first, now,
+                                          place)
+                    if crossing is not None:
+                        crossing.county = report.county.code if report.county else None
+                        crossings.append(crossing)
+        if crossings:
+            out.append(self._decide(crossings, now))
+        return out
+
+    def _forget(self, now: datetime) -> None:
+        """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
+        self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
+        for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
+            del self._recent[key]
+        for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
+            del self._iot[iot_key]
+
+    def _test(self, cell: Cell, recent: list[tuple[datetime, str]], first: int, now: datetime,
+              place: Place) -> _Crossing | None:
+        observed = len(recent) - first
+        expected = self.baseline.expected(cell.category, cell.level, cell.area, now, cell.window_h)
+        # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
+        # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.
+        # Testing `observed` itself would make every arrival look one report more surprising than it is.
+        p = poisson_sf(observed - 1, expected)
+        if p > self.alpha:
+            return None
+        return _Crossing(cell, observed, expected, p, recent[first][0], [cid for _, cid in recent[first:]], place)
+
+    def _observe_iot(self, report: Report, at: datetime, now: datetime, decide: bool) -> list[Decision]:
+        assert report.township is not None and report.sensor_kind is not None and report.device_id is not None
+        key = (report.sensor_kind, report.township.code)
+        recent = self._iot.setdefault(key, [])
+        insort(recent, (at, report.device_id, report.case_id))
+        _prune(recent, now - self._iot_span)
+        devices = sorted({device for _, device, _ in recent})
+        if len(devices) < self.policy.iot_devices or not decide:
+            return []
+        cell = Cell("iot_cluster", report.sensor_kind, "township", report.township.code, self.policy.iot_window_h)
+        crossing = _Crossing(cell, len(devices), 0.0, 0.0, recent[0][0],
+                             list(dict.fromkeys(cid for _, _, cid in recent)), report.township, devices,
+                             report.county.code if report.county else None)
+        evidence = self._evidence(crossing, now) | {
+            "category": self._category(report.category) if report.category else {"code": None, "path": []},
+            "sensor_kind": report.sensor_kind, "devices": devices,
+            "statistic": {"method": "distinct_devices", "devices": len(devices),
+                          "threshold": self.policy.iot_devices}}
+        return [self._episode(crossing, evidence, now)]
+
+    def _decide(self, crossings: list[_Crossing], now: datetime) -> Decision:
+        def specificity(c: _Crossing) -> tuple[int, int, float]:
+            return (-len(c.cell.category), -AREA_LEVELS.index(c.cell.level), c.cell.window_h)
+
+        ongoing = [c for c in crossings if (ep := self.episodes.get(c.cell)) is not None and ep.expires > now]
+        chosen = min(ongoing or crossings, key=specificity)
+        evidence = self._evidence(chosen, now) | {"category": self._category(chosen.cell.category),
+                                                  "statistic": {"method": METHOD, "p_value": chosen.p_value,
+                                                                "threshold": self.alpha}}
+        return self._episode(chosen, evidence, now)
+
+    def _episode(self, crossing: _Crossing, evidence: JsonDict, now: datetime) -> Decision:
+        cell = crossing.cell
+        expires = now + timedelta(hours=cell.window_h)
+        episode = self.episodes.get(cell)
+        if episode is not None and episode.expires > now:
+            episode.expires = expires
+            known = set(episode.case_ids)
+            added = [cid for cid in crossing.case_ids if cid not in known]
+            episode.case_ids = (episode.case_ids + added)[: self.policy.max_case_ids]
+            episode.observed = max(episode.observed, crossing.observed)
+            return Update(episode.alert_id, evidence | {"case_ids": episode.case_ids})
+        # The episode's id is fixed by its cell and its first report: the same evidence, evaluated again after a
+        # restart, names the same alert (and the store's expected version refuses a second raise).
+        alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{cell.key}|{crossing.start.isoformat()}"))
+        ids = crossing.case_ids[: self.policy.max_case_ids]
+        self.episodes[cell] = Episode(alert_id, cell, expires, crossing.observed, ids)
+        return Raise(alert_id, evidence | {"case_ids": ids})
+
+    def _evidence(self, c: _Crossing, now: datetime) -> JsonDict:
+        return {
+            "kind": c.cell.kind, "cell": c.cell.key,
+            "area": {"level": c.place.level, "code": c.place.code, "name": c.place.name}, "county_code": c.county,
+            "observed": c.observed, "expected": round(c.expected, 4),
+            "window": {"hours": c.cell.window_h, "start": (now - timedelta(hours=c.cell.window_h)).isoformat(),
+                       "end": now.isoformat(), "first_report_at": c.start.isoformat()},
+            "at": now.isoformat(),
+        }
+
+    def _category(self, code: str) -> JsonDict:
+        return {"code": code, "path": list(self._paths.get(code, ()))}
+
+
+def _prune(recent: list[Any], before: datetime) -> None:
+    cut = bisect_right(recent, (before, "\uffff"))
+    if cut:
+        del recent[:cut]
+
+
+def category_paths(matrix: Matrix | None) -> dict[str, list[str]]:
+    """Each category code of the tree → the names from the root (an alert's `category.path`)."""
+    out: dict[str, list[str]] = {}
+    for path in matrix.leaves() if matrix is not None else []:
+        for depth in range(1, len(path) + 1):
+            out.setdefault(path[depth - 1].code, [n.name for n in path[:depth]])
+    return out
+
+
+def cell_of(key: str) -> Cell:
+    kind, category, level, area, window = key.split("|")
+    return Cell(kind, category, level, area, float(window))
+
+
+# The alert document: what the API, the projection and the consoles show, folded from the alert's events.
+def new_alert(alert_id: str) -> JsonDict:
+    return {"alert_id": alert_id, "kind": None, "category": None, "area": None, "county_code": None,
+            "observed": 0, "expected": 0.0, "statistic": None, "window": None, "raised_at": None, "updated_at": None,
+            "state": "open", "case_ids": [], "acknowledged_by": None, "acknowledged_at": None, "closed_by": None,
+            "closed_at": None, "note": None, "version": 0}
+
+
+_EVIDENCE_FIELDS: Final = ("kind", "category", "area", "county_code", "observed", "expected", "statistic", "window",
+                           "case_ids", "devices", "sensor_kind", "cell")
+
+
+def apply_alert(alert: JsonDict, event_type: str, data: JsonDict, version: int) -> JsonDict:
+    """Fold one alert event into the alert document (a copy)."""
+    doc = dict(alert)
+    doc["version"] = version
+    if event_type in ("alert.raised", "alert.updated"):
+        for key in _EVIDENCE_FIELDS:
+            if key in data:
+                doc[key] = data[key]
+        if event_type == "alert.raised":
+            doc["raised_at"] = data["at"]
+        doc["updated_at"] = data["at"]
+    elif event_type == "alert.acknowledged":
+        doc |= {"state": "acknowledged", "acknowledged_by": data["by"], "acknowledged_at": data["at"],
+                "note": data.get("note"), "updated_at": data["at"]}
+    elif event_type == "alert.closed":
+        doc |= {"state": "closed", "closed_by": data["by"], "closed_at": data["at"],
+                "note": data.get("note") or doc.get("note"), "updated_at": data["at"]}
+    return doc
+
+
+# Who may act on an alert they can see (PRODUCT.md: the command centre is told, the township concerned acts):
+# acknowledging says "we are on it" — anyone who handles or dispatches cases there; closing ends the watch and is
+# for those who dispatch (a township handler acknowledges and reports, the dispatcher closes). The auditor and
+# grid workers only read.
+ACKNOWLEDGE_ROLES: Final = frozenset({"admin", "city_operator", "county_dispatcher", "township_handler"})
+CLOSE_ROLES: Final = frozenset({"admin", "city_operator", "county_dispatcher"})
+ALERT_ACTIONS: Final = {"acknowledge": ("alert.acknowledged", ACKNOWLEDGE_ROLES, frozenset({"open"})),
+                        "close": ("alert.closed", CLOSE_ROLES, frozenset({"open", "acknowledged"}))}
+
+
+def area_scope(evidence: Mapping[str, Any]) -> list[str]:
+    """The area codes an alert belongs to (its county and, for a township alert, the township): who sees it."""
+    codes = [evidence["county_code"]] if evidence.get("county_code") else []
+    code = evidence["area"]["code"]
+    return codes + ([code] if code not in codes else [])
+
+
+__all__ = ["Baseline", "Cell", "Detector", "Episode", "HistoryRow", "Place", "Raise", "Report", "Update",
+           "WarningPolicy", "apply_alert", "area_scope", "category_paths", "cell_of", "new_alert", "poisson_sf"]

@@ -1,0 +1,178 @@
+"""The early-warning follower: reads each new report once from the store and runs it through the detector.
+
+Derive once: it runs in the leader only (hub.infra.leader), follows `case.received` events by position from where
+it stopped (`store_followers`), and evaluates only the cells the new reports touch. The baseline is one grouped
+query over the `cases` projection (imported history included), recomputed every `baseline_refresh_s`. A restart
+re-reads the last day's reports to fill the windows and restores the episodes of the alerts already raised, so it
+neither misses a surge in progress nor raises it again (an episode's alert id is fixed by its evidence too, and a
+second `alert.raised` on the same stream is refused by its expected version).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from dispatch.matrix import Matrix
+from dispatch.warning import (
+    Baseline,
+    Detector,
+    Episode,
+    HistoryRow,
+    Place,
+    Raise,
+    Report,
+    WarningPolicy,
+    category_paths,
+    cell_of,
+)
+from hub.infra.clock import Clock
+from hub.infra.loops import TRANSIENT, wake_or_timeout
+from hub.services.alerts import Alerts
+from hub.store.events import head_position
+
+log = logging.getLogger(__name__)
+FOLLOWER = "early-warning"
+
+_BASELINE = """
+SELECT category_code, county_code, township_code,
+       ((extract(isodow FROM local) - 1) * 24 + extract(hour FROM local))::int AS how, count(*)::int AS n
+FROM (SELECT category_code, county_code, township_code,
+             (reported_at AT TIME ZONE 'UTC') + make_interval(mins => $3) AS local
+      FROM cases WHERE reported_at >= $1 AND reported_at < $2 AND NOT (source = ANY($4::text[]))) r
+GROUP BY 1, 2, 3, 4
+"""
+_FIRST_REPORT = "SELECT min(reported_at) FROM cases WHERE reported_at >= $1 AND reported_at < $2"
+
+_REPORT_COLUMNS = """c.case_id, c.reported_at, c.category_code, c.county_code, c.township_code, c.source,
+       c.device_id, c.doc #>> '{areas,county,name}' AS county_name, c.doc #>> '{areas,township,name}' AS township_name,
+       c.doc #>> '{report,kind}' AS sensor_kind"""
+# New reports: each `case.received` once, with the case as the projection has it now (its category and areas).
+_FOLLOW = f"""
+SELECT e.position, {_REPORT_COLUMNS}
+FROM events e JOIN cases c ON c.case_id = e.stream_id
+WHERE e.position > $1 AND e.position <= $2 AND e.type = 'case.received' AND NOT c.imported
+ORDER BY e.position
+"""
+# The windows' reports at start: recent reports whose case began at or before the follower's position.
+_WARM = f"""
+SELECT {_REPORT_COLUMNS}
+FROM cases c JOIN events e ON e.stream_id = c.case_id AND e.version = 1
+WHERE c.reported_at > $1 AND e.position <= $2 AND NOT c.imported ORDER BY c.reported_at
+"""
+
+
+def _report(row: Any) -> Report:
+    county = Place("county", row["county_code"], row["county_name"] or row["county_code"]) \
+        if row["county_code"] else None
+    township = Place("township", row["township_code"], row["township_name"] or row["township_code"]) \
+        if row["township_code"] else None
+    return Report(str(row["case_id"]), row["reported_at"], row["category_code"], county, township,
+                  row["source"] or "", row["device_id"], row["sensor_kind"])
+
+
+async def load_baseline(conn: asyncpg.Pool | asyncpg.Connection, policy: WarningPolicy, now: datetime) -> Baseline:
+    """The baseline from the history before the longest window (so that a surge does not raise its own
+    expectation): one grouped query."""
+    end = now - timedelta(hours=max(policy.windows_h))
+    start = end - timedelta(days=policy.history_days)
+    first = await conn.fetchval(_FIRST_REPORT, start, end)
+    hours = (end - max(first, start)).total_seconds() / 3600 if first is not None else 24.0
+    rows = await conn.fetch(_BASELINE, start, end, policy.utc_offset_minutes, list(policy.excluded_sources))
+    return Baseline((HistoryRow(r["category_code"], r["county_code"], r["township_code"], r["how"], r["n"])
+                     for r in rows), max(hours, 24.0), policy)
+
+
+class SurgeWatch:
+    def __init__(self, pool: asyncpg.Pool, alerts: Alerts, policy: WarningPolicy, matrix: Matrix | None,
+                 clock: Clock, *, poll_s: float = 1.0, page: int = 2_000) -> None:
+        self._pool = pool
+        self._alerts = alerts
+        self._policy = policy
+        self._paths = category_paths(matrix)
+        self._clock = clock
+        self._poll_s = poll_s
+        self._page = page
+        self._wake = asyncio.Event()
+        self.detector: Detector | None = None
+        self._baseline_at: datetime | None = None
+        self.position = 0
+        self.raised = 0
+        self.updated = 0
+
+    def wake(self, _position: int = 0) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The leader's loop: start (windows, episodes, position), then follow the store."""
+        while True:
+            try:
+                await self._start()
+                break
+            except TRANSIENT as exc:
+                log.warning("early warning cannot start; retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(self._poll_s)
+        while True:
+            await wake_or_timeout(self._wake, self._poll_s)
+            try:
+                await self.step()
+            except TRANSIENT as exc:
+                log.warning("early warning cannot read the store; retrying", extra={"error": repr(exc)})
+
+    async def _start(self) -> None:
+        now = self._clock.now()
+        detector = Detector(self._policy, await load_baseline(self._pool, self._policy, now), self._paths)
+        self._baseline_at = now
+        stored = await self._pool.fetchval("SELECT position FROM store_followers WHERE name = $1", FOLLOWER)
+        self.position = stored if stored is not None else await head_position(self._pool)
+        since = now - timedelta(hours=max(self._policy.windows_h))
+        for row in await self._pool.fetch(_WARM, since, self.position):
+            detector.remember(_report(row), now)
+        for doc in await self._alerts.reads.recent(since):
+            cell = cell_of(doc["cell"])
+            expires = datetime.fromisoformat(doc["window"]["end"]) + timedelta(hours=cell.window_h)
+            detector.restore(Episode(doc["alert_id"], cell, expires, doc["observed"], list(doc["case_ids"])))
+        self.detector = detector
+
+    async def refresh(self) -> None:
+        """Learn the baseline again from the `cases` projection (every `baseline_refresh_s`, or after an import)."""
+        now = self._clock.now()
+        baseline = await load_baseline(self._pool, self._policy, now)
+        if self.detector is not None:
+            self.detector.with_baseline(baseline)
+        self._baseline_at = now
+
+    async def step(self) -> int:
+        """Evaluate the reports committed since the last step; return how many were read."""
+        assert self.detector is not None
+        now = self._clock.now()
+        if self._baseline_at is None or (now - self._baseline_at).total_seconds() >= self._policy.baseline_refresh_s:
+            await self.refresh()
+        read = 0
+        while True:
+            head = await head_position(self._pool)
+            if head <= self.position:
+                return read
+            upto = min(head, self.position + self._page)
+            rows = await self._pool.fetch(_FOLLOW, self.position, upto)
+            for row in rows:
+                for decision in self.detector.observe(_report(row), self._clock.now()):
+                    await self._record(decision, now)
+            read += len(rows)
+            self.position = upto
+            await self._pool.execute(
+                "INSERT INTO store_followers (name, position) VALUES ($1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position", FOLLOWER, upto)
+
+    async def _record(self, decision: Any, now: datetime) -> None:
+        if isinstance(decision, Raise):
+            if await self._alerts.raise_alert(decision.alert_id, decision.evidence, now) is not None:
+                self.raised += 1
+                log.info("alert raised", extra={"alert_id": decision.alert_id, "cell": decision.evidence["cell"],
+                                                "observed": decision.evidence["observed"]})
+        elif await self._alerts.update_alert(decision.alert_id, decision.evidence, now) is not None:
+            self.updated += 1

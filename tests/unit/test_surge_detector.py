@@ -1,0 +1,228 @@
+"""The early-warning detector (dispatch.warning): Poisson tail, seasonal baseline, threshold, episodes, IoT."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dispatch.warning import (
+    Baseline,
+    Detector,
+    Episode,
+    HistoryRow,
+    Place,
+    Raise,
+    Report,
+    Update,
+    WarningPolicy,
+    apply_alert,
+    category_levels,
+    cell_of,
+    new_alert,
+    poisson_sf,
+)
+
+COUNTY = Place("county", "450103", "青秀区")
+TOWN_A = Place("township", "450103001", "新竹街道")
+TOWN_B = Place("township", "450103002", "中山街道")
+# Monday 2026-11-30 10:00 Beijing time
+MONDAY_10 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+def poisson_sf_reference(k: int, mu: float) -> float:
+    return 1.0 - sum(math.exp(-mu) * mu**i / math.factorial(i) for i in range(k))
+
+
+@pytest.mark.parametrize(("k", "mu"), [(1, 0.5), (3, 0.2), (5, 2.0), (12, 0.05), (10, 9.5), (2, 3.0)])
+def test_poisson_tail_matches_the_textbook_sum(k: int, mu: float) -> None:
+    assert poisson_sf(k, mu) == pytest.approx(poisson_sf_reference(k, mu), rel=1e-6, abs=1e-15)
+
+
+def test_poisson_tail_edges() -> None:
+    assert poisson_sf(0, 1.0) == 1.0
+    assert poisson_sf(3, 0.0) == 0.0
+    assert poisson_sf(12, 0.01) < 1e-30  # finite and tiny, not 0 by underflow of a subtraction
+    assert poisson_sf(12, 0.01) > 0
+
+
+def test_category_levels_are_the_tree_prefixes() -> None:
+    assert category_levels("010101") == ["01", "0101", "010101"]
+    assert category_levels("03") == ["03"]
+
+
+def history(per_hour: dict[int, int], weeks: int = 8, category: str = "010101",
+            township: Place = TOWN_A) -> list[HistoryRow]:
+    return [HistoryRow(category, COUNTY.code, township.code, how, n * weeks) for how, n in per_hour.items()]
+
+
+def test_the_baseline_follows_the_hour_of_week_profile() -> None:
+    # Reports only on weekday mornings (Mon–Fri 09–12 local): a quiet night expects far less than a morning.
+    busy = {day * 24 + hour: 3 for day in range(5) for hour in (9, 10, 11)}
+    base = Baseline(history(busy), 8 * 168, WarningPolicy())
+    morning = base.expected("010101", "township", TOWN_A.code, MONDAY_10 + timedelta(hours=1), 1.0)
+    night = base.expected("010101", "township", TOWN_A.code, MONDAY_10 + timedelta(hours=15), 1.0)
+    sunday = base.expected("010101", "township", TOWN_A.code, MONDAY_10 - timedelta(hours=23), 1.0)
+    assert morning > 20 * night
+    assert morning > 20 * sunday
+    # Over a whole week the expectation is the rate: 45 reports a week.
+    week = base.expected("010101", "township", TOWN_A.code, MONDAY_10, 168.0)
+    assert week == pytest.approx(45, rel=0.1)
+
+
+def test_a_cell_without_history_borrows_from_its_parents() -> None:
+    base = Baseline(history({10: 5}), 8 * 168, WarningPolicy())
+    own = base.rate("010101", "township", TOWN_A.code)
+    other_town = base.rate("010101", "township", TOWN_B.code)
+    unknown_category = base.rate("040101", "township", TOWN_A.code)
+    assert 0 < other_town < own
+    assert 0 < unknown_category < own
+
+
+def test_threshold_comes_from_false_alarms_per_day_over_tests_per_day() -> None:
+    policy = WarningPolicy(false_alarms_per_day=0.1, windows_h=(1.0, 6.0, 24.0))
+    base = Baseline(history({h: 1 for h in range(0, 168, 8)}, weeks=1), 168, policy)  # 3 reports a day
+    detector = Detector(policy, base)
+    # 3 reports a day × (3 category levels × 2 area levels × 3 windows) = 54 tests a day
+    assert base.reports_per_day == pytest.approx(3.0)
+    assert detector.alpha == pytest.approx(0.1 / 54)
+    looser = Detector(policy.model_copy(update={"false_alarms_per_day": 1.0}), base)
+    assert looser.alpha == pytest.approx(10 * detector.alpha)
+
+
+def report(i: int, at: datetime, township: Place = TOWN_A, category: str = "030101", **kw: object) -> Report:
+    return Report(f"case-{i}", at, category, COUNTY, township, str(kw.pop("source", "hotline")), **kw)  # type: ignore[arg-type]
+
+
+def quiet_detector(**policy: object) -> Detector:
+    p = WarningPolicy(**policy)  # type: ignore[arg-type]
+    return Detector(p, Baseline(history({h: 1 for h in range(0, 168, 8)}), 8 * 168, p),
+                    {"03": ["市容环境"], "0301": ["市容环境", "环卫"], "030101": ["市容环境", "环卫", "垃圾"]})
+
+
+def test_a_surge_raises_one_alert_then_updates_it() -> None:
+    detector = quiet_detector()
+    decisions = []
+    for i in range(12):
+        decisions += detector.observe(report(i, MONDAY_10 + timedelta(minutes=3 * i)),
+                                      MONDAY_10 + timedelta(minutes=3 * i))
+    raised = [d for d in decisions if isinstance(d, Raise)]
+    assert len(raised) == 1
+    first = raised[0].evidence
+    # the most specific cell: the leaf category in the township, the shortest window
+    assert (first["category"]["code"], first["area"]["level"], first["window"]["hours"]) == ("030101", "township", 1.0)
+    assert first["category"]["path"] == ["市容环境", "环卫", "垃圾"]
+    assert first["observed"] == 3  # the minimum count
+    assert first["statistic"]["p_value"] <= first["statistic"]["threshold"]
+    assert first["county_code"] == "450103"
+    updates = [d for d in decisions if isinstance(d, Update)]
+    assert all(u.alert_id == raised[0].alert_id for u in updates)
+    assert updates[-1].evidence["observed"] == 12
+    assert len(updates[-1].evidence["case_ids"]) == 12
+
+
+def test_fewer_than_the_minimum_never_alert() -> None:
+    detector = quiet_detector(min_count=5)
+    out = [d for i in range(4) for d in detector.observe(report(i, MONDAY_10), MONDAY_10)]
+    assert out == []
+
+
+def test_background_at_its_own_rate_does_not_alert() -> None:
+    detector = quiet_detector()
+    out = []
+    for day in range(7):  # 3 a day, spread in time and space as the history was
+        for k in range(3):
+            at = MONDAY_10 + timedelta(days=day, hours=8 * k)
+            out += detector.observe(report(day * 3 + k, at, TOWN_A if k % 2 else TOWN_B, "010101"), at)
+    assert out == []
+
+
+def test_a_new_episode_after_a_quiet_window() -> None:
+    detector = quiet_detector(windows_h=(1.0,))
+    first = [d for i in range(4) for d in detector.observe(report(i, MONDAY_10), MONDAY_10)]
+    later = MONDAY_10 + timedelta(hours=3)
+    second = [d for i in range(4, 8) for d in detector.observe(report(i, later), later)]
+    ids = {d.alert_id for d in first + second if isinstance(d, Raise)}
+    assert len(ids) == 2
+
+
+def test_the_same_evidence_names_the_same_alert_after_a_restart() -> None:
+    one, two = quiet_detector(), quiet_detector()
+    a = [d for i in range(3) for d in one.observe(report(i, MONDAY_10), MONDAY_10)]
+    b = [d for i in range(3) for d in two.observe(report(i, MONDAY_10), MONDAY_10)]
+    assert [d.alert_id for d in a] == [d.alert_id for d in b]
+    # restored from the store, the episode is updated and not raised again
+    restored = quiet_detector()
+    raised = a[0]
+    cell = cell_of(raised.evidence["cell"])
+    restored.restore(Episode(raised.alert_id, cell, MONDAY_10 + timedelta(hours=1), 3, raised.evidence["case_ids"]))
+    for i in range(3):
+        restored.remember(report(i, MONDAY_10), MONDAY_10)
+    again = restored.observe(report(3, MONDAY_10), MONDAY_10)
+    assert len(again) == 1 and isinstance(again[0], Update) and again[0].alert_id == raised.alert_id
+
+
+def test_a_county_wide_rise_spread_over_townships_alerts_at_county_level() -> None:
+    detector = quiet_detector(min_count=3)
+    towns = [Place("township", f"450103{n:03d}", f"街道{n}") for n in range(1, 13)]
+    out = []
+    for i, town in enumerate(towns):  # one report in each of 12 townships within the hour
+        out += detector.observe(report(i, MONDAY_10, town), MONDAY_10)
+    raised = [d for d in out if isinstance(d, Raise)]
+    assert raised and raised[0].evidence["area"]["level"] == "county"
+    assert len({d.alert_id for d in out}) == 1
+
+
+def test_iot_devices_alarming_together_raise_an_area_alert() -> None:
+    detector = quiet_detector(iot_devices=3, iot_window_h=1.0)
+    out = []
+    for i, device in enumerate(["wl-1", "wl-2", "wl-2", "wl-3"]):
+        at = MONDAY_10 + timedelta(minutes=10 * i)
+        out += detector.observe(report(i, at, category="010301", source="iot", device_id=device,
+                                       sensor_kind="waterlogging"), at)
+    assert len(out) == 1 and isinstance(out[0], Raise)
+    evidence = out[0].evidence
+    assert evidence["kind"] == "iot_cluster"
+    assert evidence["devices"] == ["wl-1", "wl-2", "wl-3"]
+    assert evidence["observed"] == 3 and evidence["area"]["code"] == TOWN_A.code
+    # iot reports are not counted as citizens' reports: no surge alert from them
+    assert all(d.evidence["kind"] == "iot_cluster" for d in out)
+
+
+def test_devices_in_other_townships_do_not_cluster() -> None:
+    detector = quiet_detector(iot_devices=3)
+    out = []
+    for i, town in enumerate([TOWN_A, TOWN_B, TOWN_A]):
+        out += detector.observe(report(i, MONDAY_10, town, source="iot", device_id=f"d{i}",
+                                       sensor_kind="waterlogging"), MONDAY_10)
+    assert out == []
+
+
+def test_the_alert_document_folds_its_events() -> None:
+    detector = quiet_detector()
+    decisions = [d for i in range(4) for d in detector.observe(report(i, MONDAY_10), MONDAY_10)]
+    doc = new_alert(decisions[0].alert_id)
+    doc = apply_alert(doc, "alert.raised", decisions[0].evidence, 1)
+    doc = apply_alert(doc, "alert.updated", decisions[1].evidence, 2)
+    assert (doc["state"], doc["observed"], len(doc["case_ids"])) == ("open", 4, 4)
+    who = {"username": "h1", "role": "township_handler", "name": "李"}
+    doc = apply_alert(doc, "alert.acknowledged", {"by": who, "at": "2026-11-30T10:05:00+08:00", "note": "去看"}, 3)
+    assert (doc["state"], doc["acknowledged_by"], doc["note"]) == ("acknowledged", who, "去看")
+    doc = apply_alert(doc, "alert.closed", {"by": who, "at": "2026-11-30T11:00:00+08:00", "note": None}, 4)
+    assert (doc["state"], doc["closed_at"], doc["note"], doc["version"]) == ("closed", "2026-11-30T11:00:00+08:00",
+                                                                             "去看", 4)
+
+
+def test_the_issue_targets_hold_on_simulated_traffic() -> None:
+    """`cityloop eval-warning` in small: background of 3 a day → at most 1 false alarm a week; a surge of 12 in
+    one township within an hour is always alerted, by its 12th report."""
+    from dispatch.policy import Policy
+    from hub.data import DEMO_POLICY_FILE
+    from tools.eval_warning import evaluate
+
+    figures = evaluate(Policy.model_validate_json(DEMO_POLICY_FILE.read_bytes()), per_day=3.0, weeks=26,
+                       trials=20, sizes=(12,))
+    assert figures.false_alarms / figures.weeks <= 1.0
+    sensitivity, median_report, delay = figures.surges[12]
+    assert sensitivity == 1.0 and median_report <= 12 and delay == 0.0
