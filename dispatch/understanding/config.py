@@ -46,6 +46,17 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
 DEFAULT_NEGATIONS: tuple[str, ...] = ("没有", "没", "无", "未", "不是", "并非", "不", "别", "排除", "差点", "万一",
                                       "如果", "担心", "以免", "防止")
 
+# Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
+# was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of
+# 咨询 or 表扬 (请问, 谢谢): "你好我想问一下" asks nothing yet.
+DEFAULT_FILLERS: tuple[str, ...] = ("喂", "你好", "您好", "请问", "想问", "问一下", "我想", "一下", "谢谢", "谢谢你",
+                                    "谢谢你们", "好的", "嗯", "啊", "哦", "噢", "没事", "打错了", "测试", "听得到吗",
+                                    "在吗", "麻烦")
+
+# Words that say a clause adds to what came before ("…好多水，路面也烂了"): when a leaf's keywords stand only in
+# such clauses, the text named another problem first, which no keyword recognised.
+DEFAULT_ALSO: tuple[str, ...] = ("也",)
+
 
 class IntakePolicy(BaseModel):
     """How intake reads a report: see `dispatch.understanding`."""
@@ -65,3 +76,5 @@ class IntakePolicy(BaseModel):
     danger: tuple[DangerWords, ...] = DEFAULT_DANGER
     negations: tuple[str, ...] = DEFAULT_NEGATIONS
     negation_window: int = Field(default=4, ge=0, le=20)
+    fillers: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_FILLERS
+    also_words: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_ALSO

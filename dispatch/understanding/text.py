@@ -28,6 +28,26 @@ def meaningless(text: str) -> bool:
     return len(core) < 2 or len(set(core)) <= 1 or core.isdigit()
 
 
+def content_free(text: str, fillers: Iterable[str]) -> bool:
+    """Meaningless once the words that say nothing about a problem are taken out: "你好我想问一下", "好的谢谢",
+    "测试测试123". `fillers`: plain forms (`plain`), longest first (谢谢你们 before 谢谢)."""
+    core = plain(text)
+    for filler in fillers:
+        core = core.replace(filler, "")
+    return meaningless(core)
+
+
+def clauses(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each clause of `text`, split where a clause ends (，。；！？、 and the like)."""
+    spans = []
+    start = 0
+    for end in _CLAUSE.finditer(text):
+        spans.append((start, end.start()))
+        start = end.end()
+    spans.append((start, len(text)))
+    return spans
+
+
 def denied(text: str, start: int, negations: Iterable[str], window: int) -> bool:
     """Whether the word at `start` of `text` (folded) has a negation before it in its clause, at most `window`
     characters away: 没有人被困, 没闻到煤气味, 不是着火."""
