@@ -61,7 +61,9 @@ class TextModel:
         self._leaves = dict(leaves)  # the keyword features' columns after the n-grams (empty: none)
         self.classes: list[str] = [str(c) for c in classifier.classes_]
         self._grams = vectorizer.get_feature_names_out()
-        self._coef = np.asarray(classifier.coef_)[:, : len(self._grams)]
+        coef = np.asarray(classifier.coef_)[:, : len(self._grams)]
+        # Two classes: scikit-learn keeps one row of weights, for the second class (the first's is its negative).
+        self._coef = np.vstack([-coef, coef]) if len(self.classes) == 2 else coef
 
     @property
     def uses_keywords(self) -> bool:
