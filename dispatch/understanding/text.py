@@ -8,6 +8,9 @@ from collections.abc import Iterable
 
 # Where one clause ends: a negation never reaches across it ("路灯不亮，有人落水" is a danger).
 _CLAUSE = re.compile(r"[,，。.;；!！?？\n、]")
+# What `plain` drops, as a pattern: str.isalnum (which \w follows) is true for the letters and numbers that
+# `plain` keeps.
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def plain(text: str) -> str:
@@ -28,13 +31,18 @@ def meaningless(text: str) -> bool:
     return len(core) < 2 or len(set(core)) <= 1 or core.isdigit()
 
 
-def content_free(text: str, fillers: Iterable[str]) -> bool:
+def content_free(text: str, fillers: re.Pattern[str]) -> bool:
     """Meaningless once the words that say nothing about a problem are taken out: "你好我想问一下", "好的谢谢",
-    "测试测试123". `fillers`: plain forms (`plain`), longest first (谢谢你们 before 谢谢)."""
-    core = plain(text)
-    for filler in fillers:
-        core = core.replace(filler, "")
-    return meaningless(core)
+    "测试测试123". `fillers`: `filler_pattern` of the words. Every report's content is read here, so this
+    keeps to regular expressions (`plain` is slower by a per-character lookup)."""
+    core = fillers.sub("", _NOT_WORD.sub("", folded(text)))
+    return len(core) < 2 or len(set(core)) <= 1 or core.isdigit()  # as `meaningless`
+
+
+def filler_pattern(fillers: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for the filler words in their plain form, longest first (谢谢你们 before 谢谢)."""
+    words = sorted({plain(f) for f in fillers} - {""}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words)) or "(?!)")
 
 
 def clauses(text: str) -> list[tuple[int, int]]:

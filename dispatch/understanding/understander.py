@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 from dispatch.matrix import CategoryNode, Matrix
 from dispatch.understanding.config import IntakePolicy
 from dispatch.understanding.model import ModelGuess, TextModel, train
-from dispatch.understanding.text import affirmed, clauses, content_free, denied, folded, plain
+from dispatch.understanding.text import affirmed, clauses, content_free, denied, filler_pattern, folded, plain
 
 Learned = Callable[[str], str | None]
 
@@ -127,7 +127,7 @@ class Understander:
                                  key=lambda k: (len(k), len(self.matrix.path(self._plain[k][0].code))), reverse=True)
         self._catalogue = {plain(k): v for k, v in self.policy.hotline_catalogue.items()}
         self._fuzzy_keys = [k for k in self._plain if not k.isdigit()]
-        self._fillers = tuple(sorted({f for f in map(plain, self.policy.fillers) if f}, key=len, reverse=True))
+        self._fillers = filler_pattern(self.policy.fillers)
         self._also = tuple(folded(w) for w in self.policy.also_words)
 
     def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
