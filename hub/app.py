@@ -139,9 +139,10 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     boundaries = Boundaries(pool, settings.near_boundary_m)
     await boundaries.refresh()
     policy = app[keys.POLICY]
-    # The understanding step's model trains while the gazetteer loads (both in threads).
+    # The understanding step's model trains (or is read from the data directory) while the gazetteer loads.
     gazetteer, understander = await asyncio.gather(asyncio.to_thread(Gazetteer.from_data_dir),
-                                                   asyncio.to_thread(build_understander, policy))
+                                                   asyncio.to_thread(build_understander, policy,
+                                                                     cache_dir=settings.data_dir))
     app[keys.BOUNDARIES] = boundaries
     app[keys.LOCATOR] = Locator(boundaries, gazetteer)
     sla = policy.sla

@@ -59,8 +59,11 @@ def bench(sub: Subparsers) -> None:
 def eval_intake(sub: Subparsers) -> None:
     parser = sub.add_parser("eval-intake", help="how well intake understands tickets: accuracy, triage and "
                                                 "wrong rates, µs per ticket, on the labelled set's test part")
-    parser.add_argument("--split", default="test", choices=("test", "dev"), help="which part to measure")
-    parser.add_argument("--file", default=None, help="the labelled CSV (default tests/fixtures/tickets_labelled.csv)")
+    parser.add_argument("--split", default="test", choices=("test", "dev"),
+                        help="which part to measure (dev: by cross-validation; test: the burned test part, now "
+                             "validation)")
+    parser.add_argument("--file", default=None, help="the labelled CSV (default tests/fixtures/tickets_labelled.csv); "
+                                                     "a file without a split column is measured whole")
     parser.add_argument("--verbose", action="store_true", help="list the tickets dispatched under a wrong category")
     parser.set_defaults(run=run_eval_intake)
 

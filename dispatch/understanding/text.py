@@ -8,6 +8,9 @@ from collections.abc import Iterable
 
 # Where one clause ends: a negation never reaches across it ("路灯不亮，有人落水" is a danger).
 _CLAUSE = re.compile(r"[,，。.;；!！?？\n、]")
+# What `plain` drops, as a pattern: str.isalnum (which \w follows) is true for the letters and numbers that
+# `plain` keeps.
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def plain(text: str) -> str:
@@ -26,6 +29,31 @@ def meaningless(text: str) -> bool:
     """Nothing a person could act on: empty, a few characters, one character repeated, only digits."""
     core = plain(text)
     return len(core) < 2 or len(set(core)) <= 1 or core.isdigit()
+
+
+def content_free(text: str, fillers: re.Pattern[str]) -> bool:
+    """Meaningless once the words that say nothing about a problem are taken out: "你好我想问一下", "好的谢谢",
+    "测试测试123". `fillers`: `filler_pattern` of the words. Every report's content is read here, so this
+    keeps to regular expressions (`plain` is slower by a per-character lookup)."""
+    core = fillers.sub("", _NOT_WORD.sub("", folded(text)))
+    return len(core) < 2 or len(set(core)) <= 1 or core.isdigit()  # as `meaningless`
+
+
+def filler_pattern(fillers: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for the filler words in their plain form, longest first (谢谢你们 before 谢谢)."""
+    words = sorted({plain(f) for f in fillers} - {""}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words)) or "(?!)")
+
+
+def clauses(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each clause of `text`, split where a clause ends (，。；！？、 and the like)."""
+    spans = []
+    start = 0
+    for end in _CLAUSE.finditer(text):
+        spans.append((start, end.start()))
+        start = end.end()
+    spans.append((start, len(text)))
+    return spans
 
 
 def denied(text: str, start: int, negations: Iterable[str], window: int) -> bool:

@@ -11,6 +11,7 @@ import pytest
 from dispatch.case import Intake, Routing, fold, receive
 from dispatch.policy import Policy
 from dispatch.understanding import IntakePolicy, Understander, Understanding, raised_urgency
+from hub.services.understanding import build_understander
 from tools.demo_matrix import demo_matrix, demo_policy
 
 CST = timezone(timedelta(hours=8))
@@ -96,10 +97,60 @@ def test_unsure_content_goes_to_triage_with_three_suggestions() -> None:
     assert all(s.evidence and s.rule == "keywords" for s in understood.suggestions)
 
 
-@pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345"])
-def test_empty_or_meaningless_content_is_category_unclear(content: str) -> None:
-    understood = read("其他", content)
-    assert understood.category is None and understood.reason == "category_unclear"
+def test_a_path_names_a_leaf_by_its_own_segment_before_a_near_miss_of_a_deeper_one() -> None:
+    # "公共设施" is a near miss of the branch 公用设施; the path's first segment is the leaf 建议 itself.
+    understood = read("建议>城市建设>公共设施", "建议在南湖公园多装几个公共厕所")
+    assert (understood.category, understood.rule, understood.evidence[0]) == ("080201", "path", "建议")
+    assert read("城乡建设>市政设施>路灯照明").category == "010101"  # an exact deep segment still comes first
+
+
+@pytest.fixture(scope="module")
+def modelled() -> Understander:
+    """The understander the hub builds (model trained on the development part and the extra texts)."""
+    understander = build_understander(POLICY)
+    assert understander is not None and understander.model is not None
+    return understander
+
+
+def test_with_the_model_a_complaint_naming_two_problems_goes_to_triage_with_both(modelled: Understander) -> None:
+    two = modelled.understand({"category": "其他", "content": "那家烧烤店又吵又占道，桌子摆到马路上，音响放到半夜"})
+    assert two.category is None and two.reason == "unknown_category"
+    assert {"050101", "040201"} <= {s.code for s in two.suggestions}
+    # Each problem on its own is dispatched.
+    noise = modelled.understand({"category": "其他", "content": "楼下那家店的音响放到半夜，吵得睡不着"})
+    stalls = modelled.understand({"category": "其他", "content": "那家店把桌子摆到马路上，人都过不去"})
+    assert (noise.category, stalls.category) == ("050101", "040201")
+
+
+def test_triage_suggestions_are_in_the_order_of_the_confidence_they_show(modelled: Understander) -> None:
+    # 井盖 and 路面 both matched: the two-problem rule lowers the model's best leaf below the next one, which
+    # then comes first (it was shown second with the higher confidence).
+    two = modelled.understand({"category": "其他", "content": "井盖跟路面不平，骑车过去一颠一颠的"})
+    assert two.category is None
+    shown = [s.confidence for s in two.suggestions]
+    assert len(shown) >= 2 and shown == sorted(shown, reverse=True), two.suggestions
+
+
+def test_words_that_only_add_to_an_unrecognised_problem_go_to_triage(modelled: Understander) -> None:
+    # "…，下水道也堵了": 也 says the blocked drain comes on top of a problem named before, which no keyword read.
+    added = modelled.understand({"category": "其他", "content": "门口那条路到处是泥水坑，下水道也堵了，在中山路"})
+    assert added.category is None and added.reason == "unknown_category"
+    assert added.suggestions[0].code == "010301"
+    alone = modelled.understand({"category": "其他", "content": "下水道堵了，在中山路"})
+    assert alone.category == "010301"
+    # 也 in the clause that names the problem first changes nothing ("水龙头没水，…也…").
+    first = modelled.understand({"category": "其他", "content": "下水道堵了，污水也冒出来了，在中山路"})
+    assert first.category == "010301"
+
+
+@pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345", "你好我想问一下", "好的谢谢", "测试测试123",
+                                     "喂，你好，在吗"])
+def test_empty_or_meaningless_content_is_category_unclear(content: str, modelled: Understander) -> None:
+    # Greetings and thanks alone are meaningless too, though 请问 and 谢谢 are keywords of 咨询 and 表扬.
+    for reader in (READER, modelled):
+        understood = reader.understand({"category": "其他", "content": content})
+        assert understood.category is None and understood.reason == "category_unclear", content
+    assert read("其他", "请问路灯坏了应该找哪个部门").reason != "category_unclear"
 
 
 def test_an_unknown_field_with_unknown_content_is_unknown_category() -> None:
