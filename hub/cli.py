@@ -270,6 +270,7 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from dispatch.sla import next_due_at
     from hub.app import load_policy
     from hub.store.alerts import rebuild_alerts
+    from hub.store.incidents import rebuild_incidents
     from hub.store.kpi_projection import rebuild_kpis
     from hub.store.projection import CaseProjection
 
@@ -280,6 +281,8 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     print(f"KPI assignments rebuilt from {count:,} events")
     count = await rebuild_alerts(pool)
     print(f"alerts rebuilt from {count:,} events")
+    count = await rebuild_incidents(pool)
+    print(f"incidents rebuilt from {count:,} events")
 
 
 def cmd_rebuild(settings: Settings) -> int:

@@ -22,6 +22,7 @@ from hub.services.alerts import Alerts
 from hub.services.boundaries import Boundaries
 from hub.services.case_actions import CaseActions
 from hub.services.headline import Headline
+from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.readings import IotService
@@ -71,4 +72,6 @@ LEADERSHIP = web.AppKey("leadership", Leadership)
 # Early warning: the alerts (reads and actions) and the leader's detector loop (hub.services.surge).
 ALERTS = web.AppKey("alerts", Alerts)
 SURGE = web.AppKey("surge", SurgeWatch)
+# Emergency incidents (平急转换): declarations, links, reviews, and the active ones intake links to.
+INCIDENTS = web.AppKey("incidents", Incidents)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

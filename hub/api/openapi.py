@@ -13,6 +13,7 @@ from dispatch.commands import PUBLIC_COMMANDS
 from dispatch.inputs import MAX_BIGINT
 from hub.api import alerts as alerts_api
 from hub.api import grid
+from hub.api import incidents as incidents_api
 from hub.api import iot as iot_api
 from hub.api.geo import RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
@@ -22,7 +23,7 @@ from hub.api.schema import Error, inline_defs
 # The models operations refer to by `$ref` (hub.api.schema.ref): they become components.schemas.
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
                                   TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS,
-                                  *alerts_api.OPENAPI_MODELS]
+                                  *alerts_api.OPENAPI_MODELS, *incidents_api.OPENAPI_MODELS]
 
 
 def action_request_schema() -> dict[str, Any]:

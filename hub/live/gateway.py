@@ -28,6 +28,7 @@ from hub.infra.loops import wake_or_timeout
 from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.alerts import AlertReads, shown_alert
 from hub.store.events import head_position
+from hub.store.incidents import IncidentReads
 from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,11 @@ def encode(message: dict[str, Any]) -> bytes:
 class ConsoleGateway:
     def __init__(self, pool: asyncpg.Pool, reads: CaseReads, alerts: AlertReads, *, coalesce_s: float, poll_s: float,
                  heartbeat_s: float,
-                 snapshot_limit: int, page: int = 2_000) -> None:
+                 snapshot_limit: int, page: int = 2_000, incidents: IncidentReads | None = None) -> None:
         self._pool = pool
         self._reads = reads
         self._alerts = alerts
+        self._incidents = incidents
         self._coalesce_s = coalesce_s
         self._poll_s = poll_s
         self._heartbeat_s = heartbeat_s
@@ -281,8 +283,11 @@ class ConsoleGateway:
             position = await head_position(conn)
             docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
             alerts = await self._alerts.open_in_scopes(conn, scopes, self._snapshot_limit)
+            incidents = await self._incidents.active_in_scopes(conn, scopes, self._snapshot_limit) \
+                if self._incidents is not None else []
         cases = [redact_case(doc, listed_view(view, doc)) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
         self.snapshots_built += 1
         # The alerts not closed in these areas (open and acknowledged), as the API shows them.
+        # And the active emergency incidents over these areas (平急转换).
         return position, encode({"type": "snapshot", "position": position, "cases": cases,
-                                 "alerts": [shown_alert(a) for a in alerts]})
+                                 "alerts": [shown_alert(a) for a in alerts], "incidents": incidents})

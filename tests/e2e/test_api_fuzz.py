@@ -62,8 +62,12 @@ async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
                                                       "threshold": 1e-3},
         "window": {"hours": 1.0, "start": now.isoformat(), "end": now.isoformat(), "first_report_at": now.isoformat()},
         "at": now.isoformat(), "case_ids": [report["case_id"]]}, now)
+    incident = {"kind": "flood", "level": "III", "title": "fuzz", "areas": ["450103"], "categories": ["0103"]}
+    async with hub.http.post(f"{hub.base}/api/v1/incidents", json=incident, headers=auth) as resp:
+        assert resp.status == 201, await resp.text()
+        incident_id = (await resp.json())["incident_id"]
     return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
-            "alert_id": [alert_id],
+            "alert_id": [alert_id], "incident_id": [incident_id],
             "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
             "code": ["450103", "450103001"], "service_code": ["010101"]}
 
