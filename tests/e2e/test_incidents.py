@@ -183,9 +183,9 @@ async def test_an_incident_runs_its_cases_on_emergency_footing_and_closes_with_a
         assert summary["签收用时 p50 (s) Response p50"] == round(statistics.median(response), 1) == 0.0
         volumes = list(workbook["数量 Volumes"].iter_rows(values_only=True))[1:]
         assert ("category", "010301", "下水道堵塞", 5) in volumes
-        assert sum(n for by, _, _, n in volumes if by == "state") == 5
+        assert sum(int(str(n)) for by, _, _, n in volumes if by == "state") == 5
         units = list(workbook["响应 Units"].iter_rows(values_only=True))[1:]
-        assert sum(u[2] for u in units) == 5 and all(u[0] and u[1] for u in units)
+        assert sum(int(str(u[2])) for u in units) == 5 and all(u[0] and u[1] for u in units)
         timeline = [r[1] for r in workbook["时间线 Timeline"].iter_rows(values_only=True)][1:]
         assert timeline[0] == "受理 received" and "启动 declared" in timeline and timeline[-1] == "关闭 closed"
         assert timeline.count("办结 resolved") == 2

@@ -215,7 +215,9 @@ def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
     # The demo adds a hotline catalogue (dispatch.understanding) and emergency limits per incident level
     # (dispatch.incidents), and otherwise keeps every default.
     catalogue = demo_policy().intake.hotline_catalogue
-    emergency = demo_policy().sla.emergency if demo_policy().sla is not None else {}
+    demo_sla = demo_policy().sla
+    assert demo_sla is not None
+    emergency = demo_sla.emergency
     assert catalogue and set(emergency) == {"I", "II", "III", "IV"}
     assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue),
                                    sla=SlaPolicy(emergency=emergency))

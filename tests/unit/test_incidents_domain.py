@@ -4,15 +4,17 @@ level, the steps a level skips, and the incident's fold."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 import pytest
 
 from dispatch import commands as c
-from dispatch.case import Intake, Routing, fold, receive
+from dispatch.case import Case, Intake, Routing, fold, receive
+from dispatch.events import DomainEvent
 from dispatch.incidents import Incident, apply_incident, change_level, close, declared, incident_for, linkable, linked
 from dispatch.lifecycle import decide
 from dispatch.permissions import Actor, Refusal
-from dispatch.sla_policy import SlaPolicy
+from dispatch.sla_policy import EmergencyLimits, SlaPolicy
 from tools.demo_matrix import demo_policy
 
 CST = timezone(timedelta(hours=8))
@@ -28,16 +30,16 @@ FLOOD = Incident("inc-1", "II", ("450103",), ("0103",), "flood", "内涝", "2026
 
 
 def _receive(category: str, areas: dict[str, dict[str, str]], incidents: tuple[Incident, ...] = (FLOOD,),
-             urgency: str | None = None) -> list:
+             urgency: str | None = None) -> list[DomainEvent]:
     report = {"category": category, "content": "x", **({"urgency": urgency} if urgency else {})}
     return receive(Intake("hotline", report, {"lng": 108.3, "lat": 22.8}), Routing(inside=True, areas=areas),
                    now=NOW, policy=POLICY, incidents=incidents)
 
 
-def _case(events: list) -> dict:
+def _case(events: list[DomainEvent]) -> Case:
     case = fold("c1", [(e.type, e.data, i + 1, NOW) for i, e in enumerate(events)])
     assert case is not None
-    return dict(case)
+    return case
 
 
 def test_a_case_in_the_area_and_a_category_under_the_incidents_links_to_it() -> None:
@@ -50,10 +52,10 @@ def test_a_case_in_the_area_and_a_category_under_the_incidents_links_to_it() -> 
     ("drain_blocked", HENGZHOU),  # the category, another county
     ("streetlight", XINZHU),  # the area, another category
 ])
-def test_a_case_outside_the_area_or_the_categories_does_not_link(category: str, areas: dict) -> None:
+def test_a_case_outside_the_area_or_the_categories_does_not_link(category: str, areas: dict[str, Any]) -> None:
     case = _case(_receive(category, areas))
     assert case["incident"] is None and "emergency" not in case["flags"]
-    assert case["sla"]["clock"] == "working" and "emergency" not in case["sla"]
+    assert case["sla"] is not None and case["sla"]["clock"] == "working" and "emergency" not in case["sla"]
 
 
 def test_an_incident_without_categories_takes_every_category_and_the_city_covers_every_county() -> None:
@@ -81,12 +83,13 @@ def test_each_level_sets_shorter_calendar_limits_and_skips_what_the_policy_names
     events = _receive("drain_blocked", XINZHU, (incident,))
     case = _case(events)
     sla = case["sla"]
+    assert sla is not None
     assert (sla["clock"], sla["sign"]["limit_s"], sla["resolve"]["limit_s"], sla["emergency"]) == (
         "calendar", sign_s, resolve_s, level)
     resolve_by = datetime.fromisoformat(case["deadlines"]["resolve_by"])
     assert resolve_by == NOW + timedelta(seconds=resolve_s)
     ordinary = _case(_receive("drain_blocked", XINZHU, ()))
-    assert ordinary["sla"]["clock"] == "working" and datetime.fromisoformat(ordinary["deadlines"]["resolve_by"]) > \
+    assert ordinary["sla"] is not None and ordinary["sla"]["clock"] == "working" and datetime.fromisoformat(ordinary["deadlines"]["resolve_by"]) > \
         resolve_by + timedelta(hours=8)
     if skipped:  # 签收 counts as done at dispatch: the case is being handled at once
         assert [e.type for e in events] == ["case.received", "case.dispatched", "case.accepted"]
@@ -98,7 +101,7 @@ def test_each_level_sets_shorter_calendar_limits_and_skips_what_the_policy_names
 
 
 def test_a_shorter_own_limit_stays_under_emergency() -> None:
-    policy = SlaPolicy(emergency={"IV": {"sign": "1h", "resolve": "8h"}})
+    policy = SlaPolicy(emergency={"IV": EmergencyLimits(sign="1h", resolve="8h")})
     assert policy.limits_for("critical", None, "IV") == ("calendar", 1800, 7200)  # 30 min / 2 h stay
     assert policy.limits_for("normal", None, "IV") == ("calendar", 3600, 28800)
     assert policy.limits_for("normal", None, "I") == policy.limits_for("normal", None)  # no level I configured
@@ -117,8 +120,8 @@ def test_a_redispatch_keeps_the_emergency_limits() -> None:
 def test_linkable_takes_open_unlinked_cases_in_the_area_and_categories() -> None:
     open_case = _case(_receive("drain_blocked", XINZHU, ()))
     assert linkable(open_case, FLOOD, {"dispatched", "accepted"})
-    assert not linkable({**open_case, "state": "closed"}, FLOOD, {"dispatched", "accepted"})
-    assert not linkable({**open_case, "incident": FLOOD.ref()}, FLOOD, {"dispatched"})
+    assert not linkable(cast(Case, {**open_case, "state": "closed"}), FLOOD, {"dispatched", "accepted"})
+    assert not linkable(cast(Case, {**open_case, "incident": FLOOD.ref()}), FLOOD, {"dispatched"})
     assert not linkable(_case(_receive("streetlight", XINZHU, ())), FLOOD, {"dispatched"})
 
 
