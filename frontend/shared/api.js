@@ -95,12 +95,16 @@ export class Api {
   }
 
   /** A case's photo as an object URL (an <img> cannot send the bearer header). Revoke it when done. */
-  async photoUrl(caseId, photoId, { timeoutMs = 30000 } = {}) {
+  photoUrl(caseId, photoId, opts = {}) {
+    return this.fileUrl(`/api/v1/cases/${encodeURIComponent(caseId)}/photos/${encodeURIComponent(photoId)}`, opts);
+  }
+
+  /** Any file the API serves (a photo, an incident's review workbook) as an object URL. Revoke it when done. */
+  async fileUrl(path, { timeoutMs = 30000 } = {}) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
-      const resp = await fetch(`/api/v1/cases/${encodeURIComponent(caseId)}/photos/${encodeURIComponent(photoId)}`,
-        { headers: { Authorization: `Bearer ${this.token}` }, signal: controller.signal });
+      const resp = await fetch(path, { headers: { Authorization: `Bearer ${this.token}` }, signal: controller.signal });
       if (!resp.ok) {
         if (resp.status === 401) this.logout();
         throw new ApiError(resp.status, null);
