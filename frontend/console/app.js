@@ -6,6 +6,7 @@ import { LiveFeed } from "/static/shared/feed.js";
 import { lang, onLangChange, setLang, t } from "/static/shared/i18n.js";
 import { WorkingTime } from "/static/shared/worktime.js";
 import { FeedList } from "./feedlist.js";
+import { IncidentBoard } from "./incidents.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { CasePanel } from "./panel.js";
@@ -156,6 +157,10 @@ async function start() {
     unranked: $("#kpi-unranked"), red: $("#board-red"), black: $("#board-black"), unitCases: $("#kpi-unit-cases"),
     heat: $("#kpi-heat"), asof: $("#kpi-asof") } });
 
+  // Emergency incidents (平急转换): the board in its own tab; the tab shows how many are active.
+  const incidents = new IncidentBoard({ el: $("#incident-panel"), api, config, toast, onCase: openCase,
+    onCount: (n) => { const el = $("#incident-count"); el.hidden = !n; el.textContent = String(n); } });
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -227,6 +232,7 @@ async function start() {
     areas: [],
     onSnapshot: (cases, position) => store.replace(cases, position),
     onEvents: (events) => store.apply(events),
+    onIncidents: (docs, frames) => incidents.update(docs, frames),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -234,7 +240,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, headline,
+    feed, store, map, panel, queues, kpi, headline, incidents,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -251,6 +257,7 @@ async function start() {
     queues.render();
     panel.render();
     kpi.relabel();
+    incidents.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");

@@ -116,8 +116,8 @@ export class IncidentBoard {
       const code = String(c.code).slice(0, 2);
       if (!groups.has(code)) groups.set(code, en ? c.group_en || c.group : c.group);
     }
-    const categories = [...groups].map(([code, name]) => `<option value="${esc(code)}">${esc(name)}</option>`)
-      + this.config.categories.map((c) => `<option value="${esc(c.code)}">${esc(caseLabel({ category: { code: c.code } }) || c.name)}</option>`).join("");
+    const categories = [...groups].map(([code, name]) => `<option value="${esc(code)}">${esc(name)}</option>`).join("")
+      + this.config.categories.map((c) => `<option value="${esc(c.code)}">${esc(en ? `${c.group_en || c.group} · ${c.name_en || c.name}` : `${c.group} · ${c.name}`)}</option>`).join("");
     return `<form class="incident-form" data-form="declare">
       <label>${esc(w("incident.title"))}<input name="title" required maxlength="200"></label>
       <label>${esc(w("incident.kind"))}<select name="kind">${KINDS.map((k) => `<option value="${k}">${esc(w(`incident.kind.${k}`))}</option>`).join("")}</select></label>
@@ -215,6 +215,27 @@ export class IncidentBoard {
     }
     if (points.length) this.map.fitBounds(points, { padding: [16, 16], maxZoom: 15 });
     else this.map.setView([22.82, 108.37], 9);
+    // The incident's areas as outlines under the markers (the boundaries alone make the map readable).
+    const map = this.map;
+    const incident = this.incidents.get(this.openId);
+    for (const area of (incident && incident.areas) || []) {
+      if (area.level === "city") continue;
+      this.outline(area.code).then((shape) => {
+        if (shape && map === this.map) {
+          const layer = L.geoJSON(shape, { style: { color: "#e0a030", weight: 2, fill: false }, interactive: false }).addTo(map);
+          layer.bringToBack();
+          if (!points.length) map.fitBounds(layer.getBounds(), { padding: [8, 8] });
+        }
+      });
+    }
+  }
+
+  async outline(code) {
+    this.shapes = this.shapes || new Map();
+    if (!this.shapes.has(code)) {
+      this.shapes.set(code, this.api.get(`/api/v1/areas/${encodeURIComponent(code)}`).catch(() => null));
+    }
+    return this.shapes.get(code);
   }
 
   // --- actions ---------------------------------------------------------------------------------------
@@ -269,9 +290,7 @@ export class IncidentBoard {
       }
     } catch (err) {
       const box = form.querySelector("[data-field=form-error]");
-      const fields = (err.body && err.body.error && err.body.error.fields) || [];
-      const text = fields.length ? fields.map((f) => `${f.field}: ${f.message}`).join("；") : (err.describe ? err.describe() : String(err));
-      if (box) box.textContent = text; else this.fail(err);
+      if (box) box.textContent = err.describe ? err.describe() : String(err); else this.fail(err);
     }
   }
 

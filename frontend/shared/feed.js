@@ -12,6 +12,9 @@ export class LiveFeed {
    * @param {(events: object[]) => void} opts.onEvents  events in position order, each {position, case_id, event, case}
    * @param {(alerts: object[]) => void} [opts.onAlerts]  alerts raised or changed, in position order (the alert as
    *   of now: keep the highest `version` per `alert_id`)
+   * @param {(incidents: object[], frames: object[]) => void} [opts.onIncidents]  emergency incidents declared or
+   *   changed (or that cases joined), in position order, as GET /api/v1/incidents/{id} shows them; after each
+   *   snapshot, its active incidents in scope as one call with no frames
    * @param {(state: "connecting"|"live"|"reconnecting"|"offline") => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.checkAuth]  after a failed handshake: is the token still good?
    * @param {() => void} [opts.onUnauthorized]
@@ -93,6 +96,7 @@ export class LiveFeed {
       this.stats.snapshots += 1;
       this.position = msg.position;
       this.opts.onSnapshot(msg.cases, msg.position, msg.alerts || []);
+      if (this.opts.onIncidents) this.opts.onIncidents(msg.incidents || [], []);
       this._status("live");
     } else if (msg.type === "event") {
       this._events([msg]);
@@ -120,9 +124,13 @@ export class LiveFeed {
     if (this.stats.received.length > 5000) this.stats.received.splice(0, this.stats.received.length - 5000);
     // Early-warning alerts travel in the same feed ({"type": "alert", "position", "alert"}): they go to
     // `onAlerts` (when the console has one), the case events to `onEvents`.
+    // Emergency incidents likewise ({"type": "incident", "position", "event", "incident"}) to `onIncidents`.
     const alerts = fresh.filter((e) => e.type === "alert");
-    const cases = alerts.length ? fresh.filter((e) => e.type !== "alert") : fresh;
+    const incidents = fresh.filter((e) => e.type === "incident");
+    const cases = alerts.length || incidents.length
+      ? fresh.filter((e) => e.type !== "alert" && e.type !== "incident") : fresh;
     if (alerts.length && this.opts.onAlerts) this.opts.onAlerts(alerts.map((e) => e.alert));
+    if (incidents.length && this.opts.onIncidents) this.opts.onIncidents(incidents.map((e) => e.incident), incidents);
     if (cases.length) this.opts.onEvents(cases);
   }
 
