@@ -79,7 +79,8 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         # Link the open ordinary case on request, then close with a summary and download the review.
         await page.locator('.tab[data-tab="incidents"]').click()
         await board.locator('[data-do="link-open"]').click()
-        await expect(board.locator(f'.incident-cases li[data-case="{ordinary["case_id"]}"]')).to_contain_text("人工关联")
+        linked = board.locator(f'.incident-cases li[data-case="{ordinary["case_id"]}"]')
+        await expect(linked).to_contain_text("人工关联")
         await expect(board.locator(".incident-units tbody tr")).not_to_have_count(0)
         await centre.screenshot("incident-board")
         await board.locator('form[data-form="close"] input[name="summary"]').fill("雨停水退")
