@@ -67,8 +67,8 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
             THEN x.doc -> 'units' END AS units,
        a.doc::text AS alert,
-       (i.doc || jsonb_build_object('version', i.version, 'linked',
-            (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text AS incident
+       CASE WHEN i.incident_id IS NOT NULL THEN (i.doc || jsonb_build_object('version', i.version, 'linked',
+            (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text END AS incident
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'

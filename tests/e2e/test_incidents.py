@@ -132,6 +132,13 @@ async def test_an_incident_runs_its_cases_on_emergency_footing_and_closes_with_a
         _, shown = await get(hub, operator, f"/api/v1/incidents/{incident_id}")
         assert shown["linked"] == 4 and shown["state"] == "active"
 
+        # A console's snapshot carries the active incidents over its areas, not those elsewhere.
+        for token, expected in ((operator, [incident_id]), (await hub.login("county_dispatcher", "450102"), [])):
+            other, _ = await console(hub, token, [])
+            snapshot = await other.receive_json(timeout=5)
+            assert [i["incident_id"] for i in snapshot["incidents"]] == expected
+            await other.close()
+
         # Jurisdiction: 兴宁's dispatcher sees nothing of it; 青秀's reads it and could run it; a township of it
         # reads it; nobody changes it from below when it covers more than their area.
         xingning = await hub.login("county_dispatcher", "450102")
