@@ -55,6 +55,20 @@ SELECT c.case_id, c.doc ->> 'created_at' AS received, c.doc ->> 'dispatched_at' 
        c.doc -> 'units' -> 'lead' ->> 'name' AS unit, l.how
 FROM incident_cases l JOIN cases c USING (case_id) WHERE l.incident_id = $1 ORDER BY c.created_at LIMIT 5000
 """
+# Directives sent under the incident (issue 18 item 1, table `directives` when that part is in the hub): how many
+# units acknowledged and replied, and how long after issue (p50 / p90).
+_DIRECTIVES = """
+SELECT d.doc ->> 'title' AS title, max((d.doc ->> 'total')::int) AS total,
+       max((d.doc ->> 'acknowledged')::int) AS acknowledged, max((d.doc ->> 'replied')::int) AS replied,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (r ->> 'acknowledged_at')::timestamptz
+                                                             - d.issued_at)) AS ack_p50,
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM (r ->> 'acknowledged_at')::timestamptz
+                                                             - d.issued_at)) AS ack_p90,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM (r -> 'reply' ->> 'at')::timestamptz
+                                                             - d.issued_at)) AS reply_p50
+FROM directives d LEFT JOIN LATERAL jsonb_array_elements(d.doc -> 'recipients') r ON true
+WHERE d.incident_id = $1 GROUP BY d.directive_id, d.doc ->> 'title', d.issued_at ORDER BY d.issued_at
+"""
 _MILESTONE_WORDS = {"received": "受理 received", "dispatched": "派单 dispatched", "accepted": "签收 signed",
                     "resolved": "办结 resolved", "closed": "结案 closed"}
 _EVENT_WORDS = {"incident.declared": "启动 declared", "incident.updated": "调整 updated",
@@ -72,6 +86,8 @@ async def build_review(pool: asyncpg.Pool, reads: IncidentReads, incident: JsonD
         times = await conn.fetch(_TIMES, incident_id)
         volumes = await conn.fetch(_VOLUMES, incident_id)
         milestones = await conn.fetch(_MILESTONES, incident_id)
+        directives = await conn.fetch(_DIRECTIVES, str(incident_id)) \
+            if await conn.fetchval("SELECT to_regclass('directives') IS NOT NULL") else []
     timeline: list[dict[str, Any]] = []
     for ev in await reads.events(incident_id):
         data = ev["data"]
@@ -96,9 +112,10 @@ async def build_review(pool: asyncpg.Pool, reads: IncidentReads, incident: JsonD
             "volumes": [{"by": r["by"], "code": r["code"], "name": r["name"], "cases": r["cases"]} for r in volumes],
             "units": [u for u in units if not u["overall"]],
             "overall": next((u for u in units if u["overall"]), None),
-            # Directives (issue 18 item 1) carry an optional incident_id; their answer times join here once
-            # that stream is in the hub (see the README).
-            "directives": []}
+            "directives": [{"title": r["title"], "total": r["total"], "acknowledged": r["acknowledged"],
+                            "replied": r["replied"], "ack_p50_s": _seconds(r["ack_p50"]),
+                            "ack_p90_s": _seconds(r["ack_p90"]), "reply_p50_s": _seconds(r["reply_p50"])}
+                           for r in directives]}
 
 
 _BOLD = Font(bold=True)
@@ -155,10 +172,10 @@ def review_xlsx(review: JsonDict) -> bytes:
                               "签收p50(s)", "签收p90(s)", "办结p50(s)", "办结p90(s)"],
            [[u["unit"]["code"], u["unit"]["name"], u["cases"], u["signed"], u["resolved"], u["response_p50_s"],
              u["response_p90_s"], u["resolution_p50_s"], u["resolution_p90_s"]] for u in review["units"]])
-    _sheet(wb, "指令 Directives", ["指令 Directive", "接收单位 Recipients", "已签收 Acknowledged", "签收p50(s)",
-                                   "签收p90(s)"],
-           [[d.get("title"), d.get("total"), d.get("acknowledged"), d.get("ack_p50_s"), d.get("ack_p90_s")]
-            for d in review["directives"]])
+    _sheet(wb, "指令 Directives", ["指令 Directive", "接收单位 Recipients", "已签收 Acknowledged", "已回复 Replied",
+                                   "签收p50(s)", "签收p90(s)", "回复p50(s)"],
+           [[d["title"], d["total"], d["acknowledged"], d["replied"], d["ack_p50_s"], d["ack_p90_s"],
+             d["reply_p50_s"]] for d in review["directives"]])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 import statistics
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -55,6 +56,31 @@ async def incident_frames_until(ws: aiohttp.ClientWebSocketResponse, done: Any) 
             if msg["type"] == "batch":
                 found += [e for e in msg["events"] if e["type"] == "incident"]
     return found
+
+
+async def directive_under(hub: Hub, incident_id: str) -> None:
+    """A directive sent under the incident, as the directives projection (issue 18 item 1, its own branch) keeps it:
+    two townships acknowledged 60 s and 180 s after issue, one replied after 300 s. The table is created here only
+    where that part is not in the hub yet."""
+    issued = datetime.now(UTC) - timedelta(hours=1)
+
+    def at(seconds: int) -> str:
+        return (issued + timedelta(seconds=seconds)).isoformat()
+
+    recipients = [{"unit": {"code": "450103102-gov", "name": "伶俐镇人民政府"}, "acknowledged_at": at(60),
+                   "reply": {"text": "已排查", "at": at(300)}},
+                  {"unit": {"code": "450103001-gov", "name": "新竹街道办事处"}, "acknowledged_at": at(180),
+                   "reply": None}]
+    doc = {"directive_id": str(uuid.uuid4()), "title": "检查排水设施", "incident_id": incident_id, "total": 2,
+           "acknowledged": 2, "replied": 1, "recipients": recipients}
+    pool = hub.app[POOL]
+    await pool.execute("""CREATE TABLE IF NOT EXISTS directives (
+        directive_id uuid PRIMARY KEY, version integer NOT NULL, state text NOT NULL, issuer_area text NOT NULL,
+        incident_id text, issued_at timestamptz NOT NULL, due timestamptz NOT NULL, next_due_at timestamptz,
+        last_position bigint NOT NULL, doc jsonb NOT NULL)""")
+    await pool.execute("INSERT INTO directives (directive_id, version, state, issuer_area, incident_id, issued_at, "
+                       "due, last_position, doc) VALUES ($1, 3, 'completed', '450103', $2, $3, $4, 0, $5)",
+                       doc["directive_id"], incident_id, issued, issued + timedelta(hours=2), doc)
 
 
 async def test_bad_declarations_name_the_field(settings: Any) -> None:
@@ -162,6 +188,7 @@ async def test_an_incident_runs_its_cases_on_emergency_footing_and_closes_with_a
             status, body = await post(hub, admin, f"/api/v1/cases/{case['case_id']}/actions",
                                       {"action": "resolve", "note": "已疏通", "expected_version": case["version"]})
             assert status == 200, body
+        await directive_under(hub, incident_id)
         status, closed = await post(hub, operator, f"/api/v1/incidents/{incident_id}/close",
                                     {"summary": "雨停水退，5 件工单"})
         assert status == 200 and closed["state"] == "closed", closed
@@ -193,6 +220,8 @@ async def test_an_incident_runs_its_cases_on_emergency_footing_and_closes_with_a
         assert sum(int(str(n)) for by, _, _, n in volumes if by == "state") == 5
         units = list(workbook["响应 Units"].iter_rows(values_only=True))[1:]
         assert sum(int(str(u[2])) for u in units) == 5 and all(u[0] and u[1] for u in units)
+        directives = list(workbook["指令 Directives"].iter_rows(values_only=True))[1:]
+        assert directives == [("检查排水设施", 2, 2, 1, 120.0, 168.0, 300.0)]
         timeline = [r[1] for r in workbook["时间线 Timeline"].iter_rows(values_only=True)][1:]
         assert timeline[0] == "受理 received" and "启动 declared" in timeline and timeline[-1] == "关闭 closed"
         assert timeline.count("办结 resolved") == 2
