@@ -5,6 +5,7 @@ import { wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
+    "incident.pill": "应急 · {title}", "incident.short": "应急",
     "nav.queue": "我的待办", "nav.report": "上报", "nav.me": "我的",
     "lang.short": "EN",
     "queue.count.all": "全部", "queue.count.overdue": "已超时", "queue.count.dispatched": "待签收",
@@ -53,6 +54,7 @@ const WORDS = {
     "time.now": "刚刚",
   },
   en: {
+    "incident.pill": "Emergency · {title}", "incident.short": "Emergency",
     "nav.queue": "My queue", "nav.report": "Report", "nav.me": "Me",
     "lang.short": "中",
     "queue.count.all": "All", "queue.count.overdue": "Overdue", "queue.count.dispatched": "To sign",

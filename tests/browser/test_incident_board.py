@@ -14,13 +14,14 @@ from playwright.async_api import BrowserContext, expect
 
 from hub.infra.settings import Settings
 from tests.browser.test_command_centre import api_token, sign_in
+from tests.browser.test_township_mobile import handler, open_case, open_phone
 from tests.conftest import running_hub
 from tests.e2e.test_early_warning import get
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 
 
 async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produced(
-        settings: Settings, desktop: BrowserContext, tmp_path: Path) -> None:
+        settings: Settings, desktop: BrowserContext, phone: BrowserContext, tmp_path: Path) -> None:
     async with running_hub(settings) as hub:
         key = await hub.hotline_key()
         centre = await sign_in(hub, desktop, "duty-flood", "city_operator", None)
@@ -40,7 +41,7 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         await form.locator('select[name="kind"]').select_option("flood")
         await form.locator('select[name="level"]').select_option("II")
         await form.locator('input[name="areas"]').fill("450103")
-        await form.locator('select[name="categories"]').select_option(["01"])
+        await form.locator('select[name="categories"]').select_option(["01", "03"])
         await form.locator('button[type="submit"]').click()
         board = panel.locator(".incident-board")
         await expect(board).to_contain_text("邕江沿岸内涝")
@@ -76,6 +77,21 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         await expect(page.locator('#case-panel [data-field="incident"]')).to_have_count(0)
         await centre.screenshot("incident-case-panel")
 
+        # The township's phone shows the incident on its own case (exposed rubbish: the township leads it).
+        status, rubbish = await push(hub, key, ticket((QINGXIU_SEAT[0] + 0.0035, QINGXIU_SEAT[1]),
+                                                      category="exposed_rubbish", content="垃圾堆积"))
+        assert status == 202
+        _, rubbish_case = await get(hub, token, f"/api/v1/cases/{rubbish['case_id']}")
+        assert rubbish_case["incident"] is not None
+        township = rubbish_case["areas"]["township"]["code"]
+        mobile = await open_phone(phone, hub, await handler(hub, township))
+        await expect(mobile.page.locator(f'#queue [data-open="{rubbish["case_id"]}"] [data-field="incident"]')
+                     ).to_be_visible(timeout=10_000)
+        await open_case(mobile.page, rubbish["case_id"])
+        await expect(mobile.page.locator('#view-case [data-field="incident"]')).to_contain_text("邕江沿岸内涝")
+        await mobile.screenshot("incident-phone-case")
+        mobile.assert_clean()
+
         # Link the open ordinary case on request, then close with a summary and download the review.
         await page.locator('.tab[data-tab="incidents"]').click()
         await board.locator('[data-do="link-open"]').click()
@@ -91,7 +107,7 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         target = tmp_path / "review.xlsx"
         await (await download_info.value).save_as(target)
         summary = {row[0]: row[1] for row in load_workbook(target)["概况 Summary"].iter_rows(values_only=True)}
-        assert summary["事件 Incident"] == "邕江沿岸内涝" and summary["工单数 Cases"] == 2
+        assert summary["事件 Incident"] == "邕江沿岸内涝" and summary["工单数 Cases"] == 3
         assert summary["总结 Summary"] == "雨停水退"
         await expect(page.locator("#incident-count")).to_be_hidden()
         centre.assert_clean()
