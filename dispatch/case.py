@@ -102,17 +102,17 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
         if category != intake.report.get("category"):
             # The per-category limits are keyed on the channel names: a recognised leaf brings its own.
             sla_report["category"] = path[-1].channel_category
-    if policy is not None and policy.sla is not None and now is not None:
-        if understood is not None and understood.urgency is not None:
-            sla_report["urgency"] = raised_urgency(policy.sla.class_of(sla_report), understood)
-        schedule = sla.start_clocks(sla_report, now, policy.sla)
-        data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
-    events.append(DomainEvent("case.dispatched", data))
     category_code = (data.get("category") or {}).get("code")
     incident = incident_for([a["code"] for a in routing.areas.values()], category_code, incidents) \
         if incidents else None
+    if policy is not None and policy.sla is not None and now is not None:
+        if understood is not None and understood.urgency is not None:
+            sla_report["urgency"] = raised_urgency(policy.sla.class_of(sla_report), understood)
+        schedule = sla.start_clocks(sla_report, now, policy.sla, incident.level if incident is not None else None)
+        data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
+    events.append(DomainEvent("case.dispatched", data))
     if incident is not None:
-        events += emergency_dispatch(data, incident, sla_report, now, policy.sla if policy is not None else None)
+        events += emergency_dispatch(data, incident, now, policy.sla if policy is not None else None)
     return events
 
 
