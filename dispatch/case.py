@@ -7,6 +7,7 @@ and the SLA clocks start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from dispatch import sla
 from dispatch.events import Case, DomainEvent, JsonDict
 from dispatch.fold import AREA_LEVELS, STATES, apply, fold, new_case
+from dispatch.incidents import Incident, emergency_dispatch, incident_for
 from dispatch.matrix import Matrix, category_of, hints_of, place_of
 from dispatch.policy import Policy
 from dispatch.responsibility import Unit, responsible_unit
@@ -53,12 +55,15 @@ class Intake:
 
 
 def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now: datetime | None = None,
-            policy: Policy | None = None, understood: Understanding | None = None) -> list[DomainEvent]:
+            policy: Policy | None = None, understood: Understanding | None = None,
+            incidents: Sequence[Incident] = ()) -> list[DomainEvent]:
     """Decide what a newly received case becomes: dispatched to the responsible units, or triage.
 
     `matrix` (else `policy.matrix`) chooses the units; with `policy.sla` and `now` the clocks start.
     `understood`: what intake read from the report's words (dispatch.understanding): the category it recognised
-    when the channel's is not ours, its suggestions when unsure, and the urgency its danger words call for."""
+    when the channel's is not ours, its suggestions when unsure, and the urgency its danger words call for.
+    `incidents`: the active emergency incidents (平急转换); a dispatched case in one's areas and categories links
+    to it, takes its level's emergency limits and skips the steps the level names (dispatch.incidents)."""
     received: dict[str, Any] = {"source": intake.source, "report": intake.report, "location": intake.location}
     if intake.imported:
         received["imported"] = True
@@ -102,12 +107,17 @@ def receive(intake: Intake, routing: Routing, matrix: Matrix | None = None, now:
         if category != intake.report.get("category"):
             # The per-category limits are keyed on the channel names: a recognised leaf brings its own.
             sla_report["category"] = path[-1].channel_category
+    category_code = (data.get("category") or {}).get("code")
+    incident = incident_for([a["code"] for a in routing.areas.values()], category_code, incidents) \
+        if incidents else None
     if policy is not None and policy.sla is not None and now is not None:
         if understood is not None and understood.urgency is not None:
             sla_report["urgency"] = raised_urgency(policy.sla.class_of(sla_report), understood)
-        schedule = sla.start_clocks(sla_report, now, policy.sla)
+        schedule = sla.start_clocks(sla_report, now, policy.sla, incident.level if incident is not None else None)
         data |= {"sla": schedule, "deadlines": sla.deadlines_of(schedule)}
     events.append(DomainEvent("case.dispatched", data))
+    if incident is not None:
+        events += emergency_dispatch(data, incident, now, policy.sla if policy is not None else None)
     return events
 
 

@@ -22,7 +22,8 @@ _WRITES: Final[dict[str, frozenset[str]]] = {name: frozenset(keys) for name, key
     "case.dispatched": ("state", "areas", "units", "rule", "explanation", "explanation_facts",
                         "category", "flags", "triage_reason", "understanding", "suggestions",
                         "routing", "pending_return", "sla", "deadlines", "supervision_level", "dispatch_count",
-                        "dispatched_at", "accepted_at"),
+                        "dispatched_at", "accepted_at", "incident"),
+    "case.incident_linked": ("incident",),
     # dispatch.handlers_lifecycle
     "case.accepted": ("state", "accepted_at", "sla", "deadlines"),
     "case.return_requested": ("state", "pending_return", "return_count", "returned_by", "sla"),

@@ -41,4 +41,7 @@ class Ctx:
         report = self.case.get("report") or {}
         if category is not None:
             report = {**report, "category": category}
-        return self.sla_data(sla.start_clocks(report, self.now, self.policy.sla))
+        # A case linked to an incident keeps its emergency limits when it is dispatched again (改派).
+        incident = self.case.get("incident")
+        level = incident.get("level") if incident is not None else None
+        return self.sla_data(sla.start_clocks(report, self.now, self.policy.sla, level))

@@ -66,6 +66,9 @@ class Case(TypedDict):
     closed_at: str | None
     created_at: str
     updated_at: str
+    # The emergency incident it is linked to ({incident_id, level, kind, title}; dispatch.incidents): None until
+    # it is linked, at intake or on request (absent from documents written before incidents existed).
+    incident: JsonDict | None
 
 # How one event type changes a (shallow-copied) case document; `at` is when the event occurred.
 Handler = Callable[[Case, JsonDict, datetime], None]

@@ -35,7 +35,7 @@ def new_case(case_id: str, at: datetime) -> Case:
         "outcome": None, "parent_id": None, "children": [], "parent_state": None, "state_before": None,
         "parked_note": None, "rejected_reason": None, "last_progress": None, "progress_count": 0, "progress_photos": [],
         "comment_count": 0, "routing": {}, "merge_suggestion": None, "understanding": None,
-        "sensor": None, "imported": False,
+        "sensor": None, "imported": False, "incident": None,
         "dispatched_at": None, "accepted_at": None, "resolved_at": None, "closed_at": None,
         "created_at": at.isoformat(), "updated_at": at.isoformat(),
     }

@@ -63,6 +63,13 @@ def _dispatched(case: Case, data: JsonDict, at: datetime) -> None:
     case["dispatch_count"] = case.get("dispatch_count", 0) + 1
     case["dispatched_at"] = at.isoformat()
     case["accepted_at"] = None
+    if "incident" in data:  # linked at intake to an active emergency incident (dispatch.incidents)
+        case["incident"] = data["incident"]
+
+
+def _incident_linked(case: Case, data: JsonDict, at: datetime) -> None:
+    """An open case taken into an emergency incident on request (its limits stay as they were)."""
+    case["incident"] = data["incident"]
 
 
 HANDLERS: Final[dict[str, Handler]] = {
@@ -70,4 +77,5 @@ HANDLERS: Final[dict[str, Handler]] = {
     "case.triaged": _triaged,
     "case.dispatched": _dispatched,
     "case.merge_suggested": _merge_suggested,
+    "case.incident_linked": _incident_linked,
 }

@@ -110,28 +110,34 @@ def deadlines_of(sla: JsonDict | None) -> dict[str, str]:
 
 # Reading "5d" as seconds of a working day parses the duration and sums the periods (~8 µs a limit): done once
 # per policy, class and category. Keyed like `_after_cache`; categories are the channels' names, few.
-_limits_cache: dict[tuple[int, str, str | None], tuple[SlaPolicy, tuple[ClockKind, int, int]]] = {}
+_limits_cache: dict[tuple[int, str, str | None, str | None], tuple[SlaPolicy, tuple[ClockKind, int, int]]] = {}
 
 
-def _limits_for(policy: SlaPolicy, sla_class: str, category: str | None) -> tuple[ClockKind, int, int]:
-    key = (id(policy), sla_class, category)
+def _limits_for(policy: SlaPolicy, sla_class: str, category: str | None,
+                emergency: str | None) -> tuple[ClockKind, int, int]:
+    key = (id(policy), sla_class, category, emergency)
     entry = _limits_cache.get(key)
     if entry is None or entry[0] is not policy:
         if len(_limits_cache) >= _CACHE_MAX:
             _limits_cache.clear()
-        entry = _limits_cache[key] = (policy, policy.limits_for(sla_class, category))
+        entry = _limits_cache[key] = (policy, policy.limits_for(sla_class, category, emergency))
     return entry[1]
 
 
-def start_clocks(report: JsonDict, now: datetime, policy: SlaPolicy) -> JsonDict:
-    """The schedule of a fresh assignment (dispatch or re-dispatch, 派单/改派)."""
+def start_clocks(report: JsonDict, now: datetime, policy: SlaPolicy, emergency: str | None = None) -> JsonDict:
+    """The schedule of a fresh assignment (dispatch or re-dispatch, 派单/改派). `emergency`: the level of the
+    active incident the case is linked to (平急转换): its shorter limits apply, and the schedule says so."""
     sla_class = policy.class_of(report)
     category = report.get("category")
-    kind, sign_s, resolve_s = _limits_for(policy, sla_class, category if isinstance(category, str) else None)
+    kind, sign_s, resolve_s = _limits_for(policy, sla_class, category if isinstance(category, str) else None,
+                                          emergency if policy.emergency_limits(emergency) is not None else None)
     start = _second(now)
     resolve = _clock(start, resolve_s, 0, kind, policy) if policy.clock_start == "dispatch" else None
-    return {"class": sla_class, "clock": kind, "done": [], "paused_at": None, "resolve_limit_s": resolve_s,
-            "sign": _clock(start, sign_s, 0, kind, policy), "resolve": resolve}
+    out: JsonDict = {"class": sla_class, "clock": kind, "done": [], "paused_at": None, "resolve_limit_s": resolve_s,
+           "sign": _clock(start, sign_s, 0, kind, policy), "resolve": resolve}
+    if policy.emergency_limits(emergency) is not None:
+        out["emergency"] = emergency
+    return out
 
 
 def on_sign_off(sla: JsonDict, now: datetime, policy: SlaPolicy) -> JsonDict:

@@ -53,6 +53,21 @@ DEFAULT_CATEGORIES: dict[str, CategoryLimits] = {
 }
 
 
+EmergencyLevel = Literal["I", "II", "III", "IV"]  # 特别重大 / 重大 / 较大 / 一般 (国家突发事件应急预案分级)
+# Sign-off steps an emergency level may skip; only "sign" (签收 counts as done at dispatch) exists today.
+SkippableStep = Literal["sign"]
+
+
+class EmergencyLimits(BaseModel):
+    """The limits of a case linked to an active incident of one level (平急转换): calendar time, since an
+    emergency runs around the clock, and never longer than the case's own calendar limits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sign: Duration
+    resolve: Duration
+    skip: tuple[SkippableStep, ...] = ()
+
+
 class SlaPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -67,6 +82,9 @@ class SlaPolicy(BaseModel):
     supervise_after: float | None = Field(default=0.5, ge=0)
     flag_after: float | None = Field(default=1.0, ge=0)
     callback_window: Duration = "72h"  # calendar time after resolution; then an unanswered case closes
+    # Emergency footing per incident level: a case reported in an active incident's area and categories
+    # takes these limits (and skips the named steps). A level absent here keeps the ordinary limits.
+    emergency: dict[EmergencyLevel, EmergencyLimits] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -91,13 +109,31 @@ class SlaPolicy(BaseModel):
             return override.sla_class
         return self.default_class
 
-    def limits_for(self, sla_class: str, category: str | None) -> tuple[ClockKind, int, int]:
-        """(clock, sign-off limit, resolution limit) in seconds of that clock."""
+    def limits_for(self, sla_class: str, category: str | None,
+                   emergency: str | None = None) -> tuple[ClockKind, int, int]:
+        """(clock, sign-off limit, resolution limit) in seconds of that clock. `emergency`: the level of the
+        active incident the case is linked to; its limits apply on a calendar clock, unless the case's own
+        calendar limits are shorter still (a gas leak stays at 30 minutes under a level-IV incident)."""
         base = self.classes[sla_class]
         override = self.categories.get(category or "")
         sign = override.sign if override is not None and override.sign else base.sign
         resolve = override.resolve if override is not None and override.resolve else base.resolve
+        limits = self.emergency_limits(emergency)
+        if limits is not None:
+            fast_sign, fast_resolve = self.seconds(limits.sign, "calendar"), self.seconds(limits.resolve, "calendar")
+            if base.clock == "calendar":
+                fast_sign = min(fast_sign, self.seconds(sign, "calendar"))
+                fast_resolve = min(fast_resolve, self.seconds(resolve, "calendar"))
+            return "calendar", fast_sign, fast_resolve
         return base.clock, self.seconds(sign, base.clock), self.seconds(resolve, base.clock)
+
+    def emergency_limits(self, level: str | None) -> EmergencyLimits | None:
+        return next((limits for key, limits in self.emergency.items() if key == level), None)
+
+    def skipped_steps(self, level: str | None) -> tuple[str, ...]:
+        """The sign-off steps an incident of this level skips (none without one)."""
+        limits = self.emergency_limits(level)
+        return limits.skip if limits is not None else ()
 
     def seconds(self, duration: str, clock: ClockKind) -> int:
         day = self.calendar.day_length if clock == "working" else timedelta(days=1)

@@ -42,6 +42,7 @@ from hub.services.case_actions import CaseActions
 from hub.services.directives import Directives
 from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
+from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.mqtt import MqttSubscriber
@@ -59,6 +60,7 @@ from hub.store.alerts import AlertReads, project_alerts
 from hub.store.committer import GroupCommitter
 from hub.store.directives import DirectiveProjection, DirectiveReads
 from hub.store.events import Accepted
+from hub.store.incidents import IncidentReads, project_incidents
 from hub.store.kpi_projection import KpiProjection, missing_up_to
 from hub.store.projection import CaseProjection
 from hub.store.reads import CaseReads
@@ -159,6 +161,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         await projection(conn, accepted)
         await project_alerts(conn, accepted)
         await directive_projection(conn, accepted)
+        await project_incidents(conn, accepted)
         await kpi_projection(conn, accepted)
         await learned.project(conn, accepted)
 
@@ -171,10 +174,12 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     bus = WakeupBus(app[keys.REDIS])
     alert_reads = AlertReads(pool)
     directive_reads = DirectiveReads(pool)
+    incident_reads = IncidentReads(pool)
     gateway = ConsoleGateway(
         pool, reads, alert_reads, directive_reads, coalesce_s=settings.console_coalesce_ms / 1000,
         poll_s=settings.store_poll_s,
-        heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit)
+        heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit,
+        incidents=incident_reads)
     await gateway.start()
     app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
     app[keys.ANALYSIS] = Analysis(pool)  # the same projections, grouped for 研判分析
@@ -199,8 +204,13 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     clock = app[keys.CLOCK]
     app[keys.DUTY] = DutyRoster(pool, policy.matrix, app[keys.LOCATOR].area_chain)
     app[keys.ACTIONS] = CaseActions(reads, committer, policy, clock, app[keys.LOCATOR].area_chain)
+    # Emergency incidents (平急转换): intake links new cases to the active ones this process knows.
+    incidents = app[keys.INCIDENTS] = Incidents(
+        incident_reads, reads, app[keys.ACTIONS], committer, pool, clock,
+        counties=lambda: [a["code"] for a in app[keys.LOCATOR].children(None, "county")])
+    await incidents.refresh()
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
-                                     understander=understander, learned=learned.lookup)
+                                     understander=understander, learned=learned.lookup, incidents=incidents.active)
     app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)
@@ -229,6 +239,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "boundary-watch": lambda: boundaries.run_watch(settings.boundary_check_s),
         "learned-watch": lambda: learned.run_watch(settings.boundary_check_s),  # other processes' learning
         "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
+        "incident-watch": lambda: incidents.run_watch(settings.store_poll_s),  # other processes' declarations
     }
     # Loops the deployment runs once, in the process that leads (hub.infra.leader); they are safe to overlap
     # for a moment, but N processes doing them all the time would only contend.

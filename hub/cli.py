@@ -326,6 +326,7 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from hub.app import load_policy
     from hub.store.alerts import rebuild_alerts
     from hub.store.directives import DirectiveProjection
+    from hub.store.incidents import rebuild_incidents
     from hub.store.kpi_projection import rebuild_kpis
     from hub.store.projection import CaseProjection
 
@@ -338,6 +339,8 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     print(f"alerts rebuilt from {count:,} events")
     count = await DirectiveProjection(load_policy(settings).directives).rebuild(pool)
     print(f"directives rebuilt from {count:,} events")
+    count = await rebuild_incidents(pool)
+    print(f"incidents rebuilt from {count:,} events")
 
 
 def cmd_rebuild(settings: Settings) -> int:

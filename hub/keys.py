@@ -25,6 +25,7 @@ from hub.services.case_actions import CaseActions
 from hub.services.directives import Directives
 from hub.services.duty import DutyRoster
 from hub.services.headline import Headline
+from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.readings import IotService
@@ -79,4 +80,6 @@ ALERTS = web.AppKey("alerts", Alerts)
 SURGE = web.AppKey("surge", SurgeWatch)
 # Directives (政令一键智达): issuing, answering, reminding, and the leader's reminder/overdue timer.
 DIRECTIVES = web.AppKey("directives", Directives)
+# Emergency incidents (平急转换): declarations, links, reviews, and the active ones intake links to.
+INCIDENTS = web.AppKey("incidents", Incidents)
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])

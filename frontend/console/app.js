@@ -10,6 +10,7 @@ import { AlertDesk } from "./alerts.js";
 import { DutyPanel } from "./duty.js";
 import { FeedList } from "./feedlist.js";
 import { AnalysisPanel } from "./analysis.js";
+import { IncidentBoard } from "./incidents.js";
 import { Headline, headlineHtml, KpiPanel } from "./kpi.js";
 import { CaseMap } from "./map.js";
 import { DirectivePanel } from "./directives.js";
@@ -180,6 +181,10 @@ async function start() {
                                  onShow: () => showTab("alerts") });
   alertBook.on(() => map.setAlerts(alertBook.list()));
 
+  // Emergency incidents (平急转换): the board in its own tab; the tab shows how many are active.
+  const incidents = new IncidentBoard({ el: $("#incident-panel"), api, config, toast, onCase: openCase,
+    onCount: (n) => { const el = $("#incident-count"); el.hidden = !n; el.textContent = String(n); } });
+
   // Map toolbar: breadcrumb, hotspot layer and its category, closed cases.
   function renderCrumbs(path) {
     const crumbs = $("#crumbs");
@@ -255,6 +260,7 @@ async function start() {
     onEvents: (events) => store.apply(events),
     onDirectives: (docs) => directives.put(docs),
     onAlerts: (list) => alertBook.put(list),
+    onIncidents: (docs, frames) => incidents.update(docs, frames),
     onStatus: setConn,
     checkAuth: () => api.stillSignedIn(),
     onUnauthorized: () => { toast(w("toast.signin_expired"), "error"); showLogin(w("toast.signin_expired")); },
@@ -262,7 +268,7 @@ async function start() {
 
   // Diagnostics for support staff and tests: state without reading Leaflet internals.
   window.cityloop = {
-    feed, store, map, panel, queues, kpi, analysis, headline, duty, directives, alertBook, alerts,
+    feed, store, map, panel, queues, kpi, analysis, headline, duty, directives, alertBook, alerts, incidents,
     mapCaseIds: () => map.ids(),
     openCase,
     statusLog,
@@ -283,6 +289,7 @@ async function start() {
     duty.relabel();
     analysis.relabel();
     directives.relabel();
+    incidents.relabel();
     renderHeadline();
     map.onCount(map.markers.size);
     const el = $("#conn .conn-text");

@@ -333,6 +333,7 @@ export class CasePanel {
       + (report.urgency && report.urgency !== "normal" ? `<span class="badge urg-${esc(report.urgency)}">${esc(wv("urgency", report.urgency))}</span>` : "")
       + (report.confidential ? `<span class="badge conf">${esc(w("badge.confidential"))}</span>` : "")
       + (c.flags || []).map((f) => `<span class="badge flag">${esc(wv("flag", f))}</span>`).join("")
+      + (c.incident ? `<span class="badge incident level-${esc(c.incident.level)}" data-field="incident">${esc(w("incident.badge", { title: c.incident.title, level: w(`incident.level.${c.incident.level}`) }))}</span>` : "")
       // No point, no address: the hub read the place from the complaint's words (routing.evidence says which).
       + (c.routing && c.routing.located_from_text ? `<span class="badge flag" data-field="located-from-text">${esc(wv("flag", "located_from_text"))}</span>` : "")
       + `</div>`);

@@ -92,7 +92,8 @@ function caseEssentials(c) {
     ? `<p class="sub"><b>${esc(w("case.resolution"))}</b> ${esc(c.resolution.note)}</p>` : "";
   return `<article class="essentials" style="--c:${esc(caseColour(c))}">
     <div class="ess-top"><span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span>
-      ${status ? `<span class="sla-pill sla-${status}">${esc(t(`sla.${status}`))}</span>` : ""}</div>
+      ${status ? `<span class="sla-pill sla-${status}">${esc(t(`sla.${status}`))}</span>` : ""}
+      ${c.incident ? `<span class="incident-pill" data-field="incident">${esc(w("incident.pill", { title: c.incident.title }))}</span>` : ""}</div>
     <h2 class="ess-cat">${esc(categoryName(c))}${path ? `<small>${esc(path)}</small>` : ""}</h2>
     ${active ? `<p class="ess-due sla-${status}">${esc(t(`deadline.${active.key}`))}
       <b data-countdown="${esc(active.due)}">${esc(countdown(active.due))}</b></p>` : ""}

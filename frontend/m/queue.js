@@ -91,7 +91,8 @@ function cardHtml(c, now) {
       style="--c:${esc(caseColour(c, now))}">
     <span class="card-top"><span class="card-cat">${esc(categoryName(c))}</span>${isConfidential(c)
       ? `<span class="card-conf">${esc(w("queue.confidential"))}</span>` : ""}${relation === "assist" || relation === "watch"
-      ? `<span class="card-rel rel-${relation}">${esc(w(`queue.rel.${relation}`))}</span>` : ""}
+      ? `<span class="card-rel rel-${relation}">${esc(w(`queue.rel.${relation}`))}</span>` : ""}${c.incident
+      ? `<span class="card-incident" data-field="incident">${esc(w("incident.short"))}</span>` : ""}
       <span class="state state-${esc(c.state)}">${esc(stateName(c.state))}</span></span>
     <span class="card-due" data-due-for="${esc(c.case_id)}">${esc(deadlineText(c, now))}</span>
     <span class="card-place">${esc(placeOf(c) || (c.report || {}).address || "")}</span>

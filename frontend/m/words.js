@@ -5,6 +5,7 @@ import { wordsOf } from "/static/shared/i18n.js";
 
 const WORDS = {
   zh: {
+    "incident.pill": "应急 · {title}", "incident.short": "应急",
     "nav.queue": "我的待办", "nav.report": "上报", "nav.me": "我的",
     "nav.directives": "通知", "dir.title": "通知/指令", "dir.send_reply": "提交回复",
     "lang.short": "EN",
@@ -54,6 +55,7 @@ const WORDS = {
     "time.now": "刚刚",
   },
   en: {
+    "incident.pill": "Emergency · {title}", "incident.short": "Emergency",
     "nav.queue": "My queue", "nav.report": "Report", "nav.me": "Me",
     "nav.directives": "Notices", "dir.title": "Notices and directives", "dir.send_reply": "Send report",
     "lang.short": "中",

@@ -99,7 +99,7 @@ export class Api {
     return this.fileUrl(`/api/v1/cases/${encodeURIComponent(caseId)}/photos/${encodeURIComponent(photoId)}`, options);
   }
 
-  /** Any photo the hub serves to a signed-in user (a case's, a directive's) as an object URL. Revoke it when done. */
+  /** Any photo the hub serves to a signed-in user (a case's, a directive's) or any file it serves (an incident's review workbook) as an object URL. Revoke it when done. */
   async fileUrl(path, { timeoutMs = 30000 } = {}) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);

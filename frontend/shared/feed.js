@@ -15,6 +15,9 @@ export class LiveFeed {
    * @param {(directives: object[], snapshot?: boolean) => void} [opts.onDirectives]  directives issued or
    *   changed, in position order (as of now: keep the highest `version` per `directive_id`); after a snapshot, the
    *   current directives in scope with `snapshot` true
+   * @param {(incidents: object[], frames: object[]) => void} [opts.onIncidents]  emergency incidents declared or
+   *   changed (or that cases joined), in position order, as GET /api/v1/incidents/{id} shows them; after each
+   *   snapshot, its active incidents in scope as one call with no frames
    * @param {(state: "connecting"|"live"|"reconnecting"|"offline") => void} [opts.onStatus]
    * @param {() => Promise<boolean>} [opts.checkAuth]  after a failed handshake: is the token still good?
    * @param {() => void} [opts.onUnauthorized]
@@ -97,6 +100,7 @@ export class LiveFeed {
       this.position = msg.position;
       this.opts.onSnapshot(msg.cases, msg.position, msg.alerts || []);
       if (this.opts.onDirectives) this.opts.onDirectives(msg.directives || [], true);
+      if (this.opts.onIncidents) this.opts.onIncidents(msg.incidents || [], []);
       this._status("live");
     } else if (msg.type === "event") {
       this._events([msg]);
@@ -126,13 +130,17 @@ export class LiveFeed {
     if (this.stats.received.length > 5000) this.stats.received.splice(0, this.stats.received.length - 5000);
     // Early-warning alerts travel in the same feed ({"type": "alert", "position", "alert"}): they go to
     // `onAlerts` (when the console has one), the case events to `onEvents`.
+    // Emergency incidents likewise ({"type": "incident", "position", "event", "incident"}) to `onIncidents`.
     const alerts = fresh.filter((e) => e.type === "alert");
-    // Directives likewise ({"type": "directive", "position", "directive"}) go to `onDirectives`.
+    // Directives likewise ({"type": "directive", "position", "directive"}) go to `onDirectives`, incidents
+    // ({"type": "incident", "position", "event", "incident"}) to `onIncidents`.
     const directives = fresh.filter((e) => e.type === "directive");
-    const cases = alerts.length || directives.length
-      ? fresh.filter((e) => e.type !== "alert" && e.type !== "directive") : fresh;
+    const incidents = fresh.filter((e) => e.type === "incident");
+    const cases = alerts.length || directives.length || incidents.length
+      ? fresh.filter((e) => e.type !== "alert" && e.type !== "directive" && e.type !== "incident") : fresh;
     if (alerts.length && this.opts.onAlerts) this.opts.onAlerts(alerts.map((e) => e.alert));
     if (directives.length && this.opts.onDirectives) this.opts.onDirectives(directives.map((e) => e.directive));
+    if (incidents.length && this.opts.onIncidents) this.opts.onIncidents(incidents.map((e) => e.incident), incidents);
     if (cases.length) this.opts.onEvents(cases);
   }
 

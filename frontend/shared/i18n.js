@@ -153,7 +153,8 @@ const EVENTS = {
         "case.escalated": "升级", "case.merged": "合并", "case.split": "拆分", "case.child_attached": "并入重复件",
         "case.child_detached": "移出重复件", "case.parent_updated": "主件更新", "case.parked": "挂账",
         "case.reopened": "重新打开", "case.rejected": "不予受理", "case.commented": "备注",
-        "case.merge_suggested": "疑似重复", "case.alarm_repeated": "设备重复报警", "case.sensor_recovered": "设备恢复" },
+        "case.merge_suggested": "疑似重复", "case.alarm_repeated": "设备重复报警", "case.sensor_recovered": "设备恢复",
+        "case.incident_linked": "关联应急事件" },
   en: { "case.received": "Received", "case.triaged": "Sent to triage", "case.dispatched": "Dispatched",
         "case.accepted": "Signed off", "case.return_requested": "Return requested", "case.return_reviewed": "Return reviewed",
         "case.extension_requested": "Extension requested", "case.extension_reviewed": "Extension reviewed",
@@ -164,7 +165,8 @@ const EVENTS = {
         "case.child_attached": "Duplicate attached", "case.child_detached": "Duplicate detached",
         "case.parent_updated": "Parent updated", "case.parked": "Parked", "case.reopened": "Reopened",
         "case.rejected": "Rejected", "case.commented": "Comment", "case.merge_suggested": "Possible duplicate",
-        "case.alarm_repeated": "Repeated alarm", "case.sensor_recovered": "Sensor recovered" },
+        "case.alarm_repeated": "Repeated alarm", "case.sensor_recovered": "Sensor recovered",
+        "case.incident_linked": "Linked to an incident" },
 };
 
 const ACTIONS = {

@@ -14,6 +14,7 @@ from dispatch.inputs import MAX_BIGINT
 from hub.api import alerts as alerts_api
 from hub.api import directives as directives_api
 from hub.api import grid
+from hub.api import incidents as incidents_api
 from hub.api import iot as iot_api
 from hub.api.geo import RouteRequest
 from hub.api.hotline import TicketAccepted, TicketBatch
@@ -24,7 +25,8 @@ from hub.services.duty import DutyAssignment
 # The models operations refer to by `$ref` (hub.api.schema.ref): they become components.schemas.
 _MODELS: list[type[BaseModel]] = [HotlineTicket, TicketAccepted, LoginRequest, LoginResponse, Error, RouteRequest,
                                   TicketBatch, *iot_api.OPENAPI_MODELS, *grid.OPENAPI_MODELS,
-                                  *alerts_api.OPENAPI_MODELS, DutyAssignment, *directives_api.OPENAPI_MODELS]
+                                  *alerts_api.OPENAPI_MODELS, DutyAssignment, *directives_api.OPENAPI_MODELS,
+                                  *incidents_api.OPENAPI_MODELS]
 
 
 def action_request_schema() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from hub.api import (
     hotline,
     hotspots,
     identity,
+    incidents,
     iot,
     kpis,
     learned,
@@ -63,7 +64,7 @@ _SITE = [
 ROUTES: list[Route] = [
     *health.ROUTES, *identity.ROUTES, *hotline.ROUTES, *cases.ROUTES, *actions.ROUTES, *kpis.ROUTES, *analysis.ROUTES,
     *geo.ROUTES, *iot.ROUTES, *grid.ROUTES, *audit.ROUTES, *console.ROUTES, *hotspots.ROUTES,
-    *learned.ROUTES, *alerts.ROUTES, *directives.ROUTES, *duty.ROUTES,
+    *learned.ROUTES, *alerts.ROUTES, *directives.ROUTES, *duty.ROUTES, *incidents.ROUTES,
     *open311.ROUTES,  # ends with its catch-all under /open311/v2/
     *_SITE,
 ]

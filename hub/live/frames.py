@@ -28,6 +28,7 @@ from dispatch.case import area_codes
 from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
 from dispatch.directives import DIRECTIVE_EVENT_PREFIX
 from dispatch.events import is_case_event
+from dispatch.incidents import INCIDENT_EVENT_PREFIX
 from geo.areas import code_prefix
 from hub.identity.access import (
     CITY_CODE,
@@ -70,12 +71,15 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        x.doc #> '{{report,confidential}}' AS confidential,
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
             THEN x.doc -> 'units' END AS units,
-       a.doc::text AS alert, d.doc::text AS directive
+       a.doc::text AS alert, d.doc::text AS directive,
+       CASE WHEN i.incident_id IS NOT NULL THEN (i.doc || jsonb_build_object('version', i.version, 'linked',
+            (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text END AS incident
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
 LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
 LEFT JOIN directives d ON d.directive_id = e.stream_id AND e.type LIKE '{DIRECTIVE_EVENT_PREFIX}%'
+LEFT JOIN incidents i ON i.incident_id = e.stream_id AND e.type LIKE '{INCIDENT_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
     SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
            OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
@@ -116,8 +120,9 @@ class FeedRow:
         self._handling: tuple[bool, frozenset[str]] | None = None
         self._events: dict[str, bytes] = {}
         self._encoded: dict[tuple[str, Form], bytes] = {}
-        # An alert's event goes out as an `alert` frame to whoever watches its areas (its `scope`); events of
-        # other streams that are not cases (issue 18's directives, incidents…) are not part of this feed yet.
+        # An alert's event goes out as an `alert` frame, an incident's as an `incident` frame (the incident as it
+        # is now, with the event's type), to whoever watches its areas (its `scope`); events of other streams that
+        # are not cases (issue 18's directives…) are not part of this feed yet. `alert` holds such a frame.
         self.alert: bytes | None = None
         # A directive's event goes out as a `directive` frame (the directive as of now) to the consoles of its
         # issuer's and its recipients' areas (its `scope`), a unit's staff only for their unit's (directive_visible).
@@ -136,6 +141,10 @@ class FeedRow:
                 self.directive = orjson.dumps({"type": "directive", "position": self.position,
                                                "directive": orjson.Fragment(text)})
                 self.codes = tuple(record["scope"] or ())
+            if (text := record["incident"]) is not None:
+                self.alert = orjson.dumps({"type": "incident", "position": self.position, "event": record["type"],
+                                           "incident": orjson.loads(text)})
+                self.codes = tuple(record["scope"] or ()) or (CITY_CODE,)
             return
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
         # an event recorded without one goes by where the case is now. Unplaced cases belong to the city.

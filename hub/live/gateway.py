@@ -29,6 +29,7 @@ from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.alerts import AlertReads, shown_alert
 from hub.store.directives import DirectiveReads
 from hub.store.events import head_position
+from hub.store.incidents import IncidentReads
 from hub.store.reads import CaseReads
 
 log = logging.getLogger(__name__)
@@ -108,11 +109,12 @@ def encode(message: dict[str, Any]) -> bytes:
 class ConsoleGateway:
     def __init__(self, pool: asyncpg.Pool, reads: CaseReads, alerts: AlertReads, directives: DirectiveReads, *,
                  coalesce_s: float, poll_s: float, heartbeat_s: float,
-                 snapshot_limit: int, page: int = 2_000) -> None:
+                 snapshot_limit: int, page: int = 2_000, incidents: IncidentReads | None = None) -> None:
         self._pool = pool
         self._reads = reads
         self._alerts = alerts
         self._directives = directives
+        self._incidents = incidents
         self._coalesce_s = coalesce_s
         self._poll_s = poll_s
         self._heartbeat_s = heartbeat_s
@@ -284,9 +286,13 @@ class ConsoleGateway:
             docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
             alerts = await self._alerts.open_in_scopes(conn, scopes, self._snapshot_limit)
             directives = await self._directives.page(view, scopes, current=True, limit=100, conn=conn)
+            incidents = await self._incidents.active_in_scopes(conn, scopes, self._snapshot_limit) \
+                if self._incidents is not None else []
         cases = [redact_case(doc, listed_view(view, doc)) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
         self.snapshots_built += 1
         # The alerts not closed in these areas (open and acknowledged), as the API shows them; the directives this
-        # subscription sees that are not completed (or completed but not yet due), as GET /api/v1/directives.
+        # subscription sees that are not completed (or completed but not yet due), as GET /api/v1/directives; the
+        # active emergency incidents over these areas (平急转换).
         return position, encode({"type": "snapshot", "position": position, "cases": cases,
-                                 "alerts": [shown_alert(a) for a in alerts], "directives": directives})
+                                 "alerts": [shown_alert(a) for a in alerts], "directives": directives,
+                                 "incidents": incidents})

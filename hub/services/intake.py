@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +27,9 @@ from typing import Any
 from connectors.submission import Submission
 from dispatch.case import Intake, area_codes, fold, receive
 from dispatch.commands import Merge
-from dispatch.events import Case, DomainEvent
+from dispatch.events import Case, DomainEvent, JsonDict
 from dispatch.fold import fold_onto
+from dispatch.incidents import Incident
 from dispatch.lifecycle import decide
 from dispatch.linking import follow_ups
 from dispatch.merge import Candidate, best_match
@@ -39,6 +40,7 @@ from dispatch.understanding import Learned, Understander, Understanding
 from hub.infra.clock import Clock
 from hub.infra.db import describe, is_unavailable
 from hub.services.case_actions import CaseActions
+from hub.services.incidents import link_request
 from hub.services.locator import Locator, Placed
 from hub.store.committer import GroupCommitter
 from hub.store.events import AppendRequest, AppendResult, StoreOverloaded, StoreUnavailable
@@ -71,7 +73,8 @@ class _Decided:
 class IntakeService:
     def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock,
                  reads: CaseReads, actions: CaseActions, *, queue_size: int = 20_000, batch_max: int = 500,
-                 understander: Understander | None = None, learned: Learned | None = None) -> None:
+                 understander: Understander | None = None, learned: Learned | None = None,
+                 incidents: Callable[[], Sequence[Incident]] = tuple) -> None:
         self._locator = locator
         self._committer = committer
         self._policy = policy
@@ -85,6 +88,9 @@ class IntakeService:
         # string → leaf), consulted after our own codes and names.
         self._understander = understander
         self.learned = learned
+        # The active emergency incidents (hub.services.incidents): a new case in one's areas and categories
+        # links to it, decided with the rest of the intake decision.
+        self._incidents = incidents
 
     async def submit(self, submission: Submission, actor: str,
                      recorded: Mapping[str, Any] | None = None) -> IntakeOutcome:
@@ -127,12 +133,13 @@ class IntakeService:
         now = self._clock.now()
         decided: list[_Decided] = []
         understood = self._understand(batch)
+        incidents = self._incidents()  # read once for the batch
         for waiting, placed, read in zip(batch, self._place(batch), understood, strict=True):
             if isinstance(placed, Exception):
                 waiting.future.set_exception(placed)
                 continue
             try:
-                decided.append(self._decide(waiting, placed, now, read))
+                decided.append(self._decide(waiting, placed, now, read, incidents))
             except Exception as exc:  # noqa: BLE001 — answered to this submission alone
                 waiting.future.set_exception(exc)
         decided = await self._merge_duplicates(decided, now)
@@ -142,6 +149,9 @@ class IntakeService:
                 queued.append((item, self._committer.enqueue(self._request(item, now))))
             except StoreOverloaded as exc:
                 item.waiting.future.set_exception(exc)
+                continue
+            if (incident := item.case.get("incident")) is not None:
+                self._link(item, incident, now)
         if queued:
             # Answered in a task of its own, so that the stage prepares the next batch meanwhile.
             task = asyncio.create_task(self._answer(queued))
@@ -154,10 +164,12 @@ class IntakeService:
     def _understand(self, batch: Sequence[_Waiting]) -> list[Understanding | None]:
         return understand_all(self._understander, [w.submission.report for w in batch], self.learned)
 
-    def _decide(self, waiting: _Waiting, placed: Placed, now: datetime, understood: Understanding | None) -> _Decided:
+    def _decide(self, waiting: _Waiting, placed: Placed, now: datetime, understood: Understanding | None,
+                incidents: Sequence[Incident] = ()) -> _Decided:
         submission = waiting.submission
         intake = Intake(source=submission.source, report=submission.report, location=placed.wgs84)
-        events = receive(intake, placed.routing(), now=now, policy=self._policy, understood=understood)
+        events = receive(intake, placed.routing(), now=now, policy=self._policy, understood=understood,
+                         incidents=incidents)
         case = fold(str(uuid.uuid4()), [(e.type, e.data, i + 1, now) for i, e in enumerate(events)])
         assert case is not None
         return _Decided(waiting, case, events)
@@ -171,6 +183,18 @@ class IntakeService:
                       "idempotency_key": submission.idempotency_key, "scope": area_codes(item.case)},
             idempotency_key=submission.idempotency_key, projection=item.case,
         )
+
+    def _link(self, item: _Decided, incident: JsonDict, now: datetime) -> None:
+        """The incident's side of an automatic link, queued right behind the case. Its idempotency key is the
+        report's own, so a retried ticket (a duplicate) links nothing twice and never a case id that was not
+        written. Not awaited: the caller's answer is the case's commit."""
+        key = f"incident-link:{item.waiting.submission.idempotency_key}"
+        try:
+            self._committer.enqueue(link_request(
+                incident["incident_id"], [item.case["case_id"]], "automatic", now, "system",
+                area_codes(item.case), key=key)).add_done_callback(_log_link_failure)
+        except StoreOverloaded:
+            log.warning("incident link not queued", extra={"case": item.case["case_id"]})
 
     async def _answer(self, queued: list[tuple[_Decided, asyncio.Future[AppendResult]]]) -> None:
         # One deadline for the batch (its items share one or two commits), not one per item.
@@ -251,6 +275,11 @@ class IntakeService:
             if not isinstance(merged, Refusal):
                 return list(merged)
         return [DomainEvent("case.merge_suggested", {"into": parent_id, "score": score})]
+
+
+def _log_link_failure(future: asyncio.Future[AppendResult]) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("incident link not recorded", extra={"error": str(exc)})
 
 
 def _fail(waiting: Sequence[_Waiting], exc: BaseException) -> None:

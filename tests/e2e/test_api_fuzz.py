@@ -68,8 +68,12 @@ async def seed(hub: Hub, operator: str) -> dict[str, list[Any]]:
     async with hub.http.post(f"{hub.base}/api/v1/directives", json=directive, headers=auth) as resp:
         assert resp.status == 201, await resp.text()
         directive_id = (await resp.json())["directive_id"]
+    incident = {"kind": "flood", "level": "III", "title": "fuzz", "areas": ["450103"], "categories": ["0103"]}
+    async with hub.http.post(f"{hub.base}/api/v1/incidents", json=incident, headers=auth) as resp:
+        assert resp.status == 201, await resp.text()
+        incident_id = (await resp.json())["incident_id"]
     return {"case_id": [report["case_id"]], "photo_id": report["photos"], "device_id": ["FUZZ-WL-1"],
-            "alert_id": [alert_id], "directive_id": [directive_id],
+            "alert_id": [alert_id], "directive_id": [directive_id], "incident_id": [incident_id],
             "item_id": [item], "service_request_id": [created["service_request_id"]], "token": [created["token"]],
             "code": ["450103", "450103001"], "service_code": ["010101"],
             "unit": ["450103001-gov", "450103-cgj", "450100-zhzx"]}

@@ -14,6 +14,7 @@ from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
 from dispatch.policy import Policy
+from dispatch.sla_policy import SlaPolicy
 from dispatch.understanding import IntakePolicy
 from tools.demo_matrix import demo_matrix, demo_policy, nanning_matrix
 
@@ -211,10 +212,15 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
 
 
 def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
-    # The demo adds a hotline catalogue (dispatch.understanding) and otherwise keeps every default.
+    # The demo adds a hotline catalogue (dispatch.understanding) and emergency limits per incident level
+    # (dispatch.incidents), and otherwise keeps every default.
     catalogue = demo_policy().intake.hotline_catalogue
-    assert catalogue
-    assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue))
+    demo_sla = demo_policy().sla
+    assert demo_sla is not None
+    emergency = demo_sla.emergency
+    assert catalogue and set(emergency) == {"I", "II", "III", "IV"}
+    assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue),
+                                   sla=SlaPolicy(emergency=emergency))
 
 
 def test_the_indexes_are_plain_attributes_that_serialisation_and_equality_ignore() -> None:
