@@ -61,7 +61,7 @@ def _text_array(values: Iterable[str]) -> str:
 # once per field picked; whole documents come as text and are decoded only if a frame needs them whole.
 _READ: Final = f"""
 SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
-       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, i.imported,
+       e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, imp.imported,
        CASE WHEN w.whole THEN c.doc::text END AS doc,
        CASE WHEN x.doc IS NOT NULL THEN (
            SELECT jsonb_object_agg(f, x.doc -> f)
@@ -76,14 +76,14 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
             (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text END AS incident
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
-CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) i
+CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) imp
 LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
 LEFT JOIN directives d ON d.directive_id = e.stream_id AND e.type LIKE '{DIRECTIVE_EVENT_PREFIX}%'
 LEFT JOIN incidents i ON i.incident_id = e.stream_id AND e.type LIKE '{INCIDENT_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
-    SELECT NOT i.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
+    SELECT NOT imp.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
            OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
-LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole AND NOT i.imported THEN c.doc || '{{}}'::jsonb END AS doc
+LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole AND NOT imp.imported THEN c.doc || '{{}}'::jsonb END AS doc
                    OFFSET 0) x ON true
 WHERE e.position > $1 ORDER BY e.position LIMIT $2
 """
