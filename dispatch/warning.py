@@ -15,6 +15,17 @@ mean 1) is learned city-wide from the history; the cell's rate is shrunk towards
 category × the area's share of all reports (a gamma-Poisson posterior mean with `shrinkage_hours` of pseudo
 exposure), so that a cell with little history borrows from the parent area and does not see 0 expected.
 
+The city's level: the expectation is scaled up by how far the whole city's other reports in the window exceed what
+the history expects of them, (others + k) / (expected others + k), never below 1 — conditioning on the observed
+total as the space-time permutation scan statistic does (Kulldorff M. et al., "A space-time permutation scan
+statistic for disease outbreak detection", PLoS Medicine 2(3):e59, 2005), which needs no population at risk and
+follows a city whose overall volume moved away from its history (a history imported from a smaller system, a
+holiday season, the demo's fast simulator). "Others" leaves the cell's own reports out, so a surge never masks
+itself; k (`level_pseudo_reports`) keeps one stray report elsewhere on a quiet night from scaling anything. A
+surge of one category in one place still stands out; a rise of everything everywhere is not a surge of anything
+(it is an incident, for people to declare). The p-value threshold likewise follows the live volume: tests per day
+are counted from the larger of the history's and the last window's reports.
+
 Episodes: a cell that crosses the threshold raises one alert; while it keeps crossing (until one window has
 passed since its last crossing) later reports update that alert. Of the cells one report makes cross, only one is
 alerted: one whose episode is already open (updated), else the most specific (deepest category, township before
@@ -61,6 +72,7 @@ class WarningPolicy(BaseModel):
     iot_devices: int = Field(default=3, ge=2)  # distinct devices of one kind alarming in one township …
     iot_window_h: float = Field(default=1.0, gt=0)  # … within this window raise an area alert
     max_case_ids: int = Field(default=200, ge=1)  # evidence kept per alert
+    level_pseudo_reports: float = Field(default=1.0, gt=0)  # k of the city-level factor (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,10 @@ class Baseline:
     def expected(self, category: str, level: str, area: str, end: datetime, window_h: float) -> float:
         return self.rate(category, level, area) * self.profile_mass(end - timedelta(hours=window_h), end)
 
+    def expected_city(self, end: datetime, window_h: float) -> float:
+        """Every report of the city (all categories and areas) expected over the window."""
+        return self.total / self.hours * self.profile_mass(end - timedelta(hours=window_h), end)
+
 
 @dataclass(slots=True)
 class Episode:
@@ -258,22 +274,31 @@ class Detector:
         self._span = timedelta(hours=max(policy.windows_h))
         self._iot_span = timedelta(hours=policy.iot_window_h)
         self._recent: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
+        self._city: list[tuple[datetime, str]] = []  # every counted report of the longest window, for the level
         self._iot: dict[tuple[str, str], list[tuple[datetime, str, str]]] = {}
         self._places: dict[tuple[str, str], Place] = {}
         self.episodes: dict[Cell, Episode] = {}
+        # The reports an open episode already alerted on, and its cell: another cell (an ancestor: the county, the
+        # parent category) tests only the reports no other episode explains, so one surge is one alert.
+        self._explained: dict[str, Cell] = {}
         self.tests = 0  # cells evaluated, for the measurement tool
         self._observed = 0
 
     def with_baseline(self, baseline: Baseline) -> None:
         self.baseline = baseline
+        self._set_alpha(0.0)
+
+    def _set_alpha(self, live_per_day: float) -> None:
+        """The p-value threshold: false alarms per day / tests per day (Kulldorff's recurrence interval), the tests
+        counted at the larger of the history's volume and the live one."""
         cells_per_report = len(CATEGORY_LEVELS) * len(AREA_LEVELS) * len(self.policy.windows_h)
-        tests_per_day = max(baseline.reports_per_day, 1.0) * cells_per_report
-        # The p-value threshold: false alarms per day / tests per day (Kulldorff's recurrence interval).
+        tests_per_day = max(self.baseline.reports_per_day, live_per_day, 1.0) * cells_per_report
         self.alpha = self.policy.false_alarms_per_day / tests_per_day
 
     def restore(self, episode: Episode) -> None:
         """An episode already raised (read back after a restart): later reports update it, never raise it again."""
         self.episodes[episode.cell] = episode
+        self._explain(episode)
 
     def remember(self, report: Report, now: datetime) -> None:
         """Add a report already evaluated (the windows' contents after a restart) without deciding anything."""
@@ -290,6 +315,10 @@ class Detector:
             out += self._observe_iot(report, at, now, decide)
         if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
             return out
+        insort(self._city, (at, report.case_id))
+        _prune(self._city, now - self._span)
+        if decide:
+            self._set_alpha(len(self._city) * 24.0 / (self._span.total_seconds() / 3600.0))
         crossings: list[_Crossing] = []
         # Where each window starts, as the key bisect compares with (after every report of that moment).
         starts = [(window, (now - timedelta(hours=window), "\uffff")) for window in self.policy.windows_h] \
@@ -307,8 +336,9 @@ class Detector:
                     first = bisect_right(recent, start)
                     if len(recent) - first < self.policy.min_count:
                         continue  # most cells, most of the time: no Cell built, no expectation computed
+                    city = len(self._city) - bisect_right(self._city, start)
                     crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, first, now,
-                                          place)
+                                          place, city)
                     if crossing is not None:
                         crossing.county = report.county.code if report.county else None
                         crossings.append(crossing)
@@ -319,15 +349,25 @@ class Detector:
     def _forget(self, now: datetime) -> None:
         """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
         self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
+        self._explained = {cid: cell for cid, cell in self._explained.items() if cell in self.episodes}
         for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
             del self._recent[key]
         for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
             del self._iot[iot_key]
 
     def _test(self, cell: Cell, recent: list[tuple[datetime, str]], first: int, now: datetime,
-              place: Place) -> _Crossing | None:
+              place: Place, city: int) -> _Crossing | None:
+        """`city`: every counted report of the city in the cell's window, the cell's own included."""
         observed = len(recent) - first
+        if self._explained:  # leave out what another open episode has already alerted on
+            observed -= sum(1 for _, cid in recent[first:]
+                            if (by := self._explained.get(cid)) is not None and by != cell and by in self.episodes)
+            if observed < self.policy.min_count:
+                return None
         expected = self.baseline.expected(cell.category, cell.level, cell.area, now, cell.window_h)
+        others_expected = max(self.baseline.expected_city(now, cell.window_h) - expected, 0.0)
+        k = self.policy.level_pseudo_reports
+        expected *= max(1.0, (city - observed + k) / (others_expected + k))  # the city's level (module docstring)
         # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
         # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.
         # Testing `observed` itself would make every arrival look one report more surprising than it is.
@@ -377,13 +417,19 @@ class Detector:
             added = [cid for cid in crossing.case_ids if cid not in known]
             episode.case_ids = (episode.case_ids + added)[: self.policy.max_case_ids]
             episode.observed = max(episode.observed, crossing.observed)
+            self._explain(episode)
             return Update(episode.alert_id, evidence | {"case_ids": episode.case_ids})
         # The episode's id is fixed by its cell and its first report: the same evidence, evaluated again after a
         # restart, names the same alert (and the store's expected version refuses a second raise).
         alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{cell.key}|{crossing.start.isoformat()}"))
         ids = crossing.case_ids[: self.policy.max_case_ids]
         self.episodes[cell] = Episode(alert_id, cell, expires, crossing.observed, ids)
+        self._explain(self.episodes[cell])
         return Raise(alert_id, evidence | {"case_ids": ids})
+
+    def _explain(self, episode: Episode) -> None:
+        for cid in episode.case_ids:
+            self._explained.setdefault(cid, episode.cell)
 
     def _evidence(self, c: _Crossing, now: datetime) -> JsonDict:
         return {

@@ -226,3 +226,39 @@ def test_the_issue_targets_hold_on_simulated_traffic() -> None:
     assert figures.false_alarms / figures.weeks <= 1.0
     sensitivity, median_report, delay = figures.surges[12]
     assert sensitivity == 1.0 and median_report <= 12 and delay == 0.0
+
+
+TOWNS = [Place("township", f"4501030{i:02d}", f"街道{i}") for i in range(1, 5)]
+LEAVES = ["010101", "020101", "030101", "040101"]
+
+
+def test_a_whole_city_busier_than_its_history_is_not_a_surge_but_a_surge_on_top_is() -> None:
+    """The demo's simulator (or a history imported from a smaller system) sends 20x what the history knows, in
+    the same proportions: conditioning on the city's level (space-time permutation), nothing alerts; a surge of one
+    category in one township on top of that busy city still does."""
+    import random
+
+    policy = WarningPolicy()
+    # 8 weeks of history: 6 reports an hour over 4 townships x 4 leaves, evenly (3 per cell-hour in 8 weeks).
+    rows = [HistoryRow(leaf, COUNTY.code, town.code, how, 3) for how in range(168) for leaf in LEAVES for town in TOWNS]
+    base = Baseline(rows, 8 * 168, policy)
+    assert base.reports_per_day == pytest.approx(144)
+    detector = Detector(policy, base)
+    rng = random.Random(17)
+    at, out, n = MONDAY_10, [], 0
+    for _ in range(3 * 120):  # three hours at 120 reports an hour (20x the history)
+        at += timedelta(seconds=rng.expovariate(120 / 3600))
+        n += 1
+        out += detector.observe(Report(f"c{n}", at, rng.choice(LEAVES), COUNTY, rng.choice(TOWNS), "hotline"), at)
+    assert out == [], [d.evidence["cell"] for d in out]
+    surge = []
+    for i in range(30):  # 30 more of one leaf in one township within the next half hour, the busy city going on
+        at += timedelta(seconds=60)
+        surge += detector.observe(Report(f"s{i}", at, "030101", COUNTY, TOWNS[0], "hotline"), at)
+        for _ in range(2):
+            n += 1
+            surge += detector.observe(Report(f"c{n}", at, rng.choice(LEAVES), COUNTY, rng.choice(TOWNS), "hotline"),
+                                      at)
+    # One alert, for the township and leaf; the county's cell of that leaf crossing on a later background report
+    # elsewhere in the county is the same evidence, not a second alert.
+    assert [d.evidence["cell"] for d in surge if isinstance(d, Raise)] == ["surge|030101|township|450103001|1"]
