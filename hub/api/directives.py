@@ -8,6 +8,7 @@ an answer, one not addressed to the caller's unit — is answered 404, as a case
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal, Self
 
 from aiohttp import web
@@ -20,10 +21,11 @@ from hub.api.grid import PHOTO_HEADERS
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, json_body, query
 from hub.identity.access import USER_ROLES, Principal, clip_scopes, list_view
-from hub.keys import CLOCK, DIRECTIVES, LOCATOR, PHOTO_STORE, POLICY
+from hub.keys import CLOCK, DIRECTIVES, INCIDENTS, LOCATOR, PHOTO_STORE, POLICY
 from hub.services.actors import recorded_actor
 from hub.services.directives import DirectiveError, person
 from hub.services.photos import is_photo_id
+from hub.store.incidents import incident_visible
 
 MAX_TITLE = 120
 MAX_CONTENT = 4000
@@ -127,6 +129,8 @@ async def create_directive(request: web.Request) -> web.Response:
         raise ApiError(422, "validation_failed", "too many recipients", [{"field": "recipients", "message": (
             f"names {len(units)} units; at most {request.app[POLICY].directives.max_recipients}")}])
     await _check_photos(request, body.attachments, "attachments")
+    if body.incident_id is not None:
+        await _check_incident(request, principal, body.incident_id)
     extra = recorded_actor(principal, request.app[POLICY].matrix, request.app[LOCATOR].area_chain)
     event = rules.issued(
         title=body.title, content=body.content, attachments=body.attachments, recipients=units,
@@ -135,6 +139,22 @@ async def create_directive(request: web.Request) -> web.Response:
         incident_id=body.incident_id, now=now)
     doc = await service.issue(principal, event, extra)
     return json_response({"directive_id": doc["directive_id"], "recipients": doc["total"]}, status=201)
+
+
+async def _check_incident(request: web.Request, principal: Principal, incident_id: str) -> None:
+    """A directive sent under an incident names one the issuer can see and that is still active (its board lists
+    it); anything else is a 422 naming `incident_id`, never a hint about incidents out of sight."""
+    try:
+        key = uuid.UUID(incident_id)
+    except ValueError:
+        key = None
+    doc = await request.app[INCIDENTS].reads.get(key) if key is not None else None
+    if doc is None or not principal.area or not incident_visible(doc, frozenset({principal.area})):
+        raise ApiError(422, "validation_failed", "no such incident",
+                       [{"field": "incident_id", "message": "names no incident you can see"}])
+    if doc["state"] != "active":
+        raise ApiError(422, "validation_failed", "the incident is closed",
+                       [{"field": "incident_id", "message": "the incident is closed"}])
 
 
 async def list_directives(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ restart, and the rebuilt projection equal to the live one."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,8 +163,16 @@ async def test_every_county_government_or_bureau_of_the_city_and_the_incident_fi
     operator = await hub.login("city_operator", None)
     counties = await call(hub, operator, "GET", "/api/v1/areas?level=county")
     codes = [a["code"] for a in counties[1]["areas"]]
+    status, declared = await call(hub, operator, "POST", "/api/v1/incidents", {
+        "kind": "typhoon", "level": "II", "title": "台风“海燕”", "areas": ["450100"], "categories": ["01"]})
+    assert status == 201, declared
+    incident = declared["incident_id"]
+    for unknown in ("INC-2026-007", str(uuid.uuid4())):  # a directive under an incident names a real one
+        status, answer = await call(hub, operator, "POST", "/api/v1/directives",
+                                    body({"level": "county", "parent": "450100"}, incident_id=unknown))
+        assert status == 422 and fields(answer) == ["incident_id"], answer
     status, created = await call(hub, operator, "POST", "/api/v1/directives",
-                                 body({"level": "county", "parent": "450100"}, incident_id="INC-2026-007"))
+                                 body({"level": "county", "parent": "450100"}, incident_id=incident))
     assert status == 201 and created["recipients"] == len(codes) >= 12
     status, bureaus = await call(hub, operator, "POST", "/api/v1/directives",
                                  body({"level": "county", "parent": "450100", "kind": "cgj"}))
@@ -173,7 +182,7 @@ async def test_every_county_government_or_bureau_of_the_city_and_the_incident_fi
     status, answer = await call(hub, operator, "POST", "/api/v1/directives",
                                 body({"level": "county", "parent": "450100", "kind": "nosuch"}))
     assert status == 422 and fields(answer) == ["recipients"]
-    status, listed = await call(hub, operator, "GET", "/api/v1/directives?incident=INC-2026-007")
+    status, listed = await call(hub, operator, "GET", f"/api/v1/directives?incident={incident}")
     assert [d["directive_id"] for d in listed["directives"]] == [created["directive_id"]]
     # A county's dispatcher sees the city's directive to its government; another county's township does not.
     qingxiu = await hub.login("county_dispatcher", QINGXIU)
