@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from dispatch import commands as c
 from dispatch.case import AREA_LEVELS, Case, Intake, Routing, area_codes, fold, receive
+from dispatch.directives import DirectivePolicy
 from dispatch.lifecycle import decide
 from dispatch.matrix import Matrix, hints_of
 from dispatch.permissions import Actor, Refusal
@@ -212,15 +213,17 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
 
 
 def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
-    # The demo adds a hotline catalogue (dispatch.understanding) and emergency limits per incident level
-    # (dispatch.incidents), and otherwise keeps every default.
+    # The demo adds a hotline catalogue (dispatch.understanding), emergency limits per incident level
+    # (dispatch.incidents) and the city unit above the counties for overdue directives (dispatch.directives),
+    # and otherwise keeps every default.
     catalogue = demo_policy().intake.hotline_catalogue
     demo_sla = demo_policy().sla
     assert demo_sla is not None
     emergency = demo_sla.emergency
     assert catalogue and set(emergency) == {"I", "II", "III", "IV"}
     assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue),
-                                   sla=SlaPolicy(emergency=emergency))
+                                   sla=SlaPolicy(emergency=emergency),
+                                   directives=DirectivePolicy(city_superior="450100-zhzx"))
 
 
 def test_the_indexes_are_plain_attributes_that_serialisation_and_equality_ignore() -> None:

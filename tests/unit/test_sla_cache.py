@@ -73,7 +73,8 @@ def test_the_cache_is_per_policy() -> None:
 def _uncached(monkeypatch: pytest.MonkeyPatch, report: dict[str, Any], now: datetime) -> dict[str, Any]:
     with monkeypatch.context() as patch:
         patch.setattr(sla, "after", lambda policy, start, seconds, kind: policy.after(start, seconds, kind))
-        patch.setattr(sla, "_limits_for", lambda policy, sla_class, category: policy.limits_for(sla_class, category))
+        patch.setattr(sla, "_limits_for", lambda policy, sla_class, category, emergency: policy.limits_for(
+            sla_class, category, emergency))
         return sla.start_clocks(report, now, POLICY)
 
 
