@@ -30,7 +30,7 @@ export class IncidentBoard {
     this.incidents = new Map(); // incident_id → the incident as the API shows it (highest version kept)
     this.openId = null;
     this.cases = [];
-    this.directives = null; // null: not loaded; {missing: true}: the hub has no directives yet
+    this.directives = null; // null: not loaded yet
     this.map = null;
     this.canDeclare = DECLARERS.includes(opts.config.user.role);
     this.formOpen = false;
@@ -77,7 +77,8 @@ export class IncidentBoard {
       const body = await this.api.get("/api/v1/directives", { incident: id });
       this.directives = body.directives || [];
     } catch (err) {
-      this.directives = err.status === 404 ? { missing: true } : [];
+      this.directives = [];
+      this.fail(err);
     }
     this.render();
   }
@@ -181,8 +182,7 @@ export class IncidentBoard {
   directivesHtml() {
     const head = `<h4>${esc(w("incident.directives"))}</h4>`;
     if (this.directives === null) return `${head}<p class="muted small">…</p>`;
-    if (this.directives.missing) return `${head}<p class="muted small" data-field="directives-missing">${esc(w("incident.directives_missing"))}</p>`;
-    if (!this.directives.length) return `${head}<p class="muted small">${esc(w("incident.directives_none"))}</p>`;
+    if (!this.directives.length) return `${head}<p class="muted small" data-field="directives-none">${esc(w("incident.directives_none"))}</p>`;
     return head + `<ol class="list">${this.directives.map((d) => `<li>${esc(d.title)} <span class="muted">`
       + `${esc(w("incident.directive_progress", { n: d.acknowledged ?? 0, total: d.total ?? 0 }))}</span></li>`).join("")}</ol>`;
   }

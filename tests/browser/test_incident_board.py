@@ -5,7 +5,7 @@ section tolerates a hub without directives; closing produces the review report, 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         await expect(board).to_contain_text("邕江沿岸内涝")
         await expect(board).to_contain_text("Ⅱ级（重大）")
         await expect(page.locator("#incident-count")).to_have_text("1")
-        await expect(board.locator('[data-field="directives-missing"]')).to_be_visible()  # no directives here yet
+        await expect(board.locator('[data-field="directives-none"]')).to_be_visible()  # no directive under it yet
 
         # A new report in its area and categories joins the board live, on emergency limits.
         status, fresh = await push(hub, key, ticket(QINGXIU_SEAT, category="drain_blocked", content="积水"))
@@ -92,8 +92,20 @@ async def test_an_incident_switches_limits_for_new_cases_and_its_review_is_produ
         await mobile.screenshot("incident-phone-case")
         mobile.assert_clean()
 
-        # Link the open ordinary case on request, then close with a summary and download the review.
+        # A directive sent under the incident is listed on its board with its progress.
+        _, listed = await get(hub, token, "/api/v1/incidents?state=active")
+        incident_id = listed["incidents"][0]["incident_id"]
+        async with hub.http.post(f"{hub.base}/api/v1/directives", headers={"Authorization": f"Bearer {token}"},
+                                 json={"title": "沿江低洼处转移群众", "content": "请各街道立即组织转移", "reply": "ack",
+                                       "recipients": {"level": "township", "parent": "450103"},
+                                       "due": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+                                       "incident_id": incident_id}) as resp:
+            assert resp.status == 201, await resp.text()
         await page.locator('.tab[data-tab="incidents"]').click()
+        await panel.locator(f'[data-do="open"][data-id="{incident_id}"]').click()
+        await expect(board).to_contain_text("沿江低洼处转移群众")
+
+        # Link the open ordinary case on request, then close with a summary and download the review.
         await board.locator('[data-do="link-open"]').click()
         linked = board.locator(f'.incident-cases li[data-case="{ordinary["case_id"]}"]')
         await expect(linked).to_contain_text("人工关联")
