@@ -79,6 +79,7 @@ async def queue(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("POST", "/api/v1/cases/{case_id}/actions", act, {
+        "operationId": "act_on_case",
         "summary": "act on a case: dispatch, accept, return, review_return, request_extension, "
                    "review_extension, progress, push_down, resolve, callback, supervise, escalate, merge, "
                    "split, park, reopen, reject, comment; 404 for a case outside the caller's jurisdiction",
@@ -87,6 +88,7 @@ ROUTES = [
         "parameters": [CASE_ID],
         "responses": {"200": {"description": "the case after the action"}, **errors(401, 403, 404, 409, 422, 503)}}),
     Route("GET", "/api/v1/queues/{name}", queue, {
+        "operationId": "get_queue",
         "summary": "operators' queues", "security": [{"bearer": []}],
         "parameters": [{"name": "name", "in": "path", "required": True,
                         "schema": {"type": "string", "enum": sorted(QUEUES)}}, *query(QueueQuery)],

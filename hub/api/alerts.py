@@ -101,19 +101,23 @@ OPENAPI_MODELS = [AlertNote]
 
 ROUTES = [
     Route("GET", "/api/v1/alerts", list_alerts, {
+        "operationId": "list_alerts",
         "summary": "early-warning alerts (surges, IoT area alarms) in the caller's jurisdiction, newest first",
         "security": [{"bearer": []}], "parameters": query(AlertQuery),
         "responses": {"200": {"description": "the alerts", "content": {"application/json": {"schema": {
             "type": "object", "properties": {"alerts": {"type": "array", "items": ALERT_SCHEMA}}}}}},
             **errors(401, 403, 422)}}),
     Route("GET", "/api/v1/alerts/{alert_id}", get_alert, {
+        "operationId": "get_alert",
         "summary": "one alert; 404 also outside the caller's jurisdiction", "security": [{"bearer": []}],
         "parameters": [ALERT_ID], "responses": {**_ONE, **errors(401, 403, 404)}}),
     Route("POST", "/api/v1/alerts/{alert_id}/acknowledge", _action("acknowledge"), {
+        "operationId": "acknowledge_alert",
         "summary": "acknowledge an open alert with a note (who and when are recorded): admin, city operator, county "
                    "dispatcher, township handler", "security": [{"bearer": []}], "parameters": [ALERT_ID],
         "requestBody": json_body(AlertNote), "responses": {**_ONE, **errors(400, 401, 403, 404, 409, 422, 503)}}),
     Route("POST", "/api/v1/alerts/{alert_id}/close", _action("close"), {
+        "operationId": "close_alert",
         "summary": "close an alert with a note (who and when are recorded): admin, city operator, county dispatcher",
         "security": [{"bearer": []}], "parameters": [ALERT_ID],
         "requestBody": json_body(AlertNote), "responses": {**_ONE, **errors(400, 401, 403, 404, 409, 422, 503)}}),

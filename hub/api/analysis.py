@@ -374,12 +374,12 @@ def _routes() -> list[Route]:
         path = f"/api/v1/analysis/{name}"
         common = {"security": [{"bearer": []}], "parameters": query(model)}
         out.append(Route("GET", path, _handler(model, compute, name, None), {
-            "summary": summary + "; `format=csv|xlsx` downloads it", **common,
+            "operationId": f"get_analysis_{name}", "summary": summary + "; `format=csv|xlsx` downloads it", **common,
             "responses": {"200": {"description": "the analysis (JSON), or its export with `format`"},
                           **errors(401, 403, 422)}}))
         for fmt, response in _FILE_RESPONSES.items():
             out.append(Route("GET", f"{path}.{fmt}", _handler(model, compute, name, fmt), {
-                "summary": f"the same as {fmt.upper()}", **common,
+                "operationId": f"get_analysis_{name}_{fmt}", "summary": f"the same as {fmt.upper()}", **common,
                 "responses": {"200": response, **errors(401, 403, 422)}}))
     return out
 

@@ -79,6 +79,7 @@ async def list_audit(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/audit", list_audit, {
+        "operationId": "list_audit",
         "summary": "the append-only access audit, newest first: personal_data_read, login_failed, login_locked, "
                    "logout, user_disabled (admin, auditor)",
         "security": [{"bearer": []}], "parameters": query(AuditQuery),

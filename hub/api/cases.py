@@ -112,9 +112,11 @@ async def get_case(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/cases", list_cases, {
+        "operationId": "list_cases",
         "summary": "cases the caller may see", "security": [{"bearer": []}], "parameters": query(CaseQuery),
         "responses": {"200": {"description": "a page of cases and next_cursor"}, **errors(401, 403, 422)}}),
     Route("GET", "/api/v1/cases/{case_id}", get_case, {
+        "operationId": "get_case",
         "summary": "one case with its timeline; 404 also for a case outside the caller's jurisdiction",
         "security": [{"bearer": []}], "parameters": [CASE_ID],
         "responses": {"200": {"description": "the case"}, **errors(401, 403, 404)}}),

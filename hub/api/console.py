@@ -85,11 +85,13 @@ async def console_headline(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/console/config", console_config, {
+        "operationId": "get_console_config",
         "summary": ("what a console needs to start: the user, the map set-up, the categories (with their names"
                     " in Chinese and English), the queues, the case states and whether working-time clocks"
                     " count now"),
         "security": [{"bearer": []}], "responses": {"200": {"description": "configuration"}, **errors(401, 403)}}),
     Route("GET", "/api/v1/console/headline", console_headline, {
+        "operationId": "get_console_headline",
         "summary": ("the headline figures of the caller's jurisdiction, counted by the server: open (在办), overdue"
                     " (超时), warning (预警), triage (待研判), today (今日新增, since 00:00 China time)"),
         "security": [{"bearer": []}], "parameters": query(HeadlineQuery),

@@ -274,12 +274,14 @@ OPENAPI_MODELS: list[type[BaseModel]] = [DirectiveBody, ReplyBody, RemindBody, D
 
 ROUTES = [
     Route("POST", "/api/v1/directives", create_directive, {
+        "operationId": "issue_directive",
         "summary": "issue a directive (政令) to many units: the city to any unit, a county dispatcher within its "
                    "county; a unit that does not exist is named in a 422, one outside the jurisdiction in a 403",
         "security": _BEARER, "requestBody": json_body(DirectiveBody),
         "responses": {"201": {"description": "issued", **json_body(DirectiveCreated)},
                       **errors(400, 401, 403, 422, 503)}}),
     Route("GET", "/api/v1/directives", list_directives, {
+        "operationId": "list_directives",
         "summary": "directives the caller sees, newest first: a unit's staff those addressed to it, others those "
                    "issued in or addressed into their jurisdiction", "security": _BEARER,
         "parameters": query(DirectiveQuery),
@@ -287,21 +289,26 @@ ROUTES = [
             "type": "object", "properties": {"directives": {"type": "array", "items": DIRECTIVE_SCHEMA}}}}}},
             **errors(401, 403, 422)}}),
     Route("GET", "/api/v1/directives/{directive_id}", get_directive, {
+        "operationId": "get_directive",
         "summary": "one directive with its progress and each recipient's state; 404 when the caller may not see it",
         "security": _BEARER, "parameters": [DIRECTIVE_ID], "responses": {**_ONE, **errors(401, 403, 404)}}),
     Route("POST", "/api/v1/directives/{directive_id}/ack", acknowledge, {
+        "operationId": "acknowledge_directive",
         "summary": "签收 for the caller's unit (a recipient); a second 签收 changes nothing (200); 404 when the "
                    "caller's unit is not addressed", "security": _BEARER, "parameters": [DIRECTIVE_ID],
         "responses": {**_ONE, **errors(400, 401, 403, 404, 409, 422, 503)}}),
     Route("POST", "/api/v1/directives/{directive_id}/reply", reply, {
+        "operationId": "reply_to_directive",
         "summary": "the caller's unit's report (text and photos) where the directive asks for one; once per unit "
                    "(409 already_replied)", "security": _BEARER, "parameters": [DIRECTIVE_ID],
         "requestBody": json_body(ReplyBody), "responses": {**_ONE, **errors(400, 401, 403, 404, 409, 422, 503)}}),
     Route("POST", "/api/v1/directives/{directive_id}/remind", remind, {
+        "operationId": "remind_directive_recipients",
         "summary": "催办: remind the units still to answer (or the ones named): the issuer or the level above",
         "security": _BEARER, "parameters": [DIRECTIVE_ID], "requestBody": json_body(RemindBody),
         "responses": {**_ONE, **errors(400, 401, 403, 404, 409, 422, 503)}}),
     Route("GET", "/api/v1/directives/{directive_id}/photos/{photo_id}", get_photo, {
+        "operationId": "get_directive_photo",
         "summary": "a photo the directive names (attachment or reply); 404 unless the caller may see the directive",
         "security": _BEARER, "parameters": [DIRECTIVE_ID, {
             "name": "photo_id", "in": "path", "required": True, "schema": {"type": "string",

@@ -187,6 +187,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 ROUTES = [
     Route("GET", "/api/v1/duty", list_duty, {
+        "operationId": "list_duty",
         "summary": "who is on duty (值班) on a day in the caller's jurisdiction: each county's and township's "
                    "government (`officers` empty: 未排班) and every other unit with an officer that day; phones "
                    "masked except for the staff who must call them (unmasked reads are audited)",
@@ -201,6 +202,7 @@ ROUTES = [
             "required": ["date", "units"]})},
             **errors(401, 403, 422)}}),
     Route("PUT", "/api/v1/duty/{unit}", set_duty, {
+        "operationId": "set_duty",
         "summary": "put an officer on a unit's roster for a day (one per shift; the same shift is replaced); "
                    "admin and city operator, a county dispatcher within its county; logged with who and when",
         "security": [{"bearer": []}], "parameters": [_UNIT_PARAM], "requestBody": json_body(DutyAssignment),
@@ -209,6 +211,7 @@ ROUTES = [
             "required": ["unit", "officer"]})},
             **errors(400, 401, 403, 404, 422)}}),
     Route("GET", "/api/v1/duty/{unit}/changes", duty_changes, {
+        "operationId": "list_duty_changes",
         "summary": "the unit's roster changes, newest first: who set or cleared which day's shift when, the entry "
                    "before and after (admin, city operator, auditor; a county dispatcher within its county)",
         "security": [{"bearer": []}], "parameters": [_UNIT_PARAM],
@@ -223,6 +226,7 @@ ROUTES = [
             "required": ["unit", "changes"]})},
             **errors(401, 403, 404, 422)}}),
     Route("DELETE", "/api/v1/duty/{unit}", clear_duty, {
+        "operationId": "clear_duty",
         "summary": "take a unit's officers of a day (or one shift) off the roster; logged with who and when",
         "security": [{"bearer": []}], "parameters": [_UNIT_PARAM, *query(DutyClear)],
         "responses": {"200": {"description": "how many entries were cleared", **_json({

@@ -98,19 +98,24 @@ async def get_area(request: web.Request) -> web.Response:
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 ROUTES = [
     Route("GET", "/api/v1/route", route_point, {
+        "operationId": "route_point",
         "summary": "where a point routes", "security": _BEARER, "parameters": query(RouteQuery),
         "responses": {"200": {"description": "areas, flags, neighbours"}, **errors(401, 422)}}),
     Route("POST", "/api/v1/route", route_body, {
+        "operationId": "route_address",
         "summary": "where an address or a location routes", "security": _BEARER, "requestBody": json_body(RouteRequest),
         "responses": {"200": {"description": "areas and confidence"}, **errors(401, 422)}}),
     Route("GET", "/api/v1/areas", list_areas, {
+        "operationId": "list_areas",
         "summary": "the area tree", "security": _BEARER, "parameters": query(AreasQuery),
         "responses": {"200": {"description": "areas"}, **errors(401, 422)}}),
     Route("GET", "/api/v1/areas.geojson", area_shapes, {
+        "operationId": "get_area_shapes",
         "summary": "the children of `parent` (default: the counties) as a simplified GeoJSON FeatureCollection",
         "security": _BEARER, "parameters": query(AreaShapesQuery),
         "responses": {"200": {"description": "FeatureCollection"}, **errors(401, 422)}}),
     Route("GET", "/api/v1/areas/{code}", get_area, {
+        "operationId": "get_area",
         "summary": "one area as a GeoJSON Feature", "security": _BEARER,
         "parameters": [{"name": "code", "in": "path", "required": True, "schema": AREA_CODE.json_schema()}],
         "responses": {"200": {"description": "GeoJSON Feature"}, **errors(401, 404, 422)}}),

@@ -280,6 +280,7 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 OPENAPI_MODELS: list[type[BaseModel]] = [ReportAccepted, PhotoStored]
 ROUTES = [
     Route("POST", "/api/v1/grid/reports", submit_report, {
+        "operationId": "submit_grid_report",
         "summary": "a grid worker's patrol report with photos (idempotent by report_id per reporter); "
                    "the position comes from lng/lat, else the first photo's EXIF GPS, else the address",
         "security": _BEARER,
@@ -289,11 +290,13 @@ ROUTES = [
                       "200": {"description": "report_id seen before: the same case", **json_body(ReportAccepted)},
                       **errors(400, 401, 403, 413, 415, 422, 503)}}),
     Route("POST", "/api/v1/photos", upload_photo, {
+        "operationId": "upload_photo",
         "summary": "store one photo to name in a later `progress` action; served only once a case names it",
         "security": _BEARER, "requestBody": _multipart({PHOTO_FIELD: _BINARY}, [PHOTO_FIELD]),
         "responses": {"201": {"description": "stored", **json_body(PhotoStored)},
                       **errors(400, 401, 403, 413, 415, 422)}}),
     Route("GET", "/api/v1/cases/{case_id}/photos/{photo_id}", get_photo, {
+        "operationId": "get_case_photo",
         "summary": "a photo named by the case; 404 also when the case is outside the caller's jurisdiction",
         "security": _BEARER,
         "parameters": [

@@ -62,11 +62,14 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    Route("GET", "/healthz", healthz, {"summary": "process is up", "responses": {"200": {"description": "up"}}}),
+    Route("GET", "/healthz", healthz, {"operationId": "check_liveness", "summary": "process is up",
+                                       "responses": {"200": {"description": "up"}}}),
     Route("GET", "/readyz", readyz, {
+        "operationId": "check_readiness",
         "summary": "PostgreSQL and Redis answer",
         "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}),
-    Route("GET", "/metrics", metrics, {"summary": "Prometheus text format (loopback only)",
+    Route("GET", "/metrics", metrics, {"operationId": "get_metrics",
+                                       "summary": "Prometheus text format (loopback only)",
                                        "responses": {"200": {"description": "metrics"},
                                                      "403": {"description": "not from loopback"}}}),
 ]

@@ -160,12 +160,14 @@ async def _one(request: web.Request, principal: Principal, index: int, raw: Any)
 
 ROUTES = [
     Route("POST", "/api/v1/hotline/tickets", push_ticket, {
+        "operationId": "push_hotline_ticket",
         "summary": "push one 12345 ticket (idempotent by ticket_no)", "security": [{"apiKey": []}],
         "requestBody": json_body(HotlineTicket),
         "responses": {"202": {"description": "new case", **json_body(TicketAccepted)},
                       "200": {"description": "ticket seen before: the same answer", **json_body(TicketAccepted)},
                       **errors(401, 403, 422, 503)}}),
     Route("POST", "/api/v1/hotline/tickets:batch", push_batch, {
+        "operationId": "push_hotline_ticket_batch",
         "summary": "push up to 1,000 tickets; a result per ticket with its own status (202, 200, 422, 503)",
         "security": [{"apiKey": []}], "requestBody": json_body(TicketBatch),
         "responses": {"200": {"description": "results[] in order, and counts; a ticket answered 503 (`overloaded`: "

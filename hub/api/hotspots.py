@@ -40,6 +40,7 @@ async def hotspots(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/hotspots", hotspots, {
+        "operationId": "list_hotspots",
         "summary": "case counts by area and category over recent days (高频事项), clipped to the caller",
         "security": [{"bearer": []}], "parameters": query(HotspotQuery),
         "responses": {"200": {"description": "rows of {code, name, category, category_name, cases}"},

@@ -107,6 +107,7 @@ async def logout(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("POST", "/api/v1/auth/login", login, {
+        "operationId": "log_in",
         "summary": "sign in; after too many failures per account or per address in the window, 429 with "
                    "Retry-After (seconds) — also for a correct password — until the window lets it in",
         "requestBody": json_body(LoginRequest),
@@ -115,6 +116,7 @@ ROUTES = [
                               "headers": {"Retry-After": {"schema": {"type": "integer"}}}, **json_body(Error)},
                       **errors(401, 403, 422)}}),
     Route("POST", "/api/v1/auth/logout", logout, {
+        "operationId": "log_out",
         "summary": "sign out: the caller's session ends at once on REST in every hub, and its console "
                    "websockets are closed with 4001 (403 for an API key: keys are not sessions)",
         "security": [{"bearer": []}],

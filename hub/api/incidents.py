@@ -246,6 +246,7 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 ROUTES = [
     Route("POST", "/api/v1/incidents", declare, {
+        "operationId": "declare_incident",
         "summary": "declare an emergency incident (平急转换): new cases in its areas and categories link to it and "
                    "run on its level's emergency limits; city operators anywhere, county dispatchers in their county",
         "security": _BEARER, "requestBody": json_body(IncidentDeclaration),
@@ -253,21 +254,25 @@ ROUTES = [
             "type": "object", "properties": {"incident_id": {"type": "string", "format": "uuid"},
                                              "incident": INCIDENT_SCHEMA}}}}}, **_CHANGE}}),
     Route("GET", "/api/v1/incidents", list_incidents, {
+        "operationId": "list_incidents",
         "summary": "incidents over the caller's jurisdiction, newest first", "security": _BEARER,
         "parameters": query(IncidentQuery),
         "responses": {"200": {"description": "the incidents", "content": {"application/json": {"schema": {
             "type": "object", "properties": {"incidents": {"type": "array", "items": INCIDENT_SCHEMA}}}}}},
             **errors(401, 403, 422)}}),
     Route("GET", "/api/v1/incidents/{incident_id}", get_incident, {
+        "operationId": "get_incident",
         "summary": "one incident; 404 also outside the caller's jurisdiction", "security": _BEARER,
         "parameters": [INCIDENT_ID], "responses": {**_ONE, **errors(401, 403, 404)}}),
     Route("GET", "/api/v1/incidents/{incident_id}/cases", incident_cases, {
+        "operationId": "list_incident_cases",
         "summary": "the incident's linked cases the caller may see (list view), with how and when each was linked",
         "security": _BEARER, "parameters": [INCIDENT_ID],
         "responses": {"200": {"description": "the cases", "content": {"application/json": {"schema": {
             "type": "object", "properties": {"cases": {"type": "array", "items": {"type": "object"}}}}}}},
             **errors(401, 403, 404)}}),
     Route("POST", "/api/v1/incidents/{incident_id}/link", link, {
+        "operationId": "link_incident_cases",
         "summary": "link open cases by hand: the ones named, or (open: true) every open case in its areas and "
                    "categories; their limits stay as they were", "security": _BEARER, "parameters": [INCIDENT_ID],
         "requestBody": json_body(IncidentLinking),
@@ -275,14 +280,17 @@ ROUTES = [
             "type": "object", "properties": {"linked": {"type": "array", "items": {"type": "string"}}}}}}},
             **_CHANGE}}),
     Route("POST", "/api/v1/incidents/{incident_id}/level", change_level, {
+        "operationId": "change_incident_level",
         "summary": "change the level (new cases take the new level's limits)", "security": _BEARER,
         "parameters": [INCIDENT_ID], "requestBody": json_body(IncidentLevelChange),
         "responses": {**_ONE, **_CHANGE}}),
     Route("POST", "/api/v1/incidents/{incident_id}/close", close, {
+        "operationId": "close_incident",
         "summary": "close the incident with a summary: new cases run on ordinary footing again, and the review "
                    "report (复盘) is produced and kept with it", "security": _BEARER, "parameters": [INCIDENT_ID],
         "requestBody": json_body(IncidentClosing), "responses": {**_ONE, **_CHANGE}}),
     Route("GET", "/api/v1/incidents/{incident_id}/review.xlsx", review_xlsx, {
+        "operationId": "get_incident_review_xlsx",
         "summary": "the review report (复盘) of a closed incident as an XLSX workbook: timeline, volumes, response "
                    "and resolution times per unit", "security": _BEARER, "parameters": [INCIDENT_ID],
         "responses": {"200": {"description": "the workbook", "content": {XLSX_TYPE: {"schema": {

@@ -122,22 +122,27 @@ _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _ITEM_ID = [{"name": "item_id", "in": "path", "required": True, "schema": ITEM_ID.json_schema()}]
 ROUTES = [
     Route("POST", "/api/v1/iot/alarms", post_alarm, {
+        "operationId": "post_iot_alarm",
         "summary": "one IoT reading (the HTTP twin of MQTT cityloop/iot/{device_id}/alarm)",
         "security": [{"apiKey": []}], "requestBody": json_body(AlarmMessage),
         "responses": {"202": {"description": "recorded: opened/attached/recovered"},
                       "200": {"description": "a repeat (same device_id + seq) or nothing to record"},
                       **errors(401, 403, 422, 503)}}),
     Route("GET", "/api/v1/devices", list_devices, {
+        "operationId": "list_devices",
         "summary": "the device registry", "security": _BEARER, "parameters": query(DeviceQuery),
         "responses": {"200": {"description": "devices and next_after"}, **errors(401, 403, 422)}}),
     Route("POST", "/api/v1/devices", add_device, {
+        "operationId": "register_device",
         "summary": "register (or move) a device", "security": _BEARER, "requestBody": json_body(DeviceRegistration),
         "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}),
     Route("GET", "/api/v1/devices/{device_id}", get_device, {
+        "operationId": "get_device",
         "summary": "one device", "security": _BEARER,
         "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": DEVICE_ID.json_schema()}],
         "responses": {"200": {"description": "the device"}, **errors(401, 403, 404, 422)}}),
     Route("GET", "/api/v1/quarantine", list_quarantine, {
+        "operationId": "list_quarantine",
         "summary": "input that could not be processed, with the reason", "security": _BEARER,
         "parameters": query(QuarantineQuery),
         "responses": {"200": {"description": "items and next_after; an item's payload is the first 64 KB of "
@@ -145,9 +150,11 @@ ROUTES = [
                                              "and payload_truncated (a truncated item cannot be replayed)"},
                       **errors(401, 403, 422)}}),
     Route("POST", "/api/v1/quarantine/{item_id}/replay", replay_item, {
+        "operationId": "replay_quarantine_item",
         "summary": "process a held item again", "security": _BEARER, "parameters": _ITEM_ID,
         "responses": {"200": {"description": "replayed"}, **errors(401, 403, 404, 422)}}),
     Route("POST", "/api/v1/quarantine/{item_id}/discard", discard_item, {
+        "operationId": "discard_quarantine_item",
         "summary": "drop a held item (kept, marked discarded)", "security": _BEARER, "parameters": _ITEM_ID,
         "responses": {"200": {"description": "discarded"}, **errors(401, 403, 404, 409, 422)}}),
 ]

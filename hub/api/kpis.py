@@ -85,10 +85,12 @@ async def kpis_csv(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route("GET", "/api/v1/kpis", kpis, {
+        "operationId": "get_kpis",
         "summary": ("KPIs per unit, township, county, city and period; each row's `samples` (n behind each rate)"
                     " and `rank` (null below `min_samples` valid callbacks)"), "security": [{"bearer": []}],
         "parameters": query(KpiQuery), "responses": {"200": {"description": "rows"}, **errors(401, 422)}}),
     Route("GET", "/api/v1/kpis.csv", kpis_csv, {
+        "operationId": "get_kpis_csv",
         "summary": "the same as CSV", "security": [{"bearer": []}], "parameters": query(KpiQuery),
         "responses": {"200": {"description": "text/csv"}, **errors(401, 422)}}),
 ]

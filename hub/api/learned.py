@@ -37,6 +37,7 @@ _ENTRY = {"type": "object", "properties": {
 
 ROUTES = [
     Route("GET", "/api/v1/admin/learned-categories", list_learned, {
+        "operationId": "list_learned_categories",
         "summary": "what the hub learned from dispatchers' category choices: the hotline's wording (normalised "
                    "key and original), the leaf chosen, the case it was learned from, by whom, when; revoked "
                    "entries too (admin)",
@@ -46,6 +47,7 @@ ROUTES = [
                        "required": ["learned"]}}}},
             **errors(401, 403)}}),
     Route("DELETE", "/api/v1/admin/learned-categories/{key}", revoke_learned, {
+        "operationId": "revoke_learned_category",
         "summary": "revoke a learned entry: tickets with this wording are understood as before; who revoked it and "
                    "when are kept (admin)",
         "security": [{"bearer": []}],

@@ -98,9 +98,10 @@ async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
     except MALFORMED_BODY as exc:
         raise o.Open311Error(400, f"the form body cannot be read: {exc}") from None
     fields = [(name, value) for name, value in form.items() if isinstance(value, str)]
+    api_key = _api_key(request.query.get("api_key"), next((v for k, v in fields if k == "api_key"), None))
     admission = request.app[ADMISSION]
     async with admission.deadline():
-        client = await _open311_client(request, next((v for k, v in fields if k == "api_key"), None))
+        client = await _open311_client(request, api_key)
     with admission.slots(1):  # before any work: 503 at once when the hub is full
         new = o.parse_new_request(fields, request.app[POLICY].matrix, _jurisdiction(request))
         token = o.request_token(client, _retry_key(request))
@@ -119,11 +120,22 @@ async def _record(request: web.Request, new: o.NewRequest, token: str, client: s
     return outcome, await request.app[READS].get(outcome.case_id)
 
 
+def _api_key(in_query: str | None, in_form: str | None) -> str | None:
+    """The client's key, from the form body or the query string: GeoReport v2 servers commonly take either,
+    and some clients send it only in the query string. An empty value counts as none (clients send empty
+    fields for what they do not have). Two different keys are a 400 naming api_key, answered before either
+    is looked up, so that a request cannot ask which of two keys is valid."""
+    keys = {key.strip() for key in (in_query, in_form) if key is not None and key.strip()}
+    if len(keys) > 1:
+        raise o.Open311Error(400, "api_key: the query string and the form body give different keys; give one")
+    return keys.pop() if keys else None
+
+
 async def _open311_client(request: web.Request, api_key: str | None) -> str:
-    """The name of the Open311 client the `api_key` field belongs to."""
+    """The name of the Open311 client `api_key` (form body or query string) belongs to."""
     if not api_key:
         raise o.Open311Error(403, "api_key: required to create a request")
-    principal = await request.app[AUTH].from_token(api_key.strip())
+    principal = await request.app[AUTH].from_token(api_key)
     if principal is None:
         raise o.Open311Error(403, "api_key: unknown or revoked")
     if principal.role != "open311":
@@ -209,12 +221,15 @@ def _param(name: str, where: str = "query", description: str = "", required: boo
 
 _JURISDICTION = _param("jurisdiction_id", description="optional; when given it must be this endpoint's")
 _POST_FORM = {"content": {"application/x-www-form-urlencoded": {"schema": {
-    "type": "object", "required": ["api_key", "service_code"],
+    "type": "object", "required": ["service_code"],
     "properties": {name: {"type": "string"} for name in (
         "api_key", "jurisdiction_id", "service_code", "lat", "long", "address_string", "address_id", "email",
         "device_id", "account_id", "first_name", "last_name", "phone", "description", "media_url")},
-    "description": "lat+long (WGS84) or address_string is required; attribute[CODE]=VALUE per the service "
-                   "definition. Header Idempotency-Key makes a retry return the first answer."}}}}
+    "description": "api_key here or in the query string (not two different ones: 400); lat+long (WGS84) or "
+                   "address_string is required; attribute[CODE]=VALUE per the service definition. Header "
+                   "Idempotency-Key makes a retry return the first answer."}}}}
+_API_KEY = _param("api_key", description="the client's key, here or in the form body (not two different ones: 400); "
+                                         "403 when missing, unknown, revoked or not an Open311 client's")
 
 _REQUEST_FILTERS = [_param("service_request_id", description="comma-separated; overrides the rest"),
                     _param("service_code", description="comma-separated"),
@@ -236,7 +251,8 @@ ROUTES = [
     Route("POST", f"{ROOT}/requests.{{fmt}}", endpoint(create_request),
           _operation("Open311: submit a request (creates a case); 503 when the hub is full or the store does "
                      "not answer (the description starts with `overloaded` or `store_unavailable`; Retry-After)",
-                     "create_request", body=_POST_FORM, ok="201", errors=(400, 403, 404, 503))),
+                     "create_request", params=[_API_KEY], body=_POST_FORM, ok="201",
+                     errors=(400, 403, 404, 503))),
     Route("GET", f"{ROOT}/requests/{{service_request_id}}.{{fmt}}", endpoint(get_request),
           _operation("Open311: one request submitted through Open311", "request",
                      params=[_param("service_request_id", "path"), _JURISDICTION])),

@@ -44,18 +44,47 @@ def action_request_schema() -> dict[str, Any]:
     return {"title": "ActionRequest", "oneOf": variants}
 
 
+_LOCAL_DEFS = "#/$defs/"
+_COMPONENTS = "#/components/schemas/"
+
+
+def hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:
+    """`node` with every `$defs` in it moved into `schemas` (components.schemas) and every `#/$defs/X` made
+    `#/components/schemas/X`. A pydantic model's schema keeps its nested models in its own `$defs` and refers
+    to them from its root; embedded anywhere in the document, `#/$defs/X` would resolve against the
+    document's root, where there is none. Two different schemas under one name are refused, naming it."""
+    if isinstance(node, list):
+        return [hoist_defs(item, schemas) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$defs" and isinstance(value, dict):
+            for name, schema in value.items():
+                hoisted = hoist_defs(schema, schemas)
+                if schemas.setdefault(name, hoisted) != hoisted:
+                    raise ValueError(f"two different schemas are named {name!r} in /openapi.json")
+        elif key == "$ref" and isinstance(value, str) and value.startswith(_LOCAL_DEFS):
+            out[key] = _COMPONENTS + value.removeprefix(_LOCAL_DEFS)
+        else:
+            out[key] = hoist_defs(value, schemas)
+    return out
+
+
 def build_spec(paths: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The OpenAPI document of `paths` (hub.api.routes derives them from the route table) with the
     components their operations refer to."""
-    _, schemas = models_json_schema([(m, "validation") for m in _MODELS],
-                                    ref_template="#/components/schemas/{model}")
+    _, generated = models_json_schema([(m, "validation") for m in _MODELS], ref_template=_COMPONENTS + "{model}")
+    schemas: dict[str, Any] = {}
+    hoist_defs({"$defs": {**generated.get("$defs", {}), "ActionRequest": action_request_schema()}}, schemas)
+    paths = hoist_defs(paths, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "CityLoop hub", "version": "0.1.0",
                  "description": "City operations hub. Websocket protocol: see README (GET /ws/console)."},
         "paths": paths,
         "components": {
-            "schemas": {**schemas.get("$defs", {}), "ActionRequest": action_request_schema()},
+            "schemas": dict(sorted(schemas.items())),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -4,6 +4,7 @@ and derives /openapi.json's paths from the same list, so a route cannot exist wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,26 @@ ROUTES: list[Route] = [
 
 
 def add_routes(app: web.Application) -> None:
+    openapi_paths()  # a hub whose description is ambiguous does not start
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
 
 
-def openapi_paths() -> dict[str, dict[str, Any]]:
+def openapi_paths(routes: Sequence[Route] = ROUTES) -> dict[str, dict[str, Any]]:
+    """The paths of /openapi.json; two operations with one operationId (or one method and path) are refused,
+    naming both."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
-        if route.operation is not None:
-            paths.setdefault(route.path, {})[route.method.lower()] = route.operation
+    owners: dict[str, str] = {}
+    for route in routes:
+        if route.operation is None:
+            continue
+        where = f"{route.method} {route.path}"
+        operation_id = route.operation["operationId"]
+        if operation_id in owners:
+            raise ValueError(f"operationId {operation_id!r} of {where} is already that of {owners[operation_id]}")
+        owners[operation_id] = where
+        item = paths.setdefault(route.path, {})
+        if route.method.lower() in item:
+            raise ValueError(f"{where} is described twice")
+        item[route.method.lower()] = route.operation
     return paths

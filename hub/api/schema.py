@@ -4,6 +4,7 @@ channel modules can describe their paths without importing hub.api.openapi."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# An operation's stable, readable name: snake_case, verb first (list_alerts, get_case, act_on_case).
+OPERATION_ID = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,17 @@ class Route:
     handler: Handler
     # None: not part of the REST description (the websocket, console pages, the Open311 catch-all).
     operation: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # Client generators name their methods after operationId, so it is declared by hand beside the route
+        # (not derived from the handler, whose name is an implementation detail: closures, wrappers) and
+        # refused at import when missing; hub.api.routes refuses two alike.
+        if self.operation is None:
+            return
+        operation_id = self.operation.get("operationId")
+        if not isinstance(operation_id, str) or not OPERATION_ID.fullmatch(operation_id):
+            raise ValueError(f"{self.method} {self.path}: its operation needs an operationId in snake_case "
+                             f"(verb_noun, e.g. list_alerts), not {operation_id!r}")
 
 
 class ErrorField(BaseModel):

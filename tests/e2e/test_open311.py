@@ -41,8 +41,10 @@ class Client:
         async with self.hub.http.get(self.url(path), params=params) as resp:
             return resp.status, self.parse(resp.headers["Content-Type"], await resp.read())
 
-    async def post(self, fields: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.hub.http.post(self.url("requests"), data=fields, headers=headers or {}) as resp:
+    async def post(self, fields: dict[str, str], headers: dict[str, str] | None = None,
+                   params: dict[str, str] | None = None) -> tuple[int, Any]:
+        async with self.hub.http.post(self.url("requests"), data=fields, headers=headers or {},
+                                      params=params or {}) as resp:
             return resp.status, self.parse(resp.headers["Content-Type"], await resp.read())
 
     def parse(self, content_type: str, body: bytes) -> Any:
@@ -235,6 +237,40 @@ async def test_malformed_requests_get_open311_errors(hub: Hub, fmt: str) -> None
     # Nothing was created by any of the refused POSTs.
     _, body = await client.get("requests")
     assert client.records(body) == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_the_api_key_may_come_in_the_query_string(hub: Hub, fmt: str) -> None:
+    """As many GeoReport v2 servers do (and clients that send it only there expect): a key in the query string
+    creates a request like one in the form body, a bad one there is refused exactly alike, and two different
+    keys are a 400 naming api_key, whichever of them is valid."""
+    client = Client(hub, fmt)
+    key = await hub.api_key("open311")
+
+    def keyless(point: tuple[float, float]) -> dict[str, str]:
+        return {k: v for k, v in form(key, point).items() if k != "api_key"}
+
+    status, body = await client.post(keyless(P1), params={"api_key": key})
+    assert status == 201, body
+    in_query = client.records(body)[0]["service_request_id"]
+    status, body = await client.post(form(key, P2), params={"api_key": f" {key} "})
+    assert status == 201, body
+
+    for bad in ("clk_not-a-key", await hub.api_key("hotline"), ""):
+        refused_in_form = await client.post(form(bad, P3))
+        refused_in_query = await client.post(keyless(P3), params={"api_key": bad})
+        assert refused_in_form[0] == refused_in_query[0] == 403
+        errors = client.errors(refused_in_query[1])
+        assert errors == client.errors(refused_in_form[1]) and "api_key" in errors[0][1], errors
+
+    for in_the_query, in_the_form in ((key, "clk_not-a-key"), ("clk_not-a-key", key)):
+        status, body = await client.post(form(in_the_form, P4), params={"api_key": in_the_query})
+        assert status == 400 and [code for code, _ in client.errors(body)] == [400]
+        assert client.errors(body)[0][1].startswith("api_key: "), client.errors(body)
+
+    _, body = await client.get("requests")
+    records = client.records(body)
+    assert len(records) == 2 and in_query in {r["service_request_id"] for r in records}
 
 
 async def test_unknown_formats_and_paths_answer_open311_not_found(hub: Hub) -> None:
