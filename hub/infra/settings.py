@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from connectors.callback_origins import allowed, parse_origins
 from hub.infra.running import default_run_dir
 
-
 # The callback HMAC key the demo signs with: published in this repository, so anyone could forge a hub's
 # callbacks with it. `cityloop demo` uses it; `cityloop serve` refuses to start with it (demo_secret_refusal).
 DEMO_CALLBACK_SECRET = "cityloop-demo-callback-secret"

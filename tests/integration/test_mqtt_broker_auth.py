@@ -34,7 +34,8 @@ def broker() -> Iterator[int]:
     folder = Path(tempfile.mkdtemp(prefix="cityloop-broker-", dir="/var/tmp"))
     port = free_port()
     text = CONF.read_text(encoding="utf-8")
-    for container_path, here in (("/mosquitto/data/", f"{folder}/data/"), ("/mosquitto/auth/passwd", f"{folder}/passwd"),
+    for container_path, here in (("/mosquitto/data/", f"{folder}/data/"),
+                                 ("/mosquitto/auth/passwd", f"{folder}/passwd"),
                                  ("listener 1883", f"listener {port} 127.0.0.1"),
                                  ("log_dest stdout", f"log_dest file {folder}/mosquitto.log")):
         assert container_path in text
