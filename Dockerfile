@@ -1,12 +1,13 @@
 # The hub image. PostgreSQL, Redis and Mosquitto run as their own services (docker-compose.yml).
+# Base images are pinned to exact versions (tests/unit/test_compose_file.py checks it); bump them deliberately.
 
 # The consoles' libraries, exactly as frontend/package-lock.json pins them.
-FROM node:20-bookworm-slim AS consoles
+FROM node:20.18.1-bookworm-slim AS consoles
 WORKDIR /frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11.11-slim-bookworm
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 CITYLOOP_HOST=0.0.0.0 CITYLOOP_PORT=8080
 COPY pyproject.toml README.md ./

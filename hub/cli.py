@@ -26,7 +26,7 @@ from hub.infra import heap
 from hub.infra.embedded import ServiceUrls, embedded_postgres, provide
 from hub.infra.logs import setup_logging
 from hub.infra.running import check_same_database, recorded
-from hub.infra.settings import Settings
+from hub.infra.settings import Settings, demo_secret_refusal
 
 log = logging.getLogger(__name__)
 
@@ -501,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_json)
     try:
         if args.command == "serve":
+            refusal = demo_secret_refusal(settings)
+            if refusal is not None:
+                print(f"cityloop serve: {refusal}", file=sys.stderr)
+                return 2
             return cmd_serve(settings, workers=args.workers, worker_of=args.worker_of)
         if args.command == "migrate":
             return cmd_migrate(settings)

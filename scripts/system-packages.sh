@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the hub and its tests run, when they are missing (Debian/Ubuntu):
 #   mosquitto — the MQTT broker the demo and the IoT tests start on a free port;
+#   mosquitto-clients — mosquitto_pub, with which the tests check that the broker refuses anonymous clients;
 #   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
 #   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
 #   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes;
@@ -11,6 +12,7 @@ set -euo pipefail
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have mosquitto || missing+=(mosquitto)
+have mosquitto_pub || missing+=(mosquitto-clients)
 have npm || missing+=(nodejs npm)
 have chromium || missing+=(chromium)
 have wrk || missing+=(wrk)

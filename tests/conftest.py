@@ -32,6 +32,10 @@ from hub.infra.settings import Settings
 from hub.keys import POOL
 from tools.demo import seed_demo_boundaries
 
+# `cityloop serve` refuses the public demo callback secret; the hubs the tests start as processes inherit this
+# one (tests/e2e/test_start_up.py checks the refusal with it removed).
+os.environ.setdefault("CITYLOOP_CALLBACK_SECRET", f"test-callback-secret-{uuid.uuid4().hex}")
+
 
 def database_url_for(url: str, name: str) -> str:
     parts = urlsplit(url)

@@ -151,13 +151,35 @@ def mqtt_answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def mqtt_address(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
+@dataclass(frozen=True)
+class MqttTarget:
+    """Where MQTT_URL points and how to log in: `mqtt://[user:password@]host[:1883]` or, with TLS (the server's
+    certificate checked against the system's CAs, or SSL_CERT_FILE's), `mqtts://[user:password@]host[:8883]`."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+def mqtt_target(url: str) -> MqttTarget:
+    from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-        raise ValueError(f"MQTT_URL must look like mqtt://host:port, not {url!r}")
-    return parts.hostname, parts.port or 1883
+    if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+        # The URL itself is not repeated: it may hold the broker password.
+        raise ValueError(f"MQTT_URL must look like mqtt://[user:password@]host:port or mqtts://…, "
+                         f"not a {parts.scheme or 'scheme-less'} URL")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return MqttTarget(parts.hostname, parts.port or (8883 if tls else 1883),
+                      unquote(parts.username) if parts.username is not None else None,
+                      unquote(parts.password) if parts.password is not None else None, tls)
+
+
+def mqtt_address(url: str) -> tuple[str, int]:
+    target = mqtt_target(url)
+    return target.host, target.port
 
 
 def mosquitto_binary() -> str | None:

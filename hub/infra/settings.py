@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from connectors.callback_origins import allowed, parse_origins
 from hub.infra.running import default_run_dir
 
+# The callback HMAC key the demo signs with: published in this repository, so anyone could forge a hub's
+# callbacks with it. `cityloop demo` uses it; `cityloop serve` refuses to start with it (demo_secret_refusal).
+DEMO_CALLBACK_SECRET = "cityloop-demo-callback-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYLOOP_", extra="ignore", frozen=True, populate_by_name=True)
@@ -113,7 +117,7 @@ class Settings(BaseSettings):
     # under one of them: the hub refuses to start otherwise (connectors.callback_origins says why).
     callback_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     hotline_callback_url: str | None = None
-    callback_secret: str = "cityloop-demo-callback-secret"
+    callback_secret: str = DEMO_CALLBACK_SECRET
     callback_timeout_s: float = Field(default=10.0, gt=0)
     callback_backoff_base_s: float = Field(default=2.0, gt=0)
     callback_backoff_max_s: float = Field(default=600.0, gt=0)
@@ -169,3 +173,15 @@ class Settings(BaseSettings):
             raise ValueError("CITYLOOP_HOTLINE_CALLBACK_URL must be under one of CITYLOOP_CALLBACK_ALLOWED_ORIGINS "
                              "(add its scheme://host[:port] there)")
         return url
+
+
+def demo_secret_refusal(settings: Settings) -> str | None:
+    """Why a real deployment (`cityloop serve`) must not start with these settings, or None: receivers verify
+    our callbacks with CITYLOOP_CALLBACK_SECRET, and the demo's is public."""
+    if settings.callback_secret == DEMO_CALLBACK_SECRET:
+        return ("CITYLOOP_CALLBACK_SECRET is the public demo secret: anyone could sign callbacks as this hub. "
+                "Set CITYLOOP_CALLBACK_SECRET to a secret of your own (e.g. `openssl rand -hex 32`); "
+                "`cityloop demo` runs with the demo secret")
+    if len(settings.callback_secret) < 16:
+        return "CITYLOOP_CALLBACK_SECRET is shorter than 16 characters: use e.g. `openssl rand -hex 32`"
+    return None

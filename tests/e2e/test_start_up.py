@@ -23,6 +23,7 @@ import geo
 from hub.cli import PLUGIN_COMMANDS
 from hub.identity.auth import add_api_key, add_user
 from hub.infra.embedded import ServiceUrls
+from hub.infra.settings import DEMO_CALLBACK_SECRET
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
 from tests.processes import free_port, wait_ready
 
@@ -35,11 +36,12 @@ NO_BOUNDARIES = "no boundary layers are loaded"
 class Process:
     """A `cityloop` child with its output in files (a pipe nobody reads could fill up and stall it)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], logs: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], logs: Path,
+                 unset: tuple[str, ...] = ("CITYLOOP_POLICY_FILE",)) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.out, self.err = logs / f"{args[0]}.out", logs / f"{args[0]}.err"
-        environ = {k: v for k, v in os.environ.items() if k != "CITYLOOP_POLICY_FILE"}
+        environ = {k: v for k, v in os.environ.items() if k not in unset}
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "hub.cli", *args], stdout=out, stderr=err,
                                          env={**environ, **env, "CITYLOOP_PORT": str(self.port),
@@ -138,7 +140,9 @@ async def test_demo_is_a_plugin_command_that_seeds_its_layers_and_users_and_uses
         "DATABASE_URL": empty_database, "REDIS_URL": service_urls.redis_url, "MQTT_URL": service_urls.mqtt_url or "",
         "CITYLOOP_MQTT_CLIENT_ID": f"cityloop-test-{uuid.uuid4().hex[:10]}", "CITYLOOP_MQTT_SESSION_EXPIRY_S": "0",
         # The session's data directory: the synthetic layers are already cached there (the template database).
-        "CITYLOOP_DATA_DIR": str(work_dir)}, tmp_path)
+        "CITYLOOP_DATA_DIR": str(work_dir)}, tmp_path,
+        # The demo signs callbacks with the public demo secret (the default), which `serve` refuses.
+        unset=("CITYLOOP_POLICY_FILE", "CITYLOOP_CALLBACK_SECRET"))
     processes.append(demo)
     await wait_ready(demo.base, demo.proc)
     async with asyncio.timeout(60):  # the demo users exist once the banner is out
@@ -162,3 +166,20 @@ async def test_demo_is_a_plugin_command_that_seeds_its_layers_and_users_and_uses
         assert case["state"] == "dispatched" and case["areas"]["grid"]["code"].startswith("450103")
         assert case["units"]["lead"]["code"] == "450103-cgj"
     assert demo.stop() == 0
+
+
+@pytest.mark.parametrize(("secret", "why"), [(None, "public demo secret"), (DEMO_CALLBACK_SECRET, "public demo secret"),
+                                             ("short", "shorter than 16")])
+def test_serve_refuses_to_start_with_the_demo_callback_secret_and_names_the_setting(
+        secret: str | None, why: str, tmp_path: Path) -> None:
+    # Refused before anything is started or connected to: no database is needed to see it.
+    env = {k: v for k, v in os.environ.items() if k != "CITYLOOP_CALLBACK_SECRET"}
+    if secret is not None:
+        env["CITYLOOP_CALLBACK_SECRET"] = secret
+    env |= {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0",
+            "CITYLOOP_DATA_DIR": str(tmp_path), "CITYLOOP_PORT": str(free_port())}
+    refused = subprocess.run([sys.executable, "-m", "hub.cli", "serve"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "CITYLOOP_CALLBACK_SECRET" in refused.stderr and why in refused.stderr
+    assert "listening" not in refused.stdout

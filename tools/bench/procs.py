@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -111,7 +112,9 @@ def cpu_seconds(pid: int) -> float:
 def bench_env(database_url: str, redis_url: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A hub's environment: this run's database and Redis, a port of its own, the demo policy unless one is
     configured, quiet logs and no MQTT (the bench drives HTTP and websockets only)."""
-    env = {"CITYLOOP_POLICY_FILE": str(DEMO_POLICY_FILE), **os.environ, "DATABASE_URL": database_url,
+    # A throwaway callback secret unless one is configured: `cityloop serve` refuses the public demo one.
+    env = {"CITYLOOP_POLICY_FILE": str(DEMO_POLICY_FILE), "CITYLOOP_CALLBACK_SECRET": secrets.token_hex(32),
+           **os.environ, "DATABASE_URL": database_url,
            "REDIS_URL": redis_url, "CITYLOOP_PORT": str(port), "CITYLOOP_HOST": "127.0.0.1",
            "CITYLOOP_LOG_LEVEL": "WARNING", **(extra or {})}
     env.pop("MQTT_URL", None)

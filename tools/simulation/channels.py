@@ -22,7 +22,7 @@ from gmqtt.mqtt.handler import MQTTConnectError
 
 from connectors.iot import alarm_payload
 from geo.crs import Crs, from_wgs84
-from hub.infra.embedded import mqtt_address
+from hub.infra.embedded import mqtt_target
 from tools.router import CountyRouter
 from tools.simulation import content
 from tools.simulation.accounts import StaffRoom
@@ -225,12 +225,16 @@ class DeviceFleet:
     async def _connect(self) -> None:
         assert self._mqtt_url is not None
         client = gmqtt.Client(f"cityloop-sim-{secrets.token_hex(4)}")
+        where = "MQTT_URL"  # not the URL itself in the log: it may hold a password
         try:
-            host, port = mqtt_address(self._mqtt_url)
+            target = mqtt_target(self._mqtt_url)
+            where = f"{target.host}:{target.port}"
+            if target.username is not None:
+                client.set_auth_credentials(target.username, target.password)
             async with asyncio.timeout(5):
-                await client.connect(host, port, version=MQTTv50, keepalive=30)
+                await client.connect(target.host, target.port, ssl=target.tls, version=MQTTv50, keepalive=30)
         except (OSError, TimeoutError, ValueError, MQTTConnectError) as exc:
-            log.warning("simulator: MQTT broker %s not reachable (%s): readings go over HTTP", self._mqtt_url, exc)
+            log.warning("simulator: MQTT broker %s not reachable (%s): readings go over HTTP", where, exc)
             with contextlib.suppress(Exception):
                 await client.disconnect()
             return

@@ -24,7 +24,7 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50
 
-from hub.infra.embedded import mqtt_address
+from hub.infra.embedded import mqtt_target
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ Process = Callable[[str, bytes], Awaitable[None]]
 
 class MqttSubscriber:
     def __init__(self, url: str, client_id: str, topic: str, process: Process, session_expiry_s: int) -> None:
-        self._host, self._port = mqtt_address(url)
+        self._target = mqtt_target(url)
         self._client_id = client_id
         self._topic = topic
         self._process = process
@@ -48,9 +48,14 @@ class MqttSubscriber:
         client.on_message = self._on_message
         client.on_connect = lambda *_args: self.connected.set()
         client.on_disconnect = lambda *_args: self.connected.clear()
-        await client.connect(self._host, self._port, version=MQTTv50, keepalive=30)
-        log.info("MQTT subscriber connected", extra={"client_id": self._client_id})
+        target = self._target
+        if target.username is not None:  # the hub's own broker account (the broker refuses anonymous clients)
+            client.set_auth_credentials(target.username, target.password)
         try:
+            # Inside the try: `connected` is set on the CONNACK, before connect() returns, and a cancellation
+            # then (this process stops leading) must still close the connection.
+            await client.connect(target.host, target.port, ssl=target.tls, version=MQTTv50, keepalive=30)
+            log.info("MQTT subscriber connected", extra={"client_id": self._client_id})
             client.subscribe(self._topic, qos=1)
             await asyncio.Event().wait()  # gmqtt delivers on its own; this only waits to be cancelled
         finally:
