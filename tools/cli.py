@@ -40,6 +40,9 @@ def simulate(sub: Subparsers) -> None:
     sim.add_argument("--callback-url", default=None, help="put this status-callback URL on ~30%% of tickets (its "
                                                           "origin is registered on the simulator's hotline key)")
     sim.add_argument("--seed", type=int, default=None, help="random seed, for a repeatable mix")
+    sim.add_argument("--surge-every", type=float, default=None, metavar="S",
+                     help="a scripted surge every S seconds (the first after min(90, S)): 15 hotline tickets of one "
+                          "topic in one township within 2 minutes, which early warning should alert on")
     sim.add_argument("--key", default=None, help="hotline-only mode without database access: a hotline API key "
                                                  "(or CITYLOOP_SIMULATOR_KEY)")
     sim.set_defaults(run=run_simulate)
@@ -136,7 +139,8 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from tools.simulation import Accounts, KeyOnly, SimConfig, Simulator, Summary
 
     config = SimConfig(rate=args.rate, duration=args.duration, mqtt_url=args.mqtt_url or settings.mqtt_url,
-                       speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed)
+                       speed=args.speed, crew=not args.no_crew, callback_url=args.callback_url, seed=args.seed,
+                       surge_every_s=args.surge_every)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     base = args.url or f"http://{host}:{settings.port}"
 

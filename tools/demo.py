@@ -178,7 +178,10 @@ def print_banner(base_url: str, *, simulating: bool = False, sla_speed: float | 
     if simulating:
         lines += ["", "Live simulator: hotline, Open311, IoT and grid traffic at ~2 events/s; its staff sign in with",
                   "  the same password: sim-operator, sim-county-<county code>, sim-township-<township code>,",
-                  "  sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001)."]
+                  "  sim-grid-<township code> (e.g. sim-county-450103, sim-township-450103001).",
+                  f"Scripted surges every {DEMO_SURGE_EVERY_S / 60:g} min (the first {DEMO_SURGE_FIRST_S:g} s after "
+                  "start): ~15 calls about one",
+                  "  thing in one township, for early warning to alert on; a flood trips water sensors too."]
     if sla_speed:
         lines += ["", f"Time limits run {sla_speed:g}x faster than real ones: a 1 h limit lasts "
                       f"{60 / sla_speed:g} min; working-time",
@@ -238,6 +241,10 @@ async def seed_demo_boundaries(pool: asyncpg.Pool, cache_dir: Path) -> bool:
         return True
 
 
+# The simulator's scripted surges (tools.simulation.surge): the first soon after start, then every 6 minutes.
+DEMO_SURGE_FIRST_S: Final = 90.0
+DEMO_SURGE_EVERY_S: Final = 360.0
+
 HISTORY_DAYS: Final = 28
 HISTORY_PER_DAY: Final = 150.0  # tickets on an ordinary weekday (tools.simulation.history)
 HISTORY_SEED: Final = 17
@@ -249,7 +256,7 @@ async def seed_demo_history(app: web.Application, days: int, per_day: float = HI
     The demo policy at its real speed: history's deadlines were real days, not the demo's faster ones."""
     import orjson
 
-    from hub.keys import LOCATOR, POOL
+    from hub.keys import LOCATOR, POOL, SURGE
     from hub.services.history_import import HistoryImporter
     from hub.services.understanding import build_understander
     from tools.simulation.history import generate
@@ -263,6 +270,8 @@ async def seed_demo_history(app: web.Application, days: int, per_day: float = HI
     importer = HistoryImporter(pool, app[LOCATOR], policy, understander, batch=200)
     tickets = await asyncio.to_thread(lambda: [orjson.dumps(t) for t in generate(days, per_day, seed=HISTORY_SEED)])
     summary = await importer.run(tickets)
+    # Early warning learns its baseline hourly; learn it now, or the first hour's expectations ignore the history.
+    await app[SURGE].refresh()
     log.info("demo history imported", extra={"days": days, "imported": summary.imported,
                                              "already_there": summary.already_there,
                                              "rejected": len(summary.rejected), "seconds": round(summary.seconds, 1)})
@@ -303,8 +312,9 @@ def serve_demo(settings: Settings, *, simulate: bool, history_days: int = HISTOR
 
             # In-process, against our own socket; the sensors speak MQTT when the demo has a broker. The
             # crew works 60 times faster than real staff, so that cases move within a minute or two.
+            # Every few minutes a scripted surge in one township, so that early warning has something to show.
             config = SimConfig(rate=2.0, duration=None, mqtt_url=app[SETTINGS].mqtt_url, speed=DEMO_SPEED,
-                               report_every_s=60.0)
+                               report_every_s=60.0, surge_every_s=DEMO_SURGE_EVERY_S, surge_first_s=DEMO_SURGE_FIRST_S)
             running = Simulator(base, accounts, config)
             simulator = asyncio.create_task(running.run())
             simulator.add_done_callback(_report_simulator_end)

@@ -228,6 +228,8 @@ async function start() {
   // Right column: case panel or KPIs.
   function showTab(name) {
     document.querySelectorAll(".col-right .tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+    // The tab row scrolls sideways when its labels are longer than the column (English): keep the chosen one shown.
+    document.querySelector(`.col-right .tab[data-tab="${name}"]`)?.scrollIntoView({ block: "nearest", inline: "nearest" });
     document.querySelectorAll(".col-right .tab-body").forEach((b) => { b.hidden = b.dataset.body !== name; });
     if (name === "kpi") kpi.show(); else kpi.hide();
     if (name === "duty") duty.show(); else duty.hide();

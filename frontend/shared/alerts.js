@@ -81,6 +81,8 @@ export function windowText(a) {
 
 export function expectedText(a) {
   const e = Number(a.expected ?? 0);
+  // Below 0.005, two decimals would say "expected 0.00": as if the reports were impossible, not just rare.
+  if (e > 0 && e < 0.01) return "<0.01";
   return e >= 10 ? e.toFixed(0) : e >= 1 ? e.toFixed(1) : e >= 0.1 ? e.toFixed(1) : e.toFixed(2);
 }
 

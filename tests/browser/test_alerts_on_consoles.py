@@ -64,6 +64,11 @@ async def test_a_surge_alert_reaches_both_consoles_and_is_acknowledged_on_the_ph
         alert = await centre.api_get(hub, operator, f"/api/v1/alerts/{alert_id}")
         assert alert["area"]["code"] == township and set(alert["case_ids"]) == set(case_ids)
         await expect(banner).to_contain_text(alert["area"]["name"])
+        # Whole on a laptop's map, the expectation included (cut to one line it ended in "（预期 …").
+        text = banner.locator(".alert-text")
+        await expect(text).to_contain_text("预期")
+        assert await text.evaluate(
+            "el => el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth + 1")
         await expect(desk.locator("#alert-count")).to_have_text("1")
         # The township pulses on the map while the alert is open.
         await desk.wait_for_function(f"() => ({PULSING})().includes({township!r})")

@@ -307,6 +307,41 @@ async def test_the_command_centre_layout_on_a_laptop_and_on_a_wall(hub: Hub, bro
         await wall.close()
 
 
+# The right column's tab row: each tab's box against the row's visible box, and the rows the tabs sit on.
+TAB_ROW = """() => {
+  const bar = document.querySelector('.col-right > .tabs').getBoundingClientRect();
+  const tabs = [...document.querySelectorAll('.col-right > .tabs .tab')];
+  return { rows: new Set(tabs.map((t) => Math.round(t.getBoundingClientRect().top))).size,
+           tabs: tabs.map((t) => { const r = t.getBoundingClientRect();
+             return { tab: t.dataset.tab, text: t.innerText.trim(), shown: r.width > 0 && r.left >= bar.left - 0.5
+               && r.right <= bar.right + 0.5 && r.top >= bar.top - 0.5 && r.bottom <= bar.bottom + 0.5 }; }) };
+}"""
+
+
+@pytest.mark.parametrize("size", ["1920x1080", "1366x768"])
+async def test_the_right_columns_seven_tabs_sit_on_one_row_each_whole_in_view(
+        hub: Hub, browser: Browser, size: str) -> None:
+    """Seven tabs (工单详情 … 应急事件) wrapped onto two rows at both sizes, the active one floating between them.
+    In Chinese all fit on one row; in English (longer) the row scrolls and the chosen tab is scrolled into view."""
+    context = await context_at(browser, SIZES[size])
+    try:
+        watched = await centre.sign_in(hub, context, f"op-tabs-{size}", "city_operator", None)
+        page = watched.page
+        row = await page.evaluate(TAB_ROW)
+        assert len(row["tabs"]) == 7 and row["rows"] == 1, row
+        assert all(t["shown"] and t["text"] for t in row["tabs"]), row
+        await page.locator("#lang").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        for tab in [t["tab"] for t in row["tabs"]][::-1] + ["case"]:
+            await page.locator(f'.col-right .tab[data-tab="{tab}"]').click()
+            english = await page.evaluate(TAB_ROW)
+            assert english["rows"] == 1, english
+            assert next(t for t in english["tabs"] if t["tab"] == tab)["shown"], (tab, english)
+        watched.assert_clean()
+    finally:
+        await context.close()
+
+
 # --- screenshots of both consoles at the three sizes -------------------------------------------------------
 
 async def seed_cases(hub: Hub) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The simulator: its content (Chinese texts, categories the matrix knows, addresses the gazetteer places) and
 a short run against a real hub with MQTT, checked in the database: every channel opened cases, a sensor's
 alarms joined one case, the crew signed for, resolved and closed cases, app coordinates were GCJ-02, grid
-reports carry photos, and the hub never answered with an unexpected 5xx."""
+reports carry photos, and the hub never answered with an unexpected 5xx. And a scripted surge (the demo's)
+raises a surge alert and an IoT area alarm for its township amid the ordinary traffic."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import contextlib
 import random
 import re
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -170,3 +171,39 @@ async def _missing(pool: asyncpg.Pool) -> list[str]:
     if not called_back:
         missing.append("an operator's callback to a citizen")
     return missing
+
+
+async def test_a_scripted_surge_raises_a_surge_alert_and_an_iot_area_alarm_for_its_township(
+        settings: Settings) -> None:
+    async with running_hub(settings) as hub:
+        # Ordinary traffic at 1 event/s, and one flood scripted in: 8 tickets in 4 s, 3 water-level sensors.
+        config = SimConfig(rate=1.0, duration=None, crew=False, fleet_size=6, seed=9, surge_every_s=3600.0,
+                           surge_first_s=1.0, surge_size=8, surge_spread_s=4.0)
+        simulator = Simulator(hub.base, SimulatorAccounts(hub.app[POOL]), config)
+        run = asyncio.create_task(simulator.run())
+        operator = await hub.login("city_operator", None)
+        found: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(40):
+                while len(found) < 2:
+                    assert not run.done(), run
+                    played = simulator.surges.played if simulator.surges else []
+                    async with hub.http.get(f"{hub.base}/api/v1/alerts?state=all",
+                                            headers={"Authorization": f"Bearer {operator}"}) as resp:
+                        assert resp.status == 200, await resp.text()
+                        alerts = (await resp.json())["alerts"]
+                    found = {a["kind"]: a for a in alerts if played and a["area"]["code"] == played[0].area}
+                    await asyncio.sleep(0.3)
+        finally:
+            simulator.stop()
+            summary = await run
+        surge = simulator.surges.played[0] if simulator.surges else None
+        assert surge is not None and surge.topic.category == "flooding" and len(surge.sensors) == 3
+        assert len(surge.tickets) == 8 and len({t["location"]["lng"] for _, t in surge.tickets}) == 8
+        alert = found["surge"]
+        assert alert["area"] == {"level": "township", "code": surge.area, "name": alert["area"]["name"]}
+        assert alert["area"]["name"] in surge.name and alert["category"]["code"] == surge.topic.code  # 070101
+        assert alert["observed"] >= 3 and alert["expected"] < 1.0 and alert["window"]["hours"] == 1.0
+        alarm = found["iot_cluster"]
+        assert alarm["sensor_kind"] == "water_level" and alarm["devices"] == sorted(d.device_id for d in surge.sensors)
+        assert summary.unexpected_5xx == 0 and summary.errors == 0

@@ -11,6 +11,7 @@ import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -56,11 +57,15 @@ class TicketFactory:
         self._run = run_id or secrets.token_hex(3).upper()
         self._count = 0
 
-    def ticket(self, reported: datetime | None = None) -> dict[str, Any]:
-        """A ticket reported now (a few minutes ago: recorded once the call is over), or at `reported`."""
+    def ticket(self, reported: datetime | None = None, *, topic: content.Topic | None = None,
+               within: str | None = None) -> dict[str, Any]:
+        """A ticket reported now (a few minutes ago: recorded once the call is over), or at `reported`; about
+        `topic` (else one drawn by the hotline's weights) and at a point inside the area `within` (a township or
+        county code; such a ticket always has a point)."""
         rng = self._rng
         self._count += 1
-        topic = content.weighted_topic(rng, "hotline")
+        if topic is None:
+            topic = content.weighted_topic(rng, "hotline")
         if reported is None:
             reported = _now_local() - timedelta(seconds=rng.randint(5, 180))
         ticket: dict[str, Any] = {
@@ -74,7 +79,8 @@ class TicketFactory:
             ticket["confidential"] = True
         if self._callback_url and rng.random() < 0.3:
             ticket["callback_url"] = self._callback_url
-        if rng.random() < self.ADDRESS_ONLY:  # a caller who only says where: the gazetteer places it
+        # A caller who only says where (the gazetteer places it); never in a scripted surge, which needs its area.
+        if within is None and rng.random() < self.ADDRESS_ONLY:
             ticket["channel"] = "phone"
             if rng.random() < self._vague:
                 ticket["address"] = content.vague_address(rng)
@@ -83,7 +89,7 @@ class TicketFactory:
             ticket["content"] = content.fill(rng.choice(topic.texts), rng)
             return ticket
         channel = content.pick(rng, content.CHANNELS)
-        spot = self._places.spot(rng)
+        spot = self._places.spot(rng, within=within)
         # Map pickers in WeChat mini-programs and Chinese apps give GCJ-02; the call-taker's map is WGS84.
         crs = Crs.GCJ02 if channel in content.APP_CHANNELS else Crs.WGS84
         x, y = from_wgs84(spot.lng, spot.lat, crs)
@@ -99,12 +105,14 @@ class HotlineSource:
     def __init__(self, http: Http, key: str, factory: TicketFactory) -> None:
         self._http = http
         self._key = key
-        self._factory = factory
+        self.factory = factory  # a scripted surge draws its tickets from it too (unique ticket numbers)
         # The last tickets sent with a point (ticket_no → channel, location): what a test compares with the case.
         self.recent: deque[tuple[str, str, dict[str, Any]]] = deque(maxlen=500)
 
     async def emit(self) -> None:
-        ticket = self._factory.ticket()
+        await self.send(self.factory.ticket())
+
+    async def send(self, ticket: dict[str, Any]) -> None:
         answer = await self._http.call("hotline", "POST", "/api/v1/hotline/tickets", key=self._key, json=ticket)
         if answer is not None and answer.ok and "location" in ticket:
             self.recent.append((ticket["ticket_no"], ticket["channel"], ticket["location"]))
@@ -200,27 +208,26 @@ class DeviceFleet:
     async def start(self, places: Places, operator: str, size: int) -> None:
         layout = random.Random(20261122)  # the same fleet at the same spots on every run
         base = time.time_ns() // 1_000_000
-        spots: list[Spot] = []
-        for _ in range(5_000):
-            if len(spots) == size:
-                break
-            spot = places.spot(layout, urban=True)
-            if all(distance_m((spot.lng, spot.lat), (s.lng, s.lat)) >= self.MIN_SPACING_M for s in spots):
-                spots.append(spot)
+        spots = spaced_spots(lambda: places.spot(layout, urban=True), size, self.MIN_SPACING_M)
         for i, spot in enumerate(spots):
             kind = content.FLEET_MIX[i % len(content.FLEET_MIX)]
             device = Device(f"SIM-{KIND_PREFIX[kind]}-{i + 1:03d}", kind, spot.lng, spot.lat,
                             content.device_name(kind, layout), base, next_at=0.0)
-            answer = await self._http.call("setup", "POST", "/api/v1/devices", token=operator, json={
-                "device_id": device.device_id, "kind": kind, "name": device.name,
-                "location": {"lng": round(spot.lng, 6), "lat": round(spot.lat, 6), "crs": "wgs84"}})
-            if answer is not None and answer.ok:
+            if await self.register(device, operator):
                 self.devices.append(device)
-            else:
-                log.warning("simulator: device %s not registered: %s", device.device_id, error_text(answer))
         if self._mqtt_url:
             await self._connect()
         self._summary.transport = "mqtt" if self._mqtt is not None else "http"
+
+    async def register(self, device: Device, operator: str) -> bool:
+        """Register (or move: registration is an upsert) `device` through the REST API, as its owner would."""
+        answer = await self._http.call("setup", "POST", "/api/v1/devices", token=operator, json={
+            "device_id": device.device_id, "kind": device.kind, "name": device.name,
+            "location": {"lng": round(device.lng, 6), "lat": round(device.lat, 6), "crs": "wgs84"}})
+        if answer is not None and answer.ok:
+            return True
+        log.warning("simulator: device %s not registered: %s", device.device_id, error_text(answer))
+        return False
 
     async def _connect(self) -> None:
         assert self._mqtt_url is not None
@@ -264,9 +271,10 @@ class DeviceFleet:
             device.alarms += 1
             device.next_at = now + self._rng.uniform(*self.GAP_S)
         device.seq += 1
-        await self._send(device, state, value, profile.threshold)
+        await self.send(device, state, value, profile.threshold)
 
-    async def _send(self, device: Device, state: str, value: float, threshold: float) -> None:
+    async def send(self, device: Device, state: str, value: float, threshold: float) -> None:
+        """One reading of `device` (any device, the fleet's or a scripted surge's), over MQTT or HTTP."""
         payload = alarm_payload(device.device_id, device.seq, device.kind, state, value, threshold,
                                 datetime.now(UTC))
         if self._mqtt is not None and self._mqtt.is_connected:
@@ -301,6 +309,19 @@ class DeviceFleet:
         # gmqtt schedules a reconnect on every close, which returns at once for a disconnected client; let it,
         # or a loop that ends now (the demo's shutdown) cancels it and asyncio logs "reconnect failed".
         await asyncio.sleep(0.1)
+
+
+def spaced_spots(draw: Callable[[], Spot], n: int, min_spacing_m: float, tries: int = 5_000) -> list[Spot]:
+    """Up to `n` spots from `draw`, each at least `min_spacing_m` from the others (fewer if `tries` draws do
+    not find them)."""
+    spots: list[Spot] = []
+    for _ in range(tries):
+        if len(spots) == n:
+            break
+        spot = draw()
+        if all(distance_m((spot.lng, spot.lat), (s.lng, s.lat)) >= min_spacing_m for s in spots):
+            spots.append(spot)
+    return spots
 
 
 class GridPatrol:

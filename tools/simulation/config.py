@@ -29,3 +29,10 @@ class SimConfig:
     callback_url: str | None = None  # put on ~30 % of tickets when something receives the status callbacks
     seed: int | None = None
     report_every_s: float | None = None  # log a one-line summary this often (the demo runs forever)
+    # Scripted surges (tools.simulation.surge): every `surge_every_s` (None: never), the first after
+    # min(surge_first_s, surge_every_s), `surge_size` hotline tickets of one topic in one township over
+    # `surge_spread_s` seconds — what early warning is for.
+    surge_every_s: float | None = None
+    surge_first_s: float = 90.0
+    surge_size: int = 15
+    surge_spread_s: float = 120.0

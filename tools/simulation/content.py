@@ -202,6 +202,9 @@ TOPICS: Final[tuple[Topic, ...]] = (
     ), _w(("praise", 1),), NORMAL, hotline=1, fix="已将表扬转达相关单位及工作人员"),
 )
 TOPIC_BY_CATEGORY: Final = {t.category: t for t in TOPICS}
+# What befalls a whole neighbourhood at once, so that many people call about it within minutes (the simulator's
+# scripted surges, in this order): a downpour floods the streets, a main bursts, a substation trips.
+SURGE_TOPICS: Final = ("flooding", "water_outage", "power_outage")
 
 CHANNELS: Final = (("phone", 55), ("wechat", 20), ("app", 15), ("web", 10))
 APP_CHANNELS: Final = frozenset({"app", "wechat", "web"})  # map pickers in Chinese apps give GCJ-02

@@ -20,6 +20,7 @@ from tools.simulation.crew import FollowUpCrew, cancel_all
 from tools.simulation.http import Http
 from tools.simulation.places import CommunityPlaces, CountyPlaces, Places
 from tools.simulation.report import Summary
+from tools.simulation.surge import SurgeScript
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Simulator:
         self.run_id = secrets.token_hex(3).upper()
         self.hotline: HotlineSource | None = None
         self.fleet: DeviceFleet | None = None
+        self.surges: SurgeScript | None = None
         self._sources: dict[str, Callable[[], Awaitable[None]]] = {}
         self._events: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
@@ -55,6 +57,7 @@ class Simulator:
         connector = aiohttp.TCPConnector(limit=config.max_in_flight)
         crew_task: asyncio.Task[None] | None = None
         reporter: asyncio.Task[None] | None = None
+        surges: asyncio.Task[None] | None = None
         async with aiohttp.ClientSession(self.base_url, timeout=timeout, connector=connector) as session:
             http = Http(session, self.summary, config.max_in_flight)
             staff = StaffRoom(http, self.accounts)
@@ -67,10 +70,13 @@ class Simulator:
                     crew_task = asyncio.create_task(crew.run())
                 if config.report_every_s:
                     reporter = asyncio.create_task(self._report(config.report_every_s))
+                if self.surges is not None and config.surge_every_s:
+                    surges = asyncio.create_task(self._surges(self.surges, config.surge_every_s,
+                                                              min(config.surge_first_s, config.surge_every_s)))
                 await self._drive()
                 await self._drain(10.0)
             finally:
-                for task in (crew_task, reporter):
+                for task in (crew_task, reporter, surges):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -114,6 +120,10 @@ class Simulator:
                 self._sources["iot"] = self.fleet.step
         if operator is not None:
             self._sources["grid"] = GridPatrol(http, staff, places, self.rng, self.run_id).emit
+        if self.hotline is not None and config.surge_every_s:
+            self.surges = SurgeScript(self.hotline, places, random.Random(self.rng.randrange(2**32)),
+                                      size=config.surge_size, spread_s=config.surge_spread_s, fleet=self.fleet,
+                                      staff=staff)
         if not self._sources:
             raise RuntimeError("the simulator has no credentials for any channel")
         log.info("simulator: %s at %g events/s; IoT over %s; %d devices; ready in %.1f s", ", ".join(self._sources),
@@ -167,6 +177,24 @@ class Simulator:
             log.exception("simulator: a %s event failed", channel)
             self.summary.channel(channel).failed += 1
             self.summary.errors += 1
+
+    async def _surges(self, script: SurgeScript, every: float, first: float) -> None:
+        """A scripted surge every `every` seconds, the first after `first`, until the run ends."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + first
+        while True:
+            await self._pause(next_at - loop.time())
+            if self._stop.is_set():
+                return
+            next_at += every
+            try:
+                await script.play(script.plan())
+                self.summary.surges += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the script's bug stop the run
+                log.exception("simulator: a scripted surge failed")
+                self.summary.errors += 1
 
     async def _drain(self, timeout: float) -> None:
         if self._events:

@@ -36,6 +36,7 @@ class Summary:
     conflicts: int = 0  # 409: someone else moved the case first
     unexpected_5xx: int = 0  # any 5xx but 503: a bug in the hub, never expected
     errors: int = 0  # exceptions in the simulator itself (logged): a bug here, never expected
+    surges: int = 0  # scripted surges played (tools.simulation.surge)
 
     def channel(self, name: str) -> ChannelStats:
         return self.channels.setdefault(name, ChannelStats())
@@ -50,6 +51,8 @@ class Summary:
                 continue
             answers = " ".join(f"{code}×{n}" for code, n in sorted(stats.statuses.items()))
             lines.append(f"  {name:<8} {stats.sent:>6} {stats.accepted:>9} {stats.failed:>7}  {answers}")
+        if self.surges:
+            lines.append(f"  scripted surges: {self.surges}")
         acted = ", ".join(f"{a} {n}" for a, n in self.actions.most_common()) or "none"
         lines.append(f"  crew actions: {acted}")
         if self.refused:
