@@ -68,7 +68,9 @@ class WarningPolicy(BaseModel):
     history_days: int = Field(default=56, ge=1)  # the baseline learns from this much history
     baseline_refresh_s: float = Field(default=3600.0, gt=0)
     utc_offset_minutes: int = 480  # hour of day and weekday are local (Asia/Shanghai)
-    excluded_sources: tuple[str, ...] = ("iot",)  # machine alarms are watched by the IoT rule, not counted
+    # Not residents' reports: machine alarms are watched by the IoT rule, and grid workers' patrol findings
+    # measure where the patrols walked that day, not what is happening to the people there.
+    excluded_sources: tuple[str, ...] = ("iot", "grid")
     iot_devices: int = Field(default=3, ge=2)  # distinct devices of one kind alarming in one township …
     iot_window_h: float = Field(default=1.0, gt=0)  # … within this window raise an area alert
     max_case_ids: int = Field(default=200, ge=1)  # evidence kept per alert

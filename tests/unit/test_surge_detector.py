@@ -262,3 +262,15 @@ def test_a_whole_city_busier_than_its_history_is_not_a_surge_but_a_surge_on_top_
     # One alert, for the township and leaf; the county's cell of that leaf crossing on a later background report
     # elsewhere in the county is the same evidence, not a second alert.
     assert [d.evidence["cell"] for d in surge if isinstance(d, Raise)] == ["surge|030101|township|450103001|1"]
+
+
+def test_patrol_findings_and_machine_alarms_are_not_residents_reports() -> None:
+    """A grid worker logging twelve findings on one street in an hour is a patrol, not a surge."""
+    detector = quiet_detector()
+    patrol = [d for i in range(12)
+              for d in detector.observe(report(i, MONDAY_10 + timedelta(minutes=i), source="grid"),
+                                        MONDAY_10 + timedelta(minutes=i))]
+    assert patrol == []
+    calls = [d for i in range(12, 24)
+             for d in detector.observe(report(i, MONDAY_10 + timedelta(minutes=i)), MONDAY_10 + timedelta(minutes=i))]
+    assert any(isinstance(d, Raise) for d in calls)

@@ -31,6 +31,7 @@ from tools.router import CountyRouter
 from tools.simulation import content
 from tools.simulation.channels import TicketFactory
 from tools.simulation.config import CITY_TZ
+from tools.simulation.places import Places
 
 # Relative volume by hour of day (local time), from a 12345 centre's typical day.
 HOURLY: Final = (1, 1, 1, 1, 1, 2, 4, 8, 14, 17, 17, 14, 9, 10, 14, 15, 14, 11, 8, 8, 7, 5, 3, 2)
@@ -84,13 +85,15 @@ def outcome(rng: random.Random, reported: datetime, end: datetime) -> dict[str, 
 
 
 def generate(days: int, per_day: float, *, seed: int, end: datetime | None = None,
-             router: CountyRouter | None = None) -> Iterator[dict[str, Any]]:
-    """The tickets of the `days` days before `end` (default: today's midnight, Nanning time), in time order."""
+             router: CountyRouter | None = None, places: Places | None = None) -> Iterator[dict[str, Any]]:
+    """The tickets of the `days` days before `end` (default: today's midnight, Nanning time), in time order.
+    `places`: where reports come from (default: around the county seats); the demo passes the live simulator's
+    community places, so that early warning's baseline learns the same geography as the live traffic."""
     if end is None:
         end = datetime.now(CITY_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
     # No vague addresses: history was handled, and a ticket the hub could not place would need its unit named.
-    factory = TicketFactory(router, seed=seed, run_id=f"H{seed}", vague=0.0)
+    factory = TicketFactory(router, seed=seed, run_id=f"H{seed}", vague=0.0, places=places)
     for day in range(days, 0, -1):
         midnight = end - timedelta(days=day)
         count = _poisson(rng, per_day * WEEKDAY[midnight.weekday()])

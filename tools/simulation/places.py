@@ -118,8 +118,23 @@ class CommunityPlaces:
                                  params={"level": "community", "simplify_m": "50"})
         if answer is None or not answer.ok or not isinstance(answer.body, dict):
             return None
+        return cls.from_layers(names, answer.body)
+
+    @classmethod
+    def from_locator(cls, locator: Any) -> CommunityPlaces | None:
+        """The same places from a hub's own Locator, in process (the demo's history is placed as its live
+        traffic is, so that the early-warning baseline learns where reports come from)."""
+        names = {level: {a["code"]: (a["name"], a.get("parent_code")) for a in locator.children(None, level)}
+                 for level in ("county", "township")}
+        return cls.from_layers(names, locator.features(None, "community", 50 / 111_000))
+
+    @classmethod
+    def from_layers(cls, names: dict[str, dict[str, tuple[str, str | None]]],
+                    collection: dict[str, Any]) -> CommunityPlaces | None:
+        """`names`: level → code → (name, parent code) for counties and townships; `collection`: the community
+        layer as GeoJSON (GET /api/v1/areas.geojson?level=community)."""
         cells = []
-        for feature in answer.body.get("features", []):
+        for feature in collection.get("features", []):
             props = feature["properties"]
             township = names["township"].get(props.get("parent_code") or "")
             if township is None or not township[1]:
