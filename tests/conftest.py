@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web_app
 from aiohttp.test_utils import TestServer
 
 from dispatch.policy import Policy
@@ -188,6 +188,11 @@ async def running_hub(settings: Settings, clock: Clock | None = None,
     finally:
         await running.http.close()
         await server.close()
+        # aiohttp memoises each handler's middleware chain per (handler, apps) in an lru_cache of 1,024 entries
+        # (aiohttp.web_app._cached_build_middleware): a process that builds hundreds of hubs keeps hundreds of
+        # closed ones alive through it, ~90 MB each with their boundaries and gazetteer (the suite reached 14 GB).
+        # A deployment runs one app, whose entries are the ones it needs.
+        web_app._cached_build_middleware.cache_clear()
 
 
 @pytest.fixture
