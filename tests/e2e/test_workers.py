@@ -120,7 +120,9 @@ async def test_a_console_sees_tickets_pushed_through_either_process(workers: str
                 while not set(through.values()) <= seen:
                     msg = await ws.receive_json()
                     if msg["type"] == "batch":
-                        seen |= {e["case_id"] for e in msg["events"]}
+                        # (alerts and other non-case items travel in the same batches: 200 tickets at one
+                        # spot are a surge)
+                        seen |= {e["case_id"] for e in msg["events"] if e["type"] == "event"}
             await ws.close()
 
 
