@@ -34,7 +34,6 @@ county, shortest window) — an ancestor cell is not alerted again for the same 
 
 from __future__ import annotations
 
-import math
 import uuid
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import gammainc  # type: ignore[import-untyped]
 
 from dispatch.matrix import Matrix
 
@@ -117,31 +117,13 @@ def category_levels(code: str) -> list[str]:
 
 
 def poisson_sf(observed: int, mu: float) -> float:
-    """P(X ≥ observed) for X ~ Poisson(mu), summing the upper tail in log space (exact at tiny mu)."""
+    """P(X ≥ observed) for X ~ Poisson(mu): the regularised lower incomplete gamma P(observed, mu), which scipy
+    computes accurately in the far tail (12 reports at μ = 0.01 is 2e-33, not 0) in under a microsecond."""
     if observed <= 0:
         return 1.0
     if mu <= 0:
         return 0.0
-    if observed <= mu:  # the tail holds at least about half the mass: never an alert, spare the sum
-        return 1.0 - _poisson_cdf(observed - 1, mu) if observed < 50 else 0.5
-    log_term = -mu + observed * math.log(mu) - math.lgamma(observed + 1)
-    total, k, term = 0.0, observed, math.exp(log_term)
-    while term > 1e-300:
-        total += term
-        k += 1
-        term *= mu / k
-        if term < total * 1e-15:
-            break
-    return min(1.0, total)
-
-
-def _poisson_cdf(n: int, mu: float) -> float:
-    term = math.exp(-mu)
-    total = term
-    for k in range(1, n + 1):
-        term *= mu / k
-        total += term
-    return min(1.0, total)
+    return float(gammainc(observed, mu))
 
 
 @dataclass(frozen=True, slots=True)
