@@ -65,6 +65,7 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
     """One hub process. `worker_of`: the pid of the `serve --workers` supervisor this process is a worker of
     (it then shares the port with its siblings, and stops when the supervisor is gone)."""
     heap.tune()  # before the hub's modules are imported: their import is most of start-up's allocations
+    from hub.api.health import metrics_listener
     from hub.app import init_app
     from hub.infra.workers import parent_gone
 
@@ -73,6 +74,12 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=worker_of is not None)
     await site.start()
+    metrics_runner = None
+    if settings.metrics_port is not None:
+        metrics_runner = web.AppRunner(metrics_listener(app), handle_signals=False, access_log=None)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, settings.metrics_host, settings.metrics_port).start()
+        print(f"CityLoop metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
     frozen = heap.freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,6 +98,8 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
                         async with asyncio.timeout(1.0):
                             await stop.wait()
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
 
 
@@ -117,7 +126,7 @@ def _serve_workers(settings: Settings, count: int) -> int:
     command = [sys.executable, "-m", "hub.cli", "serve", "--worker-of", str(os.getpid())]
     print(f"CityLoop hub: {count} workers on http://{settings.host}:{port} (supervisor pid {os.getpid()})",
           flush=True)
-    return Supervisor(lambda _index: command, env, count).run()
+    return Supervisor(lambda index: [*command, "--worker-index", str(index)], env, count).run()
 
 
 def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare | None = None,
@@ -404,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="N hub processes sharing the port (SO_REUSEPORT), supervised by this one; "
                             "one of them leads the timers, outbox and MQTT (default 1: this process serves)")
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # likewise: 0 … N-1
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
@@ -505,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             if refusal is not None:
                 print(f"cityloop serve: {refusal}", file=sys.stderr)
                 return 2
+            if settings.metrics_port is not None and args.worker_index:
+                # Each worker its own metrics listener (hub.infra.settings): one scrape target per process.
+                settings = settings.model_copy(update={"metrics_port": settings.metrics_port + args.worker_index})
             return cmd_serve(settings, workers=args.workers, worker_of=args.worker_of)
         if args.command == "migrate":
             return cmd_migrate(settings)
