@@ -68,7 +68,9 @@ async def exposition(app: web.Application, accept: str) -> web.Response:
         callbacks = await app[OUTBOX].counts()
         registry.callbacks_pending.set(callbacks.get("pending", 0))
         registry.callbacks_dead.set(callbacks.get("dead", 0))
-    body, content_type = registry.exposition(accept)
+    registry.read_state()
+    # Off the event loop: rendering a few hundred series takes milliseconds that requests would wait for.
+    body, content_type = await asyncio.to_thread(registry.exposition, accept)
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 

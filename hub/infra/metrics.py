@@ -114,12 +114,13 @@ class Metrics:
         self.dependency_up = {name: up.labels(name) for name in DEPENDENCIES}
         self._leader = Gauge("leader", "1 when this process leads the once-per-deployment loops (timers, outbox, "
                              "MQTT), else 0", namespace=ns, registry=registry)
-        Gauge("gc_frozen_objects", "Objects frozen after start-up (gc.freeze, hub.infra.heap), never scanned by a "
-              "collection again", namespace=ns, registry=registry).set_function(gc.get_freeze_count)
+        self._readers: list[tuple[Gauge, Callable[[], float]]] = []  # state gauges, read at each scrape
+        self._read(Gauge("gc_frozen_objects", "Objects frozen after start-up (gc.freeze, hub.infra.heap), never "
+                         "scanned by a collection again", namespace=ns, registry=registry), gc.get_freeze_count)
         for gen in range(3):
             # A fast-growing gen2 count costs CPU. (Names kept from the hand-written text of earlier releases.)
-            Gauge(f"gc_collections_gen{gen}", f"Garbage collections of generation {gen} since start",
-                  namespace=ns, registry=registry).set_function(partial(_collections, gen))
+            self._read(Gauge(f"gc_collections_gen{gen}", f"Garbage collections of generation {gen} since start",
+                             namespace=ns, registry=registry), partial(_collections, gen))
 
     def ingested(self, channel: str, *, duplicate: bool) -> None:
         """One report taken in on `channel` (one of CHANNELS)."""
@@ -133,25 +134,34 @@ class Metrics:
         return child
 
     def track_append_queue(self, depth: Callable[[], int], capacity: int) -> None:
-        self._append_queue.set_function(depth)
+        self._read(self._append_queue, depth)
         self._append_capacity.set(capacity)
 
     def track_consoles(self, clients: Callable[[], int], position: Callable[[], int]) -> None:
-        self._consoles.set_function(clients)
-        self._position.set_function(position)
+        self._read(self._consoles, clients)
+        self._read(self._position, position)
 
     def track_leader(self, leads: Callable[[], bool]) -> None:
-        self._leader.set_function(lambda: int(leads()))
+        self._read(self._leader, lambda: int(leads()))
 
     def track_pool(self, name: str, pool: asyncpg.Pool) -> None:
         size, in_use, maximum = (gauge.labels(name) for gauge in self._pools)
-        size.set_function(pool.get_size)
-        in_use.set_function(lambda: pool.get_size() - pool.get_idle_size())
+        self._read(size, pool.get_size)
+        self._read(in_use, lambda: pool.get_size() - pool.get_idle_size())
         maximum.set(pool.get_max_size())
+
+    def _read(self, gauge: Gauge, reader: Callable[[], float]) -> None:
+        self._readers.append((gauge, reader))
+
+    def read_state(self) -> None:
+        """Set the state gauges from what they track. In the event loop's thread, where that state changes:
+        rendering (`exposition`) may then run in another thread without reading it mid-change."""
+        for gauge, reader in self._readers:
+            gauge.set(reader())
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """The registry in the format the scraper asked for (OpenMetrics or Prometheus text), and its
-        Content-Type."""
+        Content-Type. Thread-safe (prometheus_client locks each value), so it can run off the event loop."""
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
 
