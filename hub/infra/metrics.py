@@ -56,7 +56,8 @@ class Metrics:
         ns = "cityloop"
         self._requests = Histogram(
             "http_request_duration_seconds", "HTTP requests by route (operationId, or the route's path "
-            "template when it has none) and status, from the first byte read to the response written",
+            "template when it has none) and status: from the request's dispatch to its response being "
+            "ready (sending it not included)",
             ["route", "status"], namespace=ns, registry=registry, buckets=_LATENCY_S)
         self._request_children: dict[tuple[str, int], Histogram] = {}
         ingest = Counter("ingest", "Reports taken in by channel; duplicate: a retry with a known idempotency "
@@ -164,7 +165,6 @@ class Metrics:
         Content-Type. Thread-safe (prometheus_client locks each value), so it can run off the event loop."""
         encode, content_type = choose_encoder(accept)
         return encode(self.registry), content_type
-
 
 
 def _collections(generation: int) -> int:
