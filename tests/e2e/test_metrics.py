@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from hub.infra.embedded import ServiceUrls
 from tests.conftest import Hub, fresh_database, hub_settings, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, console, push, ticket
+from tests.unit.test_alert_rules import promtool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -100,6 +101,13 @@ async def test_a_ticket_moves_the_ingest_commit_and_fanout_metrics_and_its_route
     assert moved("cityloop_fanout_latency_seconds", "cityloop_fanout_latency_seconds_count") >= 1
     assert value(after["cityloop_db_pool_size"], "cityloop_db_pool_size", pool="shared") >= 1
     assert value(after["cityloop_append_queue_capacity"], "cityloop_append_queue_capacity") > 0
+
+
+async def test_promtool_finds_nothing_to_lint_in_the_metrics(metrics_hub: Hub) -> None:
+    """Prometheus's own linter: counters end in _total, units in base units and in the name, HELP present."""
+    text, _ = await scrape(metrics_hub)
+    done = promtool("check", "metrics", stdin=text)
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), done.stdout + done.stderr
 
 
 # Names a PromQL expression uses: ours, as the hub exports them (a histogram's series are its family's).
