@@ -75,10 +75,33 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(app[keys.SETTINGS])
+    settings = app[keys.SETTINGS]
+    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(settings)
+    app[keys.READ_POOL] = app[keys.POOL]
+    if settings.database_replica_url is not None:
+        app[keys.READ_POOL] = await _open_replica(settings, settings.database_replica_url)
     yield
+    if app[keys.READ_POOL] is not app[keys.POOL]:
+        await app[keys.READ_POOL].close()
     await app[keys.COMMIT_POOL].close()
     await app[keys.POOL].close()
+
+
+async def _open_replica(settings: Settings, url: str) -> asyncpg.Pool:
+    """The pool of the read replica (DATABASE_REPLICA_URL). Opened empty (min_size 0): a replica that is down
+    or still catching up must not keep the hub from starting — the reads sent to it answer 503 meanwhile, and
+    everything else (intake, consoles, actions) only ever uses the primary."""
+    pool = await _pool(settings, url, 0, settings.db_pool_size)
+    try:
+        standby = await pool.fetchval("SELECT pg_is_in_recovery()")
+    except Exception as exc:
+        log.warning("the read replica does not answer yet (%s); analysis and KPI reads wait for it",
+                    describe(exc), extra={"error": describe(exc)})
+    else:
+        if not standby:  # allowed (a read-only copy made another way), but most likely a wrong URL
+            log.warning("DATABASE_REPLICA_URL is not a server in recovery (a standby); its reads are not checked "
+                        "for being a copy of DATABASE_URL")
+    return pool
 
 
 async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
@@ -181,8 +204,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit,
         incidents=incident_reads)
     await gateway.start()
-    app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
-    app[keys.ANALYSIS] = Analysis(pool)  # the same projections, grouped for 研判分析
+    # Read from kpi_assignments and the case projections: long scans a replica can take (DATABASE_REPLICA_URL).
+    app[keys.KPIS] = Kpis(app[keys.READ_POOL])
+    app[keys.ANALYSIS] = Analysis(app[keys.READ_POOL])  # the same projections, grouped for 研判分析
     app[keys.HEADLINE] = Headline(reads, settings.headline_cache_s)  # the consoles' figures, shared per scope
     if missing := await missing_up_to(pool):
         log.warning("KPI figures leave out the events recorded before the KPI table existed: run "

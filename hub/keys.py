@@ -45,6 +45,8 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # The group committer's own connections (hub.app): commits never wait behind reads for one.
 COMMIT_POOL = web.AppKey("commit_pool", asyncpg.Pool)
+# Where long reads (analysis, exports, KPI tables) go: DATABASE_REPLICA_URL's pool, else POOL itself.
+READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)

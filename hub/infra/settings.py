@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CITYLOOP_DATABASE_URL")
     )
+    # A read-only streaming replica of DATABASE_URL (`postgresql://…`, a hot standby): analysis (研判分析), its
+    # exports and the KPI tables read from it when set; unset, they read from the primary. Nothing writes to it,
+    # and the consoles' snapshots stay on the primary (deploy/README.md says why).
+    database_replica_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL", "CITYLOOP_DATABASE_REPLICA_URL")
+    )
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "CITYLOOP_REDIS_URL")
     )
