@@ -46,6 +46,7 @@ from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.mqtt import MqttSubscriber
+from hub.services.iot.order import SharedReadings
 from hub.services.iot.readings import IotService
 from hub.services.kpis import Kpis
 from hub.services.learned import LearnedCategories
@@ -277,10 +278,20 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         async def take(topic: str, payload: bytes) -> None:
             await iot.take(topic, payload)
 
-        # One subscriber per deployment: two with the same client id would take the session from each other.
-        subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, take,
-                                    settings.mqtt_session_expiry_s)
-        led["mqtt-subscriber"] = subscriber.run
+        group = settings.mqtt_shared_group
+        if group is None:
+            # One subscriber per deployment: two with the same client id would take the session from each other.
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, take,
+                                        settings.mqtt_session_expiry_s)
+            led["mqtt-subscriber"] = subscriber.run
+        else:
+            # Every process shares the subscription; the device order is kept across them (hub.services.iot.order).
+            shared = SharedReadings(pool, iot, window_s=settings.mqtt_reorder_window_s,
+                                    parallel=max(1, settings.db_pool_size // 2))
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, shared.take,
+                                        settings.mqtt_session_expiry_s, shared_group=group)
+            jobs["mqtt-subscriber"] = subscriber.run
+        app[keys.MQTT] = subscriber
     leadership = app[keys.LEADERSHIP] = Leadership(settings.database_url or "", lambda: _run_all(led),
                                                    check_s=settings.leader_check_s)
     jobs["leadership"] = leadership.run

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "cityloop-hub"
     mqtt_topic: str = "cityloop/iot/+/alarm"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Several hubs consume the alarms (MQTT 5 shared subscription `$share/<group>/<topic>`): set, every hub process
+    # subscribes — not only the leader — each with a client id of its own (CITYLOOP_MQTT_CLIENT_ID per hub;
+    # `serve --workers N` appends `-w<index>`), and each device's readings are applied in `seq` order across
+    # them (hub.services.iot.order). A reading that does not follow the last applied one waits for the ones
+    # before it at most `mqtt_reorder_window_s` (the first reading ever seen of a device waits that long too).
+    mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    mqtt_reorder_window_s: float = Field(default=1.0, ge=0, le=60)
 
     # Grid reports: photos are checked by content and limited in size and number.
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
