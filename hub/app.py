@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
 from dispatch.policy import Policy
@@ -30,6 +29,7 @@ from hub.infra.db import Connection, create_pool, database_name, describe, is_un
 from hub.infra.leader import Leadership
 from hub.infra.metrics import Metrics
 from hub.infra.migrate import apply_migrations, is_transient_migration_error
+from hub.infra.redis_url import open_redis
 from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
@@ -152,8 +152,8 @@ async def _pool(settings: Settings, url: str, min_size: int, max_size: int) -> a
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     assert settings.redis_url is not None, "the CLI resolves REDIS_URL before building the app"
-    app[keys.REDIS] = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                        health_check_interval=10)
+    app[keys.REDIS] = open_redis(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                 health_check_interval=10)
     yield
     await app[keys.REDIS].aclose()
 

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationInfo, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.callback_origins import allowed, parse_origins
+from hub.infra.redis_url import parse_sentinel_url
 from hub.infra.running import default_run_dir
 
 # The callback HMAC key the demo signs with: published in this repository, so anyone could forge a hub's
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     database_replica_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL", "CITYLOOP_DATABASE_REPLICA_URL")
     )
+    # `redis://…`, `unix://…`, or Redis behind Sentinel: `redis+sentinel://[:pw@]h1:26379,h2:26379/SERVICE[/DB]`
+    # (hub.infra.redis_url).
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "CITYLOOP_REDIS_URL")
     )
@@ -158,6 +161,13 @@ class Settings(BaseSettings):
     open311_max_requests: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_sentinel_url(url)  # a malformed `redis+sentinel://` URL stops the hub here, saying what is wrong
+        return url
 
     @field_validator("retry_after_overloaded_s", "retry_after_unavailable_s")
     @classmethod
