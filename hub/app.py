@@ -291,6 +291,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
             subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, shared.take,
                                         settings.mqtt_session_expiry_s, shared_group=group)
             jobs["mqtt-subscriber"] = subscriber.run
+            led["mqtt-inbox-sweep"] = shared.run_sweep  # readings a hub recorded and then died with
         app[keys.MQTT] = subscriber
     leadership = app[keys.LEADERSHIP] = Leadership(settings.database_url or "", lambda: _run_all(led),
                                                    check_s=settings.leader_check_s)

@@ -88,3 +88,14 @@ async def test_two_hubs_share_the_alarms_once_each_and_in_each_devices_order(
         clear = alarm_payload("SH-LATE", 2, "water_level", "clear", 0.1, 0.2, T0 + timedelta(seconds=1))
         await asyncio.gather(second.app[MQTT].process(topic, clear), late_first())
         assert await recorded(pool, "SH-LATE") == [1, 2], "the clear must follow its alarm"
+
+        # A hub that recorded reading 3 and died before applying it (its message waits in the broker for that
+        # hub's session): the leader applies it from the inbox.
+        await pool.execute("INSERT INTO iot_inbox (device_id, seq, at, topic, payload) VALUES ($1, 3, $2, $3, $4)",
+                           "SH-LATE", T0 + timedelta(seconds=2), topic,
+                           alarm_payload("SH-LATE", 3, "water_level", "alarm", 0.5, 0.2, T0 + timedelta(seconds=2)))
+
+        async def swept() -> bool:
+            return await recorded(pool, "SH-LATE") == [1, 2, 3]
+
+        await wait_for(swept, timeout=10)

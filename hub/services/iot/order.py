@@ -65,6 +65,21 @@ class SharedReadings:
                     return
                 await asyncio.sleep(self._poll_s)  # an earlier reading is still on its way to another hub
 
+    async def run_sweep(self) -> None:
+        """The leader's loop: apply readings left in the inbox by a hub that recorded them and then died. The
+        broker keeps such a hub's unacknowledged messages for its session until it comes back (or the session
+        expires); the row makes the reading durable meanwhile, and this applies it — as the device's next
+        reading at any hub would — so that it does not wait for that hub."""
+        every = max(3 * self._window_s, 1.0)  # older than this, its hub is not at it any more
+        while True:
+            await asyncio.sleep(every)
+            devices = await self._pool.fetch(
+                "SELECT DISTINCT device_id FROM iot_inbox "
+                "WHERE received_at < clock_timestamp() - make_interval(secs => $1) LIMIT 1000", every)
+            for row in devices:
+                async with self._lock(row["device_id"]), self._turns:
+                    await self._apply_ready(row["device_id"])
+
     async def _pending(self, device: str, seq: int) -> bool:
         return bool(await self._pool.fetchval(
             "SELECT EXISTS (SELECT 1 FROM iot_inbox WHERE device_id = $1 AND seq = $2)", device, seq))
