@@ -203,8 +203,8 @@ def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list
 
 
 def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.iot import DeviceRegistration
-    from hub.services.iot.devices import DeviceRegistry, register_device
+    from connectors.iot import DeviceRegistration, alarm_topic
+    from hub.services.iot.devices import DeviceRegistry, issue_credentials, register_device
 
     async def list_all(pool: asyncpg.Pool) -> None:
         for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
@@ -212,17 +212,68 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{device['device_id']:<20} {device['kind']:<14} {loc['lng']:.6f},{loc['lat']:.6f} "
                   f"{device['owner_unit'] or '-'} {device['name'] or ''}")
 
-    with _database(settings) as url:
-        if args.action == "add":
-            registration = DeviceRegistration.model_validate({
-                "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
-                "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
-            device = asyncio.run(_with_conn(url, register_device, registration))
-            assert isinstance(device, dict)
+    async def add(pool: asyncpg.Pool) -> str | None:
+        registration = DeviceRegistration.model_validate({
+            "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
+            "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
+        async with pool.acquire() as conn, conn.transaction():
+            device = await register_device(conn, registration)
             print(f"device {device['device_id']} ({device['kind']}) at {device['location']['lng']:.6f},"
                   f"{device['location']['lat']:.6f} (WGS84) saved")
-        else:
+            try:  # a new device gets its MQTT account; a move keeps the one it has
+                return await issue_credentials(conn, registration.device_id, only_if_none=True)
+            except ValueError as exc:
+                print(f"no MQTT account: {exc}; the device can report over HTTP only")
+                return None
+
+    async def rotate(pool: asyncpg.Pool) -> str | None:
+        return await issue_credentials(pool, args.device_id)
+
+    with _database(settings) as url:
+        if args.action == "list":
             asyncio.run(_with_conn(url, list_all))
+            return 0
+        if args.action == "broker-config":
+            folder = args.out or settings.mqtt_broker_dir
+            if folder is None:
+                print("cityloop devices broker-config: give --out DIR (or set CITYLOOP_MQTT_BROKER_DIR)",
+                      file=sys.stderr)
+                return 2
+            return _broker_config(settings, url, folder)
+        password = asyncio.run(_with_conn(url, add if args.action == "add" else rotate))
+        if not isinstance(password, str):
+            if args.action == "add":
+                print(f"MQTT credentials unchanged (`cityloop devices rotate {args.device_id}` issues new ones)")
+            return 0
+        print(f"MQTT username: {args.device_id}\nMQTT password: {password}\n"
+              f"publishes to:  {alarm_topic(args.device_id)} (QoS 1)\n"
+              "The password is shown only this once: hand it to the device's installer now.")
+        if settings.mqtt_broker_dir is None:
+            print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
+            return 0
+        return _broker_config(settings, url, settings.mqtt_broker_dir)
+
+
+def _broker_config(settings: Settings, url: str, folder: Path) -> int:
+    """Writes Mosquitto's password and ACL files for the registry's devices and the hub's own account (the
+    user of MQTT_URL) into `folder` (hub.services.iot.broker)."""
+    from hub.infra.embedded import mqtt_target
+    from hub.services.iot.broker import broker_files, mosquitto_hash, write_broker_files
+    from hub.services.iot.devices import device_accounts
+
+    hub = None
+    if settings.mqtt_url is not None:
+        target = mqtt_target(settings.mqtt_url)
+        if target.username is not None:
+            hub = (target.username, None if target.password is None else mosquitto_hash(target.password))
+    if hub is None:
+        print("cityloop devices: MQTT_URL names no account, so the files grant the hub nothing", file=sys.stderr)
+    accounts = asyncio.run(_with_conn(url, device_accounts))
+    assert isinstance(accounts, list)
+    passwd, acl = broker_files(hub, accounts)
+    write_broker_files(folder, passwd, acl)
+    print(f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
+          f"{', and the hub' if hub else ''}; reload the broker (SIGHUP) for them to take effect")
     return 0
 
 
@@ -428,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_origins.add_argument("--add", action="append", default=[], metavar="URL", help="repeatable")
     key_origins.add_argument("--remove", action="append", default=[], metavar="URL", help="repeatable")
     devices = sub.add_parser("devices", help="the IoT device registry").add_subparsers(dest="action", required=True)
-    add_device = devices.add_parser("add", help="register (or move) a device")
+    add_device = devices.add_parser("add", help="register (or move) a device; a new one's MQTT password is "
+                                                "printed once")
     add_device.add_argument("device_id")
     add_device.add_argument("--kind", required=True, choices=sorted(DEVICE_KINDS))
     add_device.add_argument("--lng", required=True, type=float)
@@ -438,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.add_argument("--owner", help="the owning unit's code")
     list_devices = devices.add_parser("list", help="list registered devices")
     list_devices.add_argument("--kind", choices=sorted(DEVICE_KINDS))
+    rotate = devices.add_parser("rotate", help="issue a device a new MQTT password and print it once (the old one "
+                                               "stops working when the broker reloads its files)")
+    rotate.add_argument("device_id")
+    broker = devices.add_parser("broker-config", help="write Mosquitto's password and ACL files for every device "
+                                                      "and the hub's account (MQTT_URL's user)")
+    broker.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="default: CITYLOOP_MQTT_BROKER_DIR")
     geo = sub.add_parser("geo", help="boundary versions").add_subparsers(dest="action", required=True)
     load = geo.add_parser("load", help="load a boundary file (GeoJSON, GeoPackage, Shapefile) as a new version")
     load.add_argument("path")
