@@ -226,37 +226,39 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"no MQTT account: {exc}; the device can report over HTTP only")
                 return None
 
-    async def rotate(pool: asyncpg.Pool) -> str | None:
-        return await issue_credentials(pool, args.device_id)
+    async def account(pool: asyncpg.Pool) -> None:
+        password = await (add(pool) if args.action == "add" else issue_credentials(pool, args.device_id))
+        if password is None:
+            if args.action == "add":
+                print(f"MQTT credentials unchanged (`cityloop devices rotate {args.device_id}` issues new ones)")
+            return
+        # Printed before the broker's files are written: if that fails, the password issued is not lost.
+        print(f"MQTT username: {args.device_id}\nMQTT password: {password}\n"
+              f"publishes to:  {alarm_topic(args.device_id)} (QoS 1)\n"
+              "The password is shown only this once: hand it to the device's installer now.", flush=True)
+        if settings.mqtt_broker_dir is None:
+            print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
+        else:
+            await _write_broker_config(pool, settings, settings.mqtt_broker_dir)
 
     with _database(settings) as url:
         if args.action == "list":
             asyncio.run(_with_conn(url, list_all))
-            return 0
-        if args.action == "broker-config":
+        elif args.action == "broker-config":
             folder = args.out or settings.mqtt_broker_dir
             if folder is None:
                 print("cityloop devices broker-config: give --out DIR (or set CITYLOOP_MQTT_BROKER_DIR)",
                       file=sys.stderr)
                 return 2
-            return _broker_config(settings, url, folder)
-        password = asyncio.run(_with_conn(url, add if args.action == "add" else rotate))
-        if not isinstance(password, str):
-            if args.action == "add":
-                print(f"MQTT credentials unchanged (`cityloop devices rotate {args.device_id}` issues new ones)")
-            return 0
-        print(f"MQTT username: {args.device_id}\nMQTT password: {password}\n"
-              f"publishes to:  {alarm_topic(args.device_id)} (QoS 1)\n"
-              "The password is shown only this once: hand it to the device's installer now.")
-        if settings.mqtt_broker_dir is None:
-            print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
-            return 0
-        return _broker_config(settings, url, settings.mqtt_broker_dir)
+            asyncio.run(_with_conn(url, _write_broker_config, settings, folder))
+        else:
+            asyncio.run(_with_conn(url, account))
+    return 0
 
 
-def _broker_config(settings: Settings, url: str, folder: Path) -> int:
-    """Writes Mosquitto's password and ACL files for the registry's devices and the hub's own account (the
-    user of MQTT_URL) into `folder` (hub.services.iot.broker)."""
+async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> None:
+    """Mosquitto's password and ACL files for the registry's devices and the hub's own account (the user of
+    MQTT_URL), written into `folder` (hub.services.iot.broker)."""
     from hub.infra.embedded import mqtt_target
     from hub.services.iot.broker import broker_files, mosquitto_hash, write_broker_files
     from hub.services.iot.devices import device_accounts
@@ -268,13 +270,11 @@ def _broker_config(settings: Settings, url: str, folder: Path) -> int:
             hub = (target.username, None if target.password is None else mosquitto_hash(target.password))
     if hub is None:
         print("cityloop devices: MQTT_URL names no account, so the files grant the hub nothing", file=sys.stderr)
-    accounts = asyncio.run(_with_conn(url, device_accounts))
-    assert isinstance(accounts, list)
+    accounts = await device_accounts(pool)
     passwd, acl = broker_files(hub, accounts)
     write_broker_files(folder, passwd, acl)
     print(f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
           f"{', and the hub' if hub else ''}; reload the broker (SIGHUP) for them to take effect")
-    return 0
 
 
 def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:

@@ -20,8 +20,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from connectors.iot import alarm_topic
+from connectors.iot import DeviceRegistration, alarm_topic
 from hub.services.iot.broker import verify
+from hub.services.iot.devices import issue_credentials, register_device
 from hub.services.iot.mqtt import MqttSubscriber
 from tests.brokers import auth_folder, committed_mosquitto, publish
 
@@ -54,14 +55,19 @@ async def test_each_device_publishes_only_to_its_own_topic_with_its_own_password
     auth = auth_folder()
     a, b = "WL-A", "WL-B"
     try:
-        at = ("--kind", "water_level", "--lng", "108.32", "--lat", "22.81")
-        first = password_in(await asyncio.to_thread(devices, database_url, auth, "add", a, *at))
-        other = password_in(await asyncio.to_thread(devices, database_url, auth, "add", b, *at))
-        moved = await asyncio.to_thread(devices, database_url, auth, "add", a, "--kind", "water_level",
-                                        "--lng", "108.33", "--lat", "22.82")
-        assert "MQTT password" not in moved and "unchanged" in moved, "shown once: a move keeps the account"
         conn = await asyncpg.connect(database_url)
         try:
+            # B the way `devices add` registers it (a process start less); A through the command itself, which
+            # then writes the broker's files with both.
+            await register_device(conn, DeviceRegistration.model_validate({
+                "device_id": b, "kind": "water_level", "location": {"lng": 108.31, "lat": 22.8}}))
+            other = await issue_credentials(conn, b, only_if_none=True)
+            assert other is not None
+            at = ("--kind", "water_level", "--lng", "108.32", "--lat", "22.81")
+            first = password_in(await asyncio.to_thread(devices, database_url, auth, "add", a, *at))
+            moved = await asyncio.to_thread(devices, database_url, auth, "add", a, "--kind", "water_level",
+                                            "--lng", "108.33", "--lat", "22.82")
+            assert "MQTT password" not in moved and "unchanged" in moved, "shown once: a move keeps the account"
             stored = {r["device_id"]: str(r["mqtt_password_hash"])
                       for r in await conn.fetch("SELECT device_id, mqtt_password_hash FROM devices")}
             everything = str([tuple(r) for r in await conn.fetch("SELECT * FROM devices")])
@@ -101,14 +107,25 @@ async def test_each_device_publishes_only_to_its_own_topic_with_its_own_password
                 # The refused message came first and never reached the hub.
                 assert received == [alarm_topic(a)]
 
-                fresh = password_in(await asyncio.to_thread(devices, database_url, auth, "rotate", a))
-                broker.send_signal(signal.SIGHUP)  # what README's reload step does
-                deadline = time.monotonic() + 10
-                while await asyncio.to_thread(publish, port, alarm_topic(a), *login(a, fresh)):
-                    assert time.monotonic() < deadline, "the rotated password was never accepted"
-                    await asyncio.sleep(0.1)
-                old = await asyncio.to_thread(publish, port, alarm_topic(a), *login(a, first))
-                assert REFUSED_AT_CONNECT in old.lower()
+                # A device connected with its old password when it is rotated: the reload drops it.
+                held = subprocess.Popen([shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub", "-p", str(port),
+                                         "-V", "mqttv5", *login(a, first), "-t", alarm_topic(a)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                try:
+                    fresh = password_in(await asyncio.to_thread(devices, database_url, auth, "rotate", a))
+                    assert held.poll() is None, "connected before the reload"
+                    broker.send_signal(signal.SIGHUP)  # what README's reload step does
+                    deadline = time.monotonic() + 10
+                    while await asyncio.to_thread(publish, port, alarm_topic(a), *login(a, fresh)):
+                        assert time.monotonic() < deadline, "the rotated password was never accepted"
+                        await asyncio.sleep(0.1)
+                    old = await asyncio.to_thread(publish, port, alarm_topic(a), *login(a, first))
+                    assert REFUSED_AT_CONNECT in old.lower()
+                    _, dropped = await asyncio.to_thread(held.communicate, timeout=10)  # it reconnects, refused
+                    assert REFUSED_AT_CONNECT in dropped.lower()
+                finally:
+                    held.kill()
+                    held.wait()
                 assert await asyncio.to_thread(publish, port, alarm_topic(b), *login(b, other)) == ""
             finally:
                 task.cancel()
