@@ -132,6 +132,13 @@ def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare 
             stack.enter_context(recorded(settings.run_dir, command, settings.data_dir, urls.database_url))
         if prepare is not None:
             asyncio.run(_with_conn(urls.database_url, prepare))
+        if settings.mqtt_broker_dir is not None and worker_of is None:
+            # A new accounts volume, or a restored database, gets the registry's device accounts back.
+            try:
+                log.info(asyncio.run(_with_conn(urls.database_url, _write_broker_config, settings,
+                                                settings.mqtt_broker_dir)))
+            except (OSError, ValueError) as exc:
+                log.error("the MQTT broker's files were not written: %s", exc)
         if workers > 1:
             return _serve_workers(_resolved(settings, urls), workers)
         asyncio.run(_serve(_resolved(settings, urls), while_serving, worker_of=worker_of))
@@ -239,7 +246,7 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
         if settings.mqtt_broker_dir is None:
             print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
         else:
-            await _write_broker_config(pool, settings, settings.mqtt_broker_dir)
+            print(await _write_broker_config(pool, settings, settings.mqtt_broker_dir))
 
     with _database(settings) as url:
         if args.action == "list":
@@ -250,15 +257,15 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
                 print("cityloop devices broker-config: give --out DIR (or set CITYLOOP_MQTT_BROKER_DIR)",
                       file=sys.stderr)
                 return 2
-            asyncio.run(_with_conn(url, _write_broker_config, settings, folder))
+            print(asyncio.run(_with_conn(url, _write_broker_config, settings, folder)))
         else:
             asyncio.run(_with_conn(url, account))
     return 0
 
 
-async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> None:
+async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> str:
     """Mosquitto's password and ACL files for the registry's devices and the hub's own account (the user of
-    MQTT_URL), written into `folder` (hub.services.iot.broker)."""
+    MQTT_URL), written into `folder` (hub.services.iot.broker); says what was written."""
     from hub.infra.embedded import mqtt_target
     from hub.services.iot.broker import broker_files, mosquitto_hash, write_broker_files
     from hub.services.iot.devices import device_accounts
@@ -269,12 +276,17 @@ async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: P
         if target.username is not None:
             hub = (target.username, None if target.password is None else mosquitto_hash(target.password))
     if hub is None:
-        print("cityloop devices: MQTT_URL names no account, so the files grant the hub nothing", file=sys.stderr)
+        log.warning("MQTT_URL names no account: the broker's files grant the hub nothing")
     accounts = await device_accounts(pool)
+    # A device registered (over the API) under the hub's username gets no account: it would take the hub's.
+    clash = [device for device, _ in accounts if hub is not None and device == hub[0]]
+    if clash:
+        log.error("device %s has the hub's MQTT username: it gets no broker account until renamed", clash[0])
+    accounts = [account for account in accounts if account[0] not in clash]
     passwd, acl = broker_files(hub, accounts)
     write_broker_files(folder, passwd, acl)
-    print(f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
-          f"{', and the hub' if hub else ''}; reload the broker (SIGHUP) for them to take effect")
+    return (f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
+            f"{' and the hub' if hub else ''}; the broker reads them when it reloads (SIGHUP)")
 
 
 def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:

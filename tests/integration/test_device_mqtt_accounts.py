@@ -63,6 +63,10 @@ async def test_each_device_publishes_only_to_its_own_topic_with_its_own_password
                 "device_id": b, "kind": "water_level", "location": {"lng": 108.31, "lat": 22.8}}))
             other = await issue_credentials(conn, b, only_if_none=True)
             assert other is not None
+            # A device registered over the API under the hub's username: it must not take the hub's account.
+            await register_device(conn, DeviceRegistration.model_validate({
+                "device_id": "cityloop-hub", "kind": "gas", "location": {"lng": 108.3, "lat": 22.8}}))
+            assert await issue_credentials(conn, "cityloop-hub") is not None
             at = ("--kind", "water_level", "--lng", "108.32", "--lat", "22.81")
             first = password_in(await asyncio.to_thread(devices, database_url, auth, "add", a, *at))
             moved = await asyncio.to_thread(devices, database_url, auth, "add", a, "--kind", "water_level",
