@@ -20,7 +20,8 @@ COPY tools ./tools
 COPY migrations ./migrations
 COPY frontend ./frontend
 COPY --from=consoles /frontend/node_modules ./frontend/node_modules
-# /var/lib/cityloop/mqtt-accounts: the `mqtt-accounts` volume takes this folder's owner when Compose creates it.
+# /var/lib/cityloop/mqtt-accounts: Docker gives the empty `mqtt-accounts` volume this folder's owner when it mounts it
+# here (the broker only reads it), so `cityloop devices` can write the broker's files.
 RUN pip install --no-cache-dir -e . && useradd --system --create-home cityloop && \
     install -d -o cityloop -g cityloop -m 0750 /var/lib/cityloop/mqtt-accounts
 USER cityloop
