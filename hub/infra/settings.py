@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "cityloop-hub"
     mqtt_topic: str = "cityloop/iot/+/alarm"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Where `cityloop devices add|rotate` rewrite the broker's password and ACL files at once (unset: only
+    # `cityloop devices broker-config --out DIR` writes them); the broker still needs a SIGHUP to read them.
+    mqtt_broker_dir: Path | None = None
 
     # Grid reports: photos are checked by content and limited in size and number.
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
