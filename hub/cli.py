@@ -132,6 +132,13 @@ def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare 
             stack.enter_context(recorded(settings.run_dir, command, settings.data_dir, urls.database_url))
         if prepare is not None:
             asyncio.run(_with_conn(urls.database_url, prepare))
+        if settings.mqtt_broker_dir is not None and worker_of is None:
+            # A new accounts volume, or a restored database, gets the registry's device accounts back.
+            try:
+                log.info(asyncio.run(_with_conn(urls.database_url, _write_broker_config, settings,
+                                                settings.mqtt_broker_dir)))
+            except (OSError, ValueError) as exc:
+                log.error("the MQTT broker's files were not written: %s", exc)
         if workers > 1:
             return _serve_workers(_resolved(settings, urls), workers)
         asyncio.run(_serve(_resolved(settings, urls), while_serving, worker_of=worker_of))
@@ -203,8 +210,8 @@ def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list
 
 
 def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.iot import DeviceRegistration
-    from hub.services.iot.devices import DeviceRegistry, register_device
+    from connectors.iot import DeviceRegistration, alarm_topic
+    from hub.services.iot.devices import DeviceRegistry, issue_credentials, register_device
 
     async def list_all(pool: asyncpg.Pool) -> None:
         for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
@@ -212,18 +219,74 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{device['device_id']:<20} {device['kind']:<14} {loc['lng']:.6f},{loc['lat']:.6f} "
                   f"{device['owner_unit'] or '-'} {device['name'] or ''}")
 
-    with _database(settings) as url:
-        if args.action == "add":
-            registration = DeviceRegistration.model_validate({
-                "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
-                "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
-            device = asyncio.run(_with_conn(url, register_device, registration))
-            assert isinstance(device, dict)
+    async def add(pool: asyncpg.Pool) -> str | None:
+        registration = DeviceRegistration.model_validate({
+            "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
+            "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
+        async with pool.acquire() as conn, conn.transaction():
+            device = await register_device(conn, registration)
             print(f"device {device['device_id']} ({device['kind']}) at {device['location']['lng']:.6f},"
                   f"{device['location']['lat']:.6f} (WGS84) saved")
+            try:  # a new device gets its MQTT account; a move keeps the one it has
+                return await issue_credentials(conn, registration.device_id, only_if_none=True)
+            except ValueError as exc:
+                print(f"no MQTT account: {exc}; the device can report over HTTP only")
+                return None
+
+    async def account(pool: asyncpg.Pool) -> None:
+        password = await (add(pool) if args.action == "add" else issue_credentials(pool, args.device_id))
+        if password is None:
+            if args.action == "add":
+                print(f"MQTT credentials unchanged (`cityloop devices rotate {args.device_id}` issues new ones)")
+            return
+        # Printed before the broker's files are written: if that fails, the password issued is not lost.
+        print(f"MQTT username: {args.device_id}\nMQTT password: {password}\n"
+              f"publishes to:  {alarm_topic(args.device_id)} (QoS 1)\n"
+              "The password is shown only this once: hand it to the device's installer now.", flush=True)
+        if settings.mqtt_broker_dir is None:
+            print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
         else:
+            print(await _write_broker_config(pool, settings, settings.mqtt_broker_dir))
+
+    with _database(settings) as url:
+        if args.action == "list":
             asyncio.run(_with_conn(url, list_all))
+        elif args.action == "broker-config":
+            folder = args.out or settings.mqtt_broker_dir
+            if folder is None:
+                print("cityloop devices broker-config: give --out DIR (or set CITYLOOP_MQTT_BROKER_DIR)",
+                      file=sys.stderr)
+                return 2
+            print(asyncio.run(_with_conn(url, _write_broker_config, settings, folder)))
+        else:
+            asyncio.run(_with_conn(url, account))
     return 0
+
+
+async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> str:
+    """Mosquitto's password and ACL files for the registry's devices and the hub's own account (the user of
+    MQTT_URL), written into `folder` (hub.services.iot.broker); says what was written."""
+    from hub.infra.embedded import mqtt_target
+    from hub.services.iot.broker import broker_files, mosquitto_hash, write_broker_files
+    from hub.services.iot.devices import device_accounts
+
+    hub = None
+    if settings.mqtt_url is not None:
+        target = mqtt_target(settings.mqtt_url)
+        if target.username is not None:
+            hub = (target.username, None if target.password is None else mosquitto_hash(target.password))
+    if hub is None:
+        log.warning("MQTT_URL names no account: the broker's files grant the hub nothing")
+    accounts = await device_accounts(pool)
+    # A device registered (over the API) under the hub's username gets no account: it would take the hub's.
+    clash = [device for device, _ in accounts if hub is not None and device == hub[0]]
+    if clash:
+        log.error("device %s has the hub's MQTT username: it gets no broker account until renamed", clash[0])
+    accounts = [account for account in accounts if account[0] not in clash]
+    passwd, acl = broker_files(hub, accounts)
+    write_broker_files(folder, passwd, acl)
+    return (f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
+            f"{' and the hub' if hub else ''}; the broker reads them when it reloads (SIGHUP)")
 
 
 def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:
@@ -429,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_origins.add_argument("--add", action="append", default=[], metavar="URL", help="repeatable")
     key_origins.add_argument("--remove", action="append", default=[], metavar="URL", help="repeatable")
     devices = sub.add_parser("devices", help="the IoT device registry").add_subparsers(dest="action", required=True)
-    add_device = devices.add_parser("add", help="register (or move) a device")
+    add_device = devices.add_parser("add", help="register (or move) a device; a new one's MQTT password is "
+                                                "printed once")
     add_device.add_argument("device_id")
     add_device.add_argument("--kind", required=True, choices=sorted(DEVICE_KINDS))
     add_device.add_argument("--lng", required=True, type=float)
@@ -439,6 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.add_argument("--owner", help="the owning unit's code")
     list_devices = devices.add_parser("list", help="list registered devices")
     list_devices.add_argument("--kind", choices=sorted(DEVICE_KINDS))
+    rotate = devices.add_parser("rotate", help="issue a device a new MQTT password and print it once (the old one "
+                                               "stops working when the broker reloads its files)")
+    rotate.add_argument("device_id")
+    broker = devices.add_parser("broker-config", help="write Mosquitto's password and ACL files for every device "
+                                                      "and the hub's account (MQTT_URL's user)")
+    broker.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="default: CITYLOOP_MQTT_BROKER_DIR")
     geo = sub.add_parser("geo", help="boundary versions").add_subparsers(dest="action", required=True)
     load = geo.add_parser("load", help="load a boundary file (GeoJSON, GeoPackage, Shapefile) as a new version")
     load.add_argument("path")

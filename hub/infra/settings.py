@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     # before it at most `mqtt_reorder_window_s` (the first reading ever seen of a device waits that long too).
     mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     mqtt_reorder_window_s: float = Field(default=1.0, ge=0, le=60)
+    # Where `cityloop devices add|rotate` rewrite the broker's password and ACL files at once (unset: only
+    # `cityloop devices broker-config --out DIR` writes them); the broker still needs a SIGHUP to read them.
+    mqtt_broker_dir: Path | None = None
 
     # Grid reports: photos are checked by content and limited in size and number.
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -10,6 +10,7 @@ import asyncpg
 from connectors.iot import DeviceRegistration
 from geo.crs import to_wgs84
 from hub.infra.db import Connection
+from hub.services.iot.broker import check_username, mosquitto_hash, new_password
 
 _COLUMNS = "device_id, kind, name, lng, lat, crs, owner_unit, created_at, updated_at"
 
@@ -66,3 +67,26 @@ class DeviceRegistry:
             f"SELECT {_COLUMNS} FROM devices WHERE ($1::text IS NULL OR kind = $1) AND device_id > $2 "
             "ORDER BY device_id LIMIT $3", kind, after, limit)
         return [device_json(r) for r in rows]
+
+
+async def issue_credentials(conn: asyncpg.Pool | Connection, device_id: str, *,
+                            only_if_none: bool = False) -> str | None:
+    """A new MQTT password for a registered device, returned in plain this once; only its hash is stored
+    (hub.services.iot.broker). The old password works until the broker's files are rewritten and reloaded.
+    `only_if_none`: None (and nothing changed) when the device already has credentials."""
+    check_username(device_id)  # a device id with ':' cannot log in to Mosquitto
+    password = new_password()
+    issued = await conn.fetchval(
+        "UPDATE devices SET mqtt_password_hash = $2, credentials_issued_at = now() "
+        "WHERE device_id = $1 AND (NOT $3 OR mqtt_password_hash IS NULL) RETURNING device_id",
+        device_id, mosquitto_hash(password), only_if_none)
+    if issued is None and not only_if_none:
+        raise ValueError(f"no device {device_id!r} in the registry (`cityloop devices add` registers it)")
+    return password if issued is not None else None
+
+
+async def device_accounts(conn: asyncpg.Pool | Connection) -> list[tuple[str, str]]:
+    """(device id, password hash) of every device with credentials, for the broker's files."""
+    rows = await conn.fetch("SELECT device_id, mqtt_password_hash FROM devices "
+                            "WHERE mqtt_password_hash IS NOT NULL ORDER BY device_id")
+    return [(r["device_id"], r["mqtt_password_hash"]) for r in rows]
