@@ -117,7 +117,7 @@ def _serve_workers(settings: Settings, count: int) -> int:
     command = [sys.executable, "-m", "hub.cli", "serve", "--worker-of", str(os.getpid())]
     print(f"CityLoop hub: {count} workers on http://{settings.host}:{port} (supervisor pid {os.getpid()})",
           flush=True)
-    return Supervisor(lambda _index: command, env, count).run()
+    return Supervisor(lambda index: [*command, "--worker-index", str(index)], env, count).run()
 
 
 def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare | None = None,
@@ -467,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="N hub processes sharing the port (SO_REUSEPORT), supervised by this one; "
                             "one of them leads the timers, outbox and MQTT (default 1: this process serves)")
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # which of them: a stable MQTT client id
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
@@ -576,6 +577,11 @@ def main(argv: list[str] | None = None) -> int:
             if refusal is not None:
                 print(f"cityloop serve: {refusal}", file=sys.stderr)
                 return 2
+            if args.worker_index is not None and settings.mqtt_shared_group is not None:
+                # Each worker shares the subscription under an id of its own, the same after a restart: it takes
+                # its broker session back, with the messages it had not acknowledged.
+                settings = settings.model_copy(
+                    update={"mqtt_client_id": f"{settings.mqtt_client_id}-w{args.worker_index}"})
             return cmd_serve(settings, workers=args.workers, worker_of=args.worker_of)
         if args.command == "migrate":
             return cmd_migrate(settings)
