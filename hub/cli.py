@@ -216,8 +216,9 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
     async def list_all(pool: asyncpg.Pool) -> None:
         for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
             loc = device["location"]
+            account = "mqtt" if device["mqtt_account"] else "http-only"
             print(f"{device['device_id']:<20} {device['kind']:<14} {loc['lng']:.6f},{loc['lat']:.6f} "
-                  f"{device['owner_unit'] or '-'} {device['name'] or ''}")
+                  f"{account:<9} {device['owner_unit'] or '-'} {device['name'] or ''}")
 
     async def add(pool: asyncpg.Pool) -> str | None:
         registration = DeviceRegistration.model_validate({
@@ -264,29 +265,9 @@ def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> str:
-    """Mosquitto's password and ACL files for the registry's devices and the hub's own account (the user of
-    MQTT_URL), written into `folder` (hub.services.iot.broker); says what was written."""
-    from hub.infra.embedded import mqtt_target
-    from hub.services.iot.broker import broker_files, mosquitto_hash, write_broker_files
-    from hub.services.iot.devices import device_accounts
+    from hub.services.iot.devices import write_broker_config
 
-    hub = None
-    if settings.mqtt_url is not None:
-        target = mqtt_target(settings.mqtt_url)
-        if target.username is not None:
-            hub = (target.username, None if target.password is None else mosquitto_hash(target.password))
-    if hub is None:
-        log.warning("MQTT_URL names no account: the broker's files grant the hub nothing")
-    accounts = await device_accounts(pool)
-    # A device registered (over the API) under the hub's username gets no account: it would take the hub's.
-    clash = [device for device, _ in accounts if hub is not None and device == hub[0]]
-    if clash:
-        log.error("device %s has the hub's MQTT username: it gets no broker account until renamed", clash[0])
-    accounts = [account for account in accounts if account[0] not in clash]
-    passwd, acl = broker_files(hub, accounts)
-    write_broker_files(folder, passwd, acl)
-    return (f"{folder}/passwd and {folder}/acl written: {len(accounts)} device account(s)"
-            f"{' and the hub' if hub else ''}; the broker reads them when it reloads (SIGHUP)")
+    return await write_broker_config(pool, settings.mqtt_url, folder)
 
 
 def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,10 +21,12 @@ import asyncpg
 import pytest
 
 from connectors.iot import DeviceRegistration, alarm_topic
+from hub.infra.settings import Settings
 from hub.services.iot.broker import verify
 from hub.services.iot.devices import issue_credentials, register_device
 from hub.services.iot.mqtt import MqttSubscriber
 from tests.brokers import auth_folder, committed_mosquitto, publish
+from tests.conftest import running_hub
 
 HUB_LOGIN = "cityloop-hub:hub-password-0123456789"
 REFUSED_AT_CONNECT = "connection error: not authori"
@@ -135,5 +137,48 @@ async def test_each_device_publishes_only_to_its_own_topic_with_its_own_password
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
+    finally:
+        shutil.rmtree(auth, ignore_errors=True)
+
+
+async def test_a_device_registered_over_the_api_gets_its_account_once_and_an_operator_can_rotate_it(
+        settings: Settings) -> None:
+    """The integrator's path: `POST /api/v1/devices` answers a new device's MQTT login once (a move does not
+    repeat it) and writes the broker's files when the hub keeps them; `POST …/credentials` rotates it. The
+    broker started on those files takes the new password and refuses the old one."""
+    auth = auth_folder()
+    try:
+        async with running_hub(settings.model_copy(update={"mqtt_broker_dir": auth})) as hub:
+            operator = {"Authorization": f"Bearer {await hub.login('city_operator', None)}"}
+            handler = {"Authorization": f"Bearer {await hub.login('township_handler', '450103001')}"}
+            device = {"device_id": "WL-API-1", "kind": "water_level", "location": {"lng": 108.32, "lat": 22.81}}
+            async with hub.http.post(f"{hub.base}/api/v1/devices", json=device, headers=operator) as resp:
+                assert resp.status == 201
+                added = await resp.json()
+            first = added["mqtt"]["password"]
+            assert added["mqtt"]["username"] == "WL-API-1" and added["mqtt"]["topic"] == alarm_topic("WL-API-1")
+            assert added["mqtt_account"] is True and "mqtt_password_hash" not in added
+            moved = {**device, "location": {"lng": 108.33, "lat": 22.82}}
+            async with hub.http.post(f"{hub.base}/api/v1/devices", json=moved, headers=operator) as resp:
+                assert resp.status == 201
+                assert "mqtt" not in await resp.json(), "shown once: a move keeps the account"
+            rotate = f"{hub.base}/api/v1/devices/WL-API-1/credentials"
+            async with hub.http.post(rotate, headers=handler) as resp:
+                assert resp.status == 403
+            async with hub.http.post(f"{hub.base}/api/v1/devices/WL-NONE/credentials", headers=operator) as resp:
+                assert resp.status == 404
+            async with hub.http.post(rotate, headers=operator) as resp:
+                assert resp.status == 201
+                fresh = (await resp.json())["mqtt"]["password"]
+            async with hub.http.get(f"{hub.base}/api/v1/devices/WL-API-1", headers=operator) as resp:
+                listed = await resp.json()
+            assert fresh != first and listed["mqtt_account"] is True and fresh not in str(listed)
+        with committed_mosquitto(auth) as (port, _broker):
+            def probes() -> tuple[str, str]:
+                return (publish(port, alarm_topic("WL-API-1"), *login("WL-API-1", first)),
+                        publish(port, alarm_topic("WL-API-1"), *login("WL-API-1", fresh)))
+
+            old, new = await asyncio.to_thread(probes)
+        assert REFUSED_AT_CONNECT in old.lower() and new == ""
     finally:
         shutil.rmtree(auth, ignore_errors=True)
