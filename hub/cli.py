@@ -363,15 +363,25 @@ def cmd_backup(settings: Settings, out: Path) -> int:
     return 0
 
 
+async def _after_restore(pool: asyncpg.Pool, settings: Settings) -> None:
+    from hub.infra.backup import continue_after_restore
+
+    await continue_after_restore(pool)
+    await _rebuild(pool, settings)
+
+
 def cmd_restore(settings: Settings, archive: Path, force: bool) -> int:
     """`cityloop restore FILE [--force]`: a backup into an empty database, then the migrations it predates and
     the projections rebuilt from its events (the event store is the truth)."""
     from hub.infra.backup import restore
 
     with _database(settings) as url:
+        started = time.monotonic()
         tool = restore(url, archive, force=force)
-        print(f"restored {archive} with {tool.path.name} {tool.major}")
-        asyncio.run(_with_conn(url, _rebuild, settings))
+        print(f"restored {archive} with {tool.path.name} {tool.major} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        asyncio.run(_with_conn(url, _after_restore, settings))
+        print(f"migrated and rebuilt ({time.monotonic() - started:.1f} s)")
     return 0
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import asyncpg
 import psycopg
 
 
@@ -41,19 +42,22 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
 """
 
-# After a restore the next event gets the position right after the last restored one. pg_dump reads the
-# identity's counter outside its snapshot, so events appended while it ran (not in the dump) would otherwise
-# leave a gap.
-_CONTINUE_POSITIONS_SQL = """
-SELECT setval(pg_get_serial_sequence('events', 'position'), coalesce(max(position), 0) + 1, false) FROM events
+# After a restore the next event gets the position right after the last restored one: pg_dump reads the
+# identity's counter outside its snapshot, so events committed while it ran (not in the dump) would otherwise
+# leave a gap. The callbacks' delivery ids (outbox.id, the X-CityLoop-Delivery header receivers de-duplicate on)
+# must instead never repeat: the ones handed out after the backup, in the history the restore lost, were seen by
+# the receiver, so new ones start above anything handed out before now (1,000 ids a second since 1970).
+_CONTINUE_SQL = """
+SELECT setval(pg_get_serial_sequence('events', 'position'), coalesce(max(position), 0) + 1, false) FROM events;
+SELECT setval(pg_get_serial_sequence('outbox', 'id'),
+              greatest((SELECT coalesce(max(id), 0) FROM outbox), extract(epoch FROM now())::bigint * 1000));
 """
 
 
 def choose_tool(found: list[PgTool], server_major: int) -> PgTool | None:
     """The server's own major version if present, else the oldest newer one (it still reads and writes what
     that server understands); never an older one."""
-    usable = sorted((t for t in found if t.major >= server_major), key=lambda t: (t.major != server_major, t.major))
-    return usable[0] if usable else None
+    return min((t for t in found if t.major >= server_major), key=lambda t: t.major, default=None)
 
 
 def _candidates(name: str) -> list[Path]:
@@ -187,7 +191,8 @@ def restore(url: str, archive: Path, *, force: bool) -> PgTool:
     """`archive` into the database at `url`, in one transaction (a failure leaves the target as it was). An
     empty target unless `force`: then the archive's objects are dropped first and replaced. Owners and grants
     are not restored — the target's roles are rarely the source's — so everything belongs to the restoring user.
-    The projections are then rebuilt by the caller (the event store is the truth)."""
+    The caller then migrates, runs `continue_after_restore` and rebuilds the projections (the event store is the
+    truth)."""
     if not archive.is_file():
         raise BackupError(f"no such file: {archive}")
     if not force and not is_empty(url):
@@ -199,6 +204,10 @@ def restore(url: str, archive: Path, *, force: bool) -> PgTool:
     if force:
         args += ["--clean", "--if-exists"]
     _run(tool, [*args, str(archive)], url)
-    with _connect(url) as conn:
-        conn.execute(_CONTINUE_POSITIONS_SQL)
     return tool
+
+
+async def continue_after_restore(pool: asyncpg.Pool) -> None:
+    """Once a restored database is migrated: the next event position and callback delivery id (_CONTINUE_SQL)."""
+    async with pool.acquire() as conn:
+        await conn.execute(_CONTINUE_SQL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ async def events(database_url: str) -> list[tuple[Any, ...]]:
     conn = await asyncpg.connect(database_url)
     try:
         return [tuple(row) for row in await conn.fetch(EVENTS_SQL)]
+    finally:
+        await conn.close()
+
+
+async def next_delivery_id(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT nextval(pg_get_serial_sequence('outbox', 'id'))"))
     finally:
         await conn.close()
 
@@ -80,10 +89,13 @@ async def test_a_backup_restored_into_a_new_database_serves_the_same_cases_and_c
     # Written by the server's own pg_dump (embedded PostgreSQL's, when the one on PATH is older); its header says so.
     assert dumped_by(archive) == server_major(settings.database_url)
 
+    restored_at = int(time.time())
     code, out, err = await cityloop(empty_database, "restore", str(archive))
     assert code == 0, err
     assert f"cases rebuilt from {len(stored):,} events" in out, "the projections are rebuilt from the store"
     assert await events(empty_database) == stored
+    # Callbacks' delivery ids never repeat one handed out in the history the restore lost.
+    assert await next_delivery_id(empty_database) > restored_at * 1000
 
     async with running_hub(hub_settings(empty_database, service_urls, work_dir)) as restored:
         # The same sign-in and key work there: sessions and keys are in the backup too.
