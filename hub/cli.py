@@ -1,4 +1,5 @@
-"""The `cityloop` command (INTERFACES.md): serve, migrate, users, keys, devices, geo, projections — and the
+"""The `cityloop` command (INTERFACES.md): serve, migrate, users, keys, devices, geo, projections, backup,
+restore — and the
 subcommands that other packages register under the `cityloop.commands` entry points (tools/: demo, simulate,
 bench), which this module never imports."""
 
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import entry_points
@@ -393,6 +395,40 @@ def cmd_rebuild(settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, out: Path) -> int:
+    """`cityloop backup --out FILE`: the whole database (pg_dump, custom format), hubs may keep running."""
+    from hub.infra.backup import dump
+
+    started = time.monotonic()
+    with _database(settings) as url:
+        tool = dump(url, out)
+    print(f"backup: {out} ({out.stat().st_size / 1e6:,.1f} MB, {tool.path.name} {tool.major}, "
+          f"{time.monotonic() - started:.1f} s)")
+    return 0
+
+
+async def _after_restore(pool: asyncpg.Pool, settings: Settings) -> None:
+    from hub.infra.backup import continue_after_restore
+
+    await continue_after_restore(pool)
+    await _rebuild(pool, settings)
+
+
+def cmd_restore(settings: Settings, archive: Path, force: bool) -> int:
+    """`cityloop restore FILE [--force]`: a backup into an empty database, then the migrations it predates and
+    the projections rebuilt from its events (the event store is the truth)."""
+    from hub.infra.backup import restore
+
+    with _database(settings) as url:
+        started = time.monotonic()
+        tool = restore(url, archive, force=force)
+        print(f"restored {archive} with {tool.path.name} {tool.major} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        asyncio.run(_with_conn(url, _after_restore, settings))
+        print(f"migrated and rebuilt ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
 def cmd_import_tickets(settings: Settings, path: Path, batch: int) -> int:
     """`cityloop import tickets PATH`: history from an earlier 12345 system (hub.services.history_import), with
     a progress bar (rich) and a summary; exit code 1 when a line was rejected."""
@@ -534,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--batch", type=_positive, default=500, help="tickets per transaction")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
+    backup = sub.add_parser("backup", help="dump the database (pg_dump, custom format); hubs may keep running")
+    backup.add_argument("--out", required=True, type=Path, metavar="FILE")
+    restore = sub.add_parser("restore", help="restore a backup into an empty database, then rebuild the projections")
+    restore.add_argument("archive", type=Path, metavar="FILE")
+    restore.add_argument("--force", action="store_true",
+                         help="restore into a database that is not empty, replacing what the backup contains")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
         try:
             register = command.load()
@@ -578,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import_tickets(settings, args.path, args.batch)
         if args.command == "projections":
             return cmd_rebuild(settings)
+        if args.command == "backup":
+            return cmd_backup(settings, args.out)
+        if args.command == "restore":
+            return cmd_restore(settings, args.archive, args.force)
         if args.command == "geo":
             return cmd_geo(settings, args)
         if args.command == "devices":
