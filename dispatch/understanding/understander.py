@@ -36,6 +36,8 @@ _PATH_SEPARATORS = re.compile(r"\s*(?:->|>|/|\\|\||》|→|—|-)\s*")
 _NAME_SUFFIXES = ("设施", "问题", "管理", "类")
 _FUZZY_CUTOFF = 75.0
 _CONFLICT_CONFIDENCE = 0.8  # the content's confidence in another leaf that overrules a loosely read field
+_WEAK_RULES = frozenset({"keywords", "fuzzy"})
+_WEAK_CONFLICT_CONFIDENCE = 0.5  # … and a field read only by its keywords or a near-miss spelling
 _MODEL_WEIGHT = 0.5  # the model's share of the content score when keywords matched too
 _KEYWORD_SATURATION = 3.0  # matched characters (a leaf's name counts double) for full keyword confidence
 
@@ -348,8 +350,11 @@ class Understander:
             # Our own code or channel name stands (an operator chose it); so does a leaf, unless it was read
             # loosely and the content clearly names another leaf.
             content = self._content(found, guess, text) if hit.rule in _LOOSE_RULES else []
-            if content and content[0].code != hit.node.code and content[0].score >= _CONFLICT_CONFIDENCE and \
-                    all(s.code != hit.node.code for s in content):
+            if content and content[0].code != hit.node.code and (
+                    content[0].score >= _CONFLICT_CONFIDENCE and all(s.code != hit.node.code for s in content)
+                    # A field read only by its keywords or a near-miss spelling ("路面污染" → 路面) is a weak
+                    # reading: a content that prefers another leaf with some conviction makes it a dispatcher's.
+                    or hit.rule in _WEAK_RULES and content[0].score >= _WEAK_CONFLICT_CONFIDENCE):
                 field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 return Understanding(None, content[0].score, (), None,
                                      _suggestions([_as_suggestion(s) for s in content], field_guess),
