@@ -194,3 +194,15 @@ def test_every_variable_of_the_compose_file_is_documented_in_env_example() -> No
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
     gitignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in gitignored, ".env holds the secrets: it must never be committed"
+
+
+def test_the_hubs_files_live_on_a_volume_its_user_owns() -> None:
+    """Grid-report photos are files under CITYLOOP_DATA_DIR, not rows: in a container they must be on a named
+    volume (else a restart loses them), and the image's user must own that folder (else the hub cannot write
+    below /app, the image's working directory)."""
+    hub = resolved()["services"]["hub"]
+    data_dir = hub["environment"]["CITYLOOP_DATA_DIR"]
+    assert f"hub-data:{data_dir}" in hub["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    owned = re.search(r"install -d -o cityloop -g cityloop -m 0750 ([^\n&]+)", dockerfile)
+    assert owned is not None and data_dir in owned.group(1).split()
