@@ -20,7 +20,12 @@ COPY tools ./tools
 COPY migrations ./migrations
 COPY frontend ./frontend
 COPY --from=consoles /frontend/node_modules ./frontend/node_modules
-RUN pip install --no-cache-dir -e . && useradd --system --create-home cityloop
+# /var/lib/cityloop/mqtt-accounts: Docker gives the empty `mqtt-accounts` volume this folder's owner when it mounts it
+# here (the broker only reads it), so `cityloop devices` can write the broker's files. /var/lib/cityloop/data is
+# CITYLOOP_DATA_DIR (grid-report photos): the `hub-data` volume, owned the same way; /app is not writable.
+RUN pip install --no-cache-dir -e . && useradd --system --create-home cityloop && \
+    install -d -o cityloop -g cityloop -m 0750 /var/lib/cityloop/mqtt-accounts /var/lib/cityloop/data
+ENV CITYLOOP_DATA_DIR=/var/lib/cityloop/data
 USER cityloop
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/readyz').status == 200 else 1)"

@@ -21,6 +21,14 @@ from geo.crs import Crs
 
 DeviceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][\w\-.:]*$")]
 
+# Where a device publishes, and the filter of every device's topic (what the hub reads).
+ALARM_TOPICS: Final = "cityloop/iot/+/alarm"
+
+
+def alarm_topic(device_id: str) -> str:
+    return ALARM_TOPICS.replace("+", device_id)
+
+
 # What each kind of device watches, as the matrix's channel category and the words of the case text.
 DEVICE_KINDS: Final[dict[str, tuple[str, str, str]]] = {
     # kind: (category alias, what it measures, unit)

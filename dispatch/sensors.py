@@ -72,6 +72,36 @@ def on_reading(open_case: Case | None, reading: Reading) -> SensorDecision:
     return events
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceOrder:
+    """Where a device's readings stand: the last one applied (its `seq`, and the latest device time seen)."""
+
+    last_seq: int
+    last_at: datetime
+
+
+def in_order(order: DeviceOrder | None, seq: int, at: datetime, waited: bool) -> DeviceOrder | None:
+    """Whether a received reading may be applied now, and the device's order once it is; None = not yet.
+
+    Readings must be applied in the device's order: an alarm then its clear is a recovered case, the clear then the
+    alarm an open one. When several hubs share the subscription, reading n+1 can reach one hub before reading n
+    reaches the other; so a reading that does not follow the last applied one waits — until the one(s) before it
+    are applied, or until it has `waited` the reorder window (the missing one is lost, or the device skipped it).
+    The first reading ever seen of a device waits too: nothing says which came before it.
+    A reading at or below the last applied one (a redelivery, a resend, one later than the window) is applied at
+    once — the store records each device + seq once — and the order stays, unless the device's time is later
+    than any seen: then the device restarted its count, and the order goes on from this reading."""
+    if order is None:
+        return DeviceOrder(seq, at) if waited else None
+    if seq > order.last_seq:
+        if seq == order.last_seq + 1 or waited:
+            return DeviceOrder(seq, max(at, order.last_at))
+        return None
+    if at > order.last_at:
+        return DeviceOrder(seq, at)
+    return order
+
+
 def attachable(case: Case) -> bool:
     """Whether the device's latest case still takes its readings."""
     if case.get("state") == "merged":

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import WSCloseCode, web
 
 from dispatch.policy import Policy
@@ -31,6 +30,7 @@ from hub.infra.db import Connection, create_pool, database_name, describe, is_un
 from hub.infra.leader import Leadership
 from hub.infra.metrics import Metrics
 from hub.infra.migrate import apply_migrations, is_transient_migration_error
+from hub.infra.redis_url import open_redis
 from hub.infra.settings import Settings
 from hub.live.bus import WakeupBus
 from hub.live.gateway import ConsoleGateway
@@ -47,6 +47,7 @@ from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.iot.mqtt import MqttSubscriber
+from hub.services.iot.order import SharedReadings
 from hub.services.iot.readings import IotService
 from hub.services.kpis import Kpis
 from hub.services.learned import LearnedCategories
@@ -76,10 +77,33 @@ VENDOR = {"leaflet": "node_modules/leaflet/dist", "markercluster": "node_modules
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(app[keys.SETTINGS])
+    settings = app[keys.SETTINGS]
+    app[keys.POOL], app[keys.COMMIT_POOL] = await _open_database(settings)
+    app[keys.READ_POOL] = app[keys.POOL]
+    if settings.database_replica_url is not None:
+        app[keys.READ_POOL] = await _open_replica(settings, settings.database_replica_url)
     yield
+    if app[keys.READ_POOL] is not app[keys.POOL]:
+        await app[keys.READ_POOL].close()
     await app[keys.COMMIT_POOL].close()
     await app[keys.POOL].close()
+
+
+async def _open_replica(settings: Settings, url: str) -> asyncpg.Pool:
+    """The pool of the read replica (DATABASE_REPLICA_URL). Opened empty (min_size 0): a replica that is down
+    or still catching up must not keep the hub from starting — the reads sent to it answer 503 meanwhile, and
+    everything else (intake, consoles, actions) only ever uses the primary."""
+    pool = await _pool(settings, url, 0, settings.db_pool_size)
+    try:
+        standby = await pool.fetchval("SELECT pg_is_in_recovery()")
+    except Exception as exc:
+        log.warning("the read replica does not answer yet (%s); analysis and KPI reads wait for it",
+                    describe(exc), extra={"error": describe(exc)})
+    else:
+        if not standby:  # allowed (a read-only copy made another way), but most likely a wrong URL
+            log.warning("DATABASE_REPLICA_URL is not a server in recovery (a standby); its reads are not checked "
+                        "for being a copy of DATABASE_URL")
+    return pool
 
 
 async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
@@ -129,8 +153,8 @@ async def _pool(settings: Settings, url: str, min_size: int, max_size: int) -> a
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     assert settings.redis_url is not None, "the CLI resolves REDIS_URL before building the app"
-    app[keys.REDIS] = aioredis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                        health_check_interval=10)
+    app[keys.REDIS] = open_redis(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                 health_check_interval=10)
     yield
     await app[keys.REDIS].aclose()
 
@@ -173,6 +197,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     metrics.track_append_queue(committer.queue_depth, settings.append_queue_size)
     metrics.track_pool("shared", pool)
     metrics.track_pool("commit", app[keys.COMMIT_POOL])
+    if app[keys.READ_POOL] is not pool:
+        metrics.track_pool("replica", app[keys.READ_POOL])
     admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
     committer.on_commit(admission.committed)
     committer.on_commit(learned.committed)
@@ -187,8 +213,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         incidents=incident_reads, metrics=metrics)
     await gateway.start()
     metrics.track_consoles(lambda: gateway.client_count, lambda: gateway.position)
-    app[keys.KPIS] = Kpis(pool)  # read from kpi_assignments: nothing to load or follow
-    app[keys.ANALYSIS] = Analysis(pool)  # the same projections, grouped for 研判分析
+    # Read from kpi_assignments and the case projections: long scans a replica can take (DATABASE_REPLICA_URL).
+    app[keys.KPIS] = Kpis(app[keys.READ_POOL])
+    app[keys.ANALYSIS] = Analysis(app[keys.READ_POOL])  # the same projections, grouped for 研判分析
     app[keys.HEADLINE] = Headline(reads, settings.headline_cache_s)  # the consoles' figures, shared per scope
     if missing := await missing_up_to(pool):
         log.warning("KPI figures leave out the events recorded before the KPI table existed: run "
@@ -220,7 +247,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock, metrics=metrics)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)
-    iot = app[keys.IOT] = IotService(reads, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
+    iot = app[keys.IOT] = IotService(reads, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine,
+                                     metrics=metrics)
     quarantine.register("mqtt", iot.replay)
     # Photos live beside the data; another PhotoStore (object storage, say) plugs in here.
     app[keys.PHOTO_STORE] = LocalPhotoStore(settings.data_dir / "photos")
@@ -256,18 +284,29 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "directive-timers": lambda: directives.run(settings.sla_sweep_s),  # reminders and overdue, like SLA
     }
     if settings.mqtt_url is not None:
-        async def take(topic: str, payload: bytes) -> None:
-            metrics.mqtt_received.inc()
-            outcome = await iot.take(topic, payload)
-            if isinstance(outcome, int):  # the quarantine's id: the message could not be processed
-                metrics.mqtt_quarantined.inc()
-            else:
-                metrics.ingested("iot", duplicate=outcome.duplicate)
+        def received(handle: Callable[[str, bytes], Awaitable[object]]) -> Callable[[str, bytes], Awaitable[None]]:
+            """The subscriber's handler, counting what this process takes from the broker (what becomes of
+            each reading, iot.take counts, in whichever process applies it)."""
+            async def take(topic: str, payload: bytes) -> None:
+                metrics.mqtt_received.inc()
+                await handle(topic, payload)
+            return take
 
-        # One subscriber per deployment: two with the same client id would take the session from each other.
-        subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, take,
-                                    settings.mqtt_session_expiry_s)
-        led["mqtt-subscriber"] = subscriber.run
+        group = settings.mqtt_shared_group
+        if group is None:
+            # One subscriber per deployment: two with the same client id would take the session from each other.
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
+                                        received(iot.take), settings.mqtt_session_expiry_s)
+            led["mqtt-subscriber"] = subscriber.run
+        else:
+            # Every process shares the subscription; the device order is kept across them (hub.services.iot.order).
+            shared = SharedReadings(pool, iot, window_s=settings.mqtt_reorder_window_s,
+                                    parallel=max(1, settings.db_pool_size // 2))
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
+                                        received(shared.take), settings.mqtt_session_expiry_s, shared_group=group)
+            jobs["mqtt-subscriber"] = subscriber.run
+            led["mqtt-inbox-sweep"] = shared.run_sweep  # readings a hub recorded and then died with
+        app[keys.MQTT] = subscriber
     leadership = app[keys.LEADERSHIP] = Leadership(settings.database_url or "", lambda: _run_all(led),
                                                    check_s=settings.leader_check_s)
     metrics.track_leader(lambda: leadership.is_leader)

@@ -1,4 +1,5 @@
-"""The `cityloop` command (INTERFACES.md): serve, migrate, users, keys, devices, geo, projections — and the
+"""The `cityloop` command (INTERFACES.md): serve, migrate, users, keys, devices, geo, projections, backup,
+restore — and the
 subcommands that other packages register under the `cityloop.commands` entry points (tools/: demo, simulate,
 bench), which this module never imports."""
 
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import entry_points
@@ -141,6 +143,13 @@ def cmd_serve(settings: Settings, *, start_mqtt: bool = False, prepare: Prepare 
             stack.enter_context(recorded(settings.run_dir, command, settings.data_dir, urls.database_url))
         if prepare is not None:
             asyncio.run(_with_conn(urls.database_url, prepare))
+        if settings.mqtt_broker_dir is not None and worker_of is None:
+            # A new accounts volume, or a restored database, gets the registry's device accounts back.
+            try:
+                log.info(asyncio.run(_with_conn(urls.database_url, _write_broker_config, settings,
+                                                settings.mqtt_broker_dir)))
+            except (OSError, ValueError) as exc:
+                log.error("the MQTT broker's files were not written: %s", exc)
         if workers > 1:
             return _serve_workers(_resolved(settings, urls), workers)
         asyncio.run(_serve(_resolved(settings, urls), while_serving, worker_of=worker_of))
@@ -212,27 +221,64 @@ def cmd_keys_origins(settings: Settings, name: str, add: list[str], remove: list
 
 
 def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
-    from connectors.iot import DeviceRegistration
-    from hub.services.iot.devices import DeviceRegistry, register_device
+    from connectors.iot import DeviceRegistration, alarm_topic
+    from hub.services.iot.devices import DeviceRegistry, issue_credentials, register_device
 
     async def list_all(pool: asyncpg.Pool) -> None:
         for device in await DeviceRegistry(pool).list(args.kind, "", 10_000):
             loc = device["location"]
+            account = "mqtt" if device["mqtt_account"] else "http-only"
             print(f"{device['device_id']:<20} {device['kind']:<14} {loc['lng']:.6f},{loc['lat']:.6f} "
-                  f"{device['owner_unit'] or '-'} {device['name'] or ''}")
+                  f"{account:<9} {device['owner_unit'] or '-'} {device['name'] or ''}")
 
-    with _database(settings) as url:
-        if args.action == "add":
-            registration = DeviceRegistration.model_validate({
-                "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
-                "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
-            device = asyncio.run(_with_conn(url, register_device, registration))
-            assert isinstance(device, dict)
+    async def add(pool: asyncpg.Pool) -> str | None:
+        registration = DeviceRegistration.model_validate({
+            "device_id": args.device_id, "kind": args.kind, "name": args.name, "owner_unit": args.owner,
+            "location": {"lng": args.lng, "lat": args.lat, "crs": args.crs}})
+        async with pool.acquire() as conn, conn.transaction():
+            device = await register_device(conn, registration)
             print(f"device {device['device_id']} ({device['kind']}) at {device['location']['lng']:.6f},"
                   f"{device['location']['lat']:.6f} (WGS84) saved")
+            try:  # a new device gets its MQTT account; a move keeps the one it has
+                return await issue_credentials(conn, registration.device_id, only_if_none=True)
+            except ValueError as exc:
+                print(f"no MQTT account: {exc}; the device can report over HTTP only")
+                return None
+
+    async def account(pool: asyncpg.Pool) -> None:
+        password = await (add(pool) if args.action == "add" else issue_credentials(pool, args.device_id))
+        if password is None:
+            if args.action == "add":
+                print(f"MQTT credentials unchanged (`cityloop devices rotate {args.device_id}` issues new ones)")
+            return
+        # Printed before the broker's files are written: if that fails, the password issued is not lost.
+        print(f"MQTT username: {args.device_id}\nMQTT password: {password}\n"
+              f"publishes to:  {alarm_topic(args.device_id)} (QoS 1)\n"
+              "The password is shown only this once: hand it to the device's installer now.", flush=True)
+        if settings.mqtt_broker_dir is None:
+            print("The broker learns it from `cityloop devices broker-config --out DIR` and a reload (SIGHUP).")
         else:
+            print(await _write_broker_config(pool, settings, settings.mqtt_broker_dir))
+
+    with _database(settings) as url:
+        if args.action == "list":
             asyncio.run(_with_conn(url, list_all))
+        elif args.action == "broker-config":
+            folder = args.out or settings.mqtt_broker_dir
+            if folder is None:
+                print("cityloop devices broker-config: give --out DIR (or set CITYLOOP_MQTT_BROKER_DIR)",
+                      file=sys.stderr)
+                return 2
+            print(asyncio.run(_with_conn(url, _write_broker_config, settings, folder)))
+        else:
+            asyncio.run(_with_conn(url, account))
     return 0
+
+
+async def _write_broker_config(pool: asyncpg.Pool, settings: Settings, folder: Path) -> str:
+    from hub.services.iot.devices import write_broker_config
+
+    return await write_broker_config(pool, settings.mqtt_url, folder)
 
 
 def cmd_learned(settings: Settings, args: argparse.Namespace) -> int:
@@ -358,6 +404,40 @@ def cmd_rebuild(settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, out: Path) -> int:
+    """`cityloop backup --out FILE`: the whole database (pg_dump, custom format), hubs may keep running."""
+    from hub.infra.backup import dump
+
+    started = time.monotonic()
+    with _database(settings) as url:
+        tool = dump(url, out)
+    print(f"backup: {out} ({out.stat().st_size / 1e6:,.1f} MB, {tool.path.name} {tool.major}, "
+          f"{time.monotonic() - started:.1f} s)")
+    return 0
+
+
+async def _after_restore(pool: asyncpg.Pool, settings: Settings) -> None:
+    from hub.infra.backup import continue_after_restore
+
+    await continue_after_restore(pool)
+    await _rebuild(pool, settings)
+
+
+def cmd_restore(settings: Settings, archive: Path, force: bool) -> int:
+    """`cityloop restore FILE [--force]`: a backup into an empty database, then the migrations it predates and
+    the projections rebuilt from its events (the event store is the truth)."""
+    from hub.infra.backup import restore
+
+    with _database(settings) as url:
+        started = time.monotonic()
+        tool = restore(url, archive, force=force)
+        print(f"restored {archive} with {tool.path.name} {tool.major} ({time.monotonic() - started:.1f} s)")
+        started = time.monotonic()
+        asyncio.run(_with_conn(url, _after_restore, settings))
+        print(f"migrated and rebuilt ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
 def cmd_import_tickets(settings: Settings, path: Path, batch: int) -> int:
     """`cityloop import tickets PATH`: history from an earlier 12345 system (hub.services.history_import), with
     a progress bar (rich) and a summary; exit code 1 when a line was rejected."""
@@ -413,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="N hub processes sharing the port (SO_REUSEPORT), supervised by this one; "
                             "one of them leads the timers, outbox and MQTT (default 1: this process serves)")
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
-    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # likewise: 0 … N-1
+    # Which of them (0 … N-1): a stable MQTT client id, and the worker's own metrics port.
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
@@ -438,7 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_origins.add_argument("--add", action="append", default=[], metavar="URL", help="repeatable")
     key_origins.add_argument("--remove", action="append", default=[], metavar="URL", help="repeatable")
     devices = sub.add_parser("devices", help="the IoT device registry").add_subparsers(dest="action", required=True)
-    add_device = devices.add_parser("add", help="register (or move) a device")
+    add_device = devices.add_parser("add", help="register (or move) a device; a new one's MQTT password is "
+                                                "printed once")
     add_device.add_argument("device_id")
     add_device.add_argument("--kind", required=True, choices=sorted(DEVICE_KINDS))
     add_device.add_argument("--lng", required=True, type=float)
@@ -448,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_device.add_argument("--owner", help="the owning unit's code")
     list_devices = devices.add_parser("list", help="list registered devices")
     list_devices.add_argument("--kind", choices=sorted(DEVICE_KINDS))
+    rotate = devices.add_parser("rotate", help="issue a device a new MQTT password and print it once (the old one "
+                                               "stops working when the broker reloads its files)")
+    rotate.add_argument("device_id")
+    broker = devices.add_parser("broker-config", help="write Mosquitto's password and ACL files for every device "
+                                                      "and the hub's account (MQTT_URL's user)")
+    broker.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="default: CITYLOOP_MQTT_BROKER_DIR")
     geo = sub.add_parser("geo", help="boundary versions").add_subparsers(dest="action", required=True)
     load = geo.add_parser("load", help="load a boundary file (GeoJSON, GeoPackage, Shapefile) as a new version")
     load.add_argument("path")
@@ -491,6 +580,12 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_argument("--batch", type=_positive, default=500, help="tickets per transaction")
     projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
     projections.add_parser("rebuild", help="rebuild the cases and KPI tables from the events (hubs may keep running)")
+    backup = sub.add_parser("backup", help="dump the database (pg_dump, custom format); hubs may keep running")
+    backup.add_argument("--out", required=True, type=Path, metavar="FILE")
+    restore = sub.add_parser("restore", help="restore a backup into an empty database, then rebuild the projections")
+    restore.add_argument("archive", type=Path, metavar="FILE")
+    restore.add_argument("--force", action="store_true",
+                         help="restore into a database that is not empty, replacing what the backup contains")
     for command in sorted(entry_points(group=PLUGIN_COMMANDS), key=lambda e: e.name):
         try:
             register = command.load()
@@ -518,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             if settings.metrics_port is not None and args.worker_index:
                 # Each worker its own metrics listener (hub.infra.settings): one scrape target per process.
                 settings = settings.model_copy(update={"metrics_port": settings.metrics_port + args.worker_index})
+            if args.worker_index is not None and settings.mqtt_shared_group is not None:
+                # Each worker shares the subscription under an id of its own, the same after a restart: it takes
+                # its broker session back, with the messages it had not acknowledged.
+                settings = settings.model_copy(
+                    update={"mqtt_client_id": f"{settings.mqtt_client_id}-w{args.worker_index}"})
             return cmd_serve(settings, workers=args.workers, worker_of=args.worker_of)
         if args.command == "migrate":
             return cmd_migrate(settings)
@@ -533,6 +633,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_import_tickets(settings, args.path, args.batch)
         if args.command == "projections":
             return cmd_rebuild(settings)
+        if args.command == "backup":
+            return cmd_backup(settings, args.out)
+        if args.command == "restore":
+            return cmd_restore(settings, args.archive, args.force)
         if args.command == "geo":
             return cmd_geo(settings, args)
         if args.command == "devices":

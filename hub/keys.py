@@ -28,6 +28,7 @@ from hub.services.headline import Headline
 from hub.services.incidents import Incidents
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
+from hub.services.iot.mqtt import MqttSubscriber
 from hub.services.iot.readings import IotService
 from hub.services.kpis import Kpis
 from hub.services.learned import LearnedCategories
@@ -45,6 +46,10 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # The group committer's own connections (hub.app): commits never wait behind reads for one.
 COMMIT_POOL = web.AppKey("commit_pool", asyncpg.Pool)
+# Where long reads (analysis, exports, KPI tables) go: DATABASE_REPLICA_URL's pool, else POOL itself.
+READ_POOL = web.AppKey("read_pool", asyncpg.Pool)
+# The MQTT subscriber (when MQTT_URL is set): run by the leader, or by every process with a shared group.
+MQTT = web.AppKey("mqtt", MqttSubscriber)
 REDIS = web.AppKey("redis", aioredis.Redis)
 BOUNDARIES = web.AppKey("boundaries", Boundaries)
 COMMITTER = web.AppKey("committer", GroupCommitter)

@@ -67,7 +67,9 @@ def eval_intake(sub: Subparsers) -> None:
                              "validation)")
     parser.add_argument("--file", default=None, help="the labelled CSV (default tests/fixtures/tickets_labelled.csv); "
                                                      "a file without a split column is measured whole")
-    parser.add_argument("--verbose", action="store_true", help="list the tickets dispatched under a wrong category")
+    parser.add_argument("--verbose", action="store_true",
+                        help="list the kinds of mistake on clear texts (expected → read as) and the tickets "
+                             "dispatched under a wrong category")
     parser.set_defaults(run=run_eval_intake)
 
 

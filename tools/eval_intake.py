@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ class Figures:
     danger_recall: float
     us_per_ticket: float  # batched
     wrong: tuple[tuple[str, str, str | None, str], ...]  # (id, expected, dispatched under, text), for tuning
+    # (expected, read as) → how many clear texts were missed that way (read as: the category dispatched under or,
+    # in triage, the first suggestion): the kinds of mistake, to fix their causes rather than single texts.
+    confusions: tuple[tuple[str, str | None, int], ...] = ()
 
     def lines(self) -> list[str]:
         pct = "{:.1%}".format
@@ -138,7 +142,9 @@ def figures(rows: Sequence[Row], results: Sequence[Understanding], us: float) ->
         danger_precision=true_pos / (sum(flagged) or 1), danger_recall=true_pos / (sum(danger) or 1),
         us_per_ticket=us,
         wrong=tuple((r["id"], r["code"], u.category, r["text"]) for u, r, w in zip(results, rows, wrong, strict=True)
-                    if w))
+                    if w),
+        confusions=tuple((expected, got, count) for (expected, got), count in Counter(
+            (rows[i]["code"], first[i]) for i in clear if rows[i]["code"] and not hit1[i]).most_common()))
 
 
 def main(split: str = "test", path: Path = LABELLED, policy: Policy | None = None, verbose: bool = False) -> int:
@@ -166,6 +172,10 @@ def main(split: str = "test", path: Path = LABELLED, policy: Policy | None = Non
     for line in measured.lines():
         print("  " + line)
     if verbose:
+        names = {path[-1].code: path[-1].name for path in policy.matrix.leaves()} if policy.matrix else {}
+        for expected, got, count in measured.confusions:
+            read_as = names.get(got or "", got)
+            print(f"  missed (clear texts): {names.get(expected, expected)} read as {read_as}: {count}")
         for row_id, expected, got, text in measured.wrong:
             print(f"  wrong {row_id}: {expected} → {got}: {text}")
     return 0

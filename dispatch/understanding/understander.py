@@ -29,11 +29,15 @@ Learned = Callable[[str], str | None]
 URGENCY_RANK: dict[str, int] = {"normal": 0, "complex": 0, "urgent": 1, "critical": 2}
 # Field rules that read the field loosely: when the content clearly names another leaf, neither wins.
 _LOOSE_RULES = frozenset({"normalised", "path", "fuzzy", "keywords"})
+# Field rules that read a name exactly (a segment of a path read by one of them outweighs loose segments).
+_EXACT_RULES = frozenset({"code", "alias", "name", "catalogue"})
 _PATH_SEPARATORS = re.compile(r"\s*(?:->|>|/|\\|\||》|→|—|-)\s*")
 # Suffixes of branch names that carry no meaning of their own: 井盖设施 is also called 井盖.
 _NAME_SUFFIXES = ("设施", "问题", "管理", "类")
 _FUZZY_CUTOFF = 75.0
 _CONFLICT_CONFIDENCE = 0.8  # the content's confidence in another leaf that overrules a loosely read field
+_WEAK_RULES = frozenset({"keywords", "fuzzy"})
+_WEAK_CONFLICT_CONFIDENCE = 0.5  # … and a field read only by its keywords or a near-miss spelling
 _MODEL_WEIGHT = 0.5  # the model's share of the content score when keywords matched too
 _KEYWORD_SATURATION = 3.0  # matched characters (a leaf's name counts double) for full keyword confidence
 
@@ -186,7 +190,14 @@ class Understander:
             return _Hit(node, "normalised", 0.95 if exact else 0.9, (value,))
         segments = [s for s in _PATH_SEPARATORS.split(folded(value)) if plain(s)]
         if len(segments) > 1:
-            # Deepest first; a near-miss spelling of a deep segment ("公共设施" ≈ 公用设施) only after every
+            # A segment that names one leaf exactly (a name, code or catalogue entry of a leaf, or of a branch
+            # with one leaf) beats a segment read loosely, wherever it stands: "建言献策>城市建设>交通" is a
+            # suggestion, "感谢信>表扬>环卫" praise, "环境卫生-路面" dirt on a road (not a broken road).
+            for segment in reversed(segments):
+                hit = self._read_segment(segment, fuzzy=False)
+                if hit is not None and hit.rule in _EXACT_RULES and not hit.node.children:
+                    return _Hit(hit.node, "path", min(0.9, hit.confidence), (segment.strip(),))
+            # Then deepest first; a near-miss spelling of a deep segment ("公共设施" ≈ 公用设施) only after every
             # segment was read as it is ("建议>城市建设>公共设施" names 建议).
             for fuzzy in (False, True):
                 for segment in reversed(segments):
@@ -212,10 +223,15 @@ class Understander:
         # A name inside the field ("路灯不亮" → 路灯), then the field's keywords when they point to one leaf
         # ("道路下沉", "违停"), then a branch name without its suffix (…道路…), then a near-miss spelling.
         inside = [name for name in self._contained if name in key]
-        for name in inside:  # longest first
-            if self._plain[name][1]:
-                return _Hit(self._plain[name][0], "normalised", 0.9, (name,))
         matched, weight = self._keyword_matches(segment)
+        for name in inside:  # longest first
+            node = self._plain[name][0]
+            # A name inside the field stands unless the field's other words point more strongly to one other
+            # leaf: "标志牌倒伏" is a fallen sign (标志牌), not a fallen tree (倒伏).
+            own = max((weight.get(c, 0.0) for c in self._leaves[node.code]), default=0.0)
+            other = max((w for c, w in weight.items() if c not in self._leaves[node.code]), default=0.0)
+            if self._plain[name][1] and other <= own:
+                return _Hit(node, "normalised", 0.9, (name,))
         if weight:
             best = max(weight, key=lambda code: weight[code])
             if weight[best] > sum(weight.values()) - weight[best]:
@@ -327,12 +343,18 @@ class Understander:
     def _decide(self, hit: _Hit | None, text: str, found: tuple[dict[str, list[str]], dict[str, float]],
                 guess: ModelGuess | None) -> Understanding:
         threshold = self.policy.threshold
+        if hit is not None and hit.node.children and len(self._leaves[hit.node.code]) == 1:
+            # A branch with one leaf names it, and is read like it (a loose reading meets the content's check).
+            hit = _Hit(self.matrix.path(self._leaves[hit.node.code][0])[-1], hit.rule, hit.confidence, hit.evidence)
         if hit is not None and (hit.rule in ("code", "alias") or not hit.node.children):
             # Our own code or channel name stands (an operator chose it); so does a leaf, unless it was read
             # loosely and the content clearly names another leaf.
             content = self._content(found, guess, text) if hit.rule in _LOOSE_RULES else []
-            if content and content[0].code != hit.node.code and content[0].score >= _CONFLICT_CONFIDENCE and \
-                    all(s.code != hit.node.code for s in content):
+            if content and content[0].code != hit.node.code and (
+                    content[0].score >= _CONFLICT_CONFIDENCE and all(s.code != hit.node.code for s in content)
+                    # A field read only by its keywords or a near-miss spelling ("路面污染" → 路面) is a weak
+                    # reading: a content that prefers another leaf with some conviction makes it a dispatcher's.
+                    or hit.rule in _WEAK_RULES and content[0].score >= _WEAK_CONFLICT_CONFIDENCE):
                 field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 return Understanding(None, content[0].score, (), None,
                                      _suggestions([_as_suggestion(s) for s in content], field_guess),
@@ -351,11 +373,13 @@ class Understander:
                 return Understanding(None, confidence, (), None, readings, reason="unknown_category")
             return Understanding(hit.node.code, confidence, evidence, hit.rule, readings)
         within = self._leaves[hit.node.code] if hit is not None else None
-        if within is not None and len(within) == 1:  # a branch with one leaf names it
-            node = self.matrix.path(within[0])[-1]
-            assert hit is not None
-            return Understanding(node.code, hit.confidence, hit.evidence, hit.rule,
-                                 (Suggestion(node.code, hit.confidence, hit.evidence, hit.rule),))
+        if hit is not None and hit.rule in _LOOSE_RULES and within is not None:
+            # A branch read loosely ("城建>排水防涝" → 排水设施) does not confine a content that clearly names
+            # a leaf outside it (a flooded underpass): neither wins, the content's reading is suggested first.
+            anywhere = self._content(found, guess, text)
+            if anywhere and anywhere[0].code not in within and anywhere[0].score >= _CONFLICT_CONFIDENCE:
+                return Understanding(None, anywhere[0].score, (), None,
+                                     tuple(_as_suggestion(s) for s in anywhere), reason="unknown_category")
         content = self._content(found, guess, text, within)
         suggestions = [_as_suggestion(s) for s in content]
         if within is not None and hit is not None:

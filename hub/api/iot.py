@@ -10,7 +10,8 @@ from dispatch.inputs import BigintId, InputModel
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, json_body, query
-from hub.keys import ADMISSION, DEVICES, IOT, METRICS, QUARANTINE
+from hub.keys import ADMISSION, DEVICES, IOT, METRICS, QUARANTINE, SETTINGS
+from hub.services.iot.devices import mqtt_credentials
 from hub.services.iot.readings import UnknownDevice
 from hub.services.quarantine import QuarantineItemNotFound, ReplayFailed
 
@@ -58,10 +59,47 @@ async def post_alarm(request: web.Request) -> web.Response:
 
 
 async def add_device(request: web.Request) -> web.Response:
+    """Register (or move) a device. A new device gets its MQTT account here, as with `cityloop devices add`:
+    the password is in this answer only (`mqtt`), the registry keeps its hash; a move keeps the account."""
     await principal_of(request, *MANAGERS)
     registration = DeviceRegistration.model_validate(await read_json(request))
     device = await request.app[DEVICES].add(registration)
-    return json_response(device, status=201)
+    try:  # a new device only: a move (or a repeat) keeps the account it has
+        password = await request.app[DEVICES].issue_credentials(registration.device_id, only_if_none=True)
+    except ValueError as exc:  # an id Mosquitto cannot take as a username: HTTP only, and the answer says so
+        return json_response({**device, "mqtt": None, "mqtt_refused": str(exc)}, status=201)
+    if password is None:
+        return json_response(device, status=201)
+    await _refresh_broker(request)
+    device = await request.app[DEVICES].get(registration.device_id) or device
+    return json_response({**device, "mqtt": mqtt_credentials(registration.device_id, password)},
+                         status=201)
+
+
+async def rotate_credentials(request: web.Request) -> web.Response:
+    """A new MQTT password for a device (lost, leaked, or the installer changed): shown in this answer only;
+    the old one stops working when the broker reloads its files."""
+    await principal_of(request, *MANAGERS)
+    device_id = path_param(request, "device_id", DEVICE_ID)
+    if await request.app[DEVICES].get(device_id) is None:
+        raise ApiError(404, "not_found", "no such device")
+    try:
+        password = await request.app[DEVICES].issue_credentials(device_id)
+    except ValueError as exc:
+        raise ApiError(422, "no_mqtt_account", str(exc),
+                       [{"field": "device_id", "message": "cannot be an MQTT username"}]) from None
+    assert password is not None
+    await _refresh_broker(request)
+    return json_response({"device_id": device_id, "mqtt": mqtt_credentials(device_id, password)}, status=201)
+
+
+async def _refresh_broker(request: web.Request) -> None:
+    """Rewrite the broker's files when this hub keeps them (CITYLOOP_MQTT_BROKER_DIR); the broker reloads
+    on SIGHUP (deploy/mosquitto/start.sh watches them). Without the folder the operator runs
+    `cityloop devices broker-config`."""
+    settings = request.app[SETTINGS]
+    if settings.mqtt_broker_dir is not None:
+        await request.app[DEVICES].write_broker_config(settings.mqtt_url, settings.mqtt_broker_dir)
 
 
 async def list_devices(request: web.Request) -> web.Response:
@@ -135,8 +173,18 @@ ROUTES = [
         "responses": {"200": {"description": "devices and next_after"}, **errors(401, 403, 422)}}),
     Route("POST", "/api/v1/devices", add_device, {
         "operationId": "register_device",
-        "summary": "register (or move) a device", "security": _BEARER, "requestBody": json_body(DeviceRegistration),
-        "responses": {"201": {"description": "the device"}, **errors(401, 403, 422)}}),
+        "summary": "register (or move) a device; a new device's MQTT account is in `mqtt`, shown once",
+        "security": _BEARER, "requestBody": json_body(DeviceRegistration),
+        "responses": {"201": {"description": "the device; for a new device also mqtt {username, password, topic} "
+                                             "(null with mqtt_refused when its id cannot be an MQTT username)"},
+                      **errors(401, 403, 422)}}),
+    Route("POST", "/api/v1/devices/{device_id}/credentials", rotate_credentials, {
+        "operationId": "rotate_device_credentials",
+        "summary": "a new MQTT password for a device, shown once (the old one ends when the broker reloads)",
+        "security": _BEARER,
+        "parameters": [{"name": "device_id", "in": "path", "required": True, "schema": DEVICE_ID.json_schema()}],
+        "responses": {"201": {"description": "device_id and mqtt {username, password, topic}"},
+                      **errors(401, 403, 404, 422)}}),
     Route("GET", "/api/v1/devices/{device_id}", get_device, {
         "operationId": "get_device",
         "summary": "one device", "security": _BEARER,

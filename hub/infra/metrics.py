@@ -104,6 +104,7 @@ class Metrics:
                                         namespace=ns, registry=registry)
         self.sla_timers_fired = Counter("sla_timers_fired", "SLA timer events appended (reminders, overdue, "
                                         "escalations) by this process's sweeps", namespace=ns, registry=registry)
+        # Pools: shared (the primary's), commit (the group committer's), replica (DATABASE_REPLICA_URL, if set).
         pool_size = Gauge("db_pool_size", "PostgreSQL connections open in the pool", ["pool"],
                           namespace=ns, registry=registry)
         pool_in_use = Gauge("db_pool_in_use", "PostgreSQL connections of the pool lent out", ["pool"],

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, IPvAnyNetwork, ValidationInfo, field_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connectors.callback_origins import allowed, parse_origins
+from hub.infra.redis_url import parse_sentinel_url
 from hub.infra.running import default_run_dir
 
 # The callback HMAC key the demo signs with: published in this repository, so anyone could forge a hub's
@@ -27,6 +28,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CITYLOOP_DATABASE_URL")
     )
+    # A read-only streaming replica of DATABASE_URL (`postgresql://…`, a hot standby): analysis (研判分析), its
+    # exports and the KPI tables read from it when set; unset, they read from the primary. Nothing writes to it,
+    # and the consoles' snapshots stay on the primary (deploy/README.md says why).
+    database_replica_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_REPLICA_URL", "CITYLOOP_DATABASE_REPLICA_URL")
+    )
+    # `redis://…`, `unix://…`, or Redis behind Sentinel: `redis+sentinel://[:pw@]h1:26379,h2:26379/SERVICE[/DB]`
+    # (hub.infra.redis_url).
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "CITYLOOP_REDIS_URL")
     )
@@ -135,6 +144,16 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "cityloop-hub"
     mqtt_topic: str = "cityloop/iot/+/alarm"
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Several hubs consume the alarms (MQTT 5 shared subscription `$share/<group>/<topic>`): set, every hub process
+    # subscribes — not only the leader — each with a client id of its own (CITYLOOP_MQTT_CLIENT_ID per hub;
+    # `serve --workers N` appends `-w<index>`), and each device's readings are applied in `seq` order across
+    # them (hub.services.iot.order). A reading that does not follow the last applied one waits for the ones
+    # before it at most `mqtt_reorder_window_s` (the first reading ever seen of a device waits that long too).
+    mqtt_shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    mqtt_reorder_window_s: float = Field(default=1.0, ge=0, le=60)
+    # Where `cityloop devices add|rotate` rewrite the broker's password and ACL files at once (unset: only
+    # `cityloop devices broker-config --out DIR` writes them); the broker still needs a SIGHUP to read them.
+    mqtt_broker_dir: Path | None = None
 
     # Grid reports: photos are checked by content and limited in size and number.
     photo_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
@@ -150,6 +169,13 @@ class Settings(BaseSettings):
     open311_max_requests: int = Field(default=1000, ge=1)
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_sentinel_url(url)  # a malformed `redis+sentinel://` URL stops the hub here, saying what is wrong
+        return url
 
     @field_validator("retry_after_overloaded_s", "retry_after_unavailable_s")
     @classmethod

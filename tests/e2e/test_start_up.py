@@ -90,10 +90,15 @@ async def get(http: aiohttp.ClientSession, url: str, headers: dict[str, str], **
 async def test_serve_on_an_empty_database_starts_without_boundaries_and_takes_the_ones_an_operator_loads(
         empty_database: str, service_urls: ServiceUrls, tmp_path: Path, processes: list[Process]) -> None:
     hub = Process(["serve"], {"DATABASE_URL": empty_database, "REDIS_URL": service_urls.redis_url,
-                              "CITYLOOP_DATA_DIR": str(tmp_path), "CITYLOOP_BOUNDARY_CHECK_S": "0.2"}, tmp_path)
+                              "CITYLOOP_DATA_DIR": str(tmp_path), "CITYLOOP_BOUNDARY_CHECK_S": "0.2",
+                              "MQTT_URL": "mqtt://cityloop-hub:hub-password@127.0.0.1:9",
+                              "CITYLOOP_MQTT_BROKER_DIR": str(tmp_path / "mqtt-accounts")}, tmp_path)
     processes.append(hub)
     await wait_ready(hub.base, hub.proc)
     assert NO_BOUNDARIES in hub.log() and POLICY_WARNING in hub.log()
+    # A new accounts volume gets the broker's files at the hub's start (the hub's account alone: no devices yet).
+    assert (tmp_path / "mqtt-accounts" / "passwd").read_text(encoding="utf-8").startswith("cityloop-hub:$7$")
+    assert "user cityloop-hub" in (tmp_path / "mqtt-accounts" / "acl").read_text(encoding="utf-8")
     key = await staff_and_key(empty_database)
     async with aiohttp.ClientSession() as http:
         ops = await login(http, hub.base, "ops", "correct horse battery")

@@ -5,60 +5,35 @@ refused, and the hub's subscriber logs in with the account in MQTT_URL (`mqtt://
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from hub.infra.embedded import mosquitto_binary, mqtt_answers, mqtt_target
+from hub.infra.embedded import mqtt_target
+from hub.services.iot.broker import broker_files, write_broker_files
 from hub.services.iot.mqtt import MqttSubscriber
-from tests.processes import free_port
+from tests.brokers import auth_folder, committed_mosquitto
 
-CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
 HUB_USER, HUB_PASSWORD = "cityloop-hub", "s3cret-with:colon@and/slash"
 
 
 @pytest.fixture
 def broker() -> Iterator[int]:
-    """Mosquitto on a free loopback port with the committed configuration; only the paths and the listener
-    differ from the container's."""
-    binary, passwd = mosquitto_binary(), shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    assert binary is not None, "the tests need Mosquitto: `make install` installs it"
-    # Outside /root and the test's 0700 temporary folders: run as root, mosquitto drops to its own user.
-    folder = Path(tempfile.mkdtemp(prefix="cityloop-broker-", dir="/var/tmp"))
-    port = free_port()
-    text = CONF.read_text(encoding="utf-8")
-    for container_path, here in (("/mosquitto/data/", f"{folder}/data/"),
-                                 ("/mosquitto/auth/passwd", f"{folder}/passwd"),
-                                 ("listener 1883", f"listener {port} 127.0.0.1"),
-                                 ("log_dest stdout", f"log_dest file {folder}/mosquitto.log")):
-        assert container_path in text
-        text = text.replace(container_path, here)
-    (folder / "data").mkdir()
-    (folder / "mosquitto.conf").write_text(text, encoding="utf-8")
-    subprocess.run([passwd, "-b", "-c", str(folder / "passwd"), HUB_USER, HUB_PASSWORD], check=True,
+    """The committed configuration, with the password file written the way docker-compose.yml writes it before
+    any device is registered (the hub's account alone), and the ACL the registry gives the hub."""
+    passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+    auth = auth_folder()
+    subprocess.run([passwd, "-b", "-c", str(auth / "passwd"), HUB_USER, HUB_PASSWORD], check=True,
                    capture_output=True, timeout=30)
-    if os.geteuid() == 0:
-        for path in (folder, folder / "data", folder / "passwd", folder / "mosquitto.conf"):
-            shutil.chown(path, "mosquitto", "mosquitto")
-    proc = subprocess.Popen([binary, "-c", str(folder / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    write_broker_files(auth, (auth / "passwd").read_text(encoding="utf-8"), broker_files((HUB_USER, None), [])[1])
     try:
-        deadline = time.monotonic() + 10
-        while not mqtt_answers(f"mqtt://127.0.0.1:{port}", timeout=0.2):
-            assert proc.poll() is None and time.monotonic() < deadline, "mosquitto did not start"
-            time.sleep(0.05)
-        yield port
+        with committed_mosquitto(auth) as (port, _proc):
+            yield port
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(auth, ignore_errors=True)
 
 
 def connects(port: int, *login: str) -> bool:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
+from hub.services.iot.broker import broker_files
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -152,14 +154,34 @@ def test_only_the_hub_is_published_and_the_rest_is_on_an_internal_network() -> N
 
 
 def test_mosquitto_persists_its_sessions_and_refuses_anonymous_clients() -> None:
-    mosquitto = resolved()["services"]["mosquitto"]
+    services = resolved()["services"]
+    mosquitto = services["mosquitto"]
     assert "mosquitto-data:/mosquitto/data" in mosquitto["volumes"]
     conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
     lines = {line.strip() for line in conf.splitlines() if line.strip() and not line.startswith("#")}
     assert {"persistence true", "persistence_location /mosquitto/data/", "allow_anonymous false",
-            "password_file /mosquitto/auth/passwd"} <= lines
-    # The password file the configuration names is the one the container writes before the broker starts.
-    assert "mosquitto_passwd -b -c /mosquitto/auth/passwd" in " ".join(mosquitto["command"])
+            "password_file /mosquitto/auth/passwd", "acl_file /mosquitto/auth/acl"} <= lines
+    # The files the configuration names are the ones the start script installs, from the volume the hub's
+    # `cityloop devices` writes (CITYLOOP_MQTT_BROKER_DIR), before the broker starts.
+    assert mosquitto["command"] == ["sh", "/mosquitto/config/start.sh"]
+    assert "./deploy/mosquitto/start.sh:/mosquitto/config/start.sh:ro" in mosquitto["volumes"]
+    assert "/mosquitto/auth" in mosquitto["tmpfs"]
+    assert "mqtt-accounts:/mosquitto/registry:ro" in mosquitto["volumes"]
+    hub = services["hub"]
+    assert f"mqtt-accounts:{hub['environment']['CITYLOOP_MQTT_BROKER_DIR']}" in hub["volumes"]
+    script = (ROOT / "deploy" / "mosquitto" / "start.sh").read_text(encoding="utf-8")
+    assert 'REGISTRY=${MQTT_ACCOUNTS_DIR:-/mosquitto/registry}' in script
+    assert 'AUTH=${MQTT_AUTH_DIR:-/mosquitto/auth}' in script
+
+
+def test_the_start_scripts_first_acl_grants_the_hub_what_the_registry_grants_it() -> None:
+    # Before the first `cityloop devices` run the broker knows the hub alone: with the same rights.
+    script = (ROOT / "deploy" / "mosquitto" / "start.sh").read_text(encoding="utf-8")
+    bootstrap = re.search(r"printf '(user %s[^']*)' \"\$MQTT_HUB_USERNAME\"", script)
+    assert bootstrap is not None
+    first = bootstrap.group(1).replace("\\n", "\n").replace("%s", "cityloop-hub").splitlines()
+    _, acl = broker_files(("cityloop-hub", None), [])
+    assert first == [line for line in acl.splitlines() if line and not line.startswith("#")]
 
 
 def test_every_variable_of_the_compose_file_is_documented_in_env_example() -> None:
@@ -172,3 +194,15 @@ def test_every_variable_of_the_compose_file_is_documented_in_env_example() -> No
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
     gitignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in gitignored, ".env holds the secrets: it must never be committed"
+
+
+def test_the_hubs_files_live_on_a_volume_its_user_owns() -> None:
+    """Grid-report photos are files under CITYLOOP_DATA_DIR, not rows: in a container they must be on a named
+    volume (else a restart loses them), and the image's user must own that folder (else the hub cannot write
+    below /app, the image's working directory)."""
+    hub = resolved()["services"]["hub"]
+    data_dir = hub["environment"]["CITYLOOP_DATA_DIR"]
+    assert f"hub-data:{data_dir}" in hub["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    owned = re.search(r"install -d -o cityloop -g cityloop -m 0750 ([^\n&]+)", dockerfile)
+    assert owned is not None and data_dir in owned.group(1).split()

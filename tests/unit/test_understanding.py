@@ -250,3 +250,29 @@ def test_a_catalogue_entry_must_name_a_leaf() -> None:
     data["intake"]["hotline_catalogue"] = {"X1": "01"}
     with pytest.raises(ValueError, match="not a leaf category"):
         Policy.model_validate(data)
+
+
+@pytest.mark.parametrize(("category", "code"), [
+    ("建言献策>城市建设>交通", "080201"),  # the catalogue names the suggestion; 交通 is only a branch's core
+    ("感谢信>表扬>环卫", "080202"),  # a leaf's own name, though not the deepest segment
+])
+def test_a_path_segment_naming_a_leaf_exactly_beats_deeper_segments_read_loosely(category: str, code: str) -> None:
+    understood = read(category, "学校门口那条路")
+    assert (understood.category, understood.rule) == (code, "path")
+
+
+def test_a_name_inside_the_field_yields_to_stronger_words_of_another_leaf() -> None:
+    understood = read("标志牌倒伏", "禁停标牌被车撞弯了")  # a fallen sign, not a fallen tree (倒伏)
+    assert understood.category == "020201"
+
+
+def test_a_loosely_read_branch_does_not_confine_a_content_that_names_a_leaf_outside_it() -> None:
+    understood = read("城建>排水防涝", "下穿隧道积水很深，车都淹了")  # 排水 → the drainage branch
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert understood.suggestions[0].code == "070101"
+
+
+def test_a_field_read_only_by_its_keywords_yields_to_a_content_that_prefers_another_leaf() -> None:
+    understood = read("路面污染", "货车漏油滴了一路，很滑")  # 路面 → broken road; the content: a dirty road
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert {s.code for s in understood.suggestions} >= {"020101", "030201"}
