@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,8 @@ from dispatch.sla import next_due_at
 from geo.gazetteer import Gazetteer
 from hub import keys
 from hub.api.errors import error_middleware
-from hub.api.routes import FRONTEND_DIR, add_routes
+from hub.api.instrument import request_metrics
+from hub.api.routes import FRONTEND_DIR, ROUTES, add_routes
 from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
@@ -161,7 +162,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _core(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     pool = app[keys.POOL]
-    app[keys.METRICS] = Metrics()
+    metrics = app[keys.METRICS]
     boundaries = Boundaries(pool, settings.near_boundary_m)
     await boundaries.refresh()
     policy = app[keys.POLICY]
@@ -191,7 +192,13 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
 
     reads = app[keys.READS] = CaseReads(pool)  # every query on the cases table outside the projection
     committer = GroupCommitter(app[keys.COMMIT_POOL], project, queue_size=settings.append_queue_size,
-                               batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s)
+                               batch_max=settings.append_batch_max, timeout_s=settings.append_timeout_s,
+                               metrics=metrics)
+    metrics.track_append_queue(committer.queue_depth, settings.append_queue_size)
+    metrics.track_pool("shared", pool)
+    metrics.track_pool("commit", app[keys.COMMIT_POOL])
+    if app[keys.READ_POOL] is not pool:
+        metrics.track_pool("replica", app[keys.READ_POOL])
     admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
     committer.on_commit(admission.committed)
     committer.on_commit(learned.committed)
@@ -203,8 +210,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         pool, reads, alert_reads, directive_reads, coalesce_s=settings.console_coalesce_ms / 1000,
         poll_s=settings.store_poll_s,
         heartbeat_s=settings.console_heartbeat_s, snapshot_limit=settings.console_snapshot_limit,
-        incidents=incident_reads)
+        incidents=incident_reads, metrics=metrics)
     await gateway.start()
+    metrics.track_consoles(lambda: gateway.client_count, lambda: gateway.position)
     # Read from kpi_assignments and the case projections: long scans a replica can take (DATABASE_REPLICA_URL).
     app[keys.KPIS] = Kpis(app[keys.READ_POOL])
     app[keys.ANALYSIS] = Analysis(app[keys.READ_POOL])  # the same projections, grouped for 研判分析
@@ -236,14 +244,15 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     await incidents.refresh()
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
                                      understander=understander, learned=learned.lookup, incidents=incidents.active)
-    app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock)
+    app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock, metrics=metrics)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)
-    iot = app[keys.IOT] = IotService(reads, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine)
+    iot = app[keys.IOT] = IotService(reads, app[keys.DEVICES], app[keys.INTAKE], committer, clock, quarantine,
+                                     metrics=metrics)
     quarantine.register("mqtt", iot.replay)
     # Photos live beside the data; another PhotoStore (object storage, say) plugs in here.
     app[keys.PHOTO_STORE] = LocalPhotoStore(settings.data_dir / "photos")
-    outbox = app[keys.OUTBOX] = Outbox(pool, reads, settings, quarantine)
+    outbox = app[keys.OUTBOX] = Outbox(pool, reads, settings, quarantine, metrics=metrics)
     quarantine.register("callback", outbox.replay)
     committer.on_commit(outbox.wake)
     bus.subscribe(outbox.wake)
@@ -275,26 +284,32 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "directive-timers": lambda: directives.run(settings.sla_sweep_s),  # reminders and overdue, like SLA
     }
     if settings.mqtt_url is not None:
-        async def take(topic: str, payload: bytes) -> None:
-            await iot.take(topic, payload)
+        def received(handle: Callable[[str, bytes], Awaitable[object]]) -> Callable[[str, bytes], Awaitable[None]]:
+            """The subscriber's handler, counting what this process takes from the broker (what becomes of
+            each reading, iot.take counts, in whichever process applies it)."""
+            async def take(topic: str, payload: bytes) -> None:
+                metrics.mqtt_received.inc()
+                await handle(topic, payload)
+            return take
 
         group = settings.mqtt_shared_group
         if group is None:
             # One subscriber per deployment: two with the same client id would take the session from each other.
-            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, take,
-                                        settings.mqtt_session_expiry_s)
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
+                                        received(iot.take), settings.mqtt_session_expiry_s)
             led["mqtt-subscriber"] = subscriber.run
         else:
             # Every process shares the subscription; the device order is kept across them (hub.services.iot.order).
             shared = SharedReadings(pool, iot, window_s=settings.mqtt_reorder_window_s,
                                     parallel=max(1, settings.db_pool_size // 2))
-            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic, shared.take,
-                                        settings.mqtt_session_expiry_s, shared_group=group)
+            subscriber = MqttSubscriber(settings.mqtt_url, settings.mqtt_client_id, settings.mqtt_topic,
+                                        received(shared.take), settings.mqtt_session_expiry_s, shared_group=group)
             jobs["mqtt-subscriber"] = subscriber.run
             led["mqtt-inbox-sweep"] = shared.run_sweep  # readings a hub recorded and then died with
         app[keys.MQTT] = subscriber
     leadership = app[keys.LEADERSHIP] = Leadership(settings.database_url or "", lambda: _run_all(led),
                                                    check_s=settings.leader_check_s)
+    metrics.track_leader(lambda: leadership.is_leader)
     jobs["leadership"] = leadership.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
@@ -352,8 +367,10 @@ def load_policy(settings: Settings) -> Policy:
 def init_app(settings: Settings, *, clock: Clock | None = None, policy: Policy | None = None) -> web.Application:
     """Build the hub. `clock` and `policy` are injectable for tests; by default the system clock and the
     policy of `CITYLOOP_POLICY_FILE` (read when the app starts, not at import)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=20 * 1024 * 1024)
+    # Request metrics outermost: they see the status the client gets, error responses included.
+    app = web.Application(middlewares=[request_metrics(ROUTES), error_middleware], client_max_size=20 * 1024 * 1024)
     app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()  # this hub's own registry (hub.infra.metrics)
     app[keys.CLOCK] = clock or Clock()
     app[keys.POLICY] = policy or load_policy(settings)
     app[keys.SOCKETS] = weakref.WeakSet()

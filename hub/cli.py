@@ -67,6 +67,7 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
     """One hub process. `worker_of`: the pid of the `serve --workers` supervisor this process is a worker of
     (it then shares the port with its siblings, and stops when the supervisor is gone)."""
     heap.tune()  # before the hub's modules are imported: their import is most of start-up's allocations
+    from hub.api.health import metrics_listener
     from hub.app import init_app
     from hub.infra.workers import parent_gone
 
@@ -75,6 +76,12 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=worker_of is not None)
     await site.start()
+    metrics_runner = None
+    if settings.metrics_port is not None:
+        metrics_runner = web.AppRunner(metrics_listener(app), handle_signals=False, access_log=None)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, settings.metrics_host, settings.metrics_port).start()
+        print(f"CityLoop metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics", flush=True)
     frozen = heap.freeze_start_up()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -93,6 +100,8 @@ async def _serve(settings: Settings, while_serving: WhileServing = _nothing, *, 
                         async with asyncio.timeout(1.0):
                             await stop.wait()
     finally:
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await runner.cleanup()
 
 
@@ -484,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="N hub processes sharing the port (SO_REUSEPORT), supervised by this one; "
                             "one of them leads the timers, outbox and MQTT (default 1: this process serves)")
     serve.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by the supervisor for its workers
-    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # which of them: a stable MQTT client id
+    # Which of them (0 … N-1): a stable MQTT client id, and the worker's own metrics port.
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     sub.add_parser("migrate", help="apply pending SQL migrations")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add_user = users.add_parser("add", help="create or update a user; the password is read from stdin")
@@ -600,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
             if refusal is not None:
                 print(f"cityloop serve: {refusal}", file=sys.stderr)
                 return 2
+            if settings.metrics_port is not None and args.worker_index:
+                # Each worker its own metrics listener (hub.infra.settings): one scrape target per process.
+                settings = settings.model_copy(update={"metrics_port": settings.metrics_port + args.worker_index})
             if args.worker_index is not None and settings.mqtt_shared_group is not None:
                 # Each worker shares the subscription under an id of its own, the same after a restart: it takes
                 # its broker session back, with the messages it had not acknowledged.

@@ -5,7 +5,9 @@
 #   node/npm  — installs the consoles' libraries from the npm registry (frontend/package-lock.json);
 #   chromium  — the real browser the console tests drive (Playwright, never `playwright install`);
 #   fonts-wqy-microhei — a CJK font, so the consoles' screenshots show Chinese rather than boxes;
-#   wrk       — the HTTP load generator of `cityloop bench`: in C, cheap enough to share the hub's cores.
+#   wrk       — the HTTP load generator of `cityloop bench`: in C, cheap enough to share the hub's cores;
+#   prometheus — for its promtool: the tests check deploy/prometheus (config, alert rules and their unit tests)
+#               and lint the hub's /metrics with it (the package's own server is never started by them).
 # Python packages come from pyproject.toml; this covers what PyPI does not ship.
 set -euo pipefail
 
@@ -16,6 +18,7 @@ have mosquitto_pub || missing+=(mosquitto-clients)
 have npm || missing+=(nodejs npm)
 have chromium || missing+=(chromium)
 have wrk || missing+=(wrk)
+have promtool || missing+=(prometheus)
 fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -216,7 +216,7 @@ async def _submit_report(request: web.Request, principal: Principal) -> web.Resp
         actor=f"{principal.role}:{principal.name}",  # grid_worker:<name> for the workers themselves
         recorded=recorded_actor(principal, request.app[POLICY].matrix, request.app[LOCATOR].area_chain)))
     duplicate = outcome.result.duplicate
-    request.app[METRICS].inc("grid_reports_duplicate_total" if duplicate else "grid_reports_total")
+    request.app[METRICS].ingested("grid", duplicate=duplicate)
     answer = ReportAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,
                             duplicate=duplicate, photos=photo_ids)
     # 202: a new case; 200: this report_id was recorded before — the first answer's case.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
 import os
 
@@ -11,7 +10,7 @@ from aiohttp import web
 
 from hub.api.errors import error_response, json_response
 from hub.api.schema import Route
-from hub.keys import GATEWAY, LEADERSHIP, METRICS, OUTBOX, POOL, REDIS
+from hub.keys import LEADERSHIP, METRICS, OUTBOX, POOL, REDIS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,20 +19,26 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "up", "pid": os.getpid(), "leader": request.app[LEADERSHIP].is_leader})
 
 
-async def readyz(request: web.Request) -> web.Response:
+async def readiness(app: web.Application) -> dict[str, str]:
+    """Whether PostgreSQL and Redis answer: "ok", or "down: <why>" for each."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(2):
-            await request.app[POOL].fetchval("SELECT 1")
+            await app[POOL].fetchval("SELECT 1")
         checks["postgres"] = "ok"
     except Exception as exc:  # noqa: BLE001 — any failure means "not ready", reported by name
         checks["postgres"] = f"down: {type(exc).__name__}"
     try:
         async with asyncio.timeout(2):
-            await request.app[REDIS].ping()
+            await app[REDIS].ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"down: {type(exc).__name__}"
+    return checks
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = await readiness(request.app)
     ready = all(v == "ok" for v in checks.values())
     return json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -45,20 +50,40 @@ async def metrics(request: web.Request) -> web.Response:
     except ValueError:
         loopback = remote == "" or remote.startswith("/")  # unix socket
     if not loopback:
-        return error_response(403, "forbidden", "metrics are served on loopback only")
-    gateway = request.app[GATEWAY]
-    callbacks = await request.app[OUTBOX].counts()
-    text = request.app[METRICS].render({
-        "console_clients": gateway.client_count, "console_position": gateway.position,
-        # Callbacks waiting and given up on: a rising dead count means a receiver keeps refusing.
-        "callbacks_pending": callbacks.get("pending", 0), "callbacks_dead": callbacks.get("dead", 0),
-        "leader": int(request.app[LEADERSHIP].is_leader),
-        # Objects frozen after start-up (gc.freeze, hub.infra.heap): never scanned by a collection again;
-        # and the collections run per generation since start (a fast-growing gen2 count costs CPU).
-        "gc_frozen_objects": gc.get_freeze_count(),
-        **{f"gc_collections_gen{gen}": stats["collections"] for gen, stats in enumerate(gc.get_stats())},
-    })
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        return error_response(403, "forbidden", "metrics are served on loopback only (or on "
+                              "CITYLOOP_METRICS_PORT, whose address the operator chose)")
+    return await exposition(request.app, request.headers.get("Accept", ""))
+
+
+async def exposition(app: web.Application, accept: str) -> web.Response:
+    """The hub's metrics in the format asked for (OpenMetrics or Prometheus text, by Accept)."""
+    registry = app[METRICS]
+    # Readiness as /readyz sees it, for alerting: a hub that is up but cannot reach its stores.
+    checks = await readiness(app)
+    for dependency, check in checks.items():
+        registry.dependency_up[dependency].set(check == "ok")
+    if checks["postgres"] == "ok":
+        # Callbacks waiting and given up on are the deployment's (the outbox table), read when scraped: a rising
+        # dead count means a receiver keeps refusing. (Without the database the last figures stay.)
+        callbacks = await app[OUTBOX].counts()
+        registry.callbacks_pending.set(callbacks.get("pending", 0))
+        registry.callbacks_dead.set(callbacks.get("dead", 0))
+    registry.read_state()
+    # Off the event loop: rendering a few hundred series takes milliseconds that requests would wait for.
+    body, content_type = await asyncio.to_thread(registry.exposition, accept)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def metrics_listener(hub: web.Application) -> web.Application:
+    """The app of `CITYLOOP_METRICS_PORT`: /metrics alone, from any address that reaches it (the operator
+    chose the address it listens on). With `serve --workers N` each worker has its own port, so that
+    Prometheus scrapes every process as its own target."""
+    async def handler(request: web.Request) -> web.Response:
+        return await exposition(hub, request.headers.get("Accept", ""))
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    return app
 
 
 ROUTES = [
@@ -69,7 +94,7 @@ ROUTES = [
         "summary": "PostgreSQL and Redis answer",
         "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}),
     Route("GET", "/metrics", metrics, {"operationId": "get_metrics",
-                                       "summary": "Prometheus text format (loopback only)",
+                                       "summary": "Prometheus text or OpenMetrics, by Accept (loopback only)",
                                        "responses": {"200": {"description": "metrics"},
                                                      "403": {"description": "not from loopback"}}}),
 ]

@@ -61,7 +61,7 @@ def _check_callback(request: web.Request, principal: Principal, ticket: HotlineT
 async def _record(request: web.Request, principal: Principal, ticket: HotlineTicket) -> TicketAccepted:
     outcome = await request.app[INTAKE].submit(ticket.submission(), actor=f"hotline:{principal.name}")
     duplicate = outcome.result.duplicate
-    request.app[METRICS].inc("hotline_tickets_duplicate_total" if duplicate else "hotline_tickets_total")
+    request.app[METRICS].ingested("hotline", duplicate=duplicate)
     return TicketAccepted(case_id=str(outcome.case_id), position=outcome.result.first_position,
                           duplicate=duplicate)
 

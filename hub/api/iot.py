@@ -10,7 +10,7 @@ from dispatch.inputs import BigintId, InputModel
 from hub.api.errors import ApiError, json_response, path_param, read_json
 from hub.api.identity import principal_of
 from hub.api.schema import Route, errors, json_body, query
-from hub.keys import ADMISSION, DEVICES, IOT, QUARANTINE, SETTINGS
+from hub.keys import ADMISSION, DEVICES, IOT, METRICS, QUARANTINE, SETTINGS
 from hub.services.iot.devices import mqtt_credentials
 from hub.services.iot.readings import UnknownDevice
 from hub.services.quarantine import QuarantineItemNotFound, ReplayFailed
@@ -53,6 +53,7 @@ async def post_alarm(request: web.Request) -> web.Response:
                        [{"field": "device_id", "message": "not in the device registry"}]) from None
     except BadMessage as exc:
         raise ApiError(422, "validation_failed", str(exc), [{"field": "kind", "message": str(exc)}]) from None
+    request.app[METRICS].ingested("iot", duplicate=outcome.duplicate)
     written = outcome.action != "ignored" and not outcome.duplicate
     return json_response(outcome.as_json(), status=202 if written else 200)
 

@@ -107,7 +107,7 @@ async def create_request(request: web.Request, fmt: o.Format) -> web.Response:
         token = o.request_token(client, _retry_key(request))
         outcome, case = await admission.within(_record(request, new, token, client))
     duplicate = outcome.result.duplicate
-    request.app[METRICS].inc("open311_requests_duplicate_total" if duplicate else "open311_requests_total")
+    request.app[METRICS].ingested("open311", duplicate=duplicate)
     answer = o.created(str(outcome.case_id), token, case, new.form.account_id)
     # 201: a new case; 200: a retry with the same Idempotency-Key, answered as the first time.
     return respond(fmt, "service_requests", answer, status=200 if duplicate else 201)

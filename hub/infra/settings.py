@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # A listener of /metrics alone, for Prometheus (unset: /metrics on the main port, from loopback only). It
+    # answers anyone who reaches it, so its address is the access rule: loopback, or a private interface.
+    # With `serve --workers N`, worker i listens on metrics_port + i: each process is its own scrape target.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     data_dir: Path = Path(".cityloop")
     # Where hubs with an embedded database note their data directory (hub.infra.running), so that a CLI command
     # run with another CITYLOOP_DATA_DIR refuses instead of starting a second database. One per user by default.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from dispatch.case import area_codes
 from geo.areas import code_prefix
 from hub.identity.access import case_in_scopes, listed_view, redact_case
 from hub.infra.loops import wake_or_timeout
+from hub.infra.metrics import Metrics
 from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.alerts import AlertReads, shown_alert
 from hub.store.directives import DirectiveReads
@@ -109,7 +111,8 @@ def encode(message: dict[str, Any]) -> bytes:
 class ConsoleGateway:
     def __init__(self, pool: asyncpg.Pool, reads: CaseReads, alerts: AlertReads, directives: DirectiveReads, *,
                  coalesce_s: float, poll_s: float, heartbeat_s: float,
-                 snapshot_limit: int, page: int = 2_000, incidents: IncidentReads | None = None) -> None:
+                 snapshot_limit: int, page: int = 2_000, incidents: IncidentReads | None = None,
+                 metrics: Metrics | None = None) -> None:
         self._pool = pool
         self._reads = reads
         self._alerts = alerts
@@ -133,12 +136,19 @@ class ConsoleGateway:
         self.snapshots_built = 0
         self.snapshots_reused = 0
         self.frames_encoded = 0
+        metrics = metrics or Metrics()
+        self._dropped = metrics.consoles_dropped
+        self._fanout_seconds = metrics.fanout_seconds
+        # When the first wake-up not yet fanned out arrived (perf_counter), for the fan-out latency.
+        self._woken_at: float | None = None
 
     @property
     def client_count(self) -> int:
         return sum(len(g) for g in self._groups.values())
 
     def wake(self, _position: int = 0) -> None:
+        if self._woken_at is None:
+            self._woken_at = time.perf_counter()
         self._wake.set()
 
     async def start(self) -> None:
@@ -149,6 +159,8 @@ class ConsoleGateway:
             await wake_or_timeout(self._wake, self._poll_s)
             if self._coalesce_s:
                 await asyncio.sleep(self._coalesce_s)
+            # Wake-ups that arrive from here on are for the next round.
+            woken, self._woken_at = self._woken_at, None
             try:
                 if not self.client_count:
                     # Nobody is watching: skip reading (and decoding) the events, just move to the head.
@@ -162,6 +174,8 @@ class ConsoleGateway:
                         self._fan_out(rows)
                     if len(rows) < self._page:
                         break
+                if woken is not None:
+                    self._fanout_seconds.observe(time.perf_counter() - woken)
             except Exception as exc:  # noqa: BLE001 — the feed must outlive any one failure
                 log.warning("console feed cannot read the store; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._poll_s)
@@ -177,7 +191,7 @@ class ConsoleGateway:
                     ping = frame if client.cursor <= self.position else encode(
                         {"type": "ping", "position": client.cursor})
                     if not client.offer(ping):
-                        self.detach(client)
+                        self._drop(client)
 
     def _visible(self, rows: list[FeedRow]) -> dict[frozenset[str], list[FeedRow]]:
         subscriptions = frozenset(scopes for scopes, _view in self._groups)
@@ -209,7 +223,7 @@ class ConsoleGateway:
                         else:
                             frame = self._frame(mine, view)
                         if not client.offer(frame):
-                            self.detach(client)
+                            self._drop(client)
                             continue
                     client.cursor = last
         self._advance(last)
@@ -224,6 +238,11 @@ class ConsoleGateway:
         stale = [key for key, (at, _frame) in self._snapshots.items() if at < position]
         for key in stale:
             del self._snapshots[key]
+
+    def _drop(self, client: ConsoleClient) -> None:
+        """A client whose queue is full was dropped (ConsoleClient.offer): it leaves the feed, and is counted."""
+        self._dropped.inc()
+        self.detach(client)
 
     def detach(self, client: ConsoleClient) -> None:
         group = self._groups.get(client.key)
@@ -248,6 +267,7 @@ class ConsoleGateway:
                 break
             visible = ScopeIndex([client.scopes]).split(rows).get(client.scopes)
             if visible and not client.offer(self._frame(visible, client.view)):
+                self._dropped.inc()
                 return
             client.cursor = rows[-1].position
         # No await between the check above and this line: the live feed takes over exactly here.

@@ -46,6 +46,7 @@ from connectors.callbacks import (
 )
 from hub.infra.db import Connection
 from hub.infra.loops import wake_or_timeout
+from hub.infra.metrics import Metrics
 from hub.infra.settings import Settings
 from hub.services.destinations import (
     REFUSED,
@@ -104,8 +105,9 @@ class _Reported:
 
 class Outbox:
     def __init__(self, pool: asyncpg.Pool, reads: CaseReads, settings: Settings, quarantine: Quarantine,
-                 rand: random.Random | None = None) -> None:
+                 rand: random.Random | None = None, metrics: Metrics | None = None) -> None:
         self._pool = pool
+        self._outcomes = (metrics or Metrics()).callbacks  # attempts by outcome, for /metrics
         self._reads = reads
         self._settings = settings
         self._quarantine = quarantine
@@ -198,6 +200,7 @@ class Outbox:
             case_id, position, event, url, body, key_name, REFUSED)
         if outbox_id is None:
             return
+        self._outcomes["refused"].inc()
         await self._quarantine.hold("callback", f"callback to {url} {REFUSED}", orjson.dumps(body),
                                     {"outbox_id": outbox_id, "url": url, "case_id": str(case_id), "event": event,
                                      "last_status": None}, conn=conn)
@@ -222,6 +225,7 @@ class Outbox:
                        origins: dict[str, list[str]]) -> None:
         body = orjson.dumps(row["body"])
         if not destination_allowed(row["url"], row["key_name"], origins, self._settings.callback_allowed_origins):
+            self._outcomes["refused"].inc()
             await self._dead(row, body, row["attempts"], None, REFUSED, f"callback to {row['url']} {REFUSED}")
             return
         timestamp = int(time.time())
@@ -237,12 +241,14 @@ class Outbox:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = failure_category(exc)
         if error == REFUSED:  # the name resolved to a forbidden address: nothing was sent, no retry
+            self._outcomes["refused"].inc()
             await self._dead(row, body, row["attempts"], None, REFUSED, f"callback to {row['url']} {REFUSED}")
             return
         if status is not None and 200 <= status < 300:
             await self._pool.execute(
                 "UPDATE outbox SET state = 'delivered', delivered_at = now(), attempts = attempts + 1, "
                 "last_status = $2, leased_until = NULL WHERE id = $1", row["id"], status)
+            self._outcomes["delivered"].inc()
             return
         if status is not None and 300 <= status < 400:
             error = redirect_reason(status)
@@ -254,7 +260,9 @@ class Outbox:
         if attempts >= settings.callback_max_attempts:
             reason = f"callback to {row['url']} refused {attempts} times; last: {describe_failure(status, error)}"
             await self._dead(row, body, attempts, status, error, reason)
+            self._outcomes["dead"].inc()
             return
+        self._outcomes["failed"].inc()
         delay = backoff_s(attempts, settings.callback_backoff_base_s, settings.callback_backoff_max_s,
                           self._rand.random)
         await self._pool.execute(

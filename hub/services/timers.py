@@ -14,6 +14,7 @@ from dispatch.policy import Policy
 from dispatch.sla import due_timer_events
 from hub.infra.clock import Clock
 from hub.infra.loops import every
+from hub.infra.metrics import Metrics
 from hub.services.case_actions import CaseActions
 from hub.store.reads import CaseReads
 
@@ -22,12 +23,13 @@ log = logging.getLogger(__name__)
 
 class SlaTimers:
     def __init__(self, reads: CaseReads, actions: CaseActions, policy: Policy, clock: Clock, *,
-                 batch: int = 500) -> None:
+                 batch: int = 500, metrics: Metrics | None = None) -> None:
         self._reads = reads
         self._actions = actions
         self._policy = policy
         self._clock = clock
         self._batch = batch
+        self._fired = (metrics or Metrics()).sla_timers_fired
 
     async def sweep(self) -> int:
         """Fire every step due now; return how many events were appended."""
@@ -43,6 +45,7 @@ class SlaTimers:
                 events = due_timer_events(doc, now, sla)
                 if events and await self._actions.system(doc, events):
                     fired += len(events)
+                    self._fired.inc(len(events))
                     progressed += 1
             # Firing a step can make the next one due at once (a hub that was down for hours): go again
             # until a round changes nothing.

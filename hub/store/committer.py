@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from hub.infra.db import describe, is_unavailable
+from hub.infra.metrics import Metrics
 from hub.store.events import (
     AppendRequest,
     AppendResult,
@@ -39,6 +41,7 @@ class GroupCommitter:
         queue_size: int = 20_000,
         batch_max: int = 1_000,
         timeout_s: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._pool = pool
         self._projector = projector
@@ -46,6 +49,14 @@ class GroupCommitter:
         self._batch_max = batch_max
         self._timeout_s = timeout_s
         self._listeners: list[Callable[[int], None]] = []
+        metrics = metrics or Metrics()
+        self._batch_sizes = metrics.commit_batch_size
+        self._commit_seconds = metrics.commit_seconds
+        self._commit_failures = metrics.commit_failures
+
+    def queue_depth(self) -> int:
+        """Appends waiting for a commit (for /metrics)."""
+        return self._queue.qsize()
 
     @property
     def timeout_s(self) -> float:
@@ -93,9 +104,11 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[_Item]) -> None:
         requests = [req for req, _ in batch]
+        start = time.perf_counter()
         try:
             answers = await self._write(requests)
         except Exception as exc:  # noqa: BLE001 — the committer must outlive any one bad batch
+            self._commit_failures.inc()
             unreachable = is_unavailable(exc)
             if len(batch) > 1 and not unreachable:
                 # One bad item must not sink the others: retry them one by one.
@@ -110,6 +123,8 @@ class GroupCommitter:
                 if not fut.done():
                     fut.set_exception(failure)
             return
+        self._commit_seconds.observe(time.perf_counter() - start)
+        self._batch_sizes.observe(len(batch))
         last = 0
         for (_, fut), answer in zip(batch, answers, strict=True):
             if isinstance(answer, AppendResult):

@@ -15,7 +15,7 @@ import pytest
 
 from hub.infra.clock import FixedClock
 from hub.infra.settings import Settings
-from hub.keys import KPIS, POOL, TIMERS
+from hub.keys import KPIS, METRICS, POOL, TIMERS
 from hub.services.kpis import rebuilt_rows
 from hub.store.events import read_after
 from tests.conftest import Hub, running_hub
@@ -61,6 +61,7 @@ async def test_timers_fire_once_across_restarts_and_concurrent_hubs(settings: Se
         clock.advance(timedelta(minutes=100))  # past 80 % of the sign-off limit
         assert await hub.app[TIMERS].sweep() == 1
         assert await hub.app[TIMERS].sweep() == 0, "a step fires once"
+        assert hub.app[METRICS].registry.get_sample_value("cityloop_sla_timers_fired_total") == 1
         async with asyncio.timeout(5):  # and it reaches the consoles like any event
             while True:
                 msg = await ws.receive_json()

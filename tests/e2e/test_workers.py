@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.infra.embedded import ServiceUrls
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, ticket
@@ -22,10 +23,23 @@ from tests.processes import dispatcher_token, free_port, hotline_key_and_dispatc
 
 
 @pytest.fixture
-async def workers(database_url: str, service_urls: ServiceUrls) -> AsyncIterator[str]:
+def metrics_port() -> int:
+    """The first worker's metrics port (CITYLOOP_METRICS_PORT); the second's is the next one, free too."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.fixture
+async def workers(database_url: str, service_urls: ServiceUrls, metrics_port: int) -> AsyncIterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": service_urls.redis_url,
-           "CITYLOOP_PORT": str(port), "CITYLOOP_LEADER_CHECK_S": "0.5",
+           "CITYLOOP_PORT": str(port), "CITYLOOP_LEADER_CHECK_S": "0.5", "CITYLOOP_METRICS_PORT": str(metrics_port),
            # Polling is slowed to a minute, so only the Redis wake-up can carry a commit to the other process.
            "CITYLOOP_STORE_POLL_S": "60", "CITYLOOP_CONSOLE_COALESCE_MS": "5"}
     proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--workers", "2"], env=env)
@@ -67,15 +81,23 @@ async def one_leader(base: str, timeout: float = 20.0) -> tuple[int, int]:
             await asyncio.sleep(0.2)
 
 
-async def test_both_processes_serve_and_exactly_one_leads(workers: str) -> None:
+async def test_both_processes_serve_and_exactly_one_leads(workers: str, metrics_port: int) -> None:
     leader, follower = await one_leader(workers)
     assert leader != follower
     assert len(await health_by_pid(workers)) == 2  # both answer requests
-    async with aiohttp.ClientSession() as http, http.get(f"{workers}/metrics") as resp:
-        metrics = await resp.text()
-    assert ("cityloop_leader 1" in metrics) or ("cityloop_leader 0" in metrics)
-    frozen = next(line for line in metrics.splitlines() if line.startswith("cityloop_gc_frozen_objects "))
-    assert int(frozen.split()[1]) > 0  # the start-up heap was frozen (hub.infra.heap)
+    # Each worker is its own scrape target, on CITYLOOP_METRICS_PORT + its index: one says it leads.
+    scraped = [await gauges(f"http://127.0.0.1:{port}/metrics") for port in (metrics_port, metrics_port + 1)]
+    assert sorted(g["cityloop_leader"] for g in scraped) == [0, 1]
+    assert all(g["cityloop_gc_frozen_objects"] > 0 for g in scraped)  # the start-up heap was frozen (hub.infra.heap)
+
+
+async def gauges(url: str) -> dict[str, float]:
+    """The unlabelled samples of a /metrics page."""
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if not s.labels}
 
 
 async def post_through(base: str, key: str, body: dict[str, Any]) -> tuple[int, str]:

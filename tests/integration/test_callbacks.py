@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from connectors.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from hub.infra.settings import Settings
-from hub.keys import POOL
+from hub.keys import METRICS, POOL
 from tests.conftest import running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
@@ -139,7 +139,10 @@ async def test_a_receiver_that_keeps_refusing_is_dead_lettered_and_replayed_afte
             == "dead"
 
         async with hub.http.get(f"{hub.base}/metrics") as resp:
-            assert "callbacks_dead 1" in await resp.text(), "operators see dead callbacks in the metrics too"
+            assert "cityloop_callbacks_dead 1.0\n" in await resp.text(), "operators see dead callbacks in the metrics"
+        deliveries = {outcome: hub.app[METRICS].registry.get_sample_value(
+            "cityloop_callback_deliveries_total", {"outcome": outcome}) for outcome in ("failed", "dead", "delivered")}
+        assert deliveries == {"failed": 2, "dead": 1, "delivered": 0}
         receiver.fail_first = 0  # the hotline system is fixed
         async with hub.http.post(f"{hub.base}/api/v1/quarantine/{item['id']}/replay", headers=operator) as resp:
             assert resp.status == 200

@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 
 from hub.infra.settings import Settings
-from hub.keys import GATEWAY, POOL, PROJECTION
+from hub.keys import GATEWAY, METRICS, POOL, PROJECTION
 from hub.live.gateway import ConsoleClient
 from tests.conftest import Hub, database_url_for, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
@@ -50,6 +50,7 @@ async def test_a_slow_console_is_dropped_and_the_others_get_everything(hub: Hub)
     assert slow.dropped, "the client that never read must be dropped"
     assert await slow.queue.get() is None, "its writer is told to close the socket"
     assert gateway.client_count == 1
+    assert hub.app[METRICS].registry.get_sample_value("cityloop_consoles_dropped_total") == 1, "operators see it"
     assert event_positions(received) == list(range(1, last + 1)), "the fast console missed nothing"
 
 

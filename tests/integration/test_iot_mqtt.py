@@ -19,7 +19,7 @@ from connectors.iot import alarm_payload
 from hub.identity.auth import add_user
 from hub.infra.embedded import ServiceUrls, mqtt_address
 from hub.infra.settings import Settings
-from hub.keys import POOL
+from hub.keys import METRICS, POOL
 from tests.conftest import running_hub
 from tests.processes import HubProcess
 
@@ -119,6 +119,10 @@ async def test_malformed_and_unknown_are_quarantined_and_the_next_good_message_i
         reasons = {item["meta"]["topic"]: item["reason"] for item in items}
         assert "not JSON" in reasons["cityloop/iot/GAS-1/alarm"]
         assert "not registered" in reasons["cityloop/iot/NOBODY-9/alarm"]
+        registry = hub.app[METRICS].registry  # what /metrics shows: three taken, two of them quarantined
+        assert registry.get_sample_value("cityloop_mqtt_messages_received_total") == 3
+        assert registry.get_sample_value("cityloop_mqtt_messages_quarantined_total") == 2
+        assert registry.get_sample_value("cityloop_ingest_total", {"channel": "iot", "outcome": "accepted"}) == 1
         unknown = next(i for i in items if i["meta"]["topic"] == "cityloop/iot/NOBODY-9/alarm")
 
         # Replaying before the fix fails and keeps the item; after registering the device it opens the case.

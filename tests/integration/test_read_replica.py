@@ -22,7 +22,7 @@ import pytest
 
 from hub.infra.embedded import ServiceUrls
 from hub.infra.settings import Settings
-from hub.keys import POOL, READ_POOL
+from hub.keys import METRICS, POOL, READ_POOL
 from tests.conftest import Hub, database_url_for, running_hub
 from tests.e2e.test_hotline_to_console import push, ticket
 from tests.processes import free_port
@@ -97,6 +97,8 @@ async def test_analysis_reads_the_replica_and_writes_go_to_the_primary(
             async with running_hub(settings.model_copy(update={"database_replica_url": replica_url})) as hub:
                 assert await hub.app[READ_POOL].fetchval("SELECT pg_is_in_recovery()") is True
                 assert await hub.app[POOL].fetchval("SELECT pg_is_in_recovery()") is False
+                assert hub.app[METRICS].registry.get_sample_value("cityloop_db_pool_max", {"pool": "replica"}) \
+                    == settings.db_pool_size, "the replica's pool is in /metrics"
                 key = await hub.hotline_key()
                 token = await hub.login("city_operator", None)
                 assert (await push(hub, key, ticket()))[0] == 202

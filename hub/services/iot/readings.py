@@ -17,6 +17,7 @@ from dispatch.case import Case, area_codes
 from dispatch.fold import fold_onto
 from dispatch.sensors import CANDIDATE_STATES, Ignore, OpenCase, on_reading
 from hub.infra.clock import Clock
+from hub.infra.metrics import Metrics
 from hub.services.intake import IntakeService
 from hub.services.iot.devices import DeviceRegistry
 from hub.services.quarantine import Quarantine, ReplayFailed
@@ -42,8 +43,10 @@ class IotOutcome:
 
 class IotService:
     def __init__(self, reads: CaseReads, devices: DeviceRegistry, intake: IntakeService,
-                 committer: GroupCommitter, clock: Clock, quarantine: Quarantine) -> None:
+                 committer: GroupCommitter, clock: Clock, quarantine: Quarantine, *,
+                 metrics: Metrics | None = None) -> None:
         self._reads = reads
+        self._metrics = metrics or Metrics()
         self._quarantine = quarantine
         self._devices = devices
         self._intake = intake
@@ -64,9 +67,13 @@ class IotService:
         when nothing could be recorded (the store is down): the message is then not acknowledged."""
         try:
             message = parse_alarm(topic, payload)
-            return await self.handle(message, actor=f"iot:{message.device_id}")
+            outcome = await self.handle(message, actor=f"iot:{message.device_id}")
         except BadMessage as exc:
-            return await self._quarantine.hold("mqtt", str(exc), payload, {"topic": topic})
+            held = await self._quarantine.hold("mqtt", str(exc), payload, {"topic": topic})
+            self._metrics.mqtt_quarantined.inc()
+            return held
+        self._metrics.ingested("iot", duplicate=outcome.duplicate)
+        return outcome
 
     async def replay(self, item: asyncpg.Record) -> dict[str, object]:
         """The quarantine's replayer for MQTT messages (after the device was registered, say)."""
