@@ -116,8 +116,8 @@ async def consoles(run: Run) -> None:
             sent[:first] = np.nan  # the first phase's tickets reach consoles only in their snapshots
             delays = latency_ms(console_latencies(receipts["tickets"], receipts["times"], sent))
     _judge(run, n, alone.answers.latency_of(range(200, 300)), watched.answers.latency_of(range(200, 300)),
-           delays, ready, done, len(watched.answers.statuses), (cpu_alone, alone.answers.tickets_accepted),
-           (cpu, watched.answers.tickets_accepted), (rss_before, rss_with))
+           delays, ready, done, len(watched.answers.statuses), (cpu_alone, alone.answers.count(range(200, 300))),
+           (cpu, watched.answers.count(range(200, 300))), (rss_before, rss_with))
 
 
 def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, ready: dict[str, Any],
