@@ -5,13 +5,15 @@ it stopped (`store_followers`), and evaluates only the cells the new reports tou
 query over the `cases` projection (imported history included), recomputed every `baseline_refresh_s`. A restart
 re-reads the last day's reports to fill the windows and restores the episodes of the alerts already raised, so it
 neither misses a surge in progress nor raises it again (an episode's alert id is fixed by its evidence too, and a
-second `alert.raised` on the same stream is refused by its expected version).
+second `alert.raised` on the same stream is refused by its expected version). A round takes the commits of
+`coalesce_s` together and records an alert's growth once per round (`latest_updates`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,12 +22,14 @@ import asyncpg
 from dispatch.matrix import Matrix
 from dispatch.warning import (
     Baseline,
+    Decision,
     Detector,
     Episode,
     HistoryRow,
     Place,
     Raise,
     Report,
+    Update,
     WarningPolicy,
     category_paths,
     cell_of,
@@ -167,16 +171,18 @@ class SurgeWatch:
                 return read
             upto = min(head, self.position + self._page)
             rows = await self._pool.fetch(_FOLLOW, self.position, upto)
+            decisions: list[Decision] = []
             for row in rows:
-                for decision in self.detector.observe(_report(row), self._clock.now()):
-                    await self._record(decision, now)
+                decisions += self.detector.observe(_report(row), self._clock.now())
+            for decision in latest_updates(decisions):
+                await self._record(decision, now)
             read += len(rows)
             self.position = upto
             await self._pool.execute(
                 "INSERT INTO store_followers (name, position) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET position = excluded.position", FOLLOWER, upto)
 
-    async def _record(self, decision: Any, now: datetime) -> None:
+    async def _record(self, decision: Decision, now: datetime) -> None:
         if isinstance(decision, Raise):
             if await self._alerts.raise_alert(decision.alert_id, decision.evidence, now) is not None:
                 self.raised += 1
@@ -184,3 +190,12 @@ class SurgeWatch:
                                                 "observed": decision.evidence["observed"]})
         elif await self._alerts.update_alert(decision.alert_id, decision.evidence, now) is not None:
             self.updated += 1
+
+
+def latest_updates(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions of one round to record: every raise, and of an alert's updates only its last, where it came
+    (after its raise). An update carries the whole evidence and replaces the alert's (dispatch.warning.apply_alert),
+    so the alert ends the same; during a surge a round sees one update per report, and each recorded one is a
+    commit, a read and a frame to every console watching the area."""
+    last = {d.alert_id: i for i, d in enumerate(decisions) if isinstance(d, Update)}
+    return [d for i, d in enumerate(decisions) if not isinstance(d, Update) or last[d.alert_id] == i]
