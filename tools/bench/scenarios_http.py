@@ -32,14 +32,17 @@ async def _ingest_once(run: Run, workers: int) -> tuple[WrkResult, float]:
     if workers in run.ingest:
         return run.ingest[workers]
     scale = run.scale
-    async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, _url):
+    async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
-        cpu0 = hub.cpu_seconds()
+        postgres = await procs.postgres_server_pid(url)
+        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
         result = await run_wrk(hub.base, key, run.templates, seconds=scale.ingest_s,
                                connections=scale.ingest_clients)
-        cpu = hub.cpu_seconds() - cpu0
+        cpu, db = hub.cpu_seconds() - cpu0, procs.cpu_seconds(postgres) - db0 if postgres else None
         rss = hub.rss_mb()
     note(f"hub CPU ({workers} worker(s))", cpu_per_ticket(cpu, result.tickets_accepted))
+    if db is not None:
+        note("PostgreSQL CPU (the whole server)", cpu_per_ticket(db, result.tickets_accepted))
     run.ingest[workers] = (result, rss)
     return result, rss
 

@@ -18,6 +18,7 @@ import orjson
 
 from hub.identity.auth import hash_password, save_user, token_digest
 from hub.infra.db import Connection
+from tools.bench import procs
 from tools.bench.load import TicketStream, paced
 from tools.bench.report import Row, cpu_per_ticket, note
 from tools.bench.run import Run, hub_on_fresh_database
@@ -82,9 +83,11 @@ async def consoles(run: Run) -> None:
         finally:
             await pool.close()
         stream = TicketStream(run.templates)
-        cpu0 = hub.cpu_seconds()
+        postgres = await procs.postgres_server_pid(url)
+        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
         alone = await paced(hub.base, key, stream, rate=rate, seconds=seconds)
         cpu_alone = hub.cpu_seconds() - cpu0
+        db_alone = procs.cpu_seconds(postgres) - db0 if postgres else None
         first = len(alone.sent_at)
         with tempfile.TemporaryDirectory(prefix="cityloop-consoles-") as tmp:
             out = Path(tmp) / "receipts.npz"
@@ -100,8 +103,10 @@ async def consoles(run: Run) -> None:
             try:
                 ready = await _read_word(fleet, "READY", 900)
                 cpu0, rss_before = hub.cpu_seconds(), hub.rss_mb()
+                db0 = procs.cpu_seconds(postgres) if postgres else 0.0
                 watched = await paced(hub.base, key, stream, rate=rate, seconds=seconds, first=first)
                 cpu = hub.cpu_seconds() - cpu0
+                db_watched = procs.cpu_seconds(postgres) - db0 if postgres else None
                 await asyncio.sleep(2.0)  # the last frames on their way
                 rss_with = hub.rss_mb()
                 fleet.stdin.write(b"stop\n")
@@ -117,12 +122,12 @@ async def consoles(run: Run) -> None:
             delays = latency_ms(console_latencies(receipts["tickets"], receipts["times"], sent))
     _judge(run, n, alone.answers.latency_of(range(200, 300)), watched.answers.latency_of(range(200, 300)),
            delays, ready, done, len(watched.answers.statuses), (cpu_alone, alone.answers.count(range(200, 300))),
-           (cpu, watched.answers.count(range(200, 300))), (rss_before, rss_with))
+           (cpu, watched.answers.count(range(200, 300))), (rss_before, rss_with), (db_alone, db_watched))
 
 
 def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, ready: dict[str, Any],
            done: dict[str, Any], sent: int, cpu_alone: tuple[float, int], cpu_watched: tuple[float, int],
-           rss: tuple[float, float]) -> None:
+           rss: tuple[float, float], db: tuple[float | None, float | None] = (None, None)) -> None:
     failed = f"; {ready['failed']:,} could not connect {ready['errors']}" if ready["failed"] else ""
     note("consoles ready", f"{ready['ready']:,} of {n:,} had their snapshot after {ready['seconds']:.1f} s{failed}")
     note("ack without consoles", alone.text())
@@ -135,6 +140,9 @@ def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, 
                   f"{done['cpu_s']:.1f} s")
     note("hub CPU without consoles", cpu_per_ticket(*cpu_alone))
     note("hub CPU with consoles", cpu_per_ticket(*cpu_watched))
+    for label, db_cpu, (_, tickets) in (("without", db[0], cpu_alone), ("with", db[1], cpu_watched)):
+        if db_cpu is not None:
+            note(f"PostgreSQL CPU {label} consoles", cpu_per_ticket(db_cpu, tickets))
     note("hub RSS with consoles", f"{rss[0]:,.0f} MB → {rss[1]:,.0f} MB")
     dropped = int(done["dropped"]) + (n - int(done["connected"]))
     ratio = watched.p99 / alone.p99 if alone.p99 else float("inf")
