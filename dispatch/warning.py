@@ -198,11 +198,19 @@ class Baseline:
         return weeks * self._cum[-1] + self._cum[whole] + (rest - whole) * (self._cum[whole + 1] - self._cum[whole])
 
     def expected(self, category: str, level: str, area: str, end: datetime, window_h: float) -> float:
-        return self.rate(category, level, area) * self.profile_mass(end - timedelta(hours=window_h), end)
+        return self.rate(category, level, area) * self.window_mass(end, window_h)
 
     def expected_city(self, end: datetime, window_h: float) -> float:
         """Every report of the city (all categories and areas) expected over the window."""
-        return self.total / self.hours * self.profile_mass(end - timedelta(hours=window_h), end)
+        return self.city_rate() * self.window_mass(end, window_h)
+
+    def window_mass(self, end: datetime, window_h: float) -> float:
+        """The profile's mass over the window of `window_h` hours ending at `end` (the same for every cell: the
+        detector computes it once per report and window)."""
+        return self.profile_mass(end - timedelta(hours=window_h), end)
+
+    def city_rate(self) -> float:
+        return self.total / self.hours
 
 
 @dataclass(slots=True)
@@ -265,6 +273,9 @@ class Detector:
         # The reports an open episode already alerted on, and its cell: another cell (an ancestor: the county, the
         # parent category) tests only the reports no other episode explains, so one surge is one alert.
         self._explained: dict[str, Cell] = {}
+        # The same for the episodes still held, by the cell's key: what _test looks up for each report in a window
+        # (rebuilt when an episode is added, explained further or forgotten).
+        self._explained_keys: dict[str, str] | None = None
         self.tests = 0  # cells evaluated, for the measurement tool
         self._observed = 0
 
@@ -307,6 +318,7 @@ class Detector:
         # Where each window starts, as the key bisect compares with (after every report of that moment).
         starts = [(window, (now - timedelta(hours=window), "\uffff")) for window in self.policy.windows_h] \
             if decide else []
+        masses: dict[float, float] = {}  # each window's profile mass, computed once for this report's cells
         for place in (report.county, report.township):
             if place is None:
                 continue
@@ -321,8 +333,11 @@ class Detector:
                     if len(recent) - first < self.policy.min_count:
                         continue  # most cells, most of the time: no Cell built, no expectation computed
                     city = len(self._city) - bisect_right(self._city, start)
+                    mass = masses.get(window)
+                    if mass is None:
+                        mass = masses[window] = self.baseline.window_mass(now, window)
                     crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, first, now,
-                                          place, city)
+                                          place, city, mass)
                     if crossing is not None:
                         crossing.county = report.county.code if report.county else None
                         crossings.append(crossing)
@@ -334,31 +349,52 @@ class Detector:
         """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
         self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
         self._explained = {cid: cell for cid, cell in self._explained.items() if cell in self.episodes}
+        self._explained_keys = None
         for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
             del self._recent[key]
         for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
             del self._iot[iot_key]
 
     def _test(self, cell: Cell, recent: list[tuple[datetime, str]], first: int, now: datetime,
-              place: Place, city: int) -> _Crossing | None:
-        """`city`: every counted report of the city in the cell's window, the cell's own included."""
+              place: Place, city: int, mass: float) -> _Crossing | None:
+        """`city`: every counted report of the city in the cell's window, the cell's own included; `mass`: the
+        baseline profile's mass over the window."""
         observed = len(recent) - first
+        rate = self.baseline.rate(cell.category, cell.level, cell.area)
+        # The p-value only grows as `observed` shrinks (fewer reports, and a larger expectation through the city's
+        # level), so a cell that does not cross with every report of its window counted cannot cross with fewer:
+        # the reports other episodes explain are counted only for a cell that crosses without leaving them out.
+        found = self._p_value(observed, rate, mass, city)
+        if found[1] > self.alpha:
+            return None
         if self._explained:  # leave out what another open episode has already alerted on
-            observed -= sum(1 for _, cid in recent[first:]
-                            if (by := self._explained.get(cid)) is not None and by != cell and by in self.episodes)
+            keys = self._open_explained()
+            key = cell.key
+            observed -= sum(1 for _, cid in recent[first:] if (by := keys.get(cid)) is not None and by != key)
             if observed < self.policy.min_count:
                 return None
-        expected = self.baseline.expected(cell.category, cell.level, cell.area, now, cell.window_h)
-        others_expected = max(self.baseline.expected_city(now, cell.window_h) - expected, 0.0)
+            found = self._p_value(observed, rate, mass, city)
+            if found[1] > self.alpha:
+                return None
+        expected, p = found
+        return _Crossing(cell, observed, expected, p, recent[first][0], [cid for _, cid in recent[first:]], place)
+
+    def _p_value(self, observed: int, rate: float, mass: float, city: int) -> tuple[float, float]:
+        """(expected, p-value) of a cell's window holding `observed` reports."""
+        expected = rate * mass
+        others_expected = max(self.baseline.city_rate() * mass - expected, 0.0)
         k = self.policy.level_pseudo_reports
         expected *= max(1.0, (city - observed + k) / (others_expected + k))  # the city's level (module docstring)
         # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
         # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.
         # Testing `observed` itself would make every arrival look one report more surprising than it is.
-        p = poisson_sf(observed - 1, expected)
-        if p > self.alpha:
-            return None
-        return _Crossing(cell, observed, expected, p, recent[first][0], [cid for _, cid in recent[first:]], place)
+        return expected, poisson_sf(observed - 1, expected)
+
+    def _open_explained(self) -> dict[str, str]:
+        """The reports explained by an episode still held, and that episode's cell key."""
+        if self._explained_keys is None:
+            self._explained_keys = {cid: cell.key for cid, cell in self._explained.items() if cell in self.episodes}
+        return self._explained_keys
 
     def _observe_iot(self, report: Report, at: datetime, now: datetime, decide: bool) -> list[Decision]:
         assert report.township is not None and report.sensor_kind is not None and report.device_id is not None
@@ -414,6 +450,7 @@ class Detector:
     def _explain(self, episode: Episode) -> None:
         for cid in episode.case_ids:
             self._explained.setdefault(cid, episode.cell)
+        self._explained_keys = None  # the cells held may have changed too (a new episode)
 
     def _evidence(self, c: _Crossing, now: datetime) -> JsonDict:
         return {

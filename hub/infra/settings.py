@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     callback_max_attempts: int = Field(default=8, ge=1)
     outbox_poll_s: float = Field(default=1.0, gt=0)
     outbox_coalesce_ms: float = Field(default=50.0, ge=0)  # one callback-writer round for the commits meanwhile
+    # Early warning reads the new reports this long after a commit wakes it, one round for the commits meanwhile:
+    # under load a round (and its checkpoint, a transaction of its own) per commit cost PostgreSQL as much as
+    # the commits.
+    warning_coalesce_ms: float = Field(default=200.0, ge=0)
 
     # IoT over MQTT (off when MQTT_URL is unset): the persistent session's client id, and how long after a
     # device's last alarm a new alarm still joins the open case (debounce) rather than opening another.

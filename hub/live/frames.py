@@ -59,6 +59,10 @@ def _text_array(values: Iterable[str]) -> str:
 # (the imported cases still open appear in the next snapshot, like any case).
 # The case document is detoasted once per row (`doc || '{}'` in a lateral that is not flattened) instead of
 # once per field picked; whole documents come as text and are decoded only if a frame needs them whole.
+# The alert, directive and incident documents are read by a second statement (_OTHERS), only for a page that has
+# such events: joined here, they were three more probes per case event, and the planning of the larger statement
+# (PostgreSQL plans it afresh at each read: its parameters make a generic plan look dearer) cost more than the
+# execution of a live page.
 _READ: Final = f"""
 SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
        e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, imp.imported,
@@ -70,16 +74,10 @@ SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor
        END AS patch,
        x.doc #> '{{report,confidential}}' AS confidential,
        CASE WHEN x.doc #> '{{report,confidential}}' NOT IN ('false'::jsonb, 'null'::jsonb)
-            THEN x.doc -> 'units' END AS units,
-       a.doc::text AS alert, d.doc::text AS directive,
-       CASE WHEN i.incident_id IS NOT NULL THEN (i.doc || jsonb_build_object('version', i.version, 'linked',
-            (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text END AS incident
+            THEN x.doc -> 'units' END AS units
 FROM events e
 LEFT JOIN cases c ON c.case_id = e.stream_id
 CROSS JOIN LATERAL (SELECT coalesce(e.metadata ? 'imported', false) AS imported) imp
-LEFT JOIN alerts a ON a.alert_id = e.stream_id AND e.type LIKE '{ALERT_EVENT_PREFIX}%'
-LEFT JOIN directives d ON d.directive_id = e.stream_id AND e.type LIKE '{DIRECTIVE_EVENT_PREFIX}%'
-LEFT JOIN incidents i ON i.incident_id = e.stream_id AND e.type LIKE '{INCIDENT_EVENT_PREFIX}%'
 CROSS JOIN LATERAL (
     SELECT NOT imp.imported AND (e.version = 1 OR e.type = ANY({_text_array(WHOLE_CASE_EVENTS)})
            OR NOT coalesce(e.metadata ? 'scope', false)) AS whole) w
@@ -87,6 +85,27 @@ LEFT JOIN LATERAL (SELECT CASE WHEN NOT w.whole AND NOT imp.imported THEN c.doc 
                    OFFSET 0) x ON true
 WHERE e.position > $1 ORDER BY e.position LIMIT $2
 """
+# The documents of the page's other streams as they are now (an incident's with its version and how many cases
+# it holds), keyed by kind and id.
+_OTHERS: Final = """
+SELECT 'alert' AS kind, alert_id AS id, doc::text AS doc FROM alerts WHERE alert_id = ANY($1::uuid[])
+UNION ALL
+SELECT 'directive', directive_id, doc::text FROM directives WHERE directive_id = ANY($2::uuid[])
+UNION ALL
+SELECT 'incident', i.incident_id, (i.doc || jsonb_build_object('version', i.version, 'linked',
+       (SELECT count(*) FROM incident_cases l WHERE l.incident_id = i.incident_id)))::text
+FROM incidents i WHERE i.incident_id = ANY($3::uuid[])
+"""
+_KINDS: Final = (("alert", ALERT_EVENT_PREFIX), ("directive", DIRECTIVE_EVENT_PREFIX),
+                 ("incident", INCIDENT_EVENT_PREFIX))
+
+
+def stream_kind(event_type: str) -> str | None:
+    """"alert", "directive" or "incident" for those streams' events; None for a case's (or an unknown kind's)."""
+    for kind, prefix in _KINDS:
+        if event_type.startswith(prefix):
+            return kind
+    return None
 
 
 class Record(Protocol):
@@ -110,7 +129,8 @@ class FeedRow:
     __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "directive",
                  "directive_doc", "imported", "position", "whole")
 
-    def __init__(self, record: Record) -> None:
+    def __init__(self, record: Record, other: str | None = None) -> None:
+        """`other`: for an alert's, a directive's or an incident's event, that document as read by _OTHERS."""
         self._record = record
         self.position: int = record["position"]
         self.case_id = str(record["stream_id"])
@@ -130,20 +150,21 @@ class FeedRow:
         self.directive_doc: Any = None
         if not is_case_event(record["type"]):
             self.codes: tuple[str, ...] = ()
-            text = record["alert"]
-            if text is not None:
+            kind = stream_kind(record["type"])
+            if other is None or kind is None:
+                return
+            if kind == "alert":
                 self.alert = orjson.dumps({"type": "alert", "position": self.position,
-                                           "alert": shown_alert(orjson.loads(text))})
+                                           "alert": shown_alert(orjson.loads(other))})
                 self.codes = tuple(record["scope"] or ())
-            text = record["directive"]
-            if text is not None:
-                self.directive_doc = orjson.loads(text)
+            elif kind == "directive":
+                self.directive_doc = orjson.loads(other)
                 self.directive = orjson.dumps({"type": "directive", "position": self.position,
-                                               "directive": orjson.Fragment(text)})
+                                               "directive": orjson.Fragment(other)})
                 self.codes = tuple(record["scope"] or ())
-            if (text := record["incident"]) is not None:
+            else:
                 self.alert = orjson.dumps({"type": "incident", "position": self.position, "event": record["type"],
-                                           "incident": orjson.loads(text)})
+                                           "incident": orjson.loads(other)})
                 self.codes = tuple(record["scope"] or ()) or (CITY_CODE,)
             return
         # Visibility follows where the case was when this happened (`scope`: its area codes before and after);
@@ -224,7 +245,17 @@ class FeedRow:
 
 
 async def read_rows(conn: Connection | asyncpg.Pool, after: int, limit: int) -> list[FeedRow]:
-    return [FeedRow(r) for r in await conn.fetch(_READ, after, limit)]
+    records = await conn.fetch(_READ, after, limit)
+    wanted: dict[str, set[Any]] = {kind: set() for kind, _prefix in _KINDS}
+    for r in records:
+        if (kind := stream_kind(r["type"])) is not None:
+            wanted[kind].add(r["stream_id"])
+    others: dict[tuple[str, Any], str] = {}
+    if any(wanted.values()):
+        others = {(o["kind"], o["id"]): o["doc"] for o in await conn.fetch(
+            _OTHERS, *(list(wanted[kind]) for kind, _prefix in _KINDS))}
+    return [FeedRow(r, others.get((kind, r["stream_id"])) if (kind := stream_kind(r["type"])) else None)
+            for r in records]
 
 
 _BATCH_HEAD: Final = b'{"type":"batch","events":['

@@ -5,13 +5,15 @@ it stopped (`store_followers`), and evaluates only the cells the new reports tou
 query over the `cases` projection (imported history included), recomputed every `baseline_refresh_s`. A restart
 re-reads the last day's reports to fill the windows and restores the episodes of the alerts already raised, so it
 neither misses a surge in progress nor raises it again (an episode's alert id is fixed by its evidence too, and a
-second `alert.raised` on the same stream is refused by its expected version).
+second `alert.raised` on the same stream is refused by its expected version). A round takes the commits of
+`coalesce_s` together and records an alert's growth once per round (`latest_updates`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,12 +22,14 @@ import asyncpg
 from dispatch.matrix import Matrix
 from dispatch.warning import (
     Baseline,
+    Decision,
     Detector,
     Episode,
     HistoryRow,
     Place,
     Raise,
     Report,
+    Update,
     WarningPolicy,
     category_paths,
     cell_of,
@@ -48,20 +52,24 @@ GROUP BY 1, 2, 3, 4
 """
 _FIRST_REPORT = "SELECT min(reported_at) FROM cases WHERE reported_at >= $1 AND reported_at < $2"
 
+# Everything but the areas' names and a sensor's kind comes from the projection's columns. Each `#>>` on the case
+# document would detoast (decompress) the whole document again: the areas are taken from it once, in a lateral
+# that is not flattened (OFFSET 0), and the kind is read only for a device's report.
 _REPORT_COLUMNS = """c.case_id, c.reported_at, c.category_code, c.county_code, c.township_code, c.source,
-       c.device_id, c.doc #>> '{areas,county,name}' AS county_name, c.doc #>> '{areas,township,name}' AS township_name,
-       c.doc #>> '{report,kind}' AS sensor_kind"""
+       c.device_id, a.areas #>> '{county,name}' AS county_name, a.areas #>> '{township,name}' AS township_name,
+       CASE WHEN c.device_id IS NOT NULL THEN c.doc #>> '{report,kind}' END AS sensor_kind"""
+_AREAS = "CROSS JOIN LATERAL (SELECT c.doc -> 'areas' AS areas OFFSET 0) a"
 # New reports: each `case.received` once, with the case as the projection has it now (its category and areas).
 _FOLLOW = f"""
 SELECT e.position, {_REPORT_COLUMNS}
-FROM events e JOIN cases c ON c.case_id = e.stream_id
+FROM events e JOIN cases c ON c.case_id = e.stream_id {_AREAS}
 WHERE e.position > $1 AND e.position <= $2 AND e.type = 'case.received' AND NOT c.imported
 ORDER BY e.position
 """
 # The windows' reports at start: recent reports whose case began at or before the follower's position.
 _WARM = f"""
 SELECT {_REPORT_COLUMNS}
-FROM cases c JOIN events e ON e.stream_id = c.case_id AND e.version = 1
+FROM cases c JOIN events e ON e.stream_id = c.case_id AND e.version = 1 {_AREAS}
 WHERE c.reported_at > $1 AND e.position <= $2 AND NOT c.imported ORDER BY c.reported_at
 """
 
@@ -89,7 +97,7 @@ async def load_baseline(conn: asyncpg.Pool | asyncpg.Connection, policy: Warning
 
 class SurgeWatch:
     def __init__(self, pool: asyncpg.Pool, alerts: Alerts, policy: WarningPolicy, matrix: Matrix | None,
-                 clock: Clock, *, poll_s: float = 1.0, page: int = 2_000) -> None:
+                 clock: Clock, *, poll_s: float = 1.0, page: int = 2_000, coalesce_s: float = 0.0) -> None:
         self._pool = pool
         self._alerts = alerts
         self._policy = policy
@@ -97,6 +105,7 @@ class SurgeWatch:
         self._clock = clock
         self._poll_s = poll_s
         self._page = page
+        self._coalesce_s = coalesce_s
         self._wake = asyncio.Event()
         self.detector: Detector | None = None
         self._baseline_at: datetime | None = None
@@ -118,6 +127,9 @@ class SurgeWatch:
                 await asyncio.sleep(self._poll_s)
         while True:
             await wake_or_timeout(self._wake, self._poll_s)
+            # One round for the commits of the next moment: under load a commit comes every few milliseconds,
+            # and each round costs a head read, a page read and a checkpoint transaction.
+            await asyncio.sleep(self._coalesce_s)
             try:
                 await self.step()
             except TRANSIENT as exc:
@@ -159,16 +171,18 @@ class SurgeWatch:
                 return read
             upto = min(head, self.position + self._page)
             rows = await self._pool.fetch(_FOLLOW, self.position, upto)
+            decisions: list[Decision] = []
             for row in rows:
-                for decision in self.detector.observe(_report(row), self._clock.now()):
-                    await self._record(decision, now)
+                decisions += self.detector.observe(_report(row), self._clock.now())
+            for decision in latest_updates(decisions):
+                await self._record(decision, now)
             read += len(rows)
             self.position = upto
             await self._pool.execute(
                 "INSERT INTO store_followers (name, position) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET position = excluded.position", FOLLOWER, upto)
 
-    async def _record(self, decision: Any, now: datetime) -> None:
+    async def _record(self, decision: Decision, now: datetime) -> None:
         if isinstance(decision, Raise):
             if await self._alerts.raise_alert(decision.alert_id, decision.evidence, now) is not None:
                 self.raised += 1
@@ -176,3 +190,12 @@ class SurgeWatch:
                                                 "observed": decision.evidence["observed"]})
         elif await self._alerts.update_alert(decision.alert_id, decision.evidence, now) is not None:
             self.updated += 1
+
+
+def latest_updates(decisions: Sequence[Decision]) -> list[Decision]:
+    """The decisions of one round to record: every raise, and of an alert's updates only its last, where it came
+    (after its raise). An update carries the whole evidence and replaces the alert's (dispatch.warning.apply_alert),
+    so the alert ends the same; during a surge a round sees one update per report, and each recorded one is a
+    commit, a read and a frame to every console watching the area."""
+    last = {d.alert_id: i for i, d in enumerate(decisions) if isinstance(d, Update)}
+    return [d for i, d in enumerate(decisions) if not isinstance(d, Update) or last[d.alert_id] == i]

@@ -143,3 +143,22 @@ def test_the_area_index_sends_each_row_to_exactly_the_subscriptions_that_see_it(
         expected = [r for r in feed if case_in_scopes(list(r.codes), scopes)]
         assert split.get(scopes, []) == expected
     assert set(split) <= set(subscriptions)
+
+
+def test_other_streams_rows_carry_the_document_read_beside_the_page_and_case_rows_need_none() -> None:
+    """The feed reads alert, directive and incident documents in a second statement (hub.live.frames._OTHERS):
+    each such row's frame carries that document as the consoles show it, and is sent where its scope says."""
+    alert_id, incident_id, case_id = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    alert = {"alert_id": alert_id, "cell": "surge|01|township|450103001|1", "observed": 5}
+    incident = {"incident_id": incident_id, "version": 4, "linked": 2}
+    rows = [FeedRow(record(1, alert_id, type_="alert.updated", scope=["450100", "450103"]),
+                    orjson.dumps(alert).decode()),
+            FeedRow(record(2, incident_id, type_="incident.case_linked", scope=[]), orjson.dumps(incident).decode()),
+            FeedRow(record(3, case_id, patch={"state": "accepted", "version": 3}))]
+    events = orjson.loads(batch_frame(rows, "masked"))["events"]
+    assert events[0] == {"type": "alert", "position": 1, "alert": {"alert_id": alert_id, "observed": 5}}
+    assert events[1] == {"type": "incident", "position": 2, "event": "incident.case_linked", "incident": incident}
+    assert events[2]["case"] == {"state": "accepted", "case_id": case_id, "version": 3, "patch": True}
+    assert rows[0].codes == ("450100", "450103") and rows[1].codes == ("450100",)  # an incident without scope: city
+    # An event of another stream whose document is gone (or of a kind the feed does not show) goes to nobody.
+    assert FeedRow(record(4, alert_id, type_="alert.updated")).codes == ()

@@ -109,6 +109,26 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+async def postgres_server_pid(database_url: str) -> int | None:
+    """The PostgreSQL server (postmaster) serving `database_url`, when it runs on this machine: its CPU time with
+    its backends' (cpu_seconds) is the database's share of a measured run. None for a server elsewhere."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:  # asked while the backend is alive: it ends with the connection
+        return parent_pid(int(await conn.fetchval("SELECT pg_backend_pid()")))
+    finally:
+        await conn.close()
+
+
+def parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not a process of this machine (or it ended)
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def bench_env(database_url: str, redis_url: str, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A hub's environment: this run's database and Redis, a port of its own, the demo policy unless one is
     configured, quiet logs and no MQTT (the bench drives HTTP and websockets only)."""

@@ -16,6 +16,12 @@ def note(label: str, text: str) -> None:
     print(f"  {label:<46} {text}", flush=True)
 
 
+def cpu_per_ticket(cpu_s: float, tickets: int) -> str:
+    """The hub's CPU time (all its processes) per acknowledged ticket over a measured run."""
+    per = f"{1000 * cpu_s / tickets:.2f} ms per ticket" if tickets else "no ticket acknowledged"
+    return f"{per} ({cpu_s:.1f} s CPU for {tickets:,} tickets)"
+
+
 def ratio_text(value: float, baseline: float, name: str) -> str:
     return f"{value / baseline:.2f}x {name}" if baseline > 0 else f"({name}: no figure)"
 

@@ -7,7 +7,7 @@ import asyncio
 
 from tools.bench import procs
 from tools.bench.load import Closed, TicketStream, closed_loop
-from tools.bench.report import Row, note, ratio_text
+from tools.bench.report import Row, cpu_per_ticket, note, ratio_text
 from tools.bench.run import Run, hub_on_fresh_database
 from tools.bench.stats import WrkResult
 from tools.bench.wrk import run_wrk
@@ -26,15 +26,23 @@ def _wrk_line(label: str, result: WrkResult) -> None:
 
 
 async def _ingest_once(run: Run, workers: int) -> tuple[WrkResult, float]:
-    """Single tickets with wrk against a fresh hub: a warm-up, then the measured run; (result, hub RSS MB)."""
+    """Single tickets with wrk against a fresh hub: a warm-up, then the measured run; (result, hub RSS MB).
+    The hub's CPU time per ticket is noted too: unlike the rate, it hardly moves with what else the shared
+    cores are doing."""
     if workers in run.ingest:
         return run.ingest[workers]
     scale = run.scale
-    async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, _url):
+    async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
+        postgres = await procs.postgres_server_pid(url)
+        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
         result = await run_wrk(hub.base, key, run.templates, seconds=scale.ingest_s,
                                connections=scale.ingest_clients)
+        cpu, db = hub.cpu_seconds() - cpu0, procs.cpu_seconds(postgres) - db0 if postgres else None
         rss = hub.rss_mb()
+    note(f"hub CPU ({workers} worker(s))", cpu_per_ticket(cpu, result.tickets_accepted))
+    if db is not None:
+        note("PostgreSQL CPU (the whole server)", cpu_per_ticket(db, result.tickets_accepted))
     run.ingest[workers] = (result, rss)
     return result, rss
 

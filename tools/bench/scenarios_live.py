@@ -18,8 +18,9 @@ import orjson
 
 from hub.identity.auth import hash_password, save_user, token_digest
 from hub.infra.db import Connection
+from tools.bench import procs
 from tools.bench.load import TicketStream, paced
-from tools.bench.report import Row, note
+from tools.bench.report import Row, cpu_per_ticket, note
 from tools.bench.run import Run, hub_on_fresh_database
 from tools.bench.stats import Latency, console_latencies, latency_ms
 
@@ -82,7 +83,11 @@ async def consoles(run: Run) -> None:
         finally:
             await pool.close()
         stream = TicketStream(run.templates)
+        postgres = await procs.postgres_server_pid(url)
+        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
         alone = await paced(hub.base, key, stream, rate=rate, seconds=seconds)
+        cpu_alone = hub.cpu_seconds() - cpu0
+        db_alone = procs.cpu_seconds(postgres) - db0 if postgres else None
         first = len(alone.sent_at)
         with tempfile.TemporaryDirectory(prefix="cityloop-consoles-") as tmp:
             out = Path(tmp) / "receipts.npz"
@@ -98,8 +103,10 @@ async def consoles(run: Run) -> None:
             try:
                 ready = await _read_word(fleet, "READY", 900)
                 cpu0, rss_before = hub.cpu_seconds(), hub.rss_mb()
+                db0 = procs.cpu_seconds(postgres) if postgres else 0.0
                 watched = await paced(hub.base, key, stream, rate=rate, seconds=seconds, first=first)
                 cpu = hub.cpu_seconds() - cpu0
+                db_watched = procs.cpu_seconds(postgres) - db0 if postgres else None
                 await asyncio.sleep(2.0)  # the last frames on their way
                 rss_with = hub.rss_mb()
                 fleet.stdin.write(b"stop\n")
@@ -114,12 +121,13 @@ async def consoles(run: Run) -> None:
             sent[:first] = np.nan  # the first phase's tickets reach consoles only in their snapshots
             delays = latency_ms(console_latencies(receipts["tickets"], receipts["times"], sent))
     _judge(run, n, alone.answers.latency_of(range(200, 300)), watched.answers.latency_of(range(200, 300)),
-           delays, ready, done, len(watched.answers.statuses), cpu / watched.elapsed_s,
-           (rss_before, rss_with))
+           delays, ready, done, len(watched.answers.statuses), (cpu_alone, alone.answers.count(range(200, 300))),
+           (cpu, watched.answers.count(range(200, 300))), (rss_before, rss_with), (db_alone, db_watched))
 
 
 def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, ready: dict[str, Any],
-           done: dict[str, Any], sent: int, hub_cores: float, rss: tuple[float, float]) -> None:
+           done: dict[str, Any], sent: int, cpu_alone: tuple[float, int], cpu_watched: tuple[float, int],
+           rss: tuple[float, float], db: tuple[float | None, float | None] = (None, None)) -> None:
     failed = f"; {ready['failed']:,} could not connect {ready['errors']}" if ready["failed"] else ""
     note("consoles ready", f"{ready['ready']:,} of {n:,} had their snapshot after {ready['seconds']:.1f} s{failed}")
     note("ack without consoles", alone.text())
@@ -130,7 +138,12 @@ def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, 
         note("city-wide consoles", f"the least served saw {city_seen:,} of the {sent:,} tickets sent")
     note("fleet", f"{done['frames']:,} frames, {done['bytes'] / 1e6:,.1f} MB; console process CPU "
                   f"{done['cpu_s']:.1f} s")
-    note("hub with consoles", f"CPU {hub_cores:.2f} cores while ingesting; RSS {rss[0]:,.0f} MB → {rss[1]:,.0f} MB")
+    note("hub CPU without consoles", cpu_per_ticket(*cpu_alone))
+    note("hub CPU with consoles", cpu_per_ticket(*cpu_watched))
+    for label, db_cpu, (_, tickets) in (("without", db[0], cpu_alone), ("with", db[1], cpu_watched)):
+        if db_cpu is not None:
+            note(f"PostgreSQL CPU {label} consoles", cpu_per_ticket(db_cpu, tickets))
+    note("hub RSS with consoles", f"{rss[0]:,.0f} MB → {rss[1]:,.0f} MB")
     dropped = int(done["dropped"]) + (n - int(done["connected"]))
     ratio = watched.p99 / alone.p99 if alone.p99 else float("inf")
     met = (delays.n > 0 and delays.p99 <= CONSOLE_P99_MS and ratio <= ACK_FACTOR and dropped == 0
