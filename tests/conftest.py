@@ -61,7 +61,22 @@ def service_urls(work_dir: Path) -> Iterator[ServiceUrls]:
         mq = None
     with provide(db, rd, work_dir, mq, start_mqtt=True) as urls:
         assert urls.mqtt_url is not None, "the tests need Mosquitto: `make install` installs it"
+        if db is None:  # the server started here for this session, never a configured one
+            asyncio.run(_without_durability(urls.database_url))
         yield urls
+
+
+async def _without_durability(url: str) -> None:
+    """No flush to disk at each commit, nor at each database the tests create: a server that lives for one test
+    session and is thrown away loses nothing by it (durability is PostgreSQL's, not a behaviour under test), and
+    every test commits and copies databases many times."""
+    conn = await asyncpg.connect(url)
+    try:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 async def _admin(url: str, sql: str) -> None:

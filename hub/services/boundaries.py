@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -64,9 +66,16 @@ async def active_versions(conn: Connection | asyncpg.Pool) -> dict[str, int]:
 
 
 async def load_shapes(conn: Connection | asyncpg.Pool, version_id: int) -> list[AreaShape]:
-    rows = await conn.fetch(
+    return _shapes(await _area_rows(conn, version_id))
+
+
+async def _area_rows(conn: Connection | asyncpg.Pool, version_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
         "SELECT code, name, level, parent_code, short_names, geometry, properties FROM areas "
         "WHERE version_id = $1 ORDER BY code", version_id)
+
+
+def _shapes(rows: Sequence[asyncpg.Record]) -> list[AreaShape]:
     geoms = shapely.from_wkb([r["geometry"] for r in rows])
     return [
         AreaShape(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"],
@@ -98,6 +107,32 @@ async def exclusive(conn: Connection) -> AsyncIterator[None]:
             raise
 
 
+# Built indexes by the content they were built from: a built index is read-only and shareable (geo.hierarchy),
+# and building one takes most of a second of CPU (tens of thousands of grids). A process that needs an index of
+# shapes it has indexed before — a second app in one process (the tests start hundreds), a version switched back
+# to — takes the one it has. Keyed by content, not version ids: two databases (tests' copies of one template)
+# number their versions alike. A few are kept: one is current, and a switch may go back.
+_INDEXES: OrderedDict[tuple[float, bytes], JurisdictionIndex] = OrderedDict()
+_INDEXES_KEPT = 2
+
+
+def _content_key(rows_by_level: Mapping[str, Sequence[asyncpg.Record]], near_boundary_m: float) -> tuple[float, bytes]:
+    """What an index is built from — every field load_shapes reads, and each geometry's WKB — as one digest."""
+    digest = hashlib.sha256()
+    for level, rows in sorted(rows_by_level.items()):
+        for r in rows:
+            fields = (level, r["code"], r["name"], r["level"], r["parent_code"], tuple(r["short_names"]),
+                      bool(r["properties"].get("synthetic", False)), len(r["geometry"]))
+            digest.update(repr(fields).encode())
+            digest.update(r["geometry"])
+    return near_boundary_m, digest.digest()
+
+
+def _index(rows_by_level: Mapping[str, Sequence[asyncpg.Record]], near_boundary_m: float) -> JurisdictionIndex:
+    return JurisdictionIndex({level: _shapes(rows) for level, rows in rows_by_level.items()},
+                             near_boundary_m=near_boundary_m)
+
+
 class Boundaries:
     """The current index and the versions it was built from; swapped whole, never mutated."""
 
@@ -114,8 +149,16 @@ class Boundaries:
         if versions == self.versions and self._read:
             return False
         if versions:
-            layers = {level: await load_shapes(self._pool, vid) for level, vid in versions.items()}
-            self.index = await asyncio.to_thread(JurisdictionIndex, layers, near_boundary_m=self._near_boundary_m)
+            rows = {level: await _area_rows(self._pool, vid) for level, vid in versions.items()}
+            key = await asyncio.to_thread(_content_key, rows, self._near_boundary_m)
+            # _INDEXES is read and changed on the event loop only; the digest and the build run off it.
+            index = _INDEXES.get(key)
+            if index is None:
+                index = await asyncio.to_thread(_index, rows, self._near_boundary_m)
+            _INDEXES[key] = self.index = index
+            _INDEXES.move_to_end(key)
+            while len(_INDEXES) > _INDEXES_KEPT:
+                _INDEXES.popitem(last=False)
             log.info("jurisdiction index built", extra={"versions": versions})
         else:
             self.index = None

@@ -29,9 +29,9 @@ Layers = dict[str, list[AreaShape]]
 
 
 @pytest.fixture(scope="session")
-def layers(tmp_path_factory: pytest.TempPathFactory) -> Layers:
-    # The same cache directory as test_geo_layers.py: whichever module runs first builds it.
-    return load_or_build_demo_layers(tmp_path_factory.getbasetemp() / "demo_layers_cache")
+def layers(work_dir: Path) -> Layers:
+    # The same cache directory as test_geo_layers.py and the template database: whichever runs first builds it.
+    return load_or_build_demo_layers(work_dir / "geo-cache")
 
 
 @pytest.fixture(scope="session")
