@@ -14,12 +14,14 @@ from dispatch.inputs import AreaCode, BigintId, InputModel
 from hub.api.errors import ApiError, validation_fields
 from hub.identity.access import USER_ROLES, clip_scopes, list_view
 from hub.identity.auth import token_digest
+from hub.infra.db import is_unavailable
 from hub.keys import AUTH, GATEWAY, SESSIONS, SETTINGS, SOCKETS
 from hub.live.gateway import ConsoleClient, encode
 
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 4008  # private-use close code: "you fell behind; reconnect with your last position"
+TRY_AGAIN_LATER = 1013  # RFC 6455 registry: the store did not answer in time; the console reconnects (backoff)
 
 
 class Subscribe(InputModel):
@@ -71,7 +73,20 @@ async def console_socket(request: web.Request) -> web.StreamResponse:
                                    settings.console_queue_frames, settings.console_queue_bytes)
             writer = asyncio.create_task(_write(ws, client))
             await ws.send_frame(encode({"type": "subscribed", "areas": sorted(client.scopes)}), WSMsgType.TEXT)
-            await gateway.attach(client, sub.since)
+            try:
+                await gateway.attach(client, sub.since)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # E.g. a burst of consoles at a shift change: the snapshot waited longer than db_acquire_timeout_s
+                # for a connection, and every console sharing that build got the TimeoutError. Raised out of the
+                # handler, aiohttp would write an HTTP 500 onto the upgraded socket (the client sees a protocol
+                # error, 1002); a close that says "try again" lets the console reconnect with its backoff.
+                log.warning("console snapshot or catch-up failed: the store is busy or away; closing with 1013",
+                            extra={"error": repr(exc)})
+                gateway.detach(client)
+                await ws.close(code=TRY_AGAIN_LATER, message=b"the hub is busy: reconnect")
+                break
     finally:
         sessions.untrack(ws)
         if client is not None:

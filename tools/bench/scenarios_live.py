@@ -129,6 +129,11 @@ def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, 
            done: dict[str, Any], sent: int, cpu_alone: tuple[float, int], cpu_watched: tuple[float, int],
            rss: tuple[float, float], db: tuple[float | None, float | None] = (None, None)) -> None:
     failed = f"; {ready['failed']:,} could not connect {ready['errors']}" if ready["failed"] else ""
+    retries = ready.get("retries") or {}
+    if retries:  # reconnects as a browser's would (a 503 or 1013 from a busy hub), and why
+        failed += f"; {sum(retries.values()):,} reconnects before the snapshot {retries}"
+    if ready.get("stuck"):
+        failed += f"; still waiting: {ready['stuck']}"
     note("consoles ready", f"{ready['ready']:,} of {n:,} had their snapshot after {ready['seconds']:.1f} s{failed}")
     note("ack without consoles", alone.text())
     note("ack with consoles", watched.text())
