@@ -28,7 +28,6 @@ def _texts(path: Path) -> list[tuple[str, str]]:
         return [(row.get("id", ""), row["text"]) for row in csv.DictReader(fh)]
 
 
-@pytest.mark.skipif(not BLIND.exists(), reason="tickets_blind2.csv not written yet")
 def test_blind2_texts_are_not_near_duplicates() -> None:
     earlier = [text for path in EARLIER if path.exists() for _, text in _texts(path)]
     flagged = [
