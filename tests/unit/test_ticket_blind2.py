@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pytest
 from rapidfuzz import fuzz, process
 
 ROOT = Path(__file__).resolve().parents[2]
