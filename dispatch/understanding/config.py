@@ -66,7 +66,8 @@ DEFAULT_NEGATIONS: tuple[str, ...] = ("没有", "没", "无", "未", "不是", "
 DEFAULT_HYPOTHETICALS: tuple[str, ...] = ("以前", "之前", "上次", "上周", "上个月", "去年", "报过", "反映过", "怕",
                                          "担心", "以为", "要是", "会不会", "万一", "如果", "还好没", "差点")
 
-DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = ("救护车…进不去", "救护车…开不进", "秸秆…浓烟", "秸秆…冒烟")
+DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = ("救护车…进不去", "救护车…进不来", "救护车…开不进", "秸秆…浓烟",
+                                              "秸秆…冒烟")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of
