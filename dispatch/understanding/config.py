@@ -66,6 +66,9 @@ DEFAULT_NEGATIONS: tuple[str, ...] = ("没有", "没", "无", "未", "不是", "
 DEFAULT_HYPOTHETICALS: tuple[str, ...] = ("以前", "之前", "上次", "上周", "上个月", "去年", "报过", "反映过", "怕",
                                          "担心", "以为", "要是", "会不会", "万一", "如果", "还好没", "差点")
 
+DEFAULT_NOT_NEGATIONS: tuple[str, ...] = ("是不是", "不知道", "不确定", "说不清", "不清楚", "不过", "不停", "不断",
+                                          "不得了", "不少", "不住", "没过", "淹没", "没多久")
+
 DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = ("救护车…进不去", "救护车…进不来", "救护车…开不进", "秸秆…浓烟",
                                               "秸秆…冒烟")
 
@@ -99,11 +102,15 @@ class IntakePolicy(BaseModel):
     danger: tuple[DangerWords, ...] = DEFAULT_DANGER
     negations: tuple[str, ...] = DEFAULT_NEGATIONS
     negation_window: int = Field(default=4, ge=0, le=20)
-    # Danger only: words that make a danger word past or feared (以前, 上周, 怕, 担心, 以为), this far before it
-    # in its clause; and how far apart a phrase rule's parts ("燃气…气味") may stand.
+    # Danger only: words that make a danger word past or feared (以前, 上周, 怕, 担心, 以为); how far before a danger
+    # word in its clause they and the negations reach (further than a keyword's `negation_window`: 没闻到什么煤气味);
+    # and how far apart a phrase rule's parts ("燃气…气味") may stand.
     danger_hypotheticals: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_HYPOTHETICALS
     danger_scope: int = Field(default=8, ge=0, le=40)
     danger_gap: int = Field(default=12, ge=0, le=40)
+    # Danger only: phrases whose 不 or 没 negates nothing — a caller unsure whether it is gas still reports gas
+    # (不知道是不是燃气), 不过 and 不停 go on (不过昨晚又塌了, 不停地冒烟), water 没过 a car.
+    danger_not_negations: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_NOT_NEGATIONS
     # Phrases (as the danger words, "A…B" allowed) inside which a danger word says no danger: 救护车都进不去 is
     # about parking, 烧秸秆的浓烟 about the air.
     danger_exceptions: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_DANGER_EXCEPTIONS

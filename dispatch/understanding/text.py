@@ -57,14 +57,18 @@ def clauses(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def denied(text: str, start: int, negations: Iterable[str], window: int, floor: int = 0) -> bool:
+def denied(text: str, start: int, negations: Iterable[str], window: int, floor: int = 0,
+           not_negations: Iterable[str] = ()) -> bool:
     """Whether the word at `start` of `text` (folded) has a negation before it in its clause, at most `window`
-    characters away and not before `floor`: 没有人被困, 没闻到煤气味, 不是着火."""
+    characters away and not before `floor`: 没有人被困, 没闻到煤气味, 不是着火. A negation inside one of the
+    `not_negations` phrases is none: 不知道是不是燃气 still says it may be gas."""
     begin = max(floor, start - window)
     before = text[begin:start]
     cut = [m.end() for m in _CLAUSE.finditer(before)]
     if cut:
         before = before[cut[-1]:]
+    for phrase in not_negations:
+        before = before.replace(phrase, "|")
     return any(n in before for n in negations)
 
 
@@ -77,22 +81,21 @@ _SENTENCE = re.compile(r"[。.!?;\n]")
 
 @dataclass(frozen=True, slots=True)
 class Denials:
-    """What denies a danger word: `negations` at most `window` characters before it in its clause (没有, 不是),
-    and `hypotheticals` at most `scope` characters before it (以前, 上周, 怕, 担心, 以为: past or feared, not
-    present); a phrase rule's parts may stand at most `gap` characters apart."""
+    """What denies a danger word: a negation (没有, 不是) or a word that makes it past, feared or mistaken (以前,
+    上周, 怕, 担心, 以为) at most `scope` characters before it in its clause — further than a keyword's negation
+    window: 没闻到什么煤气味 — except inside the `not_negations` phrases (不知道是不是燃气: a danger not certain is
+    still reported; 不过, 不停); a phrase rule's parts may stand at most `gap` characters apart."""
 
     negations: tuple[str, ...]
-    window: int
-    hypotheticals: tuple[str, ...] = ()
-    scope: int = 0
+    scope: int
     gap: int = 12
+    not_negations: tuple[str, ...] = ()
 
     def deny(self, text: str, start: int, floor: int | None = None) -> bool:
         """Denied before `start`; a phrase rule's later part (`floor`: where the part before it ended) is denied by
         any negation after that part in its clause (燃气灶…也没有漏气的味道)."""
-        reach = 0 if floor is None else start - floor
-        return denied(text, start, self.negations, max(self.window, reach), floor or 0) or \
-            denied(text, start, self.hypotheticals, max(self.scope, reach), floor or 0)
+        reach = self.scope if floor is None else max(self.scope, start - floor)
+        return denied(text, start, self.negations, reach, floor or 0, self.not_negations)
 
 
 def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequence[tuple[int, int]] = ()) -> list[str]:
@@ -110,7 +113,7 @@ def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequen
 
 def spans(text: str, phrases: Iterable[str], gap: int) -> list[tuple[int, int]]:
     """Where the `phrases` ("A…B" as in `affirmed`) stand in `text`, negated or not: (start, end) each."""
-    anything = Denials((), 0, gap=gap)
+    anything = Denials((), 0, gap)
     return [span for phrase in phrases for span in _matches(text, phrase.split(PHRASE_GAP), anything)]
 
 

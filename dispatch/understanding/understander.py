@@ -144,8 +144,8 @@ class Understander:
         self._fillers = filler_pattern(self.policy.fillers)
         self._also = tuple(folded(w) for w in self.policy.also_words)
         intake = self.policy
-        self._denials = Denials(tuple(intake.negations), intake.negation_window, tuple(intake.danger_hypotheticals),
-                                intake.danger_scope, intake.danger_gap)
+        self._denials = Denials((*intake.negations, *intake.danger_hypotheticals), intake.danger_scope,
+                                intake.danger_gap, tuple(intake.danger_not_negations))
 
     def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
         held = self._plain.get(key)

@@ -92,3 +92,21 @@ def test_a_city_edits_phrase_rules_and_exceptions_in_the_policy() -> None:
     near = Understander(demo_matrix(), policy.model_copy(update={"danger_gap": 3}))
     assert read("井盖不见了", near).danger == ("井盖…不见",)  # adjacent parts: gap 0
     assert read("井盖昨天被人搬走了不见了", near).danger == ()  # further apart than the gap
+
+
+@pytest.mark.parametrize(("content", "word"), [
+    ("厨房里有股味道，不知道是不是燃气，家里还有老人", "味道…燃气"),  # unsure is not denied
+    ("有股味，不知道是不是漏气了", "漏气"),
+    ("那个坑修好了，不过又塌了一块", "塌了"),  # 不过 negates nothing
+    ("断了的电线一直不停地冒火花", "冒火花"),  # nor does 不停
+])
+def test_a_not_or_no_that_negates_nothing_does_not_deny(content: str, word: str) -> None:
+    assert word in read(content).danger
+
+
+@pytest.mark.parametrize("content", [
+    "楼道里没闻到什么煤气味，就是想问下抄表",  # the negation five characters before the word
+    "灶具打不着火了，也没闻到什么燃气的味道",  # a phrase rule's first part negated
+])
+def test_a_danger_word_looks_further_back_for_its_negation_than_a_keyword(content: str) -> None:
+    assert read(content).danger == ()
