@@ -42,14 +42,15 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "燃气漏", "漏煤气", "燃气…泄漏", "燃气…冒泡", "燃气…挖断", "挖断…燃气", "头都晕",
         # The ground giving way, and people or vehicles in the hole:
         "陷下去", "地陷", "塌出", "往下陷", "地面下沉", "路面下沉", "开裂下沉", "垮了", "要垮", "往下掉土",
-        "掉进坑", "翻进坑", "摔进去", "有个…掉进去", "连人带车", "一脚踩空", "脚卡住", "下面是空的",
+        "掉进坑", "翻进坑", "摔进去", "有人…掉进去", "有个人…掉进去", "骑车…掉进去", "小孩…掉进去", "老人…掉进去",
+        "连人带车", "一脚踩空", "脚卡住", "下面是空的",
         # Deep water with people or cars in it:
-        "困住", "齐腰", "泡在水里", "水里熄火", "被水冲倒", "爬到车顶", "车里…有人",
+        "困住", "齐腰深", "水…齐腰", "泡在水里", "水里熄火", "被水冲倒", "爬到车顶", "车里…有人",
         # Fire that is burning, a lift with someone in it:
-        "烧着了", "火苗", "电梯…关了人", "电梯里…关",
+        "烧着了", "火苗", "电梯…关了人", "电梯…关着人", "电梯里…出不来",
         # Trees, poles and signs down on people, cars, houses or wires (a tree down across a road alone is not a
         # danger to life: the labelled sets agree), or about to come down:
-        "倒在…屋", "砸断…电线", "压到…杆")),
+        "树…倒在…屋", "砸到…房", "砸断…电线", "压到…杆")),
     DangerWords(level="urgent", words=(
         "冒烟", "浓烟", "漏电", "电线掉", "电线断", "电线垂", "电线裸露", "摇摇欲坠", "随时会倒", "快要倒", "快倒了",
         "砸到车", "掉进井", "危及", "小孩掉", "老人摔倒", "摔伤", "制氧机", "呼吸机", "电线露", "火花",
@@ -70,7 +71,7 @@ DEFAULT_NOT_NEGATIONS: tuple[str, ...] = ("是不是", "不知道", "不确定",
                                           "不得了", "不少", "不住", "没过", "淹没", "没多久")
 
 DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = ("救护车…进不去", "救护车…进不来", "救护车…开不进", "秸秆…浓烟",
-                                              "秸秆…冒烟")
+                                              "秸秆…冒烟", "灶…火苗")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of
@@ -112,7 +113,7 @@ class IntakePolicy(BaseModel):
     # (不知道是不是燃气), 不过 and 不停 go on (不过昨晚又塌了, 不停地冒烟), water 没过 a car.
     danger_not_negations: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_NOT_NEGATIONS
     # Phrases (as the danger words, "A…B" allowed) inside which a danger word says no danger: 救护车都进不去 is
-    # about parking, 烧秸秆的浓烟 about the air.
+    # about parking, 烧秸秆的浓烟 about the air, 燃气灶火苗很小 about a stove.
     danger_exceptions: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_DANGER_EXCEPTIONS
     fillers: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_FILLERS
     also_words: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_ALSO

@@ -25,16 +25,16 @@ def read(content: str, reader: Understander = READER) -> Understanding:
     # The ground giving way, people or vehicles in the hole.
     ("路口突然陷下去一个大坑，还在往下掉土", "critical", "陷下去"),
     ("那条水泥路垮了一大块，一辆三轮车翻进坑里", "critical", "垮了"),
-    ("井盖没了，刚才有个骑车的掉进去了", "critical", "有个…掉进去"),
+    ("井盖没了，刚才有个骑车的掉进去了", "critical", "骑车…掉进去"),
     # Deep water with people or cars in it.
     ("隧道里面水越来越深，已经有两辆车困住了", "critical", "困住"),
     ("路口积水很深，有车在水里熄火了", "critical", "水里熄火"),
-    ("被水淹了，水已经进到屋里齐腰深", "critical", "齐腰"),
+    ("被水淹了，水已经进到屋里齐腰深", "critical", "齐腰深"),
     # Fire burning, a lift with someone in it.
     ("烧垃圾的火堆烧着了旁边的棚子，火苗窜得老高", "critical", "烧着了"),
     ("停电了，电梯里面关了人，叫了半天没反应", "critical", "电梯…关了人"),
     # Trees and signs down on houses, cars or wires, or about to come down.
-    ("一棵大树被雨冲得倒在人家屋顶上，屋里有老人", "critical", "倒在…屋"),
+    ("一棵大树被雨冲得倒在人家屋顶上，屋里有老人", "critical", "树…倒在…屋"),
     ("门口倒了一棵树，砸断了电线，地上有电线", "critical", "砸断…电线"),
     ("台风把榕树刮倒了，压在一辆停着的小车上", "urgent", "压在…车"),
     ("有块路牌歪了快掉下来，挂在头顶上晃", "urgent", "快掉下来"),
@@ -69,6 +69,12 @@ def test_the_hypothetical_words_are_the_policys_and_only_deny_before_the_word() 
     "秀厢大道那段积水到膝盖了，公交车都停了",  # deep water alone
     "我们店在朝阳路，今天下午停电到现在，生意都做不了",  # 电到 inside 停电到现在
     "景观灯一闪一闪的，像是接触不良，看得头晕",  # 头晕 from a flickering light
+    # The family words kept narrow enough for everyday complaints:
+    "有人把垃圾倒在屋后面",  # 倒在…屋 without a tree
+    "电梯里灯关了，黑乎乎的",  # a lift without anyone shut in
+    "绿化带的草长得齐腰高",  # 齐腰 without water
+    "有个手机掉进去了，在雨水口",  # something, not someone, fell in
+    "燃气灶火苗很小，是不是气压不够",  # a stove's flame (an exception)
 ])
 def test_near_misses_stay_calm(content: str) -> None:
     assert read(content).danger == ()
