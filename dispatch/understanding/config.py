@@ -30,21 +30,48 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "有人被困", "被困", "困在里面", "燃气泄漏", "煤气泄漏", "天然气泄漏", "液化气泄漏", "漏气", "煤气味", "燃气味",
         "天然气味", "塌陷", "坍塌", "塌方", "倒塌", "触电", "电到人", "落水", "溺水", "掉进河", "掉进水", "起火",
         "着火", "失火", "火灾", "烧起来", "火势", "爆炸", "爆燃", "有人受伤", "人员受伤", "砸伤", "砸到人",
-        "伤亡", "身亡", "昏迷", "掉下去了", "塌了", "塌下去", "塌到", "被电", "电到", "喷气", "往外喷", "嘶嘶",
+        "伤亡", "身亡", "昏迷", "掉下去了", "塌了", "塌下去", "塌到", "被电", "电到了", "喷气", "往外喷", "嘶嘶",
         "中毒", "上吐下泻", "送医院", "救护车", "压在下面", "压到人", "压到房子", "砸到一个", "被冲走", "被冲倒",
         "冲到江里", "掉到", "淹到一楼", "老人走不了", "火烧到", "越烧越大", "烧到", "里面还有人",
         # Added from the development part's misses and how callers say the same (never from the test part).
-        "冒火花", "打火花", "人掉进去", "被埋", "困在电梯", "卡在电梯", "关在电梯", "头晕", "晕倒", "呕吐", "流血",
-        "被砸", "砸中", "冒出一股气", "往外冒气", "挖破", "挖断了燃气", "燃气管破")),
+        "冒火花", "打火花", "人掉进去", "被埋", "困在电梯", "卡在电梯", "关在电梯", "晕倒", "呕吐", "流血",
+        "被砸", "砸中", "冒出一股气", "往外冒气", "挖破", "挖断了燃气", "燃气管破",
+        # Families of expressions (issue 16 item 5), each as callers say it; "A…B" is a phrase rule: B at most
+        # `danger_gap` characters after A in the same sentence. Gas smelt or heard, in either order:
+        "燃气…味", "煤气…味", "天然气…味", "气味…燃气", "味道…燃气", "气味…煤气", "味道…煤气", "臭鸡蛋", "像煤气",
+        "燃气漏", "漏煤气", "燃气…泄漏", "燃气…冒泡", "燃气…挖断", "挖断…燃气", "头都晕",
+        # The ground giving way, and people or vehicles in the hole:
+        "陷下去", "地陷", "塌出", "往下陷", "地面下沉", "路面下沉", "开裂下沉", "垮了", "要垮", "往下掉土",
+        "掉进坑", "翻进坑", "摔进去", "有人…掉进去", "有个人…掉进去", "骑车…掉进去", "小孩…掉进去", "老人…掉进去",
+        "连人带车", "一脚踩空", "脚卡住", "下面是空的",
+        # Deep water with people or cars in it:
+        "困住", "齐腰深", "水…齐腰", "泡在水里", "水里熄火", "被水冲倒", "爬到车顶", "车里…有人",
+        # Fire that is burning, a lift with someone in it:
+        "烧着了", "火苗", "电梯…关了人", "电梯…关着人", "电梯里…出不来",
+        # Trees, poles and signs down on people, cars, houses or wires (a tree down across a road alone is not a
+        # danger to life: the labelled sets agree), or about to come down:
+        "树…倒在…屋", "砸到…房", "砸断…电线", "压到…杆")),
     DangerWords(level="urgent", words=(
         "冒烟", "浓烟", "漏电", "电线掉", "电线断", "电线垂", "电线裸露", "摇摇欲坠", "随时会倒", "快要倒", "快倒了",
-        "砸到车", "掉进井", "危及", "小孩掉", "老人摔倒", "摔伤", "制氧机", "呼吸机", "电线露", "火花")),
+        "砸到车", "掉进井", "危及", "小孩掉", "老人摔倒", "摔伤", "制氧机", "呼吸机", "电线露", "火花",
+        "砸到…车", "压在…车", "快掉下来", "要倒下来", "歪着要倒", "随时要垮", "头顶上晃", "凹陷")),
 )
 
 # A word counts as denied when one of these stands before it in the same clause, at most this many characters away.
 # Hypotheticals count as denials too: 差点砸到人, 万一起火.
 DEFAULT_NEGATIONS: tuple[str, ...] = ("没有", "没", "无", "未", "不是", "并非", "不", "别", "排除", "差点", "万一",
                                       "如果", "担心", "以免", "防止")
+
+# Danger only (keyword matching keeps `negations`): a danger word after one of these, in its clause, is past,
+# feared or mistaken rather than present: 上周闻到煤气味, 怕砸到人, 还以为是爆炸, 之前反映的燃气管漏气.
+DEFAULT_HYPOTHETICALS: tuple[str, ...] = ("以前", "之前", "上次", "上周", "上个月", "去年", "报过", "反映过", "怕",
+                                         "担心", "以为", "要是", "会不会", "万一", "如果", "还好没", "差点")
+
+DEFAULT_NOT_NEGATIONS: tuple[str, ...] = ("是不是", "不知道", "不确定", "说不清", "不清楚", "不过", "不停", "不断",
+                                          "不得了", "不少", "不住", "没过", "淹没", "没多久")
+
+DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = ("救护车…进不去", "救护车…进不来", "救护车…开不进", "秸秆…浓烟",
+                                              "秸秆…冒烟", "灶…火苗")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of
@@ -76,5 +103,17 @@ class IntakePolicy(BaseModel):
     danger: tuple[DangerWords, ...] = DEFAULT_DANGER
     negations: tuple[str, ...] = DEFAULT_NEGATIONS
     negation_window: int = Field(default=4, ge=0, le=20)
+    # Danger only: words that make a danger word past or feared (以前, 上周, 怕, 担心, 以为); how far before a danger
+    # word in its clause they and the negations reach (further than a keyword's `negation_window`: 没闻到什么煤气味);
+    # and how far apart a phrase rule's parts ("燃气…气味") may stand.
+    danger_hypotheticals: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_HYPOTHETICALS
+    danger_scope: int = Field(default=8, ge=0, le=40)
+    danger_gap: int = Field(default=12, ge=0, le=40)
+    # Danger only: phrases whose 不 or 没 negates nothing — a caller unsure whether it is gas still reports gas
+    # (不知道是不是燃气), 不过 and 不停 go on (不过昨晚又塌了, 不停地冒烟), water 没过 a car.
+    danger_not_negations: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_NOT_NEGATIONS
+    # Phrases (as the danger words, "A…B" allowed) inside which a danger word says no danger: 救护车都进不去 is
+    # about parking, 烧秸秆的浓烟 about the air, 燃气灶火苗很小 about a stove.
+    danger_exceptions: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_DANGER_EXCEPTIONS
     fillers: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_FILLERS
     also_words: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_ALSO

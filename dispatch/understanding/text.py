@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 # Where one clause ends: a negation never reaches across it ("路灯不亮，有人落水" is a danger).
 _CLAUSE = re.compile(r"[,，。.;；!！?？\n、]")
@@ -56,26 +57,98 @@ def clauses(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def denied(text: str, start: int, negations: Iterable[str], window: int) -> bool:
+def denied(text: str, start: int, negations: Iterable[str], window: int, floor: int = 0,
+           not_negations: Iterable[str] = ()) -> bool:
     """Whether the word at `start` of `text` (folded) has a negation before it in its clause, at most `window`
-    characters away: 没有人被困, 没闻到煤气味, 不是着火."""
-    begin = max(0, start - window)
+    characters away and not before `floor`: 没有人被困, 没闻到煤气味, 不是着火. A negation inside one of the
+    `not_negations` phrases is none: 不知道是不是燃气 still says it may be gas."""
+    begin = max(floor, start - window)
     before = text[begin:start]
     cut = [m.end() for m in _CLAUSE.finditer(before)]
     if cut:
         before = before[cut[-1]:]
+    for phrase in not_negations:
+        before = before.replace(phrase, "|")
     return any(n in before for n in negations)
 
 
-def affirmed(text: str, words: Iterable[str], negations: Iterable[str], window: int) -> list[str]:
-    """The `words` that occur in `text` (folded) at least once without a negation before them."""
+# A phrase rule's parts ("燃气…气味") are written with this between them.
+PHRASE_GAP = "…"
+# Where a sentence ends: the parts of a phrase rule never match across it (clauses they may:
+# "闻到很浓的气味，好像是燃气").
+_SENTENCE = re.compile(r"[。.!?;\n]")
+
+
+@dataclass(frozen=True, slots=True)
+class Denials:
+    """What denies a danger word: a negation (没有, 不是) or a word that makes it past, feared or mistaken (以前,
+    上周, 怕, 担心, 以为) at most `scope` characters before it in its clause — further than a keyword's negation
+    window: 没闻到什么煤气味 — except inside the `not_negations` phrases (不知道是不是燃气: a danger not certain is
+    still reported; 不过, 不停); a phrase rule's parts may stand at most `gap` characters apart."""
+
+    negations: tuple[str, ...]
+    scope: int
+    gap: int = 12
+    not_negations: tuple[str, ...] = ()
+
+    def deny(self, text: str, start: int, floor: int | None = None) -> bool:
+        """Denied before `start`; a phrase rule's later part (`floor`: where the part before it ended) is denied by
+        any negation after that part in its clause (燃气灶…也没有漏气的味道)."""
+        reach = self.scope if floor is None else max(self.scope, start - floor)
+        return denied(text, start, self.negations, reach, floor or 0, self.not_negations)
+
+
+def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequence[tuple[int, int]] = ()) -> list[str]:
+    """The `words` that occur in `text` (folded) at least once without a denial before them and not inside an
+    `excepted` span (`spans` of the exceptions: 救护车…进不去). A word written "A…B" is a phrase rule: A, then B
+    at most `denials.gap` characters after it in the same sentence, neither denied ("燃气…气味" matches
+    燃气表那里一直有气味, not 燃气表那里没有气味)."""
     found = []
-    negations = tuple(negations)
     for word in words:
-        start = text.find(word)
-        while start >= 0:
-            if not denied(text, start, negations, window):
-                found.append(word)
-                break
-            start = text.find(word, start + 1)
+        if word.partition(PHRASE_GAP)[0] not in text:  # most words: every report reads them all, so cheaply
+            continue
+        if any(not any(a <= start < b for a, b in excepted)
+               for start, _ in _matches(text, word.split(PHRASE_GAP), denials)):
+            found.append(word)
     return found
+
+
+def spans(text: str, phrases: Iterable[str], gap: int) -> list[tuple[int, int]]:
+    """Where the `phrases` ("A…B" as in `affirmed`) stand in `text`, negated or not: (start, end) each."""
+    anything = Denials((), 0, gap)
+    return [span for phrase in phrases if phrase.partition(PHRASE_GAP)[0] in text
+            for span in _matches(text, phrase.split(PHRASE_GAP), anything)]
+
+
+def _matches(text: str, parts: list[str], denials: Denials) -> list[tuple[int, int]]:
+    """The (start, end) of each match of the phrase `parts` whose parts are not denied (the first match from
+    each start of the first part)."""
+    head, rest = parts[0], parts[1:]
+    out = []
+    start = text.find(head)
+    while start >= 0:
+        if not denials.deny(text, start):
+            end = _follows(text, start + len(head), rest, denials)
+            if end >= 0:
+                out.append((start, end))
+        start = text.find(head, start + 1)
+    return out
+
+
+def _follows(text: str, pos: int, parts: list[str], denials: Denials) -> int:
+    """Where `parts` end when they follow one another from `pos`, each within the gap, in the sentence, not
+    denied; -1 when they do not."""
+    if not parts:
+        return pos
+    reach = text[pos:pos + denials.gap + len(parts[0])]
+    end = _SENTENCE.search(reach)
+    if end:
+        reach = reach[:end.start()]
+    at = reach.find(parts[0])
+    while at >= 0:
+        if not denials.deny(text, pos + at, floor=pos):
+            last = _follows(text, pos + at + len(parts[0]), parts[1:], denials)
+            if last >= 0:
+                return last
+        at = reach.find(parts[0], at + 1)
+    return -1

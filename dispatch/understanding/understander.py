@@ -22,7 +22,17 @@ from rapidfuzz import fuzz, process
 from dispatch.matrix import CategoryNode, Matrix
 from dispatch.understanding.config import IntakePolicy
 from dispatch.understanding.model import ModelGuess, TextModel, train
-from dispatch.understanding.text import affirmed, clauses, content_free, denied, filler_pattern, folded, plain
+from dispatch.understanding.text import (
+    Denials,
+    affirmed,
+    clauses,
+    content_free,
+    denied,
+    filler_pattern,
+    folded,
+    plain,
+    spans,
+)
 
 Learned = Callable[[str], str | None]
 
@@ -133,6 +143,9 @@ class Understander:
         self._fuzzy_keys = [k for k in self._plain if not k.isdigit()]
         self._fillers = filler_pattern(self.policy.fillers)
         self._also = tuple(folded(w) for w in self.policy.also_words)
+        intake = self.policy
+        self._denials = Denials((*intake.negations, *intake.danger_hypotheticals), intake.danger_scope,
+                                intake.danger_gap, tuple(intake.danger_not_negations))
 
     def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
         held = self._plain.get(key)
@@ -400,8 +413,9 @@ class Understander:
         text = folded(" ".join(_text(report.get(k)) for k in ("title", "content")))
         found: list[str] = []
         level: str | None = None
+        excepted = spans(text, self.policy.danger_exceptions, self.policy.danger_gap)
         for group in self.policy.danger:
-            words = affirmed(text, group.words, self.policy.negations, self.policy.negation_window)
+            words = affirmed(text, group.words, self._denials, excepted)
             if words:
                 found += [w for w in words if not any(w in f for f in found)]
                 if level is None or URGENCY_RANK[group.level] > URGENCY_RANK[level]:

@@ -1,0 +1,118 @@
+"""Danger from the text (issue 16 item 5): the families of danger expressions, phrase rules ("燃气…味"),
+what is past, feared or mistaken (上周, 怕, 以为), the exceptions, and that a city edits all of them in the
+policy. Pure: the demo matrix and the intake policy, no model."""
+
+from __future__ import annotations
+
+import pytest
+
+from dispatch.understanding import DangerWords, IntakePolicy, Understander, Understanding
+from tools.demo_matrix import demo_matrix, demo_policy
+
+READER = Understander(demo_matrix(), demo_policy().intake)
+
+
+def read(content: str, reader: Understander = READER) -> Understanding:
+    return reader.understand({"category": "其他", "content": content})
+
+
+@pytest.mark.parametrize(("content", "urgency", "word"), [
+    # Gas smelt or heard, the gas named before or after the smell (a phrase rule, within one sentence).
+    ("我家燃气表那里一直有气味，来电人很担心", "critical", "燃气…味"),
+    ("一开门就闻到很浓的气味，好像是燃气", "critical", "气味…燃气"),
+    ("厨房闻到一股臭鸡蛋味，关了阀门还是有", "critical", "臭鸡蛋"),
+    ("施工把燃气管道挖断了，附近的人都在跑", "critical", "燃气…挖断"),
+    # The ground giving way, people or vehicles in the hole.
+    ("路口突然陷下去一个大坑，还在往下掉土", "critical", "陷下去"),
+    ("那条水泥路垮了一大块，一辆三轮车翻进坑里", "critical", "垮了"),
+    ("井盖没了，刚才有个骑车的掉进去了", "critical", "骑车…掉进去"),
+    # Deep water with people or cars in it.
+    ("隧道里面水越来越深，已经有两辆车困住了", "critical", "困住"),
+    ("路口积水很深，有车在水里熄火了", "critical", "水里熄火"),
+    ("被水淹了，水已经进到屋里齐腰深", "critical", "齐腰深"),
+    # Fire burning, a lift with someone in it.
+    ("烧垃圾的火堆烧着了旁边的棚子，火苗窜得老高", "critical", "烧着了"),
+    ("停电了，电梯里面关了人，叫了半天没反应", "critical", "电梯…关了人"),
+    # Trees and signs down on houses, cars or wires, or about to come down.
+    ("一棵大树被雨冲得倒在人家屋顶上，屋里有老人", "critical", "树…倒在…屋"),
+    ("门口倒了一棵树，砸断了电线，地上有电线", "critical", "砸断…电线"),
+    ("台风把榕树刮倒了，压在一辆停着的小车上", "urgent", "压在…车"),
+    ("有块路牌歪了快掉下来，挂在头顶上晃", "urgent", "快掉下来"),
+])
+def test_each_family_of_danger_expressions_is_recognised(content: str, urgency: str, word: str) -> None:
+    understood = read(content)
+    assert understood.urgency == urgency
+    assert word in understood.danger  # the evidence names the rule that matched
+
+
+@pytest.mark.parametrize("content", [
+    "北湖北路某小区上周闻到煤气味，燃气公司来修好了",  # past
+    "之前反映的燃气管漏气已经修好了，就是想问要不要再检查",  # past
+    "限高的牌子杆子锈断了，整块耷拉下来，怕砸到人",  # feared
+    "楼上每天晚上砰砰响，一开始还以为是爆炸，其实是在装修",  # mistaken
+])
+def test_a_past_feared_or_mistaken_danger_does_not_count(content: str) -> None:
+    assert read(content).danger == ()
+
+
+def test_the_hypothetical_words_are_the_policys_and_only_deny_before_the_word() -> None:
+    assert read("整块牌子耷拉下来，会砸到人，我很怕").danger == ("砸到人",)  # 怕 after the word: still present
+    lenient = Understander(demo_matrix(), IntakePolicy(danger_hypotheticals=()))
+    assert read("整块牌子耷拉下来，怕砸到人", lenient).danger == ("砸到人",)
+
+
+@pytest.mark.parametrize("content", [
+    "燃气表那里没有气味，就是想问下抄表的事",  # the phrase's later part negated
+    "燃气灶打不着火，也没有漏气的味道",  # negated between the parts
+    "燃气费交了。家里厨房有股味道，是垃圾没倒",  # the parts in two sentences
+    "那棵老树倒了，挡住了进村的路",  # a tree down across a road: not a danger to life (the labelled sets agree)
+    "秀厢大道那段积水到膝盖了，公交车都停了",  # deep water alone
+    "我们店在朝阳路，今天下午停电到现在，生意都做不了",  # 电到 inside 停电到现在
+    "景观灯一闪一闪的，像是接触不良，看得头晕",  # 头晕 from a flickering light
+    # The family words kept narrow enough for everyday complaints:
+    "有人把垃圾倒在屋后面",  # 倒在…屋 without a tree
+    "电梯里灯关了，黑乎乎的",  # a lift without anyone shut in
+    "绿化带的草长得齐腰高",  # 齐腰 without water
+    "有个手机掉进去了，在雨水口",  # something, not someone, fell in
+    "燃气灶火苗很小，是不是气压不够",  # a stove's flame (an exception)
+])
+def test_near_misses_stay_calm(content: str) -> None:
+    assert read(content).danger == ()
+
+
+@pytest.mark.parametrize(("content", "danger"), [
+    ("医院门口乱停车，救护车都进不去", ()),
+    ("有人在烧秸秆，浓烟飘到小区里，窗户都不敢开", ()),
+    ("公司食堂十几个人呕吐，已经叫了救护车", ("呕吐", "救护车")),  # 救护车 outside the exception still counts
+])
+def test_an_exception_phrase_cancels_the_danger_word_inside_it(content: str, danger: tuple[str, ...]) -> None:
+    assert set(read(content).danger) == set(danger)
+
+
+def test_a_city_edits_phrase_rules_and_exceptions_in_the_policy() -> None:
+    policy = IntakePolicy(danger=(DangerWords(level="urgent", words=("井盖…不见",)),), danger_exceptions=("演习…井盖",))
+    reader = Understander(demo_matrix(), policy)
+    assert read("有个井盖不见了，剩下个黑洞", reader).urgency == "urgent"
+    assert read("有个井盖不见了，剩下个黑洞", reader).danger == ("井盖…不见",)
+    assert read("今天演习，井盖不见了", reader).danger == ()
+    near = Understander(demo_matrix(), policy.model_copy(update={"danger_gap": 3}))
+    assert read("井盖不见了", near).danger == ("井盖…不见",)  # adjacent parts: gap 0
+    assert read("井盖昨天被人搬走了不见了", near).danger == ()  # further apart than the gap
+
+
+@pytest.mark.parametrize(("content", "word"), [
+    ("厨房里有股味道，不知道是不是燃气，家里还有老人", "味道…燃气"),  # unsure is not denied
+    ("有股味，不知道是不是漏气了", "漏气"),
+    ("那个坑修好了，不过又塌了一块", "塌了"),  # 不过 negates nothing
+    ("断了的电线一直不停地冒火花", "冒火花"),  # nor does 不停
+])
+def test_a_not_or_no_that_negates_nothing_does_not_deny(content: str, word: str) -> None:
+    assert word in read(content).danger
+
+
+@pytest.mark.parametrize("content", [
+    "楼道里没闻到什么煤气味，就是想问下抄表",  # the negation five characters before the word
+    "灶具打不着火了，也没闻到什么燃气的味道",  # a phrase rule's first part negated
+])
+def test_a_danger_word_looks_further_back_for_its_negation_than_a_keyword(content: str) -> None:
+    assert read(content).danger == ()
