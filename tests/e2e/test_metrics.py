@@ -132,3 +132,33 @@ async def test_the_dashboard_and_alert_rules_use_only_metrics_the_hub_exports(me
         used = {_SERIES_SUFFIX.sub("", name) for expr in expressions for name in _NAME.findall(expr)}
         assert used, f"the {source} uses no cityloop metric"
         assert used <= exported, f"the {source} names metrics /metrics does not export: {sorted(used - exported)}"
+
+
+# A selector of ours with its matchers, one matcher, and an aggregation's label list.
+_SELECTOR = re.compile(r"\b(cityloop_\w+)\{([^}]*)\}")
+_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+# Labels Prometheus adds at the scrape (instance, job) or a histogram's bucket label.
+_TARGET_LABELS = {"instance", "job", "le"}
+
+
+async def test_the_dashboard_and_alert_rules_use_only_labels_and_values_the_hub_sets(metrics_hub: Hub) -> None:
+    """A label the hub never sets, or a value it never gives (`outcome="accept"`), makes a panel or rule silently
+    empty; the names-only check above cannot see that. Equality matchers name a value some sample has."""
+    status, _ = await push(metrics_hub, await metrics_hub.hotline_key(), ticket(QINGXIU_SEAT))  # a request's labels
+    assert status == 202
+    exported = await families(metrics_hub)
+    for expr in dashboard_expressions() + alert_expressions():
+        names = {_SERIES_SUFFIX.sub("", name) for name in _NAME.findall(expr)}
+        labels = {label for name in names for sample in exported[name].samples for label in sample.labels}
+        for name, matchers in _SELECTOR.findall(expr):
+            family = exported[_SERIES_SUFFIX.sub("", name)]
+            for label, op, wanted in _MATCHER.findall(matchers):
+                if label in _TARGET_LABELS:
+                    continue
+                given = {sample.labels.get(label) for sample in family.samples} - {None}
+                assert given, f"{name} has no label {label!r}: {expr}"
+                assert op != "=" or wanted in given, f"{name} never has {label}={wanted!r} (has {given}): {expr}"
+        for grouping in _GROUPING.findall(expr):
+            for label in filter(None, (part.strip() for part in grouping.split(","))):
+                assert label in labels | _TARGET_LABELS, f"no metric of {expr!r} has the label {label!r}"
