@@ -13,14 +13,13 @@ each reading is recorded under its idempotency key (device + seq), so one applie
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 import asyncpg
 
 from connectors.iot import BadMessage, parse_alarm
 from dispatch.sensors import DeviceOrder, in_order
 from hub.infra.db import Connection
-from hub.services.iot.readings import IotService
+from hub.services.iot.readings import DeviceLocks, IotService
 
 # The advisory lock space of devices (the two-key form, which never meets the one-key locks of leadership and
 # boundaries): ('IOT\0', hashtext(device_id)). Two devices whose names hash alike only wait for each other.
@@ -37,13 +36,7 @@ class SharedReadings:
         # A device's turn holds a pooled connection (its lock) while the reading's own reads and commit take
         # others: bound the turns so that they can never hold the whole pool and wait for it.
         self._turns = asyncio.Semaphore(parallel)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def _lock(self, device_id: str) -> asyncio.Lock:
-        lock = self._locks.get(device_id)
-        if lock is None:
-            lock = self._locks[device_id] = asyncio.Lock()
-        return lock
+        self._lock = DeviceLocks()
 
     async def take(self, topic: str, payload: bytes) -> None:
         """One MQTT message: returns once it is applied (the caller then acknowledges it); raises when the store

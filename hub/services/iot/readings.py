@@ -41,6 +41,20 @@ class IotOutcome:
         return {"action": self.action, "case_id": self.case_id, "duplicate": self.duplicate, "detail": self.detail}
 
 
+class DeviceLocks:
+    """One asyncio.Lock per device, made on first use and forgotten once nobody holds or waits on it (a weak
+    map: a fleet of a million devices keeps only the locks in use)."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, device_id: str) -> asyncio.Lock:
+        lock = self._locks.get(device_id)
+        if lock is None:
+            lock = self._locks[device_id] = asyncio.Lock()
+        return lock
+
+
 class IotService:
     def __init__(self, reads: CaseReads, devices: DeviceRegistry, intake: IntakeService,
                  committer: GroupCommitter, clock: Clock, quarantine: Quarantine, *,
@@ -53,14 +67,9 @@ class IotService:
         self._committer = committer
         self._clock = clock
         # One reading per device at a time in this process, in arrival order, so that a storm cannot open
-        # two cases. (Across processes the MQTT subscriber runs in one hub only; see hub.services.iot.mqtt.)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def _lock(self, device_id: str) -> asyncio.Lock:
-        lock = self._locks.get(device_id)
-        if lock is None:
-            lock = self._locks[device_id] = asyncio.Lock()
-        return lock
+        # two cases. (Across processes: one hub subscribes, or with a shared subscription hub.services.iot.order
+        # serialises each device's readings under a PostgreSQL lock; see hub.services.iot.mqtt.)
+        self._lock = DeviceLocks()
 
     async def take(self, topic: str, payload: bytes) -> IotOutcome | int:
         """One MQTT message: its outcome, or the quarantine id when it cannot be processed. Raises only
