@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import uuid
 from bisect import bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -244,10 +245,19 @@ class _Crossing:
     expected: float
     p_value: float
     start: datetime
-    case_ids: list[str]
+    # The reports of the window: (at, case id) from `first` on. Kept as the detector's own list rather than copied:
+    # of the cells one report makes cross only the chosen one's ids are read, and during a dense surge a window
+    # holds thousands of reports (the list is not changed before the report's decision is made).
+    window: Sequence[tuple[datetime, str]]
+    first: int
     place: Place
     devices: list[str] = field(default_factory=list)
     county: str | None = None
+
+    def case_ids(self, limit: int, skip: Set[str] = frozenset()) -> list[str]:
+        """The window's case ids not in `skip`, at most `limit` of them, in report order."""
+        ids = (cid for _, cid in islice(self.window, self.first, None) if cid not in skip)
+        return list(islice(ids, limit))
 
 
 CategoryPath = Mapping[str, Sequence[str]]  # code → names from the root
@@ -270,12 +280,12 @@ class Detector:
         self._iot: dict[tuple[str, str], list[tuple[datetime, str, str]]] = {}
         self._places: dict[tuple[str, str], Place] = {}
         self.episodes: dict[Cell, Episode] = {}
-        # The reports an open episode already alerted on, and its cell: another cell (an ancestor: the county, the
-        # parent category) tests only the reports no other episode explains, so one surge is one alert.
-        self._explained: dict[str, Cell] = {}
-        # The same for the episodes still held, by the cell's key: what _test looks up for each report in a window
-        # (rebuilt when an episode is added, explained further or forgotten).
-        self._explained_keys: dict[str, str] | None = None
+        # The reports an episode still held already alerted on, and that episode's cell key: another cell (an
+        # ancestor: the county, the parent category) tests only the reports no other episode explains, so one
+        # surge is one alert. Kept by key, entries added as episodes grow and dropped with their episode in
+        # _forget: during a city-wide surge _test reads it for every crossing cell of every report, and
+        # rebuilding it (formatting each cell's key again) at each alert update cost more than the test itself.
+        self._explained: dict[str, str] = {}
         self.tests = 0  # cells evaluated, for the measurement tool
         self._observed = 0
 
@@ -293,7 +303,7 @@ class Detector:
     def restore(self, episode: Episode) -> None:
         """An episode already raised (read back after a restart): later reports update it, never raise it again."""
         self.episodes[episode.cell] = episode
-        self._explain(episode)
+        self._explain(episode.cell.key, episode.case_ids)
 
     def remember(self, report: Report, now: datetime) -> None:
         """Add a report already evaluated (the windows' contents after a restart) without deciding anything."""
@@ -336,8 +346,7 @@ class Detector:
                     mass = masses.get(window)
                     if mass is None:
                         mass = masses[window] = self.baseline.window_mass(now, window)
-                    crossing = self._test(Cell("surge", cat, place.level, place.code, window), recent, first, now,
-                                          place, city, mass)
+                    crossing = self._test(cat, window, recent, first, now, place, city, mass)
                     if crossing is not None:
                         crossing.county = report.county.code if report.county else None
                         crossings.append(crossing)
@@ -348,27 +357,29 @@ class Detector:
     def _forget(self, now: datetime) -> None:
         """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
         self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
-        self._explained = {cid: cell for cid, cell in self._explained.items() if cell in self.episodes}
-        self._explained_keys = None
+        held = {cell.key for cell in self.episodes}
+        self._explained = {cid: key for cid, key in self._explained.items() if key in held}
         for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
             del self._recent[key]
         for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
             del self._iot[iot_key]
 
-    def _test(self, cell: Cell, recent: list[tuple[datetime, str]], first: int, now: datetime,
+    def _test(self, category: str, window: float, recent: list[tuple[datetime, str]], first: int, now: datetime,
               place: Place, city: int, mass: float) -> _Crossing | None:
         """`city`: every counted report of the city in the cell's window, the cell's own included; `mass`: the
-        baseline profile's mass over the window."""
+        baseline profile's mass over the window. The Cell is built only for a crossing (most tested cells do not
+        cross, and a frozen dataclass costs a microsecond to build)."""
         observed = len(recent) - first
-        rate = self.baseline.rate(cell.category, cell.level, cell.area)
+        rate = self.baseline.rate(category, place.level, place.code)
         # The p-value only grows as `observed` shrinks (fewer reports, and a larger expectation through the city's
         # level), so a cell that does not cross with every report of its window counted cannot cross with fewer:
         # the reports other episodes explain are counted only for a cell that crosses without leaving them out.
         found = self._p_value(observed, rate, mass, city)
         if found[1] > self.alpha:
             return None
+        cell = Cell("surge", category, place.level, place.code, window)
         if self._explained:  # leave out what another open episode has already alerted on
-            keys = self._open_explained()
+            keys = self._explained
             key = cell.key
             observed -= sum(1 for _, cid in recent[first:] if (by := keys.get(cid)) is not None and by != key)
             if observed < self.policy.min_count:
@@ -377,7 +388,7 @@ class Detector:
             if found[1] > self.alpha:
                 return None
         expected, p = found
-        return _Crossing(cell, observed, expected, p, recent[first][0], [cid for _, cid in recent[first:]], place)
+        return _Crossing(cell, observed, expected, p, recent[first][0], recent, first, place)
 
     def _p_value(self, observed: int, rate: float, mass: float, city: int) -> tuple[float, float]:
         """(expected, p-value) of a cell's window holding `observed` reports."""
@@ -390,12 +401,6 @@ class Detector:
         # Testing `observed` itself would make every arrival look one report more surprising than it is.
         return expected, poisson_sf(observed - 1, expected)
 
-    def _open_explained(self) -> dict[str, str]:
-        """The reports explained by an episode still held, and that episode's cell key."""
-        if self._explained_keys is None:
-            self._explained_keys = {cid: cell.key for cid, cell in self._explained.items() if cell in self.episodes}
-        return self._explained_keys
-
     def _observe_iot(self, report: Report, at: datetime, now: datetime, decide: bool) -> list[Decision]:
         assert report.township is not None and report.sensor_kind is not None and report.device_id is not None
         key = (report.sensor_kind, report.township.code)
@@ -406,8 +411,11 @@ class Detector:
         if len(devices) < self.policy.iot_devices or not decide:
             return []
         cell = Cell("iot_cluster", report.sensor_kind, "township", report.township.code, self.policy.iot_window_h)
-        crossing = _Crossing(cell, len(devices), 0.0, 0.0, recent[0][0],
-                             list(dict.fromkeys(cid for _, _, cid in recent)), report.township, devices,
+        first_seen: dict[str, datetime] = {}  # a case once, though its device may alarm again
+        for seen_at, _, cid in recent:
+            first_seen.setdefault(cid, seen_at)
+        reports = [(seen_at, cid) for cid, seen_at in first_seen.items()]
+        crossing = _Crossing(cell, len(devices), 0.0, 0.0, recent[0][0], reports, 0, report.township, devices,
                              report.county.code if report.county else None)
         evidence = self._evidence(crossing, now) | {
             "category": self._category(report.category) if report.category else {"code": None, "path": []},
@@ -433,24 +441,23 @@ class Detector:
         episode = self.episodes.get(cell)
         if episode is not None and episode.expires > now:
             episode.expires = expires
-            known = set(episode.case_ids)
-            added = [cid for cid in crossing.case_ids if cid not in known]
-            episode.case_ids = (episode.case_ids + added)[: self.policy.max_case_ids]
+            room = self.policy.max_case_ids - len(episode.case_ids)
+            added = crossing.case_ids(room, set(episode.case_ids)) if room > 0 else []
+            episode.case_ids = episode.case_ids + added  # a new list: an Update already emitted keeps its own
             episode.observed = max(episode.observed, crossing.observed)
-            self._explain(episode)
+            self._explain(cell.key, added)
             return Update(episode.alert_id, evidence | {"case_ids": episode.case_ids})
         # The episode's id is fixed by its cell and its first report: the same evidence, evaluated again after a
         # restart, names the same alert (and the store's expected version refuses a second raise).
         alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{cell.key}|{crossing.start.isoformat()}"))
-        ids = crossing.case_ids[: self.policy.max_case_ids]
+        ids = crossing.case_ids(self.policy.max_case_ids)
         self.episodes[cell] = Episode(alert_id, cell, expires, crossing.observed, ids)
-        self._explain(self.episodes[cell])
+        self._explain(cell.key, ids)
         return Raise(alert_id, evidence | {"case_ids": ids})
 
-    def _explain(self, episode: Episode) -> None:
-        for cid in episode.case_ids:
-            self._explained.setdefault(cid, episode.cell)
-        self._explained_keys = None  # the cells held may have changed too (a new episode)
+    def _explain(self, key: str, case_ids: Iterable[str]) -> None:
+        for cid in case_ids:
+            self._explained.setdefault(cid, key)
 
     def _evidence(self, c: _Crossing, now: datetime) -> JsonDict:
         return {

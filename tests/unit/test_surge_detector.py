@@ -122,6 +122,20 @@ def test_a_surge_raises_one_alert_then_updates_it() -> None:
     assert len(updates[-1].evidence["case_ids"]) == 12
 
 
+def test_an_alert_keeps_its_reports_in_order_up_to_the_cap_and_each_update_is_a_snapshot() -> None:
+    detector = quiet_detector(max_case_ids=5)
+    decisions = []
+    for i in range(9):
+        at = MONDAY_10 + timedelta(minutes=3 * i)
+        decisions += detector.observe(report(i, at), at)
+    lists = [d.evidence["case_ids"] for d in decisions]
+    assert lists[0] == ["case-0", "case-1", "case-2"]  # raised by the third report
+    # each decision's evidence is what was known then: later updates never change an earlier one's list
+    assert [len(ids) for ids in lists] == [3, 4, 5, 5, 5, 5, 5]
+    assert lists[-1] == [f"case-{i}" for i in range(5)]  # the first reports, in report order; the cap holds
+    assert [d.evidence["observed"] for d in decisions][-1] == 9
+
+
 def test_fewer_than_the_minimum_never_alert() -> None:
     detector = quiet_detector(min_count=5)
     out = [d for i in range(4) for d in detector.observe(report(i, MONDAY_10), MONDAY_10)]
@@ -186,6 +200,7 @@ def test_iot_devices_alarming_together_raise_an_area_alert() -> None:
     assert evidence["kind"] == "iot_cluster"
     assert evidence["devices"] == ["wl-1", "wl-2", "wl-3"]
     assert evidence["observed"] == 3 and evidence["area"]["code"] == TOWN_A.code
+    assert evidence["case_ids"] == ["case-0", "case-1", "case-2", "case-3"]  # every alarm's case, in order
     # iot reports are not counted as citizens' reports: no surge alert from them
     assert all(d.evidence["kind"] == "iot_cluster" for d in out)
 
