@@ -70,6 +70,9 @@ def eval_intake(sub: Subparsers) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="list the kinds of mistake on clear texts (expected → read as) and the tickets "
                              "dispatched under a wrong category")
+    parser.add_argument("--by-writer", default=None, metavar="THRESHOLDS", type=thresholds_list,
+                        help="leave one writer out: each writer's training texts read by a model trained on the "
+                             "others, at each comma-separated threshold (e.g. 0.8,0.85,0.9)")
     parser.set_defaults(run=run_eval_intake)
 
 
@@ -100,7 +103,19 @@ def run_eval_intake(settings: Settings, args: argparse.Namespace) -> int:
 
     from tools.eval_intake import LABELLED, main
 
-    return main(args.split, Path(args.file) if args.file else LABELLED, verbose=args.verbose)
+    return main(args.split, Path(args.file) if args.file else LABELLED, verbose=args.verbose,
+                by_writer=args.by_writer or [])
+
+
+def thresholds_list(value: str) -> list[float]:
+    """`--by-writer`'s comma-separated thresholds, each in (0, 1]."""
+    try:
+        found = [float(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {value!r}") from None
+    if not found or not all(0 < t <= 1 for t in found):
+        raise argparse.ArgumentTypeError(f"each threshold must be in (0, 1]: {value!r}")
+    return found
 
 
 def eval_warning(sub: Subparsers) -> None:

@@ -75,7 +75,10 @@ async def test_a_case_triaged_for_its_category_is_its_countys_to_see_and_dispatc
     assert done["areas"] == held["areas"]
     dispatched = next(t for t in (await qingxiu.case(case_id))["timeline"] if t["type"] == "case.dispatched")
     assert dispatched["data"]["chosen_by"]["role"] == "county_dispatcher"
-    assert dispatched["data"]["from_suggestion"] is False
+    # Whether the dispatcher's choice was one of the three suggestions the triage case showed (the vague content
+    # makes them the model's weak guesses, which change with its training texts).
+    suggested = [s["code"] for s in case["suggestions"]]
+    assert dispatched["data"]["from_suggestion"] is ("010101" in suggested)
 
     # The Xingning console never heard of it.
     other = await _triaged_in_qingxiu(hub, key, "无关的类别")

@@ -1,10 +1,10 @@
-"""Issue 16's measure on the labelled set: the development part by cross-validation and the old test part, which
-is a validation set now (its figures were read while the rules were tuned, so it is burned as a test; the
-held-out set, tests/fixtures/tickets_heldout.csv, was used up by issue 16's third round and is development data
-now: measured here as a regression guard, never trained on). A regression in the
-rules, the keywords or the model fails here; the figures are in README, "Intake understanding". Also: what the
-hub trains on, that the extra training texts (hub/data/intake_training_extra.csv, written for training) do not
-copy the validation part, and that `eval-intake --file` measures a file without a split column whole."""
+"""Issue 16's measure on the labelled set: the development part by cross-validation, the old test part, which
+is a validation set now (its figures were read while the rules were tuned, so it is burned as a test), and every
+training writer read by a model that never saw that writer (leave one writer out; the held-out set and blind sets
+2 and 3 are training data since the fourth round). A regression in the rules, the keywords or the model fails
+here; the figures are in README, "Intake understanding". Also: what the hub trains on, that the texts written for
+training do not copy the validation part, and that `eval-intake --file` measures a file without a split column
+whole."""
 
 from __future__ import annotations
 
@@ -16,23 +16,64 @@ import pytest
 from rapidfuzz import fuzz, process
 
 from dispatch.understanding import Understander
-from hub.services.understanding import EXTRA_TRAINING_FILE, TRAINING_FILE, TRAINING_FILES, read_training
+from hub.services.understanding import (
+    EXTRA_TRAINING_FILE,
+    RETIRED_TRAINING_FILE,
+    TRAINING_FILE,
+    TRAINING_FILES,
+    VOICES_TRAINING_FILE,
+    WRITTEN_TRAINING_FILES,
+    read_training,
+)
 from tests.fixtures.make_ticket_set import leaves
 from tools.demo_matrix import demo_policy
-from tools.eval_intake import LABELLED, cross_validated, evaluate, main, read_rows, training_rows, understander_for
+from tools.eval_intake import (
+    LABELLED,
+    cross_validated,
+    evaluate,
+    leave_one_writer_out,
+    main,
+    read_rows,
+    training_rows,
+    understander_for,
+    writer_groups,
+)
 
-HELDOUT = LABELLED.with_name("tickets_heldout.csv")
 NEAR_DUPLICATE = 90  # rapidfuzz ratio from which an extra training text counts as a copy of a test text
 
 
-def test_the_hub_trains_on_the_development_part_and_the_extra_texts() -> None:
+def test_the_hub_trains_on_the_development_part_and_the_written_texts() -> None:
     with TRAINING_FILE.open(encoding="utf-8", newline="") as f:
         shipped = [(r["id"], r["text"], r["code"]) for r in csv.DictReader(f)]
     labelled = read_rows(LABELLED)
     assert shipped == [(r["id"], r["text"], r["code"]) for r in labelled if r["split"] == "dev"]
     hub = [(r["id"], r["text"], r["code"]) for r in read_training(TRAINING_FILES)]
     assert hub == [(r["id"], r["text"], r["code"]) for r in training_rows(labelled)]
-    assert len(hub) == len(shipped) + len(read_training((EXTRA_TRAINING_FILE,)))
+    assert len(hub) == len(shipped) + len(read_training(WRITTEN_TRAINING_FILES))
+    assert {VOICES_TRAINING_FILE, RETIRED_TRAINING_FILE} <= set(TRAINING_FILES)
+
+
+def test_the_fourth_round_texts_are_labelled_by_writer_and_copy_no_validation_text() -> None:
+    voices = read_training((VOICES_TRAINING_FILE,))
+    codes = leaves()
+    assert len(voices) == 4 * 10 * len(codes)
+    assert Counter(r["group"] for r in voices) == Counter({g: 260 for g in {r["group"] for r in voices}})
+    assert all(r["code"] in codes and r["clear"] in {"0", "1"} and r["danger"] in {"0", "1"} for r in voices)
+    every = read_training(TRAINING_FILES)
+    assert len({r["id"] for r in every}) == len(every)
+    test_texts = [r["text"] for r in read_rows(LABELLED) if r["split"] == "test"]
+    near = [r["id"] for r in voices
+            if process.extractOne(r["text"], test_texts, scorer=fuzz.ratio, score_cutoff=NEAR_DUPLICATE)]
+    assert near == [], f"voice texts near a validation text: {near}"
+
+
+def test_the_retired_training_file_is_the_used_up_sets_coded_rows_unchanged() -> None:
+    retired = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
+               for r in read_training((RETIRED_TRAINING_FILE,))]
+    used_up = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
+               for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv")
+               for r in read_rows(LABELLED.with_name(name)) if r["code"]]
+    assert retired == used_up
 
 
 def test_the_extra_training_texts_are_labelled_with_leaves_and_copy_no_test_text() -> None:
@@ -56,7 +97,7 @@ def test_the_extra_training_texts_are_labelled_with_leaves_and_copy_no_test_text
 
 @pytest.fixture(scope="module")
 def hub_understander() -> Understander:
-    """The understander the hub builds (trained on the development part and the extra texts)."""
+    """The understander the hub builds (trained on the development part and the written texts)."""
     return understander_for(demo_policy(), training_rows(read_rows(LABELLED)))
 
 
@@ -65,7 +106,7 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
     figures = evaluate(hub_understander, [r for r in rows if r["split"] == "test"], repeat=1)
     assert figures.rows >= 250 and figures.clear_rows >= 200
     # The issue's targets: ≥ 95 % top-1 on clear texts, ≤ 1 % dispatched under a wrong category. Measured on
-    # 2026-12-06 after the third round (README): top-1 95.6 % on clear texts, 0.6 % wrong (2 of 318), 25.2 %
+    # 2026-12-06 after the fourth round (README): top-1 96.4 % on clear texts, 0.6 % wrong (2 of 318), 22.3 %
     # triage. The model is trained with a fixed seed, so the figures repeat.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.wrong_rate_clear <= WRONG_CLEAR_CEILING, figures.lines()
@@ -77,25 +118,29 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
 def test_the_development_part_is_understood_within_the_targets_by_cross_validation() -> None:
     rows = read_rows(LABELLED)
     figures = cross_validated(demo_policy(), [r for r in rows if r["split"] == "dev"],
-                              read_training((EXTRA_TRAINING_FILE,)))
-    # Measured on 2026-12-06 after the third round: 98.1 % top-1 and 100 % top-3 on clear texts, 25.8 % triage,
-    # no wrong dispatch.
+                              read_training(WRITTEN_TRAINING_FILES))
+    # Measured on 2026-12-06 after the fourth round: 100 % top-1 and top-3 on clear texts, 21.9 % triage, no
+    # wrong dispatch.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.top1_clear >= 0.97, figures.lines()
     assert figures.top3_clear >= 0.99, figures.lines()
-    assert figures.triage_rate <= 0.26, figures.lines()
+    assert figures.triage_rate <= 0.23, figures.lines()
 
 
-def test_the_used_up_heldout_set_stays_within_the_targets(hub_understander: Understander) -> None:
-    """The held-out set was read to tune issue 16's third round, so it is development data now (never trained
-    on: tests/unit/test_ticket_heldout.py); this keeps what that round fixed from regressing."""
-    figures = evaluate(hub_understander, read_rows(HELDOUT), repeat=1)
-    # Measured on 2026-12-06 after the third round: 94.6 % top-1 on clear texts (91.1 % before), 0.6 % wrong
-    # (2.8 %), 34.4 % triage (34.2 %).
-    assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
-    assert figures.top1_clear >= 0.94, figures.lines()
-    assert figures.top3_clear >= 0.985, figures.lines()
-    assert figures.triage_rate <= 0.36, figures.lines()
+def test_writers_the_model_never_saw_are_read_as_measured() -> None:
+    """Each writer's training texts read by a model trained on all the others, at the policy's threshold: the
+    fourth round's measure (the held-out set that guarded the third round is training data now)."""
+    groups, always = writer_groups(read_rows(LABELLED))
+    policy = demo_policy()
+    assert len(groups) >= 8
+    [found] = leave_one_writer_out(policy, groups, always, [policy.intake.threshold])
+    # Measured on 2026-12-06: clear top-1 94.3 %, top-3 98.3 %, 2.1 % wrong (the issue asks for at most 1 %: not
+    # met on writers the model never saw), 28.2 % triage; danger words precision 84.4 %, recall 80.3 %.
+    assert found.pooled.wrong_rate <= 0.022, found.pooled.lines()
+    assert found.pooled.top1_clear >= 0.94, found.pooled.lines()
+    assert found.pooled.top3_clear >= 0.98, found.pooled.lines()
+    assert found.pooled.triage_rate <= 0.29, found.pooled.lines()
+    assert found.pooled.danger_recall >= 0.80 and found.pooled.danger_precision >= 0.84, found.pooled.lines()
 
 
 def test_eval_intake_verbose_lists_the_kinds_of_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,6 +163,6 @@ def test_eval_intake_measures_a_file_without_a_split_column_whole(tmp_path: Path
 
 TOP1_CLEAR_FLOOR = 0.95
 TOP3_CLEAR_FLOOR = 0.975
-TRIAGE_CEILING = 0.27
+TRIAGE_CEILING = 0.23
 WRONG_CEILING = 0.01  # the issue's target
 WRONG_CLEAR_CEILING = 0.005
