@@ -26,6 +26,7 @@ from hub.infra.embedded import ServiceUrls, embedded_postgres
 from hub.infra.migrate import apply_migrations
 from hub.infra.settings import Settings
 from hub.keys import ADMISSION
+from hub.services.admission import DrainRate
 from tests.conftest import (
     PRODUCTION_DEADLINES,
     Hub,
@@ -257,6 +258,51 @@ async def test_a_full_hub_answers_503_overloaded_at_once_on_every_intake_endpoin
         # Nothing was done for the refused ones: their retry makes their cases.
         status, _, body = await post(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": held_batch})
         assert [r["status"] for r in body["results"]] == [200, 202, 202]
+
+
+async def test_a_hub_whose_committer_is_held_refuses_what_would_wait_beyond_the_budget_well_below_its_ceiling(
+        settings: Settings, database_url: str) -> None:
+    # The ceiling is far away (1,000); what bounds is the expected wait. The hub is told it drains 20 tickets/s
+    # (as if measured): with a 0.2 s budget, 4 tickets in progress are all it takes.
+    settings = settings.model_copy(update={"intake_max_in_flight": 1000, "intake_min_in_flight": 1,
+                                           "intake_wait_budget_s": 0.2, "intake_timeout_s": 120.0,
+                                           "append_timeout_s": 120.0})
+    async with running_hub(settings) as hub:
+        key = await hub.hotline_key()
+        admission = hub.app[ADMISSION]
+        assert (admission.budget_s, admission.floor, admission.capacity) == (0.2, 1, 1000)
+        assert (await post(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT)))[0] == 202  # warm
+        admission.drain = DrainRate()
+        admission.drain.observe(20, 1.0)
+        held = [ticket(QINGXIU_SEAT), ticket(XINGNING_SEAT)]
+        held_batch = [ticket(XINGNING_SEAT), ticket(QINGXIU_SEAT, category="noise"), ticket(XINGNING_SEAT)]
+        async with committer_held(database_url):  # a real lock: the committer's transaction waits on it
+            singles = [asyncio.create_task(post(hub, "/api/v1/hotline/tickets", key, t)) for t in held]
+            await until(lambda: admission.in_flight == 2)
+            # Two more fit within 0.2 s at 20 tickets/s: the batch's first two get in, its third is refused.
+            batch = asyncio.create_task(post(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": held_batch}))
+            await until(lambda: admission.in_flight == 4)
+
+            # 4 of 1,000 in progress, and the next would wait 0.25 s: refused at once, while the held work still
+            # waits on the lock (the deadline is 120 s: this 503 can only be admission's).
+            status, headers, body = await post(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT))
+            assert (status, body["error"]["code"]) == (503, "overloaded"), body
+            assert "at 20 tickets/s (the budget is 0.2 s)" in body["error"]["message"]
+            waits(headers, settings.retry_after_overloaded_s)
+            status, headers, body = await post(hub, "/api/v1/hotline/tickets:batch", key,
+                                               {"tickets": [ticket(QINGXIU_SEAT)]})
+            assert (status, body["error"]["code"]) == (503, "overloaded"), body
+            waits(headers, settings.retry_after_overloaded_s)
+            assert admission.in_flight == 4 and not batch.done() and not any(s.done() for s in singles)
+
+        for status, _, body in await asyncio.gather(*singles):
+            assert status == 202, body
+        status, headers, body = await batch
+        assert status == 200, body
+        assert [r["status"] for r in body["results"]] == [202, 202, 503]
+        assert body["results"][2]["error"]["code"] == "overloaded"
+        assert int(headers["Retry-After"]) == body["results"][2]["retry_after"]
+        assert admission.in_flight == 0
 
 
 async def test_a_hub_started_before_its_database_waits_for_it_and_says_why(
