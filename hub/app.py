@@ -199,7 +199,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     metrics.track_pool("commit", app[keys.COMMIT_POOL])
     if app[keys.READ_POOL] is not pool:
         metrics.track_pool("replica", app[keys.READ_POOL])
-    admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s)
+    admission = app[keys.ADMISSION] = Admission(settings.intake_max_in_flight, settings.intake_timeout_s,
+                                                  budget_s=settings.intake_wait_budget_s,
+                                                  floor=settings.intake_min_in_flight)
     committer.on_commit(admission.committed)
     committer.on_commit(learned.committed)
     bus = WakeupBus(app[keys.REDIS])

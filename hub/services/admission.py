@@ -1,6 +1,13 @@
 """Admission control for the intake endpoints: a bound on the work in flight, taken before any work is done,
 and a deadline on the answer.
 
+The bound is the expected wait, not a count (2026-12-06): a request is let in only if the tickets already in
+progress ahead of it, drained at the rate this hub has been measured to finish them, leave it done within
+`intake_wait_budget_s` — `admissible` is the rule, `DrainRate` the measurement (an EWMA of tickets finished
+per second, sampled only over stretches when the hub had work in progress the whole time, so that a quiet
+hub does not teach it a low rate). A hub that has measured nothing yet lets `intake_min_in_flight` tickets in,
+and one whose estimate is low still does (and so measures again); `intake_max_in_flight` stays a ceiling.
+
 Why before any work: the group committer's queue used to be the only bound, and it is reached only after
 validation, routing and the duplicate check — so under overload every request did all of that before being
 told to go away, and the answers came after tens of seconds. Here a request takes its slots (one per ticket:
@@ -26,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -36,13 +44,55 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# A rate sample spans at least this long of uninterrupted work (shorter busy stretches are dropped: one ticket
+# answered in 3 ms says nothing about how many the hub finishes per second), and the EWMA forgets with this
+# time constant — a second of new load outweighs what came before.
+SAMPLE_S = 0.1
+EWMA_TAU_S = 1.0
+
+
+def admissible(wanted: int, ahead: int, rate_per_s: float | None, budget_s: float, floor: int) -> int:
+    """How many of `wanted` tickets may come in behind the `ahead` already in progress: those that finish within
+    `budget_s` when the hub drains `rate_per_s` tickets a second — the k-th of them waits (ahead + k) / rate.
+    Up to `floor` tickets in progress whatever the rate, and no more while no rate is measured yet (a fresh hub
+    meeting a burst does not take in a second's work before it knows its pace)."""
+    room = floor if rate_per_s is None else max(floor, math.floor(rate_per_s * budget_s))
+    return max(0, min(wanted, room - ahead))
+
+
+def expected_wait_s(ahead: int, rate_per_s: float) -> float:
+    """How long a ticket behind `ahead` others is expected to wait for its answer."""
+    return ahead / rate_per_s
+
+
+class DrainRate:
+    """Tickets finished per second of work in progress: an EWMA over samples of at least SAMPLE_S each."""
+
+    def __init__(self) -> None:
+        self.per_s: float | None = None
+
+    def observe(self, finished: int, elapsed_s: float) -> None:
+        sample = finished / elapsed_s
+        if self.per_s is None:
+            self.per_s = sample
+            return
+        weight = 1.0 - math.exp(-elapsed_s / EWMA_TAU_S)
+        self.per_s += weight * (sample - self.per_s)
+
 
 class Admission:
-    def __init__(self, capacity: int, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, capacity: int, timeout_s: float, clock: Callable[[], float] = time.monotonic, *,
+                 budget_s: float = math.inf, floor: int | None = None) -> None:
+        """Without a budget and a floor, the bound is `capacity` tickets in progress alone."""
         self.capacity = capacity
         self.timeout_s = timeout_s
+        self.budget_s = budget_s
+        self.floor = capacity if floor is None else floor
         self.in_flight = 0
+        self.drain = DrainRate()
         self._clock = clock
+        self._window_start = 0.0  # the current rate sample: since when, and how many tickets finished in it
+        self._window_done = 0
         self._last_commit = 0.0  # when (on the clock) this process last committed
         self._busy_since = 0.0  # when in_flight last went from 0 to more
         # Work that outlived its deadline: kept referenced (asyncio holds tasks weakly) and ended at shutdown.
@@ -52,27 +102,48 @@ class Admission:
     def slots(self, wanted: int, *, partial: bool = False) -> Iterator[int]:
         """Take `wanted` slots for the block, or raise (503) when none are free. With `partial`, as many as are
         free (at least one) and the block gets how many; without, all or none."""
-        free = self.capacity - self.in_flight
-        granted = min(wanted, free) if partial else (wanted if wanted <= free else 0)
+        fits = min(self.capacity - self.in_flight,
+                   admissible(wanted, self.in_flight, self.drain.per_s, self.budget_s, self.floor))
+        granted = min(wanted, fits) if partial else (wanted if wanted <= fits else 0)
         if wanted > 0 and granted <= 0:
-            raise self._refusal()
+            raise self._refusal(wanted)
         self._take(granted)
         try:
             yield granted
         finally:
-            self.in_flight -= granted
+            self._finish(granted)
 
     def _take(self, count: int) -> None:
         if self.in_flight == 0:
-            self._busy_since = self._clock()
+            self._busy_since = self._window_start = self._clock()
+            self._window_done = 0
         self.in_flight += count
 
-    def _refusal(self) -> Exception:
+    def _finish(self, count: int) -> None:
+        """`count` tickets answered: the drain rate learns from each stretch of SAMPLE_S or more of work."""
+        self.in_flight -= count
+        self._window_done += count
+        now = self._clock()
+        elapsed = now - self._window_start
+        if elapsed >= SAMPLE_S:
+            self.drain.observe(self._window_done, elapsed)
+            self._window_start, self._window_done = now, 0
+
+    def _refusal(self, wanted: int) -> Exception:
         now = self._clock()
         if now - max(self._last_commit, self._busy_since) > self.timeout_s:
             return StoreUnavailable(f"the hub is full ({self.in_flight} tickets in progress) and nothing has been "
                                     f"committed for {self.timeout_s:g} s: the database is not answering; nothing "
                                     "was done — retry after Retry-After")
+        rate = self.drain.per_s
+        if rate is None and self.in_flight < self.capacity:
+            return StoreOverloaded(f"{self.in_flight} tickets are in progress (the limit is {self.floor} until this "
+                                   "hub has measured its pace); nothing was done — retry after Retry-After")
+        if rate is not None and self.in_flight < self.capacity:
+            wait = expected_wait_s(self.in_flight + wanted, rate)
+            return StoreOverloaded(
+                f"{self.in_flight} tickets are in progress, about {wait:.1f} s of work at {rate:,.0f} tickets/s "
+                f"(the budget is {self.budget_s:g} s); nothing was done — retry after Retry-After")
         return StoreOverloaded(f"{self.in_flight} tickets are in progress (the limit is {self.capacity}); nothing "
                                "was done — retry after Retry-After")
 
@@ -129,7 +200,7 @@ class Admission:
         task.add_done_callback(self._settled)
 
     def _settled(self, task: asyncio.Task[Any]) -> None:
-        self.in_flight -= 1
+        self._finish(1)
         self._leftovers.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.info("work answered 503 after its deadline ended later with an error",

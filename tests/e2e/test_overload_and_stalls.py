@@ -26,6 +26,7 @@ from hub.infra.embedded import ServiceUrls, embedded_postgres
 from hub.infra.migrate import apply_migrations
 from hub.infra.settings import Settings
 from hub.keys import ADMISSION
+from hub.services.admission import DrainRate
 from tests.conftest import (
     PRODUCTION_DEADLINES,
     Hub,
@@ -196,6 +197,31 @@ async def committer_held(database_url: str) -> AsyncIterator[None]:
         await conn.close()
 
 
+Sent = asyncio.Task[tuple[int, dict[str, str], Any]]
+
+
+@contextlib.asynccontextmanager
+async def held_intake(hub: Hub, database_url: str, key: str, singles: list[dict[str, Any]],
+                      batch: list[dict[str, Any]], in_progress: int) -> AsyncIterator[tuple[list[Sent], Sent]]:
+    """The committer held; `singles` sent and admitted, then `batch`, until `in_progress` tickets are admitted
+    (the rest of the batch answered 503 once its admitted tickets are recorded, after the block)."""
+    admission = hub.app[ADMISSION]
+    async with committer_held(database_url):
+        sent = [asyncio.create_task(post(hub, "/api/v1/hotline/tickets", key, t)) for t in singles]
+        await until(lambda: admission.in_flight == len(singles))
+        together = asyncio.create_task(post(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": batch}))
+        await until(lambda: admission.in_flight == in_progress)
+        yield sent, together
+
+
+async def overloaded(hub: Hub, path: str, key: str, body: Any, allowed: tuple[int, int]) -> str:
+    """POST `body`, answered 503 `overloaded` with a Retry-After in `allowed`: its message."""
+    status, headers, answer = await post(hub, path, key, body)
+    assert (status, answer["error"]["code"]) == (503, "overloaded"), answer
+    waits(headers, allowed)
+    return str(answer["error"]["message"])
+
+
 async def test_a_full_hub_answers_503_overloaded_at_once_on_every_intake_endpoint_and_a_batch_takes_what_fits(
         settings: Settings, database_url: str) -> None:
     # Four tickets in flight at most; those held stay held however long the test takes.
@@ -208,21 +234,14 @@ async def test_a_full_hub_answers_503_overloaded_at_once_on_every_intake_endpoin
         admission = hub.app[ADMISSION]
         held_single = [ticket(QINGXIU_SEAT) for _ in range(3)]
         held_batch = [ticket(XINGNING_SEAT), ticket(QINGXIU_SEAT, category="noise"), ticket(XINGNING_SEAT)]
-        async with committer_held(database_url):
-            singles = [asyncio.create_task(post(hub, "/api/v1/hotline/tickets", key, t)) for t in held_single]
-            await until(lambda: admission.in_flight == 3)
-            # One slot is left: the batch's first ticket gets it, the other two are refused at once.
-            batch = asyncio.create_task(post(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": held_batch}))
-            await until(lambda: admission.in_flight == 4)
-
+        # One slot is left after the singles: the batch's first ticket gets it, the other two are refused.
+        async with held_intake(hub, database_url, key, held_single, held_batch, 4) as (singles, batch):
             # Full: every intake endpoint answers 503 `overloaded` with a jittered Retry-After, before any work.
-            status, headers, body = await post(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT))
-            assert (status, body["error"]["code"]) == (503, "overloaded"), body
-            waits(headers, settings.retry_after_overloaded_s)
-            status, headers, body = await post(hub, "/api/v1/hotline/tickets:batch", key,
-                                               {"tickets": [ticket(QINGXIU_SEAT), ticket(XINGNING_SEAT)]})
-            assert (status, body["error"]["code"]) == (503, "overloaded"), body
-            waits(headers, settings.retry_after_overloaded_s)
+            await overloaded(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT),
+                             settings.retry_after_overloaded_s)
+            await overloaded(hub, "/api/v1/hotline/tickets:batch", key,
+                             {"tickets": [ticket(QINGXIU_SEAT), ticket(XINGNING_SEAT)]},
+                             settings.retry_after_overloaded_s)
             status, headers, body = await post(hub, "/api/v1/iot/alarms", iot_key, {"not": "even read"})
             assert (status, body["error"]["code"]) == (503, "overloaded"), body
             waits(headers, settings.retry_after_overloaded_s)
@@ -257,6 +276,44 @@ async def test_a_full_hub_answers_503_overloaded_at_once_on_every_intake_endpoin
         # Nothing was done for the refused ones: their retry makes their cases.
         status, _, body = await post(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": held_batch})
         assert [r["status"] for r in body["results"]] == [200, 202, 202]
+
+
+async def test_a_hub_whose_committer_is_held_refuses_what_would_wait_beyond_the_budget_well_below_its_ceiling(
+        settings: Settings, database_url: str) -> None:
+    # The ceiling is far away (1,000); what bounds is the expected wait. The hub is told it drains 20 tickets/s
+    # (as if measured): with a 0.2 s budget, 4 tickets in progress are all it takes.
+    settings = settings.model_copy(update={"intake_max_in_flight": 1000, "intake_min_in_flight": 1,
+                                           "intake_wait_budget_s": 0.2, "intake_timeout_s": 120.0,
+                                           "append_timeout_s": 120.0})
+    async with running_hub(settings) as hub:
+        key = await hub.hotline_key()
+        admission = hub.app[ADMISSION]
+        assert (admission.budget_s, admission.floor, admission.capacity) == (0.2, 1, 1000)
+        assert (await post(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT)))[0] == 202  # warm
+        admission.drain = DrainRate()
+        admission.drain.observe(20, 1.0)
+        held = [ticket(QINGXIU_SEAT), ticket(XINGNING_SEAT)]
+        held_batch = [ticket(XINGNING_SEAT), ticket(QINGXIU_SEAT, category="noise"), ticket(XINGNING_SEAT)]
+        # The committer held by a real lock. Two more fit within 0.2 s at 20 tickets/s after the two singles:
+        # the batch's first two get in, its third is refused.
+        async with held_intake(hub, database_url, key, held, held_batch, 4) as (singles, batch):
+            # 4 of 1,000 in progress, and the next would wait 0.25 s: refused at once, while the held work still
+            # waits on the lock (the deadline is 120 s: this 503 can only be admission's).
+            message = await overloaded(hub, "/api/v1/hotline/tickets", key, ticket(QINGXIU_SEAT),
+                                       settings.retry_after_overloaded_s)
+            assert "at 20 tickets/s (the budget is 0.2 s)" in message
+            await overloaded(hub, "/api/v1/hotline/tickets:batch", key, {"tickets": [ticket(QINGXIU_SEAT)]},
+                             settings.retry_after_overloaded_s)
+            assert admission.in_flight == 4 and not batch.done() and not any(s.done() for s in singles)
+
+        for status, _, body in await asyncio.gather(*singles):
+            assert status == 202, body
+        status, headers, body = await batch
+        assert status == 200, body
+        assert [r["status"] for r in body["results"]] == [202, 202, 503]
+        assert body["results"][2]["error"]["code"] == "overloaded"
+        assert int(headers["Retry-After"]) == body["results"][2]["retry_after"]
+        assert admission.in_flight == 0
 
 
 async def test_a_hub_started_before_its_database_waits_for_it_and_says_why(

@@ -1,13 +1,15 @@
 """Admission (hub.services.admission): slots counted in tickets, all-or-nothing or partial, given back when the
-block ends; a deadline that answers for work still going on, and says whether the database was answering."""
+block ends; the expected-wait rule (tickets ahead at the measured drain rate against the budget) and the drain
+rate's EWMA; a deadline that answers for work still going on, and says whether the database was answering."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 
 import pytest
 
-from hub.services.admission import Admission
+from hub.services.admission import Admission, DrainRate, admissible, expected_wait_s
 from hub.store.events import StoreOverloaded, StoreUnavailable
 
 
@@ -94,3 +96,58 @@ def test_a_hub_full_without_a_commit_for_a_whole_deadline_says_the_database_is_n
         with pytest.raises(StoreOverloaded), admission.slots(1):
             pass
 
+
+
+def test_the_rule_admits_what_finishes_within_the_budget_at_the_measured_rate() -> None:
+    # 1,000 tickets/s and 0.2 s: room for 200 tickets in progress; the k-th newcomer waits (ahead + k) / rate.
+    assert admissible(1, ahead=0, rate_per_s=1000.0, budget_s=0.2, floor=1) == 1
+    assert admissible(1, ahead=199, rate_per_s=1000.0, budget_s=0.2, floor=1) == 1
+    assert admissible(1, ahead=200, rate_per_s=1000.0, budget_s=0.2, floor=1) == 0
+    assert admissible(100, ahead=150, rate_per_s=1000.0, budget_s=0.2, floor=1) == 50  # a batch: what fits
+    assert admissible(100, ahead=150, rate_per_s=10_000.0, budget_s=0.2, floor=1) == 100  # a faster hub: all
+    assert expected_wait_s(150 + 50, 1000.0) == pytest.approx(0.2)
+    # A slow estimate still lets the floor in, and so does a hub that has measured nothing yet — no more.
+    assert admissible(10, ahead=0, rate_per_s=5.0, budget_s=0.2, floor=64) == 10
+    assert admissible(10, ahead=60, rate_per_s=5.0, budget_s=0.2, floor=64) == 4
+    assert admissible(500, ahead=0, rate_per_s=None, budget_s=0.2, floor=64) == 64
+    assert admissible(500, ahead=64, rate_per_s=None, budget_s=0.2, floor=64) == 0
+
+
+def test_the_drain_rate_is_an_ewma_of_busy_stretches_and_a_quiet_hub_teaches_it_nothing() -> None:
+    clock = Clock()
+    admission = Admission(capacity=1000, timeout_s=1.5, clock=clock, budget_s=0.2, floor=200)
+    for _ in range(20):  # light load: one ticket at a time, answered in 3 ms
+        with admission.slots(1):
+            clock.now += 0.003
+        clock.now += 0.5
+    assert admission.drain.per_s is None
+    with admission.slots(200), pytest.raises(StoreOverloaded, match=r"the limit is 200 until this hub has "
+                                                                     "measured its pace"), admission.slots(1):
+        pass
+    assert admission.drain.per_s is None  # nor does a stretch of no time
+    # Saturated: 100 tickets in progress, and one more answered each millisecond: 1,000 tickets/s.
+    with admission.slots(100):
+        for _ in range(200):
+            with admission.slots(1):
+                clock.now += 0.001
+    assert admission.drain.per_s == pytest.approx(1000.0, rel=0.05)
+    rate = DrainRate()
+    rate.observe(100, 0.1)
+    rate.observe(400, 0.1)  # a faster stretch moves the estimate by 1 - e^(-0.1) of the way
+    assert rate.per_s == pytest.approx(1000 + (4000 - 1000) * (1 - math.exp(-0.1)))
+
+
+def test_a_hub_refuses_what_would_wait_longer_than_the_budget_and_says_so() -> None:
+    clock = Clock()
+    admission = Admission(capacity=1000, timeout_s=1.5, clock=clock, budget_s=0.2, floor=2)
+    admission.drain.observe(100, 0.1)  # measured: 1,000 tickets/s
+    with admission.slots(150):
+        with admission.slots(100, partial=True) as some:  # 50 fit in 0.2 s behind the 150
+            assert some == 50
+            with pytest.raises(StoreOverloaded, match=r"about 0\.2 s of work at 1,000 tickets/s \(the budget is "
+                                                      r"0\.2 s\)"), admission.slots(1):
+                pass
+        with pytest.raises(StoreOverloaded), admission.slots(51):  # all or nothing: 51 do not fit
+            pass
+        with admission.slots(50):
+            pass
