@@ -320,7 +320,10 @@ class Detector:
             out += self._observe_iot(report, at, now, decide)
         if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
             return out
-        insort(self._city, (at, report.case_id))
+        # One (time, case) entry shared by the city's list and the report's six cells: a window of a busy day
+        # holds every report of it, and one tuple instead of seven is ~380 bytes less per report held.
+        entry = (at, report.case_id)
+        insort(self._city, entry)
         _prune(self._city, now - self._span)
         if decide:
             self._set_alpha(len(self._city) * 24.0 / (self._span.total_seconds() / 3600.0))
@@ -335,7 +338,7 @@ class Detector:
             self._places[(place.level, place.code)] = place
             for cat in category_levels(report.category):
                 recent = self._recent.setdefault((cat, place.level, place.code), [])
-                insort(recent, (at, report.case_id))
+                insort(recent, entry)
                 _prune(recent, now - self._span)
                 for window, start in starts:
                     self.tests += 1

@@ -136,6 +136,15 @@ def test_an_alert_keeps_its_reports_in_order_up_to_the_cap_and_each_update_is_a_
     assert [d.evidence["observed"] for d in decisions][-1] == 9
 
 
+def test_a_report_is_held_once_however_many_cells_count_it() -> None:
+    """Memory: a window of a busy day holds every report of it in the city's list and in six cells (three category
+    levels × county and township); they share one entry rather than holding seven copies."""
+    detector = quiet_detector()
+    detector.observe(report(1, MONDAY_10), MONDAY_10)
+    held = [entry for entries in [detector._city, *detector._recent.values()] for entry in entries]
+    assert len(held) == 7 and len({id(entry) for entry in held}) == 1
+
+
 def test_fewer_than_the_minimum_never_alert() -> None:
     detector = quiet_detector(min_count=5)
     out = [d for i in range(4) for d in detector.observe(report(i, MONDAY_10), MONDAY_10)]
