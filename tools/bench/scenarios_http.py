@@ -126,7 +126,7 @@ async def memory(run: Run) -> None:
         await asyncio.sleep(2.0)
         idle = hub.rss_mb()
         sent = await closed_loop(hub.base, key, TicketStream(run.templates), clients=8, total_tickets=n,
-                                 per_request=100, timeout_s=120)
+                                 per_request=100, timeout_s=120, until_accepted=True)
         at_end = hub.rss_mb()
         await asyncio.sleep(3.0)
         after = hub.rss_mb()
