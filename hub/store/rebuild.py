@@ -60,7 +60,8 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
         await conn.execute(f"ALTER TABLE {CASES} ADD PRIMARY KEY (case_id)")
         await conn.execute(f"ALTER TABLE {KPIS} ADD PRIMARY KEY (position)")
         await conn.execute(f"CREATE INDEX ON {KPIS} (case_id) WHERE NOT ended")
-        await conn.execute(f"ANALYZE {CASES}, {KPIS}")
+        # Row counts and the keys' statistics for the last step's plans (not the documents: that would detoast them).
+        await conn.execute(f"ANALYZE {CASES} (case_id), {KPIS} (position, case_id, ended)")
         async with conn.transaction():
             await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
             more = await replay_cases_after(conn, head, page, next_due, CASES)
