@@ -382,14 +382,12 @@ async def _rebuild(pool: asyncpg.Pool, settings: Settings) -> None:
     from hub.store.alerts import rebuild_alerts
     from hub.store.directives import DirectiveProjection
     from hub.store.incidents import rebuild_incidents
-    from hub.store.kpi_projection import rebuild_kpis
-    from hub.store.projection import CaseProjection
+    from hub.store.rebuild import rebuild_projections
 
     sla = load_policy(settings).sla
-    count = await CaseProjection((lambda case: next_due_at(case, sla)) if sla else None).rebuild(pool)
+    count = await rebuild_projections(pool, (lambda case: next_due_at(case, sla)) if sla else None)
     print(f"cases rebuilt from {count:,} events")
-    count = await rebuild_kpis(pool)
-    print(f"KPI assignments rebuilt from {count:,} events")
+    print(f"KPI assignments rebuilt from {count:,} events (the same pass)")
     count = await rebuild_alerts(pool)
     print(f"alerts rebuilt from {count:,} events")
     count = await DirectiveProjection(load_policy(settings).directives).rebuild(pool)

@@ -34,7 +34,8 @@ _COLUMNS = (
     ("resolutions", "int"), ("redos", "int"), ("valid_callbacks", "int"), ("contacted", "int"), ("solved", "int"),
     ("satisfied", "int"), ("basically_satisfied", "int"), ("ended", "boolean"), ("case_state", "text"),
 )
-_NAMES = ", ".join(name for name, _ in _COLUMNS)
+COLUMNS = [name for name, _ in _COLUMNS]
+_NAMES = ", ".join(COLUMNS)
 _UPSERT = (
     f"INSERT INTO {{table}} ({_NAMES}) SELECT * FROM unnest("
     + ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_COLUMNS, 1))
@@ -49,7 +50,8 @@ _CURRENT = f"SELECT {_NAMES} FROM {{table}} WHERE case_id = ANY($1::uuid[]) AND 
 Item = tuple[str, str, JsonDict, int, datetime, str | None]
 
 
-def _values(a: Assignment) -> tuple[Any, ...]:
+def row(a: Assignment) -> tuple[Any, ...]:
+    """An assignment's row of the table (COLUMNS)."""
     areas = [part for lv in LEVELS for part in a.areas.get(lv, (None, None))]
     return (a.position, UUID(a.case_id), *a.unit, *areas, a.dispatched_at, a.sign_by, a.resolve_by, a.signed_at,
             a.signed_by_deadline, a.resolved_at, a.resolved_on_time, a.returned, a.resolutions, a.redos,
@@ -83,7 +85,7 @@ async def project(conn: Connection, items: list[Item], existing: Iterable[str], 
             assignments.settle(case_id, state)
     touched = assignments.take_touched()
     if touched:
-        columns = list(zip(*(_values(a) for a in touched), strict=True))
+        columns = list(zip(*(row(a) for a in touched), strict=True))
         await conn.execute(_UPSERT.format(table=table), *columns)
 
 
@@ -118,7 +120,7 @@ FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 
-async def _replay(conn: Connection, position: int, page: int, table: str) -> tuple[int, int]:
+async def replay(conn: Connection, position: int, page: int, table: str) -> tuple[int, int]:
     """Every event after `position` into `table`, a page at a time (memory: one page and its cases)."""
     count, kinds = 0, sorted(KPI_EVENTS)
     while rows := await conn.fetch(_READ, position, page, kinds):
@@ -134,32 +136,20 @@ async def _replay(conn: Connection, position: int, page: int, table: str) -> tup
 
 
 # Replay has the events but not the folded cases: each current assignment takes its case's state from the
-# `cases` table, which is up to date under the events lock (rebuild it first if it is damaged).
-_STATES = """
-UPDATE kpi_rebuild k SET case_state = c.state FROM cases c
+# cases table given (a rebuild's copy, up to date under the events lock).
+STATES = """
+UPDATE {table} k SET case_state = c.state FROM {cases} c
 WHERE c.case_id = k.case_id AND NOT k.ended AND k.case_state IS DISTINCT FROM c.state
 """
 
 
-async def rebuild_kpis(pool: asyncpg.Pool, page: int = 5_000) -> int:
-    """Replay the store into a fresh copy of `kpi_assignments` and swap it in; return the events read.
+async def rebuild_kpis(pool: asyncpg.Pool, page: int = 20_000) -> int:
+    """Replay the store into a fresh copy of `kpi_assignments` and swap it in; return the events read
+    (hub.store.rebuild: the same rules as the committer's, fed stream by stream, so the rebuilt table equals
+    the live one; writers are blocked only for the swap)."""
+    from hub.store.rebuild import rebuild_projections  # it builds on this module
 
-    The same code as the committer's (`project`), so the rebuilt table equals the live one. As for the
-    cases table, writers are blocked only while the events committed during the bulk replay are added and
-    the table is replaced (DELETE + INSERT in one transaction: readers see the old rows or the new)."""
-    async with pool.acquire() as conn:
-        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS kpi_rebuild (LIKE {TABLE} INCLUDING ALL)")
-        await conn.execute("TRUNCATE kpi_rebuild")  # private temp table: nobody else can see it
-        count, position = await _replay(conn, 0, page, "kpi_rebuild")
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-            more, _ = await _replay(conn, position, page, "kpi_rebuild")
-            await conn.execute(_STATES)
-            await conn.execute(f"DELETE FROM {TABLE}")
-            await conn.execute(f"INSERT INTO {TABLE} SELECT * FROM kpi_rebuild")
-            await conn.execute("UPDATE kpi_backfill SET missing_up_to = 0")
-        await conn.execute("DROP TABLE kpi_rebuild")
-    return count + more
+    return await rebuild_projections(pool, page=page, cases=False)
 
 
 async def missing_up_to(conn: Connection | asyncpg.Pool) -> int:
