@@ -131,19 +131,20 @@ async def seed_demo(pool: asyncpg.Pool) -> SimulatorAccounts:
 
 
 # The demo roster (值班) leaves these townships' governments without an officer, so that the command centre's
-# 今日值班 shows what a gap looks like (未排班); every other county and township has one today and tomorrow.
+# 今日值班 shows what a gap looks like (未排班); every other county and township has one yesterday, today and tomorrow.
 DEMO_ROSTER_GAPS: Final = frozenset({"450103005-gov", "450102003-gov"})
 
 
 async def seed_demo_roster(roster: DutyRoster, townships: Sequence[str], counties: Sequence[str],
                            now: datetime) -> int:
-    """Today's and tomorrow's duty officers (值班) for the demo: the city's command centre and every county's
-    government by day (白班 08:00–18:00) and night (夜班 18:00–08:00), every township's government for the whole
-    day but DEMO_ROSTER_GAPS. Names and numbers are made up, the same on every run; a unit someone already put on
-    the roster is left as it is. How many entries were set."""
+    """Yesterday's, today's and tomorrow's duty officers (值班) for the demo: the city's command centre and every
+    county's government by day (白班 08:00–18:00) and night (夜班 18:00–08:00), every township's government for the
+    whole day but DEMO_ROSTER_GAPS. Yesterday's too because its night shift is the one on duty until 08:00: a demo
+    started after local midnight had nobody on duty at the command centre. Names and numbers are made up, the same
+    on every run; a unit someone already put on the roster is left as it is. How many entries were set."""
     first = today(now)
     count = 0
-    for day in (first, first + timedelta(days=1)):
+    for day in (first - timedelta(days=1), first, first + timedelta(days=1)):
         taken = {e["unit"] for e in await roster.on_day(day)}
         plan: list[tuple[str, str, str | None, str | None]] = [("450100-zhzx", "白班", "08:00", "18:00"),
                                                                 ("450100-zhzx", "夜班", "18:00", "08:00")]

@@ -10,7 +10,7 @@ import getpass
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -245,17 +245,20 @@ async def test_the_cli_sets_lists_and_clears_with_field_errors(hub: Hub, databas
     assert "nobody" in empty.stdout
 
 
-async def test_the_demo_roster_covers_today_and_tomorrow_but_its_gaps(hub: Hub) -> None:
+async def test_the_demo_roster_covers_yesterday_today_and_tomorrow_but_its_gaps(hub: Hub) -> None:
     locator, roster = hub.app[LOCATOR], hub.app[DUTY]
     townships = [a["code"] for a in locator.children(None, "township")]
     counties = [a["code"] for a in locator.children(None, "county")]
     now = datetime.now(UTC)
     made = await seed_demo_roster(roster, townships, counties, now)
-    assert made == 2 * (2 + 2 * len(counties) + len(townships) - len(DEMO_ROSTER_GAPS))
+    assert made == 3 * (2 + 2 * len(counties) + len(townships) - len(DEMO_ROSTER_GAPS))
     assert await seed_demo_roster(roster, townships, counties, now) == 0, "a second start changes nothing"
     operator = await hub.login("city_operator", None)
-    for day in (today(now), today(now) + timedelta(days=1)):
+    for day in (today(now) - timedelta(days=1), today(now), today(now) + timedelta(days=1)):
         _, body = await call(hub, operator, "GET", "/api/v1/duty", params={"date": day.isoformat()})
         gaps = {u["code"] for u in body["units"] if not u["officers"]}
         assert gaps == set(DEMO_ROSTER_GAPS), day
     assert await roster.duty_officer("450100-zhzx", now) is not None
+    # Just after local midnight (Beijing, UTC+8) the night shift that began yesterday at 18:00 is on duty.
+    after_midnight = datetime.combine(today(now), time(0, 30), tzinfo=timezone(timedelta(hours=8))).astimezone(UTC)
+    assert await roster.duty_officer("450100-zhzx", after_midnight) is not None
