@@ -30,7 +30,13 @@ from pathlib import Path
 
 from dispatch.policy import Policy
 from dispatch.understanding import Understander, Understanding, trained
-from hub.services.understanding import EXTRA_TRAINING_FILE, WRITTEN_TRAINING_FILES, read_training
+from hub.services.understanding import (
+    EXTRA_TRAINING_FILE,
+    RETIRED_TRAINING_FILE,
+    VOICES_TRAINING_FILE,
+    WRITTEN_TRAINING_FILES,
+    read_training,
+)
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tickets_labelled.csv"
 FOLDS = 5
@@ -94,7 +100,7 @@ def writer_groups(labelled: Sequence[Row]) -> tuple[dict[str, list[Row]], list[R
     used-up measurement set (the `group` column); and the rows always trained on (the extra texts, which carry no
     `clear` labels to measure with)."""
     groups: dict[str, list[Row]] = {"labelled (dev part)": [r for r in labelled if r["split"] == "dev"]}
-    for row in read_training(WRITTEN_TRAINING_FILES[1:]):
+    for row in read_training((VOICES_TRAINING_FILE, RETIRED_TRAINING_FILE)):  # the files with a `group` column
         groups.setdefault(row["group"], []).append(row)
     return groups, read_training((EXTRA_TRAINING_FILE,))
 

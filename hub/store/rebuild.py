@@ -64,9 +64,11 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
         await conn.execute(f"ANALYZE {CASES} (case_id), {KPIS} (position, case_id, ended)")
         async with conn.transaction():
             await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+            # The cases' tail is replayed either way: a current assignment takes its state from the rebuilt case.
             more = await replay_cases_after(conn, head, page, next_due, CASES)
-            await kpi_projection.replay(conn, head, page, KPIS)
-            await conn.execute(kpi_projection.STATES.format(table=KPIS, cases=CASES))
+            if kpis:
+                await kpi_projection.replay(conn, head, page, KPIS)
+                await conn.execute(kpi_projection.STATES.format(table=KPIS, cases=CASES))
             if cases:
                 await conn.execute("DELETE FROM cases")
                 await conn.execute(f"INSERT INTO cases SELECT * FROM {CASES}")

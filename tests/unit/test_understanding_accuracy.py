@@ -8,6 +8,7 @@ whole."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 from collections import Counter
 from pathlib import Path
@@ -26,6 +27,7 @@ from hub.services.understanding import (
     read_training,
 )
 from tests.fixtures.make_ticket_set import leaves
+from tools.cli import thresholds_list
 from tools.demo_matrix import demo_policy
 from tools.eval_intake import (
     LABELLED,
@@ -141,6 +143,13 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     assert found.pooled.top3_clear >= 0.98, found.pooled.lines()
     assert found.pooled.triage_rate <= 0.29, found.pooled.lines()
     assert found.pooled.danger_recall >= 0.80 and found.pooled.danger_precision >= 0.84, found.pooled.lines()
+
+
+def test_by_writer_thresholds_are_read_or_refused_by_value() -> None:
+    assert thresholds_list("0.8,0.85,0.9") == [0.8, 0.85, 0.9]
+    for bad in ("0.8,high", "0", "1.5", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="threshold|numbers"):
+            thresholds_list(bad)
 
 
 def test_eval_intake_verbose_lists_the_kinds_of_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
