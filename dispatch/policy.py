@@ -34,4 +34,7 @@ class Policy(BaseModel):
         for key, code in self.intake.hotline_catalogue.items():
             if code not in leaves:
                 raise ValueError(f"intake.hotline_catalogue.{key}: {code!r} is not a leaf category of the matrix")
+        for i, code in enumerate(self.intake.framing_categories):
+            if code not in leaves:
+                raise ValueError(f"intake.framing_categories.{i}: {code!r} is not a leaf category of the matrix")
         return self

@@ -85,6 +85,10 @@ DEFAULT_FILLERS: tuple[str, ...] = ("喂", "你好", "您好", "请问", "想问
 DEFAULT_ALSO: tuple[str, ...] = ("也",)
 
 
+DEFAULT_DOUBT: tuple[str, ...] = ("不知道是", "不晓得是", "不晓得算", "分不清", "说不清", "不确定是", "搞不清",
+                                  "弄不清", "不清楚是", "算…还是", "是…还是")
+
+
 class IntakePolicy(BaseModel):
     """How intake reads a report: see `dispatch.understanding`."""
 
@@ -102,6 +106,13 @@ class IntakePolicy(BaseModel):
     generic_categories: tuple[str, ...] = DEFAULT_GENERIC
     # The hotline's own catalogue (GB/T 39666-style codes and names, or whole paths) → one of our leaf codes.
     hotline_catalogue: dict[Annotated[str, Field(min_length=1, max_length=200)], str] = Field(default_factory=dict)
+    # Leaves that say what a call is whatever problem it mentions — a question, a suggestion, a thanks (咨询, 建议,
+    # 表扬): a hotline field that names the problem ("燃气泄漏" over "燃气公司来修好了，想问还要不要检查") does not
+    # dispatch the call as that problem while the content reads as one of these.
+    framing_categories: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = ()
+    # A caller who cannot tell which of two problems it is (不知道是井盖还是路烂了, 说不清是塌了还是压烂的): with the
+    # words of two leaves beside such a phrase ("A…B" as in the danger words) the content decides nothing.
+    doubt_phrases: tuple[Annotated[str, Field(min_length=1, max_length=20)], ...] = DEFAULT_DOUBT
     danger: tuple[DangerWords, ...] = DEFAULT_DANGER
     negations: tuple[str, ...] = DEFAULT_NEGATIONS
     negation_window: int = Field(default=4, ge=0, le=20)

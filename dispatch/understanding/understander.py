@@ -51,6 +51,14 @@ _CONFLICT_CONFIDENCE = 0.8  # the content's confidence in another leaf that over
 # out (issue 16's fifth round): paths here turned 3 of 49 wrong dispatches into triage for 0.8 points more triage.
 _WEAK_RULES = frozenset({"keywords", "fuzzy", "path"})
 _WEAK_CONFLICT_CONFIDENCE = 0.5  # … and a field read by one of those
+# Field readings that name a leaf exactly, from the hotline's own vocabulary (our codes and aliases stand: an
+# integrator chose them): a content that denies the leaf ("停电" over "不是停电，是停水"), or names another leaf at
+# this confidence while giving the field's none of its suggestions, sends the case to a dispatcher.
+_NAMED_RULES = frozenset({"name", "catalogue", "normalised", "learned"})
+_NAMED_CONFLICT_CONFIDENCE = 0.9
+# The content's confidence in a framing leaf (咨询, 建议, 表扬: IntakePolicy.framing_categories) that keeps a field
+# naming a problem from dispatching: the model reads a question about an outage as mostly the outage.
+_FRAMING_CONFIDENCE = 0.25
 _MODEL_WEIGHT = 0.5  # the model's share of the content score when keywords matched too
 _KEYWORD_SATURATION = 3.0  # matched characters (a leaf's name counts double) for full keyword confidence
 
@@ -146,6 +154,7 @@ class Understander:
         self._fuzzy_keys = [k for k in self._plain if not k.isdigit()]
         self._fillers = filler_pattern(self.policy.fillers)
         self._also = tuple(folded(w) for w in self.policy.also_words)
+        self._framing = frozenset(self.policy.framing_categories)
         intake = self.policy
         self._denials = Denials((*intake.negations, *intake.danger_hypotheticals), intake.danger_scope,
                                 intake.danger_gap, tuple(intake.danger_not_negations))
@@ -335,6 +344,27 @@ class Understander:
                 out.append(_Scored(code, score, list(evidence), "model"))
         return [s for s in out if s.score > 0]
 
+    def _doubted(self, text: str, weight: Mapping[str, float]) -> bool:
+        """Whether the caller doubts between problems: a doubt phrase, and the keywords of two leaves or more."""
+        lowered = folded(text)
+        if not spans(lowered, self.policy.doubt_phrases, self.policy.danger_gap):
+            return False
+        # Negated words count: the doubt's own 不 (不知道是井盖还是路烂了) reads as a negation of what follows it.
+        named = {code for m in self._keyword_pattern.finditer(lowered) for code in self._keyword_leaves[m.group()]}
+        return len(named | set(weight)) >= 2
+
+    def _denies(self, text: str, hit: _Hit) -> bool:
+        """Whether the content names the field's leaf (by the field's words or the leaf's name) only to deny it:
+        "不是停电，是停水" under a field that says 停电."""
+        lowered = folded(text)
+        seen = False
+        for word in {folded(w) for w in (*hit.evidence, hit.node.name) if len(plain(w)) >= 2}:
+            for at in (m.start() for m in re.finditer(re.escape(word), lowered)):
+                if not denied(lowered, at, self.policy.negations, self.policy.negation_window):
+                    return False
+                seen = True
+        return seen
+
     def _added_only(self, text: str, code: str) -> bool:
         """Whether every keyword of `code` in `text` stands in a clause that says it adds (也) to an earlier
         clause with words in it."""
@@ -365,17 +395,33 @@ class Understander:
         if hit is not None and (hit.rule in ("code", "alias") or not hit.node.children):
             # Our own code or channel name stands (an operator chose it); so does a leaf, unless it was read
             # loosely and the content clearly names another leaf.
-            content = self._content(found, guess, text) if hit.rule in _LOOSE_RULES else []
+            checked = hit.rule in _LOOSE_RULES or hit.rule in _NAMED_RULES
+            content = self._content(found, guess, text) if checked else []
+            denied = hit.rule in _NAMED_RULES and bool(content) and self._denies(text, hit)
+            framing = next((s for s in content if s.code in self._framing and s.score >= _FRAMING_CONFIDENCE), None)
+            if framing is not None and hit.node.code not in self._framing:
+                # A question, suggestion or thanks about the problem the field names: the dispatcher's, the
+                # framing leaf first.
+                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
+                return Understanding(None, framing.score, (), None,
+                                     _suggestions([field_guess, *(_as_suggestion(s) for s in content)],
+                                                  _as_suggestion(framing)),
+                                     reason="unknown_category")
             if content and content[0].code != hit.node.code and (
-                    content[0].score >= _CONFLICT_CONFIDENCE and all(s.code != hit.node.code for s in content)
+                    hit.rule in _LOOSE_RULES and content[0].score >= _CONFLICT_CONFIDENCE
+                    and all(s.code != hit.node.code for s in content)
                     # A field read only by its keywords, a near-miss spelling ("路面污染" → 路面) or another
                     # taxonomy's path is a weak reading: a content that prefers another leaf with some conviction
                     # makes it a dispatcher's.
-                    or hit.rule in _WEAK_RULES and content[0].score >= _WEAK_CONFLICT_CONFIDENCE):
+                    or hit.rule in _WEAK_RULES and content[0].score >= _WEAK_CONFLICT_CONFIDENCE
+                    or hit.rule in _NAMED_RULES and (
+                        denied or content[0].score >= _NAMED_CONFLICT_CONFIDENCE
+                        and all(s.code != hit.node.code for s in content))):
                 field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
-                return Understanding(None, content[0].score, (), None,
-                                     _suggestions([_as_suggestion(s) for s in content], field_guess),
-                                     reason="unknown_category")
+                others = [_as_suggestion(s) for s in content if s.code != hit.node.code]
+                # A field the content denies comes after the content's readings; otherwise it is shown first.
+                offered = (*others[:2], field_guess) if denied else _suggestions(others, field_guess)
+                return Understanding(None, content[0].score, (), None, offered, reason="unknown_category")
             agreeing = content or self._content(found, guess, text)
             extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])
             evidence = _unique([*hit.evidence, *extra])
@@ -406,7 +452,7 @@ class Understander:
             suggestions += [Suggestion(c, 0.0, hit.evidence, hit.rule) for c in rest]
         if content_free(text, self._fillers):  # nothing to read: the model's guesses would be noise
             return Understanding(None, 0.0, (), None, (), reason="category_unclear")
-        if content and content[0].score >= threshold:
+        if content and content[0].score >= threshold and not self._doubted(text, found[1]):
             best = content[0]
             evidence = _unique([*(hit.evidence if hit else ()), *best.evidence])
             return Understanding(best.code, best.score, evidence, best.rule, tuple(suggestions[:3]))

@@ -213,7 +213,8 @@ def test_a_broken_configuration_is_refused_with_the_reason(change: Any, message:
 
 
 def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
-    # The demo adds a hotline catalogue (dispatch.understanding), emergency limits per incident level
+    # The demo adds a hotline catalogue and the framing categories 咨询/建议/表扬 (dispatch.understanding),
+    # emergency limits per incident level
     # (dispatch.incidents) and the city unit above the counties for overdue directives (dispatch.directives),
     # and otherwise keeps every default.
     catalogue = demo_policy().intake.hotline_catalogue
@@ -221,7 +222,9 @@ def test_the_demo_policy_file_is_the_matrix_and_the_default_policy() -> None:
     assert demo_sla is not None
     emergency = demo_sla.emergency
     assert catalogue and set(emergency) == {"I", "II", "III", "IV"}
-    assert demo_policy() == Policy(matrix=MATRIX, intake=IntakePolicy(hotline_catalogue=catalogue),
+    assert demo_policy().intake.framing_categories == ("080101", "080201", "080202")
+    intake = IntakePolicy(hotline_catalogue=catalogue, framing_categories=("080101", "080201", "080202"))
+    assert demo_policy() == Policy(matrix=MATRIX, intake=intake,
                                    sla=SlaPolicy(emergency=emergency),
                                    directives=DirectivePolicy(city_superior="450100-zhzx"))
 

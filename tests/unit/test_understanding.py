@@ -93,7 +93,8 @@ def test_unsure_content_goes_to_triage_with_three_suggestions() -> None:
     understood = read("其他", "路边有垃圾堆着，还有车乱停，路灯也不亮")
     assert understood.category is None and understood.reason == "unknown_category"
     assert len(understood.suggestions) == 3
-    assert {s.code for s in understood.suggestions} == {"010101", "030101", "040101"}
+    # 垃圾堆着: a heap is 积存垃圾渣土 (the writers' brief's scope note), not rubbish lying about (暴露垃圾).
+    assert {s.code for s in understood.suggestions} == {"010101", "030102", "040101"}
     assert all(s.evidence and s.rule == "keywords" for s in understood.suggestions)
 
 
@@ -276,3 +277,46 @@ def test_a_field_read_only_by_its_keywords_yields_to_a_content_that_prefers_anot
     understood = read("路面污染", "货车漏油滴了一路，很滑")  # 路面 → broken road; the content: a dirty road
     assert understood.category is None and understood.reason == "unknown_category"
     assert {s.code for s in understood.suggestions} >= {"020101", "030201"}
+
+
+def _without(**changes: Any) -> Understander:
+    """The hub's understander (same model) with some of the intake policy's settings changed."""
+    built = build_understander(POLICY)
+    assert built is not None
+    return Understander(built.matrix, built.policy.model_copy(update=changes), built.model)
+
+
+def test_a_field_naming_a_leaf_the_content_denies_goes_to_triage(modelled: Understander) -> None:
+    report = {"category": "停电", "content": "不是停电，是停水，整栋楼水龙头都不出水，电是好的"}
+    understood = modelled.understand(report)
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert understood.suggestions[0].code == "060101" and "060201" in {s.code for s in understood.suggestions}
+    # The field's leaf affirmed in the content stands.
+    assert modelled.understand({"category": "停电", "content": "又停电了，整栋楼都没电"}).category == "060201"
+
+
+def test_a_question_about_the_problem_the_field_names_is_the_dispatchers_with_the_question_first(
+        modelled: Understander) -> None:
+    report = {"category": "燃气泄漏",
+              "content": "上周楼道有煤气味，燃气公司来修好了，现在没有味道了，想问一下以后要不要定期检查管道"}
+    understood = modelled.understand(report)
+    assert understood.category is None and understood.suggestions[0].code == "080101"
+    assert "060301" in {s.code for s in understood.suggestions}
+    # Without framing categories in the policy, the field's leaf was dispatched as it stands.
+    assert _without(framing_categories=()).understand(report).category == "060301"
+
+
+def test_a_caller_who_doubts_between_two_problems_goes_to_triage(modelled: Understander) -> None:
+    # 不知道是井盖 reads as a negated 井盖 to the keywords, which left the road's words alone and sure of themselves.
+    report = {"category": "其他", "content": "门口这块路面坑坑洼洼，不知道是井盖坏了还是路烂了"}
+    understood = modelled.understand(report)
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert "020101" in {s.code for s in understood.suggestions}
+    assert _without(doubt_phrases=()).understand(report).category == "020101"
+
+
+def test_framing_categories_must_be_leaves_of_the_matrix() -> None:
+    data = POLICY.model_dump()
+    data["intake"]["framing_categories"] = ["080101", "0801"]
+    with pytest.raises(ValueError, match=r"intake\.framing_categories\.1: '0801' is not a leaf"):
+        Policy.model_validate(data)

@@ -76,7 +76,8 @@ def test_the_retired_training_file_is_the_used_up_sets_coded_rows_unchanged() ->
     retired = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
                for r in read_training((RETIRED_TRAINING_FILE,), relabel=False)]
     used_up = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
-               for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv")
+               for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv",
+                            "tickets_blind5.csv")
                for r in read_rows(LABELLED.with_name(name)) if r["code"]]
     assert retired == used_up
 
@@ -128,8 +129,8 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
     figures = evaluate(hub_understander, [r for r in rows if r["split"] == "test"], repeat=1)
     assert figures.rows >= 250 and figures.clear_rows >= 200
     # The issue's targets: ≥ 95 % top-1 on clear texts, ≤ 1 % dispatched under a wrong category. Measured on
-    # 2026-12-06 after the fifth round (README): top-1 96.0 % on clear texts, 0.6 % wrong (2 of 318), 23.6 %
-    # triage (22.3 % before it: another taxonomy's path now yields to a content that names another leaf). The
+    # 2026-12-06 after the sixth round (README): top-1 96.0 % on clear texts, 0.6 % wrong (2 of 318), 24.2 %
+    # triage (22.3 % before the fifth: a path, a named field, a doubting caller now yield to a dispatcher). The
     # model is trained with a fixed seed, so the figures repeat.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.wrong_rate_clear <= WRONG_CLEAR_CEILING, figures.lines()
@@ -142,13 +143,14 @@ def test_the_development_part_is_understood_within_the_targets_by_cross_validati
     rows = read_rows(LABELLED)
     figures = cross_validated(demo_policy(), relabelled([r for r in rows if r["split"] == "dev"]),
                               read_training(WRITTEN_TRAINING_FILES))
-    # Measured on 2026-12-06 after the fifth round: 97.8 % top-1 and 100 % top-3 on clear texts, 23.2 % triage,
-    # one wrong dispatch (0.3 %). The fourth round's 100 % / 21.9 % / none were judged by the writers' labels; the
-    # audit's (RELABELS_FILE) moved eight heaps left for days to 积存垃圾渣土, which the model finds harder.
+    # Measured on 2026-12-06 after the sixth round: 97.8 % top-1 and 99.6 % top-3 on clear texts, 23.5 % triage,
+    # two wrong dispatches (0.6 %; after the fifth round 100 % top-3, 23.2 %, one). The fourth round's 100 % /
+    # 21.9 % / none were judged by the writers' labels; the audit's (RELABELS_FILE) moved heaps left for days to
+    # 积存垃圾渣土, which the model finds harder.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.top1_clear >= 0.97, figures.lines()
     assert figures.top3_clear >= 0.99, figures.lines()
-    assert figures.triage_rate <= 0.235, figures.lines()
+    assert figures.triage_rate <= 0.24, figures.lines()
 
 
 def test_writers_the_model_never_saw_are_read_as_measured() -> None:
@@ -158,13 +160,13 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     policy = demo_policy()
     assert len(groups) >= 8
     [found] = leave_one_writer_out(policy, groups, always, [policy.intake.threshold])
-    # Measured on 2026-12-06 after the fifth round (nine groups: blind set 4 is training data now, and judged by
-    # the audit's labels): clear top-1 93.9 %, top-3 98.3 %, 2.0 % wrong (the issue asks for at most 1 %: not met
-    # on writers the model never saw), 29.4 % triage; danger words precision 83.7 %, recall 80.8 %.
-    assert found.pooled.wrong_rate <= 0.021, found.pooled.lines()
+    # Measured on 2026-12-06 after the sixth round (ten groups: blind sets 4 and 5 are training data now, judged
+    # by the audit's labels): clear top-1 94.0 %, top-3 98.1 %, 1.7 % wrong (the issue asks for at most 1 %: not
+    # met on writers the model never saw), 30.8 % triage; danger words precision 83.4 %, recall 81.0 %.
+    assert found.pooled.wrong_rate <= 0.018, found.pooled.lines()
     assert found.pooled.top1_clear >= 0.935, found.pooled.lines()
     assert found.pooled.top3_clear >= 0.98, found.pooled.lines()
-    assert found.pooled.triage_rate <= 0.30, found.pooled.lines()
+    assert found.pooled.triage_rate <= 0.31, found.pooled.lines()
     assert found.pooled.danger_recall >= 0.80 and found.pooled.danger_precision >= 0.83, found.pooled.lines()
 
 
@@ -195,6 +197,6 @@ def test_eval_intake_measures_a_file_without_a_split_column_whole(tmp_path: Path
 
 TOP1_CLEAR_FLOOR = 0.95
 TOP3_CLEAR_FLOOR = 0.975
-TRIAGE_CEILING = 0.24
+TRIAGE_CEILING = 0.245
 WRONG_CEILING = 0.01  # the issue's target
 WRONG_CLEAR_CEILING = 0.005
