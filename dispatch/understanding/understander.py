@@ -358,7 +358,10 @@ class Understander:
         "不是停电，是停水" under a field that says 停电."""
         lowered = folded(text)
         seen = False
-        for word in {folded(w) for w in (*hit.evidence, hit.node.name) if len(plain(w)) >= 2}:
+        names = (*hit.evidence, hit.node.name)
+        # A branch's name without its suffix is how a caller says it: 井盖设施 is denied by "不是井盖的事".
+        cores = [n[: -len(x)] for n in names for x in _NAME_SUFFIXES if n.endswith(x) and len(n) - len(x) >= 2]
+        for word in {folded(w) for w in (*names, *cores) if len(plain(w)) >= 2}:
             for at in (m.start() for m in re.finditer(re.escape(word), lowered)):
                 if not denied(lowered, at, self.policy.negations, self.policy.negation_window):
                     return False
@@ -398,6 +401,12 @@ class Understander:
             checked = hit.rule in _LOOSE_RULES or hit.rule in _NAMED_RULES
             content = self._content(found, guess, text) if checked else []
             denied = hit.rule in _NAMED_RULES and bool(content) and self._denies(text, hit)
+            if checked and len(content) > 1 and self._doubted(text, found[1]):
+                # The caller cannot tell which of two problems it is: the field's reading first, then the content's.
+                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
+                return Understanding(None, hit.confidence, (), None,
+                                     _suggestions([_as_suggestion(s) for s in content], field_guess),
+                                     reason="unknown_category")
             framing = next((s for s in content if s.code in self._framing and s.score >= _FRAMING_CONFIDENCE), None)
             if framing is not None and hit.node.code not in self._framing:
                 # A question, suggestion or thanks about the problem the field names: the dispatcher's, the

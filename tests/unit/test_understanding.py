@@ -320,3 +320,19 @@ def test_framing_categories_must_be_leaves_of_the_matrix() -> None:
     data["intake"]["framing_categories"] = ["080101", "0801"]
     with pytest.raises(ValueError, match=r"intake\.framing_categories\.1: '0801' is not a leaf"):
         Policy.model_validate(data)
+
+
+def test_a_branch_field_is_denied_by_its_name_without_the_suffix(modelled: Understander) -> None:
+    # 井盖设施 (a branch with one leaf) read as 井盖缺失破损; the caller says it is not the cover.
+    understood = modelled.understand({"category": "井盖设施",
+                                      "content": "不是井盖的问题，是下面的下水道堵了，一到晚上就往外冒污水"})
+    assert understood.category is None
+    assert understood.suggestions[0].code == "010301" and understood.suggestions[-1].code == "010201"
+
+
+def test_a_doubting_caller_is_the_dispatchers_whatever_the_field_says(modelled: Understander) -> None:
+    report = {"category": "路灯照明", "content": "一整条街的路灯和铺面都黑了，不知道是路灯坏了还是停电"}
+    understood = modelled.understand(report)
+    assert understood.category is None and understood.reason == "unknown_category"
+    assert [s.code for s in understood.suggestions[:2]] == ["010101", "060201"]
+    assert _without(doubt_phrases=()).understand(report).category == "010101"
