@@ -336,3 +336,13 @@ def test_a_doubting_caller_is_the_dispatchers_whatever_the_field_says(modelled: 
     assert understood.category is None and understood.reason == "unknown_category"
     assert [s.code for s in understood.suggestions[:2]] == ["010101", "060201"]
     assert _without(doubt_phrases=()).understand(report).category == "010101"
+
+
+@pytest.mark.parametrize(("category", "content"), [
+    ("燃气泄漏", "家里燃气表旁边上个月漏过气，已经修好了，想咨询一下燃气管道要不要定期更换"),
+    ("停电", "不是停电，是停水，整栋楼水龙头都不出水，电是好的"),
+    ("路灯照明", "一整条街的路灯和铺面都黑了，不知道是路灯坏了还是停电"),
+])
+def test_a_leaf_is_suggested_once(modelled: Understander, category: str, content: str) -> None:
+    codes = [s.code for s in modelled.understand({"category": category, "content": content}).suggestions]
+    assert len(codes) == len(set(codes)), codes
