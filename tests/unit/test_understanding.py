@@ -36,7 +36,6 @@ def read(category: str, content: str = "", **more: Any) -> Understanding:
     ("ＳＴＲＥＥＴＬＩＧＨＴ", "normalised", "010101"),  # full-width (NFKC)
     ("井盖设施", "name", "010201"),
     ("井盖", "normalised", "010201"),  # a branch name without its 设施
-    ("道路下沉", "keywords", "020102"),  # the hotline's own words: the field's keywords name one leaf
     ("城乡建设>市政设施>路灯照明", "path", "010101"),  # another taxonomy's path, deepest segment first
     ("市政设施/井盖", "path", "010201"),
     ("0301020", "catalogue", "010201"),  # the hotline's own catalogue (demo policy)
@@ -48,6 +47,15 @@ def test_the_channel_field_is_read_by_its_strongest_rule(category: str, rule: st
     assert understood.evidence and understood.reason is None
     assert 0.6 <= understood.confidence <= 1.0
     assert understood.suggestions[0].code == code
+
+
+def test_a_field_read_by_its_keywords_dispatches_when_the_content_agrees_else_it_is_the_first_suggestion() -> None:
+    # The hotline's own words: the field's keywords name one leaf (0.85, under the 0.90 threshold on their own).
+    agreed = read("道路下沉", "小区门口的路面往下沉了一大块，车都绕着走")
+    assert (agreed.category, agreed.rule) == ("020102", "keywords")
+    alone = read("道路下沉", "请尽快处理")
+    assert alone.category is None and alone.reason == "unknown_category"
+    assert (alone.suggestions[0].code, alone.suggestions[0].rule) == ("020102", "keywords")
 
 
 def test_a_near_miss_spelling_dispatches_when_the_content_confirms_it_else_it_is_the_first_suggestion() -> None:

@@ -129,9 +129,9 @@ def test_the_validation_part_is_understood_within_the_targets(hub_understander: 
     figures = evaluate(hub_understander, [r for r in rows if r["split"] == "test"], repeat=1)
     assert figures.rows >= 250 and figures.clear_rows >= 200
     # The issue's targets: ≥ 95 % top-1 on clear texts, ≤ 1 % dispatched under a wrong category. Measured on
-    # 2026-12-06 after the sixth round (README): top-1 96.0 % on clear texts, 0.6 % wrong (2 of 318), 24.2 %
-    # triage (22.3 % before the fifth: a path, a named field, a doubting caller now yield to a dispatcher). The
-    # model is trained with a fixed seed, so the figures repeat.
+    # 2026-12-06 after the seventh round, threshold 0.90 (README): top-1 96.4 % on clear texts, no wrong
+    # dispatch, 27.4 % triage (23.6 % at 0.85; 22.3 % before the fifth round: a path, a named field, a doubting
+    # caller now yield to a dispatcher). The model is trained with a fixed seed, so the figures repeat.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.wrong_rate_clear <= WRONG_CLEAR_CEILING, figures.lines()
     assert figures.top1_clear >= TOP1_CLEAR_FLOOR, figures.lines()
@@ -143,14 +143,15 @@ def test_the_development_part_is_understood_within_the_targets_by_cross_validati
     rows = read_rows(LABELLED)
     figures = cross_validated(demo_policy(), relabelled([r for r in rows if r["split"] == "dev"]),
                               read_training(WRITTEN_TRAINING_FILES))
-    # Measured on 2026-12-06 after the seventh round: 98.1 % top-1 and 99.3 % top-3 on clear texts, 24.2 % triage,
-    # two wrong dispatches (0.6 %; after the fifth round 100 % top-3, 23.2 %, one). The fourth round's 100 % /
+    # Measured on 2026-12-06 after the seventh round at threshold 0.90: 98.1 % top-1 and 99.3 % top-3 on clear
+    # texts, 27.4 % triage (24.2 % at 0.85), two wrong dispatches (0.6 %; after the fifth round 100 % top-3,
+    # 23.2 %, one). The fourth round's 100 % /
     # 21.9 % / none were judged by the writers' labels; the audit's (RELABELS_FILE) moved heaps left for days to
     # 积存垃圾渣土, which the model finds harder.
     assert figures.wrong_rate <= WRONG_CEILING, figures.lines()
     assert figures.top1_clear >= 0.97, figures.lines()
     assert figures.top3_clear >= 0.99, figures.lines()
-    assert figures.triage_rate <= 0.245, figures.lines()
+    assert figures.triage_rate <= 0.28, figures.lines()
 
 
 def test_writers_the_model_never_saw_are_read_as_measured() -> None:
@@ -161,12 +162,12 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     assert len(groups) >= 8
     [found] = leave_one_writer_out(policy, groups, always, [policy.intake.threshold])
     # Measured on 2026-12-06 after the seventh round (eleven groups: blind sets 4–6 are training data now, judged
-    # by the audit's labels): clear top-1 95.1 %, top-3 97.3 %, 1.3 % wrong (the issue asks for at most 1 %: not
-    # met on writers the model never saw), 31.6 % triage; danger words precision 82.5 %, recall 79.5 %.
-    assert found.pooled.wrong_rate <= 0.014, found.pooled.lines()
+    # by the audit's labels), threshold 0.90: clear top-1 95.1 %, top-3 97.3 %, 1.0 % wrong (1.3 % at 0.85),
+    # 35.8 % triage (31.6 % at 0.85); danger words precision 82.5 %, recall 79.5 %.
+    assert found.pooled.wrong_rate <= 0.011, found.pooled.lines()
     assert found.pooled.top1_clear >= 0.945, found.pooled.lines()
     assert found.pooled.top3_clear >= 0.97, found.pooled.lines()
-    assert found.pooled.triage_rate <= 0.32, found.pooled.lines()
+    assert found.pooled.triage_rate <= 0.36, found.pooled.lines()
     assert found.pooled.danger_recall >= 0.79 and found.pooled.danger_precision >= 0.82, found.pooled.lines()
 
 
@@ -197,6 +198,6 @@ def test_eval_intake_measures_a_file_without_a_split_column_whole(tmp_path: Path
 
 TOP1_CLEAR_FLOOR = 0.95
 TOP3_CLEAR_FLOOR = 0.975
-TRIAGE_CEILING = 0.245
+TRIAGE_CEILING = 0.28
 WRONG_CEILING = 0.01  # the issue's target
 WRONG_CLEAR_CEILING = 0.005
