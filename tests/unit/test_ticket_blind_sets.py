@@ -26,7 +26,8 @@ EARLIER = [
 # In writing order: each blind set is also compared with the blind sets before it, and with the training files
 # added before it (the fourth round's hold the used-up sets themselves, so the earlier sets predate them).
 BLIND_SETS = ["tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv", "tickets_blind5.csv",
-              "tickets_blind6.csv", "tickets_blind7.csv"]
+              "tickets_blind6.csv", "tickets_blind7.csv",
+              "tickets_blind8.csv"]
 TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"],
                          "tickets_blind5.csv": [DATA / "intake_training_voices.csv",
@@ -34,6 +35,8 @@ TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.c
                          "tickets_blind6.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"],
                          "tickets_blind7.csv": [DATA / "intake_training_voices.csv",
+                                                DATA / "intake_training_retired.csv"],
+                         "tickets_blind8.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"]}
 
 
