@@ -11,7 +11,8 @@ A key is (microseconds since the epoch << ID_BITS) | the case's number. A canoni
 makes) is numbered by its 128-bit value × 2, whose order is its text's order (hex digits at the same places: '0' <
 '9' < 'a' < 'f'), so it needs no table. Any other id (the tests', the evaluation tool's) gets an odd number from
 `CaseIds`, kept while a window or an open episode holds it; reports of the same moment are then put in the order of
-their ids' text when read (`case_ids_in_order`), as the pairs were.
+their ids' text when read (`reports_in_order`), as the pairs were. A time is kept as an instant: it reads back in
+UTC (`moment_at`, a crossing's first report), which is how the hub's reports carry it (timestamptz).
 """
 
 from __future__ import annotations
