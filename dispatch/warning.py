@@ -35,10 +35,11 @@ county, shortest window) — an ancestor cell is not alerted again for the same 
 from __future__ import annotations
 
 import uuid
-from bisect import bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence, Set
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any, Final
 
@@ -46,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import gammainc  # type: ignore[import-untyped]
 
 from dispatch.matrix import Matrix
+from dispatch.window_keys import ID_MASK, CaseIds, after, micros, moment, moment_at, reports_in_order
 
 JsonDict = dict[str, Any]
 ALERT_NAMESPACE: Final = uuid.UUID("6f1c3a52-6c1e-4a8e-9d55-0a7e57a1e717")
@@ -245,19 +247,17 @@ class _Crossing:
     expected: float
     p_value: float
     start: datetime
-    # The reports of the window: (at, case id) from `first` on. Kept as the detector's own list rather than copied:
-    # of the cells one report makes cross only the chosen one's ids are read, and during a dense surge a window
-    # holds thousands of reports (the list is not changed before the report's decision is made).
-    window: Sequence[tuple[datetime, str]]
-    first: int
+    # The keys of the window's reports (dispatch.window_keys), in report order. Read from the detector's own list
+    # rather than copied: of the cells one report makes cross only the chosen one's are read, and during a dense
+    # surge a window holds thousands of reports (the list is not changed before the report's decision is made).
+    reports: Callable[[], Iterable[int]]
     place: Place
     devices: list[str] = field(default_factory=list)
     county: str | None = None
 
-    def case_ids(self, limit: int, skip: Set[str] = frozenset()) -> list[str]:
-        """The window's case ids not in `skip`, at most `limit` of them, in report order."""
-        ids = (cid for _, cid in islice(self.window, self.first, None) if cid not in skip)
-        return list(islice(ids, limit))
+    def held(self, limit: int, skip: Set[int] = frozenset()) -> list[int]:
+        """The keys of the window's reports whose case numbers are not in `skip`, at most `limit`, in report order."""
+        return list(islice((key for key in self.reports() if key & ID_MASK not in skip), limit))
 
 
 CategoryPath = Mapping[str, Sequence[str]]  # code → names from the root
@@ -275,17 +275,24 @@ class Detector:
         self._paths = paths or {}
         self._span = timedelta(hours=max(policy.windows_h))
         self._iot_span = timedelta(hours=policy.iot_window_h)
-        self._recent: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
-        self._city: list[tuple[datetime, str]] = []  # every counted report of the longest window, for the level
+        # Each window holds its reports' keys (dispatch.window_keys: one int per report, in (time, case id) order).
+        self._ids = CaseIds()
+        self._recent: dict[tuple[str, str, str], list[int]] = {}
+        self._city: list[int] = []  # every counted report of the longest window, for the level
         self._iot: dict[tuple[str, str], list[tuple[datetime, str, str]]] = {}
         self._places: dict[tuple[str, str], Place] = {}
         self.episodes: dict[Cell, Episode] = {}
-        # The reports an episode still held already alerted on, and that episode's cell key: another cell (an
-        # ancestor: the county, the parent category) tests only the reports no other episode explains, so one
-        # surge is one alert. Kept by key, entries added as episodes grow and dropped with their episode in
-        # _forget: during a city-wide surge _test reads it for every crossing cell of every report, and
-        # rebuilding it (formatting each cell's key again) at each alert update cost more than the test itself.
-        self._explained: dict[str, str] = {}
+        # The reports an episode still held already alerted on (by their keys in the windows), and that episode's
+        # cell key: another cell (an ancestor: the county, the parent category) tests only the reports no other
+        # episode explains, so one surge is one alert. Kept by key, entries added as episodes grow and dropped with
+        # their episode in _forget: during a city-wide surge _test reads it for every crossing cell of every report,
+        # and rebuilding it (formatting each cell's key again) at each alert update cost more than the test itself.
+        self._explained: dict[int, str] = {}
+        # A restored episode's reports, by case number (CaseIds), until they are found in the windows (the next
+        # observe looks at those already there; a report added later is looked up as it comes).
+        self._restored: dict[int, str] = {}
+        self._look_for_restored = False
+        self._episode_numbers: dict[Cell, set[int]] = {}  # the case numbers of each episode's case_ids
         self.tests = 0  # cells evaluated, for the measurement tool
         self._observed = 0
 
@@ -303,7 +310,11 @@ class Detector:
     def restore(self, episode: Episode) -> None:
         """An episode already raised (read back after a restart): later reports update it, never raise it again."""
         self.episodes[episode.cell] = episode
-        self._explain(episode.cell.key, episode.case_ids)
+        numbers = [self._ids.number(cid) for cid in episode.case_ids]
+        self._episode_numbers[episode.cell] = set(numbers)
+        for number in numbers:
+            self._restored.setdefault(number, episode.cell.key)
+        self._look_for_restored = True
 
     def remember(self, report: Report, now: datetime) -> None:
         """Add a report already evaluated (the windows' contents after a restart) without deciding anything."""
@@ -320,16 +331,19 @@ class Detector:
             out += self._observe_iot(report, at, now, decide)
         if report.source in self.policy.excluded_sources or not report.category or at <= now - self._span:
             return out
-        # One (time, case) entry shared by the city's list and the report's six cells: a window of a busy day
-        # holds every report of it, and one tuple instead of seven is ~380 bytes less per report held.
-        entry = (at, report.case_id)
+        # One key shared by the city's list and the report's six cells: a window of a busy day holds every report
+        # of it (dispatch.window_keys: ~110 bytes per report held).
+        entry = self._ids.key(at, report.case_id)
+        if self._restored:
+            self._find_restored(entry)
         insort(self._city, entry)
-        _prune(self._city, now - self._span)
+        kept = after(now - self._span)  # the smallest key the longest window keeps
+        _prune(self._city, kept)
         if decide:
             self._set_alpha(len(self._city) * 24.0 / (self._span.total_seconds() / 3600.0))
         crossings: list[_Crossing] = []
         # Where each window starts, as the key bisect compares with (after every report of that moment).
-        starts = [(window, (now - timedelta(hours=window), "\uffff")) for window in self.policy.windows_h] \
+        starts = [(window, after(now - timedelta(hours=window))) for window in self.policy.windows_h] \
             if decide else []
         masses: dict[float, float] = {}  # each window's profile mass, computed once for this report's cells
         for place in (report.county, report.township):
@@ -339,13 +353,13 @@ class Detector:
             for cat in category_levels(report.category):
                 recent = self._recent.setdefault((cat, place.level, place.code), [])
                 insort(recent, entry)
-                _prune(recent, now - self._span)
+                _prune(recent, kept)
                 for window, start in starts:
                     self.tests += 1
-                    first = bisect_right(recent, start)
+                    first = bisect_left(recent, start)
                     if len(recent) - first < self.policy.min_count:
                         continue  # most cells, most of the time: no Cell built, no expectation computed
-                    city = len(self._city) - bisect_right(self._city, start)
+                    city = len(self._city) - bisect_left(self._city, start)
                     mass = masses.get(window)
                     if mass is None:
                         mass = masses[window] = self.baseline.window_mass(now, window)
@@ -361,13 +375,34 @@ class Detector:
         """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
         self.episodes = {cell: ep for cell, ep in self.episodes.items() if ep.expires > now}
         held = {cell.key for cell in self.episodes}
-        self._explained = {cid: key for cid, key in self._explained.items() if key in held}
-        for key in [k for k, items in self._recent.items() if not items or items[-1][0] <= now - self._span]:
+        self._explained = {k: key for k, key in self._explained.items() if key in held}
+        self._restored = {n: key for n, key in self._restored.items() if key in held}
+        self._episode_numbers = {cell: ns for cell, ns in self._episode_numbers.items() if cell in self.episodes}
+        oldest = micros(now - self._span)
+        for key in [k for k, items in self._recent.items() if not items or moment(items[-1]) <= oldest]:
             del self._recent[key]
         for iot_key in [k for k, seen in self._iot.items() if not seen or seen[-1][0] <= now - self._iot_span]:
             del self._iot[iot_key]
+        if self._ids.tabled:  # ids other than UUIDs (tests, the evaluation tool): keep those still held
+            self._ids.keep_only([k & ID_MASK for items in self._recent.values() for k in items]
+                                + [k & ID_MASK for k in self._explained] + list(self._restored)
+                                + [n for numbers in self._episode_numbers.values() for n in numbers])
 
-    def _test(self, category: str, window: float, recent: list[tuple[datetime, str]], first: int, now: datetime,
+    def _find_restored(self, entry: int) -> None:
+        """Explain the reports of restored episodes: once those already in the windows, then `entry` as it comes.
+        (The city's list holds every report of the windows' reach.)"""
+        if self._look_for_restored:
+            self._look_for_restored = False
+            for held in self._city:
+                self._explain_restored(held)
+        self._explain_restored(entry)
+
+    def _explain_restored(self, entry: int) -> None:
+        key = self._restored.pop(entry & ID_MASK, None)
+        if key is not None:
+            self._explained.setdefault(entry, key)
+
+    def _test(self, category: str, window: float, recent: list[int], first: int, now: datetime,
               place: Place, city: int, mass: float) -> _Crossing | None:
         """`city`: every counted report of the city in the cell's window, the cell's own included; `mass`: the
         baseline profile's mass over the window. The Cell is built only for a crossing (most tested cells do not
@@ -382,16 +417,18 @@ class Detector:
             return None
         cell = Cell("surge", category, place.level, place.code, window)
         if self._explained:  # leave out what another open episode has already alerted on
-            keys = self._explained
-            key = cell.key
-            observed -= sum(1 for _, cid in recent[first:] if (by := keys.get(cid)) is not None and by != key)
+            # The episodes explaining the window's reports, looked up in C (map, filter): during a city-wide surge
+            # this runs over whole windows for every crossing cell of every report.
+            by = list(filter(None, map(self._explained.get, islice(recent, first, None))))
+            observed -= len(by) - by.count(cell.key)
             if observed < self.policy.min_count:
                 return None
             found = self._p_value(observed, rate, mass, city)
             if found[1] > self.alpha:
                 return None
         expected, p = found
-        return _Crossing(cell, observed, expected, p, recent[first][0], recent, first, place)
+        return _Crossing(cell, observed, expected, p, moment_at(recent[first]),
+                         partial(reports_in_order, recent, first, self._ids), place)
 
     def _p_value(self, observed: int, rate: float, mass: float, city: int) -> tuple[float, float]:
         """(expected, p-value) of a cell's window holding `observed` reports."""
@@ -409,7 +446,7 @@ class Detector:
         key = (report.sensor_kind, report.township.code)
         recent = self._iot.setdefault(key, [])
         insort(recent, (at, report.device_id, report.case_id))
-        _prune(recent, now - self._iot_span)
+        _prune_alarms(recent, now - self._iot_span)
         devices = sorted({device for _, device, _ in recent})
         if len(devices) < self.policy.iot_devices or not decide:
             return []
@@ -417,8 +454,9 @@ class Detector:
         first_seen: dict[str, datetime] = {}  # a case once, though its device may alarm again
         for seen_at, _, cid in recent:
             first_seen.setdefault(cid, seen_at)
-        reports = [(seen_at, cid) for cid, seen_at in first_seen.items()]
-        crossing = _Crossing(cell, len(devices), 0.0, 0.0, recent[0][0], reports, 0, report.township, devices,
+        # Keys as the windows' (an alarm's case is in none of them): the evidence reads them as it reads a surge's.
+        alarms = [self._ids.key(seen_at, cid) for cid, seen_at in first_seen.items()]
+        crossing = _Crossing(cell, len(devices), 0.0, 0.0, recent[0][0], lambda: alarms, report.township, devices,
                              report.county.code if report.county else None)
         evidence = self._evidence(crossing, now) | {
             "category": self._category(report.category) if report.category else {"code": None, "path": []},
@@ -445,22 +483,27 @@ class Detector:
         if episode is not None and episode.expires > now:
             episode.expires = expires
             room = self.policy.max_case_ids - len(episode.case_ids)
-            added = crossing.case_ids(room, set(episode.case_ids)) if room > 0 else []
-            episode.case_ids = episode.case_ids + added  # a new list: an Update already emitted keeps its own
+            numbers = self._episode_numbers[cell]
+            added = crossing.held(room, numbers) if room > 0 else []
+            # a new list: an Update already emitted keeps its own
+            episode.case_ids = episode.case_ids + [self._ids.case_id(key & ID_MASK) for key in added]
+            numbers.update(key & ID_MASK for key in added)
             episode.observed = max(episode.observed, crossing.observed)
             self._explain(cell.key, added)
             return Update(episode.alert_id, evidence | {"case_ids": episode.case_ids})
         # The episode's id is fixed by its cell and its first report: the same evidence, evaluated again after a
         # restart, names the same alert (and the store's expected version refuses a second raise).
         alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{cell.key}|{crossing.start.isoformat()}"))
-        ids = crossing.case_ids(self.policy.max_case_ids)
+        held = crossing.held(self.policy.max_case_ids)
+        ids = [self._ids.case_id(key & ID_MASK) for key in held]
         self.episodes[cell] = Episode(alert_id, cell, expires, crossing.observed, ids)
-        self._explain(cell.key, ids)
+        self._episode_numbers[cell] = {key & ID_MASK for key in held}
+        self._explain(cell.key, held)
         return Raise(alert_id, evidence | {"case_ids": ids})
 
-    def _explain(self, key: str, case_ids: Iterable[str]) -> None:
-        for cid in case_ids:
-            self._explained.setdefault(cid, key)
+    def _explain(self, key: str, reports: Iterable[int]) -> None:
+        for held in reports:
+            self._explained.setdefault(held, key)
 
     def _evidence(self, c: _Crossing, now: datetime) -> JsonDict:
         return {
@@ -476,7 +519,14 @@ class Detector:
         return {"code": code, "path": list(self._paths.get(code, ()))}
 
 
-def _prune(recent: list[Any], before: datetime) -> None:
+def _prune(keys: list[int], kept: int) -> None:
+    """Drop the reports whose keys are below `kept` (`after` the moment the window starts)."""
+    cut = bisect_left(keys, kept)
+    if cut:
+        del keys[:cut]
+
+
+def _prune_alarms(recent: list[tuple[datetime, str, str]], before: datetime) -> None:
     cut = bisect_right(recent, (before, "\uffff"))
     if cut:
         del recent[:cut]

@@ -25,6 +25,7 @@ from hub.api.routes import FRONTEND_DIR, ROUTES, add_routes
 from hub.data import DEMO_POLICY_FILE
 from hub.identity.auth import Authenticator
 from hub.identity.throttle import LoginThrottle
+from hub.infra import heap
 from hub.infra.clock import Clock
 from hub.infra.db import Connection, create_pool, database_name, describe, is_unavailable
 from hub.infra.leader import Leadership
@@ -277,6 +278,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         "learned-watch": lambda: learned.run_watch(settings.boundary_check_s),  # other processes' learning
         "session-revocations": sessions.run_listener, "session-check": sessions.run_check,
         "incident-watch": lambda: incidents.run_watch(settings.store_poll_s),  # other processes' declarations
+        "heap-release": heap.release_every,  # the C allocator's free pages back to the system (hub.infra.heap)
     }
     # Loops the deployment runs once, in the process that leads (hub.infra.leader); they are safe to overlap
     # for a moment, but N processes doing them all the time would only contend.

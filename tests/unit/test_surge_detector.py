@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -143,6 +144,56 @@ def test_a_report_is_held_once_however_many_cells_count_it() -> None:
     detector.observe(report(1, MONDAY_10), MONDAY_10)
     held = [entry for entries in [detector._city, *detector._recent.values()] for entry in entries]
     assert len(held) == 7 and len({id(entry) for entry in held}) == 1
+
+
+def test_a_report_held_costs_an_int_and_its_list_slots() -> None:
+    """Memory: the bench's 200,000 tickets are all in the 24-hour window. As the hub reads them (a fresh case id
+    string and datetime per row) a report held was ~250 bytes (a tuple, the datetime, the id string, seven list
+    slots); its key is one 48-byte int (dispatch.window_keys), the id string and the datetime are let go."""
+    import gc
+    import tracemalloc
+    import uuid
+
+    rng = random.Random(3)
+    towns = [Place("township", f"4501030{i:02d}", f"街道{i}") for i in range(1, 13)]
+    detector = quiet_detector()
+    n = 20_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(n):
+            at = MONDAY_10 + timedelta(seconds=rng.randrange(180), microseconds=rng.randrange(1_000_000))
+            detector.remember(Report(str(uuid.UUID(int=rng.getrandbits(128))), at, rng.choice(LEAVES), COUNTY,
+                                     rng.choice(towns), "hotline"), MONDAY_10 + timedelta(minutes=5))
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert len(detector._city) == n
+    assert held / n < 130, held / n
+
+
+def test_reports_of_one_moment_are_evidence_in_the_order_of_their_case_ids() -> None:
+    """Ties are broken by the case id (as a restart reads them back in any order): the same evidence whatever order
+    the reports of one moment came in."""
+    import uuid
+
+    ids = sorted(str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(6))
+    later = MONDAY_10 + timedelta(minutes=1)
+    for order in (ids, ids[::-1], ids[3:] + ids[:3]):
+        detector = quiet_detector()
+        for cid in order:  # the windows' contents after a restart: nothing decided on them
+            detector.remember(Report(cid, MONDAY_10, "030101", COUNTY, TOWN_A, "hotline"), MONDAY_10)
+        raised = detector.observe(Report("0" * 36, later, "030101", COUNTY, TOWN_A, "hotline"), later)
+        assert [d.evidence["case_ids"] for d in raised] == [[*ids, "0" * 36]]
+
+
+def test_ids_other_than_uuids_are_forgotten_once_their_reports_leave_the_windows() -> None:
+    detector = quiet_detector()
+    for i in range(3_000):  # one report every 2 minutes: about 720 in the 24-hour window
+        at = MONDAY_10 + timedelta(minutes=2 * i)
+        detector.observe(report(i, at, TOWN_A if i % 2 else TOWN_B, "010101"), at)
+    assert detector._ids.tabled <= 720 + 1000  # what the windows hold, and the reports since the last clean-up
 
 
 def test_fewer_than_the_minimum_never_alert() -> None:
