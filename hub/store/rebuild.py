@@ -89,6 +89,7 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
             if problems := await table_swap.refusals(conn, table):
                 raise RebuildRefused(f"{table} cannot be swapped by rename: {'; '.join(problems)}")
         try:
+            started = time.perf_counter()
             # The cases are rebuilt either way: a current assignment takes its state from the rebuilt case.
             await table_swap.create_copy(conn, CASES)
             if kpis:
@@ -97,6 +98,7 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
             async with pool.acquire() as reader, reader.transaction(isolation="repeatable_read", readonly=True):
                 with _collector_paused():
                     count = await _bulk(reader, conn, head, page, next_due, kpis)
+            bulk = time.perf_counter()
             # Built once over the loaded rows; a cases copy that only serves the KPIs needs only its key.
             await table_swap.build_indexes(conn, CASES, keys_only=not cases)
             if kpis:
@@ -104,6 +106,7 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
             await conn.execute(f"ANALYZE {', '.join(table_swap.copy_of(t) for t in (CASES, KPIS)[:1 + kpis])}")
             for table in swapped:
                 await table_swap.carry_access(conn, table)
+            built = time.perf_counter()
             async with pool.acquire() as other:
                 more, position = 0, head
                 for _ in range(CATCH_UP_PASSES):
@@ -113,6 +116,11 @@ async def rebuild_projections(pool: asyncpg.Pool, next_due: NextDue | None = Non
                         break
                 more += await _swap(conn, other, position, page, next_due, kpis, swapped)
             await conn.execute(f"DROP TABLE {', '.join(table_swap.old_of(t) for t in swapped)}")
+            done = time.perf_counter()
+            log.info("projection rebuild: %d events, bulk pass %.1f s, indexes and statistics %.1f s, catch-up and "
+                     "swap %.1f s", count + more, bulk - started, built - bulk, done - built,
+                     extra={"events": count + more, "bulk_s": round(bulk - started, 1),
+                            "indexes_s": round(built - bulk, 1), "swap_s": round(done - built, 1)})
         finally:
             with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 # What a failed rebuild left (the next one would drop it too), and a scratch copy of `cases`.

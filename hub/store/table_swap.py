@@ -53,15 +53,15 @@ WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = t.oid
   AND NOT (d.classid = 'pg_constraint'::regclass
            AND d.objid IN (SELECT oid FROM pg_constraint
                            WHERE conrelid = t.oid AND contype IN ('p', 'u', 'x', 'c', 'n')))
-UNION ALL
+UNION
 SELECT 'privileges on column ' || attname FROM pg_attribute, t WHERE attrelid = t.oid AND attacl IS NOT NULL
-UNION ALL
+UNION
 SELECT 'row level security' FROM t WHERE relrowsecurity OR relforcerowsecurity
-UNION ALL
+UNION
 SELECT 'a kind other than a plain logged table' FROM t WHERE relkind <> 'r' OR relpersistence <> 'p'
-UNION ALL
+UNION
 SELECT 'inherits from ' || inhparent::regclass::text FROM pg_inherits, t WHERE inhrelid = t.oid
-UNION ALL
+UNION
 SELECT 'the name ' || relname || ' is too long for a suffix' FROM pg_class
 WHERE (oid = $1::regclass OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = $1::regclass))
   AND octet_length(relname) > $2
