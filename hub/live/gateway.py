@@ -302,8 +302,12 @@ class ConsoleGateway:
     async def _build_snapshot(self, key: Key) -> tuple[int, bytes]:
         scopes, view = key
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            position = await head_position(conn)
+            # The cases first: the statement that takes the snapshot is the one that locks `cases`, so against a
+            # projection rebuild swapping a new table in (hub.store.rebuild) the snapshot is taken either before
+            # the swap, which then waits for this transaction, or while the swap holds its lock, after the new
+            # table's last rows were committed. The position comes from the same snapshot either way.
             docs = await self._reads.open_in_scopes(conn, scopes, self._snapshot_limit)
+            position = await head_position(conn)
             alerts = await self._alerts.open_in_scopes(conn, scopes, self._snapshot_limit)
             directives = await self._directives.page(view, scopes, current=True, limit=100, conn=conn)
             incidents = await self._incidents.active_in_scopes(conn, scopes, self._snapshot_limit) \

@@ -135,11 +135,12 @@ async def replay(conn: Connection, position: int, page: int, table: str) -> tupl
     return count, position
 
 
-# Replay has the events but not the folded cases: each current assignment takes its case's state from the
-# cases table given (a rebuild's copy, up to date under the events lock).
+# Replay has the events but not the folded cases: the current assignment of each case with events after $1
+# takes its case's state from the cases table given (a rebuild's copy, up to date to the events replayed).
 STATES = """
 UPDATE {table} k SET case_state = c.state FROM {cases} c
 WHERE c.case_id = k.case_id AND NOT k.ended AND k.case_state IS DISTINCT FROM c.state
+  AND k.case_id IN (SELECT stream_id FROM events WHERE position > $1)
 """
 
 
