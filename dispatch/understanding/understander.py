@@ -403,9 +403,9 @@ class Understander:
             checked = hit.rule in _LOOSE_RULES or hit.rule in _NAMED_RULES
             content = self._content(found, guess, text) if checked else []
             denied = hit.rule in _NAMED_RULES and bool(content) and self._denies(text, hit)
+            field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
             if checked and len(content) > 1 and self._doubted(text, found[1]):
                 # The caller cannot tell which of two problems it is: the field's reading first, then the content's.
-                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 return Understanding(None, hit.confidence, (), None,
                                      _suggestions([_as_suggestion(s) for s in content], field_guess),
                                      reason="unknown_category")
@@ -413,7 +413,6 @@ class Understander:
             if framing is not None and hit.node.code not in self._framing:
                 # A question, suggestion or thanks about the problem the field names: the dispatcher's, the
                 # framing leaf first.
-                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 others = [_as_suggestion(s) for s in content if s.code not in (framing.code, hit.node.code)]
                 return Understanding(None, framing.score, (), None,
                                      (_as_suggestion(framing), field_guess, *others)[:3], reason="unknown_category")
@@ -427,7 +426,6 @@ class Understander:
                     or hit.rule in _NAMED_RULES and (
                         denied or content[0].score >= _NAMED_CONFLICT_CONFIDENCE
                         and all(s.code != hit.node.code for s in content))):
-                field_guess = Suggestion(hit.node.code, hit.confidence, hit.evidence, hit.rule)
                 others = [_as_suggestion(s) for s in content if s.code != hit.node.code]
                 # A field the content denies comes after the content's readings; otherwise it is shown first.
                 offered = (*others[:2], field_guess) if denied else _suggestions(others, field_guess)

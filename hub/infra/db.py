@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,3 +108,23 @@ def describe(exc: BaseException) -> str:
 def database_name(database_url: str) -> str:
     """The database a URL names: hubs sharing it are one deployment, and share their Redis keys too."""
     return urlsplit(database_url).path.lstrip("/") or "default"
+
+
+@contextlib.asynccontextmanager
+async def session_lock(conn: Connection, key: int) -> AsyncIterator[None]:
+    """Hold PostgreSQL's session-level advisory lock `key` on `conn` for the block. The pool does not reset a
+    connection it gets back (`_keep_session`): one that might still hold the lock (cancelled while taking or
+    releasing it) is closed rather than handed to the next borrower."""
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", key)
+    except BaseException:
+        conn.terminate()
+        raise
+    try:
+        yield
+    finally:
+        try:
+            await conn.execute("SELECT pg_advisory_unlock($1)", key)
+        except BaseException:
+            conn.terminate()
+            raise

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -24,7 +24,7 @@ import shapely
 
 from geo.features import AreaShape
 from geo.hierarchy import JurisdictionIndex
-from hub.infra.db import Connection
+from hub.infra.db import Connection, session_lock
 from hub.infra.loops import every
 
 log = logging.getLogger(__name__)
@@ -85,26 +85,11 @@ def _shapes(rows: Sequence[asyncpg.Record]) -> list[AreaShape]:
     ]
 
 
-@contextlib.asynccontextmanager
-async def exclusive(conn: Connection) -> AsyncIterator[None]:
+def exclusive(conn: Connection) -> contextlib.AbstractAsyncContextManager[None]:
     """Hold the boundary lock for this session, so that a loader that looks before it stores (the demo's
     "seed when nothing is active yet") runs once even when two processes start together. `activate` inside
     the block takes the same lock again, which a session may."""
-    # The pool does not reset a connection it gets back (hub.infra.db): a connection that might still hold the
-    # lock (cancelled while taking or releasing it) is closed rather than handed to the next borrower.
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _BOUNDARY_LOCK)
-    except BaseException:
-        conn.terminate()
-        raise
-    try:
-        yield
-    finally:
-        try:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _BOUNDARY_LOCK)
-        except BaseException:
-            conn.terminate()
-            raise
+    return session_lock(conn, _BOUNDARY_LOCK)
 
 
 # Built indexes by the content they were built from: a built index is read-only and shareable (geo.hierarchy),

@@ -39,7 +39,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -47,7 +47,7 @@ import asyncpg
 from dispatch.case import Case, apply, new_case
 from dispatch.events import CASE_EVENT_PREFIX
 from dispatch.kpi import KPI_EVENTS, Assignments
-from hub.infra.db import Connection
+from hub.infra.db import Connection, session_lock
 from hub.store import kpi_projection, table_swap
 from hub.store.events import head_position
 from hub.store.projection import CASE_COLUMNS, NextDue, case_row, replay_cases_after
@@ -181,23 +181,9 @@ async def _swap(conn: Connection, other: Connection, position: int, page: int, n
         count += n
 
 
-@contextlib.asynccontextmanager
-async def _exclusive(conn: Connection) -> AsyncIterator[None]:
-    """Hold the rebuild lock for this session. The pool does not reset a connection it gets back
-    (hub.infra.db): one that might still hold the lock is closed rather than handed on."""
-    try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _REBUILD_LOCK)
-    except BaseException:
-        conn.terminate()
-        raise
-    try:
-        yield
-    finally:
-        try:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _REBUILD_LOCK)
-        except BaseException:
-            conn.terminate()
-            raise
+def _exclusive(conn: Connection) -> contextlib.AbstractAsyncContextManager[None]:
+    """Hold the rebuild lock for this session: one rebuild at a time (the new tables have fixed names)."""
+    return session_lock(conn, _REBUILD_LOCK)
 
 
 @contextlib.contextmanager
