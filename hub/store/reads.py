@@ -64,8 +64,8 @@ SELECT {_PLACE}, 0, 0, 0, 0, count(*) FROM cases WHERE created_at >= $2 GROUP BY
 
 # What the public Open311 API publishes: requests submitted through Open311, nothing else. A 12345 hotline
 # complaint, a sensor alarm or a grid report is the government's record, not a public one (the partial
-# index of migration 0012 serves exactly this filter).
-OPEN311_PUBLIC: Final = "doc->>'source' = 'open311'"
+# index of migration 0026 serves exactly this filter, on the projection's `source` column).
+OPEN311_PUBLIC: Final = "source = 'open311'"
 
 # The hotspot levels and the projection column each counts by.
 HOTSPOT_COLUMNS: Final = {"county": "county_code", "township": "township_code", "community": "community_code"}
