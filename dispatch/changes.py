@@ -10,7 +10,8 @@ it cannot drift from the handlers.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 ALWAYS_WRITTEN: Final = frozenset({"version", "updated_at"})
 
@@ -78,3 +79,41 @@ def needs_whole_case(event_type: str, version: int) -> bool:
     Every other event reaches only consoles that were sent the case before (visibility follows the area
     codes, and they change only with a WHOLE_CASE_EVENTS event), so a patch of `written_fields` suffices."""
     return version == 1 or event_type in WHOLE_CASE_EVENTS
+
+
+# What the console feed carries of a case (the whole case, a patch, a snapshot's case), issue 14's "only what
+# travels is what a console shows from the cases it holds". The command centre's case panel and the phone's case
+# screen read the case by REST when they open it and again after each of its events, so the fields only they
+# show never go down the feed: the dispatch explanation and its facts, the routing record and the
+# understanding's evidence — a third of a new case's bytes, sent to every city-wide console.
+DETAIL_FIELDS: Final = frozenset({"explanation", "explanation_facts", "routing", "understanding"})
+# Of the SLA schedule (dispatch.sla) the lists, map and queues need when each clock falls due, when it turns to
+# warning, whether it is paused and the class it runs on (frontend/shared/cases.js); its start, limits, later
+# ladder steps and history are the panel's.
+_FEED_SLA: Final = ("class", "paused_at", "emergency")
+_FEED_CLOCKS: Final = ("sign", "resolve")
+
+
+def feed_fields(event_type: str) -> frozenset[str]:
+    """The fields a console patch for this event type carries: those it may write, less DETAIL_FIELDS."""
+    return written_fields(event_type) - DETAIL_FIELDS
+
+
+def feed_form(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole case or a patch as the console feed carries it (see DETAIL_FIELDS)."""
+    out = {key: value for key, value in fields.items() if key not in DETAIL_FIELDS}
+    sla = out.get("sla")
+    if isinstance(sla, Mapping):
+        out["sla"] = _feed_sla(sla)
+    return out
+
+
+def _feed_sla(sla: Mapping[str, Any]) -> dict[str, Any]:
+    out = {key: sla[key] for key in _FEED_SLA if key in sla}
+    for name in _FEED_CLOCKS:
+        clock = sla.get(name)
+        if isinstance(clock, Mapping):
+            out[name] = {"due": clock.get("due"), "steps": {"warning": (clock.get("steps") or {}).get("warning")}}
+        elif name in sla:
+            out[name] = clock
+    return out

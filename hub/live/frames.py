@@ -1,12 +1,15 @@
 """What the consoles are sent, read once from the store and encoded once: event rows, patches, frames.
 
-An event's `case` is a patch — the top-level fields its type writes (dispatch.changes), with their values as of
-the case's current `version`, plus `case_id`, `version` and `"patch": true` — picked from the case document in
-SQL, so the hub never decodes a whole document to send a few fields. Where a console may not hold the case yet
-(dispatch.changes.needs_whole_case: the case's first event, one that places it, one that reopens it) the whole
-case is sent. A later event of a case already sent whole in the same frame carries an empty patch: its fields,
-read in the same statement, have just been sent. Redaction (hub.identity.access) treats a patch exactly as the
-same fields of the whole case.
+An event's frame says what happened (`event`: its type, version, actor and times; the event's data is the case's
+timeline's, read by REST) and what it changed (`case`). `case` is a patch — the top-level fields its type writes
+(dispatch.changes), with their values as of the case's current `version`, plus `case_id`, `version` and
+`"patch": true` — picked from the case document in SQL, so the hub never decodes a whole document to send a few
+fields. Where a console may not hold the case yet (dispatch.changes.needs_whole_case: the case's first event, one
+that places it, one that reopens it) the whole case is sent. A later event of a case already sent whole in the
+same frame carries an empty patch: its fields, read in the same statement, have just been sent. Whole or patch,
+the case is in its feed form (dispatch.changes.feed_form: no fields only the case's own screen shows, the SLA
+schedule's due times only). Redaction (hub.identity.access) treats a patch exactly as the same fields of the
+whole case.
 
 A subscription's view is LIST_VIEW, or for a unit's staff a view naming the unit (hub.identity.access.list_view):
 a row is encoded in the view it resolves to (`shown_as`), so every row of a case that is not confidential, or not
@@ -19,15 +22,15 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
 import asyncpg
 import orjson
 
 from dispatch.case import area_codes
-from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS
+from dispatch.changes import ALWAYS_WRITTEN, WHOLE_CASE_EVENTS, WRITTEN_FIELDS, feed_fields, feed_form
 from dispatch.directives import DIRECTIVE_EVENT_PREFIX
-from dispatch.events import is_case_event
+from dispatch.events import Case, is_case_event
 from dispatch.incidents import INCIDENT_EVENT_PREFIX
 from geo.areas import code_prefix
 from hub.identity.access import (
@@ -37,7 +40,6 @@ from hub.identity.access import (
     listed_view_of,
     redact_case,
     redact_case_fields,
-    redact_event_data,
 )
 from hub.infra.db import Connection
 from hub.store.alerts import ALERT_EVENT_PREFIX, shown_alert
@@ -63,13 +65,14 @@ def _text_array(values: Iterable[str]) -> str:
 # such events: joined here, they were three more probes per case event, and the planning of the larger statement
 # (PostgreSQL plans it afresh at each read: its parameters make a generic plan look dearer) cost more than the
 # execution of a live page.
+_FEED_FIELDS: Final = {t: sorted(feed_fields(t)) for t in WRITTEN_FIELDS}
 _READ: Final = f"""
-SELECT e.position, e.stream_id, e.version, e.type, e.data, e.metadata ->> 'actor' AS actor,
+SELECT e.position, e.stream_id, e.version, e.type, e.metadata ->> 'actor' AS actor,
        e.metadata -> 'scope' AS scope, e.occurred_at, e.recorded_at, c.version AS case_version, w.whole, imp.imported,
        CASE WHEN w.whole THEN c.doc::text END AS doc,
        CASE WHEN x.doc IS NOT NULL THEN (
            SELECT jsonb_object_agg(f, x.doc -> f)
-           FROM jsonb_array_elements_text(coalesce({_literal({t: sorted(k) for t, k in WRITTEN_FIELDS.items()})}::jsonb
+           FROM jsonb_array_elements_text(coalesce({_literal(_FEED_FIELDS)}::jsonb
                                                    -> e.type, {_literal(sorted(ALWAYS_WRITTEN))}::jsonb)) AS f)
        END AS patch,
        x.doc #> '{{report,confidential}}' AS confidential,
@@ -126,8 +129,8 @@ _MISSING: Final = object()
 class FeedRow:
     """One committed event as the consoles need it: decoded once per read, encoded once per (view, form)."""
 
-    __slots__ = ("_doc", "_encoded", "_events", "_handling", "_record", "alert", "case_id", "codes", "directive",
-                 "directive_doc", "imported", "position", "whole")
+    __slots__ = ("_doc", "_encoded", "_event_encoded", "_feed_doc", "_feed_patch", "_handling", "_record", "alert",
+                 "case_id", "codes", "directive", "directive_doc", "imported", "position", "whole")
 
     def __init__(self, record: Record, other: str | None = None) -> None:
         """`other`: for an alert's, a directive's or an incident's event, that document as read by _OTHERS."""
@@ -138,7 +141,9 @@ class FeedRow:
         self.imported: bool = bool(record["imported"])  # shown to no console (see the statement above)
         self._doc: Any = _MISSING
         self._handling: tuple[bool, frozenset[str]] | None = None
-        self._events: dict[str, bytes] = {}
+        self._event_encoded: bytes | None = None
+        self._feed_doc: dict[str, Any] | None = None
+        self._feed_patch: dict[str, Any] | None = None
         self._encoded: dict[tuple[str, Form], bytes] = {}
         # An alert's event goes out as an `alert` frame, an incident's as an `incident` frame (the incident as it
         # is now, with the event's type), to whoever watches its areas (its `scope`); events of other streams that
@@ -192,11 +197,6 @@ class FeedRow:
         confidential, units = self._handling
         return listed_view_of(view, confidential, units)
 
-    def _is_confidential(self) -> bool:
-        if self._handling is None:
-            self._handling = self._confidential_units()
-        return self._handling[0]
-
     def _confidential_units(self) -> tuple[bool, frozenset[str]]:
         if self.whole:
             doc = self.doc()
@@ -213,23 +213,17 @@ class FeedRow:
         if out is None:
             out = self._encoded[key] = orjson.dumps({
                 "type": "event", "position": self.position, "case_id": self.case_id,
-                "event": orjson.Fragment(self._event(view)), "case": self._case(view, form)})
+                "event": orjson.Fragment(self._event()), "case": self._case(view, form)})
         return out
 
-    def _event(self, view: str) -> bytes:
-        out = self._events.get(view)
-        if out is None:
+    def _event(self) -> bytes:
+        """What happened, the same for every view (no data: nothing in it to mask)."""
+        if self._event_encoded is None:
             r = self._record
-            data = r["data"]
-            # Only an event that quotes the content (the understanding's evidence, triage suggestions) needs to
-            # know whether its case is confidential: the others are not masked, and need no document decoded.
-            quotes = view != "full" and ("understanding" in data or "suggestions" in data)
-            data = redact_event_data(r["type"], data, view, confidential=quotes and self._is_confidential())
-            out = self._events[view] = orjson.dumps({
-                "type": r["type"], "version": r["version"], "data": data,
-                "actor": r["actor"], "occurred_at": r["occurred_at"].isoformat(),
-                "recorded_at": r["recorded_at"].isoformat()})
-        return out
+            self._event_encoded = orjson.dumps({
+                "type": r["type"], "version": r["version"], "actor": r["actor"],
+                "occurred_at": r["occurred_at"].isoformat(), "recorded_at": r["recorded_at"].isoformat()})
+        return self._event_encoded
 
     def _case(self, view: str, form: Form) -> Mapping[str, object] | None:
         r = self._record
@@ -237,11 +231,15 @@ class FeedRow:
         if version is None:  # no case row (cannot happen once the projection has run): nothing to show
             return None
         if form is Form.WHOLE:
-            return redact_case(self.doc(), view)
+            if self._feed_doc is None:
+                self._feed_doc = feed_form(self.doc())
+            return redact_case(cast(Case, self._feed_doc), view)
         head = {"case_id": self.case_id, "version": version, "patch": True}
         if form is Form.COVERED or r["patch"] is None:
             return head
-        return {**redact_case_fields(r["patch"], view, confidential=bool(r["confidential"])), **head}
+        if self._feed_patch is None:
+            self._feed_patch = feed_form(r["patch"])
+        return {**redact_case_fields(self._feed_patch, view, confidential=bool(r["confidential"])), **head}
 
 
 async def read_rows(conn: Connection | asyncpg.Pool, after: int, limit: int) -> list[FeedRow]:

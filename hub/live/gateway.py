@@ -17,12 +17,14 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
 
 from dispatch.case import area_codes
+from dispatch.changes import feed_form
+from dispatch.events import Case
 from geo.areas import code_prefix
 from hub.identity.access import case_in_scopes, listed_view, redact_case
 from hub.infra.loops import wake_or_timeout
@@ -312,7 +314,9 @@ class ConsoleGateway:
             directives = await self._directives.page(view, scopes, current=True, limit=100, conn=conn)
             incidents = await self._incidents.active_in_scopes(conn, scopes, self._snapshot_limit) \
                 if self._incidents is not None else []
-        cases = [redact_case(doc, listed_view(view, doc)) for doc in docs if case_in_scopes(area_codes(doc), scopes)]
+        # In the feed's form (dispatch.changes.feed_form), like every case a console is sent.
+        cases = [redact_case(cast(Case, feed_form(doc)), listed_view(view, doc)) for doc in docs
+                 if case_in_scopes(area_codes(doc), scopes)]
         self.snapshots_built += 1
         # The alerts not closed in these areas (open and acknowledged), as the API shows them; the directives this
         # subscription sees that are not completed (or completed but not yet due), as GET /api/v1/directives; the

@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from dispatch.case import Case, Intake, Routing, apply, area_codes, fold, new_case, receive
 from dispatch.changes import (
     ALWAYS_WRITTEN,
+    DETAIL_FIELDS,
     REOPENING_EVENTS,
     WHOLE_CASE_EVENTS,
     WRITTEN_FIELDS,
+    feed_fields,
+    feed_form,
     needs_whole_case,
     written_fields,
 )
@@ -23,7 +26,7 @@ from dispatch.fold import HANDLERS
 from dispatch.lifecycle import decide
 from dispatch.permissions import Refusal
 from dispatch.sensors import Reading, on_reading
-from dispatch.sla import due_timer_events
+from dispatch.sla import due_timer_events, start_clocks
 from dispatch.sla_policy import SlaPolicy
 from dispatch.states import FINISHED_STATES
 from tests.unit.test_dispatch_properties import AREAS, PARENT, POLICIES, START, draw_move, minutes
@@ -189,3 +192,31 @@ def test_random_histories_write_only_what_the_table_says(policy_name: str, data:
         for event_type, event_data in result:
             version += 1
             case = check_event(case, event_type, event_data, version)
+
+
+def test_the_feed_form_leaves_out_what_only_a_cases_own_screen_shows_and_keeps_the_rest_as_it_is() -> None:
+    """The console feed (hub.live.frames) sends a case in its feed form: no explanation, routing or understanding
+    (the panel and the phone's case screen read those by REST), and of the SLA schedule what the lists and the
+    map compare with the clock (frontend/shared/cases.js: each clock's due time and warning step, whether it is
+    paused, its class). Every other field goes exactly as it is, and a patch carries no detail field either."""
+    sla = start_clocks({"urgency": "urgent"}, START, SlaPolicy())
+    case = {**new_case("c", START), "sla": {**sla, "paused_at": "2026-09-24T02:00:00+00:00"},
+            "explanation": "R1 …", "explanation_facts": {"kind": "rule"}, "routing": {"method": "point"},
+            "understanding": {"code": "010101", "evidence": ["路灯"]}}
+    fed = feed_form(case)
+    assert not DETAIL_FIELDS & set(fed)
+    assert {k: v for k, v in fed.items() if k != "sla"} == {k: v for k, v in case.items()
+                                                            if k not in DETAIL_FIELDS | {"sla"}}
+    assert fed["sla"]["class"] == sla["class"] == "urgent"
+    assert fed["sla"]["paused_at"] == "2026-09-24T02:00:00+00:00"
+    for clock in ("sign", "resolve"):
+        schedule = sla[clock]
+        if schedule is None:
+            assert fed["sla"][clock] is None
+        else:
+            assert fed["sla"][clock] == {"due": schedule["due"], "steps": {"warning": schedule["steps"]["warning"]}}
+    assert len(str(fed["sla"])) < len(str(sla)) / 2, "the schedule's steps, limits and history stay out"
+    assert feed_form({"version": 4, "sla": None}) == {"version": 4, "sla": None}
+    for event_type in WRITTEN_FIELDS:
+        assert feed_fields(event_type) == written_fields(event_type) - DETAIL_FIELDS
+    assert "understanding" not in feed_fields("case.dispatched") and "sla" in feed_fields("case.dispatched")

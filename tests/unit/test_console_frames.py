@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatch.case import new_case
+from dispatch.changes import DETAIL_FIELDS, feed_form
 from hub.identity.access import case_in_scopes, redact_case, redact_case_fields
 from hub.live.frames import FeedRow, Form, ScopeIndex, batch_frame
 
@@ -104,17 +105,38 @@ def test_a_units_staff_get_its_confidential_cases_content_and_share_every_other_
 
 def test_a_frame_carries_each_case_whole_once_and_later_events_as_empty_patches() -> None:
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
-    doc = case_doc(False, {"name": NAME, "phone": PHONE})
+    doc = {**case_doc(False, {"name": NAME, "phone": PHONE}), "explanation": "R1: 路灯 → 新竹街道",
+           "understanding": {"code": "010101", "evidence": [CONTENT]}}
     rows = [FeedRow(record(1, first, type_="case.received", version=1, whole=True, doc=doc)),
             FeedRow(record(2, first, type_="case.dispatched", version=2, whole=True, doc=doc)),
             FeedRow(record(3, second, patch={"state": "accepted", "version": 7})),
             FeedRow(record(4, first, patch={"state": "accepted", "version": 3}))]
-    whole, covered, patch, covered_too = cases_of(batch_frame(rows, "masked"))
-    assert whole == redact_case(doc, "masked")  # type: ignore[arg-type]
+    frame = batch_frame(rows, "masked")
+    whole, covered, patch, covered_too = cases_of(frame)
+    # Whole in its feed form: what only the case's own screen shows (read by REST) stays out of the feed.
+    assert whole == redact_case(feed_form(doc), "masked")  # type: ignore[arg-type]
+    assert not DETAIL_FIELDS & set(whole) and "新竹街道" not in frame.decode()
     assert covered == covered_too == {"case_id": first, "version": 3, "patch": True}
     assert patch == {"case_id": second, "version": 3, "patch": True, "state": "accepted"}
+    # An event says what happened; what it did is the case's part, its data the timeline's (REST).
+    assert [e["event"] for e in orjson.loads(frame)["events"]][0] == {
+        "type": "case.received", "version": 1, "actor": "system", "occurred_at": T.isoformat(),
+        "recorded_at": T.isoformat()}
     # Without the first row (a client that had it already) the second goes whole.
-    assert cases_of(batch_frame(rows[1:], "masked"))[0] == redact_case(doc, "masked")  # type: ignore[arg-type]
+    assert cases_of(batch_frame(rows[1:], "masked"))[0] == whole
+
+
+def test_a_patch_goes_in_its_feed_form() -> None:
+    case_id = str(uuid.uuid4())
+    sla = {"class": "normal", "clock": "working", "done": [], "paused_at": None, "resolve_limit_s": 14400,
+           "sign": {"start": "s", "limit_s": 7200, "paused_s": 0, "due": "d1", "steps": {"warning": "w1",
+                                                                                        "reminder": "d1"}},
+           "resolve": None}
+    row = FeedRow(record(9, case_id, type_="case.accepted", patch={"sla": sla, "state": "accepted", "version": 3}))
+    (fed,) = cases_of(batch_frame([row], "masked"))
+    assert fed == {"case_id": case_id, "version": 3, "patch": True, "state": "accepted",
+                   "sla": {"class": "normal", "paused_at": None, "sign": {"due": "d1", "steps": {"warning": "w1"}},
+                           "resolve": None}}
 
 
 def test_imported_history_reaches_no_console() -> None:
