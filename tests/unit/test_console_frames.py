@@ -128,10 +128,11 @@ def test_a_frame_carries_each_case_whole_once_and_later_events_as_empty_patches(
 
 def test_a_patch_goes_in_its_feed_form() -> None:
     case_id = str(uuid.uuid4())
-    sla = {"class": "normal", "clock": "working", "done": [], "paused_at": None, "resolve_limit_s": 14400,
-           "sign": {"start": "s", "limit_s": 7200, "paused_s": 0, "due": "d1", "steps": {"warning": "w1",
-                                                                                        "reminder": "d1"}},
-           "resolve": None}
+    sla: dict[str, Any] = {
+        "class": "normal", "clock": "working", "done": [], "paused_at": None, "resolve_limit_s": 14400,
+        "sign": {"start": "s", "limit_s": 7200, "paused_s": 0, "due": "d1",
+                 "steps": {"warning": "w1", "reminder": "d1"}},
+        "resolve": None}
     row = FeedRow(record(9, case_id, type_="case.accepted", patch={"sla": sla, "state": "accepted", "version": 3}))
     (fed,) = cases_of(batch_frame([row], "masked"))
     assert fed == {"case_id": case_id, "version": 3, "patch": True, "state": "accepted",
