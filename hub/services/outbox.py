@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import asyncpg
@@ -78,6 +78,7 @@ RETURNING outbox.id, outbox.case_id, outbox.event, outbox.url, outbox.body, outb
 """
 
 
+_PAGE_SIZE: Final = 1000  # events the callback writer reads per round
 # The next page of events after $1 (at most $2 events), as a range of positions read from the index alone, and
 # the events in it that may need a callback: reported types ($3), on hotline cases with a callback URL of their
 # own or (when $4, a default URL is configured) any hotline case — never imported history, whose hotline
@@ -122,13 +123,15 @@ class Outbox:
 
     async def run_writer(self) -> None:
         while True:
-            if not await self.write_pending():
+            # A page that was not full reached the head of the store: wait for news rather than ask again at
+            # once (a round that finds nothing is still a transaction of four round trips, after every commit).
+            if await self.write_pending(_PAGE_SIZE) < _PAGE_SIZE:
                 await wake_or_timeout(self._written, self._settings.outbox_poll_s)
                 # Under load commits come every few milliseconds: one round for all of them (a callback
                 # leaves a few tens of milliseconds later; the commits keep their database round trips).
                 await asyncio.sleep(self._settings.outbox_coalesce_ms / 1000)
 
-    async def write_pending(self, page: int = 1000) -> int:
+    async def write_pending(self, page: int = _PAGE_SIZE) -> int:
         """Record callbacks for the next page of events; the number of events read (0 = caught up)."""
         async with self._pool.acquire() as conn, conn.transaction():
             # The checkpoint row is the writers' lock: two hubs never write the same page.
