@@ -123,6 +123,14 @@ def spans(text: str, phrases: Iterable[str], gap: int) -> list[tuple[int, int]]:
             for span in _matches(text, phrase.split(PHRASE_GAP), anything)]
 
 
+def taken_back(text: str, phrases: Iterable[str], denials: Denials) -> int:
+    """Where the last of the `phrases` ("A…B" as in `affirmed`) not denied starts in `text` (folded), 0 when none
+    does: the danger words before it are over or were mistaken (燃气公司来修好了, 原来是化粪池, 想表扬他们) — but not
+    one it denies (还没修好), and not a danger told after it (修好了，今天又有味道)."""
+    return max((start for phrase in phrases if phrase.partition(PHRASE_GAP)[0] in text
+                for start, _ in _matches(text, phrase.split(PHRASE_GAP), denials)), default=0)
+
+
 def _matches(text: str, parts: list[str], denials: Denials) -> list[tuple[int, int]]:
     """The (start, end) of each match of the phrase `parts` whose parts are not denied (the first match from
     each start of the first part)."""

@@ -32,6 +32,7 @@ from dispatch.understanding.text import (
     folded,
     plain,
     spans,
+    taken_back,
 )
 
 Learned = Callable[[str], str | None]
@@ -158,8 +159,11 @@ class Understander:
         self._also = tuple(folded(w) for w in self.policy.also_words)
         self._framing = frozenset(self.policy.framing_categories)
         intake = self.policy
-        self._denials = Denials((*intake.negations, *intake.danger_hypotheticals), intake.danger_scope,
-                                intake.danger_gap, tuple(intake.danger_not_negations))
+        self._denials = Denials((*intake.negations, *intake.danger_negations, *intake.danger_hypotheticals),
+                                intake.danger_scope, intake.danger_gap, tuple(intake.danger_not_negations))
+        # A retraction is denied by a negation (还没修好) but not by a past (上周已经填好 takes the collapse back).
+        self._retraction_denials = Denials((*intake.negations, *intake.danger_negations), intake.danger_scope,
+                                           intake.danger_gap, tuple(intake.danger_not_negations))
 
     def _add_plain(self, key: str, node: CategoryNode, exact: bool) -> None:
         held = self._plain.get(key)
@@ -472,10 +476,15 @@ class Understander:
         found: list[str] = []
         level: str | None = None
         excepted = spans(text, self.policy.danger_exceptions, self.policy.danger_gap)
+        before = taken_back(text, self.policy.danger_retractions, self._retraction_denials)
+        if before:
+            excepted.append((0, before))
         for group in self.policy.danger:
             words = affirmed(text, group.words, self._denials, excepted)
             if words:
-                found += [w for w in words if not any(w in f for f in found)]
+                # The evidence names the longest word that matched (有人受伤, not also 受伤 inside it).
+                found += [w for w in words
+                          if not any(w in f for f in found) and not any(w != o and w in o for o in words)]
                 if level is None or URGENCY_RANK[group.level] > URGENCY_RANK[level]:
                     level = group.level
         if not found:

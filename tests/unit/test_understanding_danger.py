@@ -116,3 +116,44 @@ def test_a_not_or_no_that_negates_nothing_does_not_deny(content: str, word: str)
 ])
 def test_a_danger_word_looks_further_back_for_its_negation_than_a_keyword(content: str) -> None:
     assert read(content).danger == ()
+
+
+@pytest.mark.parametrize(("present", "calm"), [
+    # Someone hurt or stuck now, not a fall told as over (还好只是擦伤) or denied in Cantonese (冇人受伤).
+    ("刚才有个阿伯骑摩托摔在地上起不来，现在还躺着", "上次有人骑车过去摔倒了，还好只是擦伤"),
+    ("小孩的脚卡在排水沟缝里拔不出来，正在哭", "树枝断咗跌喺人行道，冇人受伤"),
+    # A lift stopped with people in it; a car stalled in deep water with the driver inside.
+    ("小区停电，二号楼电梯里困了三个人", "前几天家里老人被困电梯，物业很快就救出来了"),
+    ("隧道积水很深，一辆小车熄火在里面，司机还在车里", "暴雨那天公交车在低洼路段被困过一次，现在水已经退了"),
+    # Gas from a bottle or a hose; the smell over (修过了, 没闻到) or mistaken (原来是).
+    ("家里液化气罐阀门关不紧，满屋子味道", "昨天闻到楼道有煤气味，燃气公司来修过了，今天没闻到了"),
+    ("灶台底下的软管突然呲呲冒气，屋里一股味", "闻到一股臭鸡蛋味，起初以为是煤气，原来是化粪池反味"),
+    # Trees and signs onto cars or wires, or swinging over people; a leak long over and thanked for.
+    ("大树枝断了，砸在一辆停着的小车上", "上月我小区发生燃气泄漏，抢修人员十分钟就到，特此致谢"),
+    ("竹子被风吹倒，压在电线上，电线都垂下来了", "楼道里有股很冲的味道，燃气公司来看了说不是，是下水井返臭"),
+    ("指示牌一边螺丝掉了，吊在半空晃，下面就是公交站", "一家四口吃完海鲜上吐下泻，现已好转，请查那家店"),
+    # The ground giving way (also in Cantonese), not a collapse the caller is unsure of; smoke from burning
+    # rubbish, an ambulance's way blocked by parking, debris in a well.
+    ("亭洪路路口地面塌咗个大窿，一架小车陷咗落去", "五一路那里地面凹了一块，不知道是不是塌了"),
+    ("村口水泥路整体下陷，下面已掏空", "学校围墙外有人焚烧垃圾，浓烟飘进教室"),
+    ("路基垮下去了，路边那户人家的墙都裂了", "医院门口天天双排停车，救护车进出都费劲"),
+    ("渣土坡被雨泡软了，正在往下滑，下面就是铁皮房", "井盖被大货车压碎了，碎渣掉进井里"),
+])
+def test_the_eighth_rounds_families_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
+    assert read(present).danger, present
+    assert read(calm).danger == (), calm
+
+
+def test_a_danger_told_after_it_was_taken_back_still_counts() -> None:
+    understood = read("上个月燃气管漏过一次，修好了，今天同一个位置又有味道了，还滋滋响")
+    assert understood.danger == ("滋滋",)  # 漏 before 修好了 is over; the hissing after it is now
+    assert read("亭洪路那个塌陷坑上周已经填好了，围挡还没撤").danger == ()  # a past retraction takes back too
+
+
+def test_a_city_edits_the_retractions_and_the_danger_negations_and_a_denied_retraction_takes_back_nothing() -> None:
+    policy = IntakePolicy(danger_retractions=("搞定",), danger_negations=())
+    reader = Understander(demo_matrix(), policy)
+    assert read("燃气管漏气了，已经搞定", reader).danger == ()
+    assert read("燃气管漏气了，还没搞定", reader).danger == ("漏气",)
+    assert read("燃气管漏气了，已经修好了", reader).danger == ("漏气",)  # 修好了 is not this city's
+    assert read("树枝断咗跌喺人行道，冇人受伤", reader).danger == ("受伤",)  # 冇 is no negation here
