@@ -101,34 +101,89 @@ class Denials:
         return denied(text, start, self.negations, reach, floor or 0, self.not_negations)
 
 
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    order: int
+    word: str
+    parts: list[str]  # the word's "A…B" parts (one for a plain word)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """A word list split once and indexed by the first two characters of each phrase's first part, so that a
+    report looks only at the phrases that can occur in it (a few of ~300 danger words) through one set
+    intersection with its own character pairs, not ~300 substring searches."""
+
+    words: tuple[str, ...]
+    by_pair: dict[str, tuple[_Phrase, ...]]
+    pairs: frozenset[str]
+    short: tuple[_Phrase, ...]  # phrases whose first part is one character
+
+    @classmethod
+    def of(cls, words: tuple[str, ...]) -> _Index:
+        by_pair: dict[str, list[_Phrase]] = {}
+        short = []
+        for order, word in enumerate(words):
+            parts = word.split(PHRASE_GAP)
+            if len(parts[0]) >= 2:
+                by_pair.setdefault(parts[0][:2], []).append(_Phrase(order, word, parts))
+            elif parts[0]:
+                short.append(_Phrase(order, word, parts))
+        return cls(words, {pair: tuple(p) for pair, p in by_pair.items()}, frozenset(by_pair), tuple(short))
+
+
+# Word lists are the policy's tuples, read for every report: indexed once each, found again by identity (hashing
+# a tuple of 300 strings per report would cost what the index saves).
+_INDEXES: dict[int, _Index] = {}
+
+
+def _index(words: Iterable[str]) -> _Index:
+    listed = words if isinstance(words, tuple) else tuple(words)
+    index = _INDEXES.get(id(listed))
+    if index is None or index.words is not listed:
+        if len(_INDEXES) > 256:
+            _INDEXES.clear()
+        index = _INDEXES[id(listed)] = _Index.of(listed)
+    return index
+
+
+@lru_cache(maxsize=4096)
+def _pairs(text: str) -> frozenset[str]:
+    return frozenset(text[i:i + 2] for i in range(len(text) - 1))
+
+
+def _occurring(text: str, words: Iterable[str]) -> list[_Phrase]:
+    """The phrases of `words` whose first part occurs in `text`, in the words' order."""
+    index = _index(words)
+    found = [phrase for pair in index.pairs & _pairs(text) for phrase in index.by_pair[pair]
+             if phrase.parts[0] in text]
+    found += [phrase for phrase in index.short if phrase.parts[0] in text]
+    found.sort(key=lambda phrase: phrase.order)
+    return found
+
+
 def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequence[tuple[int, int]] = ()) -> list[str]:
     """The `words` that occur in `text` (folded) at least once without a denial before them and not inside an
     `excepted` span (`spans` of the exceptions: 救护车…进不去). A word written "A…B" is a phrase rule: A, then B
     at most `denials.gap` characters after it in the same sentence, neither denied ("燃气…气味" matches
     燃气表那里一直有气味, not 燃气表那里没有气味)."""
-    found = []
-    for word in words:
-        if word.partition(PHRASE_GAP)[0] not in text:  # most words: every report reads them all, so cheaply
-            continue
-        if any(not any(a <= start < b for a, b in excepted)
-               for start, _ in _matches(text, word.split(PHRASE_GAP), denials)):
-            found.append(word)
-    return found
+    return [phrase.word for phrase in _occurring(text, words)
+            if any(not any(a <= start < b for a, b in excepted)
+                   for start, _ in _matches(text, phrase.parts, denials))]
 
 
 def spans(text: str, phrases: Iterable[str], gap: int) -> list[tuple[int, int]]:
     """Where the `phrases` ("A…B" as in `affirmed`) stand in `text`, negated or not: (start, end) each."""
     anything = Denials((), 0, gap)
-    return [span for phrase in phrases if phrase.partition(PHRASE_GAP)[0] in text
-            for span in _matches(text, phrase.split(PHRASE_GAP), anything)]
+    return [span for phrase in _occurring(text, phrases) for span in _matches(text, phrase.parts, anything)]
 
 
 def taken_back(text: str, phrases: Iterable[str], denials: Denials) -> int:
     """Where the last of the `phrases` ("A…B" as in `affirmed`) not denied starts in `text` (folded), 0 when none
     does: the danger words before it are over or were mistaken (燃气公司来修好了, 原来是化粪池, 想表扬他们) — but not
     one it denies (还没修好), and not a danger told after it (修好了，今天又有味道)."""
-    return max((start for phrase in phrases if phrase.partition(PHRASE_GAP)[0] in text
-                for start, _ in _matches(text, phrase.split(PHRASE_GAP), denials)), default=0)
+    return max((start for phrase in _occurring(text, phrases) for start, _ in _matches(text, phrase.parts, denials)),
+               default=0)
 
 
 def _matches(text: str, parts: list[str], denials: Denials) -> list[tuple[int, int]]:
