@@ -5,8 +5,12 @@ policy. Pure: the demo matrix and the intake policy, no model."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dispatch.understanding import DangerWords, IntakePolicy, Understander, Understanding
+from dispatch.understanding.config import DEFAULT_DANGER
+from dispatch.understanding.text import PHRASE_GAP, Denials, _matches, affirmed, folded
 from tools.demo_matrix import demo_matrix, demo_policy
 
 READER = Understander(demo_matrix(), demo_policy().intake)
@@ -157,3 +161,19 @@ def test_a_city_edits_the_retractions_and_the_danger_negations_and_a_denied_retr
     assert read("燃气管漏气了，还没搞定", reader).danger == ("漏气",)
     assert read("燃气管漏气了，已经修好了", reader).danger == ("漏气",)  # 修好了 is not this city's
     assert read("树枝断咗跌喺人行道，冇人受伤", reader).danger == ("受伤",)  # 冇 is no negation here
+
+
+def _affirmed_plainly(text: str, words: tuple[str, ...], denials: Denials) -> list[str]:
+    """`affirmed` without the index: every word's first part searched in the text, in the words' order."""
+    return [w for w in words if w.split(PHRASE_GAP)[0] in text
+            and any(True for _ in _matches(text, w.split(PHRASE_GAP), denials))]
+
+
+@given(st.lists(st.sampled_from([*(w for g in DEFAULT_DANGER for w in g.words[:40:3]), "没有", "，", "水", "火", "有人",
+                                 "煤气", "味道很重", "齐腰", "的"]), max_size=12))
+def test_the_phrase_index_finds_exactly_what_searching_every_word_finds(pieces: list[str]) -> None:
+    # The index (first character pairs, one-character first parts apart) is only a faster way to the same words.
+    text = folded("".join(pieces))
+    denials = Denials(("没有",), 8)
+    words = (*DEFAULT_DANGER[0].words, "水…齐腰", "火")
+    assert affirmed(text, words, denials) == _affirmed_plainly(text, words, denials)
