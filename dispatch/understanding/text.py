@@ -137,13 +137,13 @@ class _Index:
 _INDEXES: dict[int, _Index] = {}
 
 
-def _index(words: Iterable[str]) -> _Index:
-    listed = words if isinstance(words, tuple) else tuple(words)
-    index = _INDEXES.get(id(listed))
-    if index is None or index.words is not listed:
+def _index(words: tuple[str, ...]) -> _Index:
+    # An index holds its tuple, so an id in the table is never another live tuple's.
+    index = _INDEXES.get(id(words))
+    if index is None:
         if len(_INDEXES) > 256:
             _INDEXES.clear()
-        index = _INDEXES[id(listed)] = _Index.of(listed)
+        index = _INDEXES[id(words)] = _Index.of(words)
     return index
 
 
@@ -152,7 +152,7 @@ def _pairs(text: str) -> frozenset[str]:
     return frozenset(text[i:i + 2] for i in range(len(text) - 1))
 
 
-def _occurring(text: str, words: Iterable[str]) -> list[_Phrase]:
+def _occurring(text: str, words: tuple[str, ...]) -> list[_Phrase]:
     """The phrases of `words` whose first part occurs in `text`, in the words' order."""
     index = _index(words)
     found = [phrase for pair in index.pairs & _pairs(text) for phrase in index.by_pair[pair]
@@ -162,7 +162,8 @@ def _occurring(text: str, words: Iterable[str]) -> list[_Phrase]:
     return found
 
 
-def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequence[tuple[int, int]] = ()) -> list[str]:
+def affirmed(text: str, words: tuple[str, ...], denials: Denials,
+             excepted: Sequence[tuple[int, int]] = ()) -> list[str]:
     """The `words` that occur in `text` (folded) at least once without a denial before them and not inside an
     `excepted` span (`spans` of the exceptions: 救护车…进不去). A word written "A…B" is a phrase rule: A, then B
     at most `denials.gap` characters after it in the same sentence, neither denied ("燃气…气味" matches
@@ -172,13 +173,13 @@ def affirmed(text: str, words: Iterable[str], denials: Denials, excepted: Sequen
                    for start, _ in _matches(text, phrase.parts, denials))]
 
 
-def spans(text: str, phrases: Iterable[str], gap: int) -> list[tuple[int, int]]:
+def spans(text: str, phrases: tuple[str, ...], gap: int) -> list[tuple[int, int]]:
     """Where the `phrases` ("A…B" as in `affirmed`) stand in `text`, negated or not: (start, end) each."""
     anything = Denials((), 0, gap)
     return [span for phrase in _occurring(text, phrases) for span in _matches(text, phrase.parts, anything)]
 
 
-def taken_back(text: str, phrases: Iterable[str], denials: Denials) -> int:
+def taken_back(text: str, phrases: tuple[str, ...], denials: Denials) -> int:
     """Where the last of the `phrases` ("A…B" as in `affirmed`) not denied starts in `text` (folded), 0 when none
     does: the danger words before it are over or were mistaken (燃气公司来修好了, 原来是化粪池, 想表扬他们) — but not
     one it denies (还没修好), and not a danger told after it (修好了，今天又有味道)."""

@@ -132,7 +132,8 @@ class Outbox:
                 await asyncio.sleep(self._settings.outbox_coalesce_ms / 1000)
 
     async def write_pending(self, page: int = _PAGE_SIZE) -> int:
-        """Record callbacks for the next page of events; the number of events read (0 = caught up)."""
+        """Record callbacks for the next page of events; how many positions it covered (fewer than `page`: it
+        reached the head of the store; 0: nothing was new)."""
         async with self._pool.acquire() as conn, conn.transaction():
             # The checkpoint row is the writers' lock: two hubs never write the same page.
             after = await conn.fetchval("SELECT position FROM checkpoints WHERE name = $1 FOR UPDATE", CHECKPOINT)
