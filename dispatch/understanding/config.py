@@ -31,7 +31,9 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "天然气味", "塌陷", "坍塌", "塌方", "倒塌", "触电", "电到人", "落水", "溺水", "掉进河", "掉进水", "起火",
         "着火", "失火", "火灾", "烧起来", "火势", "爆炸", "爆燃", "有人受伤", "人员受伤", "砸伤", "砸到人",
         "伤亡", "身亡", "昏迷", "掉下去了", "塌了", "塌下去", "塌到", "被电", "电到了", "喷气", "往外喷", "嘶嘶",
-        "中毒", "上吐下泻", "送医院", "救护车", "压在下面", "压到人", "压到房子", "砸到一个", "被冲走", "被冲倒",
+        # An ambulance called is a danger; one passing by or kept out by parked cars is not (the ninth round):
+        "中毒", "上吐下泻", "送医院", "叫了救护车", "叫救护车", "压在下面", "压到人", "压到房子", "砸到一个",
+        "被冲走", "被冲倒",
         "冲到江里", "淹到一楼", "老人走不了", "火烧到", "越烧越大", "烧到", "里面还有人",
         # Added from the development part's misses and how callers say the same (never from the test part).
         "冒火花", "打火花", "人掉进去", "被埋", "困在电梯", "卡在电梯", "关在电梯", "晕倒", "呕吐", "流血",
@@ -73,7 +75,10 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "砸到…车", "压在…车", "快掉下来", "要倒下来", "歪着要倒", "随时要垮", "头顶上晃", "凹陷",
         # Something hanging or swinging over people (a sign by one bolt over a bus stop): about to fall on them.
         "砸下来", "随时会掉", "晃…下面就是", "晃…下面全是", "晃…下面还有", "晃…就在下面", "晃…从下面", "晃…底下",
-        "半空…下面", "半空…底下")),
+        "半空…下面", "半空…底下",
+        # Ninth round (blind set 9's misses): a sign that may come down at any moment; spoil or a slope sliding
+        # onto a car and burying it (车里没人: property, not life).
+        "随时可能掉", "随时…掉下来", "埋了…车", "埋住…车")),
 )
 
 # A word counts as denied when one of these stands before it in the same clause, at most this many characters away.
@@ -116,7 +121,12 @@ DEFAULT_RETRACTIONS: tuple[str, ...] = ("修好了", "修过了", "已经处理�
                                         "回填完毕", "已回填", "没闻到", "未闻到", "冇闻到", "没味道", "没有气味",
                                         "没发现泄漏", "未发现泄漏", "好转", "恢复正常", "没事了", "无大碍", "没烟了",
                                         "火灭了", "爬起来了", "水已经退", "原来是", "发现是", "说不是", "以为是",
-                                        "表扬", "致谢", "表示感谢")
+                                        "表扬", "致谢", "表示感谢",
+                                        # Ninth round (blind set 9's false alarms): a fire that did not take, wires
+                                        # that do not leak, people brought out safe, a heap that holds, a call
+                                        # that only thanks.
+                                        "没烧起来", "没着起来", "没看到漏电", "没发现漏电", "都平安", "平安无事",
+                                        "还挺稳", "挺稳的", "来电感谢", "来电表扬", "爬出来了", "未发现有人触电")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of

@@ -85,9 +85,9 @@ def test_near_misses_stay_calm(content: str) -> None:
 
 
 @pytest.mark.parametrize(("content", "danger"), [
-    ("医院门口乱停车，救护车都进不去", ()),
+    ("小区下水道堵了，一股臭鸡蛋味飘上来", ()),
     ("有人在烧秸秆，浓烟飘到小区里，窗户都不敢开", ()),
-    ("公司食堂十几个人呕吐，已经叫了救护车", ("呕吐", "救护车")),  # 救护车 outside the exception still counts
+    ("厨房里一股臭鸡蛋味，灶也没开", ("臭鸡蛋",)),  # 臭鸡蛋 outside the exception still counts
 ])
 def test_an_exception_phrase_cancels_the_danger_word_inside_it(content: str, danger: tuple[str, ...]) -> None:
     assert set(read(content).danger) == set(danger)
@@ -144,6 +144,22 @@ def test_a_danger_word_looks_further_back_for_its_negation_than_a_keyword(conten
     ("渣土坡被雨泡软了，正在往下滑，下面就是铁皮房", "井盖被大货车压碎了，碎渣掉进井里"),
 ])
 def test_the_eighth_rounds_families_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
+    assert read(present).danger, present
+    assert read(calm).danger == (), calm
+
+
+@pytest.mark.parametrize(("present", "calm"), [
+    # An ambulance called, not one passing by or kept out by parked cars.
+    ("饭堂十几个人吃完肚子痛，已经叫了救护车", "急诊门口又被私家车挡住，救护车开过来只能绕"),
+    # A sign that may come down at any moment; a car buried by sliding spoil.
+    ("广告牌一角松脱了，随时可能掉下来砸到路人", "广告牌一角松脱了，昨天已经固定好，现在挺稳的"),
+    ("山坡上的泥土滑下来，埋了半辆停在路边的面包车", "山坡上的泥土滑下来堆在路边，车都没事"),
+    # A fire that did not take, wires that do not leak, people brought out safe, a call that only thanks.
+    ("插线板冒烟了，屋里全是焦味", "插线板冒烟，我马上拔了插头，没烧起来"),
+    ("配电箱门开着，电线露在外面还冒火花", "配电箱门开着，电线露在外面，暂时没看到漏电"),
+    ("暴雨把面包车困在桥洞里，司机还在车里", "暴雨把面包车困在桥洞里，消防把人接出来了，大家都平安"),
+])
+def test_the_ninth_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
     assert read(present).danger, present
     assert read(calm).danger == (), calm
 
