@@ -335,8 +335,15 @@ class Understander:
                 # which no keyword recognised; that problem counts as a rival of the same weight. From the
                 # development part's one wrong dispatch of this form (README, "Intake understanding").
                 rival = weight[best]
-            if rival:
-                own = weight.get(best, 0.0)
+            own = weight.get(best, 0.0)
+            # A best leaf with no words of its own is the model's reading of the whole text, which already
+            # weighed the other leaf's words as features ("送外卖的…两边停满车…挤不过去": 外卖 is 食品安全's word,
+            # the complaint is parking): its share would be nothing, and the reading the model is surest of would
+            # vanish from the suggestions. Only a question, suggestion or thanks (which win whatever they mention)
+            # still takes it over. Leave one writer out (fourteen groups): clear top-1 94.5 → 96.8 %, top-3
+            # 97.0 → 99.2 %, triage 35.5 → 33.9 %, the same 42 wrong dispatches.
+            framed = any(c in self._framing for c in weight if c != best)
+            if rival and (own or framed):
                 ranked[0] = (best, score * own / (own + rival))
                 # The suggestions in the order of the confidence they show: a dispatcher reads 0.36 before 0.40
                 # as a bug, and the first suggestion is the one a one-click choice offers first.
@@ -420,7 +427,7 @@ class Understander:
                 others = [_as_suggestion(s) for s in content if s.code not in (framing.code, hit.node.code)]
                 return Understanding(None, framing.score, (), None,
                                      (_as_suggestion(framing), field_guess, *others)[:3], reason="unknown_category")
-            if content and content[0].code != hit.node.code and (
+            if content and (denied or content[0].code != hit.node.code) and (
                     hit.rule in _LOOSE_RULES and content[0].score >= _CONFLICT_CONFIDENCE
                     and all(s.code != hit.node.code for s in content)
                     # A field read only by its keywords, a near-miss spelling ("路面污染" → 路面) or another
@@ -431,8 +438,15 @@ class Understander:
                         denied or content[0].score >= _NAMED_CONFLICT_CONFIDENCE
                         and all(s.code != hit.node.code for s in content))):
                 others = [_as_suggestion(s) for s in content if s.code != hit.node.code]
-                # A field the content denies comes after the content's readings; otherwise it is shown first.
-                offered = (*others[:2], field_guess) if denied else _suggestions(others, field_guess)
+                # A field the content denies comes after the content's readings; a field read loosely (a path,
+                # its keywords, a spelling) takes its place by confidence among them — the dispatcher's first
+                # one-click choice is the surer reading; a field that names a leaf is shown first.
+                if denied:
+                    offered = (*others[:2], field_guess)
+                elif hit.rule in _LOOSE_RULES:
+                    offered = tuple(sorted([field_guess, *others], key=lambda s: -s.confidence)[:3])
+                else:
+                    offered = _suggestions(others, field_guess)
                 return Understanding(None, content[0].score, (), None, offered, reason="unknown_category")
             agreeing = content or self._content(found, guess, text)
             extra = next((s.evidence for s in agreeing if s.code == hit.node.code and s.rule == "keywords"), [])

@@ -173,11 +173,14 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     # (fourteen groups, 3,877 texts; its writers, never seen by those rules: clear top-1 89.8 %, triage 42.3 %):
     # 94.5 %, 97.0 %, 1.1 % wrong (0.8 % of clear texts), 35.5 % triage; danger precision 94.5 %, recall 95.4 %.
     # The ninth round's danger words (an ambulance called, not passing; retractions: 没烧起来, 都平安 …), written
-    # from blind set 9's misses: precision 96.0 %, recall 95.4 %.
+    # from blind set 9's misses: precision 96.0 %, recall 95.4 %. The ninth round's two decision fixes (a model
+    # reading with no words of its own keeps its confidence against another leaf's words; a loosely read field
+    # takes its place among the content's readings by confidence) and a denied field never dispatched: clear
+    # top-1 96.8 %, top-3 99.2 %, the same 42 wrong dispatches (1.1 %), triage 33.9 %.
     assert found.pooled.wrong_rate <= 0.011, found.pooled.lines()
-    assert found.pooled.top1_clear >= 0.94, found.pooled.lines()
-    assert found.pooled.top3_clear >= 0.965, found.pooled.lines()
-    assert found.pooled.triage_rate <= 0.36, found.pooled.lines()
+    assert found.pooled.top1_clear >= 0.965, found.pooled.lines()
+    assert found.pooled.top3_clear >= 0.99, found.pooled.lines()
+    assert found.pooled.triage_rate <= 0.345, found.pooled.lines()
     assert found.pooled.danger_recall >= 0.95 and found.pooled.danger_precision >= 0.955, found.pooled.lines()
 
 
