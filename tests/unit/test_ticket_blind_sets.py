@@ -27,7 +27,8 @@ EARLIER = [
 # added before it (the fourth round's hold the used-up sets themselves, so the earlier sets predate them).
 BLIND_SETS = ["tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv", "tickets_blind5.csv",
               "tickets_blind6.csv", "tickets_blind7.csv",
-              "tickets_blind8.csv", "tickets_blind9.csv", "tickets_blind10.csv"]
+              "tickets_blind8.csv", "tickets_blind9.csv", "tickets_blind10.csv",
+              "tickets_blind11.csv"]
 TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"],
                          "tickets_blind5.csv": [DATA / "intake_training_voices.csv",
@@ -41,6 +42,8 @@ TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.c
                          "tickets_blind9.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"],
                          "tickets_blind10.csv": [DATA / "intake_training_voices.csv",
+                                                 DATA / "intake_training_retired.csv"],
+                         "tickets_blind11.csv": [DATA / "intake_training_voices.csv",
                                                  DATA / "intake_training_retired.csv"]}
 
 
