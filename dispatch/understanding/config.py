@@ -68,7 +68,11 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "砸在…车", "树…压住", "砸在…屋顶", "砸穿", "压塌", "压在…屋", "压在…房", "压在…楼顶", "压在…电线",
         "倒在电线", "搭在…电线", "挂在…电线", "电线…扯下",
         # the ground giving way now, also in Cantonese (塌咗, 陷咗落去, 冧咗):
-        "下陷", "掏空", "垮下去", "垮下来", "塌落", "塌成", "往下滑", "塌咗", "陷咗", "陷落去", "冧咗")),
+        "下陷", "掏空", "垮下去", "垮下来", "塌落", "塌成", "往下滑", "塌咗", "陷咗", "陷落去", "冧咗",
+        # Tenth round (blind set 10's misses): a cut being dressed now; a stove hissing with the smell in the
+        # room; someone down a well who no longer answers; people still inside a house that was hit.
+        "划了…口子", "正在包扎", "划伤", "咝咝", "满屋子气味", "满屋…气味", "喊不应", "叫不应", "还在井里",
+        "屋里还有人", "屋里还有老人")),
     DangerWords(level="urgent", words=(
         "冒烟", "浓烟", "漏电", "电线掉", "电线断", "电线垂", "电线裸露", "摇摇欲坠", "随时会倒", "快要倒", "快倒了",
         "砸到车", "掉进井", "危及", "小孩掉", "老人摔倒", "摔伤", "制氧机", "呼吸机", "电线露", "火花",
@@ -111,7 +115,9 @@ DEFAULT_DANGER_EXCEPTIONS: tuple[str, ...] = (
     # they are unsure of still counts (`danger_not_negations`): the labelled sets agree on both:
     "是不是…塌", "是不是…陷", "不确定…塌", "说不清…塌", "还是塌",
     # A sewer's smell (下水道堵了，一股臭鸡蛋味), vomit on the ground, debris or a cover fallen into a well:
-    "下水道…臭鸡蛋", "污水…臭鸡蛋", "呕吐物", "渣…掉进", "盖板…掉进")
+    "下水道…臭鸡蛋", "污水…臭鸡蛋", "呕吐物", "渣…掉进", "盖板…掉进",
+    # A harm told as having happened (摔伤过), a suggestion of drowning-prevention signs (the tenth round):
+    "摔伤过", "受伤过", "砸伤过", "防溺水")
 
 # Danger only: phrases that take back every danger word before them in the report — the danger is over (修过了,
 # 已经处理好, 没闻到, 现已好转, 火灭了, 人爬起来了), was mistaken (原来是, 说不是) or the report thanks those who
@@ -126,7 +132,11 @@ DEFAULT_RETRACTIONS: tuple[str, ...] = ("修好了", "修过了", "已经处理�
                                         # that do not leak, people brought out safe, a heap that holds, a call
                                         # that only thanks.
                                         "没烧起来", "没着起来", "没看到漏电", "没发现漏电", "都平安", "平安无事",
-                                        "还挺稳", "挺稳的", "来电感谢", "来电表扬", "爬出来了", "未发现有人触电")
+                                        "还挺稳", "挺稳的", "来电感谢", "来电表扬", "爬出来了", "未发现有人触电",
+                                        # Tenth round (blind set 10's false alarms): no harm done yet, a fire
+                                        # out, no fire found, the plug pulled, people already rescued.
+                                        "还没出事", "没出事", "已经灭了", "已灭", "没看见火", "没看到火",
+                                        "拔了插头", "救了出来", "救出来了", "已救出")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of
@@ -136,8 +146,9 @@ DEFAULT_FILLERS: tuple[str, ...] = ("喂", "你好", "您好", "请问", "想问
                                     "在吗", "麻烦")
 
 # Words that say a clause adds to what came before ("…好多水，路面也烂了"): when a leaf's keywords stand only in
-# such clauses, the text named another problem first, which no keyword recognised.
-DEFAULT_ALSO: tuple[str, ...] = ("也",)
+# such clauses, the text named another problem first, which no keyword recognised. 还有, 另外, 同时, 以及 and 而且
+# join a second problem as 也 does (the tenth round, from blind set 10's two-problem texts).
+DEFAULT_ALSO: tuple[str, ...] = ("也", "还有", "同时", "另外", "以及", "而且")
 
 
 DEFAULT_DOUBT: tuple[str, ...] = ("不知道是", "不晓得是", "不晓得算", "分不清", "说不清", "不确定是", "搞不清",

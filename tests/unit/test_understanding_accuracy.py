@@ -78,7 +78,7 @@ def test_the_retired_training_file_is_the_used_up_sets_coded_rows_unchanged() ->
     used_up = [(r["id"], r["text"], r["code"], r["clear"], r["danger"])
                for name in ("tickets_heldout.csv", "tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv",
                             "tickets_blind5.csv", "tickets_blind6.csv", "tickets_blind7.csv", "tickets_blind8.csv",
-                            "tickets_blind9.csv")
+                            "tickets_blind9.csv", "tickets_blind10.csv")
                for r in read_rows(LABELLED.with_name(name)) if r["code"]]
     assert retired == used_up
 
@@ -176,12 +176,15 @@ def test_writers_the_model_never_saw_are_read_as_measured() -> None:
     # from blind set 9's misses: precision 96.0 %, recall 95.4 %. The ninth round's two decision fixes (a model
     # reading with no words of its own keeps its confidence against another leaf's words; a loosely read field
     # takes its place among the content's readings by confidence) and a denied field never dispatched: clear
-    # top-1 96.8 %, top-3 99.2 %, the same 42 wrong dispatches (1.1 %), triage 33.9 %.
-    assert found.pooled.wrong_rate <= 0.011, found.pooled.lines()
+    # top-1 96.8 %, top-3 99.2 %, the same 42 wrong dispatches (1.1 %), triage 33.9 %. With blind set 10 in
+    # (fifteen groups, 4,137 texts): 96.8 %, 99.3 %, 46 wrong (1.1 %), triage 34.2 %; danger 95.1 % / 95.1 %. The
+    # tenth round (还有, 另外, 同时, 以及, 而且 join a rival as 也 does; blind set 10's danger words, in-sample):
+    # 45 wrong (1.09 %), triage 34.2 %, danger precision 96.3 %, recall 95.8 %.
+    assert found.pooled.wrong_rate <= 0.0110, found.pooled.lines()
     assert found.pooled.top1_clear >= 0.965, found.pooled.lines()
     assert found.pooled.top3_clear >= 0.99, found.pooled.lines()
     assert found.pooled.triage_rate <= 0.345, found.pooled.lines()
-    assert found.pooled.danger_recall >= 0.95 and found.pooled.danger_precision >= 0.955, found.pooled.lines()
+    assert found.pooled.danger_recall >= 0.955 and found.pooled.danger_precision >= 0.96, found.pooled.lines()
 
 
 def test_by_writer_thresholds_are_read_or_refused_by_value() -> None:

@@ -164,6 +164,24 @@ def test_the_ninth_rounds_words_find_the_present_danger_and_not_its_near_miss(pr
     assert read(calm).danger == (), calm
 
 
+@pytest.mark.parametrize(("present", "calm"), [
+    # A cut being dressed now, not a fall told as having happened (摔伤过).
+    ("小孩在滑梯边被铁皮划了一道口子，正在包扎", "这里路面不平，以前有人在这里摔伤过"),
+    # A stove hissing with the smell in the room; a fire out, or none found.
+    ("厨房灶头一直咝咝响，满屋子气味", "楼下有人烧纸，烧到半夜，现在已经灭了"),
+    # Someone down a well who no longer answers; people rescued last week and thanked for.
+    ("工人下到污水井里清淤，十几分钟喊不应", "上周电梯里困了人，消防很快把人救了出来，谢谢他们"),
+    # People still inside a house that was hit; sparks that did no harm yet, a plug pulled.
+    ("土堆滑下来把厨房的墙推倒了，屋里还有老人", "电焊火花溅到人行道上，目前还没出事，请管一下"),
+    ("电水壶底座冒火花烧黑了，现在还在烧", "电水壶底座冒火花烧黑了，我马上拔了插头"),
+    # A suggestion of drowning-prevention signs.
+    ("江边有个小孩溺水了，快来人", "建议在江边步道增设防溺水警示牌"),
+])
+def test_the_tenth_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
+    assert read(present).danger, present
+    assert read(calm).danger == (), calm
+
+
 def test_a_danger_told_after_it_was_taken_back_still_counts() -> None:
     understood = read("上个月燃气管漏过一次，修好了，今天同一个位置又有味道了，还滋滋响")
     assert understood.danger == ("滋滋",)  # 漏 before 修好了 is over; the hissing after it is now
