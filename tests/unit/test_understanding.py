@@ -163,6 +163,17 @@ def test_a_problem_joined_on_by_another_word_for_also_counts_as_a_rival(modelled
     assert added.suggestions[0].confidence < 0.5, added.suggestions
 
 
+def test_the_added_problem_goes_on_after_its_clause_and_outweighs_nothing_it_joins(modelled: Understander) -> None:
+    # The eleventh round (blind set 11): the burning's words go on after the 同时 clause (烟很大), and the bin named
+    # first has words of its own — the smoke's many words used to outweigh the bin's few and dispatch 露天焚烧.
+    content = "菜市场后门垃圾桶满溢，同时路边还有人在烧垃圾，烟很大"
+    joined = modelled.understand({"category": "其他", "content": content})
+    assert joined.category is None and {"030101", "050201"} <= {s.code for s in joined.suggestions}, joined
+    # An also-word with nothing of a leaf in its clause joins no problem: 也没人管 is a complaint's refrain.
+    refrain = modelled.understand({"category": "其他", "content": "我家住在民族大道，反映了几次也没人管，路灯一直不亮"})
+    assert refrain.category == "010101", refrain
+
+
 @pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345", "你好我想问一下", "好的谢谢", "测试测试123",
                                      "喂，你好，在吗"])
 def test_empty_or_meaningless_content_is_category_unclear(content: str, modelled: Understander) -> None:

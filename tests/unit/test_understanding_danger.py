@@ -182,6 +182,19 @@ def test_the_tenth_rounds_words_find_the_present_danger_and_not_its_near_miss(pr
     assert read(calm).danger == (), calm
 
 
+@pytest.mark.parametrize(("present", "calm"), [
+    # A bottle frosting and blowing white gas; a broken bone taken to hospital, not a fall feared.
+    ("楼下饭店门口的液化气瓶阀门结霜冒白气", "楼下饭店门口的液化气瓶放在太阳底下晒，怕出事"),
+    ("骑手在油污上滑倒，手臂骨折，已被送医", "路面有油污，怕有人滑倒"),
+    # A tree about to fall over people; a bank sliding that has not come down yet.
+    ("门口的大树越来越斜，底下学生在走，随时要倒", "门口的大树有点斜，前几天已经扶正了"),
+    ("工地渣土被雨冲得往下滑，已经冲到路上", "工地渣土被雨冲得往下滑，暂时还没垮，请尽快拉走"),
+])
+def test_the_eleventh_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
+    assert read(present).danger, present
+    assert read(calm).danger == (), calm
+
+
 def test_a_danger_told_after_it_was_taken_back_still_counts() -> None:
     understood = read("上个月燃气管漏过一次，修好了，今天同一个位置又有味道了，还滋滋响")
     assert understood.danger == ("滋滋",)  # 漏 before 修好了 is over; the hissing after it is now
