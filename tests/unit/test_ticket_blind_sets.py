@@ -28,7 +28,7 @@ EARLIER = [
 BLIND_SETS = ["tickets_blind2.csv", "tickets_blind3.csv", "tickets_blind4.csv", "tickets_blind5.csv",
               "tickets_blind6.csv", "tickets_blind7.csv",
               "tickets_blind8.csv", "tickets_blind9.csv", "tickets_blind10.csv",
-              "tickets_blind11.csv"]
+              "tickets_blind11.csv", "tickets_blind12.csv"]
 TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.csv",
                                                 DATA / "intake_training_retired.csv"],
                          "tickets_blind5.csv": [DATA / "intake_training_voices.csv",
@@ -44,6 +44,8 @@ TRAINING_ADDED_BEFORE = {"tickets_blind4.csv": [DATA / "intake_training_voices.c
                          "tickets_blind10.csv": [DATA / "intake_training_voices.csv",
                                                  DATA / "intake_training_retired.csv"],
                          "tickets_blind11.csv": [DATA / "intake_training_voices.csv",
+                                                 DATA / "intake_training_retired.csv"],
+                         "tickets_blind12.csv": [DATA / "intake_training_voices.csv",
                                                  DATA / "intake_training_retired.csv"]}
 
 
