@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from dispatch.sla import next_due_at
 from hub.infra.settings import Settings
@@ -187,3 +188,42 @@ async def test_an_imported_cluster_is_baseline_not_a_live_alert(hub: Hub, settin
     head = await hub.app[POOL].fetchval("SELECT max(position) FROM events")
     await eventually(lambda: watch.position >= head)  # and reads past the imported reports
     assert await hub.app[POOL].fetchval("SELECT count(*) FROM alerts") == 0
+
+
+async def test_the_baseline_read_as_two_sums_is_the_one_grouped_by_hour(hub: Hub, settings: Settings,
+                                                                       tmp_path: Path) -> None:
+    """The hub reads the early-warning history as two sums — per cell, per local hour of the week — not one row
+    per cell and hour (400,000 rows for eight weeks of a busy city, +89 MB at start-up): the same baseline from the
+    same cases, on PostgreSQL's own clock arithmetic."""
+    from dispatch.warning import Baseline, HistoryRow
+    from hub.services.surge import load_baseline
+
+    now = datetime.now(CST)
+    kinds = [(QINGXIU_SEAT, "streetlight"), (XINGNING_SEAT, "road_damage"), (QINGXIU_SEAT, "road_damage")] * 8
+    lines = [orjson.dumps(ticket(seat, category=category, reported_at=iso(
+        now - timedelta(days=2 + i % 9, hours=7 * i % 23, minutes=i)))).decode()
+        for i, (seat, category) in enumerate(kinds)]
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert "imported: 24" in import_tickets(path, settings).stdout
+    policy = hub.app[POLICY].warning
+    pool = hub.app[POOL]
+    end = now - timedelta(hours=max(policy.windows_h))
+    rows = await pool.fetch(
+        """SELECT category_code, county_code, township_code,
+                  ((extract(isodow FROM local) - 1) * 24 + extract(hour FROM local))::int AS how, count(*)::int AS n
+           FROM (SELECT category_code, county_code, township_code,
+                        (reported_at AT TIME ZONE 'UTC') + make_interval(mins => $3) AS local
+                 FROM cases WHERE reported_at >= $1 AND reported_at < $2) r
+           GROUP BY 1, 2, 3, 4""", end - timedelta(days=policy.history_days), end, policy.utc_offset_minutes)
+    assert sum(r["n"] for r in rows) == 24 and len({r["how"] for r in rows}) > 10
+    summed = await load_baseline(pool, policy, now)
+    by_hour = Baseline((HistoryRow(r["category_code"], r["county_code"], r["township_code"], r["how"], r["n"])
+                        for r in rows), summed.hours, policy)
+    assert summed.total == by_hour.total == 24
+    for category in ("010101", "020101", "01", "02"):
+        for level, area in (("county", "450103"), ("county", "450102")):
+            for window in (1.0, 24.0):
+                for at in (now, now + timedelta(hours=5), now + timedelta(days=3, hours=13)):
+                    assert summed.expected(category, level, area, at, window) == \
+                        pytest.approx(by_hour.expected(category, level, area, at, window), rel=1e-12)

@@ -349,3 +349,30 @@ def test_patrol_findings_and_machine_alarms_are_not_residents_reports() -> None:
     calls = [d for i in range(12, 24)
              for d in detector.observe(report(i, MONDAY_10 + timedelta(minutes=i)), MONDAY_10 + timedelta(minutes=i))]
     assert any(isinstance(d, Raise) for d in calls)
+
+
+def test_a_baseline_from_sums_per_cell_and_per_hour_is_the_one_from_rows_per_cell_and_hour() -> None:
+    """The hub reads the history as two sums (per cell, per hour of the week) rather than one row per cell and
+    hour: the baseline must be the same, expectations and profile alike."""
+    import random
+
+    rng = random.Random(5)
+    rows = [HistoryRow(leaf, COUNTY.code, town.code, how, rng.randrange(0, 4))
+            for how in range(168) for leaf in LEAVES for town in TOWNS]
+    cells: dict[tuple[str, str, str], int] = {}
+    per_hour = [0] * 168
+    for row in rows:
+        key = (row.category or "", row.county or "", row.township or "")
+        cells[key] = cells.get(key, 0) + row.count
+        per_hour[row.hour_of_week] += row.count
+    policy = WarningPolicy()
+    by_hour = Baseline(rows, 8 * 168, policy)
+    summed = Baseline([HistoryRow(c, co, t, 0, n) for (c, co, t), n in cells.items()], 8 * 168, policy, per_hour)
+    assert summed.total == by_hour.total and summed.reports_per_day == by_hour.reports_per_day
+    for leaf in LEAVES:
+        for town in TOWNS:
+            for window in (1.0, 6.0, 24.0):
+                assert summed.expected(leaf, "township", town.code, MONDAY_10, window) == \
+                    pytest.approx(by_hour.expected(leaf, "township", town.code, MONDAY_10, window), rel=1e-12)
+    with pytest.raises(ValueError, match="per_hour: 24 hours"):
+        Baseline([], 168, policy, [0] * 24)
