@@ -148,7 +148,7 @@ def test_the_eighth_rounds_families_find_the_present_danger_and_not_its_near_mis
     assert read(calm).danger == (), calm
 
 
-@pytest.mark.parametrize(("present", "calm"), [
+NINTH_ROUND: list[tuple[str, str]] = [
     # An ambulance called, not one passing by or kept out by parked cars.
     ("饭堂十几个人吃完肚子痛，已经叫了救护车", "急诊门口又被私家车挡住，救护车开过来只能绕"),
     # A sign that may come down at any moment; a car buried by sliding spoil.
@@ -158,13 +158,10 @@ def test_the_eighth_rounds_families_find_the_present_danger_and_not_its_near_mis
     ("插线板冒烟了，屋里全是焦味", "插线板冒烟，我马上拔了插头，没烧起来"),
     ("配电箱门开着，电线露在外面还冒火花", "配电箱门开着，电线露在外面，暂时没看到漏电"),
     ("暴雨把面包车困在桥洞里，司机还在车里", "暴雨把面包车困在桥洞里，消防把人接出来了，大家都平安"),
-])
-def test_the_ninth_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
-    assert read(present).danger, present
-    assert read(calm).danger == (), calm
+]
 
 
-@pytest.mark.parametrize(("present", "calm"), [
+TENTH_ROUND: list[tuple[str, str]] = [
     # A cut being dressed now, not a fall told as having happened (摔伤过).
     ("小孩在滑梯边被铁皮划了一道口子，正在包扎", "这里路面不平，以前有人在这里摔伤过"),
     # A stove hissing with the smell in the room; a fire out, or none found.
@@ -176,21 +173,21 @@ def test_the_ninth_rounds_words_find_the_present_danger_and_not_its_near_miss(pr
     ("电水壶底座冒火花烧黑了，现在还在烧", "电水壶底座冒火花烧黑了，我马上拔了插头"),
     # A suggestion of drowning-prevention signs.
     ("江边有个小孩溺水了，快来人", "建议在江边步道增设防溺水警示牌"),
-])
-def test_the_tenth_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
-    assert read(present).danger, present
-    assert read(calm).danger == (), calm
+]
 
 
-@pytest.mark.parametrize(("present", "calm"), [
+ELEVENTH_ROUND: list[tuple[str, str]] = [
     # A bottle frosting and blowing white gas; a broken bone taken to hospital, not a fall feared.
     ("楼下饭店门口的液化气瓶阀门结霜冒白气", "楼下饭店门口的液化气瓶放在太阳底下晒，怕出事"),
     ("骑手在油污上滑倒，手臂骨折，已被送医", "路面有油污，怕有人滑倒"),
     # A tree about to fall over people; a bank sliding that has not come down yet.
     ("门口的大树越来越斜，底下学生在走，随时要倒", "门口的大树有点斜，前几天已经扶正了"),
     ("工地渣土被雨冲得往下滑，已经冲到路上", "工地渣土被雨冲得往下滑，暂时还没垮，请尽快拉走"),
-])
-def test_the_eleventh_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
+]
+
+
+@pytest.mark.parametrize(("present", "calm"), [*NINTH_ROUND, *TENTH_ROUND, *ELEVENTH_ROUND])
+def test_the_later_rounds_words_find_the_present_danger_and_not_its_near_miss(present: str, calm: str) -> None:
     assert read(present).danger, present
     assert read(calm).danger == (), calm
 
