@@ -333,11 +333,12 @@ class Understander:
             # of them rivals it, never the words of the problem it asks about or thanks for.
             rival = max((w for c, w in weight.items()
                          if c != best and (best not in self._framing or c in self._framing)), default=0.0)
-            if best in weight and self._added_only(text, best):
+            if best not in self._framing and best in weight and self._added_only(text, best):
                 # "下雨以后那里好多水，路面也烂了": the best leaf's words only add to a problem named before them;
                 # that problem counts as a rival of at least the same weight, whether or not a keyword recognised
                 # it ("垃圾桶满溢，同时路边还有人在烧垃圾": the smoke's many words outweighed the bin's few). From
-                # the development part's one wrong dispatch of this form, and blind set 11's (README).
+                # the development part's one wrong dispatch of this form, and blind set 11's (README). Not for a
+                # question, suggestion or thanks ("路灯坏了，也想咨询一下…"): the problem it mentions is no rival.
                 rival = max(rival, weight[best])
             own = weight.get(best, 0.0)
             # A best leaf with no words of its own is the model's reading of the whole text, which already
@@ -395,12 +396,14 @@ class Understander:
         matches = [m for m in self._keyword_pattern.finditer(lowered)
                    if not denied(lowered, m.start(), self.policy.negations, self.policy.negation_window)]
         # Where the added problem begins: the first clause with an also-word and this leaf's words, after a clause
-        # with words in it. The clauses after it go on telling that problem ("同时路边还有人在烧垃圾，烟很大"); an
-        # also-word with nothing of the leaf ("反映了几次也没人管") adds nothing.
+        # with words in it — more than a greeting or filler ("你好，…路灯也不亮了" names nothing first). The clauses
+        # after it go on telling that problem ("同时路边还有人在烧垃圾，烟很大"); an also-word with nothing of the
+        # leaf ("反映了几次也没人管") adds nothing.
         added_from = next((a for i, (a, b) in enumerate(spans)
                            if any(w in lowered[a:b] for w in self._also)
                            and any(a <= m.start() <= b and code in self._keyword_leaves[m.group()] for m in matches)
-                           and any(len(plain(lowered[c:d])) >= 2 for c, d in spans[:i])), None)
+                           and any(len(plain(lowered[c:d])) >= 2 and not content_free(lowered[c:d], self._fillers)
+                                   for c, d in spans[:i])), None)
         return added_from is not None and \
             all(m.start() >= added_from for m in matches if code in self._keyword_leaves[m.group()])
 
@@ -442,12 +445,16 @@ class Understander:
                         denied or content[0].score >= _NAMED_CONFLICT_CONFIDENCE
                         and all(s.code != hit.node.code for s in content))):
                 others = [_as_suggestion(s) for s in content if s.code != hit.node.code]
-                # A field the content denies comes after the content's readings; a field read loosely (a path,
-                # its keywords, a spelling) takes its place by confidence among them — the dispatcher's first
-                # one-click choice is the surer reading; a field that names a leaf is shown first.
+                # A field the content denies comes after the content's readings, and the confidence shown is the
+                # best of theirs (the content's reading of the denied leaf is the denied word's); a field read
+                # loosely (a path, its keywords, a spelling, a name found inside it or normalised) takes its place
+                # by confidence among them — the dispatcher's first one-click choice is the surer reading; our
+                # code, a leaf's exact name, a catalogue entry or a learned mapping (1.0) is shown first.
                 if denied:
                     offered = (*others[:2], field_guess)
-                elif hit.rule in _LOOSE_RULES:
+                    return Understanding(None, others[0].confidence if others else 0.0, (), None, offered,
+                                         reason="unknown_category")
+                if hit.rule in _LOOSE_RULES:
                     offered = tuple(sorted([field_guess, *others], key=lambda s: -s.confidence)[:3])
                 else:
                     offered = _suggestions(others, field_guess)

@@ -174,6 +174,18 @@ def test_the_added_problem_goes_on_after_its_clause_and_outweighs_nothing_it_joi
     assert refrain.category == "010101", refrain
 
 
+@pytest.mark.parametrize(("content", "code"), [
+    ("路灯坏了好几天了，也想咨询一下什么时候修", "080101"),  # a question joined on: the lamp is no rival
+    ("路灯坏了很久，也建议多装几个路灯", "080201"),
+    ("你好，我们小区门口的路灯也不亮了", "010101"),  # a greeting names no problem before the also-word
+    ("麻烦一下，同时小区门口的路灯不亮了", "010101"),
+])
+def test_an_also_word_joins_no_rival_to_a_question_nor_to_a_greeting(modelled: Understander, content: str,
+                                                                      code: str) -> None:
+    # The review of the eleventh round: both were sent to triage at ~0.48 by the also-word rule.
+    assert modelled.understand({"category": "其他", "content": content}).category == code
+
+
 @pytest.mark.parametrize("content", ["", "？？？", "啊啊啊啊", "12345", "你好我想问一下", "好的谢谢", "测试测试123",
                                      "喂，你好，在吗"])
 def test_empty_or_meaningless_content_is_category_unclear(content: str, modelled: Understander) -> None:
@@ -387,6 +399,13 @@ def test_a_field_the_content_denies_is_never_dispatched_even_where_the_model_rea
     understood = modelled.understand({"category": category, "content": content})
     assert understood.category is None and understood.reason == "unknown_category", understood
     assert understood.suggestions[-1].code == modelled.understand({"category": category}).suggestions[0].code
+
+
+def test_a_denied_field_shows_the_contents_confidence_not_the_denied_words(modelled: Understander) -> None:
+    # The model reads 路灯 in "不是路灯坏了" as the lamp: the case's confidence is the content's best other reading.
+    understood = modelled.understand({"category": "路灯", "content": "不是路灯坏了，路边的灯晚上一直不亮"})
+    assert understood.category is None and understood.suggestions[-1].code == "010101"
+    assert understood.confidence == understood.suggestions[0].confidence < 0.5, understood
 
 
 def test_a_reading_with_no_words_of_its_own_is_not_lost_to_another_leafs_word(modelled: Understander) -> None:
