@@ -49,15 +49,20 @@ class ModelGuess:
     evidence: dict[str, list[str]]  # for the best leaves: the n-grams of the text that weighed most for them
 
 
-def _features(grams: Any, keywords: Sequence[Weights] | None, leaves: Mapping[str, int]) -> Any:
-    if not leaves:
-        return grams
-    extra = np.zeros((grams.shape[0], len(leaves)))
+def _keyword_block(rows: int, keywords: Sequence[Weights] | None, leaves: Mapping[str, int]) -> Any:
+    """The keyword features of `rows` texts: one column per leaf, the matched weight capped and scaled."""
+    extra = np.zeros((rows, len(leaves)))
     for row, weights in enumerate(keywords or ()):
         for code, weight in weights.items():
             if code in leaves:
                 extra[row, leaves[code]] = min(weight, _KEYWORD_CAP) / _KEYWORD_SCALE
-    return hstack([grams, csr_matrix(extra)]).tocsr()
+    return extra
+
+
+def _features(grams: Any, keywords: Sequence[Weights] | None, leaves: Mapping[str, int]) -> Any:
+    if not leaves:
+        return grams
+    return hstack([grams, csr_matrix(_keyword_block(grams.shape[0], keywords, leaves))]).tocsr()
 
 
 class TextModel:
@@ -110,12 +115,7 @@ class TextModel:
         for i, (columns, values) in enumerate(rows):
             z[i] = self._coef[:, columns] @ values
         if self._leaves and keywords:
-            extra = np.zeros((len(rows), len(self._leaves)))
-            for i, weights in enumerate(keywords):
-                for code, weight in weights.items():
-                    if code in self._leaves:
-                        extra[i, self._leaves[code]] = min(weight, _KEYWORD_CAP) / _KEYWORD_SCALE
-            z += extra @ self._keyword_coef.T
+            z += _keyword_block(len(rows), keywords, self._leaves) @ self._keyword_coef.T
         z += self._intercept
         z -= z.max(axis=1, keepdims=True)
         np.exp(z, out=z)
