@@ -18,13 +18,14 @@ from hub.store.events import Accepted, read_after
 CASE_COLUMNS = [
     "case_id", "version", "state", "county_code", "township_code", "grid_code", "category", "ticket_no",
     "last_position", "created_at", "updated_at", "doc", "community_code", "next_due_at", "lng", "lat", "device_id",
-    "category_code", "source", "callback_url", "reported_at", "imported", "callback_at", "closed_at"]
+    "category_code", "source", "callback_url", "reported_at", "imported", "callback_at", "closed_at", "address"]
 _UPSERT = f"""
 INSERT INTO {{table}} ({", ".join(CASE_COLUMNS)})
 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[], $13::text[],
                      $14::timestamptz[], $15::float8[], $16::float8[], $17::text[], $18::text[], $19::text[],
-                     $20::text[], $21::timestamptz[], $22::bool[], $23::timestamptz[], $24::timestamptz[])
+                     $20::text[], $21::timestamptz[], $22::bool[], $23::timestamptz[], $24::timestamptz[],
+                     $25::text[])
 ON CONFLICT (case_id) DO UPDATE SET
     version = excluded.version, state = excluded.state, county_code = excluded.county_code,
     township_code = excluded.township_code, grid_code = excluded.grid_code,
@@ -33,7 +34,7 @@ ON CONFLICT (case_id) DO UPDATE SET
     lng = excluded.lng, lat = excluded.lat, device_id = excluded.device_id,
     category_code = excluded.category_code, source = excluded.source, callback_url = excluded.callback_url,
     reported_at = excluded.reported_at, imported = excluded.imported, callback_at = excluded.callback_at,
-    closed_at = excluded.closed_at,
+    closed_at = excluded.closed_at, address = excluded.address,
     updated_at = excluded.updated_at, doc = excluded.doc
 """
 
@@ -89,7 +90,7 @@ def case_row(case: Case, position: int, next_due: NextDue | None) -> tuple[Any, 
         *((loc["lng"], loc["lat"]) if (loc := case.get("location")) else (None, None)),
         report.get("device_id"), (case.get("category") or {}).get("code"), case.get("source"),
         callback_url(case, None), reported_at(case), bool(case.get("imported")), callback_at(case),
-        _moment(case.get("closed_at")),
+        _moment(case.get("closed_at")), report.get("address"),
     )
 
 

@@ -88,8 +88,8 @@ class AtAddress:
 
 
 _CANDIDATE_COLUMNS = "c.case_id, c.state, c.created_at, c.lng, c.lat, c.device_id, c.category_code"
-# One statement for a whole intake batch (uses cases_category_place for boxes); the address branch reads
-# one field of the document in PostgreSQL, for the few reports that have no location. Imported history is
+# One statement for a whole intake batch: boxes use cases_category_place, the few reports with an address and no
+# point cases_category_address (never a case document: see migrations/0027). Imported history is
 # never a parent: a live report joins live work, not a ticket of the old system.
 _DUPLICATE_CANDIDATES = f"""
 SELECT b.i, c.*, NULL::text AS address
@@ -104,8 +104,8 @@ UNION ALL
 SELECT b.i, c.*
 FROM unnest($7::int[], $8::text[], $9::text[]) AS b(i, category, address)
 CROSS JOIN LATERAL (
-    SELECT {_CANDIDATE_COLUMNS}, c.doc->'report'->>'address' AS address FROM cases c
-    WHERE c.category = b.category AND c.doc->'report'->>'address' = b.address
+    SELECT {_CANDIDATE_COLUMNS}, c.address FROM cases c
+    WHERE c.category = b.category AND c.address = b.address
       AND c.created_at > $10 AND c.state = ANY($11::text[]) AND NOT c.imported
     ORDER BY c.created_at DESC LIMIT 50) c
 """
