@@ -86,10 +86,11 @@ async def push_batch(request: web.Request) -> web.Response:
     and the rest answered 503 `overloaded` each, rather than the whole batch: a hotline system already
     retries a batch's 503 tickets by themselves, the hub does what it can instead of nothing, and a large
     batch is not starved by a stream of single tickets (it would need all its slots free at once). When
-    none is free, the whole batch is answered 503 at once."""
+    none is free, the whole batch is answered 503 at once, before its body is read."""
     admission = request.app[ADMISSION]
     async with admission.deadline():
         principal = await principal_of(request, "hotline")
+    admission.refuse_if_full()  # before the body is read and parsed
     body = await read_json(request)
     batch = TicketBatch.model_validate(body)
     if not batch.tickets:

@@ -102,8 +102,7 @@ class Admission:
     def slots(self, wanted: int, *, partial: bool = False) -> Iterator[int]:
         """Take `wanted` slots for the block, or raise (503) when none are free. With `partial`, as many as are
         free (at least one) and the block gets how many; without, all or none."""
-        fits = min(self.capacity - self.in_flight,
-                   admissible(wanted, self.in_flight, self.drain.per_s, self.budget_s, self.floor))
+        fits = self.free()
         granted = min(wanted, fits) if partial else (wanted if wanted <= fits else 0)
         if wanted > 0 and granted <= 0:
             raise self._refusal(wanted)
@@ -112,6 +111,17 @@ class Admission:
             yield granted
         finally:
             self._finish(granted)
+
+    def free(self) -> int:
+        """How many tickets would be let in now: 0 when a request of any size would be refused."""
+        return min(self.capacity - self.in_flight,
+                   admissible(self.capacity, self.in_flight, self.drain.per_s, self.budget_s, self.floor))
+
+    def refuse_if_full(self) -> None:
+        """The 503 `slots` would answer, raised before a request's body is read when not one ticket would be let
+        in (a batch's size is known only once its body is parsed; a full hub need not parse it to refuse it)."""
+        if self.free() <= 0:
+            raise self._refusal(1)
 
     def _take(self, count: int) -> None:
         if self.in_flight == 0:
