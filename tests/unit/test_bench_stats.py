@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
@@ -111,12 +112,16 @@ def test_the_wrk_script_quotes_ticket_templates_whatever_they_hold(tmp_path: Pat
     assert "[=[{\"x\":\"]]]=]" in text and "/api/v1/hotline/tickets:batch" in text and "clk_key" in text
 
 
+SAMPLE_REPORTED_AT = "2026-12-06T09:30:00+00:00"
+
+
 def _sample(no: str, appends: int) -> SampleCase:
-    intake = [("case.received", f'{{"report":{{"ticket_no":"{no}"}}}}', f'{{"idempotency_key":"hotline:{no}"}}'),
+    intake = [("case.received", f'{{"report":{{"ticket_no":"{no}","reported_at":"{SAMPLE_REPORTED_AT}"}}}}',
+               f'{{"idempotency_key":"hotline:{no}"}}'),
               ("case.dispatched", "{}", f'{{"idempotency_key":"hotline:{no}"}}')]
     later = [[("case.accepted", "{}", "{}")], [("case.resolved", "{}", "{}")],
              [("case.callback_recorded", "{}", "{}"), ("case.closed", "{}", "{}")]]
-    return SampleCase(no, [intake, *later[:appends - 1]])
+    return SampleCase(no, [intake, *later[:appends - 1]], SAMPLE_REPORTED_AT)
 
 
 def test_the_synthetic_store_has_gap_free_versions_unique_tickets_and_interleaved_cases() -> None:
@@ -126,11 +131,14 @@ def test_the_synthetic_store_has_gap_free_versions_unique_tickets_and_interleave
     versions: dict[UUID, list[int]] = defaultdict(list)
     positions: dict[UUID, list[int]] = defaultdict(list)
     tickets: Counter[str] = Counter()
-    for position, (stream, version, kind, data, meta, _at) in enumerate(events):
+    for position, (stream, version, kind, data, meta, at) in enumerate(events):
         versions[stream].append(version)
         positions[stream].append(position)
         if kind == "case.received":
             tickets[orjson.loads(data)["report"]["ticket_no"]] += 1
+            # Each copy's report was made on its own day (early warning counts reports by this time), not all at
+            # the sample's moment.
+            assert datetime.fromisoformat(orjson.loads(data)["report"]["reported_at"]) == at
             assert orjson.loads(meta)["idempotency_key"] == "hotline:" + orjson.loads(data)["report"]["ticket_no"]
     assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
     assert set(tickets.values()) == {1} and len(tickets) == len(versions)

@@ -53,6 +53,10 @@ _COLUMNS = ["stream_id", "version", "type", "data", "metadata", "occurred_at"]
 class SampleCase:
     ticket_no: str
     appends: list[Append]  # intake first; then accept, resolve, callback while the domain allowed them
+    # When the sample's report says it was made (`report.reported_at` in its received event, as written there):
+    # each copy is dated on its own day instead. Early warning counts reports by this time, so a store whose
+    # copies all kept the sample's moment would hold its whole history as reports of the last day.
+    reported_at: str | None = None
 
 
 async def sample_cases(pool: asyncpg.Pool, n: int, seed: int = 7) -> list[SampleCase]:
@@ -85,7 +89,7 @@ async def sample_cases(pool: asyncpg.Pool, n: int, seed: int = 7) -> list[Sample
             case = fold_onto(case, decision, now)
             appends.append(_append(decision, {"actor": "admin:bench", "action": command.action,
                                               "scope": area_codes(case)}))
-        samples.append(SampleCase(ticket.ticket_no, appends))
+        samples.append(SampleCase(ticket.ticket_no, appends, events[0].data["report"].get("reported_at")))
     return samples
 
 
@@ -137,6 +141,9 @@ def rows(samples: list[SampleCase], events: int, *, seed: int = 11,
                         new_no = f"{p.sample.ticket_no}-{p.case}"
                         data = data.replace(f'"{p.sample.ticket_no}"', f'"{new_no}"')
                         meta = meta.replace(p.sample.ticket_no, new_no)
+                        if p.sample.reported_at is not None:
+                            data = data.replace(f'"reported_at":"{p.sample.reported_at}"',
+                                                f'"reported_at":"{at.isoformat()}"')
                     versions[p.case] += 1
                     yield ids[p.case], versions[p.case], kind, data, meta, at
 
