@@ -228,7 +228,7 @@ WRONG_CLEAR_CEILING = 0.005
 def test_the_models_direct_scoring_is_scikit_learns_on_every_training_text(hub_understander: Understander) -> None:
     """`TextModel` scores with scikit-learn's fitted parts directly (its transform and predict_proba cost ~0.9 ms
     a call in checks): the probabilities and the evidence must be scikit-learn's own, text by text."""
-    from dispatch.understanding.model import _features
+    from dispatch.understanding.model import CharWbGrams, _features
 
     model = hub_understander.model
     assert model is not None and model._direct  # the hub's model takes the direct path
@@ -240,6 +240,9 @@ def test_the_models_direct_scoring_is_scikit_learns_on_every_training_text(hub_u
     library = TextModel(model._vectorizer, model._classifier, model._leaves)
     library._direct = False
     through_library = library.guess_many(texts, keywords)
+    analyzer = model._vectorizer.build_analyzer()  # the n-grams of our analyzer (model.CharWbGrams) are its own
+    assert isinstance(model._analyze, CharWbGrams)
+    assert all(model._analyze(folded(t)) == analyzer(folded(t)) for t in texts)
     for i, (guess, other) in enumerate(zip(direct, through_library, strict=True)):
         assert [guess.scores[c] for c in model.classes] == pytest.approx(list(expected[i]), abs=1e-12), texts[i]
         assert guess.evidence == other.evidence, texts[i]
