@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connectors.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from connectors.callbacks import CALLBACK_EVENTS, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from hub.infra.settings import Settings
 from hub.keys import METRICS, POOL
-from hub.services.outbox import _PAGE, CALLBACK_EVENTS
+from hub.services.outbox import _PAGE
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
