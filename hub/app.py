@@ -23,7 +23,7 @@ from hub.api.errors import error_middleware
 from hub.api.instrument import request_metrics
 from hub.api.routes import FRONTEND_DIR, ROUTES, add_routes
 from hub.data import DEMO_POLICY_FILE
-from hub.identity.auth import Authenticator
+from hub.identity.auth import Authenticator, dummy_hash
 from hub.identity.throttle import LoginThrottle
 from hub.infra import heap
 from hub.infra.clock import Clock
@@ -235,6 +235,9 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
                              max_per_address=settings.login_max_failures_per_address,
                              window_s=settings.login_window_s)
     app[keys.AUTH] = Authenticator(pool, settings.session_ttl_s, throttle)
+    # The hash an unknown user's sign-in is checked against, made in a thread while the hub starts (argon2 releases
+    # the GIL), so that the first such sign-in takes as long as any other.
+    warming = asyncio.get_running_loop().run_in_executor(None, dummy_hash)
     sessions = app[keys.SESSIONS] = SessionWatch(pool, app[keys.REDIS], f"cityloop:{namespace}:revoked",
                                                  settings.session_check_s)
     clock = app[keys.CLOCK]
@@ -318,6 +321,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     jobs["leadership"] = leadership.run
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     yield
+    await warming  # done long before (a hash takes ~0.1 s); awaited so that no thread outlives the hub
     await admission.close()  # intake work that outlived its answer's deadline, while the committer still runs
     await _stop(tasks)
 

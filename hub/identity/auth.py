@@ -32,10 +32,17 @@ _hasher = PasswordHasher()
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    """A real hash to verify against when the user does not exist, so timing does not reveal usernames. Made at
-    the first sign-in that needs it, not at import: argon2 costs ~0.12 s of every hub's start-up otherwise."""
+def dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so timing does not reveal usernames. Not made
+    at import (argon2 cost ~0.12 s of every hub's start-up there): the hub makes it in a thread once it has started
+    (hub.app), and the first sign-in of an unknown user would otherwise."""
     return _hasher.hash("cityloop-dummy-password")
+
+
+def _check(stored: str | None, password: str) -> None:
+    """argon2's verify of `password` against the user's hash, or the dummy one for an unknown user: the same work
+    in the same thread hop either way."""
+    _hasher.verify(stored if stored is not None else dummy_hash(), password)
 
 
 class AuthError(Exception):
@@ -161,9 +168,8 @@ class Authenticator:
         row = await self._pool.fetchrow(
             "SELECT password_hash, role, area, display_name, unit, disabled_at FROM users WHERE username = $1",
             username)
-        stored = row["password_hash"] if row else await asyncio.to_thread(_dummy_hash)
         try:
-            await asyncio.to_thread(_hasher.verify, stored, password)
+            await asyncio.to_thread(_check, row["password_hash"] if row else None, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             await self._failed(attempt, "wrong_password" if row else "unknown_user")
             raise AuthError("wrong username or password") from None

@@ -84,17 +84,22 @@ _PAGE_SIZE: Final = 1000  # events the callback writer reads per round
 # hotline case — never imported history, whose hotline system learned the outcome long ago. At least one row:
 # `upto` is on every row. Only the reported events' data is read (and decoded); every other event passes by as a
 # position, a stream and a type.
-# The page is MATERIALIZED so that the page drives the join: each of its events looks its case up by key. Left
-# to the planner, a store where few cases have a callback URL made it scan every case for those first (a
-# parallel sequential scan of `cases`, 60–70 ms a round on a million-event store, after every commit).
+# The page drives the reads: it is MATERIALIZED, and each of its reported events looks its case and then its data
+# up by key (a LATERAL with LIMIT 1 is never turned into a join the planner may run the other way). Left to the
+# planner, a store where few cases have a callback URL made it scan every case for those first (a parallel
+# sequential scan of `cases`, 60–70 ms a round on a million-event store, after every commit), and a full page with
+# a default callback URL hash-joined a scan of every case.
 _PAGE = """
 WITH page AS MATERIALIZED (
     SELECT position, stream_id, type FROM events WHERE position > $1 ORDER BY position LIMIT $2)
 SELECT (SELECT max(position) FROM page) AS upto, e.position, e.stream_id, e.type, e.data, e.occurred_at
 FROM (SELECT 1) one LEFT JOIN LATERAL (
-    SELECT e.* FROM page p JOIN cases c ON c.case_id = p.stream_id JOIN events e ON e.position = p.position
-    WHERE p.type = ANY($3::text[]) AND c.source = 'hotline' AND NOT c.imported
-      AND (c.callback_url IS NOT NULL OR $4)
+    SELECT e.* FROM page p
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM cases c WHERE c.case_id = p.stream_id AND c.source = 'hotline' AND NOT c.imported
+          AND (c.callback_url IS NOT NULL OR $4) LIMIT 1) c
+    CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.position = p.position LIMIT 1) e
+    WHERE p.type = ANY($3::text[])
     ORDER BY p.position) e ON true
 """
 
