@@ -92,8 +92,8 @@ _PAGE_SIZE: Final = 1000  # events the callback writer reads per round
 _PAGE = """
 WITH page AS MATERIALIZED (
     SELECT position, stream_id, type FROM events WHERE position > $1 ORDER BY position LIMIT $2)
-SELECT (SELECT max(position) FROM page) AS upto, e.position, e.stream_id, e.type, e.data, e.occurred_at
-FROM (SELECT 1) one LEFT JOIN LATERAL (
+SELECT page_end.upto, e.position, e.stream_id, e.type, e.data, e.occurred_at
+FROM (SELECT max(position) AS upto FROM page) page_end LEFT JOIN LATERAL (
     SELECT e.* FROM page p
     CROSS JOIN LATERAL (
         SELECT 1 FROM cases c WHERE c.case_id = p.stream_id AND c.source = 'hotline' AND NOT c.imported
