@@ -20,6 +20,7 @@ model kept in a file reads back without it (`TextModel.__getstate__`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,14 @@ def _features(grams: Any, keywords: Sequence[Weights] | None, leaves: Mapping[st
     if not leaves:
         return grams
     return hstack([grams, csr_matrix(_keyword_block(grams.shape[0], keywords, leaves))]).tocsr()
+
+
+def _by_gram(coef: Any) -> Any:
+    """The n-gram weights one row per n-gram (grams × classes, contiguous). Scoring a text reads the rows of its
+    hundred-odd n-grams: adjacent memory, where the fitted (classes × grams) matrix spreads each n-gram's weights
+    over 26 rows 290 kB apart — a cache line per weight, which under load (the hub's cores shared with PostgreSQL)
+    made reading a text twice as slow as on a quiet machine (py-spy, 2026-12-07)."""
+    return np.ascontiguousarray(np.asarray(coef).T)
 
 
 class CharWbGrams:
@@ -123,12 +132,18 @@ class TextModel:
                         and vectorizer.use_idf)
         self._keyword_coef = np.asarray(classifier.coef_)[:, len(self._grams):]  # one column per leaf
         self._intercept = np.asarray(classifier.intercept_)
+        self._by_gram = _by_gram(self._coef)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._by_gram = _by_gram(self._coef)
 
     def __getstate__(self) -> dict[str, Any]:
         """What is pickled (the hub keeps its fitted model in its data directory): without scikit-learn's
         objects when the model scores directly with an analyzer of ours, so that reading it back imports none of
         scikit-learn; such a model scores as before and only the training and tests need the objects."""
         state = dict(self.__dict__)
+        del state["_by_gram"]  # the same weights again, laid out for scoring: made when read back
         if self._direct and isinstance(self._analyze, CharWbGrams):
             state["_vectorizer"] = state["_classifier"] = None
         return state
@@ -139,13 +154,12 @@ class TextModel:
 
     def _row(self, text: str) -> tuple[Any, Any]:
         """One text's n-gram columns (ascending) and TF-IDF values, as `transform` makes them."""
-        counts: dict[int, int] = {}
-        for gram in self._analyze(folded(text)):
-            column = self._vocabulary.get(gram)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
-        columns = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
-        values = (1.0 + np.log(np.array([counts[c] for c in columns], dtype=np.float64))) * self._idf[columns]
+        vocabulary = self._vocabulary
+        found = sorted((column, n) for gram, n in Counter(self._analyze(folded(text))).items()
+                       if (column := vocabulary.get(gram)) is not None)
+        columns = np.fromiter((c for c, _ in found), dtype=np.int64, count=len(found))
+        counts = np.fromiter((n for _, n in found), dtype=np.float64, count=len(found))
+        values = (1.0 + np.log(counts)) * self._idf[columns]
         norm = float(np.sqrt(values @ values))
         return columns, values / norm if norm else values
 
@@ -153,7 +167,7 @@ class TextModel:
         """The class probabilities of each row: softmax of the linear scores, as `predict_proba` makes them."""
         z = np.empty((len(rows), len(self.classes)))
         for i, (columns, values) in enumerate(rows):
-            z[i] = self._coef[:, columns] @ values
+            z[i] = values @ self._by_gram[columns]
         if self._leaves and keywords:
             z += _keyword_block(len(rows), keywords, self._leaves) @ self._keyword_coef.T
         z += self._intercept
@@ -180,7 +194,7 @@ class TextModel:
             columns, values = rows[row]
             evidence: dict[str, list[str]] = {}
             for i in np.argsort(-p)[:top]:
-                weight = values * self._coef[i, columns]
+                weight = values * self._by_gram[columns, i]
                 best = [str(self._grams[columns[j]]).strip() for j in np.argsort(-weight)[:6] if weight[j] > 0]
                 # The longer n-grams say more; single characters only when nothing longer weighed.
                 longer = [g for g in best if len(g) > 1]
