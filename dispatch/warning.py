@@ -34,6 +34,7 @@ county, shortest window) — an ancestor cell is not alerted again for the same 
 
 from __future__ import annotations
 
+import math
 import uuid
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
@@ -117,6 +118,18 @@ class Cell:
 def category_levels(code: str) -> list[str]:
     """The code and its ancestors' codes, most general first: 010101 → [01, 0101, 010101]."""
     return [code[:n] for n in CATEGORY_LEVELS if n <= len(code)] or [code]
+
+
+def tail_exceeds(observed: int, mu: float, alpha: float) -> bool:
+    """Whether P(X ≥ observed) > `alpha` for X ~ Poisson(mu): `poisson_sf(observed, mu) > alpha`, decided by the
+    point mass P(X = observed) — a lower bound of the tail, one log-gamma — whenever that alone exceeds `alpha`.
+    Most cells tested hold about what they are expected to, where the point mass is ~1/√(2πμ) and the threshold
+    ~1e-6: the incomplete gamma (a SciPy ufunc call, several µs) is computed only near or past the threshold."""
+    if observed <= 0 or mu <= 0:
+        return poisson_sf(observed, mu) > alpha
+    if observed * math.log(mu) - mu - math.lgamma(observed + 1) > math.log(alpha):
+        return True
+    return poisson_sf(observed, mu) > alpha
 
 
 def poisson_sf(observed: int, mu: float) -> float:
@@ -305,6 +318,9 @@ class Detector:
 
     def with_baseline(self, baseline: Baseline) -> None:
         self.baseline = baseline
+        # The windows' starts and profile masses at the last evaluation instant (`_windows`): the masses are the
+        # baseline's, made again with a new one.
+        self._windows_at: tuple[datetime, list[tuple[float, int]], dict[float, float]] | None = None
         self._set_alpha(0.0)
 
     def _set_alpha(self, live_per_day: float) -> None:
@@ -349,10 +365,7 @@ class Detector:
         if decide:
             self._set_alpha(len(self._city) * 24.0 / (self._span.total_seconds() / 3600.0))
         crossings: list[_Crossing] = []
-        # Where each window starts, as the key bisect compares with (after every report of that moment).
-        starts = [(window, after(now - timedelta(hours=window))) for window in self.policy.windows_h] \
-            if decide else []
-        masses: dict[float, float] = {}  # each window's profile mass, computed once for this report's cells
+        starts, masses = self._windows(now) if decide else ([], {})
         for place in (report.county, report.township):
             if place is None:
                 continue
@@ -377,6 +390,15 @@ class Detector:
         if crossings:
             out.append(self._decide(crossings, now))
         return out
+
+    def _windows(self, now: datetime) -> tuple[list[tuple[float, int]], dict[float, float]]:
+        """Where each window ending at `now` starts, as the key bisect compares with (after every report of that
+        moment), and each window's profile mass (filled as cells need it): the same for every report evaluated
+        at `now` — the hub evaluates a page of new reports at one instant."""
+        if self._windows_at is None or self._windows_at[0] != now:
+            starts = [(window, after(now - timedelta(hours=window))) for window in self.policy.windows_h]
+            self._windows_at = (now, starts, {})
+        return self._windows_at[1], self._windows_at[2]
 
     def _forget(self, now: datetime) -> None:
         """Memory stays flat however long the hub runs: drop ended episodes and cells with no recent report."""
@@ -419,8 +441,7 @@ class Detector:
         # The p-value only grows as `observed` shrinks (fewer reports, and a larger expectation through the city's
         # level), so a cell that does not cross with every report of its window counted cannot cross with fewer:
         # the reports other episodes explain are counted only for a cell that crosses without leaving them out.
-        found = self._p_value(observed, rate, mass, city)
-        if found[1] > self.alpha:
+        if tail_exceeds(observed - 1, self._expected(observed, rate, mass, city), self.alpha):
             return None
         cell = Cell("surge", category, place.level, place.code, window)
         if self._explained:  # leave out what another open episode has already alerted on
@@ -430,23 +451,27 @@ class Detector:
             observed -= len(by) - by.count(cell.key)
             if observed < self.policy.min_count:
                 return None
-            found = self._p_value(observed, rate, mass, city)
-            if found[1] > self.alpha:
+            if tail_exceeds(observed - 1, self._expected(observed, rate, mass, city), self.alpha):
                 return None
-        expected, p = found
+        expected, p = self._p_value(observed, rate, mass, city)
         return _Crossing(cell, observed, expected, p, moment_at(recent[first]),
                          partial(reports_in_order, recent, first, self._ids), place)
 
     def _p_value(self, observed: int, rate: float, mass: float, city: int) -> tuple[float, float]:
         """(expected, p-value) of a cell's window holding `observed` reports."""
-        expected = rate * mass
-        others_expected = max(self.baseline.city_rate() * mass - expected, 0.0)
-        k = self.policy.level_pseudo_reports
-        expected *= max(1.0, (city - observed + k) / (others_expected + k))  # the city's level (module docstring)
+        expected = self._expected(observed, rate, mass, city)
         # Tested at a report's arrival, the window holds that report for sure: under the baseline the others
         # are Poisson(expected) (the Palm distribution of a Poisson process), so the p-value is of observed − 1.
         # Testing `observed` itself would make every arrival look one report more surprising than it is.
+        # (`_test` asks the same question of `tail_exceeds` first.)
         return expected, poisson_sf(observed - 1, expected)
+
+    def _expected(self, observed: int, rate: float, mass: float, city: int) -> float:
+        """The cell's expected count over the window, at the city's level (module docstring)."""
+        expected = rate * mass
+        others_expected = max(self.baseline.city_rate() * mass - expected, 0.0)
+        k = self.policy.level_pseudo_reports
+        return expected * max(1.0, (city - observed + k) / (others_expected + k))
 
     def _observe_iot(self, report: Report, at: datetime, now: datetime, decide: bool) -> list[Decision]:
         assert report.township is not None and report.sensor_kind is not None and report.device_id is not None
@@ -603,4 +628,5 @@ def area_scope(evidence: Mapping[str, Any]) -> list[str]:
 
 
 __all__ = ["Baseline", "Cell", "Detector", "Episode", "HistoryRow", "Place", "Raise", "Report", "Update",
-           "WarningPolicy", "apply_alert", "area_scope", "category_paths", "cell_of", "new_alert", "poisson_sf"]
+           "WarningPolicy", "apply_alert", "area_scope", "category_paths", "cell_of", "new_alert", "poisson_sf",
+           "tail_exceeds"]

@@ -181,8 +181,9 @@ class SurgeWatch:
             upto = min(head, self.position + self._page)
             rows = await self._pool.fetch(_FOLLOW, self.position, upto)
             decisions: list[Decision] = []
+            evaluated_at = self._clock.now()  # the page's reports at one instant (Detector._windows)
             for row in rows:
-                decisions += self.detector.observe(_report(row), self._clock.now())
+                decisions += self.detector.observe(_report(row), evaluated_at)
             for decision in latest_updates(decisions):
                 await self._record(decision, now)
             read += len(rows)

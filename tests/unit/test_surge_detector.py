@@ -23,6 +23,7 @@ from dispatch.warning import (
     cell_of,
     new_alert,
     poisson_sf,
+    tail_exceeds,
 )
 
 COUNTY = Place("county", "450103", "青秀区")
@@ -46,6 +47,31 @@ def test_poisson_tail_edges() -> None:
     assert poisson_sf(3, 0.0) == 0.0
     assert poisson_sf(12, 0.01) < 1e-30  # finite and tiny, not 0 by underflow of a subtraction
     assert poisson_sf(12, 0.01) > 0
+
+
+@pytest.mark.parametrize("alpha", [1e-9, 1e-6, 1e-3, 0.05, 0.5, 0.99])
+def test_the_tails_quick_answer_is_the_exact_tails(alpha: float) -> None:
+    """`tail_exceeds` skips the incomplete gamma when the point mass alone exceeds alpha: over counts and
+    expectations from nothing to far past the threshold, it answers exactly as the exact tail compared."""
+    for mu in (0.0, 1e-4, 0.01, 0.3, 1.0, 2.5, 7.0, 30.0, 150.0, 900.0):
+        for observed in [0, 1, 2, 3, 5, 8, 13, 21, 40, 80, 160, 320, 1000, 2000]:
+            assert tail_exceeds(observed, mu, alpha) == (poisson_sf(observed, mu) > alpha), (observed, mu, alpha)
+
+
+def test_a_new_baseline_is_used_for_reports_evaluated_at_the_same_instant() -> None:
+    """The windows' profile masses are kept per evaluation instant: a new baseline must not reuse the old one's."""
+    policy = WarningPolicy(windows_h=(1.0,), min_count=1, false_alarms_per_day=0.1)
+    # The same reports a week, all on Monday 09:00–11:00 (local) in one, spread over the other hours in the other:
+    # the window before Monday 10:00 expects hundreds in the first and a fraction of one in the second.
+    busy_mornings = Baseline(history({9: 500, 10: 500}), 24 * 7 * 8, policy)
+    other_hours = Baseline(history({h: 6 for h in range(168) if h not in (9, 10)}), 24 * 7 * 8, policy)
+    detector = Detector(policy, busy_mornings)
+    at = MONDAY_10
+    assert detector.observe(Report("c1", at, "010101", COUNTY, TOWN_A, "hotline"), at) == []
+    detector.with_baseline(other_hours)
+    surged = [d for i in range(2, 12) for d in detector.observe(Report(f"c{i}", at, "010101", COUNTY, TOWN_A,
+                                                                       "hotline"), at)]
+    assert any(isinstance(d, Raise) for d in surged)
 
 
 def test_category_levels_are_the_tree_prefixes() -> None:
