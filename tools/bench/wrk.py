@@ -46,6 +46,7 @@ end
 statuses = {}
 accepted = 0
 no_retry_after = 0
+local pause_ms = 0  -- the Retry-After of the last 503, waited before this thread's next request
 local counter = 0
 
 local function ticket()
@@ -79,10 +80,16 @@ function response(status, hdrs, body)
       local n = string.match(body, '"accepted":%%s*(%%d+)')
       if n then accepted = accepted + tonumber(n) end
     end
-  elseif status == 503 and hdrs["Retry-After"] == nil and hdrs["retry-after"] == nil then
-    no_retry_after = no_retry_after + 1
+  elseif status == 503 then
+    local retry_after = hdrs["Retry-After"] or hdrs["retry-after"]
+    if retry_after == nil then
+      no_retry_after = no_retry_after + 1
+    else
+      pause_ms = math.min(tonumber(retry_after) or 1, 5) * 1000
+    end
   end
 end
+%(delay)s
 
 function done(summary, latency, requests)
   local all, acc, nra = {}, 0, 0
@@ -149,12 +156,21 @@ def shifted(after: bytes, ticket_index: int, templates: int) -> bytes:
     return _LNG.sub(lambda m: f"{float(m.group(1)) + shift:.6f}".encode(), after)
 
 
+# A batch client waits a 503's Retry-After before its next request, as the hub asks (and as a hotline system
+# does: README, "Overload"); without it 8 clients sent ~1,000 refused batches a second at a full hub, whose
+# refusals then took a fifth of its CPU. wrk calls `delay()` before every request of a script that defines it,
+# an event-loop turn each: so only the batch script does (the single-ticket run has no 503 to wait on). The
+# wait goes to the thread's next request, which with 8 connections is nearly always the refused one's.
+_DELAY = "function delay()\n  local ms = pause_ms\n  pause_ms = 0\n  return ms\nend"
+
+
 def write_script(folder: Path, templates: list[tuple[str, str]], key: str, *, per_request: int = 1) -> Path:
     """A wrk script for the single endpoint (per_request 1) or the batch endpoint (per_request tickets each)."""
     rows = ",\n".join(f"  {{{_lua_string(b)}, {_lua_string(a)}}}" for b, a in templates)
     script = _SCRIPT % {"templates": rows, "path": SINGLE_PATH if per_request == 1 else BATCH_PATH,
                         "per_request": per_request, "run_id": "W" + secrets.token_hex(4), "key": key,
-                        "marker": WRK_MARKER, "lng_step": repr(LNG_STEP), "lng_passes": LNG_PASSES}
+                        "marker": WRK_MARKER, "lng_step": repr(LNG_STEP), "lng_passes": LNG_PASSES,
+                        "delay": _DELAY if per_request > 1 else ""}
     path = folder / f"wrk-{secrets.token_hex(4)}.lua"
     path.write_text(script, encoding="utf-8")
     return path
