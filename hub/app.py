@@ -327,10 +327,15 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _run_all(jobs: dict[str, Job]) -> None:
-    """Run these loops, each supervised, until cancelled; then stop them all."""
+    """Run these loops, each supervised, until cancelled; then stop them all.
+
+    `wait`, not `gather`: a cancelled gather cancels its loops at once and ends as soon as the first of them
+    has, so `_stop` cancelled the others a second time while they were still ending the first — the callback
+    writer's ROLLBACK of a round cut short, after which asyncpg logged "Resetting connection with an active
+    transaction" at ERROR (a shutdown soon after start, one in four). `_stop` alone cancels them, once."""
     tasks = [asyncio.create_task(_supervised(name, job), name=name) for name, job in jobs.items()]
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.wait(tasks)  # the loops never end: until cancelled
     finally:
         await _stop(tasks)
 
