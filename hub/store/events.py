@@ -89,13 +89,24 @@ Accepted = list[tuple[AppendRequest, AppendResult]]
 # Runs inside the append transaction with the items that were written (not duplicates or conflicts).
 Projector = Callable[[Connection, Accepted], Awaitable[None]]
 
+# The events and their requests' idempotency keys in one statement (one round trip of the commit fewer): the keys
+# take their first and last positions from the rows the insert returns.
 _INSERT_EVENTS = """
-INSERT INTO events (stream_id, version, type, data, metadata, occurred_at)
-SELECT s, v, t, d, m, o
-FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[])
-     WITH ORDINALITY AS u(s, v, t, d, m, o, n)
-ORDER BY n
-RETURNING position, stream_id, version
+WITH written AS (
+    INSERT INTO events (stream_id, version, type, data, metadata, occurred_at)
+    SELECT s, v, t, d, m, o
+    FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[], $6::timestamptz[])
+         WITH ORDINALITY AS u(s, v, t, d, m, o, n)
+    ORDER BY n
+    RETURNING position, stream_id, version
+), keyed AS (
+    INSERT INTO idempotency_keys (key, stream_id, first_position, last_position)
+    SELECT k.key, k.stream_id, first.position, last.position
+    FROM unnest($7::text[], $8::uuid[], $9::int[], $10::int[]) AS k(key, stream_id, first_version, last_version)
+    JOIN written first ON first.stream_id = k.stream_id AND first.version = k.first_version
+    JOIN written last ON last.stream_id = k.stream_id AND last.version = k.last_version
+)
+SELECT position, stream_id, version FROM written
 """
 
 
@@ -105,11 +116,6 @@ SELECT stream_id, max(version) AS version, NULL::text AS key, NULL::bigint AS fi
 FROM events WHERE stream_id = ANY($1::uuid[]) GROUP BY stream_id
 UNION ALL
 SELECT stream_id, NULL, key, first_position, last_position FROM idempotency_keys WHERE key = ANY($2::text[])
-"""
-
-_INSERT_KEYS = """
-INSERT INTO idempotency_keys (key, stream_id, first_position, last_position)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::bigint[])
 """
 
 
@@ -165,13 +171,20 @@ async def append_batch(
             cols[3].append(ev.data)
             cols[4].append(req.metadata)
             cols[5].append(req.occurred_at)
+    key_cols: tuple[list[str], list[UUID], list[int], list[int]] = ([], [], [], [])
+    for i in to_write:
+        req = requests[i]
+        if req.idempotency_key is not None:
+            key_cols[0].append(req.idempotency_key)
+            key_cols[1].append(req.stream_id)
+            key_cols[2].append(first_version[i])
+            key_cols[3].append(first_version[i] + len(req.events) - 1)
     positions: dict[tuple[UUID, int], int] = {}
     if cols[0]:
-        for row in await conn.fetch(_INSERT_EVENTS, *cols):
+        for row in await conn.fetch(_INSERT_EVENTS, *cols, *key_cols):
             positions[(row["stream_id"], row["version"])] = row["position"]
 
     accepted: Accepted = []
-    key_rows: list[tuple[str, UUID, int, int]] = []
     for i in to_write:
         req = requests[i]
         last_version = first_version[i] + len(req.events) - 1
@@ -183,10 +196,6 @@ async def append_batch(
         )
         answers[i] = result
         accepted.append((req, result))
-        if req.idempotency_key is not None:
-            key_rows.append((req.idempotency_key, req.stream_id, result.first_position, result.last_position))
-    if key_rows:
-        await conn.execute(_INSERT_KEYS, *(list(col) for col in zip(*key_rows, strict=True)))
     for i, req in enumerate(requests):
         if answers[i] is None and req.idempotency_key is not None:
             first = answers[pending_keys[req.idempotency_key]]

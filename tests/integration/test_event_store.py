@@ -209,3 +209,32 @@ async def test_projection_is_written_in_the_append_transaction(pool: asyncpg.Poo
     assert seen == [1]
     # The projection failed, so the events were rolled back with it: nothing half-written.
     assert await pool.fetchval("SELECT count(*) FROM events") == 0
+
+
+async def test_a_batch_is_appended_in_three_statements_and_its_keys_name_their_positions(pool: asyncpg.Pool) -> None:
+    """The lock, one read of the streams' versions and keys seen, one insert of the events with their keys: each
+    statement is a round trip of the commit, which every acknowledgement waits for."""
+    streams = [uuid.uuid4() for _ in range(3)]
+    batch = [request(streams[0], 0, n=3, key="k-a"), request(streams[1], 0, key="k-b"), request(streams[2], 0)]
+    sent: list[str] = []
+
+    def log(record: asyncpg.connection.LoggedQuery) -> None:
+        sent.append(record.query)
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():  # asyncpg's first use of the statements reads their types: not counted
+            await append_batch(conn, [request(uuid.uuid4(), 0, key="warm-up")])
+        conn.add_query_logger(log)
+        async with conn.transaction():
+            answers = await append_batch(conn, batch)
+        conn.remove_query_logger(log)
+    statements = [q for q in sent if q.strip() not in ("BEGIN;", "COMMIT;")]
+    assert len(statements) == 3, statements
+    assert all(isinstance(a, AppendResult) for a in answers)
+    keys = {r["key"]: (r["stream_id"], r["first_position"], r["last_position"])
+            for r in await pool.fetch("SELECT * FROM idempotency_keys WHERE key = ANY($1::text[])", ["k-a", "k-b"])}
+    first, second = answers[0], answers[1]
+    assert isinstance(first, AppendResult) and isinstance(second, AppendResult)
+    assert keys == {"k-a": (streams[0], first.first_position, first.last_position),
+                    "k-b": (streams[1], second.first_position, second.last_position)}
+    assert first.last_position - first.first_position == 2
