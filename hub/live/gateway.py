@@ -134,6 +134,7 @@ class ConsoleGateway:
         self._snapshots: dict[Key, tuple[int, bytes]] = {}
         self._building: dict[Key, asyncio.Future[tuple[int, bytes]]] = {}
         self.position = 0
+        self.empty_rounds = 0  # rounds that found no new event (a wake-up for nothing)
         # For /readyz-style diagnostics and the tests: how much work the frames and snapshots took.
         self.snapshots_built = 0
         self.snapshots_reused = 0
@@ -148,7 +149,11 @@ class ConsoleGateway:
     def client_count(self) -> int:
         return sum(len(g) for g in self._groups.values())
 
-    def wake(self, _position: int = 0) -> None:
+    def wake(self, position: int = 0) -> None:
+        """New events up to `position` (0: unknown). A wake-up for events the feed has already read is none: each
+        commit's wake-up comes back through Redis (hub.live.bus) after this process's own has been handled."""
+        if 0 < position <= self.position:
+            return
         if self._woken_at is None:
             self._woken_at = time.perf_counter()
         self._wake.set()
@@ -161,21 +166,28 @@ class ConsoleGateway:
             await wake_or_timeout(self._wake, self._poll_s)
             if self._coalesce_s:
                 await asyncio.sleep(self._coalesce_s)
-            # Wake-ups that arrive from here on are for the next round.
+            # Wake-ups that arrive from here on are for the next round; those that came during the pause (a
+            # commit's echo through Redis among them) are this one's.
+            self._wake.clear()
             woken, self._woken_at = self._woken_at, None
             try:
                 if not self.client_count:
                     # Nobody is watching: skip reading (and decoding) the events, just move to the head.
                     head = await head_position(self._pool)
                     if not self.client_count:  # still nobody: no await between this check and the jump
+                        if head <= self.position:
+                            self.empty_rounds += 1
                         self._advance(max(self.position, head))
                         continue
+                rows = await read_rows(self._pool, self.position, self._page)
+                if not rows:
+                    self.empty_rounds += 1
                 while True:
-                    rows = await read_rows(self._pool, self.position, self._page)
                     if rows:
                         self._fan_out(rows)
                     if len(rows) < self._page:
                         break
+                    rows = await read_rows(self._pool, self.position, self._page)
                 if woken is not None:
                     self._fanout_seconds.observe(time.perf_counter() - woken)
             except Exception as exc:  # noqa: BLE001 — the feed must outlive any one failure

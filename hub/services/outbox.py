@@ -123,9 +123,16 @@ class Outbox:
         self._quarantine = quarantine
         self._rand = rand or random.Random()
         self._written = asyncio.Event()  # new events may need callbacks
+        self._covered = 0  # the last position the writer has recorded callbacks up to (in this process)
+        self.empty_rounds = 0  # writer rounds that found no new event (a wake-up for nothing)
         self._queued = asyncio.Event()  # new callbacks may be due
 
-    def wake(self, _position: int = 0) -> None:
+    def wake(self, position: int = 0) -> None:
+        """New events up to `position` (0: unknown); none for positions the writer has already covered: each
+        commit's wake-up comes back through Redis after the local one, and a round that finds nothing new is
+        still a transaction of four round trips."""
+        if 0 < position <= self._covered:
+            return
         self._written.set()
 
     # --- writer ---------------------------------------------------------------------------------------
@@ -139,6 +146,7 @@ class Outbox:
                 # Under load commits come every few milliseconds: one round for all of them (a callback
                 # leaves a few tens of milliseconds later; the commits keep their database round trips).
                 await asyncio.sleep(self._settings.outbox_coalesce_ms / 1000)
+                self._written.clear()  # the wake-ups of the pause (a commit's echo through Redis) are this round's
 
     async def write_pending(self, page: int = _PAGE_SIZE) -> int:
         """Record callbacks for the next page of events; how many positions it covered (fewer than `page`: it
@@ -157,6 +165,8 @@ class Outbox:
                                      self._settings.hotline_callback_url is not None)
             upto = found[0]["upto"]
             if upto is None:
+                self._covered = max(self._covered, after)
+                self.empty_rounds += 1
                 return 0
             reported = [_Reported(r["position"], r["stream_id"], r["type"], r["data"], r["occurred_at"])
                         for r in found if r["position"] is not None]
@@ -168,6 +178,7 @@ class Outbox:
             for row in refused:
                 await self._refuse_at_write(conn, row)
             await conn.execute("UPDATE checkpoints SET position = $2 WHERE name = $1", CHECKPOINT, upto)
+        self._covered = max(self._covered, upto)
         if rows:
             self._queued.set()
         return int(upto - after)

@@ -121,8 +121,13 @@ class SurgeWatch:
         self.position = 0
         self.raised = 0
         self.updated = 0
+        self.empty_steps = 0  # steps that found no new event (a wake-up for nothing)
 
-    def wake(self, _position: int = 0) -> None:
+    def wake(self, position: int = 0) -> None:
+        """New events up to `position` (0: unknown); none for events already evaluated (the Redis echo of a
+        commit this process has already read)."""
+        if 0 < position <= self.position:
+            return
         self._wake.set()
 
     async def run(self) -> None:
@@ -139,6 +144,7 @@ class SurgeWatch:
             # One round for the commits of the next moment: under load a commit comes every few milliseconds,
             # and each round costs a head read, a page read and a checkpoint transaction.
             await asyncio.sleep(self._coalesce_s)
+            self._wake.clear()  # the wake-ups of the pause (a commit's echo through Redis) are this round's
             try:
                 await self.step()
             except TRANSIENT as exc:
@@ -177,6 +183,8 @@ class SurgeWatch:
         while True:
             head = await head_position(self._pool)
             if head <= self.position:
+                if read == 0:
+                    self.empty_steps += 1
                 return read
             upto = min(head, self.position + self._page)
             rows = await self._pool.fetch(_FOLLOW, self.position, upto)
@@ -191,6 +199,8 @@ class SurgeWatch:
             await self._pool.execute(
                 "INSERT INTO store_followers (name, position) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET position = excluded.position", FOLLOWER, upto)
+            if upto == head:  # the head as read: later commits wake the next step
+                return read
 
     async def _record(self, decision: Decision, now: datetime) -> None:
         if isinstance(decision, Raise):
