@@ -122,7 +122,8 @@ class TextModel:
         self._grams = vectorizer.get_feature_names_out()
         coef = np.asarray(classifier.coef_)[:, : len(self._grams)]
         # Two classes: scikit-learn keeps one row of weights, for the second class (the first's is its negative).
-        self._coef = np.vstack([-coef, coef]) if len(self.classes) == 2 else coef
+        # Kept one row per n-gram (_by_gram), the only layout scoring reads.
+        self._by_gram = _by_gram(np.vstack([-coef, coef]) if len(self.classes) == 2 else coef)
         # The fitted parts scored directly (see the class docstring); the vectorizer is TF-IDF with sublinear tf
         # and l2 rows, as `train` makes it, and the regression multinomial (softmax) over three classes or more.
         self._analyze = _analyzer(vectorizer)
@@ -132,18 +133,12 @@ class TextModel:
                         and vectorizer.use_idf)
         self._keyword_coef = np.asarray(classifier.coef_)[:, len(self._grams):]  # one column per leaf
         self._intercept = np.asarray(classifier.intercept_)
-        self._by_gram = _by_gram(self._coef)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._by_gram = _by_gram(self._coef)
 
     def __getstate__(self) -> dict[str, Any]:
         """What is pickled (the hub keeps its fitted model in its data directory): without scikit-learn's
         objects when the model scores directly with an analyzer of ours, so that reading it back imports none of
         scikit-learn; such a model scores as before and only the training and tests need the objects."""
         state = dict(self.__dict__)
-        del state["_by_gram"]  # the same weights again, laid out for scoring: made when read back
         if self._direct and isinstance(self._analyze, CharWbGrams):
             state["_vectorizer"] = state["_classifier"] = None
         return state
