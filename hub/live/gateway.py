@@ -27,7 +27,7 @@ from dispatch.changes import feed_form
 from dispatch.events import Case
 from geo.areas import code_prefix
 from hub.identity.access import case_in_scopes, listed_view, redact_case
-from hub.infra.loops import wake_or_timeout
+from hub.infra.loops import StoreNews
 from hub.infra.metrics import Metrics
 from hub.live.frames import FeedRow, ScopeIndex, batch_frame, read_rows
 from hub.store.alerts import AlertReads, shown_alert
@@ -125,7 +125,7 @@ class ConsoleGateway:
         self._heartbeat_s = heartbeat_s
         self._snapshot_limit = snapshot_limit
         self._page = page
-        self._wake = asyncio.Event()
+        self._news = StoreNews()
         self._groups: dict[Key, set[ConsoleClient]] = defaultdict(set)
         self._index = ScopeIndex([])
         self._indexed: frozenset[frozenset[str]] = frozenset()
@@ -150,25 +150,18 @@ class ConsoleGateway:
         return sum(len(g) for g in self._groups.values())
 
     def wake(self, position: int = 0) -> None:
-        """New events up to `position` (0: unknown). A wake-up for events the feed has already read is none: each
-        commit's wake-up comes back through Redis (hub.live.bus) after this process's own has been handled."""
-        if 0 < position <= self.position:
-            return
-        if self._woken_at is None:
+        """New events up to `position` (0: unknown); see hub.infra.loops.StoreNews."""
+        if self._woken_at is None and self._news.is_news(position, self.position):
             self._woken_at = time.perf_counter()
-        self._wake.set()
+        self._news.wake(position)
 
     async def start(self) -> None:
         self.position = await head_position(self._pool)
 
     async def run(self) -> None:
         while True:
-            await wake_or_timeout(self._wake, self._poll_s)
-            if self._coalesce_s:
-                await asyncio.sleep(self._coalesce_s)
-            # Wake-ups that arrive from here on are for the next round; those that came during the pause (a
-            # commit's echo through Redis among them) are this one's.
-            self._wake.clear()
+            await self._news.next_round(lambda: self.position, self._poll_s, self._coalesce_s)
+            # Wake-ups that arrive from here on are for the next round.
             woken, self._woken_at = self._woken_at, None
             try:
                 if not self.client_count:

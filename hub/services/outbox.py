@@ -45,7 +45,7 @@ from connectors.callbacks import (
     status_update,
 )
 from hub.infra.db import Connection
-from hub.infra.loops import wake_or_timeout
+from hub.infra.loops import StoreNews, wake_or_timeout
 from hub.infra.metrics import Metrics
 from hub.infra.settings import Settings
 from hub.services.destinations import (
@@ -122,18 +122,14 @@ class Outbox:
         self._settings = settings
         self._quarantine = quarantine
         self._rand = rand or random.Random()
-        self._written = asyncio.Event()  # new events may need callbacks
+        self._written = StoreNews()  # new events may need callbacks
         self._covered = 0  # the last position the writer has recorded callbacks up to (in this process)
         self.empty_rounds = 0  # writer rounds that found no new event (a wake-up for nothing)
         self._queued = asyncio.Event()  # new callbacks may be due
 
     def wake(self, position: int = 0) -> None:
-        """New events up to `position` (0: unknown); none for positions the writer has already covered: each
-        commit's wake-up comes back through Redis after the local one, and a round that finds nothing new is
-        still a transaction of four round trips."""
-        if 0 < position <= self._covered:
-            return
-        self._written.set()
+        """New events up to `position` (0: unknown); see hub.infra.loops.StoreNews."""
+        self._written.wake(position)
 
     # --- writer ---------------------------------------------------------------------------------------
 
@@ -142,11 +138,10 @@ class Outbox:
             # A page that was not full reached the head of the store: wait for news rather than ask again at
             # once (a round that finds nothing is still a transaction of four round trips, after every commit).
             if await self.write_pending(_PAGE_SIZE) < _PAGE_SIZE:
-                await wake_or_timeout(self._written, self._settings.outbox_poll_s)
                 # Under load commits come every few milliseconds: one round for all of them (a callback
                 # leaves a few tens of milliseconds later; the commits keep their database round trips).
-                await asyncio.sleep(self._settings.outbox_coalesce_ms / 1000)
-                self._written.clear()  # the wake-ups of the pause (a commit's echo through Redis) are this round's
+                await self._written.next_round(lambda: self._covered, self._settings.outbox_poll_s,
+                                               self._settings.outbox_coalesce_ms / 1000)
 
     async def write_pending(self, page: int = _PAGE_SIZE) -> int:
         """Record callbacks for the next page of events; how many positions it covered (fewer than `page`: it

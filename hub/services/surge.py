@@ -36,7 +36,7 @@ from dispatch.warning import (
     cell_of,
 )
 from hub.infra.clock import Clock
-from hub.infra.loops import TRANSIENT, wake_or_timeout
+from hub.infra.loops import TRANSIENT, StoreNews
 from hub.services.alerts import Alerts
 from hub.store.events import head_position
 
@@ -115,7 +115,7 @@ class SurgeWatch:
         self._poll_s = poll_s
         self._page = page
         self._coalesce_s = coalesce_s
-        self._wake = asyncio.Event()
+        self._news = StoreNews()
         self.detector: Detector | None = None
         self._baseline_at: datetime | None = None
         self.position = 0
@@ -124,11 +124,8 @@ class SurgeWatch:
         self.empty_steps = 0  # steps that found no new event (a wake-up for nothing)
 
     def wake(self, position: int = 0) -> None:
-        """New events up to `position` (0: unknown); none for events already evaluated (the Redis echo of a
-        commit this process has already read)."""
-        if 0 < position <= self.position:
-            return
-        self._wake.set()
+        """New events up to `position` (0: unknown); see hub.infra.loops.StoreNews."""
+        self._news.wake(position)
 
     async def run(self) -> None:
         """The leader's loop: start (windows, episodes, position), then follow the store."""
@@ -140,11 +137,8 @@ class SurgeWatch:
                 log.warning("early warning cannot start; retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(self._poll_s)
         while True:
-            await wake_or_timeout(self._wake, self._poll_s)
-            # One round for the commits of the next moment: under load a commit comes every few milliseconds,
-            # and each round costs a head read, a page read and a checkpoint transaction.
-            await asyncio.sleep(self._coalesce_s)
-            self._wake.clear()  # the wake-ups of the pause (a commit's echo through Redis) are this round's
+            # One round for the commits of the next moment: each costs a head read, a page read and a checkpoint.
+            await self._news.next_round(lambda: self.position, self._poll_s, self._coalesce_s)
             try:
                 await self.step()
             except TRANSIENT as exc:

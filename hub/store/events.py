@@ -162,6 +162,7 @@ async def append_batch(
     cols: tuple[list[UUID], list[int], list[str], list[JsonDict], list[JsonDict], list[datetime]] = (
         [], [], [], [], [], []
     )
+    key_cols: tuple[list[str], list[UUID], list[int], list[int]] = ([], [], [], [])
     for i in to_write:
         req = requests[i]
         for k, ev in enumerate(req.events):
@@ -171,9 +172,6 @@ async def append_batch(
             cols[3].append(ev.data)
             cols[4].append(req.metadata)
             cols[5].append(req.occurred_at)
-    key_cols: tuple[list[str], list[UUID], list[int], list[int]] = ([], [], [], [])
-    for i in to_write:
-        req = requests[i]
         if req.idempotency_key is not None:
             key_cols[0].append(req.idempotency_key)
             key_cols[1].append(req.stream_id)

@@ -166,8 +166,6 @@ async def test_cases_without_a_callback_url_use_the_default_or_none(settings: Se
         assert await hub.app[POOL].fetchval("SELECT count(*) FROM outbox") == 1, "no URL: no callback row"
 
 
-
-
 def _rows_read(node: dict[str, Any], relation: str) -> float:
     """Rows a plan read from `relation`: those it kept and those its filters removed, over every loop."""
     own = 0.0
