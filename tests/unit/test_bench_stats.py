@@ -182,3 +182,36 @@ def test_workers_are_passed_to_serve_when_it_has_the_flag_and_one_worker_needs_n
     assert procs.serve_command(1)[-2:] == ["hub.cli", "serve"]
     with pytest.raises(ValueError, match="no --workers option"):
         procs.serve_command(2)
+
+
+_PARENT = """
+import subprocess, sys
+burn = ("import sys, time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass\\n"
+        "print('burned', flush=True)\\nsys.stdin.read()")
+child = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+print(child.stdout.readline().strip(), flush=True)
+input()
+child.communicate("")
+print("reaped", flush=True)
+input()
+"""
+
+
+def test_cpu_time_of_a_process_tree_keeps_what_its_ended_children_spent() -> None:
+    """A PostgreSQL whose backends end during a run (pooled connections closed) must not lose their time."""
+    import subprocess
+    import sys
+
+    with subprocess.Popen([sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as parent:
+        assert parent.stdin is not None and parent.stdout is not None
+        try:
+            assert parent.stdout.readline().strip() == "burned"
+            with_child_alive = procs.cpu_seconds(parent.pid)
+            assert with_child_alive >= 0.3  # the child's burn, counted while it lives
+            parent.stdin.write("\n")
+            parent.stdin.flush()
+            assert parent.stdout.readline().strip() == "reaped"
+            assert procs.cpu_seconds(parent.pid) >= with_child_alive
+        finally:
+            parent.kill()

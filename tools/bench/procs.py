@@ -93,7 +93,10 @@ def rss_mb(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` and its children so far (from /proc, in seconds)."""
+    """User + system CPU time of `pid` and every process below it so far, those that have ended included (from
+    /proc, in seconds). Counting only the live ones lost the time of each backend that ended between two
+    readings — a PostgreSQL whose hub closed pooled connections during a run showed negative CPU; an ended
+    process's time is in its parent's cutime/cstime once the parent has reaped it."""
     tree = _children()
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -105,7 +108,8 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        # utime, stime, cutime, cstime (fields 14 to 17 of stat): its own and its reaped children's
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / ticks
 
 
