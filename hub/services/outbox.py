@@ -62,6 +62,10 @@ from hub.store.reads import CaseReads
 log = logging.getLogger(__name__)
 CHECKPOINT = "outbox"
 
+# How many callbacks each case has had (the next one's sequence number): read through outbox_case (0028), not
+# the whole outbox, which only grows.
+OUTBOX_SEQUENCES: Final = "SELECT case_id, count(*) AS n FROM outbox WHERE case_id = ANY($1::uuid[]) GROUP BY case_id"
+
 _CLAIM = """
 WITH due AS (
     SELECT o.id FROM outbox o
@@ -184,8 +188,7 @@ class Outbox:
         ids = list({e.stream_id for e in events})
         # Each case with the hotline key that pushed its ticket and that key's callback origins now.
         cases = await self._reads.with_callback_keys(conn, ids)
-        seqs = {r["case_id"]: r["n"] for r in await conn.fetch(
-            "SELECT case_id, count(*) AS n FROM outbox WHERE case_id = ANY($1::uuid[]) GROUP BY case_id", ids)}
+        seqs = {r["case_id"]: r["n"] for r in await conn.fetch(OUTBOX_SEQUENCES, ids)}
         rows, refused = [], []
         for event in events:
             found = cases.get(event.stream_id)
