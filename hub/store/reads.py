@@ -30,7 +30,8 @@ OPEN_CASE_SQL: Final = "state NOT IN ({})".format(", ".join(f"'{s}'" for s in so
 QUEUES: Final[dict[str, str]] = {
     "triage": "state = 'triage'",
     "returns": "state = 'return_requested'",
-    "extensions": "doc->'extension' IS NOT NULL AND doc->'extension' <> 'null'::jsonb",
+    # Open cases only: a request left on a case merged or closed meanwhile can no longer be reviewed.
+    "extensions": f"{OPEN_CASE_SQL} AND doc->'extension' IS NOT NULL AND doc->'extension' <> 'null'::jsonb",
     "overdue": (
         "((state = 'dispatched' AND (doc->'deadlines'->>'sign_by')::timestamptz < $now)"
         " OR (state IN ('dispatched', 'accepted') AND (doc->'deadlines'->>'resolve_by')::timestamptz < $now))"),

@@ -168,3 +168,29 @@ async def test_an_operator_dispatches_a_triage_case_and_the_areas_get_their_real
     assert case["areas"]["county"] == {"code": "450103", "name": "青秀区"}
     assert case["areas"]["township"]["code"] == "450103001" and not case["areas"]["township"]["name"].isdigit()
     assert case["units"]["lead"]["name"] == case["areas"]["township"]["name"] + "人民政府"
+
+
+async def test_the_extensions_queue_holds_only_requests_that_can_still_be_reviewed(hub: Hub) -> None:
+    """A case merged into another while its extension request waits leaves the queue: it can no longer be
+    reviewed (and the queue reads only open cases, through the partial index of migration 0029)."""
+    key = await hub.hotline_key()
+    case_id, case, operator = await new_rubbish_case(hub)
+    _, parent = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover"))
+    handler = Console(hub, await hub.login("township_handler", case["areas"]["township"]["code"]))
+    county = Console(hub, await hub.login("county_dispatcher", "450103"))
+
+    async def waiting() -> list[str]:
+        async with hub.http.get(f"{hub.base}/api/v1/queues/extensions", headers=county.headers) as resp:
+            assert resp.status == 200, await resp.text()
+            return [c["case_id"] for c in (await resp.json())["cases"]]
+
+    case = await handler.ok(case_id, "accept", case["version"])
+    until = (datetime.now(UTC) + timedelta(days=20)).replace(microsecond=0)
+    case = await handler.ok(case_id, "request_extension", case["version"], until=until.isoformat(), reason="需协调")
+    assert await waiting() == [case_id]
+
+    case = await operator.ok(case_id, "merge", case["version"], into=parent["case_id"])
+    assert case["state"] == "merged" and case["extension"] is not None, "the request is still on the case"
+    status, body = await county.act(case_id, "review_extension", case["version"], approve=True)
+    assert status == 422 and body["error"]["code"] == "illegal_transition"
+    assert await waiting() == []

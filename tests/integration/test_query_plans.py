@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -16,6 +16,7 @@ import pytest
 from hub.infra.db import Connection, create_pool
 from hub.services.analysis import Analysis, Place
 from hub.services.outbox import OUTBOX_SEQUENCES
+from hub.store.reads import QUEUES, CaseReads
 
 
 @pytest.fixture
@@ -73,3 +74,23 @@ async def test_the_analysis_of_an_area_over_a_period_is_one_index_range_on_both(
     conditions = [n.get("Index Cond", "") for n in nodes if "Index" in n["Node Type"]]
     column = {6: "county_code", 9: "township_code", 12: "community_code"}[len(area)]
     assert any(column in cond and "reported_at" in cond for cond in conditions), conditions
+
+
+@pytest.mark.parametrize("scopes", [frozenset({"450100"}), frozenset({"450103001"})])
+async def test_the_consoles_recent_case_reads_never_scan_the_finished_cases(
+        pool: asyncpg.Pool, scopes: frozenset[str]) -> None:
+    """A snapshot and every queue (most recently changed first) are answered by an index: the partial index of
+    open cases by last_position (0029) where nothing narrower serves, which the planner may use only when the
+    query's condition implies an open state — a queue added without one would read every finished case."""
+    async with pool.acquire() as conn:
+        explaining = Explaining(conn)
+        reads = CaseReads(explaining)  # type: ignore[arg-type]
+        await reads.open_in_scopes(explaining, scopes, 50)  # type: ignore[arg-type]
+        for name in QUEUES:
+            await reads.queue(name, scopes, datetime(2026, 12, 7, tzinfo=UTC), 50)
+    assert len(explaining.plans) == 1 + len(QUEUES)
+    for what, nodes in zip(["snapshot", *QUEUES], explaining.plans, strict=True):
+        scans = {(n["Node Type"], n.get("Index Name")) for n in nodes if "Scan" in n["Node Type"]}
+        assert scans and not any(kind == "Seq Scan" for kind, _ in scans), (what, scans)
+    snapshot_scans = {n.get("Index Name") for n in explaining.plans[0]}
+    assert "cases_last_position" in snapshot_scans, explaining.plans[0]
