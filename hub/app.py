@@ -249,7 +249,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         counties=lambda: [a["code"] for a in app[keys.LOCATOR].children(None, "county")])
     await incidents.refresh()
     app[keys.INTAKE] = IntakeService(app[keys.LOCATOR], committer, policy, clock, reads, app[keys.ACTIONS],
-                                     understander=understander, learned=learned.lookup, incidents=incidents.active)
+                                     understander=understander, learned=learned.lookup, incidents=incidents.active,
+                                     gather_s=settings.intake_gather_ms / 1000)
     app[keys.TIMERS] = SlaTimers(reads, app[keys.ACTIONS], policy, clock, metrics=metrics)
     quarantine = app[keys.QUARANTINE] = Quarantine(pool)
     app[keys.DEVICES] = DeviceRegistry(pool)

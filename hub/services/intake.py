@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class IntakeService:
     def __init__(self, locator: Locator, committer: GroupCommitter, policy: Policy, clock: Clock,
                  reads: CaseReads, actions: CaseActions, *, queue_size: int = 20_000, batch_max: int = 500,
                  understander: Understander | None = None, learned: Learned | None = None,
-                 incidents: Callable[[], Sequence[Incident]] = tuple) -> None:
+                 incidents: Callable[[], Sequence[Incident]] = tuple, gather_s: float = 0.0) -> None:
         self._locator = locator
         self._committer = committer
         self._policy = policy
@@ -91,6 +92,13 @@ class IntakeService:
         # The active emergency incidents (hub.services.incidents): a new case in one's areas and categories
         # links to it, decided with the rest of the intake decision.
         self._incidents = incidents
+        # Gathering (see `_gather`): how long a ticket that finds the stage idle waits for others when tickets
+        # are coming close together; when the last two arrived (monotonic clock); batches taken, and how many
+        # of them waited.
+        self._gather_s = gather_s
+        self._arrivals = (-math.inf, -math.inf)
+        self.batches = 0
+        self.gathered = 0
 
     async def submit(self, submission: Submission, actor: str,
                      recorded: Mapping[str, Any] | None = None) -> IntakeOutcome:
@@ -102,6 +110,7 @@ class IntakeService:
             self._queue.put_nowait(_Waiting(submission, actor, future, recorded or {}))
         except asyncio.QueueFull:
             raise StoreOverloaded("intake queue full") from None
+        self._arrivals = (self._arrivals[1], time.monotonic())
         # A caller that goes away (client disconnect) does not stop its submission being recorded.
         return await asyncio.shield(future)
 
@@ -110,8 +119,10 @@ class IntakeService:
         try:
             while True:
                 batch = [await self._queue.get()]
+                await self._gather(batch)
                 while len(batch) < self._batch_max and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
+                self.batches += 1
                 try:
                     await self._take(batch)
                 except Exception as exc:  # noqa: BLE001 — the stage must outlive any one bad batch
@@ -128,6 +139,22 @@ class IntakeService:
                 task.cancel()
             waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
             _fail(waiting, StoreUnavailable("the hub is shutting down; nothing was recorded"))
+
+    async def _gather(self, batch: list[_Waiting]) -> None:
+        """Let a ticket that finds the stage idle wait `gather_s` for the ones right behind it, when tickets are
+        coming close together (the last two arrived within `gather_s`): a batch's duplicate query, commit and
+        followers' rounds are paid once for all of it. At 300 tickets/s, a stage taking tickets one by one made
+        ~1.4 tickets a commit; waiting 10 ms cut the hub's CPU per ticket by a quarter and PostgreSQL's by a
+        third (README, "Performance"). A busy stage never waits (its queue is not empty), and nor does a
+        ticket on a quiet line: there is no one to wait for."""
+        if not self._gather_s or not self._queue.empty() or self._arrivals[1] - self._arrivals[0] > self._gather_s:
+            return
+        self.gathered += 1
+        try:
+            await asyncio.sleep(self._gather_s)
+        except asyncio.CancelledError:  # shutdown: the ticket already taken is answered like the queued ones
+            _fail(batch, StoreUnavailable("the hub is shutting down; nothing was recorded"))
+            raise
 
     async def _take(self, batch: list[_Waiting]) -> None:
         now = self._clock.now()
