@@ -93,4 +93,4 @@ async def test_the_consoles_recent_case_reads_never_scan_the_finished_cases(
         scans = {(n["Node Type"], n.get("Index Name")) for n in nodes if "Scan" in n["Node Type"]}
         assert scans and not any(kind == "Seq Scan" for kind, _ in scans), (what, scans)
     snapshot_scans = {n.get("Index Name") for n in explaining.plans[0]}
-    assert "cases_last_position" in snapshot_scans, explaining.plans[0]
+    assert "cases_recent_open" in snapshot_scans, explaining.plans[0]
