@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # A ticket that finds the intake stage idle waits this long for the tickets right behind it, when tickets are
     # coming close together (hub.services.intake.IntakeService._gather): fewer, larger commits at moderate rates.
     # 0: never wait.
-    intake_gather_ms: float = Field(default=10.0, ge=0, le=1_000)
+    intake_gather_ms: float = Field(default=10.0, ge=0, le=100)
     # An intake request not answered within this is answered 503 (its work goes on and is recorded once).
     intake_timeout_s: float = Field(default=1.5, gt=0)
     # Retry-After (whole seconds) is drawn uniformly from these ranges, so that the clients refused together
@@ -191,6 +191,17 @@ class Settings(BaseSettings):
         if url is not None:
             parse_sentinel_url(url)  # a malformed `redis+sentinel://` URL stops the hub here, saying what is wrong
         return url
+
+    @field_validator("intake_gather_ms")
+    @classmethod
+    def _gather_within_budget(cls, value: float, info: ValidationInfo) -> float:
+        # Admission lets a ticket in when it is expected to be answered within the wait budget; a gathering wait
+        # of the same order would spend that budget before any work.
+        budget = info.data.get("intake_wait_budget_s")
+        if budget is not None and value / 1000 > budget / 4:
+            raise ValueError(f"intake_gather_ms must be at most a quarter of intake_wait_budget_s "
+                             f"({budget * 250:g} ms)")
+        return value
 
     @field_validator("retry_after_overloaded_s", "retry_after_unavailable_s")
     @classmethod

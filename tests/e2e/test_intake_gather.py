@@ -1,46 +1,80 @@
-"""Intake gathering: a ticket that finds the intake stage idle while tickets are coming close together waits a
-moment for the ones right behind it, so that they share one batch (one duplicate query, one commit); a ticket on a
-quiet line does not wait. Counted by the stage (batches taken, and how many waited), never timed."""
+"""Intake gathering: a ticket that finds the intake stage idle while another caller's ticket is still unanswered
+waits a moment for the ones right behind it, so that they share one batch (one duplicate query, one commit); a
+caller sending one ticket after another's answer never waits. Counted by the stage (batches taken, and how many
+waited), never timed."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import asyncpg
 
 from hub import keys
 from hub.infra.settings import Settings
-from tests.conftest import running_hub
+from tests.conftest import Hub, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
 
-# Long enough that the second ticket below, sent 100 ms after the first, arrives within it on any box.
-WINDOW_MS = 1_500.0
+# Long enough that a ticket sent 100 ms after another arrives within it on any box; the answers' deadline is
+# raised to match (the test holds the committer back on purpose).
+WINDOW_MS = 1_000.0
 
 
-async def _two_close_together(settings: Settings) -> tuple[int, int, list[int]]:
-    """One ticket, then two 100 ms apart: (batches, gathered) of the stage, and the three answers' statuses."""
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():  # noqa: ASYNC110 — the stage's counters, polled: nothing to wait on
+        await asyncio.sleep(0.01)
+
+
+async def _send(hub: Hub, key: str, content: str, delay_s: float = 0.0) -> int:
+    await asyncio.sleep(delay_s)
+    status, _ = await push(hub, key, ticket(QINGXIU_SEAT, category="street_light", content=content))
+    return status
+
+
+async def _while_another_is_unanswered(settings: Settings, database_url: str) -> tuple[int, int]:
+    """One ticket alone; then one (X) held unanswered by a lock on the store, and two more sent 100 ms apart while
+    it waits: (batches, gathered) of the stage."""
     async with running_hub(settings) as hub:
         key = await hub.hotline_key()
         intake = hub.app[keys.INTAKE]
-        first, _ = await push(hub, key, ticket(QINGXIU_SEAT, category="exposed_rubbish", content="路边垃圾"))
+        assert await _send(hub, key, "路灯不亮") == 202
+        blocker = await asyncpg.connect(database_url)
+        try:
+            lock = blocker.transaction()
+            await lock.start()
+            await blocker.execute("LOCK TABLE events IN EXCLUSIVE MODE")  # the committer waits for it
+            held = asyncio.create_task(_send(hub, key, "路灯又坏了一盏"))
+            # X taken, decided and handed over: the committer is waiting for the lock.
+            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass"
+            while not await blocker.fetchval(waiting):  # noqa: ASYNC110 — polling the database's lock table
+                await asyncio.sleep(0.01)
+            assert intake.batches == 2
+            pair = asyncio.gather(_send(hub, key, "井盖丢了"), _send(hub, key, "井盖松动", delay_s=0.1))
+            await until(lambda: intake.batches == 3 or intake.gathered == 1)
+            await lock.rollback()
+            assert await held == 202 and list(await pair) == [202, 202]
+        finally:
+            await blocker.close()
+        return intake.batches, intake.gathered
 
-        async def later(delay_s: float, content: str) -> int:
-            await asyncio.sleep(delay_s)
-            status, _ = await push(hub, key, ticket(QINGXIU_SEAT, category="street_light", content=content))
-            return status
 
-        statuses = await asyncio.gather(later(0.0, "路灯不亮"), later(0.1, "路灯又坏了一盏"))
-        return intake.batches, intake.gathered, [first, *statuses]
-
-
-async def test_tickets_close_together_share_a_batch_and_a_lone_ticket_does_not_wait(settings: Settings) -> None:
-    batches, gathered, statuses = await _two_close_together(
-        settings.model_copy(update={"intake_gather_ms": WINDOW_MS}))
-    assert statuses == [202, 202, 202]
-    # The first ticket came on a quiet line: taken alone at once. The second came soon after it: it waited,
-    # and the third joined it.
-    assert (batches, gathered) == (2, 1)
+async def test_tickets_arriving_while_others_are_in_progress_share_a_batch(
+        settings: Settings, database_url: str) -> None:
+    update = {"intake_gather_ms": WINDOW_MS, "intake_timeout_s": 30.0}
+    # The lone ticket and the held one each made a batch of their own (nobody was waiting on an answer when they
+    # came); the next found X unanswered, waited, and the one sent 100 ms later joined it.
+    assert await _while_another_is_unanswered(settings.model_copy(update=update), database_url) == (3, 1)
 
 
-async def test_without_gathering_each_ticket_is_its_own_batch(settings: Settings) -> None:
-    batches, gathered, statuses = await _two_close_together(settings.model_copy(update={"intake_gather_ms": 0}))
-    assert statuses == [202, 202, 202]
-    assert (batches, gathered) == (3, 0)
+async def test_without_gathering_they_are_batches_of_their_own(settings: Settings, database_url: str) -> None:
+    update = {"intake_gather_ms": 0, "intake_timeout_s": 30.0}
+    assert await _while_another_is_unanswered(settings.model_copy(update=update), database_url) == (4, 0)
+
+
+async def test_a_caller_sending_one_ticket_after_another_never_waits(settings: Settings) -> None:
+    async with running_hub(settings.model_copy(update={"intake_gather_ms": WINDOW_MS})) as hub:
+        key = await hub.hotline_key()
+        for n in range(5):
+            assert await _send(hub, key, f"路灯不亮 {n}") == 202
+        intake = hub.app[keys.INTAKE]
+        assert (intake.batches, intake.gathered) == (5, 0)
