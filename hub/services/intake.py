@@ -122,13 +122,16 @@ class IntakeService:
             while True:
                 idle = self._queue.empty()
                 batch = [await self._queue.get()]
-                if idle:
-                    await self._gather(batch)
-                while len(batch) < self._batch_max and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                self.batches += 1
                 try:
+                    if idle:
+                        await self._gather(batch)
+                    while len(batch) < self._batch_max and not self._queue.empty():
+                        batch.append(self._queue.get_nowait())
+                    self.batches += 1
                     await self._take(batch)
+                except asyncio.CancelledError:  # shutdown: what was taken is answered, like what still queues
+                    _fail(batch, StoreUnavailable(_STOPPING))
+                    raise
                 except Exception as exc:  # noqa: BLE001 — the stage must outlive any one bad batch
                     failure: Exception = exc
                     if is_unavailable(exc):  # a stalled or lost database: each caller gets its 503
@@ -143,6 +146,7 @@ class IntakeService:
                 task.cancel()
             waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
             _fail(waiting, StoreUnavailable("the hub is shutting down; nothing was recorded"))
+            # Tasks just cancelled above answer their own (`_answer`): they run once more, after this.
 
     def _answered(self, _future: asyncio.Future[IntakeOutcome]) -> None:
         self._unanswered -= 1
@@ -158,11 +162,7 @@ class IntakeService:
         if not self._gather_s or not batch[0].crowded or not self._queue.empty():
             return
         self.gathered += 1
-        try:
-            await asyncio.sleep(self._gather_s)
-        except asyncio.CancelledError:  # shutdown: the ticket already taken is answered like the queued ones
-            _fail(batch, StoreUnavailable("the hub is shutting down; nothing was recorded"))
-            raise
+        await asyncio.sleep(self._gather_s)
 
     async def _take(self, batch: list[_Waiting]) -> None:
         now = self._clock.now()
@@ -232,6 +232,15 @@ class IntakeService:
             log.warning("incident link not queued", extra={"case": item.case["case_id"]})
 
     async def _answer(self, queued: list[tuple[_Decided, asyncio.Future[AppendResult]]]) -> None:
+        """Answer each caller after its commit; cancelled (shutdown) while a commit or a parent's join is under
+        way, whoever is not answered yet is told that the outcome is unknown."""
+        try:
+            await self._answer_all(queued)
+        except asyncio.CancelledError:
+            _fail([item.waiting for item, _ in queued], StoreUnavailable(_STOPPING))
+            raise
+
+    async def _answer_all(self, queued: list[tuple[_Decided, asyncio.Future[AppendResult]]]) -> None:
         # One deadline for the batch (its items share one or two commits), not one per item.
         await asyncio.wait([f for _, f in queued], timeout=self._committer.timeout_s)
         merged: list[tuple[_Decided, AppendResult]] = []
@@ -310,6 +319,9 @@ class IntakeService:
             if not isinstance(merged, Refusal):
                 return list(merged)
         return [DomainEvent("case.merge_suggested", {"into": parent_id, "score": score})]
+
+
+_STOPPING = ("the hub is shutting down; the outcome is unknown — retrying with the same idempotency key is safe")
 
 
 def _log_link_failure(future: asyncio.Future[AppendResult]) -> None:
