@@ -10,7 +10,7 @@ import asyncio
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,26 @@ class Hub:
                                   json={"username": username, "password": "correct horse battery"}) as resp:
             assert resp.status == 200, await resp.text()
             return str((await resp.json())["token"])
+
+
+@asynccontextmanager
+async def commits_held(database_url: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Every commit to the store waits while the block runs (another session holds the events table's lock,
+    as the committer takes it); yields a function that returns once a commit is waiting for it."""
+    blocker = await asyncpg.connect(database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+
+            async def a_commit_waits() -> None:
+                async with asyncio.timeout(30):
+                    while not await blocker.fetchval(  # noqa: ASYNC110 — polling the database's lock table
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass"):
+                        await asyncio.sleep(0.01)
+
+            yield a_commit_waits
+    finally:
+        await blocker.close()
 
 
 @asynccontextmanager

@@ -86,9 +86,9 @@ class Settings(BaseSettings):
     # of 100 or 100 callers of single tickets); never more than the ceiling (1,000: a full batch, idle hub).
     intake_min_in_flight: int = Field(default=100, ge=1)
     intake_max_in_flight: int = Field(default=1_000, ge=1)
-    # A ticket that finds the intake stage idle waits this long for the tickets right behind it, when tickets are
-    # coming close together (hub.services.intake.IntakeService._gather): fewer, larger commits at moderate rates.
-    # 0: never wait.
+    # A ticket that finds the intake stage idle while another caller's ticket is unanswered waits this long for
+    # the tickets right behind it (hub.services.intake.IntakeService._gather): fewer, larger commits at moderate
+    # rates. 0: never wait.
     intake_gather_ms: float = Field(default=10.0, ge=0, le=100)
     # An intake request not answered within this is answered 503 (its work goes on and is recorded once).
     intake_timeout_s: float = Field(default=1.5, gt=0)

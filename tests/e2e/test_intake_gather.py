@@ -6,23 +6,16 @@ waited), never timed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-
-import asyncpg
 
 from hub import keys
 from hub.infra.settings import Settings
-from tests.conftest import Hub, running_hub
+from tests.conftest import Hub, commits_held, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, push, ticket
+from tests.integration.test_leadership import until
 
 # Long enough that a ticket sent 100 ms after another arrives within it on any box; the answers' deadline is
 # raised to match (the test holds the committer back on purpose).
 WINDOW_MS = 1_000.0
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    while not condition():  # noqa: ASYNC110 — the stage's counters, polled: nothing to wait on
-        await asyncio.sleep(0.01)
 
 
 async def _send(hub: Hub, key: str, content: str, delay_s: float = 0.0) -> int:
@@ -38,23 +31,13 @@ async def _while_another_is_unanswered(settings: Settings, database_url: str) ->
         key = await hub.hotline_key()
         intake = hub.app[keys.INTAKE]
         assert await _send(hub, key, "路灯不亮") == 202
-        blocker = await asyncpg.connect(database_url)
-        try:
-            lock = blocker.transaction()
-            await lock.start()
-            await blocker.execute("LOCK TABLE events IN EXCLUSIVE MODE")  # the committer waits for it
+        async with commits_held(database_url) as a_commit_waits:
             held = asyncio.create_task(_send(hub, key, "路灯又坏了一盏"))
-            # X taken, decided and handed over: the committer is waiting for the lock.
-            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass"
-            while not await blocker.fetchval(waiting):  # noqa: ASYNC110 — polling the database's lock table
-                await asyncio.sleep(0.01)
+            await a_commit_waits()  # X taken, decided and handed over: its commit waits
             assert intake.batches == 2
             pair = asyncio.gather(_send(hub, key, "井盖丢了"), _send(hub, key, "井盖松动", delay_s=0.1))
-            await until(lambda: intake.batches == 3 or intake.gathered == 1)
-            await lock.rollback()
-            assert await held == 202 and list(await pair) == [202, 202]
-        finally:
-            await blocker.close()
+            await until(lambda: intake.batches == 3 or intake.gathered == 1, 30)
+        assert await held == 202 and list(await pair) == [202, 202]
         return intake.batches, intake.gathered
 
 

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import asyncpg
 import pytest
 
 from connectors.submission import Submission
@@ -16,7 +15,7 @@ from hub.infra.settings import Settings
 from hub.keys import INTAKE, LOCATOR, READS
 from hub.services.intake import IntakeOutcome
 from hub.store.events import StoreUnavailable
-from tests.conftest import Hub, running_hub
+from tests.conftest import Hub, commits_held, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
 
@@ -133,19 +132,10 @@ async def test_a_submission_whose_commit_is_under_way_is_answered_when_the_hub_s
         settings: Settings, database_url: str) -> None:
     """Shutdown while the committer waits on the store: the caller is told the outcome is unknown (a retry with
     its idempotency key is safe) rather than left waiting for an answer that never comes."""
-    blocker = await asyncpg.connect(database_url)
-    lock = blocker.transaction()
-    await lock.start()
-    try:
+    async with commits_held(database_url) as a_commit_waits:
         async with running_hub(settings) as hub:
-            await blocker.execute("LOCK TABLE events IN EXCLUSIVE MODE")  # the committer will wait for it
             held = asyncio.create_task(hub.app[INTAKE].submit(_submission((*QINGXIU_SEAT, Crs.WGS84)),
                                                               "hotline:test"))
-            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'events'::regclass"
-            while not await blocker.fetchval(waiting):  # noqa: ASYNC110 — polling the database's lock table
-                await asyncio.sleep(0.01)
+            await a_commit_waits()
         with pytest.raises(StoreUnavailable, match="outcome is unknown"):
             await asyncio.wait_for(held, timeout=10)
-    finally:
-        await lock.rollback()
-        await blocker.close()
