@@ -15,7 +15,7 @@ from aiohttp import web
 
 from tools.bench.load import TicketStream
 from tools.bench.procs import free_port
-from tools.bench.wrk import LNG_STEP, run_wrk
+from tools.bench.wrk import LAT_PASSES, LAT_STEP, LNG_PASSES, LNG_STEP, run_wrk
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk missing: scripts/system-packages.sh")
 
@@ -83,12 +83,14 @@ async def test_a_batch_answer_counts_the_tickets_it_accepted() -> None:
 
 async def test_each_pass_over_the_templates_moves_their_points() -> None:
     """Cycling templates must not repeat a ticket's place (the hub would merge most of a long run as duplicates):
-    every pass moves the longitude by LNG_STEP, in the Lua script as in TicketStream."""
+    every pass moves the longitude by LNG_STEP, and after LNG_PASSES passes the latitude by LAT_STEP, in the Lua
+    script as in TicketStream; no place repeats within LNG_PASSES × LAT_PASSES passes."""
     seen = Seen()
-    points: list[float] = []
+    points: list[tuple[float, float]] = []
 
     async def single(request: web.Request) -> web.Response:
-        points.append(orjson.loads(await request.read())["location"]["lng"])
+        location = orjson.loads(await request.read())["location"]
+        points.append((location["lng"], location["lat"]))
         return web.json_response({"case_id": "x"}, status=202)
 
     app = web.Application()
@@ -97,15 +99,20 @@ async def test_each_pass_over_the_templates_moves_their_points() -> None:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    templates = [('{"ticket_no":"', '","location":{"lng":@@LNG:108.3@@,"lat":22.8}}'),
-                 ('{"ticket_no":"', '","location":{"lng":@@LNG:108.4@@,"lat":22.8}}')]
+    templates = [('{"ticket_no":"', '","location":{"lng":@@LNG:108.3@@,"lat":@@LAT:22.8@@}}'),
+                 ('{"ticket_no":"', '","location":{"lng":@@LNG:108.4@@,"lat":@@LAT:22.8@@}}')]
     try:
         await run_wrk(f"http://127.0.0.1:{port}", "k", templates, seconds=1, connections=2)
     finally:
         await runner.cleanup()
-    assert len(points) > 10 and not seen.tickets
-    passes = {round((p - 108.3) / LNG_STEP) if p < 108.35 else round((p - 108.4) / LNG_STEP) for p in points}
-    assert len(passes) > 2, "the points moved from pass to pass"
+    assert len(points) > 2 * 2 * LNG_PASSES and not seen.tickets
+    east = {round((lng - 108.3) / LNG_STEP) if lng < 108.35 else round((lng - 108.4) / LNG_STEP) for lng, _ in points}
+    north = {round((lat - 22.8) / LAT_STEP) for _, lat in points}
+    assert len(east) > 2, "the points moved east from pass to pass"
+    assert len(north) > 1, "after LNG_PASSES passes the points moved north"
     stream = TicketStream(templates, prefix="T")
-    assert orjson.loads(stream.ticket(0))["location"]["lng"] == 108.3
-    assert orjson.loads(stream.ticket(2))["location"]["lng"] == pytest.approx(108.3 + LNG_STEP)
+    place = [tuple(orjson.loads(stream.ticket(i))["location"].values()) for i in range(2 * LNG_PASSES * LAT_PASSES)]
+    assert place[0] == (108.3, 22.8)
+    assert place[2] == pytest.approx((108.3 + LNG_STEP, 22.8))
+    assert place[2 * LNG_PASSES] == pytest.approx((108.3, 22.8 + LAT_STEP))
+    assert len(set(place)) == len(place), "no place repeats within the passes"

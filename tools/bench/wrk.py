@@ -52,10 +52,12 @@ local counter = 0
 local function ticket()
   counter = counter + 1
   local t = templates[(counter %% #templates) + 1]
-  -- Each pass over the templates moves their points ~390 m east (see ticket_templates): no ticket repeats another.
-  local shift = %(lng_step)s * (math.floor(counter / #templates) %% %(lng_passes)d)
-  local after = string.gsub(t[2], "@@LNG:([%%d%%.%%-]+)@@",
-                            function(v) return string.format("%%.6f", tonumber(v) + shift) end)
+  -- Each pass over the templates moves their points ~390 m (see ticket_templates): no ticket repeats another.
+  local pass = math.floor(counter / #templates)
+  local shift = {LNG = %(lng_step)s * (pass %% %(lng_passes)d),
+                 LAT = %(lat_step)s * (math.floor(pass / %(lng_passes)d) %% %(lat_passes)d)}
+  local after = string.gsub(t[2], "@@(%%u+):([%%d%%.%%-]+)@@",
+                            function(axis, v) return string.format("%%.6f", tonumber(v) + shift[axis]) end)
   return t[1] .. run_id .. "-" .. thread_no .. "-" .. counter .. after
 end
 
@@ -126,16 +128,24 @@ def _lua_string(text: str) -> str:
 
 # Cycling through a fixed set of templates would repeat each ticket's place and category every pass, and the hub
 # would merge nine in ten tickets of a long run into earlier ones (a duplicate rate no hotline has). So each pass
-# moves the points east by LNG_STEP degrees (~390 m at Nanning's latitude, beyond the 150 m merge radius), for up
-# to LNG_PASSES passes: the longitude in a template is written `@@LNG:<degrees>@@` and filled in per ticket.
+# moves the points east by LNG_STEP degrees (~390 m at Nanning's latitude, beyond the 150 m merge radius), for
+# LNG_PASSES passes, and then north by LAT_STEP (~390 m) for LAT_PASSES rows of those: 256 passes, 256,000 tickets
+# from the usual 1,000 templates before any repeats, more than any scenario sends (the memory row's 200,000). With
+# the east steps alone a run repeated itself after 16,000 tickets, inside the consoles row's second half: its last
+# 2,000 tickets were all merged into earlier ones (a merge costs a second commit and a read of the parent), so the
+# phase with consoles carried a heavier mix than the phase without (2026-12-07). A template's point is written
+# `@@LNG:<degrees>@@` and `@@LAT:<degrees>@@` and filled in per ticket.
 LNG_STEP = 0.0038
 LNG_PASSES = 16
-_LNG = re.compile(rb"@@LNG:([-\d.]+)@@")
+LAT_STEP = 0.0035
+LAT_PASSES = 16
+_SHIFTED = re.compile(rb"@@(LNG|LAT):([-\d.]+)@@")
 
 
 def ticket_templates(n: int = 1000, seed: int = 1) -> list[tuple[str, str]]:
     """`n` realistic tickets as JSON, each split around its ticket_no (which the script fills in), with the
-    longitude of its point as `@@LNG:<degrees>@@` (shifted on each pass; see LNG_STEP)."""
+    longitude and latitude of its point as `@@LNG:<degrees>@@` and `@@LAT:<degrees>@@` (shifted on each pass;
+    see LNG_STEP)."""
     factory = TicketFactory(CountyRouter.nanning(), seed=seed)
     out = []
     for _ in range(n):
@@ -143,17 +153,20 @@ def ticket_templates(n: int = 1000, seed: int = 1) -> list[tuple[str, str]]:
         ticket["ticket_no"] = _PLACEHOLDER
         text = orjson.dumps(ticket).decode()
         if "location" in ticket:
-            lng = ticket["location"]["lng"]
-            text = text.replace(f'"lng":{orjson.dumps(lng).decode()}', f'"lng":@@LNG:{lng}@@', 1)
+            for axis in ("lng", "lat"):
+                value = ticket["location"][axis]
+                text = text.replace(f'"{axis}":{orjson.dumps(value).decode()}',
+                                    f'"{axis}":@@{axis.upper()}:{value}@@', 1)
         before, after = text.split(_PLACEHOLDER)
         out.append((before, after))
     return out
 
 
 def shifted(after: bytes, ticket_index: int, templates: int) -> bytes:
-    """A template's tail for ticket number `ticket_index`: its longitude moved for the pass it is in."""
-    shift = LNG_STEP * ((ticket_index // templates) % LNG_PASSES)
-    return _LNG.sub(lambda m: f"{float(m.group(1)) + shift:.6f}".encode(), after)
+    """A template's tail for ticket number `ticket_index`: its point moved for the pass it is in."""
+    passes = ticket_index // templates
+    shift = {b"LNG": LNG_STEP * (passes % LNG_PASSES), b"LAT": LAT_STEP * ((passes // LNG_PASSES) % LAT_PASSES)}
+    return _SHIFTED.sub(lambda m: f"{float(m.group(2)) + shift[m.group(1)]:.6f}".encode(), after)
 
 
 # A batch client waits a 503's Retry-After before its next request, as the hub asks (and as a hotline system
@@ -170,6 +183,7 @@ def write_script(folder: Path, templates: list[tuple[str, str]], key: str, *, pe
     script = _SCRIPT % {"templates": rows, "path": SINGLE_PATH if per_request == 1 else BATCH_PATH,
                         "per_request": per_request, "run_id": "W" + secrets.token_hex(4), "key": key,
                         "marker": WRK_MARKER, "lng_step": repr(LNG_STEP), "lng_passes": LNG_PASSES,
+                        "lat_step": repr(LAT_STEP), "lat_passes": LAT_PASSES,
                         "delay": _DELAY if per_request > 1 else ""}
     path = folder / f"wrk-{secrets.token_hex(4)}.lua"
     path.write_text(script, encoding="utf-8")
