@@ -86,3 +86,21 @@ async def pool_of(url: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+async def maintained_now(url: str, *, hold_autovacuum: bool = True) -> None:
+    """VACUUM ANALYZE the whole database now and, with `hold_autovacuum`, keep autovacuum off its tables from
+    here on (the database is the scenario's own and is dropped after it). For a row that compares two phases of
+    one run: PostgreSQL's first autovacuum of a database comes about a minute after the tables start filling,
+    inside the second phase, and its burst (ack p99 158 ms in the second it ran, against 30–40 ms around it, at 300
+    tickets/s; 2026-12-07) was counted against whatever that phase added. Vacuumed and analysed before each phase,
+    both start alike and neither carries the other's maintenance."""
+    conn = await asyncpg.connect(url)
+    try:
+        if hold_autovacuum:
+            tables = await conn.fetch("SELECT format('%I.%I', schemaname, relname) AS name FROM pg_stat_user_tables")
+            for table in tables:
+                await conn.execute(f"ALTER TABLE {table['name']} SET (autovacuum_enabled = false)")
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()

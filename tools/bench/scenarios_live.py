@@ -19,6 +19,7 @@ import orjson
 from hub.identity.auth import hash_password, save_user, token_digest
 from hub.infra.db import Connection
 from tools.bench import procs
+from tools.bench.databases import maintained_now
 from tools.bench.load import TicketStream, paced
 from tools.bench.report import Row, cpu_per_ticket, note
 from tools.bench.run import Run, hub_on_fresh_database
@@ -75,7 +76,8 @@ async def consoles(run: Run) -> None:
     n = scale.city_consoles + scale.township_consoles
     rate, seconds = scale.console_rate, scale.console_s
     print(f"{n:,} consoles ({scale.city_consoles} city-wide, {scale.township_consoles} township-scoped) at "
-          f"{rate:.0f} tickets/s ({seconds:.0f} s without consoles, then {seconds:.0f} s with them)", flush=True)
+          f"{rate:.0f} tickets/s ({seconds:.0f} s without consoles, then {seconds:.0f} s with them; each phase starts "
+          "with the database vacuumed and analysed, autovacuum held off until the row ends)", flush=True)
     async with hub_on_fresh_database(run, "consoles", run.workers) as (hub, key, url):
         pool = await asyncpg.connect(url)
         try:
@@ -84,11 +86,13 @@ async def consoles(run: Run) -> None:
             await pool.close()
         stream = TicketStream(run.templates)
         postgres = await procs.postgres_server_pid(url)
+        await maintained_now(url)  # each phase starts vacuumed and analysed; no autovacuum inside one of them
         cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
         alone = await paced(hub.base, key, stream, rate=rate, seconds=seconds)
         cpu_alone = hub.cpu_seconds() - cpu0
         db_alone = procs.cpu_seconds(postgres) - db0 if postgres else None
         first = len(alone.sent_at)
+        await maintained_now(url, hold_autovacuum=False)
         with tempfile.TemporaryDirectory(prefix="cityloop-consoles-") as tmp:
             out = Path(tmp) / "receipts.npz"
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
