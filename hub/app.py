@@ -266,7 +266,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     app[keys.ALERTS] = alerts = Alerts(alert_reads, committer)
     surge = app[keys.SURGE] = SurgeWatch(pool, alerts, policy.warning, policy.matrix, clock,
                                          poll_s=settings.store_poll_s,
-                                         coalesce_s=settings.warning_coalesce_ms / 1000)
+                                         coalesce_s=settings.warning_coalesce_ms / 1000,
+                                         update_interval_s=settings.warning_update_interval_s)
     committer.on_commit(surge.wake)
     bus.subscribe(surge.wake)
     directives = app[keys.DIRECTIVES] = Directives(directive_reads, committer, policy.directives, policy.matrix,

@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     # under load a round (and its checkpoint, a transaction of its own) per commit cost PostgreSQL as much as
     # the commits.
     warning_coalesce_ms: float = Field(default=200.0, ge=0)
+    # An alert's growth (its count and reports) is recorded at most this often; its raise at once. During a surge
+    # each round updated every growing alert: a read, a commit and a ~9 KB frame to each console watching, a few
+    # times a second (hub.services.surge.UpdatePacing).
+    warning_update_interval_s: float = Field(default=5.0, ge=0, le=300)
 
     # IoT over MQTT (off when MQTT_URL is unset): the persistent session's client id, and how long after a
     # device's last alarm a new alarm still joins the open case (debounce) rather than opening another.

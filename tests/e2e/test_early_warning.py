@@ -10,10 +10,12 @@ from typing import Any
 
 import aiohttp
 
+from hub.infra.clock import FixedClock
 from hub.keys import POOL, PROJECTION, SURGE
 from hub.store.alerts import rebuild_alerts
 from tests.conftest import Hub, running_hub
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, console, push, ticket
+from tests.integration.test_leadership import until
 
 SURGE_SIZE = 12
 
@@ -222,3 +224,35 @@ async def test_three_waterlogging_sensors_in_one_township_raise_an_area_alert(hu
     assert alert["sensor_kind"] == "water_level" and alert["category"]["path"][-1] == "道路积水"
     assert alert["statistic"] == {"method": "distinct_devices", "devices": 3, "threshold": 3}
     assert not [a for a in alerts if a["kind"] == "surge"], "machine alarms are not counted as citizens' reports"
+
+
+async def test_an_alerts_growth_is_recorded_at_most_once_an_interval_and_the_latest_when_it_has_passed(
+        settings: Any) -> None:
+    """UpdatePacing in the hub: during a surge the alert is raised at once; its growth within the interval is held
+    (no update recorded, the alert still shows the count it was raised with); once the interval has passed the
+    latest growth is recorded, once, and the alert shows every report."""
+    clock = FixedClock(datetime.now(UTC))
+    async with running_hub(settings.model_copy(update={"warning_update_interval_s": 60.0}), clock=clock) as hub:
+        key = await hub.hotline_key()
+        await history(hub, key)
+        surge = hub.app[SURGE]
+        await surge.refresh()
+        operator = await hub.login("city_operator", None)
+        surge_ids = []
+        for _ in range(SURGE_SIZE):
+            status, body = await push(hub, key, ticket(QINGXIU_SEAT))
+            assert status == 202
+            surge_ids.append(body["case_id"])
+        head = await hub.app[POOL].fetchval("SELECT max(position) FROM events WHERE type = 'case.received'")
+        await until(lambda: surge.position >= head, timeout=15)  # every report of the surge evaluated
+        alerts = await alerts_until(hub, operator, lambda found: len(found) == 1)
+        raised_with = alerts[0]["observed"]
+        assert raised_with < SURGE_SIZE and surge.raised == 1 and surge.updated == 0, "the growth is held"
+
+        clock.advance(timedelta(seconds=61))
+        alerts = await alerts_until(hub, operator, lambda found: found and found[0]["observed"] == SURGE_SIZE)
+        assert set(alerts[0]["case_ids"]) == set(surge_ids)
+        assert surge.updated == 1, "the latest held growth, recorded once"
+        events = await hub.app[POOL].fetchval(
+            "SELECT count(*) FROM events WHERE stream_id = $1 AND type = 'alert.updated'", alerts[0]["alert_id"])
+        assert events == 1
