@@ -51,7 +51,7 @@ def test_a_raise_is_recorded_at_once_and_growth_within_the_interval_is_held_unti
 def test_growth_after_the_interval_is_recorded_at_once_and_each_alert_is_paced_on_its_own() -> None:
     pacing = UpdatePacing(timedelta(seconds=5))
     pacing.admit([Raise("a", evidence(3)), Raise("b", evidence(3))], T0)
-    round_two = [Update("a", evidence(4)), Raise("c", evidence(3))]
+    round_two: list[Decision] = [Update("a", evidence(4)), Raise("c", evidence(3))]
     assert pacing.admit(round_two, T0 + timedelta(seconds=6)) == round_two
     assert pacing.admit([Update("b", evidence(5)), Update("a", evidence(5))], T0 + timedelta(seconds=7)) == \
         [Update("b", evidence(5))]
