@@ -47,6 +47,15 @@ class Watched:
     def assert_clean(self) -> None:
         assert not self.errors, "the page logged errors:\n" + "\n".join(self.errors)
 
+    async def reload(self) -> None:
+        """Reload the page. The old page's requests still in flight are cancelled by the navigation (Chromium
+        reports them failed, net::ERR_ABORTED: a console polling its headline had one out now and then, and a
+        clean run failed on it); those are the reload's doing, not the console's, and are not counted."""
+        before = len(self.errors)
+        await self.page.reload()
+        self.errors[before:] = [e for e in self.errors[before:]
+                                if not (e.startswith("request failed:") and e.endswith("net::ERR_ABORTED"))]
+
     async def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"

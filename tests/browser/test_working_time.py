@@ -68,7 +68,7 @@ async def test_both_consoles_say_clocks_are_paused_outside_working_hours_and_not
 
         clock.set(MONDAY_9AM)  # the consoles read it when they (re)start: a reload, signed in still
         for watched in (centre, mobile):
-            await watched.page.reload()
+            await watched.reload()
             await expect(watched.page.locator("#conn")).to_have_attribute("data-status", "live")
             await expect(watched.page.locator("#worktime")).to_have_attribute("data-state", "running")
             await expect(watched.page.locator("#worktime")).to_be_hidden()
