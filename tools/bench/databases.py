@@ -94,9 +94,9 @@ async def maintained_now(url: str, *, hold_autovacuum: bool = True) -> None:
     one run: PostgreSQL's first autovacuum of a database comes about a minute after the tables start filling,
     inside the second phase, and its burst (ack p99 158 ms in the second it ran, against 30–40 ms around it, at 300
     tickets/s; 2026-12-07) was counted against whatever that phase added. Vacuumed and analysed before each phase,
-    both start alike and neither carries the other's maintenance. Analyse tables that hold rows: statistics taken
-    of empty tables, with autovacuum held, left the first phase's plans poor (PostgreSQL 1.24–1.50 ms CPU a ticket
-    against ~1.0 in the second), hence the consoles row's warm-up."""
+    both start alike and neither carries the other's maintenance. Call it once the tables hold a phase's worth of
+    rows: statistics taken of empty tables, with autovacuum held, left the first phase's plans poor (PostgreSQL
+    1.24–1.50 ms CPU a ticket against ~1.0 in the second) — hence the consoles row's warm-up before the first call."""
     conn = await asyncpg.connect(url)
     try:
         if hold_autovacuum:
