@@ -246,3 +246,24 @@ def test_the_models_direct_scoring_is_scikit_learns_on_every_training_text(hub_u
     for i, (guess, other) in enumerate(zip(direct, through_library, strict=True)):
         assert [guess.scores[c] for c in model.classes] == pytest.approx(list(expected[i]), abs=1e-12), texts[i]
         assert guess.evidence == other.evidence, texts[i]
+
+
+def test_a_text_scores_the_same_whatever_batch_it_is_read_in(hub_understander: Understander) -> None:
+    """The model reads a batch's n-grams all at once (`_GramKeys`): no n-gram may span two words or two texts,
+    and a text with no known n-gram — empty, blank, or words the training never saw — must neither shift its
+    neighbours' values nor take theirs. Each text of a mixed batch scores as it does alone and as scikit-learn's
+    own transform and predict_proba score it."""
+    model = hub_understander.model
+    assert model is not None and model._direct
+    texts = ["路灯不亮了", "", "   ", "ⅫⅫⅫ ℵℵ", "井盖 丢了 ", "小区门口占道经营，很吵", "  路灯", "灯 路", "\ud800井盖"]
+    keywords = [hub_understander.keyword_weights(t) for t in texts]
+    together = model.guess_many(texts, keywords)
+    library = TextModel(model._vectorizer, model._classifier, model._leaves)
+    library._direct = False
+    for i, text in enumerate(texts):
+        [alone] = model.guess_many([text], [keywords[i]])
+        [expected] = library.guess_many([text], [keywords[i]])
+        for guess in (together[i], alone):
+            assert [guess.scores[c] for c in model.classes] == pytest.approx(
+                [expected.scores[c] for c in model.classes], abs=1e-12), text
+            assert guess.evidence == expected.evidence, text
