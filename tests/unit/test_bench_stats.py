@@ -4,6 +4,7 @@ synthetic store's order (tools/bench). No timing is asserted anywhere: only arit
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from tools.bench.consoles import frame_type, new_tickets, ticket_pattern
 from tools.bench.fill import BLOCK, SampleCase, rows
 from tools.bench.load import TicketStream
 from tools.bench.report import Row, render_table
+from tools.bench.scenarios_http import Spent, _cpu_lines
 from tools.bench.stats import WRK_MARKER, Answers, console_latencies, latency_ms, parse_wrk
 from tools.bench.suite import SCENARIOS, chosen
 from tools.bench.wrk import _lua_string, write_script
@@ -216,3 +218,14 @@ def test_cpu_time_of_a_process_tree_keeps_what_its_ended_children_spent() -> Non
             assert with_child_alive <= after_reaping <= with_child_alive + 0.2, "kept once, not twice"
         finally:
             parent.kill()
+
+
+def test_the_cpu_lines_give_each_sides_cpu_per_ticket_and_the_rate_both_would_allow_on_this_machine(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _cpu_lines("hub", Spent(server_s=3.0, postgres_s=1.5), 3_000)  # 1.0 + 0.5 ms of CPU per ticket
+    lines = capsys.readouterr().out.splitlines()
+    assert "1.00 ms per ticket" in lines[0] and "0.50 ms per ticket" in lines[1]
+    cores = os.cpu_count() or 1
+    assert f"{cores * 1000 / 1.5:,.0f} tickets/s on {cores} cores (1.50 ms of CPU per ticket" in lines[2]
+    _cpu_lines("bare app", Spent(server_s=3.0, postgres_s=None), 3_000)  # PostgreSQL elsewhere: no ceiling
+    assert len(capsys.readouterr().out.splitlines()) == 1

@@ -4,6 +4,9 @@ endpoint, memory after many tickets, and overload."""
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
 from tools.bench import procs
 from tools.bench.load import Closed, TicketStream, closed_loop
@@ -25,6 +28,38 @@ def _wrk_line(label: str, result: WrkResult) -> None:
     note(label, f"{result.tickets_per_s:>9,.0f} tickets/s  {result.latency.text()}{failed}")
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """CPU seconds a measured run cost the server under test (all its processes) and PostgreSQL (the whole
+    server, None when it runs elsewhere)."""
+
+    server_s: float
+    postgres_s: float | None
+
+
+async def _spent(server: procs.Server, database_url: str, run: Awaitable[WrkResult]) -> tuple[WrkResult, Spent]:
+    postgres = await procs.postgres_server_pid(database_url)
+    cpu0, db0 = server.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
+    result = await run
+    db = procs.cpu_seconds(postgres) - db0 if postgres else None
+    return result, Spent(server.cpu_seconds() - cpu0, db)
+
+
+def _cpu_lines(server: str, spent: Spent, tickets: int) -> None:
+    """Each side's CPU per acknowledged ticket, and the rate those two alone would allow on this machine's
+    cores — a ceiling that the load generator, sharing the cores, only lowers. Unlike the rate, CPU per ticket
+    hardly moves with what else the shared cores are doing."""
+    note(f"{server} CPU", cpu_per_ticket(spent.server_s, tickets))
+    if spent.postgres_s is None:
+        return
+    note("PostgreSQL CPU (the whole server)", cpu_per_ticket(spent.postgres_s, tickets))
+    if tickets:
+        cores = os.cpu_count() or 1
+        both_ms = 1000 * (spent.server_s + spent.postgres_s) / tickets
+        note("ceiling at this CPU per ticket", f"{cores * 1000 / both_ms:>9,.0f} tickets/s on {cores} cores "
+             f"({both_ms:.2f} ms of CPU per ticket, were nothing else to run)")
+
+
 async def _ingest_once(run: Run, workers: int) -> tuple[WrkResult, float]:
     """Single tickets with wrk against a fresh hub: a warm-up, then the measured run; (result, hub RSS MB).
     The hub's CPU time per ticket is noted too: unlike the rate, it hardly moves with what else the shared
@@ -34,15 +69,10 @@ async def _ingest_once(run: Run, workers: int) -> tuple[WrkResult, float]:
     scale = run.scale
     async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
-        postgres = await procs.postgres_server_pid(url)
-        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
-        result = await run_wrk(hub.base, key, run.templates, seconds=scale.ingest_s,
-                               connections=scale.ingest_clients)
-        cpu, db = hub.cpu_seconds() - cpu0, procs.cpu_seconds(postgres) - db0 if postgres else None
+        result, spent = await _spent(hub, url, run_wrk(hub.base, key, run.templates, seconds=scale.ingest_s,
+                                                        connections=scale.ingest_clients))
         rss = hub.rss_mb()
-    note(f"hub CPU ({workers} worker(s))", cpu_per_ticket(cpu, result.tickets_accepted))
-    if db is not None:
-        note("PostgreSQL CPU (the whole server)", cpu_per_ticket(db, result.tickets_accepted))
+    _cpu_lines(f"hub ({workers} worker(s))", spent, result.tickets_accepted)
     run.ingest[workers] = (result, rss)
     return result, rss
 
@@ -55,8 +85,10 @@ async def baseline_ingest(run: Run) -> WrkResult:
         await server.wait_ready()
         scale = run.scale
         await run_wrk(server.base, "none", run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
-        return await run_wrk(server.base, "none", run.templates, seconds=scale.ingest_s,
-                             connections=scale.ingest_clients)
+        result, spent = await _spent(server, url, run_wrk(server.base, "none", run.templates,
+                                                          seconds=scale.ingest_s, connections=scale.ingest_clients))
+        _cpu_lines("bare app", spent, result.tickets_accepted)
+        return result
     finally:
         server.stop()
         await run.dbs.drop(url)
@@ -104,11 +136,13 @@ async def batch(run: Run) -> None:
     scale = run.scale
     print(f"batch endpoint (wrk, {scale.batch_clients} clients × {scale.batch_size} tickets per request, "
           f"{scale.batch_s:.0f} s)", flush=True)
-    async with hub_on_fresh_database(run, "batch", run.workers) as (hub, key, _url):
+    async with hub_on_fresh_database(run, "batch", run.workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.batch_clients,
                       per_request=scale.batch_size)
-        result = await run_wrk(hub.base, key, run.templates, seconds=scale.batch_s,
-                               connections=scale.batch_clients, per_request=scale.batch_size, timeout_s=60)
+        result, spent = await _spent(hub, url, run_wrk(hub.base, key, run.templates, seconds=scale.batch_s,
+                                                        connections=scale.batch_clients,
+                                                        per_request=scale.batch_size, timeout_s=60))
+    _cpu_lines("hub", spent, result.tickets_accepted)
     _wrk_line("hub, tickets accepted", result)
     single = run.ingest.get(run.workers)
     run.add(Row("batch endpoint (POST /api/v1/hotline/tickets:batch)",
