@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,18 +132,22 @@ class CaseActions:
                 related[named] = other
         return related
 
-    async def follow_up(self, case: Case, events: list[DomainEvent]) -> None:
+    async def follow_up(self, case: Case, events: list[DomainEvent], known: Mapping[str, Case] | None = None) -> None:
         """Linked cases record what happened to their parent or child. Each is its own append: on a
-        version conflict it is retried from a fresh read, a few times."""
+        version conflict it is retried from a fresh read, a few times. `known`: linked cases the caller has just
+        read (intake's automatic merge read the parent), tried first as they are."""
         for follow in follow_ups(case, events):
+            other = (known or {}).get(follow.case_id)
             for _attempt in range(5):
-                other = await self.load(uuid.UUID(follow.case_id))
                 if other is None:
-                    break
+                    other = await self.load(uuid.UUID(follow.case_id))
+                    if other is None:
+                        break
                 try:
                     outcome = await self._decide_and_append(other, follow.command, SYSTEM, other["version"])
                 except ActionError:
-                    continue  # a concurrent change: read again
+                    other = None  # a concurrent change: read again
+                    continue
                 if isinstance(outcome, Refusal):
                     log.warning("follow-up refused", extra={"case": follow.case_id, "reason": outcome.reason})
                 break

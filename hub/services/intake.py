@@ -70,6 +70,7 @@ class _Decided:
     waiting: _Waiting
     case: Case  # as it will be once its events are committed
     events: list[DomainEvent]
+    parent: Case | None = None  # an automatic merge's parent as the duplicate search read it
 
 
 class IntakeService:
@@ -262,7 +263,10 @@ class IntakeService:
 
     async def _join_parent(self, item: _Decided, result: AppendResult) -> None:
         try:
-            await self._actions.follow_up(item.case, item.events)
+            # The parent the merge was decided on, read a moment ago: the follow-up starts from it rather than
+            # reading it again, and reads it afresh only if it has changed since (a version conflict).
+            known = {item.parent["case_id"]: item.parent} if item.parent is not None else None
+            await self._actions.follow_up(item.case, item.events, known)
         except Exception as exc:  # noqa: BLE001 — answered to this submission alone
             item.waiting.future.set_exception(exc)
             return
@@ -308,8 +312,11 @@ class IntakeService:
         out = list(decided)
         for i, (parent_id, score, decision) in matches.items():
             item = decided[i]
-            more = self._merge_events(item.case, parents.get(parent_id), parent_id, score, decision, now)
-            out[i] = _Decided(item.waiting, fold_onto(item.case, more, now), [*item.events, *more])
+            parent = parents.get(parent_id)
+            more = self._merge_events(item.case, parent, parent_id, score, decision, now)
+            merged = any(e.type == "case.merged" for e in more)
+            out[i] = _Decided(item.waiting, fold_onto(item.case, more, now), [*item.events, *more],
+                              parent if merged else None)
         return out
 
     def _merge_events(self, case: Case, parent: Case | None, parent_id: str, score: float, decision: str,

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from connectors.submission import Submission
+from dispatch.events import DomainEvent
 from geo.crs import Crs, from_wgs84
 from hub.infra.settings import Settings
-from hub.keys import INTAKE, LOCATOR, READS
+from hub.keys import ACTIONS, INTAKE, LOCATOR, READS
 from hub.services.intake import IntakeOutcome
 from hub.store.events import StoreUnavailable
 from tests.conftest import Hub, commits_held, running_hub
+from tests.e2e.test_case_lifecycle import Console
 from tests.e2e.test_hotline_to_console import QINGXIU_SEAT, XINGNING_SEAT, push, ticket
 
 
@@ -126,6 +128,48 @@ async def test_reports_without_a_location_at_the_same_address_are_merged(hub: Hu
     elsewhere = await hub.app[READS].get(uuid.UUID((await push(hub, key, ticket(address="南宁市兴宁区民生路5号")))[1]
                                                    ["case_id"]))
     assert elsewhere is not None and elsewhere["parent_id"] is None and elsewhere["merge_suggestion"] is None
+
+
+async def test_an_automatic_merge_attaches_the_child_to_the_parent_it_has_just_read(
+        hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The duplicate search reads an automatic merge's parent to decide the merge; the parent's side (the child
+    attached) is decided from that read, not from a second one."""
+    key = await hub.hotline_key()
+    _, first = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover"))
+    actions = hub.app[ACTIONS]
+    loaded: list[str] = []
+    load = actions.load
+
+    async def counted(case_id: uuid.UUID) -> Any:
+        loaded.append(str(case_id))
+        return await load(case_id)
+
+    monkeypatch.setattr(actions, "load", counted)
+    _, again = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover", content="井盖又被人报了一次"))
+    parent = await hub.app[READS].get(uuid.UUID(first["case_id"]))
+    child = await hub.app[READS].get(uuid.UUID(again["case_id"]))
+    assert child is not None and child["state"] == "merged" and child["parent_id"] == first["case_id"]
+    assert parent is not None and parent["children"] == [again["case_id"]]
+    assert first["case_id"] not in loaded
+
+
+async def test_a_follow_up_from_a_parent_that_moved_on_reads_it_again_and_still_attaches(hub: Hub) -> None:
+    """What intake read may be stale by the time the child is committed (the parent was accepted meanwhile, or
+    another child attached first): the follow-up's append meets a version conflict, reads the parent afresh and
+    attaches the child to it."""
+    key = await hub.hotline_key()
+    _, first = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover"))
+    reads = hub.app[READS]
+    stale = await reads.get(uuid.UUID(first["case_id"]))
+    assert stale is not None
+    county = Console(hub, await hub.login("county_dispatcher", "450103"))
+    await county.ok(first["case_id"], "accept", stale["version"])
+    child_id = str(uuid.uuid4())
+    merged = [DomainEvent("case.merged", {"into": first["case_id"], "previous_state": "dispatched"})]
+    await hub.app[ACTIONS].follow_up({"case_id": child_id, "state": "merged"}, merged, {first["case_id"]: stale})
+    parent = await reads.get(uuid.UUID(first["case_id"]))
+    assert parent is not None and parent["state"] == "accepted" and parent["children"] == [child_id]
+    assert parent["version"] == stale["version"] + 2  # accepted, then the child attached
 
 
 async def test_a_submission_whose_commit_is_under_way_is_answered_when_the_hub_stops(
