@@ -122,14 +122,26 @@ def category_levels(code: str) -> list[str]:
 
 def tail_exceeds(observed: int, mu: float, alpha: float) -> bool:
     """Whether P(X ≥ observed) > `alpha` for X ~ Poisson(mu): `poisson_sf(observed, mu) > alpha`, decided by the
-    point mass P(X = observed) — a lower bound of the tail, one log-gamma — whenever that alone exceeds `alpha`.
-    Most cells tested hold about what they are expected to, where the point mass is ~1/√(2πμ) and the threshold
-    ~1e-6: the incomplete gamma (a SciPy ufunc call, several µs) is computed only near or past the threshold."""
+    point mass P(X = observed) — a lower bound of the tail, one log-gamma — whenever that alone exceeds `alpha`,
+    and by an upper bound of the tail whenever that is below it. Most cells tested hold about what they are
+    expected to, where the point mass is ~1/√(2πμ) and the threshold ~1e-6; in a store with little history yet,
+    a cell of a few reports against an expectation near zero is far past it. The incomplete gamma (a SciPy
+    ufunc call, several µs) is computed only near the threshold."""
     if observed <= 0 or mu <= 0:
         return poisson_sf(observed, mu) > alpha
-    if observed * math.log(mu) - mu - math.lgamma(observed + 1) > math.log(alpha):
+    log_mass = observed * math.log(mu) - mu - math.lgamma(observed + 1)
+    log_alpha = math.log(alpha)
+    if log_mass > log_alpha:
         return True
+    # Each term after the point mass is at most μ/(observed + 1) times the one before it, so the tail is at most
+    # the point mass times (observed + 1)/(observed + 1 − μ): a geometric series. The margin keeps the log-space
+    # rounding (~1e-11 at the largest counts) from deciding a tail that lies on the threshold.
+    if mu < observed + 1 and log_mass + math.log((observed + 1) / (observed + 1 - mu)) < log_alpha - _LOG_MARGIN:
+        return False
     return poisson_sf(observed, mu) > alpha
+
+
+_LOG_MARGIN = 1e-9
 
 
 def poisson_sf(observed: int, mu: float) -> float:

@@ -51,10 +51,24 @@ def test_poisson_tail_edges() -> None:
 
 @pytest.mark.parametrize("alpha", [1e-9, 1e-6, 1e-3, 0.05, 0.5, 0.99])
 def test_the_tails_quick_answer_is_the_exact_tails(alpha: float) -> None:
-    """`tail_exceeds` skips the incomplete gamma when the point mass alone exceeds alpha: over counts and
-    expectations from nothing to far past the threshold, it answers exactly as the exact tail compared."""
-    for mu in (0.0, 1e-4, 0.01, 0.3, 1.0, 2.5, 7.0, 30.0, 150.0, 900.0):
-        for observed in [0, 1, 2, 3, 5, 8, 13, 21, 40, 80, 160, 320, 1000, 2000]:
+    """`tail_exceeds` skips the incomplete gamma when the point mass alone exceeds alpha, or when the tail's
+    geometric upper bound is below it: over counts and expectations from nothing to far past the threshold, it
+    answers exactly as the exact tail compared."""
+    for mu in (0.0, 1e-6, 1e-4, 0.01, 0.0213, 0.3, 1.0, 2.5, 7.0, 30.0, 150.0, 900.0, 999.5, 1500.0):
+        for observed in [0, 1, 2, 3, 4, 5, 6, 8, 10, 13, 21, 40, 80, 160, 320, 1000, 2000]:
+            assert tail_exceeds(observed, mu, alpha) == (poisson_sf(observed, mu) > alpha), (observed, mu, alpha)
+
+
+@pytest.mark.parametrize("alpha", [1e-9, 1e-6, 1e-3, 0.05])
+def test_the_tails_quick_answer_holds_right_at_the_threshold(alpha: float) -> None:
+    """Where both bounds are closest to deciding wrongly: expectations that put the exact tail within a few parts
+    in a million of alpha, either side (found by bisection on the exact tail, which grows with μ)."""
+    for observed in (1, 2, 3, 5, 8, 20, 100, 1000):
+        low, high = 0.0, observed + 50.0 * math.sqrt(observed) + 50.0
+        for _ in range(200):
+            mid = (low + high) / 2
+            low, high = (mid, high) if poisson_sf(observed, mid) <= alpha else (low, mid)
+        for mu in (low * (1 - 1e-6), low, high, high * (1 + 1e-6)):
             assert tail_exceeds(observed, mu, alpha) == (poisson_sf(observed, mu) > alpha), (observed, mu, alpha)
 
 
