@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from connectors.submission import Submission
-from dispatch.events import DomainEvent
+from dispatch.events import Case, DomainEvent
 from geo.crs import Crs, from_wgs84
 from hub.infra.settings import Settings
 from hub.keys import ACTIONS, INTAKE, LOCATOR, READS
@@ -166,7 +166,8 @@ async def test_a_follow_up_from_a_parent_that_moved_on_reads_it_again_and_still_
     await county.ok(first["case_id"], "accept", stale["version"])
     child_id = str(uuid.uuid4())
     merged = [DomainEvent("case.merged", {"into": first["case_id"], "previous_state": "dispatched"})]
-    await hub.app[ACTIONS].follow_up({"case_id": child_id, "state": "merged"}, merged, {first["case_id"]: stale})
+    child = cast(Case, {"case_id": child_id, "state": "merged"})  # what `follow_ups` reads of the merged child
+    await hub.app[ACTIONS].follow_up(child, merged, {first["case_id"]: stale})
     parent = await reads.get(uuid.UUID(first["case_id"]))
     assert parent is not None and parent["state"] == "accepted" and parent["children"] == [child_id]
     assert parent["version"] == stale["version"] + 2  # accepted, then the child attached
