@@ -151,6 +151,9 @@ class CaseActions:
                 if isinstance(outcome, Refusal):
                     log.warning("follow-up refused", extra={"case": follow.case_id, "reason": outcome.reason})
                 break
+            else:
+                log.error("follow-up not recorded: the linked case kept changing",
+                          extra={"case": follow.case_id, "action": follow.command.action, "from": case["case_id"]})
 
     async def system(self, case: Case, events: list[DomainEvent]) -> bool:
         """Append events the system decided (timers); False when the case moved on meanwhile."""

@@ -258,8 +258,17 @@ class IntakeService:
             else:
                 future.set_result(IntakeOutcome(appended.result().stream_id, appended.result()))
         # A merged child is answered once it has joined its parent: after the others, whose answers need not
-        # wait for those appends, and concurrently.
-        await asyncio.gather(*(self._join_parent(item, result) for item, result in merged))
+        # wait for those appends. The children of one parent join it in turn — each attach is an append to the
+        # parent's stream, so at once all but one met a version conflict per round, and past the follow-up's
+        # retries a child was left out of its parent — the parents concurrently.
+        by_parent: dict[str, list[tuple[_Decided, AppendResult]]] = {}
+        for item, result in merged:
+            by_parent.setdefault(str(item.case.get("parent_id")), []).append((item, result))
+        await asyncio.gather(*(self._join_in_turn(children) for children in by_parent.values()))
+
+    async def _join_in_turn(self, children: list[tuple[_Decided, AppendResult]]) -> None:
+        for item, result in children:
+            await self._join_parent(item, result)
 
     async def _join_parent(self, item: _Decided, result: AppendResult) -> None:
         try:

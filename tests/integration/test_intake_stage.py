@@ -153,6 +153,24 @@ async def test_an_automatic_merge_attaches_the_child_to_the_parent_it_has_just_r
     assert first["case_id"] not in loaded
 
 
+async def test_every_duplicate_of_a_batch_joins_the_one_parent(hub: Hub) -> None:
+    """Seven repeats of one open case arrive together (one intake batch): each is merged into it, and the parent
+    lists all seven. Their attaches are appends to the same stream; run at once, all but one met a version
+    conflict in each round, and after five rounds the last two were left out, answered as merged all the same."""
+    key = await hub.hotline_key()
+    _, first = await push(hub, key, ticket(QINGXIU_SEAT, category="manhole_cover"))
+    intake = hub.app[INTAKE]
+    repeats = [_submission((*QINGXIU_SEAT, Crs.WGS84), category="manhole_cover", content="井盖不见了")
+               for _ in range(7)]
+    outcomes = await asyncio.gather(*(intake.submit(s, "hotline:test") for s in repeats))
+    children = [str(o.case_id) for o in outcomes]
+    parent = await hub.app[READS].get(uuid.UUID(first["case_id"]))
+    assert parent is not None and sorted(parent["children"]) == sorted(children)
+    for child_id in children:
+        child = await hub.app[READS].get(uuid.UUID(child_id))
+        assert child is not None and child["parent_id"] == first["case_id"]
+
+
 async def test_a_follow_up_from_a_parent_that_moved_on_reads_it_again_and_still_attaches(hub: Hub) -> None:
     """What intake read may be stale by the time the child is committed (the parent was accepted meanwhile, or
     another child attached first): the follow-up's append meets a version conflict, reads the parent afresh and
