@@ -120,6 +120,9 @@ def category_levels(code: str) -> list[str]:
     return [code[:n] for n in CATEGORY_LEVELS if n <= len(code)] or [code]
 
 
+_LOG_MARGIN = 1e-9  # the upper bound decides only when it is below alpha by more than this (in log)
+
+
 def tail_exceeds(observed: int, mu: float, alpha: float) -> bool:
     """Whether P(X ≥ observed) > `alpha` for X ~ Poisson(mu): `poisson_sf(observed, mu) > alpha`, decided by the
     point mass P(X = observed) — a lower bound of the tail, one log-gamma — whenever that alone exceeds `alpha`,
@@ -134,14 +137,12 @@ def tail_exceeds(observed: int, mu: float, alpha: float) -> bool:
     if log_mass > log_alpha:
         return True
     # Each term after the point mass is at most μ/(observed + 1) times the one before it, so the tail is at most
-    # the point mass times (observed + 1)/(observed + 1 − μ): a geometric series. The margin keeps the log-space
-    # rounding (~1e-11 at the largest counts) from deciding a tail that lies on the threshold.
+    # the point mass times (observed + 1)/(observed + 1 − μ): a geometric series. Where that bound is tight
+    # (small counts) the log-space rounding is ~1e-15, far inside the margin; at large counts the rounding grows
+    # (~4e-11 at 10⁴ reports) but the bound there is looser than the margin by far (≥ 1 % near the threshold).
     if mu < observed + 1 and log_mass + math.log((observed + 1) / (observed + 1 - mu)) < log_alpha - _LOG_MARGIN:
         return False
     return poisson_sf(observed, mu) > alpha
-
-
-_LOG_MARGIN = 1e-9
 
 
 def poisson_sf(observed: int, mu: float) -> float:

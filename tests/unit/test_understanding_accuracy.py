@@ -255,7 +255,8 @@ def test_a_text_scores_the_same_whatever_batch_it_is_read_in(hub_understander: U
     own transform and predict_proba score it."""
     model = hub_understander.model
     assert model is not None and model._direct
-    texts = ["路灯不亮了", "", "   ", "ⅫⅫⅫ ℵℵ", "井盖 丢了 ", "小区门口占道经营，很吵", "  路灯", "灯 路", "\ud800井盖"]
+    texts = ["路灯不亮了", "", "   ", "ⅫⅫⅫ ℵℵ", "井盖 丢了 ", "小区门口占道经营，很吵", "  路灯", "灯 路", "\ud800井盖",
+             "😀😀 路灯", "İİ 井盖"]  # beyond U+FFFF; a letter whose lower case is two characters
     keywords = [hub_understander.keyword_weights(t) for t in texts]
     together = model.guess_many(texts, keywords)
     library = TextModel(model._vectorizer, model._classifier, model._leaves)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tools.bench import procs
@@ -37,25 +37,26 @@ class Spent:
     postgres_s: float | None
 
 
-async def _spent(server: procs.Server, database_url: str, run: Awaitable[WrkResult]) -> tuple[WrkResult, Spent]:
+async def _spent(server: procs.Server, database_url: str,
+                 run: Callable[[], Awaitable[WrkResult]]) -> tuple[WrkResult, Spent]:
     postgres = await procs.postgres_server_pid(database_url)
     cpu0, db0 = server.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
-    result = await run
+    result = await run()
     db = procs.cpu_seconds(postgres) - db0 if postgres else None
     return result, Spent(server.cpu_seconds() - cpu0, db)
 
 
-def _cpu_lines(server: str, spent: Spent, tickets: int) -> None:
-    """Each side's CPU per acknowledged ticket, and the rate those two alone would allow on this machine's
-    cores — a ceiling that the load generator, sharing the cores, only lowers. Unlike the rate, CPU per ticket
-    hardly moves with what else the shared cores are doing."""
-    note(f"{server} CPU", cpu_per_ticket(spent.server_s, tickets))
+def _cpu_lines(label: str, spent: Spent, tickets: int) -> None:
+    """Each side's CPU per acknowledged ticket, and the rate those two alone would allow on the cores this
+    process may use — a ceiling that the load generator, sharing the cores, only lowers. Unlike the rate, CPU
+    per ticket hardly moves with what else the shared cores are doing."""
+    note(label, cpu_per_ticket(spent.server_s, tickets))
     if spent.postgres_s is None:
         return
     note("PostgreSQL CPU (the whole server)", cpu_per_ticket(spent.postgres_s, tickets))
-    if tickets:
-        cores = os.cpu_count() or 1
-        both_ms = 1000 * (spent.server_s + spent.postgres_s) / tickets
+    both_ms = 1000 * (spent.server_s + spent.postgres_s) / tickets if tickets else 0.0
+    if both_ms > 0:
+        cores = len(os.sched_getaffinity(0))
         note("ceiling at this CPU per ticket", f"{cores * 1000 / both_ms:>9,.0f} tickets/s on {cores} cores "
              f"({both_ms:.2f} ms of CPU per ticket, were nothing else to run)")
 
@@ -69,10 +70,11 @@ async def _ingest_once(run: Run, workers: int) -> tuple[WrkResult, float]:
     scale = run.scale
     async with hub_on_fresh_database(run, f"ingest{workers}", workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
-        result, spent = await _spent(hub, url, run_wrk(hub.base, key, run.templates, seconds=scale.ingest_s,
-                                                        connections=scale.ingest_clients))
+        result, spent = await _spent(hub, url, lambda: run_wrk(hub.base, key, run.templates,
+                                                                seconds=scale.ingest_s,
+                                                                connections=scale.ingest_clients))
         rss = hub.rss_mb()
-    _cpu_lines(f"hub ({workers} worker(s))", spent, result.tickets_accepted)
+    _cpu_lines(f"hub CPU ({workers} worker(s))", spent, result.tickets_accepted)
     run.ingest[workers] = (result, rss)
     return result, rss
 
@@ -85,9 +87,10 @@ async def baseline_ingest(run: Run) -> WrkResult:
         await server.wait_ready()
         scale = run.scale
         await run_wrk(server.base, "none", run.templates, seconds=scale.warmup_s, connections=scale.ingest_clients)
-        result, spent = await _spent(server, url, run_wrk(server.base, "none", run.templates,
-                                                          seconds=scale.ingest_s, connections=scale.ingest_clients))
-        _cpu_lines("bare app", spent, result.tickets_accepted)
+        result, spent = await _spent(server, url, lambda: run_wrk(server.base, "none", run.templates,
+                                                                  seconds=scale.ingest_s,
+                                                                  connections=scale.ingest_clients))
+        _cpu_lines("bare app CPU", spent, result.tickets_accepted)
         return result
     finally:
         server.stop()
@@ -139,10 +142,10 @@ async def batch(run: Run) -> None:
     async with hub_on_fresh_database(run, "batch", run.workers) as (hub, key, url):
         await run_wrk(hub.base, key, run.templates, seconds=scale.warmup_s, connections=scale.batch_clients,
                       per_request=scale.batch_size)
-        result, spent = await _spent(hub, url, run_wrk(hub.base, key, run.templates, seconds=scale.batch_s,
-                                                        connections=scale.batch_clients,
-                                                        per_request=scale.batch_size, timeout_s=60))
-    _cpu_lines("hub", spent, result.tickets_accepted)
+        result, spent = await _spent(hub, url, lambda: run_wrk(hub.base, key, run.templates, seconds=scale.batch_s,
+                                                                connections=scale.batch_clients,
+                                                                per_request=scale.batch_size, timeout_s=60))
+    _cpu_lines("hub CPU", spent, result.tickets_accepted)
     _wrk_line("hub, tickets accepted", result)
     single = run.ingest.get(run.workers)
     run.add(Row("batch endpoint (POST /api/v1/hotline/tickets:batch)",
