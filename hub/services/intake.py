@@ -267,15 +267,16 @@ class IntakeService:
         await asyncio.gather(*(self._join_in_turn(children) for children in by_parent.values()))
 
     async def _join_in_turn(self, children: list[tuple[_Decided, AppendResult]]) -> None:
-        for item, result in children:
-            await self._join_parent(item, result)
+        # The parent the merges were decided on, read a moment ago: the first child's follow-up starts from it
+        # rather than reading it again (and reads it afresh only if it has changed since: a version conflict). The
+        # next children find it changed by the first, so they read it.
+        for turn, (item, result) in enumerate(children):
+            await self._join_parent(item, result, item.parent if turn == 0 else None)
 
-    async def _join_parent(self, item: _Decided, result: AppendResult) -> None:
+    async def _join_parent(self, item: _Decided, result: AppendResult, parent: Case | None) -> None:
         try:
-            # The parent the merge was decided on, read a moment ago: the follow-up starts from it rather than
-            # reading it again, and reads it afresh only if it has changed since (a version conflict).
-            known = {item.parent["case_id"]: item.parent} if item.parent is not None else None
-            await self._actions.follow_up(item.case, item.events, known)
+            await self._actions.follow_up(item.case, item.events,
+                                          {parent["case_id"]: parent} if parent is not None else None)
         except Exception as exc:  # noqa: BLE001 — answered to this submission alone
             item.waiting.future.set_exception(exc)
             return
