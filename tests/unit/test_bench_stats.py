@@ -18,8 +18,9 @@ from tools.bench import procs
 from tools.bench.consoles import frame_type, new_tickets, ticket_pattern
 from tools.bench.fill import BLOCK, SampleCase, rows
 from tools.bench.load import TicketStream
+from tools.bench.procs import Spent
 from tools.bench.report import Row, render_table
-from tools.bench.scenarios_http import Spent, _cpu_lines
+from tools.bench.scenarios_http import _cpu_lines
 from tools.bench.stats import WRK_MARKER, Answers, console_latencies, latency_ms, parse_wrk
 from tools.bench.suite import SCENARIOS, chosen
 from tools.bench.wrk import _lua_string, write_script

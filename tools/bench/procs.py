@@ -12,9 +12,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 
@@ -187,6 +188,25 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """CPU seconds a measured run cost the server under test (all its processes) and PostgreSQL (the whole
+    server, None when it runs elsewhere)."""
+
+    server_s: float
+    postgres_s: float | None
+
+
+async def spent_on(server: Server, postgres: int | None, work: Callable[[], Awaitable[T]]) -> tuple[T, Spent]:
+    """`work`'s result and what it cost `server` and the PostgreSQL server `postgres` (postgres_server_pid)."""
+    cpu0, db0 = server.cpu_seconds(), cpu_seconds(postgres) if postgres else 0.0
+    result = await work()
+    return result, Spent(server.cpu_seconds() - cpu0, cpu_seconds(postgres) - db0 if postgres else None)
 
 
 def start(command: Sequence[str], env: dict[str, str], port: int) -> Server:

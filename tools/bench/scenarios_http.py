@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from tools.bench import procs
 from tools.bench.load import Closed, TicketStream, closed_loop
+from tools.bench.procs import Spent
 from tools.bench.report import Row, cpu_per_ticket, note, ratio_text
 from tools.bench.run import Run, hub_on_fresh_database
 from tools.bench.stats import WrkResult
@@ -28,22 +28,9 @@ def _wrk_line(label: str, result: WrkResult) -> None:
     note(label, f"{result.tickets_per_s:>9,.0f} tickets/s  {result.latency.text()}{failed}")
 
 
-@dataclass(frozen=True, slots=True)
-class Spent:
-    """CPU seconds a measured run cost the server under test (all its processes) and PostgreSQL (the whole
-    server, None when it runs elsewhere)."""
-
-    server_s: float
-    postgres_s: float | None
-
-
 async def _spent(server: procs.Server, database_url: str,
-                 run: Callable[[], Awaitable[WrkResult]]) -> tuple[WrkResult, Spent]:
-    postgres = await procs.postgres_server_pid(database_url)
-    cpu0, db0 = server.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
-    result = await run()
-    db = procs.cpu_seconds(postgres) - db0 if postgres else None
-    return result, Spent(server.cpu_seconds() - cpu0, db)
+                 work: Callable[[], Awaitable[WrkResult]]) -> tuple[WrkResult, Spent]:
+    return await procs.spent_on(server, await procs.postgres_server_pid(database_url), work)
 
 
 def _cpu_lines(label: str, spent: Spent, tickets: int) -> None:

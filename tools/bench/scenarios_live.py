@@ -91,10 +91,8 @@ async def consoles(run: Run) -> None:
         # them; then each phase starts vacuumed and analysed, with no autovacuum inside one of them.
         warm = await paced(hub.base, key, stream, rate=rate, seconds=seconds / 3)
         await maintained_now(url)
-        cpu0, db0 = hub.cpu_seconds(), procs.cpu_seconds(postgres) if postgres else 0.0
-        alone = await paced(hub.base, key, stream, rate=rate, seconds=seconds, first=len(warm.sent_at))
-        cpu_alone = hub.cpu_seconds() - cpu0
-        db_alone = procs.cpu_seconds(postgres) - db0 if postgres else None
+        alone, spent_alone = await procs.spent_on(hub, postgres, lambda: paced(
+            hub.base, key, stream, rate=rate, seconds=seconds, first=len(warm.sent_at)))
         first = len(alone.sent_at)
         await maintained_now(url, hold_autovacuum=False)
         with tempfile.TemporaryDirectory(prefix="cityloop-consoles-") as tmp:
@@ -110,11 +108,9 @@ async def consoles(run: Run) -> None:
             await fleet.stdin.drain()
             try:
                 ready = await _read_word(fleet, "READY", 900)
-                cpu0, rss_before = hub.cpu_seconds(), hub.rss_mb()
-                db0 = procs.cpu_seconds(postgres) if postgres else 0.0
-                watched = await paced(hub.base, key, stream, rate=rate, seconds=seconds, first=first)
-                cpu = hub.cpu_seconds() - cpu0
-                db_watched = procs.cpu_seconds(postgres) - db0 if postgres else None
+                rss_before = hub.rss_mb()
+                watched, spent_watched = await procs.spent_on(hub, postgres, lambda: paced(
+                    hub.base, key, stream, rate=rate, seconds=seconds, first=first))
                 await asyncio.sleep(2.0)  # the last frames on their way
                 rss_with = hub.rss_mb()
                 fleet.stdin.write(b"stop\n")
@@ -129,8 +125,10 @@ async def consoles(run: Run) -> None:
             sent[:first] = np.nan  # the first phase's tickets reach consoles only in their snapshots
             delays = latency_ms(console_latencies(receipts["tickets"], receipts["times"], sent))
     _judge(run, n, alone.answers.latency_of(range(200, 300)), watched.answers.latency_of(range(200, 300)),
-           delays, ready, done, len(watched.answers.statuses), (cpu_alone, alone.answers.count(range(200, 300))),
-           (cpu, watched.answers.count(range(200, 300))), (rss_before, rss_with), (db_alone, db_watched))
+           delays, ready, done, len(watched.answers.statuses),
+           (spent_alone.server_s, alone.answers.count(range(200, 300))),
+           (spent_watched.server_s, watched.answers.count(range(200, 300))), (rss_before, rss_with),
+           (spent_alone.postgres_s, spent_watched.postgres_s))
 
 
 def _judge(run: Run, n: int, alone: Latency, watched: Latency, delays: Latency, ready: dict[str, Any],
